@@ -1,0 +1,42 @@
+//! # ordo-bench: benchmarks
+//!
+//! Criterion micro-benchmarks live in `benches/` (run with `cargo bench -p
+//! ordo-bench`); this library holds what they share, so that each figure in
+//! `docs/BENCHMARKS.md` comes from code anyone can read and rerun.
+//!
+//! ## Layout
+//!
+//! - [`payload`]: deterministic, incompressible-looking payloads.
+//! - [`baseline`]: the alternative Reed-Solomon crate, wrapped so the coding
+//!   benchmark can put both crates side by side.
+
+pub mod baseline;
+
+/// A deterministic pseudo-random payload of `len` bytes (xorshift64), so runs
+/// are repeatable and nothing compresses or short-circuits.
+pub fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_deterministic_and_varied() {
+        assert_eq!(payload(1000, 7), payload(1000, 7));
+        assert_ne!(payload(1000, 7), payload(1000, 8));
+        let p = payload(4096, 1);
+        let distinct = p.iter().collect::<std::collections::HashSet<_>>().len();
+        assert!(distinct > 200, "only {distinct} distinct byte values");
+    }
+}

@@ -1,0 +1,176 @@
+//! # ordo-client: talking to an ordo node
+//!
+//! The Rust client of ordo. It depends only on the wire protocol
+//! ([`ordo_proto`]), never on server internals, so anything it can do a
+//! client in another language can do with the same `.proto` files.
+//!
+//! ## Layout
+//!
+//! - [`Client`]: a connection to one node, with typed calls.
+//! - [`ClientError`]: what can go wrong, as a typed error.
+//! - [`normalize_endpoint`]: turns `host:port` into a URI tonic accepts.
+
+use ordo_proto::v1::{GetStatusRequest, GetStatusResponse, status_client::StatusClient};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+/// The address `ordo dev` listens on when not told otherwise.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7420";
+
+/// How long to wait for a TCP connection before giving up.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The endpoint is not a valid URI or `host:port`.
+    #[error("invalid endpoint {endpoint:?}: {reason}")]
+    InvalidEndpoint {
+        /// What was given.
+        endpoint: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// No connection could be made.
+    #[error("cannot connect to {endpoint}: {reason}")]
+    Connect {
+        /// Where we tried to connect.
+        endpoint: String,
+        /// The transport's explanation.
+        reason: String,
+    },
+    /// The server answered with an error status.
+    #[error("server refused the call: {}: {}", .0.code(), .0.message())]
+    Status(#[from] tonic::Status),
+}
+
+/// Accepts `host:port` or a full `http://` URI and returns a URI.
+pub fn normalize_endpoint(endpoint: &str) -> Result<String, ClientError> {
+    let trimmed = endpoint.trim();
+    let invalid = |reason: &str| ClientError::InvalidEndpoint {
+        endpoint: endpoint.to_string(),
+        reason: reason.into(),
+    };
+    if trimmed.is_empty() {
+        return Err(invalid("empty"));
+    }
+    let uri = if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("http://{trimmed}")
+    };
+    if !uri.starts_with("http://") && !uri.starts_with("https://") {
+        return Err(invalid("only http:// and https:// are supported"));
+    }
+    let parsed: tonic::codegen::http::Uri = uri
+        .parse()
+        .map_err(|e: tonic::codegen::http::uri::InvalidUri| invalid(&e.to_string()))?;
+    if parsed.host().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    Ok(uri)
+}
+
+/// A connection to one ordo node. Cheap to clone; clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Client {
+    channel: Channel,
+}
+
+impl Client {
+    /// Connects to `endpoint` (`host:port` or `http://host:port`).
+    pub async fn connect(endpoint: &str) -> Result<Self, ClientError> {
+        let uri = normalize_endpoint(endpoint)?;
+        let channel = Endpoint::from_shared(uri.clone())
+            .map_err(|e| ClientError::InvalidEndpoint {
+                endpoint: endpoint.to_string(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .connect()
+            .await
+            .map_err(|e| ClientError::Connect {
+                endpoint: uri,
+                reason: error_chain(&e),
+            })?;
+        Ok(Self { channel })
+    }
+
+    /// The node's role and progress.
+    pub async fn status(&self) -> Result<GetStatusResponse, ClientError> {
+        let response = StatusClient::new(self.channel.clone())
+            .get_status(GetStatusRequest {})
+            .await?;
+        Ok(response.into_inner())
+    }
+
+    /// Whether the node reports itself SERVING on the standard gRPC health check.
+    pub async fn is_serving(&self) -> Result<bool, ClientError> {
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
+        let response = HealthClient::new(self.channel.clone())
+            .check(request)
+            .await?;
+        Ok(response.into_inner().status() == ServingStatus::Serving)
+    }
+}
+
+/// The error and its sources, joined: transport errors hide the useful part
+/// ("connection refused") in their source chain.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_becomes_http_uri() {
+        assert_eq!(
+            normalize_endpoint("127.0.0.1:7420").ok().as_deref(),
+            Some("http://127.0.0.1:7420")
+        );
+        assert_eq!(
+            normalize_endpoint(" http://localhost:1 ").ok().as_deref(),
+            Some("http://localhost:1")
+        );
+    }
+
+    #[test]
+    fn bad_endpoints_are_typed_errors() {
+        for bad in ["", "   ", "ftp://host:1", "http://", "a b:1"] {
+            assert!(
+                matches!(
+                    normalize_endpoint(bad),
+                    Err(ClientError::InvalidEndpoint { .. })
+                ),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_a_connect_error() {
+        // Bind then drop a listener to get a port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port());
+        let port = port.expect("a free port");
+        let error = Client::connect(&format!("127.0.0.1:{port}"))
+            .await
+            .expect_err("nothing listens there");
+        assert!(matches!(error, ClientError::Connect { .. }), "{error}");
+        assert!(error.to_string().contains("refused"), "{error}");
+    }
+}

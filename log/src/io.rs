@@ -1,0 +1,222 @@
+//! Writing entries into the log and reading them back, verified.
+//!
+//! [`EntryWriter`] codes a payload, stores its shards durably, and only then
+//! asks the sequencer for a place, so an ordered header never names data that
+//! was not stored. [`EntryReader`] turns a seq back into the payload, checking
+//! every shard against the commitment and rebuilding from any `k` good ones.
+
+use crate::limits::{DEFAULT_CHUNK_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS};
+use crate::{
+    Address, Coder, EntryDescriptor, EntryHeader, Geometry, LogError, Sequencer, SequencerError,
+    Shard, ShardStore, StoreError, StreamId, verify_shard,
+};
+use std::sync::Arc;
+
+/// Why writing or reading an entry failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    /// The entry or its shards broke a rule of the log layer.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The shard store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The sequencer failed.
+    #[error(transparent)]
+    Sequencer(#[from] SequencerError),
+    /// The seq asked for is not committed yet.
+    #[error("entry {seq} is not committed (tail is {tail})")]
+    NotCommitted {
+        /// The seq asked for.
+        seq: u64,
+        /// The committed tail when asked.
+        tail: u64,
+    },
+    /// A blocking coding or storage task died.
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+/// How a log codes its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodingParams {
+    /// Merkle leaf size.
+    pub chunk_size: u32,
+    /// Data shards (k).
+    pub data_shards: u16,
+    /// Parity shards (m).
+    pub parity_shards: u16,
+}
+
+impl Default for CodingParams {
+    fn default() -> Self {
+        Self {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            data_shards: DEFAULT_DATA_SHARDS,
+            parity_shards: DEFAULT_PARITY_SHARDS,
+        }
+    }
+}
+
+impl CodingParams {
+    /// Checks the parameters against the limits.
+    pub fn validate(&self) -> Result<(), LogError> {
+        Geometry::new(0, self.chunk_size, self.data_shards, self.parity_shards).map(|_| ())
+    }
+}
+
+/// Appends payloads to the log: code, store, then order.
+pub struct EntryWriter {
+    store: Arc<dyn ShardStore>,
+    sequencer: Arc<dyn Sequencer>,
+    params: CodingParams,
+}
+
+impl std::fmt::Debug for EntryWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntryWriter")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EntryWriter {
+    /// A writer with checked coding parameters.
+    pub fn new(
+        store: Arc<dyn ShardStore>,
+        sequencer: Arc<dyn Sequencer>,
+        params: CodingParams,
+    ) -> Result<Self, LogError> {
+        params.validate()?;
+        Ok(Self {
+            store,
+            sequencer,
+            params,
+        })
+    }
+
+    /// Codes and stores `payload`, then orders it. Returns the committed header.
+    pub async fn append(
+        &self,
+        payload: Vec<u8>,
+        tags: Vec<StreamId>,
+        submitter: Address,
+    ) -> Result<EntryHeader, EntryError> {
+        let (store, params) = (self.store.clone(), self.params);
+        // Coding is CPU work and the store fsyncs: both stay off the async workers.
+        let (commitment, geometry) =
+            tokio::task::spawn_blocking(move || -> Result<_, EntryError> {
+                let encoded = Coder::new().encode(
+                    &payload,
+                    params.chunk_size,
+                    params.data_shards,
+                    params.parity_shards,
+                )?;
+                store.put_entry(&encoded.commitment, &encoded.shards)?;
+                Ok((encoded.commitment, encoded.geometry))
+            })
+            .await
+            .map_err(|e| EntryError::Task(e.to_string()))??;
+        let descriptor = EntryDescriptor {
+            commitment,
+            geometry,
+            tags,
+            submitter,
+        };
+        Ok(self.sequencer.append(descriptor).await?)
+    }
+}
+
+/// A payload read back from shards, with what had to be worked around.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedPayload {
+    /// The payload; its shards matched the commitment.
+    pub payload: Vec<u8>,
+    /// Shards that were not found.
+    pub missing: Vec<u16>,
+    /// Shards that were found but failed verification, and were not used.
+    pub rejected: Vec<u16>,
+}
+
+/// Loads the payload of `header` from `store`: verifies each shard on its own,
+/// stops at the first `k` good ones, and rebuilds if any data shard was lost.
+pub fn load_payload(
+    store: &dyn ShardStore,
+    header: &EntryHeader,
+    coder: &mut Coder,
+) -> Result<VerifiedPayload, EntryError> {
+    let EntryDescriptor {
+        commitment,
+        geometry,
+        ..
+    } = &header.entry;
+    let k = geometry.data_shards as usize;
+    let (mut good, mut missing, mut rejected) =
+        (Vec::<Shard>::with_capacity(k), Vec::new(), Vec::new());
+    for index in 0..geometry.total_shards() {
+        if good.len() == k {
+            break;
+        }
+        match store.get(commitment, index) {
+            Ok(Some(shard)) if verify_shard(commitment, geometry, &shard).is_ok() => {
+                good.push(shard)
+            }
+            Ok(Some(_)) | Err(StoreError::Corrupt { .. }) => rejected.push(index),
+            Ok(None) => missing.push(index),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let refs: Vec<&Shard> = good.iter().collect();
+    let payload = coder.rebuild(commitment, geometry, &refs)?;
+    if !rejected.is_empty() {
+        tracing::warn!(
+            seq = header.seq,
+            ?rejected,
+            "shards failed verification and were not used"
+        );
+    }
+    Ok(VerifiedPayload {
+        payload,
+        missing,
+        rejected,
+    })
+}
+
+/// Reads committed entries by seq.
+pub struct EntryReader {
+    store: Arc<dyn ShardStore>,
+    sequencer: Arc<dyn Sequencer>,
+}
+
+impl std::fmt::Debug for EntryReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntryReader").finish_non_exhaustive()
+    }
+}
+
+impl EntryReader {
+    /// A reader over a store and a sequencer.
+    pub fn new(store: Arc<dyn ShardStore>, sequencer: Arc<dyn Sequencer>) -> Self {
+        Self { store, sequencer }
+    }
+
+    /// The header and verified payload of entry `seq`.
+    pub async fn read(&self, seq: u64) -> Result<(EntryHeader, VerifiedPayload), EntryError> {
+        let header =
+            self.sequencer
+                .read(seq, 1)
+                .await?
+                .pop()
+                .ok_or_else(|| EntryError::NotCommitted {
+                    seq,
+                    tail: self.sequencer.tail(),
+                })?;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let payload = load_payload(store.as_ref(), &header, &mut Coder::new())?;
+            Ok((header, payload))
+        })
+        .await
+        .map_err(|e| EntryError::Task(e.to_string()))?
+    }
+}

@@ -1,0 +1,58 @@
+//! Every size limit of the log layer, in one place.
+//!
+//! Each limit is checked where bytes enter the crate (encoding a payload,
+//! decoding a header, opening a sequencer file) and reported as a typed error.
+//! They are deliberately generous for real use and small enough that one bad
+//! request cannot make a node allocate without bound.
+
+/// Largest payload one entry may carry. A batch of transactions or one data
+/// blob fits comfortably; bigger objects are split by the caller. The payload
+/// and its shards are held in memory while an entry is coded, so this bounds
+/// the memory one append may take (about `(k + m) / k` times this).
+pub const MAX_PAYLOAD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Smallest chunk (Merkle leaf) size. Smaller chunks make proofs finer but the
+/// tree larger; below this the tree costs more than the data.
+pub const MIN_CHUNK_SIZE: u32 = 256;
+
+/// Largest chunk (Merkle leaf) size.
+pub const MAX_CHUNK_SIZE: u32 = 1024 * 1024;
+
+/// Chunk size used when a log does not choose one. 4 KiB leaves let BLAKE3 use
+/// its SIMD lanes within each leaf while keeping proofs fine-grained.
+pub const DEFAULT_CHUNK_SIZE: u32 = 4096;
+
+/// Most data shards (k) an entry may be split into.
+pub const MAX_DATA_SHARDS: u16 = 128;
+
+/// Most parity shards (m) an entry may carry.
+pub const MAX_PARITY_SHARDS: u16 = 128;
+
+/// Data shards used when a log does not choose: 4 + 2 survives the loss of any
+/// two shards at 1.5x storage.
+pub const DEFAULT_DATA_SHARDS: u16 = 4;
+
+/// Parity shards used when a log does not choose.
+pub const DEFAULT_PARITY_SHARDS: u16 = 2;
+
+/// Shard lengths are rounded up to a multiple of this. The Reed-Solomon code
+/// works on even lengths; 64 also keeps shards aligned for SIMD.
+pub const SHARD_ALIGN: usize = 64;
+
+/// Most tags (stream ids) one entry may carry.
+pub const MAX_TAGS: usize = 32;
+
+/// Most header appends the local sequencer makes durable with one fsync.
+pub const MAX_GROUP_COMMIT_ENTRIES: usize = 4096;
+
+/// Most appends that may wait for the local sequencer's writer at once.
+/// Appenders beyond this wait for a place (back-pressure), they are not
+/// queued without bound.
+pub const APPEND_QUEUE_CAPACITY: usize = 8192;
+
+/// Most headers one `Sequencer::read` call returns.
+pub const MAX_READ_BATCH: usize = 4096;
+
+/// Most sibling hashes a proof may carry. A tree over the most leaves an
+/// entry can have is far shallower than this; a longer proof is malformed.
+pub const MAX_PROOF_HASHES: usize = 64;

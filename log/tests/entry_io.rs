@@ -1,0 +1,122 @@
+//! Writing entries and reading them back through shards, with shards lost
+//! and damaged.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use ordo_log::{
+    CodingParams, EntryError, EntryReader, EntryWriter, LocalSequencer, LocalSequencerOptions,
+    LogError, MemShardStore, Sequencer, ShardStore,
+};
+use std::sync::Arc;
+
+struct Log {
+    store: Arc<MemShardStore>,
+    sequencer: Arc<LocalSequencer>,
+    writer: EntryWriter,
+    reader: EntryReader,
+    _dir: tempfile::TempDir,
+}
+
+fn log() -> Log {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemShardStore::new());
+    let sequencer =
+        Arc::new(LocalSequencer::open(dir.path(), LocalSequencerOptions::default()).unwrap());
+    let writer =
+        EntryWriter::new(store.clone(), sequencer.clone(), CodingParams::default()).unwrap();
+    let reader = EntryReader::new(store.clone(), sequencer.clone());
+    Log {
+        store,
+        sequencer,
+        writer,
+        reader,
+        _dir: dir,
+    }
+}
+
+fn payload(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+#[tokio::test]
+async fn written_entries_read_back_verified() {
+    let log = log();
+    for (i, len) in [0usize, 1, 5000, 300_000].into_iter().enumerate() {
+        let header = log
+            .writer
+            .append(payload(len), vec![[1; 32]], [2; 20])
+            .await
+            .unwrap();
+        assert_eq!(header.seq, i as u64);
+        let (read_header, read) = log.reader.read(header.seq).await.unwrap();
+        assert_eq!(read_header, header);
+        assert_eq!(read.payload, payload(len));
+        assert!(read.missing.is_empty() && read.rejected.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn lost_and_damaged_shards_are_worked_around_up_to_m() {
+    let log = log();
+    let header = log
+        .writer
+        .append(payload(100_000), vec![], [0; 20])
+        .await
+        .unwrap();
+    let commitment = header.entry.commitment;
+    log.store.delete(&commitment, 0).unwrap();
+    let mut damaged = log.store.get(&commitment, 2).unwrap().unwrap();
+    damaged.bytes[17] ^= 0x40;
+    log.store.put(&commitment, &damaged).unwrap();
+
+    let (_, read) = log.reader.read(header.seq).await.unwrap();
+    assert_eq!(
+        read.payload,
+        payload(100_000),
+        "rebuilt from the parity shards"
+    );
+    assert_eq!(read.missing, vec![0]);
+    assert_eq!(
+        read.rejected,
+        vec![2],
+        "the damaged shard was caught and not used"
+    );
+
+    log.store.delete(&commitment, 5).unwrap();
+    let error = log.reader.read(header.seq).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            EntryError::Log(LogError::NotEnoughShards {
+                have: 3,
+                need: 4,
+                ..
+            })
+        ),
+        "three good shards of a 4+2 entry cannot rebuild it: {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn uncommitted_seqs_are_a_typed_error() {
+    let log = log();
+    let error = log.reader.read(0).await.unwrap_err();
+    assert!(
+        matches!(error, EntryError::NotCommitted { seq: 0, tail: 0 }),
+        "{error:?}"
+    );
+    assert_eq!(log.sequencer.tail(), 0);
+}
+
+#[test]
+fn bad_coding_parameters_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sequencer =
+        Arc::new(LocalSequencer::open(dir.path(), LocalSequencerOptions::default()).unwrap());
+    let params = CodingParams {
+        chunk_size: 4096,
+        data_shards: 4,
+        parity_shards: 0,
+    };
+    assert!(EntryWriter::new(Arc::new(MemShardStore::new()), sequencer, params).is_err());
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Checks ARCHITECTURE.md's dependency invariants with `cargo tree`: each line
+# below names a crate and the packages that must not appear among its normal
+# (non-dev) dependencies, direct or indirect.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+check() {
+  local crate=$1; shift
+  local deps
+  deps=$(cargo tree --locked -p "$crate" -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)
+  for forbidden in "$@"; do
+    if grep -qx "$forbidden" <<<"$deps"; then
+      echo "layering: $crate must not depend on $forbidden" >&2
+      fail=1
+    fi
+  done
+}
+check ordo-kv tonic sqlparser ordo-log ordo-txn ordo-sql ordo-proto
+check ordo-log tonic sqlparser ordo-kv ordo-txn ordo-sql ordo-proto
+check ordo-txn tonic sqlparser ordo-sql ordo-proto ordo-log
+check ordo-sql tonic ordo-proto ordo-log
+check ordo-client ordo-server ordo-log ordo-kv ordo-txn ordo-sql rocksdb
+[ "$fail" -eq 0 ] && echo "layering: dependency invariants hold"
+exit "$fail"

@@ -1,0 +1,123 @@
+//! The `ordo` command line.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// ordo: a transactional key-value database on a verifiable, erasure-coded shared log.
+#[derive(Debug, Parser)]
+#[command(name = "ordo", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log filter, e.g. `info` or `ordo_log=debug,info` (env ORDO_LOG).
+    #[arg(long, global = true, env = "ORDO_LOG", default_value = "info")]
+    pub log_level: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every role in one process on loopback: the embedded default.
+    Dev(DevArgs),
+    /// Show a node's role and progress.
+    Status(EndpointArgs),
+}
+
+/// Options of `ordo dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Address to serve gRPC on. Port 0 picks a free port (printed at start).
+    #[arg(long, env = "ORDO_LISTEN", default_value = "127.0.0.1:7420")]
+    pub listen: SocketAddr,
+    /// Directory for the node's files (created if missing).
+    #[arg(long, env = "ORDO_DATA_DIR", default_value = "./ordo-data")]
+    pub data_dir: PathBuf,
+}
+
+/// Options of commands that talk to a node.
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// The node to talk to: `host:port` or `http://host:port`.
+    #[arg(long, env = "ORDO_ENDPOINT", default_value = ordo_client::DEFAULT_ENDPOINT)]
+    pub endpoint: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs a parsed command line to completion.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    init_tracing(&cli.log_level)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Dev(args) => runtime.block_on(crate::node::run_dev(crate::node::DevConfig {
+            listen: args.listen,
+            data_dir: args.data_dir,
+        })),
+        Command::Status(args) => runtime.block_on(status(args)),
+    }
+}
+
+fn init_tracing(filter: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("invalid log filter {filter:?}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}
+
+async fn status(args: EndpointArgs) -> anyhow::Result<()> {
+    let client = ordo_client::Client::connect(&args.endpoint).await?;
+    let status = client.status().await?;
+    if args.json {
+        println!(
+            "{{\"version\":{:?},\"role\":{:?},\"log_tail\":{},\"data_shards\":{},\"parity_shards\":{}}}",
+            status.version, status.role, status.log_tail, status.data_shards, status.parity_shards
+        );
+    } else {
+        println!("version        {}", status.version);
+        println!("role           {}", status.role);
+        println!("log tail       {}", status.log_tail);
+        println!(
+            "coding         {}+{} shards",
+            status.data_shards, status.parity_shards
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn dev_defaults_are_loopback_and_local_dir() {
+        let cli = Cli::try_parse_from(["ordo", "dev"]).expect("parses");
+        let Command::Dev(args) = cli.command else {
+            panic!("expected dev")
+        };
+        assert_eq!(args.listen.to_string(), "127.0.0.1:7420");
+        assert_eq!(args.data_dir, PathBuf::from("./ordo-data"));
+    }
+
+    #[test]
+    fn bad_listen_address_is_refused() {
+        let error = Cli::try_parse_from(["ordo", "dev", "--listen", "not-an-address"])
+            .expect_err("must fail");
+        assert!(error.to_string().contains("--listen"), "{error}");
+    }
+}

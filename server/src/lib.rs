@@ -1,0 +1,16 @@
+//! # ordo-server: the `ordo` binary
+//!
+//! Everything a node does on the network: command line, node roles, gRPC
+//! services. The storage and ordering logic lives in the library crates; this
+//! crate wires them together and exposes them.
+//!
+//! ## Layout
+//!
+//! - [`cli`]: the command line (`ordo dev`, `ordo status`, ...).
+//! - [`node`]: starting a node: opening its stores, serving gRPC, stopping
+//!   cleanly on SIGINT/SIGTERM.
+//! - [`services`]: the tonic service implementations.
+
+pub mod cli;
+pub mod node;
+pub mod services;

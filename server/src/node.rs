@@ -1,0 +1,132 @@
+//! Starting and stopping a node.
+
+use anyhow::Context;
+use ordo_log::{CodingParams, LocalSequencer, LocalSequencerOptions, RocksShardStore, Sequencer};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// How long a stopping node waits for in-flight calls before closing connections.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Configuration of `ordo dev`.
+#[derive(Debug, Clone)]
+pub struct DevConfig {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// Where the node keeps its files.
+    pub data_dir: PathBuf,
+}
+
+/// What the services of a running node share.
+pub struct NodeState {
+    /// Orders log entries.
+    pub sequencer: Arc<dyn Sequencer>,
+    /// Holds the shards of log entries.
+    pub shards: Arc<RocksShardStore>,
+    /// How entries are coded.
+    pub coding: CodingParams,
+    /// Roles this node plays.
+    pub role: &'static str,
+}
+
+/// Runs the all-in-one node until SIGINT or SIGTERM.
+pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let sequencer = LocalSequencer::open(
+        config.data_dir.join("log"),
+        LocalSequencerOptions::default(),
+    )
+    .context("opening the local sequencer")?;
+    let shards =
+        RocksShardStore::open(config.data_dir.join("shards")).context("opening the shard store")?;
+    let sequencer = Arc::new(sequencer);
+    let state = Arc::new(NodeState {
+        sequencer: sequencer.clone(),
+        shards: Arc::new(shards),
+        coding: CodingParams::default(),
+        role: "dev",
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let local = listener.local_addr()?;
+    serve(state, listener, shutdown_signal()).await?;
+    sequencer.close();
+    tracing::info!(address = %local, "stopped");
+    Ok(())
+}
+
+/// Serves every gRPC service on `listener` until `shutdown` completes.
+pub async fn serve(
+    state: Arc<NodeState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+    let status = ordo_proto::v1::status_server::StatusServer::new(
+        crate::services::StatusService::new(state),
+    );
+    health
+        .set_serving::<ordo_proto::v1::status_server::StatusServer<crate::services::StatusService>>(
+        )
+        .await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    // Printed on stdout (not only logged) so scripts and tests that asked for
+    // port 0 learn the real address.
+    println!("ordo listening on {local}");
+    tracing::info!(address = %local, "serving gRPC");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(status)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = stopped.await;
+        });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result.context("gRPC server failed"),
+        () = shutdown => {}
+    }
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    let _ = stop.send(());
+    // Graceful shutdown waits for clients to hang up; a client that keeps an
+    // idle connection open must not keep the node alive for ever.
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(result) => result.context("gRPC server failed")?,
+        Err(_) => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them")
+        }
+    }
+    Ok(())
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM; stopping only on SIGINT");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, stopping"),
+        _ = terminate.recv() => tracing::info!("SIGTERM received, stopping"),
+    }
+}

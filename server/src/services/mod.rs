@@ -1,0 +1,5 @@
+//! The gRPC services of a node.
+
+mod status;
+
+pub use status::StatusService;
