@@ -29,6 +29,14 @@ pub enum DecodeError {
         /// The limit.
         limit: usize,
     },
+    /// A tag byte names no known variant.
+    #[error("unknown {field} {tag:#04x}")]
+    BadTag {
+        /// The field being read.
+        field: &'static str,
+        /// The byte found.
+        tag: u8,
+    },
     /// Bytes remain after the value.
     #[error("{0} trailing bytes")]
     Trailing(usize),

@@ -1,0 +1,230 @@
+//! The storage seam: an ordered key-value engine with columns and atomic batches.
+//!
+//! Everything MVCC-specific lives above this trait, in [`crate::mvcc`], and is
+//! written once. Below it sit [`MemEngine`] (tests, and the model that
+//! RocksDB is checked against) and [`RocksEngine`]. Neither the trait nor its
+//! callers name a RocksDB type.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::RwLock;
+
+/// The separate keyspaces of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Column {
+    /// Versioned user values: `keys::encode_versioned(stream, key, version)`.
+    Data,
+    /// Versioned access-control facts, encoded like data.
+    Acl,
+    /// What each commit version wrote: the change feed and the conflict window.
+    Changes,
+    /// Transaction outcomes by (sender, id).
+    Outcomes,
+    /// Small singletons: applied position, digest, format version.
+    Meta,
+}
+
+impl Column {
+    /// Every column, in a fixed order.
+    pub const ALL: [Column; 5] = [
+        Column::Data,
+        Column::Acl,
+        Column::Changes,
+        Column::Outcomes,
+        Column::Meta,
+    ];
+
+    /// The column's name on disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            Column::Data => "data",
+            Column::Acl => "acl",
+            Column::Changes => "changes",
+            Column::Outcomes => "outcomes",
+            Column::Meta => "meta",
+        }
+    }
+}
+
+/// Why the engine failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The storage engine reported an error (I/O, corruption it detected, ...).
+    #[error("storage engine: {0}")]
+    Backend(String),
+}
+
+/// One change in a [`WriteBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOp {
+    /// Set `key` to `value` in the column.
+    Put(Column, Vec<u8>, Vec<u8>),
+    /// Remove `key` from the column.
+    Delete(Column, Vec<u8>),
+}
+
+/// Changes applied all together or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// The changes, applied in order.
+    pub ops: Vec<BatchOp>,
+}
+
+impl WriteBatch {
+    /// Adds a put.
+    pub fn put(&mut self, column: Column, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(BatchOp::Put(column, key, value));
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, column: Column, key: Vec<u8>) {
+        self.ops.push(BatchOp::Delete(column, key));
+    }
+}
+
+/// An ordered key-value engine: byte keys sorted bytewise, per column.
+pub trait Engine: Send + Sync {
+    /// The value at `key`, if any.
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
+
+    /// Calls `visit` with each entry whose key is `>= from` in ascending key
+    /// order, until it returns `false` or the column ends.
+    fn scan_from(
+        &self,
+        column: Column,
+        from: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), EngineError>;
+
+    /// Applies the batch atomically. With `sync`, it is on disk when this returns.
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError>;
+}
+
+/// One column's rows, in key order.
+type Rows = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// An engine in memory, for tests and as the reference the RocksDB engine is checked against.
+#[derive(Debug, Default)]
+pub struct MemEngine {
+    columns: RwLock<BTreeMap<Column, Rows>>,
+}
+
+impl MemEngine {
+    /// An empty engine.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Engine for MemEngine {
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        let columns = self.columns.read().unwrap_or_else(|p| p.into_inner());
+        Ok(columns.get(&column).and_then(|c| c.get(key)).cloned())
+    }
+
+    fn scan_from(
+        &self,
+        column: Column,
+        from: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), EngineError> {
+        let columns = self.columns.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = columns.get(&column) {
+            for (k, v) in c.range::<[u8], _>((Bound::Included(from), Bound::Unbounded)) {
+                if !visit(k, v) {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self, batch: WriteBatch, _sync: bool) -> Result<(), EngineError> {
+        // Holding the write lock for the whole batch makes it atomic to readers.
+        let mut columns = self.columns.write().unwrap_or_else(|p| p.into_inner());
+        for op in batch.ops {
+            match op {
+                BatchOp::Put(c, k, v) => {
+                    columns.entry(c).or_default().insert(k, v);
+                }
+                BatchOp::Delete(c, k) => {
+                    columns.entry(c).or_default().remove(&k);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An engine on RocksDB, one column family per [`Column`].
+pub struct RocksEngine {
+    db: rocksdb::DB,
+}
+
+impl std::fmt::Debug for RocksEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksEngine")
+            .field("path", &self.db.path())
+            .finish()
+    }
+}
+
+fn backend(e: rocksdb::Error) -> EngineError {
+    EngineError::Backend(e.into_string())
+}
+
+impl RocksEngine {
+    /// Opens (creating if needed) the engine in directory `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, EngineError> {
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        options.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
+        let names = Column::ALL.iter().map(|c| c.name());
+        let db = rocksdb::DB::open_cf(&options, path, names).map_err(backend)?;
+        Ok(Self { db })
+    }
+
+    fn cf(&self, column: Column) -> Result<&rocksdb::ColumnFamily, EngineError> {
+        self.db
+            .cf_handle(column.name())
+            .ok_or_else(|| EngineError::Backend(format!("column family {} missing", column.name())))
+    }
+}
+
+impl Engine for RocksEngine {
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        self.db.get_cf(self.cf(column)?, key).map_err(backend)
+    }
+
+    fn scan_from(
+        &self,
+        column: Column,
+        from: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), EngineError> {
+        let mode = rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward);
+        for item in self.db.iterator_cf(self.cf(column)?, mode) {
+            let (k, v) = item.map_err(backend)?;
+            if !visit(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError> {
+        let mut rocks = rocksdb::WriteBatch::default();
+        for op in batch.ops {
+            match op {
+                BatchOp::Put(c, k, v) => rocks.put_cf(self.cf(c)?, k, v),
+                BatchOp::Delete(c, k) => rocks.delete_cf(self.cf(c)?, k),
+            }
+        }
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(sync);
+        self.db.write_opt(rocks, &options).map_err(backend)
+    }
+}

@@ -1,0 +1,204 @@
+//! Multi-version reads over an [`Engine`].
+//!
+//! Every write of a key is kept as its own row, keyed by
+//! `(stream, key, version)` with newer versions first (see [`crate::keys`]).
+//! A read at version `V` seeks to `(stream, key, V)` and takes the first row
+//! of that key: the newest version at or below `V`. A delete is a tombstone
+//! row, so reads at older versions still see the old value.
+
+use crate::engine::{Column, Engine, EngineError, WriteBatch};
+use crate::keys::{StreamId, decode_versioned, encode_key_prefix, encode_versioned};
+
+/// Most rows one scan page may return.
+pub const MAX_SCAN_ROWS: usize = 10_000;
+
+/// Most key and value bytes one scan page may return.
+pub const MAX_SCAN_BYTES: usize = 4 * 1024 * 1024;
+
+const TOMBSTONE: u8 = 0;
+const PUT: u8 = 1;
+
+/// A value as of some version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    /// The version that wrote it.
+    pub version: u64,
+    /// The value, or `None` if that version deleted the key.
+    pub value: Option<Vec<u8>>,
+}
+
+/// One row of a scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The user key.
+    pub key: Vec<u8>,
+    /// The version that wrote the value.
+    pub version: u64,
+    /// The value.
+    pub value: Vec<u8>,
+}
+
+/// A bounded page of a scan.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScanPage {
+    /// Live rows in key order.
+    pub rows: Vec<Row>,
+    /// Where to resume (the first key not returned), if the range was not exhausted.
+    pub resume_from: Option<Vec<u8>>,
+}
+
+/// Why a read failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MvccError {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A stored row could not be decoded.
+    #[error("corrupt stored row: {0}")]
+    Corrupt(String),
+}
+
+/// Encodes a row value: a tag byte, then the value for puts.
+pub fn encode_value(value: Option<&[u8]>) -> Vec<u8> {
+    match value {
+        None => vec![TOMBSTONE],
+        Some(v) => {
+            let mut out = Vec::with_capacity(1 + v.len());
+            out.push(PUT);
+            out.extend_from_slice(v);
+            out
+        }
+    }
+}
+
+fn decode_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, MvccError> {
+    match bytes.split_first() {
+        Some((&TOMBSTONE, [])) => Ok(None),
+        Some((&PUT, value)) => Ok(Some(value.to_vec())),
+        _ => Err(MvccError::Corrupt("bad value tag".into())),
+    }
+}
+
+/// Adds a versioned write of `key` to `batch`.
+pub fn stage_write(
+    batch: &mut WriteBatch,
+    column: Column,
+    stream: &StreamId,
+    key: &[u8],
+    version: u64,
+    value: Option<&[u8]>,
+) {
+    batch.put(
+        column,
+        encode_versioned(stream, key, version),
+        encode_value(value),
+    );
+}
+
+/// Multi-version reads over an engine.
+#[derive(Debug)]
+pub struct MvccStore<E> {
+    engine: E,
+}
+
+impl<E: Engine> MvccStore<E> {
+    /// Wraps an engine.
+    pub fn new(engine: E) -> Self {
+        Self { engine }
+    }
+
+    /// The engine underneath, for batches and singletons.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+
+    /// The newest version of `key` at or below `at`, tombstones included.
+    pub fn get(
+        &self,
+        column: Column,
+        stream: &StreamId,
+        key: &[u8],
+        at: u64,
+    ) -> Result<Option<Versioned>, MvccError> {
+        let prefix = encode_key_prefix(stream, key);
+        let mut found = None;
+        self.engine
+            .scan_from(column, &encode_versioned(stream, key, at), &mut |k, v| {
+                if k.len() == prefix.len() + 8 && k.starts_with(&prefix) {
+                    found = Some((k.to_vec(), v.to_vec()));
+                }
+                false
+            })?;
+        let Some((k, v)) = found else { return Ok(None) };
+        let (_, _, version) =
+            decode_versioned(&k).map_err(|e| MvccError::Corrupt(e.to_string()))?;
+        Ok(Some(Versioned {
+            version,
+            value: decode_value(&v)?,
+        }))
+    }
+
+    /// Live rows of `stream` with `start <= key < end` (no end: to the end of
+    /// the stream) as of version `at`, bounded by `max_rows` and `max_bytes`
+    /// (each capped by [`MAX_SCAN_ROWS`] and [`MAX_SCAN_BYTES`]).
+    pub fn scan(
+        &self,
+        stream: &StreamId,
+        start: &[u8],
+        end: Option<&[u8]>,
+        at: u64,
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Result<ScanPage, MvccError> {
+        let (max_rows, max_bytes) = (
+            max_rows.clamp(1, MAX_SCAN_ROWS),
+            max_bytes.clamp(1, MAX_SCAN_BYTES),
+        );
+        let mut page = ScanPage::default();
+        let mut bytes = 0usize;
+        let mut settled: Option<Vec<u8>> = None; // key whose visible version was already decided
+        let mut failure = None;
+        self.engine.scan_from(
+            Column::Data,
+            &encode_key_prefix(stream, start),
+            &mut |k, v| {
+                let (s, key, version) = match decode_versioned(k) {
+                    Ok(decoded) => decoded,
+                    Err(e) => {
+                        failure = Some(MvccError::Corrupt(e.to_string()));
+                        return false;
+                    }
+                };
+                if &s != stream || end.is_some_and(|end| key.as_slice() >= end) {
+                    return false;
+                }
+                if version > at || settled.as_deref() == Some(key.as_slice()) {
+                    return true;
+                }
+                let value = match decode_value(v) {
+                    Ok(value) => value,
+                    Err(e) => {
+                        failure = Some(e);
+                        return false;
+                    }
+                };
+                settled = Some(key.clone());
+                let Some(value) = value else { return true };
+                if page.rows.len() == max_rows
+                    || (bytes + key.len() + value.len() > max_bytes && !page.rows.is_empty())
+                {
+                    page.resume_from = Some(key);
+                    return false;
+                }
+                bytes += key.len() + value.len();
+                page.rows.push(Row {
+                    key,
+                    version,
+                    value,
+                });
+                true
+            },
+        )?;
+        failure.map_or(Ok(page), Err)
+    }
+}

@@ -1,0 +1,278 @@
+//! Access control: who may write which keys and change which roles.
+//!
+//! The rules (also in `docs/ACL.md`):
+//!
+//! - A stream is created explicitly, by `CreateStream { name }`; its id is
+//!   `stream_id(creator, name)`, so nobody can create (squat) a stream id that
+//!   another account would derive. The creator becomes its first admin.
+//! - Writing a key needs: admin of the stream; or, for a *special* key, the
+//!   special-writer role for that key (the stream writer role is not enough);
+//!   or, for a normal key, the stream writer role.
+//! - `GrantAdmin`, `SetKeySpecial`, `SetKeyNormal`, `RevokeWriter` and
+//!   `RevokeSpecialWriter` need admin. `GrantWriter` needs admin or writer
+//!   (writers may delegate). `GrantSpecialWriter` needs admin or the special
+//!   writer role of that key. `Renounce*` are always allowed for oneself.
+//! - Every check looks at the state *before* the transaction: operations in
+//!   one transaction never enable each other or its writes.
+//! - Every operation other than `CreateStream`, and every write, needs the
+//!   stream to exist.
+//!
+//! Roles are stored as versioned facts in the `Acl` column, so the ACL state
+//! at any version can be read like data.
+
+use crate::Outcome;
+use crate::record::{AclOp, Address, Write};
+use ordo_kv::{Column, Engine, MvccError, MvccStore, StreamId};
+use std::collections::HashMap;
+
+const STREAM_KEY: [u8; 32] = *b"ordo/txn/stream-id/v1...........";
+
+/// The id of the stream `creator` creates under `name`.
+pub fn stream_id(creator: &Address, name: &[u8]) -> StreamId {
+    let mut hasher = blake3::Hasher::new_keyed(&STREAM_KEY);
+    hasher.update(creator);
+    hasher.update(name);
+    *hasher.finalize().as_bytes()
+}
+
+/// One stored access-control fact about a stream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Fact {
+    /// The stream exists.
+    Exists,
+    /// The account is an admin.
+    Admin(Address),
+    /// The account is a stream writer.
+    Writer(Address),
+    /// The key is special.
+    SpecialKey(Vec<u8>),
+    /// The account is a special writer of the key.
+    SpecialWriter(Address, Vec<u8>),
+}
+
+impl Fact {
+    /// The fact's key inside the stream's ACL keyspace.
+    pub fn key(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Fact::Exists => out.push(0),
+            Fact::Admin(a) => {
+                out.push(1);
+                out.extend_from_slice(a);
+            }
+            Fact::Writer(a) => {
+                out.push(2);
+                out.extend_from_slice(a);
+            }
+            Fact::SpecialKey(k) => {
+                out.push(3);
+                out.extend_from_slice(k);
+            }
+            Fact::SpecialWriter(a, k) => {
+                out.push(4);
+                out.extend_from_slice(a);
+                out.extend_from_slice(k);
+            }
+        }
+        out
+    }
+}
+
+/// A fact change a transaction makes: (stream, fact, now true?).
+pub type FactChange = (StreamId, Fact, bool);
+
+/// Facts as of the state a decision is made against: the store at the
+/// latest applied version, overlaid with what earlier transactions of the
+/// same entry changed.
+pub struct AclView<'a, E> {
+    store: &'a MvccStore<E>,
+    overlay: &'a HashMap<(StreamId, Vec<u8>), bool>,
+    at: u64,
+}
+
+impl<'a, E: Engine> AclView<'a, E> {
+    /// A view over `store` at version `at`, with `overlay` taking precedence.
+    pub fn new(
+        store: &'a MvccStore<E>,
+        overlay: &'a HashMap<(StreamId, Vec<u8>), bool>,
+        at: u64,
+    ) -> Self {
+        Self { store, overlay, at }
+    }
+
+    /// Whether the fact holds.
+    pub fn holds(&self, stream: &StreamId, fact: &Fact) -> Result<bool, MvccError> {
+        let key = fact.key();
+        if let Some(&value) = self.overlay.get(&(*stream, key.clone())) {
+            return Ok(value);
+        }
+        Ok(self
+            .store
+            .get(Column::Acl, stream, &key, self.at)?
+            .is_some_and(|v| v.value.is_some()))
+    }
+
+    fn admin(&self, stream: &StreamId, who: &Address) -> Result<bool, MvccError> {
+        self.holds(stream, &Fact::Admin(*who))
+    }
+
+    /// Whether `who` may write `key` of `stream`.
+    pub fn may_write(
+        &self,
+        who: &Address,
+        stream: &StreamId,
+        key: &[u8],
+    ) -> Result<bool, MvccError> {
+        if self.admin(stream, who)? {
+            return Ok(true);
+        }
+        if self.holds(stream, &Fact::SpecialKey(key.to_vec()))? {
+            return self.holds(stream, &Fact::SpecialWriter(*who, key.to_vec()));
+        }
+        self.holds(stream, &Fact::Writer(*who))
+    }
+
+    /// Checks a write; `Ok(None)` if allowed, else the abort.
+    pub fn check_write(&self, who: &Address, write: &Write) -> Result<Option<Outcome>, MvccError> {
+        if !self.holds(&write.stream, &Fact::Exists)? {
+            return Ok(Some(Outcome::UnknownStream {
+                stream: write.stream,
+            }));
+        }
+        if self.may_write(who, &write.stream, &write.key)? {
+            return Ok(None);
+        }
+        Ok(Some(Outcome::PermissionDenied {
+            op: "write".into(),
+            stream: write.stream,
+            key: Some(write.key.clone()),
+        }))
+    }
+
+    /// Checks an operation; returns the fact changes it makes, or the abort.
+    pub fn check_op(
+        &self,
+        who: &Address,
+        op: &AclOp,
+    ) -> Result<Result<Vec<FactChange>, Outcome>, MvccError> {
+        if let AclOp::CreateStream { name } = op {
+            let stream = stream_id(who, name);
+            if self.holds(&stream, &Fact::Exists)? {
+                return Ok(Err(Outcome::StreamExists { stream }));
+            }
+            return Ok(Ok(vec![
+                (stream, Fact::Exists, true),
+                (stream, Fact::Admin(*who), true),
+            ]));
+        }
+        let (stream, needed, change, key) = self.requirement(who, op);
+        if !self.holds(&stream, &Fact::Exists)? {
+            return Ok(Err(Outcome::UnknownStream { stream }));
+        }
+        let allowed = match needed {
+            Needs::Nothing => true,
+            Needs::Admin => self.admin(&stream, who)?,
+            Needs::AdminOrWriter => {
+                self.admin(&stream, who)? || self.holds(&stream, &Fact::Writer(*who))?
+            }
+            Needs::AdminOrSpecialWriter(key) => {
+                self.admin(&stream, who)? || self.holds(&stream, &Fact::SpecialWriter(*who, key))?
+            }
+        };
+        if allowed {
+            Ok(Ok(vec![change]))
+        } else {
+            Ok(Err(Outcome::PermissionDenied {
+                op: op.name().into(),
+                stream,
+                key,
+            }))
+        }
+    }
+
+    /// What an operation (other than CreateStream) needs, and what it changes.
+    fn requirement(
+        &self,
+        who: &Address,
+        op: &AclOp,
+    ) -> (StreamId, Needs, FactChange, Option<Vec<u8>>) {
+        match op.clone() {
+            AclOp::CreateStream { .. } => unreachable!("handled by check_op"),
+            AclOp::GrantAdmin { stream, account } => (
+                stream,
+                Needs::Admin,
+                (stream, Fact::Admin(account), true),
+                None,
+            ),
+            AclOp::RenounceAdmin { stream } => (
+                stream,
+                Needs::Nothing,
+                (stream, Fact::Admin(*who), false),
+                None,
+            ),
+            AclOp::SetKeySpecial { stream, key } => (
+                stream,
+                Needs::Admin,
+                (stream, Fact::SpecialKey(key.clone()), true),
+                Some(key),
+            ),
+            AclOp::SetKeyNormal { stream, key } => (
+                stream,
+                Needs::Admin,
+                (stream, Fact::SpecialKey(key.clone()), false),
+                Some(key),
+            ),
+            AclOp::GrantWriter { stream, account } => (
+                stream,
+                Needs::AdminOrWriter,
+                (stream, Fact::Writer(account), true),
+                None,
+            ),
+            AclOp::RevokeWriter { stream, account } => (
+                stream,
+                Needs::Admin,
+                (stream, Fact::Writer(account), false),
+                None,
+            ),
+            AclOp::RenounceWriter { stream } => (
+                stream,
+                Needs::Nothing,
+                (stream, Fact::Writer(*who), false),
+                None,
+            ),
+            AclOp::GrantSpecialWriter {
+                stream,
+                key,
+                account,
+            } => (
+                stream,
+                Needs::AdminOrSpecialWriter(key.clone()),
+                (stream, Fact::SpecialWriter(account, key.clone()), true),
+                Some(key),
+            ),
+            AclOp::RevokeSpecialWriter {
+                stream,
+                key,
+                account,
+            } => (
+                stream,
+                Needs::Admin,
+                (stream, Fact::SpecialWriter(account, key.clone()), false),
+                Some(key),
+            ),
+            AclOp::RenounceSpecialWriter { stream, key } => (
+                stream,
+                Needs::Nothing,
+                (stream, Fact::SpecialWriter(*who, key.clone()), false),
+                Some(key),
+            ),
+        }
+    }
+}
+
+enum Needs {
+    Nothing,
+    Admin,
+    AdminOrWriter,
+    AdminOrSpecialWriter(Vec<u8>),
+}

@@ -1,0 +1,38 @@
+//! Every limit of a transaction, as a named constant.
+//!
+//! Checked when a record is decoded (so a replica never allocates more than
+//! these for a forged record) and reported as typed errors.
+
+/// Longest user key.
+pub const MAX_KEY_BYTES: usize = 4096;
+
+/// Longest value.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+
+/// Longest stream name (the creator-chosen part of a stream id).
+pub const MAX_STREAM_NAME_BYTES: usize = 256;
+
+/// Most read-set items (keys and ranges) in one transaction.
+pub const MAX_READS: usize = 4096;
+
+/// Most writes in one transaction.
+pub const MAX_WRITES: usize = 4096;
+
+/// Most access-control operations in one transaction.
+pub const MAX_ACL_OPS: usize = 256;
+
+/// Largest encoded transaction.
+pub const MAX_TXN_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most transactions in one batch (one log entry).
+pub const MAX_BATCH_TXNS: usize = 16_384;
+
+/// How many versions back a transaction may read and still be validated.
+///
+/// The replayer remembers which keys each of the last `CONFLICT_WINDOW`
+/// commit versions wrote; a transaction whose read version is older than
+/// that cannot be checked for conflicts and aborts with `TooOld`. At about
+/// 100 bytes per remembered write this bounds the window near 10-20 MB for
+/// typical transactions, and at 100k commits/s it still gives a client a
+/// second between reading and committing.
+pub const CONFLICT_WINDOW: u64 = 100_000;

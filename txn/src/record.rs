@@ -1,0 +1,467 @@
+//! The transaction record and its canonical encoding.
+//!
+//! # Encoding (version 1), all integers little-endian
+//!
+//! ```text
+//! Transaction := 0x01 | id[16] | sender[20] | read_version u64
+//!                | n u32 | n x Read | m u32 | m x Write | a u32 | a x AclOp
+//! Read        := 0x00 | stream[32] | key            (one key)
+//!              | 0x01 | stream[32] | start | 0x00    (start.. to the stream's end)
+//!              | 0x01 | stream[32] | start | 0x01 | end   (start..end, end exclusive)
+//! Write       := 0x00 | stream[32] | key             (delete)
+//!              | 0x01 | stream[32] | key | value     (put)
+//! AclOp       := tag u8 | fields of the variant in declaration order
+//! key, value, name := len u32 | bytes
+//! Signed      := tx bytes (len u32 | bytes) | signature[65]
+//! Batch       := "OTB1" | count u32 | count x Signed (len u32 | bytes)
+//! ```
+//!
+//! Decoding checks every count and length against [`crate::limits`] before
+//! allocating, and rejects unknown tags and trailing bytes: one record, one
+//! encoding.
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::limits::*;
+use ordo_kv::StreamId;
+
+/// A 20-byte account address (the identity of a sender).
+pub type Address = [u8; 20];
+
+/// A transaction id, unique per sender: the idempotency key.
+pub type TxnId = [u8; 16];
+
+const TXN_VERSION: u8 = 1;
+const BATCH_MAGIC: &[u8; 4] = b"OTB1";
+
+/// Something a transaction read, whose change would invalidate it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Read {
+    /// One key.
+    Key {
+        /// Its stream.
+        stream: StreamId,
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Every key in `start..end` (to the end of the stream when `end` is None).
+    Range {
+        /// Its stream.
+        stream: StreamId,
+        /// First key, inclusive.
+        start: Vec<u8>,
+        /// Last key, exclusive.
+        end: Option<Vec<u8>>,
+    },
+}
+
+/// A write: a put, or a delete when `value` is None.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Write {
+    /// The stream.
+    pub stream: StreamId,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The new value, or None to delete.
+    pub value: Option<Vec<u8>>,
+}
+
+/// An access-control operation. See `docs/ACL.md` for who may do what.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AclOp {
+    /// Create the stream `stream_id(sender, name)`; the sender becomes its admin.
+    CreateStream {
+        /// The creator-chosen name.
+        name: Vec<u8>,
+    },
+    /// Make `account` an admin of the stream.
+    GrantAdmin {
+        /// The stream.
+        stream: StreamId,
+        /// Who.
+        account: Address,
+    },
+    /// Give up one's own admin role.
+    RenounceAdmin {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// Make `key` special: only its special writers (and admins) may write it.
+    SetKeySpecial {
+        /// The stream.
+        stream: StreamId,
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Make `key` normal again.
+    SetKeyNormal {
+        /// The stream.
+        stream: StreamId,
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Let `account` write the stream's normal keys.
+    GrantWriter {
+        /// The stream.
+        stream: StreamId,
+        /// Who.
+        account: Address,
+    },
+    /// Take the writer role from `account`.
+    RevokeWriter {
+        /// The stream.
+        stream: StreamId,
+        /// Who.
+        account: Address,
+    },
+    /// Give up one's own writer role.
+    RenounceWriter {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// Let `account` write the special key `key`.
+    GrantSpecialWriter {
+        /// The stream.
+        stream: StreamId,
+        /// The key.
+        key: Vec<u8>,
+        /// Who.
+        account: Address,
+    },
+    /// Take the special-writer role of `key` from `account`.
+    RevokeSpecialWriter {
+        /// The stream.
+        stream: StreamId,
+        /// The key.
+        key: Vec<u8>,
+        /// Who.
+        account: Address,
+    },
+    /// Give up one's own special-writer role of `key`.
+    RenounceSpecialWriter {
+        /// The stream.
+        stream: StreamId,
+        /// The key.
+        key: Vec<u8>,
+    },
+}
+
+/// A transaction as its sender built it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Transaction {
+    /// Unique per sender; a second transaction with the same id is a duplicate.
+    pub id: TxnId,
+    /// Who sends it; must match the address recovered from the signature.
+    pub sender: Address,
+    /// The snapshot version the reads were made at.
+    pub read_version: u64,
+    /// What was read.
+    pub reads: Vec<Read>,
+    /// What to write, applied in order (a later write of the same key wins).
+    pub writes: Vec<Write>,
+    /// Access-control operations, checked against the state before the transaction.
+    pub acl: Vec<AclOp>,
+}
+
+/// A transaction and its sender's recoverable secp256k1 signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedTransaction {
+    /// The transaction.
+    pub tx: Transaction,
+    /// `r || s || v` over [`crate::sign::signing_hash`] of the encoded transaction.
+    pub signature: [u8; 65],
+}
+
+fn check_len(field: &'static str, len: usize, limit: usize) -> Result<(), DecodeError> {
+    if len > limit {
+        Err(DecodeError::TooLong { field, len, limit })
+    } else {
+        Ok(())
+    }
+}
+
+fn read_count(r: &mut Reader<'_>, field: &'static str, limit: usize) -> Result<usize, DecodeError> {
+    let count = u32::from_le_bytes(r.fixed(field)?) as usize;
+    check_len(field, count, limit)?;
+    Ok(count)
+}
+
+fn count(w: &mut Writer, n: usize) {
+    w.fixed(&(n as u32).to_le_bytes());
+}
+
+impl Read {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Read::Key { stream, key } => {
+                w.u8(0).fixed(stream).bytes(key);
+            }
+            Read::Range { stream, start, end } => {
+                w.u8(1).fixed(stream).bytes(start);
+                match end {
+                    None => w.u8(0),
+                    Some(end) => w.u8(1).bytes(end),
+                };
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8("read tag")? {
+            0 => Ok(Read::Key {
+                stream: r.fixed("stream")?,
+                key: r.bytes("key", MAX_KEY_BYTES)?.to_vec(),
+            }),
+            1 => {
+                let stream = r.fixed("stream")?;
+                let start = r.bytes("range start", MAX_KEY_BYTES)?.to_vec();
+                let end = match r.u8("range end tag")? {
+                    0 => None,
+                    1 => Some(r.bytes("range end", MAX_KEY_BYTES)?.to_vec()),
+                    tag => {
+                        return Err(DecodeError::BadTag {
+                            field: "range end tag",
+                            tag,
+                        });
+                    }
+                };
+                Ok(Read::Range { stream, start, end })
+            }
+            tag => Err(DecodeError::BadTag {
+                field: "read tag",
+                tag,
+            }),
+        }
+    }
+}
+
+impl Write {
+    fn encode(&self, w: &mut Writer) {
+        match &self.value {
+            None => w.u8(0).fixed(&self.stream).bytes(&self.key),
+            Some(value) => w.u8(1).fixed(&self.stream).bytes(&self.key).bytes(value),
+        };
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let tag = r.u8("write tag")?;
+        let stream = r.fixed("stream")?;
+        let key = r.bytes("key", MAX_KEY_BYTES)?.to_vec();
+        let value = match tag {
+            0 => None,
+            1 => Some(r.bytes("value", MAX_VALUE_BYTES)?.to_vec()),
+            tag => {
+                return Err(DecodeError::BadTag {
+                    field: "write tag",
+                    tag,
+                });
+            }
+        };
+        Ok(Write { stream, key, value })
+    }
+}
+
+impl AclOp {
+    /// The operation's stable name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AclOp::CreateStream { .. } => "create_stream",
+            AclOp::GrantAdmin { .. } => "grant_admin",
+            AclOp::RenounceAdmin { .. } => "renounce_admin",
+            AclOp::SetKeySpecial { .. } => "set_key_special",
+            AclOp::SetKeyNormal { .. } => "set_key_normal",
+            AclOp::GrantWriter { .. } => "grant_writer",
+            AclOp::RevokeWriter { .. } => "revoke_writer",
+            AclOp::RenounceWriter { .. } => "renounce_writer",
+            AclOp::GrantSpecialWriter { .. } => "grant_special_writer",
+            AclOp::RevokeSpecialWriter { .. } => "revoke_special_writer",
+            AclOp::RenounceSpecialWriter { .. } => "renounce_special_writer",
+        }
+    }
+
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            AclOp::CreateStream { name } => w.u8(0x01).bytes(name),
+            AclOp::GrantAdmin { stream, account } => w.u8(0x10).fixed(stream).fixed(account),
+            AclOp::RenounceAdmin { stream } => w.u8(0x11).fixed(stream),
+            AclOp::SetKeySpecial { stream, key } => w.u8(0x20).fixed(stream).bytes(key),
+            AclOp::SetKeyNormal { stream, key } => w.u8(0x21).fixed(stream).bytes(key),
+            AclOp::GrantWriter { stream, account } => w.u8(0x30).fixed(stream).fixed(account),
+            AclOp::RevokeWriter { stream, account } => w.u8(0x31).fixed(stream).fixed(account),
+            AclOp::RenounceWriter { stream } => w.u8(0x32).fixed(stream),
+            AclOp::GrantSpecialWriter {
+                stream,
+                key,
+                account,
+            } => w.u8(0x40).fixed(stream).bytes(key).fixed(account),
+            AclOp::RevokeSpecialWriter {
+                stream,
+                key,
+                account,
+            } => w.u8(0x41).fixed(stream).bytes(key).fixed(account),
+            AclOp::RenounceSpecialWriter { stream, key } => w.u8(0x42).fixed(stream).bytes(key),
+        };
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let key = |r: &mut Reader<'_>| r.bytes("key", MAX_KEY_BYTES).map(<[u8]>::to_vec);
+        Ok(match r.u8("acl tag")? {
+            0x01 => AclOp::CreateStream {
+                name: r.bytes("stream name", MAX_STREAM_NAME_BYTES)?.to_vec(),
+            },
+            0x10 => AclOp::GrantAdmin {
+                stream: r.fixed("stream")?,
+                account: r.fixed("account")?,
+            },
+            0x11 => AclOp::RenounceAdmin {
+                stream: r.fixed("stream")?,
+            },
+            0x20 => AclOp::SetKeySpecial {
+                stream: r.fixed("stream")?,
+                key: key(r)?,
+            },
+            0x21 => AclOp::SetKeyNormal {
+                stream: r.fixed("stream")?,
+                key: key(r)?,
+            },
+            0x30 => AclOp::GrantWriter {
+                stream: r.fixed("stream")?,
+                account: r.fixed("account")?,
+            },
+            0x31 => AclOp::RevokeWriter {
+                stream: r.fixed("stream")?,
+                account: r.fixed("account")?,
+            },
+            0x32 => AclOp::RenounceWriter {
+                stream: r.fixed("stream")?,
+            },
+            0x40 => AclOp::GrantSpecialWriter {
+                stream: r.fixed("stream")?,
+                key: key(r)?,
+                account: r.fixed("account")?,
+            },
+            0x41 => AclOp::RevokeSpecialWriter {
+                stream: r.fixed("stream")?,
+                key: key(r)?,
+                account: r.fixed("account")?,
+            },
+            0x42 => AclOp::RenounceSpecialWriter {
+                stream: r.fixed("stream")?,
+                key: key(r)?,
+            },
+            tag => {
+                return Err(DecodeError::BadTag {
+                    field: "acl tag",
+                    tag,
+                });
+            }
+        })
+    }
+}
+
+impl Transaction {
+    /// Canonical bytes: what is signed and what replicas decode.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(TXN_VERSION)
+            .fixed(&self.id)
+            .fixed(&self.sender)
+            .u64(self.read_version);
+        count(&mut w, self.reads.len());
+        self.reads.iter().for_each(|x| x.encode(&mut w));
+        count(&mut w, self.writes.len());
+        self.writes.iter().for_each(|x| x.encode(&mut w));
+        count(&mut w, self.acl.len());
+        self.acl.iter().for_each(|x| x.encode(&mut w));
+        w.finish()
+    }
+
+    /// Parses canonical bytes, enforcing every limit.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        check_len("transaction", bytes.len(), MAX_TXN_BYTES)?;
+        let mut r = Reader::new(bytes);
+        let version = r.u8("transaction version")?;
+        if version != TXN_VERSION {
+            return Err(DecodeError::BadTag {
+                field: "transaction version",
+                tag: version,
+            });
+        }
+        let (id, sender, read_version) =
+            (r.fixed("id")?, r.fixed("sender")?, r.u64("read version")?);
+        let n = read_count(&mut r, "read set", MAX_READS)?;
+        let reads = (0..n)
+            .map(|_| Read::decode(&mut r))
+            .collect::<Result<_, _>>()?;
+        let n = read_count(&mut r, "write set", MAX_WRITES)?;
+        let writes = (0..n)
+            .map(|_| Write::decode(&mut r))
+            .collect::<Result<_, _>>()?;
+        let n = read_count(&mut r, "acl set", MAX_ACL_OPS)?;
+        let acl = (0..n)
+            .map(|_| AclOp::decode(&mut r))
+            .collect::<Result<_, _>>()?;
+        r.finish()?;
+        Ok(Self {
+            id,
+            sender,
+            read_version,
+            reads,
+            writes,
+            acl,
+        })
+    }
+}
+
+impl SignedTransaction {
+    /// Canonical bytes of the transaction and its signature.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.bytes(&self.tx.encode()).fixed(&self.signature);
+        w.finish()
+    }
+
+    /// Parses canonical bytes. The signature is not checked here.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let tx = Transaction::decode(r.bytes("transaction", MAX_TXN_BYTES)?)?;
+        let signature = r.fixed("signature")?;
+        r.finish()?;
+        Ok(Self { tx, signature })
+    }
+}
+
+/// Packs signed transactions into one log payload.
+pub fn encode_batch(txs: &[SignedTransaction]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.fixed(BATCH_MAGIC);
+    count(&mut w, txs.len());
+    for tx in txs {
+        w.bytes(&tx.encode());
+    }
+    w.finish()
+}
+
+/// Splits a log payload into its transactions. A payload whose framing is
+/// broken yields an error for the whole entry; a transaction that does not
+/// decode yields an error in its own slot, so one bad transaction cannot hide
+/// the others.
+pub fn decode_batch(
+    payload: &[u8],
+) -> Result<Vec<Result<SignedTransaction, DecodeError>>, DecodeError> {
+    let mut r = Reader::new(payload);
+    let magic: [u8; 4] = r.fixed("batch magic")?;
+    if &magic != BATCH_MAGIC {
+        return Err(DecodeError::BadTag {
+            field: "batch magic",
+            tag: magic[0],
+        });
+    }
+    let n = read_count(&mut r, "batch", MAX_BATCH_TXNS)?;
+    let mut txs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let bytes = r.bytes("signed transaction", MAX_TXN_BYTES + 100)?;
+        txs.push(SignedTransaction::decode(bytes));
+    }
+    r.finish()?;
+    Ok(txs)
+}

@@ -1,0 +1,415 @@
+//! The replayer: turns ordered log entries into MVCC state, deterministically.
+//!
+//! For each entry, in log order:
+//!
+//! 1. [`check_entry`] decodes the batch and verifies every signature. It
+//!    reads nothing but the payload, so it can run ahead on other cores.
+//! 2. [`Replayer::apply_entry`] decides each transaction in order (duplicate,
+//!    read version, conflicts, access control), then writes the entry's
+//!    effects, outcomes, change log, new applied position and state digest in
+//!    one atomic, synced batch.
+//!
+//! Decisions read only the log and the state the log produced: no clock, no
+//! randomness, no node setting. Two replicas that apply the same entries hold
+//! the same state and the same [`Applied::digest`].
+
+use crate::acl::{AclView, Fact, FactChange};
+use crate::codec::{Reader, Writer};
+use crate::limits::CONFLICT_WINDOW;
+use crate::record::{Address, SignedTransaction, Transaction, TxnId, decode_batch};
+use crate::window::ConflictWindow;
+use crate::{Outcome, sign};
+use ordo_kv::mvcc::stage_write;
+use ordo_kv::{Column, Engine, EngineError, MvccError, MvccStore, StreamId, WriteBatch};
+use std::collections::HashMap;
+
+const APPLIED_KEY: &[u8] = b"applied";
+const DIGEST_KEY: [u8; 32] = *b"ordo/txn/state-digest/v1........";
+
+/// How far replay has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// The next log seq to apply.
+    pub next_seq: u64,
+    /// The newest commit version (0 before the first commit).
+    pub version: u64,
+    /// Hash chain over every applied entry's decisions and effects.
+    pub digest: [u8; 32],
+}
+
+impl Applied {
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u64(self.next_seq).u64(self.version).fixed(&self.digest);
+        w.finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, ReplayError> {
+        let mut r = Reader::new(bytes);
+        let corrupt =
+            |e: crate::codec::DecodeError| ReplayError::Corrupt(format!("applied position: {e}"));
+        let applied = Self {
+            next_seq: r.u64("next seq").map_err(corrupt)?,
+            version: r.u64("version").map_err(corrupt)?,
+            digest: r.fixed("digest").map_err(corrupt)?,
+        };
+        r.finish().map_err(corrupt)?;
+        Ok(applied)
+    }
+}
+
+/// Why replay could not go on. Every one of these stops replay: the state is
+/// left at the last fully applied entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// The entry is not the next one in the log.
+    #[error("entry {got} is out of order: the next entry to apply is {expected}")]
+    OutOfOrder {
+        /// The seq that must come next.
+        expected: u64,
+        /// The seq that was offered.
+        got: u64,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] MvccError),
+    /// Stored replay state could not be decoded.
+    #[error("corrupt replay state: {0}")]
+    Corrupt(String),
+    /// A write failed earlier; the in-memory state may be ahead of the store.
+    #[error("replayer stopped after a failed write; reopen it")]
+    Poisoned,
+}
+
+impl From<EngineError> for ReplayError {
+    fn from(e: EngineError) -> Self {
+        ReplayError::Store(MvccError::Engine(e))
+    }
+}
+
+/// A transaction after the stateless checks: valid and signed by its sender,
+/// or already rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// Decoded, and signed by `tx.sender`.
+    Valid(Transaction),
+    /// Rejected before replay looked at state (bad signature, malformed).
+    Rejected(Outcome),
+}
+
+/// Decodes an entry's payload and verifies each signature. A payload that is
+/// not a batch at all yields one `Malformed` rejection.
+pub fn check_entry(payload: &[u8]) -> Vec<Checked> {
+    match decode_batch(payload) {
+        Err(e) => vec![Checked::Rejected(Outcome::Malformed {
+            reason: e.to_string(),
+        })],
+        Ok(txs) => txs.into_iter().map(check_transaction).collect(),
+    }
+}
+
+fn check_transaction(decoded: Result<SignedTransaction, crate::codec::DecodeError>) -> Checked {
+    match decoded {
+        Err(e) => Checked::Rejected(Outcome::Malformed {
+            reason: e.to_string(),
+        }),
+        Ok(signed) => match sign::verify(&signed) {
+            Ok(()) => Checked::Valid(signed.tx),
+            Err(e) => Checked::Rejected(Outcome::BadSignature {
+                reason: e.to_string(),
+            }),
+        },
+    }
+}
+
+/// Replays entries into an MVCC store.
+#[derive(Debug)]
+pub struct Replayer<E> {
+    store: MvccStore<E>,
+    applied: Applied,
+    window: ConflictWindow,
+    poisoned: bool,
+}
+
+/// What deciding one entry produced, before it is written.
+#[derive(Default)]
+struct EntryEffects {
+    batch: WriteBatch,
+    acl: HashMap<(StreamId, Vec<u8>), bool>,
+    outcomes: HashMap<(Address, TxnId), Outcome>,
+}
+
+fn outcome_key(sender: &Address, id: &TxnId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(36);
+    key.extend_from_slice(sender);
+    key.extend_from_slice(id);
+    key
+}
+
+fn encode_keys(keys: &[(StreamId, Vec<u8>)]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.fixed(&(keys.len() as u32).to_le_bytes());
+    for (stream, key) in keys {
+        w.fixed(stream).bytes(key);
+    }
+    w.finish()
+}
+
+fn decode_keys(bytes: &[u8]) -> Result<Vec<(StreamId, Vec<u8>)>, crate::codec::DecodeError> {
+    let mut r = Reader::new(bytes);
+    let n = u32::from_le_bytes(r.fixed("change count")?) as usize;
+    let mut keys = Vec::with_capacity(n.min(crate::limits::MAX_WRITES));
+    for _ in 0..n {
+        keys.push((
+            r.fixed("stream")?,
+            r.bytes("key", crate::limits::MAX_KEY_BYTES)?.to_vec(),
+        ));
+    }
+    r.finish()?;
+    Ok(keys)
+}
+
+impl<E: Engine> Replayer<E> {
+    /// Opens replay state on `engine`: the applied position, and the conflict
+    /// window rebuilt from the change log.
+    pub fn open(engine: E) -> Result<Self, ReplayError> {
+        let store = MvccStore::new(engine);
+        let applied = match store.engine().get(Column::Meta, APPLIED_KEY)? {
+            Some(bytes) => Applied::decode(&bytes)?,
+            None => Applied::default(),
+        };
+        let mut window = ConflictWindow::new();
+        let first = applied.version.saturating_sub(CONFLICT_WINDOW) + 1;
+        let mut failure = None;
+        store
+            .engine()
+            .scan_from(Column::Changes, &first.to_be_bytes(), &mut |k, v| {
+                let version = k.try_into().map(u64::from_be_bytes);
+                match (version, decode_keys(v)) {
+                    (Ok(version), Ok(keys)) => {
+                        window.record(version, keys);
+                        true
+                    }
+                    _ => {
+                        failure = Some(ReplayError::Corrupt("change log record".into()));
+                        false
+                    }
+                }
+            })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(Self {
+            store,
+            applied,
+            window,
+            poisoned: false,
+        })
+    }
+
+    /// How far replay has got.
+    pub fn applied(&self) -> Applied {
+        self.applied
+    }
+
+    /// The MVCC store, for reads.
+    pub fn store(&self) -> &MvccStore<E> {
+        &self.store
+    }
+
+    /// The outcome recorded for `(sender, id)`, if it was decided.
+    pub fn outcome(&self, sender: &Address, id: &TxnId) -> Result<Option<Outcome>, ReplayError> {
+        match self
+            .store
+            .engine()
+            .get(Column::Outcomes, &outcome_key(sender, id))?
+        {
+            None => Ok(None),
+            Some(bytes) => Outcome::decode(&bytes)
+                .map(Some)
+                .map_err(|e| ReplayError::Corrupt(format!("outcome: {e}"))),
+        }
+    }
+
+    /// Decides and applies entry `seq`, whose transactions went through
+    /// [`check_entry`]. Returns one outcome per transaction, in order.
+    pub fn apply_entry(
+        &mut self,
+        seq: u64,
+        txs: Vec<Checked>,
+    ) -> Result<Vec<Outcome>, ReplayError> {
+        if self.poisoned {
+            return Err(ReplayError::Poisoned);
+        }
+        if seq != self.applied.next_seq {
+            return Err(ReplayError::OutOfOrder {
+                expected: self.applied.next_seq,
+                got: seq,
+            });
+        }
+        let mut effects = EntryEffects::default();
+        let mut next = self.applied;
+        let mut digest = blake3::Hasher::new_keyed(&DIGEST_KEY);
+        digest.update(&self.applied.digest);
+        digest.update(&seq.to_le_bytes());
+        let mut outcomes = Vec::with_capacity(txs.len());
+        for checked in txs {
+            let outcome = match checked {
+                Checked::Rejected(outcome) => outcome,
+                Checked::Valid(tx) => {
+                    let outcome = self.decide(&tx, &mut effects, &mut next)?;
+                    if outcome.is_committed() {
+                        digest.update(&tx.encode());
+                    }
+                    outcome
+                }
+            };
+            digest.update(&outcome.encode());
+            outcomes.push(outcome);
+        }
+        next.next_seq = seq + 1;
+        next.digest = *digest.finalize().as_bytes();
+        effects
+            .batch
+            .put(Column::Meta, APPLIED_KEY.to_vec(), next.encode());
+        if let Err(e) = self.store.engine().write(effects.batch, true) {
+            self.poisoned = true;
+            return Err(e.into());
+        }
+        self.applied = next;
+        Ok(outcomes)
+    }
+
+    /// Decides one valid transaction against the current state plus the
+    /// effects of earlier transactions in the same entry, and stages its
+    /// effects if it commits.
+    fn decide(
+        &mut self,
+        tx: &Transaction,
+        effects: &mut EntryEffects,
+        next: &mut Applied,
+    ) -> Result<Outcome, ReplayError> {
+        let id_key = (tx.sender, tx.id);
+        let earlier = match effects.outcomes.get(&id_key) {
+            Some(outcome) => Some(outcome.clone()),
+            None => self.outcome(&tx.sender, &tx.id)?,
+        };
+        if let Some(original) = earlier {
+            return Ok(Outcome::Duplicate {
+                original: Box::new(original),
+            });
+        }
+        let outcome = self.validate(tx, &effects.acl, next.version)?;
+        let outcome = match outcome {
+            Err(abort) => abort,
+            Ok(changes) => {
+                next.version += 1;
+                self.stage_commit(tx, changes, effects, next.version);
+                Outcome::Committed {
+                    version: next.version,
+                }
+            }
+        };
+        effects.batch.put(
+            Column::Outcomes,
+            outcome_key(&tx.sender, &tx.id),
+            outcome.encode(),
+        );
+        effects.outcomes.insert(id_key, outcome.clone());
+        Ok(outcome)
+    }
+
+    /// Version, conflict and permission checks. `Ok(changes)` to commit.
+    fn validate(
+        &self,
+        tx: &Transaction,
+        acl_overlay: &HashMap<(StreamId, Vec<u8>), bool>,
+        version: u64,
+    ) -> Result<Result<Vec<FactChange>, Outcome>, ReplayError> {
+        if tx.read_version > version {
+            return Ok(Err(Outcome::FutureVersion {
+                read_version: tx.read_version,
+                applied: version,
+            }));
+        }
+        let oldest = version.saturating_sub(CONFLICT_WINDOW);
+        if tx.read_version < oldest {
+            return Ok(Err(Outcome::TooOld {
+                read_version: tx.read_version,
+                oldest,
+            }));
+        }
+        if let Some((stream, key)) = tx
+            .reads
+            .iter()
+            .find_map(|read| self.window.conflict(read, tx.read_version))
+        {
+            return Ok(Err(Outcome::Conflict { stream, key }));
+        }
+        let view = AclView::new(&self.store, acl_overlay, version);
+        let mut changes = Vec::new();
+        for op in &tx.acl {
+            match view.check_op(&tx.sender, op)? {
+                Ok(more) => changes.extend(more),
+                Err(abort) => return Ok(Err(abort)),
+            }
+        }
+        for write in &tx.writes {
+            if let Some(abort) = view.check_write(&tx.sender, write)? {
+                return Ok(Err(abort));
+            }
+        }
+        Ok(Ok(changes))
+    }
+
+    fn stage_commit(
+        &mut self,
+        tx: &Transaction,
+        changes: Vec<FactChange>,
+        effects: &mut EntryEffects,
+        version: u64,
+    ) {
+        let mut written = Vec::with_capacity(tx.writes.len());
+        for write in &tx.writes {
+            stage_write(
+                &mut effects.batch,
+                Column::Data,
+                &write.stream,
+                &write.key,
+                version,
+                write.value.as_deref(),
+            );
+            written.push((write.stream, write.key.clone()));
+        }
+        for (stream, fact, holds) in changes {
+            let key = fact.key();
+            stage_write(
+                &mut effects.batch,
+                Column::Acl,
+                &stream,
+                &key,
+                version,
+                holds.then_some(&[1u8][..]),
+            );
+            effects.acl.insert((stream, key), holds);
+        }
+        effects.batch.put(
+            Column::Changes,
+            version.to_be_bytes().to_vec(),
+            encode_keys(&written),
+        );
+        self.window.record(version, written);
+        self.window
+            .evict_through(version.saturating_sub(CONFLICT_WINDOW));
+    }
+}
+
+/// Whether `fact` holds for `stream` at `version` (for ACL queries).
+pub fn fact_holds<E: Engine>(
+    store: &MvccStore<E>,
+    stream: &StreamId,
+    fact: &Fact,
+    version: u64,
+) -> Result<bool, MvccError> {
+    AclView::new(store, &HashMap::new(), version).holds(stream, fact)
+}

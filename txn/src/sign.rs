@@ -1,0 +1,133 @@
+//! Signing and verifying transactions, Ethereum style.
+//!
+//! A sender is a secp256k1 key; its identity is the 20-byte address derived
+//! from the public key, as on Ethereum. The signature is recoverable, so the
+//! verifier learns the address from it and compares it with the claimed
+//! sender: a transaction can never be attributed to anyone but its signer.
+//! The signed hash is Keccak-256 over a domain tag and the canonical
+//! encoding, so an ordo signature can never be replayed as an Ethereum
+//! transaction or message signature, nor the other way round.
+
+use crate::record::{Address, SignedTransaction, Transaction};
+use alloy_primitives::{B256, Signature, keccak256};
+use alloy_signer::SignerSync;
+
+pub use alloy_signer_local::PrivateKeySigner as SigningKey;
+
+const DOMAIN: &[u8] = b"ordo/txn/v1\0";
+
+/// Why a signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The 65 bytes are not a valid recoverable signature.
+    #[error("malformed signature: {0}")]
+    Malformed(String),
+    /// The signature is valid but was made by someone other than the sender.
+    #[error("signed by {}, but the transaction claims sender {}", hex(.signer), hex(.claimed))]
+    WrongSigner {
+        /// Address recovered from the signature.
+        signer: Address,
+        /// Address the transaction names.
+        claimed: Address,
+    },
+    /// The signing key refused to sign.
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let digits: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("0x{digits}")
+}
+
+/// The hash a sender signs for `tx`.
+pub fn signing_hash(tx: &Transaction) -> [u8; 32] {
+    let mut input = Vec::with_capacity(DOMAIN.len() + 256);
+    input.extend_from_slice(DOMAIN);
+    input.extend_from_slice(&tx.encode());
+    keccak256(&input).0
+}
+
+/// The address of a signing key.
+pub fn address_of(key: &SigningKey) -> Address {
+    key.address().0.0
+}
+
+/// Signs `tx` with `key`. The transaction's sender must be the key's address
+/// for the signature to verify; [`sign`] sets it.
+pub fn sign(mut tx: Transaction, key: &SigningKey) -> Result<SignedTransaction, SignatureError> {
+    tx.sender = address_of(key);
+    let hash = B256::from(signing_hash(&tx));
+    let signature = key
+        .sign_hash_sync(&hash)
+        .map_err(|e| SignatureError::Signing(e.to_string()))?;
+    Ok(SignedTransaction {
+        tx,
+        signature: signature.as_bytes(),
+    })
+}
+
+/// Checks that the signature was made by the transaction's sender.
+pub fn verify(signed: &SignedTransaction) -> Result<(), SignatureError> {
+    let signature = Signature::from_raw(&signed.signature)
+        .map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    let hash = B256::from(signing_hash(&signed.tx));
+    let signer = signature
+        .recover_address_from_prehash(&hash)
+        .map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    if signer.0.0 == signed.tx.sender {
+        Ok(())
+    } else {
+        Err(SignatureError::WrongSigner {
+            signer: signer.0.0,
+            claimed: signed.tx.sender,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> SigningKey {
+        SigningKey::from_bytes(&B256::from([byte; 32])).expect("valid scalar")
+    }
+
+    fn tx() -> Transaction {
+        Transaction {
+            id: [1; 16],
+            sender: [0; 20],
+            read_version: 7,
+            reads: vec![],
+            writes: vec![],
+            acl: vec![],
+        }
+    }
+
+    #[test]
+    fn signed_transactions_verify_and_name_their_signer() {
+        let signed = sign(tx(), &key(1)).expect("signs");
+        assert_eq!(signed.tx.sender, address_of(&key(1)));
+        assert_eq!(verify(&signed), Ok(()));
+    }
+
+    #[test]
+    fn tampering_or_claiming_another_sender_fails() {
+        let signed = sign(tx(), &key(1)).expect("signs");
+        let mut changed = signed.clone();
+        changed.tx.read_version += 1;
+        assert!(
+            verify(&changed).is_err(),
+            "a changed transaction must not verify"
+        );
+        let mut spoofed = signed.clone();
+        spoofed.tx.sender = address_of(&key(2));
+        assert!(matches!(
+            verify(&spoofed),
+            Err(SignatureError::WrongSigner { .. })
+        ));
+        let mut garbage = signed;
+        garbage.signature = [0xff; 65];
+        assert!(verify(&garbage).is_err());
+    }
+}
