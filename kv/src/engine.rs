@@ -101,6 +101,26 @@ pub trait Engine: Send + Sync {
     fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError>;
 }
 
+/// Shared engines: a replayer writes while readers read the same store.
+impl<E: Engine + ?Sized> Engine for std::sync::Arc<E> {
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        (**self).get(column, key)
+    }
+
+    fn scan_from(
+        &self,
+        column: Column,
+        from: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), EngineError> {
+        (**self).scan_from(column, from, visit)
+    }
+
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError> {
+        (**self).write(batch, sync)
+    }
+}
+
 /// One column's rows, in key order.
 type Rows = BTreeMap<Vec<u8>, Vec<u8>>;
 

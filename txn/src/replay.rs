@@ -128,7 +128,36 @@ pub struct Replayer<E> {
     store: MvccStore<E>,
     applied: Applied,
     window: ConflictWindow,
+    conflict_window: u64,
     poisoned: bool,
+}
+
+/// Rebuilds the conflict window from the change log of the last
+/// `conflict_window` versions up to `version`.
+fn rebuild_window<E: Engine>(
+    store: &MvccStore<E>,
+    version: u64,
+    conflict_window: u64,
+) -> Result<ConflictWindow, ReplayError> {
+    let mut window = ConflictWindow::new();
+    let first = version.saturating_sub(conflict_window) + 1;
+    let mut failure = None;
+    store
+        .engine()
+        .scan_from(Column::Changes, &first.to_be_bytes(), &mut |k, v| {
+            let version = k.try_into().map(u64::from_be_bytes);
+            match (version, decode_keys(v)) {
+                (Ok(version), Ok(keys)) => {
+                    window.record(version, keys);
+                    true
+                }
+                _ => {
+                    failure = Some(ReplayError::Corrupt("change log record".into()));
+                    false
+                }
+            }
+        })?;
+    failure.map_or(Ok(window), Err)
 }
 
 /// What deciding one entry produced, before it is written.
@@ -170,39 +199,33 @@ fn decode_keys(bytes: &[u8]) -> Result<Vec<(StreamId, Vec<u8>)>, crate::codec::D
 }
 
 impl<E: Engine> Replayer<E> {
-    /// Opens replay state on `engine`: the applied position, and the conflict
-    /// window rebuilt from the change log.
+    /// Opens replay state on `engine` with the standard conflict window,
+    /// [`CONFLICT_WINDOW`]: the applied position, and the window rebuilt from
+    /// the change log.
     pub fn open(engine: E) -> Result<Self, ReplayError> {
+        Self::open_with_window(engine, CONFLICT_WINDOW)
+    }
+
+    /// Opens replay state with a conflict window of `conflict_window`
+    /// versions.
+    ///
+    /// The window decides outcomes (`TooOld`), so it is a parameter of the
+    /// whole log, not of one replica: every replica of a log must use the
+    /// same value, and reopen a store with the value it was built with.
+    /// ordo's nodes always use [`CONFLICT_WINDOW`]; tests use small windows
+    /// to reach the `TooOld` path.
+    pub fn open_with_window(engine: E, conflict_window: u64) -> Result<Self, ReplayError> {
         let store = MvccStore::new(engine);
         let applied = match store.engine().get(Column::Meta, APPLIED_KEY)? {
             Some(bytes) => Applied::decode(&bytes)?,
             None => Applied::default(),
         };
-        let mut window = ConflictWindow::new();
-        let first = applied.version.saturating_sub(CONFLICT_WINDOW) + 1;
-        let mut failure = None;
-        store
-            .engine()
-            .scan_from(Column::Changes, &first.to_be_bytes(), &mut |k, v| {
-                let version = k.try_into().map(u64::from_be_bytes);
-                match (version, decode_keys(v)) {
-                    (Ok(version), Ok(keys)) => {
-                        window.record(version, keys);
-                        true
-                    }
-                    _ => {
-                        failure = Some(ReplayError::Corrupt("change log record".into()));
-                        false
-                    }
-                }
-            })?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
+        let window = rebuild_window(&store, applied.version, conflict_window)?;
         Ok(Self {
             store,
             applied,
             window,
+            conflict_window,
             poisoned: false,
         })
     }
@@ -272,7 +295,11 @@ impl<E: Engine> Replayer<E> {
         effects
             .batch
             .put(Column::Meta, APPLIED_KEY.to_vec(), next.encode());
-        if let Err(e) = self.store.engine().write(effects.batch, true) {
+        // Not synced: the log is the durable record. If the machine loses
+        // this write, the store reopens at the last write it kept (batches
+        // are atomic) and replay applies the lost entries again, reaching
+        // the same state. A process crash loses nothing either way.
+        if let Err(e) = self.store.engine().write(effects.batch, false) {
             self.poisoned = true;
             return Err(e.into());
         }
@@ -332,7 +359,7 @@ impl<E: Engine> Replayer<E> {
                 applied: version,
             }));
         }
-        let oldest = version.saturating_sub(CONFLICT_WINDOW);
+        let oldest = version.saturating_sub(self.conflict_window);
         if tx.read_version < oldest {
             return Ok(Err(Outcome::TooOld {
                 read_version: tx.read_version,
@@ -400,7 +427,7 @@ impl<E: Engine> Replayer<E> {
         );
         self.window.record(version, written);
         self.window
-            .evict_through(version.saturating_sub(CONFLICT_WINDOW));
+            .evict_through(version.saturating_sub(self.conflict_window));
     }
 }
 
