@@ -316,13 +316,16 @@ fn build_tx(
 
 // ---------------------------------------------------------------- the model
 
+/// A value written at a version (None: deleted).
+type VersionedValue = (u64, Option<Vec<u8>>);
+
 /// The reference: every write ever made, the set of ACL facts that hold,
 /// and every decided outcome. Decisions follow docs/ACL.md and the replay
 /// rules literally, with no caches or windows.
 #[derive(Default)]
 struct Model {
     version: u64,
-    history: BTreeMap<(StreamId, Vec<u8>), Vec<(u64, Option<Vec<u8>>)>>,
+    history: BTreeMap<(StreamId, Vec<u8>), Vec<VersionedValue>>,
     facts: HashSet<(StreamId, Fact)>,
     decided: HashMap<(Address, TxnId), Outcome>,
 }
