@@ -68,9 +68,25 @@ pub fn sign(mut tx: Transaction, key: &SigningKey) -> Result<SignedTransaction, 
 }
 
 /// Checks that the signature was made by the transaction's sender.
+///
+/// Only the canonical form is accepted: `v` is 27 or 28 and `s` is in the
+/// lower half of the curve order (as the signer produces it). Otherwise one
+/// signature would have several valid byte strings, and a relayer could
+/// change a transaction's bytes without its sender.
 pub fn verify(signed: &SignedTransaction) -> Result<(), SignatureError> {
+    let v = signed.signature[64];
+    if v != 27 && v != 28 {
+        return Err(SignatureError::Malformed(format!(
+            "recovery byte is {v}; it must be 27 or 28"
+        )));
+    }
     let signature = Signature::from_raw(&signed.signature)
         .map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    if signature.normalize_s().is_some() {
+        return Err(SignatureError::Malformed(
+            "s is in the upper half of the curve order".into(),
+        ));
+    }
     let hash = B256::from(signing_hash(&signed.tx));
     let signer = signature
         .recover_address_from_prehash(&hash)
