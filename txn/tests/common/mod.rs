@@ -56,3 +56,96 @@ pub fn apply<E: Engine>(replayer: &mut Replayer<E>, txs: &[SignedTransaction]) -
 pub fn stream_of(creator: usize, name: &[u8]) -> StreamId {
     ordo_txn::stream_id(&address(creator), name)
 }
+
+/// A replaying node in miniature, for concurrency tests: clients submit
+/// signed transactions from many threads; one applier thread packs whatever
+/// is queued into an entry (as a node's batcher would), replays it, and
+/// answers each client with its outcome. Clients read snapshots from the
+/// same store while it applies.
+pub struct Node {
+    reads: ordo_kv::MvccStore<std::sync::Arc<ordo_kv::RocksEngine>>,
+    applied: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    submit: Option<std::sync::mpsc::Sender<Submission>>,
+    applier: Option<std::thread::JoinHandle<()>>,
+}
+
+type Submission = (SignedTransaction, std::sync::mpsc::Sender<Outcome>);
+
+/// Most transactions the miniature node packs into one entry.
+const NODE_BATCH: usize = 64;
+
+impl Node {
+    /// Starts a node whose store lives in `dir`.
+    pub fn start(dir: &std::path::Path) -> Self {
+        use std::sync::atomic::Ordering;
+        let engine = std::sync::Arc::new(ordo_kv::RocksEngine::open(dir).expect("open store"));
+        let mut replayer = Replayer::open(engine.clone()).expect("open replayer");
+        let applied = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(
+            replayer.applied().version,
+        ));
+        let (submit, queue) = std::sync::mpsc::channel::<Submission>();
+        let published = applied.clone();
+        let applier = std::thread::spawn(move || {
+            while let Ok(first) = queue.recv() {
+                let mut batch = vec![first];
+                while batch.len() < NODE_BATCH {
+                    match queue.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let txs: Vec<SignedTransaction> = batch.iter().map(|(tx, _)| tx.clone()).collect();
+                let outcomes = apply(&mut replayer, &txs);
+                published.store(replayer.applied().version, Ordering::Release);
+                for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+        });
+        Node {
+            reads: ordo_kv::MvccStore::new(engine),
+            applied,
+            submit: Some(submit),
+            applier: Some(applier),
+        }
+    }
+
+    /// The newest applied version: a consistent snapshot to read at.
+    pub fn snapshot(&self) -> u64 {
+        self.applied.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The value of `key` at version `at`.
+    pub fn read(&self, stream: &StreamId, key: &[u8], at: u64) -> Option<Vec<u8>> {
+        let found = self
+            .reads
+            .get(ordo_kv::Column::Data, stream, key, at)
+            .expect("read");
+        found.and_then(|v| v.value)
+    }
+
+    /// The store, for scans.
+    pub fn store(&self) -> &ordo_kv::MvccStore<std::sync::Arc<ordo_kv::RocksEngine>> {
+        &self.reads
+    }
+
+    /// Submits a transaction and waits for its outcome.
+    pub fn submit(&self, tx: SignedTransaction) -> Outcome {
+        let (reply, outcome) = std::sync::mpsc::channel();
+        self.submit
+            .as_ref()
+            .expect("running")
+            .send((tx, reply))
+            .expect("applier alive");
+        outcome.recv().expect("applier answers")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.submit.take();
+        if let Some(applier) = self.applier.take() {
+            let _ = applier.join();
+        }
+    }
+}
