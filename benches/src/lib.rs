@@ -1,7 +1,7 @@
 //! # ordo-bench: benchmarks
 //!
-//! Criterion micro-benchmarks live in `benches/` (run with `cargo bench -p
-//! ordo-bench`); this library holds what they share, so that each figure in
+//! Criterion micro-benchmarks live in `benches/` (run with `cargo bench
+//! --workspace --bench NAME`); this library holds what they share, so that each figure in
 //! `docs/BENCHMARKS.md` comes from code anyone can read and rerun.
 //!
 //! ## Layout
@@ -11,6 +11,13 @@
 //!   benchmark can put both crates side by side.
 
 pub mod baseline;
+
+/// Every benchmark links this library, so every benchmark allocates the way
+/// the `ordo` binary does. With the system allocator, buffers of a few
+/// hundred KiB (shards of 1 MiB entries) are mapped and unmapped on each use
+/// and page faults dominate the profile; that would measure glibc, not ordo.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// A deterministic pseudo-random payload of `len` bytes (xorshift64), so runs
 /// are repeatable and nothing compresses or short-circuits.

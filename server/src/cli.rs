@@ -24,6 +24,24 @@ pub enum Command {
     Dev(DevArgs),
     /// Show a node's role and progress.
     Status(EndpointArgs),
+    /// Replay a stopped node's log into MVCC state, offline, and print the
+    /// state digest (compare it across replicas to prove they agree).
+    Replay(ReplayArgs),
+}
+
+/// Options of `ordo replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The node's data directory (its log and shards are read from here).
+    #[arg(long, env = "ORDO_DATA_DIR", default_value = "./ordo-data")]
+    pub data_dir: PathBuf,
+    /// Where to build the state; default: the node's own state directory.
+    /// Point it elsewhere to build an independent replica.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Print a line after each applied entry.
+    #[arg(long)]
+    pub progress: bool,
 }
 
 /// Options of `ordo dev`.
@@ -61,6 +79,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir: args.data_dir,
         })),
         Command::Status(args) => runtime.block_on(status(args)),
+        Command::Replay(args) => runtime.block_on(crate::node::run_replay(
+            &args.data_dir,
+            args.state_dir.as_deref(),
+            args.progress,
+        )),
     }
 }
 

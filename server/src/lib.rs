@@ -9,8 +9,10 @@
 //! - [`cli`]: the command line (`ordo dev`, `ordo status`, ...).
 //! - [`node`]: starting a node: opening its stores, serving gRPC, stopping
 //!   cleanly on SIGINT/SIGTERM.
+//! - [`replica`]: following the log into MVCC state.
 //! - [`services`]: the tonic service implementations.
 
 pub mod cli;
 pub mod node;
+pub mod replica;
 pub mod services;

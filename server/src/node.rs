@@ -3,7 +3,7 @@
 use anyhow::Context;
 use ordo_log::{CodingParams, LocalSequencer, LocalSequencerOptions, RocksShardStore, Sequencer};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -29,6 +29,58 @@ pub struct NodeState {
     pub coding: CodingParams,
     /// Roles this node plays.
     pub role: &'static str,
+}
+
+/// The state directory of a node with data directory `data_dir`.
+pub fn state_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("state")
+}
+
+/// Replays the log of the (stopped) node in `data_dir` into `state` (default:
+/// the node's own state), printing where it resumed, optionally each applied
+/// entry, and the final position and digest on stdout.
+pub async fn run_replay(
+    data_dir: &Path,
+    state: Option<&Path>,
+    progress: bool,
+) -> anyhow::Result<()> {
+    let sequencer = LocalSequencer::open(data_dir.join("log"), LocalSequencerOptions::default())
+        .with_context(|| {
+            format!(
+                "opening the log in {} (is a node running on it?)",
+                data_dir.display()
+            )
+        })?;
+    let sequencer: Arc<dyn Sequencer> = Arc::new(sequencer);
+    let shards =
+        RocksShardStore::open(data_dir.join("shards")).context("opening the shard store")?;
+    let reader = ordo_log::EntryReader::new(Arc::new(shards), sequencer.clone());
+    let state = state.map_or_else(|| state_dir(data_dir), Path::to_path_buf);
+    let mut replica = crate::replica::Replica::open(&state, reader)?;
+    let start = replica.applied();
+    println!(
+        "resume next_seq={} version={}",
+        start.next_seq, start.version
+    );
+    replica
+        .catch_up(sequencer.tail(), |seq, applied| {
+            if progress {
+                println!(
+                    "applied seq={seq} version={} digest={}",
+                    applied.version,
+                    crate::replica::hex(&applied.digest)
+                );
+            }
+        })
+        .await?;
+    let end = replica.applied();
+    println!(
+        "done next_seq={} version={} digest={}",
+        end.next_seq,
+        end.version,
+        crate::replica::hex(&end.digest)
+    );
+    Ok(())
 }
 
 /// Runs the all-in-one node until SIGINT or SIGTERM.
