@@ -35,6 +35,9 @@ pub fn stream_id(creator: &Address, name: &[u8]) -> StreamId {
     *hasher.finalize().as_bytes()
 }
 
+/// First byte of a special-key fact's key (see [`Fact::key`]).
+const SPECIAL_KEY_TAG: u8 = 3;
+
 /// One stored access-control fact about a stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Fact {
@@ -65,7 +68,7 @@ impl Fact {
                 out.extend_from_slice(a);
             }
             Fact::SpecialKey(k) => {
-                out.push(3);
+                out.push(SPECIAL_KEY_TAG);
                 out.extend_from_slice(k);
             }
             Fact::SpecialWriter(a, k) => {
@@ -81,35 +84,132 @@ impl Fact {
 /// A fact change a transaction makes: (stream, fact, now true?).
 pub type FactChange = (StreamId, Fact, bool);
 
+/// Facts keyed by (stream, fact key), as [`Fact::key`] encodes them.
+pub type FactMap = HashMap<(StreamId, Vec<u8>), bool>;
+
+/// Most facts the replayer keeps cached; past this the cache starts over.
+/// Every fact is also in the store, so the bound costs only reads.
+pub const MAX_CACHED_FACTS: usize = 1 << 20;
+
+/// The latest value of facts already looked up, so that deciding a
+/// transaction does not read the store for every role check. It holds the
+/// state as of the last applied entry: the replayer merges each entry's
+/// changes after writing it. Outcomes never depend on what is cached.
+#[derive(Debug, Default)]
+pub struct FactCache {
+    facts: std::cell::RefCell<FactMap>,
+    /// Streams known to have never had a special key: most streams. A write
+    /// to them needs no per-key lookup, which matters because written keys
+    /// are mostly new and would miss `facts`.
+    special_free: std::cell::RefCell<HashMap<StreamId, bool>>,
+}
+
+impl FactCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn get(&self, key: &(StreamId, Vec<u8>)) -> Option<bool> {
+        self.facts.borrow().get(key).copied()
+    }
+
+    fn insert(&self, key: (StreamId, Vec<u8>), holds: bool) {
+        let mut facts = self.facts.borrow_mut();
+        if facts.len() >= MAX_CACHED_FACTS {
+            facts.clear();
+        }
+        facts.insert(key, holds);
+    }
+
+    /// Records the changes of an applied entry.
+    pub fn merge(&self, changes: FactMap) {
+        for (key, holds) in changes {
+            if key.1.first() == Some(&SPECIAL_KEY_TAG) {
+                self.special_free.borrow_mut().insert(key.0, false);
+            }
+            self.insert(key, holds);
+        }
+    }
+}
+
 /// Facts as of the state a decision is made against: the store at the
-/// latest applied version, overlaid with what earlier transactions of the
-/// same entry changed.
+/// latest applied version (through the cache, when there is one), overlaid
+/// with what earlier transactions of the same entry changed.
 pub struct AclView<'a, E> {
     store: &'a MvccStore<E>,
-    overlay: &'a HashMap<(StreamId, Vec<u8>), bool>,
+    overlay: &'a FactMap,
+    cache: Option<&'a FactCache>,
     at: u64,
 }
 
 impl<'a, E: Engine> AclView<'a, E> {
     /// A view over `store` at version `at`, with `overlay` taking precedence.
+    /// `cache`, if given, must hold the state as of `at`.
     pub fn new(
         store: &'a MvccStore<E>,
-        overlay: &'a HashMap<(StreamId, Vec<u8>), bool>,
+        overlay: &'a FactMap,
+        cache: Option<&'a FactCache>,
         at: u64,
     ) -> Self {
-        Self { store, overlay, at }
+        Self {
+            store,
+            overlay,
+            cache,
+            at,
+        }
     }
 
     /// Whether the fact holds.
     pub fn holds(&self, stream: &StreamId, fact: &Fact) -> Result<bool, MvccError> {
-        let key = fact.key();
-        if let Some(&value) = self.overlay.get(&(*stream, key.clone())) {
+        let key = (*stream, fact.key());
+        if let Some(&value) = self.overlay.get(&key) {
             return Ok(value);
         }
-        Ok(self
-            .store
-            .get(Column::Acl, stream, &key, self.at)?
-            .is_some_and(|v| v.value.is_some()))
+        if let Some(value) = self.cache.and_then(|c| c.get(&key)) {
+            return Ok(value);
+        }
+        let stored = self.store.get(Column::Acl, stream, &key.1, self.at)?;
+        let value = stored.is_some_and(|v| v.value.is_some());
+        if let Some(cache) = self.cache {
+            cache.insert(key, value);
+        }
+        Ok(value)
+    }
+
+    /// Whether `stream` may have special keys. `false` is certain; `true`
+    /// means "look the key up".
+    fn may_have_special_keys(&self, stream: &StreamId) -> Result<bool, MvccError> {
+        let Some(cache) = self.cache else {
+            return Ok(true);
+        };
+        if self
+            .overlay
+            .keys()
+            .any(|(s, k)| s == stream && k.first() == Some(&SPECIAL_KEY_TAG))
+        {
+            return Ok(true);
+        }
+        if let Some(&free) = cache.special_free.borrow().get(stream) {
+            return Ok(!free);
+        }
+        // Any stored special-key fact, current or revoked, sorts right after
+        // the stream id and the tag byte.
+        let mut prefix = stream.to_vec();
+        prefix.push(SPECIAL_KEY_TAG);
+        let mut found = false;
+        self.store
+            .engine()
+            .scan_from(Column::Acl, &prefix, &mut |k, _| {
+                found = k.starts_with(&prefix);
+                false
+            })?;
+        let mut free = cache.special_free.borrow_mut();
+        if free.len() >= MAX_CACHED_FACTS {
+            free.clear();
+        }
+        free.insert(*stream, !found);
+        Ok(found)
     }
 
     fn admin(&self, stream: &StreamId, who: &Address) -> Result<bool, MvccError> {
@@ -126,7 +226,9 @@ impl<'a, E: Engine> AclView<'a, E> {
         if self.admin(stream, who)? {
             return Ok(true);
         }
-        if self.holds(stream, &Fact::SpecialKey(key.to_vec()))? {
+        if self.may_have_special_keys(stream)?
+            && self.holds(stream, &Fact::SpecialKey(key.to_vec()))?
+        {
             return self.holds(stream, &Fact::SpecialWriter(*who, key.to_vec()));
         }
         self.holds(stream, &Fact::Writer(*who))

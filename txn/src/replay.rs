@@ -13,7 +13,7 @@
 //! randomness, no node setting. Two replicas that apply the same entries hold
 //! the same state and the same [`Applied::digest`].
 
-use crate::acl::{AclView, Fact, FactChange};
+use crate::acl::{AclView, Fact, FactCache, FactChange, FactMap};
 use crate::codec::{Reader, Writer};
 use crate::limits::CONFLICT_WINDOW;
 use crate::record::{Address, SignedTransaction, Transaction, TxnId, decode_batch};
@@ -129,11 +129,17 @@ pub struct Replayer<E> {
     applied: Applied,
     window: ConflictWindow,
     conflict_window: u64,
+    facts: FactCache,
     poisoned: bool,
 }
 
 /// Rebuilds the conflict window from the change log of the last
 /// `conflict_window` versions up to `version`.
+///
+/// The change log holds one record per entry that committed anything, keyed
+/// by the entry's last version, listing the keys each version wrote. (One
+/// record per entry rather than per transaction: every row costs a memtable
+/// insert on the replay path.)
 fn rebuild_window<E: Engine>(
     store: &MvccStore<E>,
     version: u64,
@@ -144,19 +150,22 @@ fn rebuild_window<E: Engine>(
     let mut failure = None;
     store
         .engine()
-        .scan_from(Column::Changes, &first.to_be_bytes(), &mut |k, v| {
-            let version = k.try_into().map(u64::from_be_bytes);
-            match (version, decode_keys(v)) {
-                (Ok(version), Ok(keys)) => {
-                    window.record(version, keys);
+        .scan_from(
+            Column::Changes,
+            &first.to_be_bytes(),
+            &mut |_, v| match decode_changes(v) {
+                Ok(changes) => {
+                    for (version, keys) in changes.into_iter().filter(|(v, _)| *v >= first) {
+                        window.record(version, keys);
+                    }
                     true
                 }
-                _ => {
+                Err(_) => {
                     failure = Some(ReplayError::Corrupt("change log record".into()));
                     false
                 }
-            }
-        })?;
+            },
+        )?;
     failure.map_or(Ok(window), Err)
 }
 
@@ -164,7 +173,10 @@ fn rebuild_window<E: Engine>(
 #[derive(Default)]
 struct EntryEffects {
     batch: WriteBatch,
-    acl: HashMap<(StreamId, Vec<u8>), bool>,
+    /// Change records of the versions committed so far, and their count.
+    changes: Writer,
+    changed_versions: u32,
+    acl: FactMap,
     outcomes: HashMap<(Address, TxnId), Outcome>,
 }
 
@@ -175,27 +187,35 @@ fn outcome_key(sender: &Address, id: &TxnId) -> Vec<u8> {
     key
 }
 
-fn encode_keys(keys: &[(StreamId, Vec<u8>)]) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.fixed(&(keys.len() as u32).to_le_bytes());
+/// Appends one version's written keys to an entry's change record.
+fn encode_change(w: &mut Writer, version: u64, keys: &[(StreamId, Vec<u8>)]) {
+    w.u64(version).fixed(&(keys.len() as u32).to_le_bytes());
     for (stream, key) in keys {
         w.fixed(stream).bytes(key);
     }
-    w.finish()
 }
 
-fn decode_keys(bytes: &[u8]) -> Result<Vec<(StreamId, Vec<u8>)>, crate::codec::DecodeError> {
+/// An entry's change record: `count u32 | count x (version u64 | n u32 | n x (stream | key))`.
+type Changes = Vec<(u64, Vec<(StreamId, Vec<u8>)>)>;
+
+fn decode_changes(bytes: &[u8]) -> Result<Changes, crate::codec::DecodeError> {
     let mut r = Reader::new(bytes);
-    let n = u32::from_le_bytes(r.fixed("change count")?) as usize;
-    let mut keys = Vec::with_capacity(n.min(crate::limits::MAX_WRITES));
-    for _ in 0..n {
-        keys.push((
-            r.fixed("stream")?,
-            r.bytes("key", crate::limits::MAX_KEY_BYTES)?.to_vec(),
-        ));
+    let versions = u32::from_le_bytes(r.fixed("version count")?) as usize;
+    let mut changes = Vec::with_capacity(versions.min(crate::limits::MAX_BATCH_TXNS));
+    for _ in 0..versions {
+        let version = r.u64("version")?;
+        let n = u32::from_le_bytes(r.fixed("change count")?) as usize;
+        let mut keys = Vec::with_capacity(n.min(crate::limits::MAX_WRITES));
+        for _ in 0..n {
+            keys.push((
+                r.fixed("stream")?,
+                r.bytes("key", crate::limits::MAX_KEY_BYTES)?.to_vec(),
+            ));
+        }
+        changes.push((version, keys));
     }
     r.finish()?;
-    Ok(keys)
+    Ok(changes)
 }
 
 impl<E: Engine> Replayer<E> {
@@ -226,6 +246,7 @@ impl<E: Engine> Replayer<E> {
             applied,
             window,
             conflict_window,
+            facts: FactCache::new(),
             poisoned: false,
         })
     }
@@ -290,6 +311,13 @@ impl<E: Engine> Replayer<E> {
             digest.update(&outcome.encode());
             outcomes.push(outcome);
         }
+        if effects.changed_versions > 0 {
+            let mut record = effects.changed_versions.to_le_bytes().to_vec();
+            record.extend_from_slice(&std::mem::take(&mut effects.changes).finish());
+            effects
+                .batch
+                .put(Column::Changes, next.version.to_be_bytes().to_vec(), record);
+        }
         next.next_seq = seq + 1;
         next.digest = *digest.finalize().as_bytes();
         effects
@@ -303,6 +331,7 @@ impl<E: Engine> Replayer<E> {
             self.poisoned = true;
             return Err(e.into());
         }
+        self.facts.merge(effects.acl);
         self.applied = next;
         Ok(outcomes)
     }
@@ -350,7 +379,7 @@ impl<E: Engine> Replayer<E> {
     fn validate(
         &self,
         tx: &Transaction,
-        acl_overlay: &HashMap<(StreamId, Vec<u8>), bool>,
+        acl_overlay: &FactMap,
         version: u64,
     ) -> Result<Result<Vec<FactChange>, Outcome>, ReplayError> {
         if tx.read_version > version {
@@ -373,7 +402,7 @@ impl<E: Engine> Replayer<E> {
         {
             return Ok(Err(Outcome::Conflict { stream, key }));
         }
-        let view = AclView::new(&self.store, acl_overlay, version);
+        let view = AclView::new(&self.store, acl_overlay, Some(&self.facts), version);
         let mut changes = Vec::new();
         for op in &tx.acl {
             match view.check_op(&tx.sender, op)? {
@@ -420,11 +449,8 @@ impl<E: Engine> Replayer<E> {
             );
             effects.acl.insert((stream, key), holds);
         }
-        effects.batch.put(
-            Column::Changes,
-            version.to_be_bytes().to_vec(),
-            encode_keys(&written),
-        );
+        encode_change(&mut effects.changes, version, &written);
+        effects.changed_versions += 1;
         self.window.record(version, written);
         self.window
             .evict_through(version.saturating_sub(self.conflict_window));
@@ -438,5 +464,5 @@ pub fn fact_holds<E: Engine>(
     fact: &Fact,
     version: u64,
 ) -> Result<bool, MvccError> {
-    AclView::new(store, &HashMap::new(), version).holds(stream, fact)
+    AclView::new(store, &HashMap::new(), None, version).holds(stream, fact)
 }

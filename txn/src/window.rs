@@ -10,16 +10,21 @@
 
 use crate::record::Read;
 use ordo_kv::StreamId;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
 
 /// A key of some stream.
 type StreamKey = (StreamId, Vec<u8>);
 
 /// Last write version of each recently written key.
+///
+/// Keys are grouped by stream so that a point lookup or a range walk needs
+/// no allocation: this sits on the per-transaction path of replay.
 #[derive(Debug, Default)]
 pub struct ConflictWindow {
-    last_write: BTreeMap<(StreamId, Vec<u8>), u64>,
+    last_write: HashMap<StreamId, BTreeMap<Vec<u8>, u64>>,
     by_version: VecDeque<(u64, Vec<StreamKey>)>,
+    keys: usize,
 }
 
 impl ConflictWindow {
@@ -29,9 +34,12 @@ impl ConflictWindow {
     }
 
     /// Records that `version` wrote `keys`. Versions must be recorded in increasing order.
-    pub fn record(&mut self, version: u64, keys: Vec<(StreamId, Vec<u8>)>) {
-        for key in &keys {
-            self.last_write.insert(key.clone(), version);
+    pub fn record(&mut self, version: u64, keys: Vec<StreamKey>) {
+        for (stream, key) in &keys {
+            let stream_keys = self.last_write.entry(*stream).or_default();
+            if stream_keys.insert(key.clone(), version).is_none() {
+                self.keys += 1;
+            }
         }
         self.by_version.push_back((version, keys));
     }
@@ -42,38 +50,51 @@ impl ConflictWindow {
             let Some((v, keys)) = self.by_version.pop_front() else {
                 break;
             };
-            for key in keys {
-                if self.last_write.get(&key) == Some(&v) {
-                    self.last_write.remove(&key);
+            for (stream, key) in keys {
+                let Some(stream_keys) = self.last_write.get_mut(&stream) else {
+                    continue;
+                };
+                if stream_keys.get(&key) == Some(&v) {
+                    stream_keys.remove(&key);
+                    self.keys -= 1;
+                    if stream_keys.is_empty() {
+                        self.last_write.remove(&stream);
+                    }
                 }
             }
         }
     }
 
     /// The first key `read` covers that was written after `after`, if any.
-    pub fn conflict(&self, read: &Read, after: u64) -> Option<(StreamId, Vec<u8>)> {
+    pub fn conflict(&self, read: &Read, after: u64) -> Option<StreamKey> {
         match read {
             Read::Key { stream, key } => {
-                let written = self.last_write.get(&(*stream, key.clone()))?;
+                let written = self.last_write.get(stream)?.get(key.as_slice())?;
                 (*written > after).then(|| (*stream, key.clone()))
             }
-            Read::Range { stream, start, end } => self
-                .last_write
-                .range((*stream, start.clone())..)
-                .take_while(|((s, k), _)| s == stream && end.as_ref().is_none_or(|end| k < end))
-                .find(|(_, version)| **version > after)
-                .map(|(key, _)| key.clone()),
+            Read::Range { stream, start, end } => {
+                let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                let range = (Bound::Included(start.as_slice()), upper);
+                if end.as_ref().is_some_and(|end| end <= start) {
+                    return None;
+                }
+                self.last_write
+                    .get(stream)?
+                    .range::<[u8], _>(range)
+                    .find(|(_, version)| **version > after)
+                    .map(|(key, _)| (*stream, key.clone()))
+            }
         }
     }
 
     /// Number of keys remembered.
     pub fn len(&self) -> usize {
-        self.last_write.len()
+        self.keys
     }
 
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
-        self.last_write.is_empty()
+        self.keys == 0
     }
 }
 

@@ -511,3 +511,54 @@ fn forged_or_damaged_signatures_never_apply() {
     assert_eq!((setup.facts(), setup.replayer.applied().version), before);
     assert_eq!(setup.value(b"n"), None);
 }
+
+#[test]
+fn a_key_made_special_later_is_protected_from_the_next_entry_on() {
+    let mut setup = Setup::new();
+    let fresh = stream_of(ADMIN, b"fresh");
+    setup.commit(
+        ADMIN,
+        vec![AclOp::CreateStream {
+            name: b"fresh".to_vec(),
+        }],
+        vec![],
+    );
+    setup.commit(
+        ADMIN,
+        vec![AclOp::GrantWriter {
+            stream: fresh,
+            account: address(WRITER),
+        }],
+        vec![],
+    );
+    let write_x = || {
+        vec![Write {
+            stream: fresh,
+            key: b"x".to_vec(),
+            value: Some(b"1".to_vec()),
+        }]
+    };
+    // The stream has no special keys yet: the writer may write "x".
+    setup.commit(WRITER, vec![], write_x());
+    setup.commit(
+        ADMIN,
+        vec![AclOp::SetKeySpecial {
+            stream: fresh,
+            key: b"x".to_vec(),
+        }],
+        vec![],
+    );
+    assert!(matches!(
+        setup.run(WRITER, vec![], write_x()),
+        Outcome::PermissionDenied { .. }
+    ));
+    setup.commit(
+        ADMIN,
+        vec![AclOp::SetKeyNormal {
+            stream: fresh,
+            key: b"x".to_vec(),
+        }],
+        vec![],
+    );
+    setup.commit(WRITER, vec![], write_x());
+}

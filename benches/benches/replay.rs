@@ -1,0 +1,191 @@
+//! Replay throughput: ordered validate + apply of small transactions on one
+//! core, next to writing the same effects straight into RocksDB; and
+//! signature checking, which runs before ordering and scales with cores.
+//!
+//! Transactions read two keys and write two, spread over 16 senders (all
+//! stream writers) and a million keys, read at the version applied before
+//! their entry, 1,000 to an entry. Both sides write to RocksDB without
+//! fsync, as replay does (the log is the durable record).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ordo_bench as _; // links the benchmarks' allocator (jemalloc, as in the ordo binary)
+use ordo_kv::keys::encode_versioned;
+use ordo_kv::mvcc::encode_value;
+use ordo_kv::{Column, RocksEngine};
+use ordo_txn::{AclOp, Checked, Read, Replayer, SigningKey, Transaction, Write};
+use std::time::{Duration, Instant};
+
+const TXS_PER_ENTRY: usize = 1_000;
+const SENDERS: u8 = 16;
+const KEYS: u64 = 1_000_000;
+const SIGNED_BATCH: usize = 256;
+
+fn signer(i: u8) -> SigningKey {
+    SigningKey::from_slice(&[i + 1; 32]).expect("valid scalar")
+}
+
+/// xorshift64: cheap, deterministic key choice.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+fn key(state: &mut u64) -> Vec<u8> {
+    format!("user{:08}", next(state) % KEYS).into_bytes()
+}
+
+/// The benchmark's stream (deriving an address is a curve multiplication:
+/// done once, not per generated transaction).
+fn stream() -> [u8; 32] {
+    static STREAM: std::sync::LazyLock<[u8; 32]> = std::sync::LazyLock::new(|| {
+        ordo_txn::stream_id(&ordo_txn::address_of(&signer(0)), b"bench")
+    });
+    *STREAM
+}
+
+fn small_tx(n: u64, sender: [u8; 20], read_version: u64, rng: &mut u64) -> Transaction {
+    let stream = stream();
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&n.to_be_bytes());
+    Transaction {
+        id,
+        sender,
+        read_version,
+        reads: (0..2)
+            .map(|_| Read::Key {
+                stream,
+                key: key(rng),
+            })
+            .collect(),
+        writes: (0..2)
+            .map(|_| Write {
+                stream,
+                key: key(rng),
+                value: Some(vec![7; 16]),
+            })
+            .collect(),
+        acl: vec![],
+    }
+}
+
+/// A replayer whose stream exists with every sender a writer.
+fn replayer(dir: &std::path::Path) -> Replayer<RocksEngine> {
+    let mut replayer = Replayer::open(RocksEngine::open(dir).expect("open")).expect("replayer");
+    let create = Transaction {
+        id: [0; 16],
+        sender: [0; 20],
+        read_version: 0,
+        reads: vec![],
+        writes: vec![],
+        acl: vec![AclOp::CreateStream {
+            name: b"bench".to_vec(),
+        }],
+    };
+    let grants = (1..SENDERS)
+        .map(|i| AclOp::GrantWriter {
+            stream: stream(),
+            account: ordo_txn::address_of(&signer(i)),
+        })
+        .collect();
+    let grant = Transaction {
+        id: [1; 16],
+        acl: grants,
+        ..create.clone()
+    };
+    let batch = [
+        ordo_txn::sign(create, &signer(0)).expect("sign"),
+        ordo_txn::sign(grant, &signer(0)).expect("sign"),
+    ];
+    let outcomes = replayer
+        .apply_entry(0, ordo_txn::check_entry(&ordo_txn::encode_batch(&batch)))
+        .expect("apply");
+    assert!(outcomes.iter().all(|o| o.is_committed()), "{outcomes:?}");
+    replayer
+}
+
+fn validate_and_apply(c: &mut Criterion) {
+    let mut group = c.benchmark_group("replay");
+    group.throughput(Throughput::Elements(TXS_PER_ENTRY as u64));
+    group.sample_size(20);
+    let senders: Vec<[u8; 20]> = (0..SENDERS)
+        .map(|i| ordo_txn::address_of(&signer(i)))
+        .collect();
+
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let mut replayer = replayer(dir.path());
+    let (mut rng, mut n) = (1u64, 2u64);
+    group.bench_function("validate_apply_2r2w", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let version = replayer.applied().version;
+                let entry: Vec<Checked> = (0..TXS_PER_ENTRY)
+                    .map(|i| {
+                        n += 1;
+                        Checked::Valid(small_tx(n, senders[i % senders.len()], version, &mut rng))
+                    })
+                    .collect();
+                let seq = replayer.applied().next_seq;
+                let start = Instant::now();
+                let outcomes = replayer.apply_entry(seq, entry).expect("apply");
+                total += start.elapsed();
+                std::hint::black_box(outcomes);
+            }
+            total
+        })
+    });
+
+    let raw_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let raw = RocksEngine::open(raw_dir.path()).expect("open");
+    let (mut rng, mut version) = (1u64, 0u64);
+    group.bench_function("raw_rocksdb_same_writes", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut batch = ordo_kv::WriteBatch::default();
+                for _ in 0..TXS_PER_ENTRY {
+                    version += 1;
+                    for _ in 0..2 {
+                        batch.put(
+                            Column::Data,
+                            encode_versioned(&stream(), &key(&mut rng), version),
+                            encode_value(Some(&[7; 16])),
+                        );
+                    }
+                }
+                let start = Instant::now();
+                ordo_kv::Engine::write(&raw, batch, false).expect("write");
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+fn signature_checks(c: &mut Criterion) {
+    let mut group = c.benchmark_group("signatures");
+    group.throughput(Throughput::Elements(SIGNED_BATCH as u64));
+    let mut rng = 1u64;
+    let signed: Vec<_> = (0..SIGNED_BATCH)
+        .map(|i| {
+            let who = signer((i % SENDERS as usize) as u8);
+            let tx = small_tx(i as u64, [0; 20], 0, &mut rng);
+            ordo_txn::sign(tx, &who).expect("sign")
+        })
+        .collect();
+    let payload = ordo_txn::encode_batch(&signed);
+    group.bench_function("decode_and_verify_one_core", |b| {
+        b.iter(|| {
+            let checked = ordo_txn::check_entry(std::hint::black_box(&payload));
+            assert!(matches!(checked[0], Checked::Valid(_)));
+            checked
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, validate_and_apply, signature_checks);
+criterion_main!(benches);
