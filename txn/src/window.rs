@@ -10,19 +10,21 @@
 
 use crate::record::Read;
 use ordo_kv::StreamId;
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::ops::Bound;
+use std::collections::{HashMap, VecDeque};
 
 /// A key of some stream.
 type StreamKey = (StreamId, Vec<u8>);
 
 /// Last write version of each recently written key.
 ///
-/// Keys are grouped by stream so that a point lookup or a range walk needs
-/// no allocation: this sits on the per-transaction path of replay.
+/// Point reads are checked with a hash lookup; range reads by walking the
+/// write sets of the versions after the read version, newest first, which is
+/// short for the fresh snapshots most transactions read at (and bounded by
+/// the window for stale ones). Both sit on the per-transaction path of
+/// replay, so neither allocates.
 #[derive(Debug, Default)]
 pub struct ConflictWindow {
-    last_write: HashMap<StreamId, BTreeMap<Vec<u8>, u64>>,
+    last_write: HashMap<StreamId, HashMap<Vec<u8>, u64>>,
     by_version: VecDeque<(u64, Vec<StreamKey>)>,
     keys: usize,
 }
@@ -65,7 +67,9 @@ impl ConflictWindow {
         }
     }
 
-    /// The first key `read` covers that was written after `after`, if any.
+    /// A key `read` covers that was written after `after`, if any: for a
+    /// range, the smallest such key, so the answer does not depend on how
+    /// the window is laid out.
     pub fn conflict(&self, read: &Read, after: u64) -> Option<StreamKey> {
         match read {
             Read::Key { stream, key } => {
@@ -73,16 +77,17 @@ impl ConflictWindow {
                 (*written > after).then(|| (*stream, key.clone()))
             }
             Read::Range { stream, start, end } => {
-                let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-                let range = (Bound::Included(start.as_slice()), upper);
-                if end.as_ref().is_some_and(|end| end <= start) {
-                    return None;
-                }
-                self.last_write
-                    .get(stream)?
-                    .range::<[u8], _>(range)
-                    .find(|(_, version)| **version > after)
-                    .map(|(key, _)| (*stream, key.clone()))
+                let in_range =
+                    |k: &[u8]| k >= start.as_slice() && end.as_deref().is_none_or(|end| k < end);
+                self.by_version
+                    .iter()
+                    .rev()
+                    .take_while(|(version, _)| *version > after)
+                    .flat_map(|(_, keys)| keys)
+                    .filter(|(s, k)| s == stream && in_range(k))
+                    .map(|(_, k)| k)
+                    .min()
+                    .map(|k| (*stream, k.clone()))
             }
         }
     }
