@@ -182,7 +182,9 @@ pub fn load_payload(
     })
 }
 
-/// Reads committed entries by seq.
+/// Reads committed entries by seq. Cheap to clone: clones share the store
+/// and the sequencer.
+#[derive(Clone)]
 pub struct EntryReader {
     store: Arc<dyn ShardStore>,
     sequencer: Arc<dyn Sequencer>,

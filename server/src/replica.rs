@@ -10,7 +10,7 @@
 
 use ordo_kv::{EngineError, RocksEngine};
 use ordo_log::{EntryError, EntryReader};
-use ordo_txn::{Applied, ReplayError, Replayer, check_entry};
+use ordo_txn::{Applied, Checked, ReplayError, Replayer, check_entry};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -85,25 +85,32 @@ impl Replica {
     }
 
     /// Applies every entry below `tail` not yet applied, in order, calling
-    /// `on_applied` after each one is durable in the state store.
+    /// `on_applied` after each one is in the state store.
+    ///
+    /// Reading, verifying and signature-checking run up to
+    /// [`CHECK_AHEAD`] entries ahead of the ordered apply, on the blocking
+    /// pool, so every core helps; only the apply itself is sequential.
     pub async fn catch_up(
         &mut self,
         tail: u64,
         mut on_applied: impl FnMut(u64, &Applied),
     ) -> Result<(), ReplicaError> {
+        let mut next_to_check = self.replayer.applied().next_seq;
+        let mut ahead = std::collections::VecDeque::new();
         while self.replayer.applied().next_seq < tail {
+            while next_to_check < tail && ahead.len() < CHECK_AHEAD {
+                ahead.push_back(tokio::spawn(read_and_check(
+                    self.reader.clone(),
+                    next_to_check,
+                )));
+                next_to_check += 1;
+            }
             let seq = self.replayer.applied().next_seq;
-            let (_, verified) = self
-                .reader
-                .read(seq)
-                .await
-                .map_err(|source| ReplicaError::Log { seq, source })?;
-            let checked = tokio::task::spawn_blocking(move || check_entry(&verified.payload))
-                .await
-                .map_err(|e| ReplicaError::Check {
-                    seq,
-                    reason: e.to_string(),
-                })?;
+            let Some(task) = ahead.pop_front() else { break };
+            let checked = task.await.map_err(|e| ReplicaError::Check {
+                seq,
+                reason: e.to_string(),
+            })??;
             self.replayer
                 .apply_entry(seq, checked)
                 .map_err(|source| ReplicaError::Replay { seq, source })?;
@@ -111,6 +118,23 @@ impl Replica {
         }
         Ok(())
     }
+}
+
+/// How many entries a replica reads and checks ahead of the one it applies.
+pub const CHECK_AHEAD: usize = 8;
+
+/// Reads entry `seq` (shards verified) and checks its transactions.
+async fn read_and_check(reader: EntryReader, seq: u64) -> Result<Vec<Checked>, ReplicaError> {
+    let (_, verified) = reader
+        .read(seq)
+        .await
+        .map_err(|source| ReplicaError::Log { seq, source })?;
+    tokio::task::spawn_blocking(move || check_entry(&verified.payload))
+        .await
+        .map_err(|e| ReplicaError::Check {
+            seq,
+            reason: e.to_string(),
+        })
 }
 
 /// Lower-case hex of `bytes`, for digests in output.
