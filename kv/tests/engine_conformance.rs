@@ -139,7 +139,10 @@ fn value_at(
         .cloned()
 }
 
-fn versions() -> impl Strategy<Value = Vec<Vec<(usize, Vec<u8>, Option<Vec<u8>>)>>> {
+/// A write of one version: (stream index, key, value or None to delete).
+type VersionWrite = (usize, Vec<u8>, Option<Vec<u8>>);
+
+fn versions() -> impl Strategy<Value = Vec<Vec<VersionWrite>>> {
     let write = (
         0..STREAMS.len(),
         small_key(),
@@ -148,10 +151,7 @@ fn versions() -> impl Strategy<Value = Vec<Vec<(usize, Vec<u8>, Option<Vec<u8>>)
     proptest::collection::vec(proptest::collection::vec(write, 1..4), 1..10)
 }
 
-fn check_mvcc<E: Engine>(
-    engine: E,
-    versions: &[Vec<(usize, Vec<u8>, Option<Vec<u8>>)>],
-) -> Result<(), TestCaseError> {
+fn check_mvcc<E: Engine>(engine: E, versions: &[Vec<VersionWrite>]) -> Result<(), TestCaseError> {
     let mut history = History::new();
     for (i, writes) in versions.iter().enumerate() {
         let version = i as u64 + 1;
