@@ -10,6 +10,7 @@
 
 use crate::record::Read;
 use ordo_kv::StreamId;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 /// A key of some stream.
@@ -56,8 +57,11 @@ impl ConflictWindow {
                 let Some(stream_keys) = self.last_write.get_mut(&stream) else {
                     continue;
                 };
-                if stream_keys.get(&key) == Some(&v) {
-                    stream_keys.remove(&key);
+                // One hash per evicted key: this runs for every write.
+                if let Entry::Occupied(last) = stream_keys.entry(key)
+                    && *last.get() == v
+                {
+                    last.remove();
                     self.keys -= 1;
                     if stream_keys.is_empty() {
                         self.last_write.remove(&stream);
