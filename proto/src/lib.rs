@@ -35,10 +35,12 @@ mod tests {
             .filter(|f| f.package() == "ordo.v1")
             .flat_map(|f| f.service.iter().map(|s| s.name().to_string()))
             .collect();
-        assert!(
-            services.contains(&"Status".to_string()),
-            "services: {services:?}"
-        );
+        for service in ["Status", "Log", "Kv"] {
+            assert!(
+                services.contains(&service.to_string()),
+                "services: {services:?}"
+            );
+        }
     }
 
     #[test]
@@ -49,6 +51,9 @@ mod tests {
             log_tail: 42,
             data_shards: 4,
             parity_shards: 2,
+            applied_version: 7,
+            applied_seq: 40,
+            replay_lag: 2,
         };
         let bytes = status.encode_to_vec();
         assert_eq!(

@@ -102,13 +102,25 @@ async fn status(args: EndpointArgs) -> anyhow::Result<()> {
     let status = client.status().await?;
     if args.json {
         println!(
-            "{{\"version\":{:?},\"role\":{:?},\"log_tail\":{},\"data_shards\":{},\"parity_shards\":{}}}",
-            status.version, status.role, status.log_tail, status.data_shards, status.parity_shards
+            "{{\"version\":{:?},\"role\":{:?},\"log_tail\":{},\"applied_seq\":{},\"applied_version\":{},\"replay_lag\":{},\"data_shards\":{},\"parity_shards\":{}}}",
+            status.version,
+            status.role,
+            status.log_tail,
+            status.applied_seq,
+            status.applied_version,
+            status.replay_lag,
+            status.data_shards,
+            status.parity_shards
         );
     } else {
         println!("version        {}", status.version);
         println!("role           {}", status.role);
         println!("log tail       {}", status.log_tail);
+        println!(
+            "applied        {} entries, version {}",
+            status.applied_seq, status.applied_version
+        );
+        println!("replay lag     {} entries", status.replay_lag);
         println!(
             "coding         {}+{} shards",
             status.data_shards, status.parity_shards

@@ -23,12 +23,16 @@ pub struct DevConfig {
 pub struct NodeState {
     /// Orders log entries.
     pub sequencer: Arc<dyn Sequencer>,
-    /// Holds the shards of log entries.
-    pub shards: Arc<RocksShardStore>,
+    /// Codes, stores and orders new entries.
+    pub writer: ordo_log::EntryWriter,
     /// How entries are coded.
     pub coding: CodingParams,
     /// Roles this node plays.
     pub role: &'static str,
+    /// The replicated state, for reads.
+    pub state: ordo_kv::MvccStore<Arc<ordo_kv::RocksEngine>>,
+    /// How far the replica has applied the log.
+    pub applied: tokio::sync::watch::Receiver<ordo_txn::Applied>,
 }
 
 /// The state directory of a node with data directory `data_dir`.
@@ -92,23 +96,47 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         LocalSequencerOptions::default(),
     )
     .context("opening the local sequencer")?;
-    let shards =
-        RocksShardStore::open(config.data_dir.join("shards")).context("opening the shard store")?;
-    let sequencer = Arc::new(sequencer);
+    let shards: Arc<dyn ordo_log::ShardStore> = Arc::new(
+        RocksShardStore::open(config.data_dir.join("shards")).context("opening the shard store")?,
+    );
+    let local_sequencer = Arc::new(sequencer);
+    let sequencer: Arc<dyn Sequencer> = local_sequencer.clone();
+    let coding = CodingParams::default();
+    let reader = ordo_log::EntryReader::new(shards.clone(), sequencer.clone());
+    let replica = crate::replica::Replica::open(&state_dir(&config.data_dir), reader)
+        .context("opening the replica state")?;
+    let engine = replica.engine().clone();
+    let (publish, applied) = tokio::sync::watch::channel(replica.applied());
+    let follower = tokio::spawn(follow_log(replica, sequencer.clone(), publish));
     let state = Arc::new(NodeState {
         sequencer: sequencer.clone(),
-        shards: Arc::new(shards),
-        coding: CodingParams::default(),
+        writer: ordo_log::EntryWriter::new(shards, sequencer.clone(), coding)?,
+        coding,
         role: "dev",
+        state: ordo_kv::MvccStore::new(engine),
+        applied,
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let local = listener.local_addr()?;
     serve(state, listener, shutdown_signal()).await?;
-    sequencer.close();
+    follower.abort();
+    local_sequencer.close();
     tracing::info!(address = %local, "stopped");
     Ok(())
+}
+
+/// Runs the replica role until the log closes; a failure is logged, and the
+/// node keeps serving what it has applied (status shows the lag grow).
+async fn follow_log(
+    replica: crate::replica::Replica,
+    sequencer: Arc<dyn Sequencer>,
+    applied: tokio::sync::watch::Sender<ordo_txn::Applied>,
+) {
+    if let Err(error) = crate::replica::follow(replica, sequencer, applied).await {
+        tracing::error!(%error, "replica stopped");
+    }
 }
 
 /// Serves every gRPC service on `listener` until `shutdown` completes.
@@ -125,8 +153,12 @@ pub async fn serve(
         .build_v1()
         .context("building the reflection service")?;
     let status = ordo_proto::v1::status_server::StatusServer::new(
-        crate::services::StatusService::new(state),
+        crate::services::StatusService::new(state.clone()),
     );
+    let log =
+        ordo_proto::v1::log_server::LogServer::new(crate::services::LogService::new(state.clone()))
+            .max_decoding_message_size(crate::services::MAX_REQUEST_BYTES);
+    let kv = ordo_proto::v1::kv_server::KvServer::new(crate::services::KvService::new(state));
     health
         .set_serving::<ordo_proto::v1::status_server::StatusServer<crate::services::StatusService>>(
         )
@@ -143,6 +175,8 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(status)
+        .add_service(log)
+        .add_service(kv)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stopped.await;
         });

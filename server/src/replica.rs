@@ -36,6 +36,9 @@ pub enum ReplicaError {
         /// What went wrong.
         source: ReplayError,
     },
+    /// The sequencer failed or closed.
+    #[error("following the log: {0}")]
+    Sequencer(#[from] ordo_log::SequencerError),
     /// The signature-checking task failed.
     #[error("checking entry {seq}: {reason}")]
     Check {
@@ -117,6 +120,25 @@ impl Replica {
             on_applied(seq, &self.replayer.applied());
         }
         Ok(())
+    }
+}
+
+/// Follows the log for as long as it runs: applies every committed entry
+/// and publishes the new position on `applied` after each one. Returns only
+/// on an error (including the sequencer closing at shutdown).
+pub async fn follow(
+    mut replica: Replica,
+    sequencer: std::sync::Arc<dyn ordo_log::Sequencer>,
+    applied: tokio::sync::watch::Sender<Applied>,
+) -> Result<(), ReplicaError> {
+    loop {
+        let next = replica.applied().next_seq;
+        let tail = sequencer.wait_beyond(next).await?;
+        replica
+            .catch_up(tail, |_, position| {
+                applied.send_replace(*position);
+            })
+            .await?;
     }
 }
 

@@ -2,71 +2,16 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-/// A running `ordo dev` on a free loopback port, killed if the test fails.
-struct DevNode {
-    child: Child,
-    endpoint: String,
-    _data: tempfile::TempDir,
-}
+mod common;
 
-impl DevNode {
-    fn start() -> Self {
-        let data = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("ordo starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reads the first line");
-        let address = line
-            .trim()
-            .strip_prefix("ordo listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Self {
-            endpoint: format!("http://{address}"),
-            child,
-            _data: data,
-        }
-    }
-
-    /// Sends SIGTERM and waits (bounded) for the process to exit.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal delivered");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait works") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ordo did not exit within 20 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for DevNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::DevNode;
 
 #[tokio::test]
 async fn dev_serves_health_and_status_then_stops_cleanly_on_sigterm() {
-    let node = DevNode::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start(data.path());
     let client = ordo_client::Client::connect(&node.endpoint)
         .await
         .expect("connects");
@@ -105,7 +50,7 @@ fn help_lists_the_subcommands() {
         .expect("ordo --help runs");
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for subcommand in ["dev", "status"] {
+    for subcommand in ["dev", "status", "replay"] {
         assert!(
             help.lines().any(|l| l.trim_start().starts_with(subcommand)),
             "--help must list {subcommand}:\n{help}"

@@ -1,5 +1,13 @@
 //! The gRPC services of a node.
 
+mod kv;
+mod log;
 mod status;
 
+pub use kv::{KvService, MAX_VERSION_WAIT};
+pub use log::LogService;
 pub use status::StatusService;
+
+/// Largest request a node accepts (a raw log entry of the maximum payload
+/// size plus framing); tonic's 4 MiB default would refuse big entries.
+pub const MAX_REQUEST_BYTES: usize = ordo_log::limits::MAX_PAYLOAD_BYTES as usize + 64 * 1024;

@@ -24,10 +24,15 @@ impl Status for StatusService {
         _request: Request<GetStatusRequest>,
     ) -> Result<Response<GetStatusResponse>, tonic::Status> {
         let state = &self.state;
+        let applied = *state.applied.borrow();
+        let log_tail = state.sequencer.tail();
         Ok(Response::new(GetStatusResponse {
+            applied_version: applied.version,
+            applied_seq: applied.next_seq,
+            replay_lag: log_tail.saturating_sub(applied.next_seq),
             version: env!("CARGO_PKG_VERSION").to_string(),
             role: state.role.to_string(),
-            log_tail: state.sequencer.tail(),
+            log_tail,
             data_shards: u32::from(state.coding.data_shards),
             parity_shards: u32::from(state.coding.parity_shards),
         }))
