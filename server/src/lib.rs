@@ -7,12 +7,15 @@
 //! ## Layout
 //!
 //! - [`cli`]: the command line (`ordo dev`, `ordo status`, ...).
+//! - [`commits`]: server-side batching of commits and the wait for
+//!   their decision.
 //! - [`node`]: starting a node: opening its stores, serving gRPC, stopping
 //!   cleanly on SIGINT/SIGTERM.
 //! - [`replica`]: following the log into MVCC state.
 //! - [`services`]: the tonic service implementations.
 
 pub mod cli;
+pub mod commits;
 pub mod node;
 pub mod replica;
 pub mod services;

@@ -33,6 +33,8 @@ pub struct NodeState {
     pub state: ordo_kv::MvccStore<Arc<ordo_kv::RocksEngine>>,
     /// How far the replica has applied the log.
     pub applied: tokio::sync::watch::Receiver<ordo_txn::Applied>,
+    /// The commit path: batching and decisions.
+    pub committer: crate::commits::Committer,
 }
 
 /// The state directory of a node with data directory `data_dir`.
@@ -67,7 +69,8 @@ pub async fn run_replay(
         start.next_seq, start.version
     );
     replica
-        .catch_up(sequencer.tail(), |seq, applied| {
+        .catch_up(sequencer.tail(), |entry| {
+            let (seq, applied) = (entry.seq, &entry.applied);
             if progress {
                 println!(
                     "applied seq={seq} version={} digest={}",
@@ -107,7 +110,17 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         .context("opening the replica state")?;
     let engine = replica.engine().clone();
     let (publish, applied) = tokio::sync::watch::channel(replica.applied());
-    let follower = tokio::spawn(follow_log(replica, sequencer.clone(), publish));
+    let waiters = Arc::new(crate::commits::Waiters::default());
+    let follower = tokio::spawn(follow_log(
+        replica,
+        sequencer.clone(),
+        publish,
+        waiters.clone(),
+    ));
+    let (committer, batcher) = crate::commits::Committer::start(
+        ordo_log::EntryWriter::new(shards.clone(), sequencer.clone(), coding)?,
+        waiters,
+    );
     let state = Arc::new(NodeState {
         sequencer: sequencer.clone(),
         writer: ordo_log::EntryWriter::new(shards, sequencer.clone(), coding)?,
@@ -115,12 +128,14 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         role: "dev",
         state: ordo_kv::MvccStore::new(engine),
         applied,
+        committer,
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let local = listener.local_addr()?;
     serve(state, listener, shutdown_signal()).await?;
+    batcher.abort();
     follower.abort();
     local_sequencer.close();
     tracing::info!(address = %local, "stopped");
@@ -133,8 +148,10 @@ async fn follow_log(
     replica: crate::replica::Replica,
     sequencer: Arc<dyn Sequencer>,
     applied: tokio::sync::watch::Sender<ordo_txn::Applied>,
+    waiters: Arc<crate::commits::Waiters>,
 ) {
-    if let Err(error) = crate::replica::follow(replica, sequencer, applied).await {
+    let deliver = move |entry: &crate::replica::AppliedEntry<'_>| waiters.deliver(entry);
+    if let Err(error) = crate::replica::follow(replica, sequencer, applied, deliver).await {
         tracing::error!(%error, "replica stopped");
     }
 }
@@ -158,7 +175,12 @@ pub async fn serve(
     let log =
         ordo_proto::v1::log_server::LogServer::new(crate::services::LogService::new(state.clone()))
             .max_decoding_message_size(crate::services::MAX_REQUEST_BYTES);
-    let kv = ordo_proto::v1::kv_server::KvServer::new(crate::services::KvService::new(state));
+    let kv =
+        ordo_proto::v1::kv_server::KvServer::new(crate::services::KvService::new(state.clone()));
+    // Twice the transaction limit: anything up to that gets the decoder's
+    // typed "too large" error; beyond it tonic refuses the message itself.
+    let txn = ordo_proto::v1::txn_server::TxnServer::new(crate::services::TxnService::new(state))
+        .max_decoding_message_size(2 * ordo_txn::limits::MAX_TXN_BYTES);
     health
         .set_serving::<ordo_proto::v1::status_server::StatusServer<crate::services::StatusService>>(
         )
@@ -177,6 +199,7 @@ pub async fn serve(
         .add_service(status)
         .add_service(log)
         .add_service(kv)
+        .add_service(txn)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stopped.await;
         });

@@ -10,7 +10,7 @@
 
 use ordo_kv::{EngineError, RocksEngine};
 use ordo_log::{EntryError, EntryReader};
-use ordo_txn::{Applied, Checked, ReplayError, Replayer, check_entry};
+use ordo_txn::{Address, Applied, Checked, Outcome, ReplayError, Replayer, TxnId, check_entry};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -88,7 +88,9 @@ impl Replica {
     }
 
     /// Applies every entry below `tail` not yet applied, in order, calling
-    /// `on_applied` after each one is in the state store.
+    /// `on_applied` after each one is in the state store, with the entry's
+    /// transactions (sender and id, when it had a valid signature) and
+    /// their outcomes.
     ///
     /// Reading, verifying and signature-checking run up to
     /// [`CHECK_AHEAD`] entries ahead of the ordered apply, on the blocking
@@ -96,7 +98,7 @@ impl Replica {
     pub async fn catch_up(
         &mut self,
         tail: u64,
-        mut on_applied: impl FnMut(u64, &Applied),
+        mut on_applied: impl FnMut(&AppliedEntry<'_>),
     ) -> Result<(), ReplicaError> {
         let mut next_to_check = self.replayer.applied().next_seq;
         let mut ahead = std::collections::VecDeque::new();
@@ -114,13 +116,39 @@ impl Replica {
                 seq,
                 reason: e.to_string(),
             })??;
-            self.replayer
+            let ids: Vec<Option<(Address, TxnId)>> = checked
+                .iter()
+                .map(|c| match c {
+                    Checked::Valid(tx) => Some((tx.sender, tx.id)),
+                    Checked::Rejected(_) => None,
+                })
+                .collect();
+            let outcomes = self
+                .replayer
                 .apply_entry(seq, checked)
                 .map_err(|source| ReplicaError::Replay { seq, source })?;
-            on_applied(seq, &self.replayer.applied());
+            on_applied(&AppliedEntry {
+                seq,
+                applied: self.replayer.applied(),
+                ids: &ids,
+                outcomes: &outcomes,
+            });
         }
         Ok(())
     }
+}
+
+/// What applying one entry produced, as reported to [`Replica::catch_up`]'s callback.
+#[derive(Debug)]
+pub struct AppliedEntry<'a> {
+    /// The entry.
+    pub seq: u64,
+    /// The position after it.
+    pub applied: Applied,
+    /// Each transaction's (sender, id), `None` where its signature failed.
+    pub ids: &'a [Option<(Address, TxnId)>],
+    /// Each transaction's outcome, in the same order.
+    pub outcomes: &'a [Outcome],
 }
 
 /// Follows the log for as long as it runs: applies every committed entry
@@ -130,13 +158,15 @@ pub async fn follow(
     mut replica: Replica,
     sequencer: std::sync::Arc<dyn ordo_log::Sequencer>,
     applied: tokio::sync::watch::Sender<Applied>,
+    mut on_entry: impl FnMut(&AppliedEntry<'_>),
 ) -> Result<(), ReplicaError> {
     loop {
         let next = replica.applied().next_seq;
         let tail = sequencer.wait_beyond(next).await?;
         replica
-            .catch_up(tail, |_, position| {
-                applied.send_replace(*position);
+            .catch_up(tail, |entry| {
+                on_entry(entry);
+                applied.send_replace(entry.applied);
             })
             .await?;
     }

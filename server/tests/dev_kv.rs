@@ -37,12 +37,16 @@ fn tx(
     ordo_txn::sign(tx, &owner()).unwrap()
 }
 
-async fn clients(endpoint: &str) -> (LogClient<Channel>, KvClient<Channel>) {
-    let channel = Channel::from_shared(endpoint.to_string())
+async fn channel(endpoint: &str) -> Channel {
+    Channel::from_shared(endpoint.to_string())
         .unwrap()
         .connect()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn clients(endpoint: &str) -> (LogClient<Channel>, KvClient<Channel>) {
+    let channel = channel(endpoint).await;
     (LogClient::new(channel.clone()), KvClient::new(channel))
 }
 
@@ -179,4 +183,198 @@ async fn bad_requests_get_typed_errors_and_the_node_keeps_serving() {
         "the create committed at version 1 after the garbage entry"
     );
     assert!(node.terminate().success());
+}
+
+mod commits {
+    use super::*;
+    use ordo_proto::v1::txn_client::TxnClient;
+    use ordo_proto::v1::{BeginRequest, CommitRequest, CommitResponse};
+    use ordo_txn::Read;
+
+    async fn commit(
+        txn: &mut TxnClient<Channel>,
+        signed: &ordo_txn::SignedTransaction,
+    ) -> CommitResponse {
+        txn.commit(CommitRequest {
+            transaction: signed.encode(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+    }
+
+    /// Reads `k` and writes it: the shape of a read-modify-write.
+    fn rmw(id: u8, read_version: u64, value: &[u8]) -> ordo_txn::SignedTransaction {
+        let mut signed = tx(
+            id,
+            read_version,
+            vec![],
+            vec![Write {
+                stream: stream(),
+                key: b"k".to_vec(),
+                value: Some(value.to_vec()),
+            }],
+        );
+        signed.tx.reads = vec![Read::Key {
+            stream: stream(),
+            key: b"k".to_vec(),
+        }];
+        ordo_txn::sign(signed.tx, &owner()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn commits_conflict_retry_dedupe_and_read_their_writes() {
+        let data = tempfile::tempdir().unwrap();
+        let node = DevNode::start(data.path());
+        let channel = channel(&node.endpoint).await;
+        let (mut txn, mut kv) = (TxnClient::new(channel.clone()), KvClient::new(channel));
+
+        let create = tx(
+            1,
+            0,
+            vec![AclOp::CreateStream {
+                name: b"e2e".to_vec(),
+            }],
+            vec![],
+        );
+        let created = commit(&mut txn, &create).await;
+        assert_eq!(
+            (created.outcome.as_str(), created.version),
+            ("committed", 1)
+        );
+
+        // Two clients read k at the same snapshot and both write it.
+        let snapshot = txn
+            .begin(BeginRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .version;
+        let (a, b) = (rmw(2, snapshot, b"a"), rmw(3, snapshot, b"b"));
+        let (mut ta, mut tb) = (txn.clone(), txn.clone());
+        let first = commit(&mut ta, &a).await;
+        let second = commit(&mut tb, &b).await;
+        assert_eq!(first.outcome, "committed");
+        assert_eq!(second.outcome, "conflict", "{second:?}");
+        assert_eq!(second.key, b"k");
+
+        // The loser retries at a fresh snapshot (new id) and wins.
+        let snapshot = txn
+            .begin(BeginRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .version;
+        let retried = commit(&mut txn, &rmw(4, snapshot, b"b")).await;
+        assert_eq!(retried.outcome, "committed");
+
+        // Read your writes: wait for the commit's version, see the value.
+        let read = kv
+            .get(get(b"k", retried.version))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (read.value.as_slice(), read.value_version),
+            (&b"b"[..], retried.version)
+        );
+
+        // Resubmitting is idempotent: the original outcome, nothing applied twice.
+        let again = commit(&mut txn, &rmw(4, snapshot, b"b")).await;
+        assert_eq!(
+            (again.outcome.as_str(), again.version),
+            ("duplicate", retried.version)
+        );
+        let after = txn
+            .begin(BeginRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .version;
+        assert_eq!(after, retried.version, "the duplicate committed nothing");
+
+        // Concurrent commits are batched into shared entries and all decided.
+        let many: Vec<_> = (10..40u8)
+            .map(|id| {
+                let mut client = txn.clone();
+                let put = tx(
+                    id,
+                    after,
+                    vec![],
+                    vec![Write {
+                        stream: stream(),
+                        key: vec![id],
+                        value: Some(vec![id]),
+                    }],
+                );
+                tokio::spawn(async move { commit(&mut client, &put).await })
+            })
+            .collect();
+        let mut seqs = std::collections::BTreeSet::new();
+        for handle in many {
+            let decided = handle.await.unwrap();
+            assert_eq!(decided.outcome, "committed");
+            seqs.insert(decided.seq);
+        }
+        assert!(!seqs.is_empty());
+        assert!(node.terminate().success());
+    }
+
+    #[tokio::test]
+    async fn unsigned_forged_or_malformed_commits_are_refused_at_the_door() {
+        let data = tempfile::tempdir().unwrap();
+        let node = DevNode::start(data.path());
+        let channel = channel(&node.endpoint).await;
+        let mut txn = TxnClient::new(channel);
+
+        let refused = |bytes: Vec<u8>| {
+            let mut txn = txn.clone();
+            async move {
+                txn.commit(CommitRequest { transaction: bytes })
+                    .await
+                    .unwrap_err()
+            }
+        };
+        let garbage = refused(b"garbage".to_vec()).await;
+        assert_eq!(garbage.code(), tonic::Code::InvalidArgument);
+        assert!(
+            garbage.message().contains("malformed"),
+            "{}",
+            garbage.message()
+        );
+
+        let mut forged = tx(
+            1,
+            0,
+            vec![AclOp::CreateStream {
+                name: b"x".to_vec(),
+            }],
+            vec![],
+        );
+        forged.tx.sender = [9; 20];
+        let forged = refused(forged.encode()).await;
+        assert_eq!(forged.code(), tonic::Code::InvalidArgument);
+        assert!(
+            forged.message().contains("bad signature"),
+            "{}",
+            forged.message()
+        );
+
+        let mut unsigned = tx(2, 0, vec![], vec![]);
+        unsigned.signature = [0; 65];
+        assert_eq!(
+            refused(unsigned.encode()).await.code(),
+            tonic::Code::InvalidArgument
+        );
+
+        // Nothing reached the log, and the node still serves.
+        let version = txn
+            .begin(BeginRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .version;
+        assert_eq!(version, 0);
+        assert!(node.terminate().success());
+    }
 }

@@ -3,10 +3,12 @@
 mod kv;
 mod log;
 mod status;
+mod txn;
 
 pub use kv::{KvService, MAX_VERSION_WAIT};
 pub use log::LogService;
 pub use status::StatusService;
+pub use txn::TxnService;
 
 /// Largest request a node accepts (a raw log entry of the maximum payload
 /// size plus framing); tonic's 4 MiB default would refuse big entries.

@@ -1,0 +1,217 @@
+//! Commits: server-side batching and the wait for the log's decision.
+//!
+//! A commit is checked at ingress (decodes, within limits, signed by its
+//! sender), then queued. One batcher task packs whatever is queued into a
+//! single log entry, up to [`MAX_BATCH_TXNS`] transactions and
+//! [`MAX_BATCH_BYTES`], and appends it; commits that arrive while an append
+//! is in flight form the next batch, so batches grow with load and a lone
+//! commit waits for no timer. The caller then waits until the replica has
+//! applied the entry and reports the transaction's outcome. The server
+//! never retries: a conflict goes back to the client, which owns the retry.
+
+use crate::replica::AppliedEntry;
+use ordo_log::EntryWriter;
+use ordo_txn::{Address, Outcome, SignedTransaction, TxnId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most commits queued for the batcher; beyond it commits are refused
+/// (RESOURCE_EXHAUSTED) rather than queued without bound.
+pub const MAX_QUEUED_COMMITS: usize = 16_384;
+
+/// Most transactions in one log entry.
+pub const MAX_BATCH_TXNS: usize = ordo_txn::limits::MAX_BATCH_TXNS;
+
+/// Most encoded transaction bytes in one log entry.
+pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// What the log decided for a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    /// The entry that carried it.
+    pub seq: u64,
+    /// The decision.
+    pub outcome: Outcome,
+}
+
+/// Why a commit got no decision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// The queue is full.
+    #[error("too many commits queued ({MAX_QUEUED_COMMITS}); retry later")]
+    Overloaded,
+    /// The entry could not be appended; the transaction was not ordered.
+    #[error("appending to the log failed: {0}")]
+    Append(String),
+    /// The node is stopping.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+type TxKey = (Address, TxnId);
+
+/// Commits waiting for their decision, by (sender, id).
+#[derive(Debug, Default)]
+pub struct Waiters {
+    waiting: Mutex<HashMap<TxKey, Vec<oneshot::Sender<Decided>>>>,
+}
+
+impl Waiters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TxKey, Vec<oneshot::Sender<Decided>>>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, key: TxKey) -> oneshot::Receiver<Decided> {
+        let (send, receive) = oneshot::channel();
+        self.lock().entry(key).or_default().push(send);
+        receive
+    }
+
+    fn forget(&self, key: &TxKey) {
+        self.lock().remove(key);
+    }
+
+    /// Hands an applied entry's outcomes to the commits waiting for them.
+    pub fn deliver(&self, entry: &AppliedEntry<'_>) {
+        let mut waiting = self.lock();
+        if waiting.is_empty() {
+            return;
+        }
+        for (id, outcome) in entry.ids.iter().zip(entry.outcomes) {
+            let Some(senders) = id.as_ref().and_then(|key| waiting.remove(key)) else {
+                continue;
+            };
+            for sender in senders {
+                let _ = sender.send(Decided {
+                    seq: entry.seq,
+                    outcome: outcome.clone(),
+                });
+            }
+        }
+    }
+}
+
+struct Pending {
+    signed: SignedTransaction,
+    bytes: usize,
+    failed: oneshot::Sender<CommitError>,
+}
+
+/// The commit path of a node: queue, batcher, waiters.
+#[derive(Debug, Clone)]
+pub struct Committer {
+    queue: mpsc::Sender<Pending>,
+    waiters: Arc<Waiters>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Committer {
+    /// Starts the batcher, appending through `writer`. Outcomes arrive
+    /// through `waiters`, which the replica feeds.
+    pub fn start(
+        writer: EntryWriter,
+        waiters: Arc<Waiters>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
+        let batcher = tokio::spawn(run_batcher(writer, receiver, waiters.clone()));
+        (Self { queue, waiters }, batcher)
+    }
+
+    /// Queues a checked transaction and waits for the log's decision.
+    pub async fn commit(&self, signed: SignedTransaction) -> Result<Decided, CommitError> {
+        let key = (signed.tx.sender, signed.tx.id);
+        // Registered before queueing, so a decision can never arrive first.
+        let decided = self.waiters.register(key);
+        let (failed_send, failed) = oneshot::channel();
+        let bytes = signed.encode().len();
+        let pending = Pending {
+            signed,
+            bytes,
+            failed: failed_send,
+        };
+        if let Err(e) = self.queue.try_send(pending) {
+            self.waiters.forget(&key);
+            return Err(match e {
+                mpsc::error::TrySendError::Full(_) => CommitError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => CommitError::ShuttingDown,
+            });
+        }
+        let mut decided = decided;
+        tokio::select! {
+            biased;
+            result = &mut decided => return result.map_err(|_| CommitError::ShuttingDown),
+            failure = failed => {
+                // An error means the append failed; a dropped sender means
+                // the entry is in the log and only the decision is left.
+                if let Ok(error) = failure {
+                    return Err(error);
+                }
+            }
+        }
+        decided.await.map_err(|_| CommitError::ShuttingDown)
+    }
+}
+
+async fn run_batcher(
+    writer: EntryWriter,
+    mut queue: mpsc::Receiver<Pending>,
+    waiters: Arc<Waiters>,
+) {
+    let mut carried: Option<Pending> = None;
+    loop {
+        let first = match carried.take() {
+            Some(pending) => pending,
+            None => match queue.recv().await {
+                Some(pending) => pending,
+                None => return,
+            },
+        };
+        let mut bytes = first.bytes;
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH_TXNS {
+            match queue.try_recv() {
+                Ok(next) if bytes + next.bytes <= MAX_BATCH_BYTES => {
+                    bytes += next.bytes;
+                    batch.push(next);
+                }
+                Ok(next) => {
+                    carried = Some(next);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        append_batch(&writer, batch, &waiters).await;
+    }
+}
+
+/// Appends one batch. On success the callers wait for the replica; on
+/// failure each is told, and nothing of the batch was ordered.
+async fn append_batch(writer: &EntryWriter, batch: Vec<Pending>, waiters: &Waiters) {
+    let txs: Vec<SignedTransaction> = batch.iter().map(|p| p.signed.clone()).collect();
+    let mut tags: Vec<[u8; 32]> = txs
+        .iter()
+        .flat_map(|s| s.tx.writes.iter().map(|w| w.stream))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    if tags.len() > ordo_log::limits::MAX_TAGS {
+        tags.clear();
+    }
+    let payload = ordo_txn::encode_batch(&txs);
+    if let Err(error) = writer.append(payload, tags, [0; 20]).await {
+        tracing::error!(%error, transactions = batch.len(), "appending a batch failed");
+        for pending in batch {
+            waiters.forget(&(pending.signed.tx.sender, pending.signed.tx.id));
+            let _ = pending.failed.send(CommitError::Append(error.to_string()));
+        }
+    }
+}

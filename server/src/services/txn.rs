@@ -1,0 +1,99 @@
+//! `ordo.v1.Txn`: begin (a snapshot version) and commit (a signed transaction).
+
+use crate::commits::{CommitError, Decided};
+use crate::node::NodeState;
+use ordo_proto::v1::{BeginRequest, BeginResponse, CommitRequest, CommitResponse, txn_server::Txn};
+use ordo_txn::{Outcome, SignedTransaction};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// Serves transactions.
+pub struct TxnService {
+    state: Arc<NodeState>,
+}
+
+impl TxnService {
+    /// A transaction service over the node's shared state.
+    pub fn new(state: Arc<NodeState>) -> Self {
+        Self { state }
+    }
+}
+
+/// Decodes and verifies a transaction at ingress, so that what reaches the
+/// log is well-formed and signed by its sender.
+fn check(bytes: &[u8]) -> Result<SignedTransaction, Status> {
+    let signed = SignedTransaction::decode(bytes)
+        .map_err(|e| Status::invalid_argument(format!("malformed transaction: {e}")))?;
+    ordo_txn::verify(&signed)
+        .map_err(|e| Status::invalid_argument(format!("bad signature: {e}")))?;
+    Ok(signed)
+}
+
+fn commit_status(error: CommitError) -> Status {
+    match error {
+        CommitError::Overloaded => Status::resource_exhausted(error.to_string()),
+        CommitError::Append(_) | CommitError::ShuttingDown => {
+            Status::unavailable(error.to_string())
+        }
+    }
+}
+
+/// The wire form of a decision.
+fn response(decided: Decided) -> CommitResponse {
+    let seq = decided.seq;
+    let kind = decided.outcome.kind().to_string();
+    let message = format!("{:?}", decided.outcome);
+    let (version, stream, key) = match decided.outcome {
+        Outcome::Committed { version } => (version, vec![], vec![]),
+        Outcome::Conflict { stream, key } => (0, stream.to_vec(), key),
+        Outcome::PermissionDenied { stream, key, .. } => {
+            (0, stream.to_vec(), key.unwrap_or_default())
+        }
+        Outcome::UnknownStream { stream } | Outcome::StreamExists { stream } => {
+            (0, stream.to_vec(), vec![])
+        }
+        Outcome::Duplicate { original } => match *original {
+            Outcome::Committed { version } => (version, vec![], vec![]),
+            _ => (0, vec![], vec![]),
+        },
+        _ => (0, vec![], vec![]),
+    };
+    CommitResponse {
+        outcome: kind,
+        version,
+        message,
+        stream,
+        key,
+        seq,
+    }
+}
+
+#[tonic::async_trait]
+impl Txn for TxnService {
+    async fn begin(
+        &self,
+        _request: Request<BeginRequest>,
+    ) -> Result<Response<BeginResponse>, Status> {
+        Ok(Response::new(BeginResponse {
+            version: self.state.applied.borrow().version,
+        }))
+    }
+
+    async fn commit(
+        &self,
+        request: Request<CommitRequest>,
+    ) -> Result<Response<CommitResponse>, Status> {
+        let bytes = request.into_inner().transaction;
+        // Signature recovery is CPU work: keep it off the async workers.
+        let signed = tokio::task::spawn_blocking(move || check(&bytes))
+            .await
+            .map_err(|e| Status::internal(format!("checking the transaction: {e}")))??;
+        let decided = self
+            .state
+            .committer
+            .commit(signed)
+            .await
+            .map_err(commit_status)?;
+        Ok(Response::new(response(decided)))
+    }
+}
