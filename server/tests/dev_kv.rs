@@ -378,3 +378,139 @@ mod commits {
         assert!(node.terminate().success());
     }
 }
+
+mod scans {
+    use super::*;
+    use ordo_proto::v1::txn_client::TxnClient;
+    use ordo_proto::v1::{BatchGetRequest, CommitRequest, ScanRequest};
+
+    fn key(i: u32) -> Vec<u8> {
+        format!("p/{i:02}").into_bytes()
+    }
+
+    #[tokio::test]
+    async fn scans_page_through_one_snapshot_and_batch_gets_read_many() {
+        let data = tempfile::tempdir().unwrap();
+        let node = DevNode::start(data.path());
+        let channel = channel(&node.endpoint).await;
+        let (mut txn, mut kv) = (TxnClient::new(channel.clone()), KvClient::new(channel));
+        let create = tx(
+            1,
+            0,
+            vec![AclOp::CreateStream {
+                name: b"e2e".to_vec(),
+            }],
+            vec![],
+        );
+        txn.commit(CommitRequest {
+            transaction: create.encode(),
+        })
+        .await
+        .unwrap();
+        let mut writes: Vec<Write> = (0..25)
+            .map(|i| Write {
+                stream: stream(),
+                key: key(i),
+                value: Some(vec![1]),
+            })
+            .collect();
+        writes.push(Write {
+            stream: stream(),
+            key: b"q/0".to_vec(),
+            value: Some(vec![1]),
+        });
+        let fill = tx(2, 1, vec![], writes);
+        let filled = txn
+            .commit(CommitRequest {
+                transaction: fill.encode(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(filled.outcome, "committed");
+
+        let first = ScanRequest {
+            stream: stream().to_vec(),
+            prefix: Some(b"p/".to_vec()),
+            limit_rows: 10,
+            min_version: filled.version,
+            ..Default::default()
+        };
+        let mut request = first.clone();
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = kv.scan(request.clone()).await.unwrap().into_inner();
+            assert_eq!(
+                page.read_version, filled.version,
+                "every page reads the same snapshot"
+            );
+            seen.extend(page.rows.iter().map(|r| (r.key.clone(), r.value.clone())));
+            pages += 1;
+            if pages == 1 {
+                // A write between pages must not show up in this scan.
+                let change = tx(
+                    3,
+                    filled.version,
+                    vec![],
+                    vec![Write {
+                        stream: stream(),
+                        key: key(20),
+                        value: Some(vec![2]),
+                    }],
+                );
+                let changed = txn
+                    .commit(CommitRequest {
+                        transaction: change.encode(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(changed.outcome, "committed");
+            }
+            if page.continuation.is_empty() {
+                break;
+            }
+            request = ScanRequest {
+                continuation: page.continuation,
+                ..first.clone()
+            };
+        }
+        assert_eq!(pages, 3);
+        let want: Vec<_> = (0..25).map(|i| (key(i), vec![1])).collect();
+        assert_eq!(
+            seen, want,
+            "every key of the prefix once, in order, as of the snapshot"
+        );
+
+        let batch = BatchGetRequest {
+            stream: stream().to_vec(),
+            keys: vec![key(20), b"q/0".to_vec(), b"nope".to_vec()],
+            ..Default::default()
+        };
+        let results = kv.batch_get(batch).await.unwrap().into_inner().results;
+        let found: Vec<_> = results.iter().map(|r| (r.found, r.value.clone())).collect();
+        assert_eq!(
+            found,
+            vec![(true, vec![2]), (true, vec![1]), (false, vec![])]
+        );
+
+        let absurd = ScanRequest {
+            limit_rows: u32::MAX,
+            ..first.clone()
+        };
+        assert_eq!(
+            kv.scan(absurd).await.unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        let forged = ScanRequest {
+            continuation: b"garbage".to_vec(),
+            ..first
+        };
+        assert_eq!(
+            kv.scan(forged).await.unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        assert!(node.terminate().success());
+    }
+}

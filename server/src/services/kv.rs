@@ -2,7 +2,11 @@
 
 use crate::node::NodeState;
 use ordo_kv::Column;
-use ordo_proto::v1::{GetRequest, GetResponse, kv_server::Kv};
+use ordo_kv::mvcc::{MAX_SCAN_BYTES, MAX_SCAN_ROWS};
+use ordo_proto::v1::{
+    BatchGetRequest, BatchGetResponse, GetRequest, GetResponse, KeyValue, ScanRequest,
+    ScanResponse, kv_server::Kv,
+};
 use ordo_txn::limits::MAX_KEY_BYTES;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +26,39 @@ impl KvService {
         Self { state }
     }
 
+    /// The version to read at: `version` (0: the latest applied), after
+    /// waiting for `min_version`. A version not yet applied is refused.
+    async fn read_version(&self, version: u64, min_version: u64) -> Result<u64, Status> {
+        let applied = self.applied_at_least(min_version).await?;
+        match version {
+            0 => Ok(applied),
+            v if v <= applied => Ok(v),
+            v => Err(Status::out_of_range(format!(
+                "version {v} is not applied yet (applied: {applied}); pass min_version to wait for it"
+            ))),
+        }
+    }
+
+    fn read_key(
+        &self,
+        stream: &ordo_kv::StreamId,
+        key: &[u8],
+        at: u64,
+    ) -> Result<GetResponse, Status> {
+        let found = self
+            .state
+            .state
+            .get(Column::Data, stream, key, at)
+            .map_err(|e| Status::internal(format!("reading the state: {e}")))?;
+        let (value_version, value) = found.map_or((0, None), |v| (v.version, v.value));
+        Ok(GetResponse {
+            found: value.is_some(),
+            value: value.unwrap_or_default(),
+            value_version,
+            read_version: at,
+        })
+    }
+
     /// Waits until `min_version` is applied; returns the applied version.
     async fn applied_at_least(&self, min_version: u64) -> Result<u64, Status> {
         let mut applied = self.state.applied.clone();
@@ -35,6 +72,68 @@ impl KvService {
             ))),
         }
     }
+}
+
+/// Most keys one BatchGet may ask for.
+pub const MAX_BATCH_GET_KEYS: usize = 1_000;
+
+/// Scan page bounds when the request leaves them at 0.
+pub const DEFAULT_SCAN_ROWS: usize = 1_000;
+/// See [`DEFAULT_SCAN_ROWS`].
+pub const DEFAULT_SCAN_BYTES: usize = 1024 * 1024;
+
+const CONTINUATION_MAGIC: &[u8; 4] = b"OSC1";
+
+fn check_key(key: &[u8]) -> Result<&[u8], Status> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "key is {} bytes; the limit is {MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(key)
+}
+
+/// The page bounds of a scan: defaults for 0, refusal past the maxima.
+fn page_bounds(rows: u32, bytes: u32) -> Result<(usize, usize), Status> {
+    let pick = |asked: u32, default: usize, max: usize, what: &str| match asked as usize {
+        0 => Ok(default),
+        n if n <= max => Ok(n),
+        n => Err(Status::invalid_argument(format!(
+            "scan page of {n} {what} asked for; the limit is {max}"
+        ))),
+    };
+    Ok((
+        pick(rows, DEFAULT_SCAN_ROWS, MAX_SCAN_ROWS, "rows")?,
+        pick(bytes, DEFAULT_SCAN_BYTES, MAX_SCAN_BYTES, "bytes")?,
+    ))
+}
+
+/// The first key after every key that starts with `prefix` (None: no such key).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// A continuation pins the scan's version, so every page reads one snapshot.
+fn encode_continuation(version: u64, resume: &[u8]) -> Vec<u8> {
+    let mut token = CONTINUATION_MAGIC.to_vec();
+    token.extend_from_slice(&version.to_be_bytes());
+    token.extend_from_slice(resume);
+    token
+}
+
+fn decode_continuation(token: &[u8]) -> Result<(u64, Vec<u8>), Status> {
+    let bad = || Status::invalid_argument("malformed scan continuation");
+    let rest = token.strip_prefix(CONTINUATION_MAGIC).ok_or_else(bad)?;
+    let (version, key) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+    Ok((u64::from_be_bytes(*version), check_key(key)?.to_vec()))
 }
 
 fn stream_id(raw: &[u8]) -> Result<ordo_kv::StreamId, Status> {
@@ -51,33 +150,111 @@ impl Kv for KvService {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let request = request.into_inner();
         let stream = stream_id(&request.stream)?;
-        if request.key.len() > MAX_KEY_BYTES {
+        check_key(&request.key)?;
+        let at = self
+            .read_version(request.version, request.min_version)
+            .await?;
+        Ok(Response::new(self.read_key(&stream, &request.key, at)?))
+    }
+
+    async fn batch_get(
+        &self,
+        request: Request<BatchGetRequest>,
+    ) -> Result<Response<BatchGetResponse>, Status> {
+        let request = request.into_inner();
+        let stream = stream_id(&request.stream)?;
+        if request.keys.len() > MAX_BATCH_GET_KEYS {
             return Err(Status::invalid_argument(format!(
-                "key is {} bytes; the limit is {MAX_KEY_BYTES}",
-                request.key.len()
+                "{} keys asked for; the limit is {MAX_BATCH_GET_KEYS}",
+                request.keys.len()
             )));
         }
-        let applied = self.applied_at_least(request.min_version).await?;
-        let at = match request.version {
-            0 => applied,
-            v if v <= applied => v,
-            v => {
-                return Err(Status::out_of_range(format!(
-                    "version {v} is not applied yet (applied: {applied}); pass min_version to wait for it"
-                )));
-            }
-        };
-        let found = self
-            .state
-            .state
-            .get(Column::Data, &stream, &request.key, at)
-            .map_err(|e| Status::internal(format!("reading the state: {e}")))?;
-        let (value_version, value) = found.map_or((0, None), |v| (v.version, v.value));
-        Ok(Response::new(GetResponse {
-            found: value.is_some(),
-            value: value.unwrap_or_default(),
-            value_version,
+        for key in &request.keys {
+            check_key(key)?;
+        }
+        let at = self
+            .read_version(request.version, request.min_version)
+            .await?;
+        let results = request
+            .keys
+            .iter()
+            .map(|key| self.read_key(&stream, key, at))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(BatchGetResponse {
+            results,
             read_version: at,
         }))
+    }
+
+    async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
+        let request = request.into_inner();
+        let stream = stream_id(&request.stream)?;
+        let (rows, bytes) = page_bounds(request.limit_rows, request.limit_bytes)?;
+        let (start, end) = match request.prefix {
+            Some(prefix) => (check_key(&prefix)?.to_vec(), prefix_end(&prefix)),
+            None => (check_key(&request.start)?.to_vec(), request.end),
+        };
+        if let Some(end) = &end {
+            check_key(end)?;
+        }
+        let (version, start) = match request.continuation.is_empty() {
+            true => (
+                self.read_version(request.version, request.min_version)
+                    .await?,
+                start,
+            ),
+            false => decode_continuation(&request.continuation)?,
+        };
+        let page = self
+            .state
+            .state
+            .scan(&stream, &start, end.as_deref(), version, rows, bytes)
+            .map_err(|e| Status::internal(format!("reading the state: {e}")))?;
+        Ok(Response::new(ScanResponse {
+            rows: page
+                .rows
+                .into_iter()
+                .map(|r| KeyValue {
+                    key: r.key,
+                    value: r.value,
+                    version: r.version,
+                })
+                .collect(),
+            continuation: page
+                .resume_from
+                .map_or_else(Vec::new, |key| encode_continuation(version, &key)),
+            read_version: version,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_is_the_first_key_past_the_prefix() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xFF, 0xFF]), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+
+    #[test]
+    fn continuations_round_trip_and_refuse_garbage() {
+        let token = encode_continuation(42, b"next");
+        assert_eq!(decode_continuation(&token).unwrap(), (42, b"next".to_vec()));
+        assert!(decode_continuation(b"OSC1abc").is_err());
+        assert!(decode_continuation(b"nope").is_err());
+    }
+
+    #[test]
+    fn absurd_page_bounds_are_refused() {
+        assert_eq!(
+            page_bounds(0, 0).unwrap(),
+            (DEFAULT_SCAN_ROWS, DEFAULT_SCAN_BYTES)
+        );
+        assert!(page_bounds(u32::MAX, 0).is_err());
+        assert!(page_bounds(0, u32::MAX).is_err());
     }
 }
