@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::DevNode;
+use common::{DevNode, channel};
 use ordo_proto::v1::kv_client::KvClient;
 use ordo_proto::v1::log_client::LogClient;
 use ordo_proto::v1::{AppendRequest, GetRequest};
@@ -35,14 +35,6 @@ fn tx(
         acl,
     };
     ordo_txn::sign(tx, &owner()).unwrap()
-}
-
-async fn channel(endpoint: &str) -> Channel {
-    Channel::from_shared(endpoint.to_string())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
 }
 
 async fn clients(endpoint: &str) -> (LogClient<Channel>, KvClient<Channel>) {

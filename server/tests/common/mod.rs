@@ -70,3 +70,12 @@ impl Drop for DevNode {
         let _ = self.child.wait();
     }
 }
+
+/// A connected gRPC channel to `endpoint`.
+pub async fn channel(endpoint: &str) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(endpoint.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
