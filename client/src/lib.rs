@@ -9,12 +9,17 @@
 //! - [`Client`]: a connection to one node, with typed calls.
 //! - [`ClientError`]: what can go wrong, as a typed error.
 //! - [`normalize_endpoint`]: turns `host:port` into a URI tonic accepts.
+//! - [`txn`]: reads, commits and [`Client::transact`] with retries.
 
 use ordo_proto::v1::{GetStatusRequest, GetStatusResponse, status_client::StatusClient};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
+
+pub mod txn;
+
+pub use txn::TxContext;
 
 /// The address `ordo dev` listens on when not told otherwise.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7420";
@@ -44,6 +49,23 @@ pub enum ClientError {
     /// The server answered with an error status.
     #[error("server refused the call: {}: {}", .0.code(), .0.message())]
     Status(#[from] tonic::Status),
+    /// The transaction could not be signed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// The log decided against the transaction for a reason retrying cannot fix.
+    #[error("transaction aborted ({outcome}): {message}")]
+    Aborted {
+        /// The outcome kind, e.g. `permission_denied`.
+        outcome: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// Every attempt lost a conflict.
+    #[error("transaction still conflicting after {attempts} attempts")]
+    RetriesExhausted {
+        /// How many attempts were made.
+        attempts: u32,
+    },
 }
 
 /// Accepts `host:port` or a full `http://` URI and returns a URI.

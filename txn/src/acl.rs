@@ -21,19 +21,10 @@
 //! at any version can be read like data.
 
 use crate::Outcome;
+pub use crate::ids::stream_id;
 use crate::record::{AclOp, Address, Write};
 use ordo_kv::{Column, Engine, MvccError, MvccStore, StreamId};
 use std::collections::HashMap;
-
-const STREAM_KEY: [u8; 32] = *b"ordo/txn/stream-id/v1...........";
-
-/// The id of the stream `creator` creates under `name`.
-pub fn stream_id(creator: &Address, name: &[u8]) -> StreamId {
-    let mut hasher = blake3::Hasher::new_keyed(&STREAM_KEY);
-    hasher.update(creator);
-    hasher.update(name);
-    *hasher.finalize().as_bytes()
-}
 
 /// First byte of a special-key fact's key (see [`Fact::key`]).
 const SPECIAL_KEY_TAG: u8 = 3;

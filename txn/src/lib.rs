@@ -12,25 +12,40 @@
 //! - [`record`]: [`Transaction`], its read and write sets, ACL operations,
 //!   signed transactions and batches, with their encodings.
 //! - [`sign`]: secp256k1 signing and sender recovery (Ethereum addresses).
-//! - [`acl`]: stream ids and the access-control rules.
-//! - [`window`]: the conflict window of recent writes.
+//! - [`ids`]: stream ids, bound to their creator.
+//! - [`acl`]: the access-control rules and facts (feature `replay`).
+//! - [`window`]: the conflict window of recent writes (feature `replay`).
 //! - [`outcome`]: what replay decides, [`Outcome`].
-//! - [`replay`]: [`check_entry`] (stateless, parallelisable) and
-//!   [`Replayer`] (ordered decisions and atomic apply).
+//! - [`replay`]: `check_entry` (stateless, parallelisable) and `Replayer`
+//!   (ordered decisions and atomic apply) (feature `replay`).
+//!
+//! Without default features only the wire half is built (records,
+//! signatures, limits, outcomes, stream ids), free of the store and RocksDB:
+//! that is what clients use.
 
+#[cfg(feature = "replay")]
 pub mod acl;
 pub mod codec;
+pub mod ids;
 pub mod limits;
 pub mod outcome;
 pub mod record;
+#[cfg(feature = "replay")]
 pub mod replay;
 pub mod sign;
+#[cfg(feature = "replay")]
 pub mod window;
 
-pub use acl::{Fact, stream_id};
+/// A 32-byte stream id (the same type as `ordo_kv::StreamId`).
+pub type StreamId = [u8; 32];
+
+#[cfg(feature = "replay")]
+pub use acl::Fact;
+pub use ids::stream_id;
 pub use outcome::Outcome;
 pub use record::{
     AclOp, Address, Read, SignedTransaction, Transaction, TxnId, Write, decode_batch, encode_batch,
 };
+#[cfg(feature = "replay")]
 pub use replay::{Applied, Checked, ReplayError, Replayer, check_entry};
 pub use sign::{SigningKey, address_of, sign, verify};

@@ -1,8 +1,8 @@
 //! What replay decided for a transaction, and its stored encoding.
 
+use crate::StreamId;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::limits::MAX_KEY_BYTES;
-use ordo_kv::StreamId;
 
 /// The decision for one transaction. Everything but `Committed` changed nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]

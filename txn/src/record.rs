@@ -20,9 +20,9 @@
 //! allocating, and rejects unknown tags and trailing bytes: one record, one
 //! encoding.
 
+use crate::StreamId;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::limits::*;
-use ordo_kv::StreamId;
 
 /// A 20-byte account address (the identity of a sender).
 pub type Address = [u8; 20];
