@@ -35,7 +35,7 @@ mod tests {
             .filter(|f| f.package() == "ordo.v1")
             .flat_map(|f| f.service.iter().map(|s| s.name().to_string()))
             .collect();
-        for service in ["Status", "Log", "Kv"] {
+        for service in ["Status", "Log", "Kv", "Txn", "Acl"] {
             assert!(
                 services.contains(&service.to_string()),
                 "services: {services:?}"

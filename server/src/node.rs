@@ -177,6 +177,8 @@ pub async fn serve(
             .max_decoding_message_size(crate::services::MAX_REQUEST_BYTES);
     let kv =
         ordo_proto::v1::kv_server::KvServer::new(crate::services::KvService::new(state.clone()));
+    let acl =
+        ordo_proto::v1::acl_server::AclServer::new(crate::services::AclService::new(state.clone()));
     // Twice the transaction limit: anything up to that gets the decoder's
     // typed "too large" error; beyond it tonic refuses the message itself.
     let txn = ordo_proto::v1::txn_server::TxnServer::new(crate::services::TxnService::new(state))
@@ -200,6 +202,7 @@ pub async fn serve(
         .add_service(log)
         .add_service(kv)
         .add_service(txn)
+        .add_service(acl)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stopped.await;
         });

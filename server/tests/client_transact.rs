@@ -7,6 +7,8 @@ mod common;
 
 use common::DevNode;
 use ordo_client::{Client, ClientError};
+use ordo_proto::v1::AclQuery;
+use ordo_proto::v1::acl_client::AclClient;
 use ordo_txn::{AclOp, SigningKey};
 
 const INCREMENTS_PER_CLIENT: u64 = 20;
@@ -87,6 +89,47 @@ async fn concurrent_read_modify_writes_all_land_and_strangers_are_refused() {
     assert!(
         matches!(&denied, ClientError::Aborted { outcome, .. } if outcome == "permission_denied"),
         "{denied}"
+    );
+
+    // The roles, as the Acl service reports them; a stranger's stream of
+    // the same name is a different stream, and gives no rights on this one.
+    client
+        .transact(&stranger, async |tx| {
+            tx.acl(AclOp::CreateStream {
+                name: b"counters".to_vec(),
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mut acl = AclClient::new(common::channel(&node.endpoint).await);
+    let ask = |account: &SigningKey, key: &[u8]| AclQuery {
+        stream: stream.to_vec(),
+        account: ordo_txn::address_of(account).to_vec(),
+        key: key.to_vec(),
+        ..Default::default()
+    };
+    let holds = |answer: tonic::Response<ordo_proto::v1::AclAnswer>| answer.into_inner().holds;
+    assert!(holds(acl.stream_exists(ask(&owner, b"")).await.unwrap()));
+    assert!(holds(acl.is_admin(ask(&owner, b"")).await.unwrap()));
+    assert!(!holds(acl.is_admin(ask(&stranger, b"")).await.unwrap()));
+    assert!(holds(acl.is_writer(ask(&writer, b"")).await.unwrap()));
+    assert!(holds(
+        acl.can_write(ask(&writer, b"counter")).await.unwrap()
+    ));
+    assert!(!holds(
+        acl.can_write(ask(&stranger, b"counter")).await.unwrap()
+    ));
+    assert!(!holds(
+        acl.is_special_key(ask(&owner, b"counter")).await.unwrap()
+    ));
+    let bad = AclQuery {
+        account: vec![1; 3],
+        ..ask(&owner, b"")
+    };
+    assert_eq!(
+        acl.is_admin(bad).await.unwrap_err().code(),
+        tonic::Code::InvalidArgument
     );
     assert!(node.terminate().success());
 }

@@ -26,19 +26,6 @@ impl KvService {
         Self { state }
     }
 
-    /// The version to read at: `version` (0: the latest applied), after
-    /// waiting for `min_version`. A version not yet applied is refused.
-    async fn read_version(&self, version: u64, min_version: u64) -> Result<u64, Status> {
-        let applied = self.applied_at_least(min_version).await?;
-        match version {
-            0 => Ok(applied),
-            v if v <= applied => Ok(v),
-            v => Err(Status::out_of_range(format!(
-                "version {v} is not applied yet (applied: {applied}); pass min_version to wait for it"
-            ))),
-        }
-    }
-
     fn read_key(
         &self,
         stream: &ordo_kv::StreamId,
@@ -58,19 +45,36 @@ impl KvService {
             read_version: at,
         })
     }
+}
 
-    /// Waits until `min_version` is applied; returns the applied version.
-    async fn applied_at_least(&self, min_version: u64) -> Result<u64, Status> {
-        let mut applied = self.state.applied.clone();
-        let wait = applied.wait_for(|a| a.version >= min_version);
-        match tokio::time::timeout(MAX_VERSION_WAIT, wait).await {
-            Ok(Ok(position)) => Ok(position.version),
-            Ok(Err(_)) => Err(Status::unavailable("the node's replica has stopped")),
-            Err(_) => Err(Status::deadline_exceeded(format!(
-                "version {min_version} was not applied within {MAX_VERSION_WAIT:?} (applied: {})",
-                self.state.applied.borrow().version
-            ))),
-        }
+/// The version to read at: `version` (0: the latest applied), after
+/// waiting for `min_version`. A version not yet applied is refused.
+pub(crate) async fn read_version(
+    state: &NodeState,
+    version: u64,
+    min_version: u64,
+) -> Result<u64, Status> {
+    let applied = applied_at_least(state, min_version).await?;
+    match version {
+        0 => Ok(applied),
+        v if v <= applied => Ok(v),
+        v => Err(Status::out_of_range(format!(
+            "version {v} is not applied yet (applied: {applied}); pass min_version to wait for it"
+        ))),
+    }
+}
+
+/// Waits until `min_version` is applied; returns the applied version.
+async fn applied_at_least(state: &NodeState, min_version: u64) -> Result<u64, Status> {
+    let mut applied = state.applied.clone();
+    let wait = applied.wait_for(|a| a.version >= min_version);
+    match tokio::time::timeout(MAX_VERSION_WAIT, wait).await {
+        Ok(Ok(position)) => Ok(position.version),
+        Ok(Err(_)) => Err(Status::unavailable("the node's replica has stopped")),
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "version {min_version} was not applied within {MAX_VERSION_WAIT:?} (applied: {})",
+            state.applied.borrow().version
+        ))),
     }
 }
 
@@ -84,7 +88,7 @@ pub const DEFAULT_SCAN_BYTES: usize = 1024 * 1024;
 
 const CONTINUATION_MAGIC: &[u8; 4] = b"OSC1";
 
-fn check_key(key: &[u8]) -> Result<&[u8], Status> {
+pub(crate) fn check_key(key: &[u8]) -> Result<&[u8], Status> {
     if key.len() > MAX_KEY_BYTES {
         return Err(Status::invalid_argument(format!(
             "key is {} bytes; the limit is {MAX_KEY_BYTES}",
@@ -136,7 +140,7 @@ fn decode_continuation(token: &[u8]) -> Result<(u64, Vec<u8>), Status> {
     Ok((u64::from_be_bytes(*version), check_key(key)?.to_vec()))
 }
 
-fn stream_id(raw: &[u8]) -> Result<ordo_kv::StreamId, Status> {
+pub(crate) fn stream_id(raw: &[u8]) -> Result<ordo_kv::StreamId, Status> {
     raw.try_into().map_err(|_| {
         Status::invalid_argument(format!(
             "stream is {} bytes; stream ids are 32 bytes",
@@ -151,9 +155,7 @@ impl Kv for KvService {
         let request = request.into_inner();
         let stream = stream_id(&request.stream)?;
         check_key(&request.key)?;
-        let at = self
-            .read_version(request.version, request.min_version)
-            .await?;
+        let at = read_version(&self.state, request.version, request.min_version).await?;
         Ok(Response::new(self.read_key(&stream, &request.key, at)?))
     }
 
@@ -172,9 +174,7 @@ impl Kv for KvService {
         for key in &request.keys {
             check_key(key)?;
         }
-        let at = self
-            .read_version(request.version, request.min_version)
-            .await?;
+        let at = read_version(&self.state, request.version, request.min_version).await?;
         let results = request
             .keys
             .iter()
@@ -199,8 +199,7 @@ impl Kv for KvService {
         }
         let (version, start) = match request.continuation.is_empty() {
             true => (
-                self.read_version(request.version, request.min_version)
-                    .await?,
+                read_version(&self.state, request.version, request.min_version).await?,
                 start,
             ),
             false => decode_continuation(&request.continuation)?,

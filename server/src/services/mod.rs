@@ -1,10 +1,12 @@
 //! The gRPC services of a node.
 
+mod acl;
 mod kv;
 mod log;
 mod status;
 mod txn;
 
+pub use acl::AclService;
 pub use kv::{KvService, MAX_VERSION_WAIT};
 pub use log::LogService;
 pub use status::StatusService;
