@@ -72,3 +72,43 @@ fn status_against_nothing_fails_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot connect"), "{stderr}");
 }
+
+#[tokio::test]
+async fn reflection_lists_every_service() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start(data.path());
+    let mut reflection = ServerReflectionClient::new(common::channel(&node.endpoint).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.message().await.unwrap().expect("one response");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in [
+        "ordo.v1.Status",
+        "ordo.v1.Log",
+        "ordo.v1.Kv",
+        "ordo.v1.Txn",
+        "ordo.v1.Acl",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == service),
+            "{service} missing from {names:?}"
+        );
+    }
+    assert!(node.terminate().success());
+}
