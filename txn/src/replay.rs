@@ -195,8 +195,8 @@ fn encode_change(w: &mut Writer, version: u64, keys: &[(StreamId, Vec<u8>)]) {
     }
 }
 
-/// An entry's change record: `count u32 | count x (version u64 | n u32 | n x (stream | key))`.
-type Changes = Vec<(u64, Vec<(StreamId, Vec<u8>)>)>;
+/// Versions and the keys each wrote. An entry's change record is encoded as `count u32 | count x (version u64 | n u32 | n x (stream | key))`.
+pub type Changes = Vec<(u64, Vec<(StreamId, Vec<u8>)>)>;
 
 fn decode_changes(bytes: &[u8]) -> Result<Changes, crate::codec::DecodeError> {
     let mut r = Reader::new(bytes);
@@ -465,4 +465,37 @@ pub fn fact_holds<E: Engine>(
     version: u64,
 ) -> Result<bool, MvccError> {
     AclView::new(store, &HashMap::new(), None, version).holds(stream, fact)
+}
+
+/// The keys written by each committed version after `after`, in version
+/// order, from at most `max_entries` entries' change records: the feed that
+/// watchers follow. Every committed version appears, with an empty key list
+/// if it wrote nothing.
+pub fn changes_after<E: Engine>(
+    store: &MvccStore<E>,
+    after: u64,
+    max_entries: usize,
+) -> Result<Changes, ReplayError> {
+    let mut changes = Vec::new();
+    let mut entries = 0;
+    let mut failure = None;
+    let first = after.saturating_add(1);
+    store
+        .engine()
+        .scan_from(
+            Column::Changes,
+            &first.to_be_bytes(),
+            &mut |_, v| match decode_changes(v) {
+                Ok(record) => {
+                    changes.extend(record.into_iter().filter(|(version, _)| *version > after));
+                    entries += 1;
+                    entries < max_entries
+                }
+                Err(e) => {
+                    failure = Some(ReplayError::Corrupt(format!("change log record: {e}")));
+                    false
+                }
+            },
+        )?;
+    failure.map_or(Ok(changes), Err)
 }

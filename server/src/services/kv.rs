@@ -5,7 +5,7 @@ use ordo_kv::Column;
 use ordo_kv::mvcc::{MAX_SCAN_BYTES, MAX_SCAN_ROWS};
 use ordo_proto::v1::{
     BatchGetRequest, BatchGetResponse, GetRequest, GetResponse, KeyValue, ScanRequest,
-    ScanResponse, kv_server::Kv,
+    ScanResponse, WatchEvent, WatchRequest, kv_server::Kv,
 };
 use ordo_txn::limits::MAX_KEY_BYTES;
 use std::sync::Arc;
@@ -149,8 +149,91 @@ pub(crate) fn stream_id(raw: &[u8]) -> Result<ordo_kv::StreamId, Status> {
     })
 }
 
+/// Events a watcher may have in flight before the feed waits for it.
+pub const WATCH_BUFFER: usize = 1024;
+
+/// Entries' change records read per step of a watch.
+pub const WATCH_ENTRIES_PER_STEP: usize = 64;
+
+/// Follows the change feed for one watcher until it hangs up.
+async fn feed_watch(
+    state: Arc<NodeState>,
+    stream: ordo_kv::StreamId,
+    prefix: Vec<u8>,
+    mut after: u64,
+    events: tokio::sync::mpsc::Sender<Result<WatchEvent, Status>>,
+) {
+    let mut applied = state.applied.clone();
+    loop {
+        let changes =
+            match ordo_txn::replay::changes_after(&state.state, after, WATCH_ENTRIES_PER_STEP) {
+                Ok(changes) => changes,
+                Err(e) => {
+                    let _ = events
+                        .send(Err(Status::internal(format!(
+                            "reading the change feed: {e}"
+                        ))))
+                        .await;
+                    return;
+                }
+            };
+        for (version, keys) in &changes {
+            for (_, key) in keys
+                .iter()
+                .filter(|(s, k)| *s == stream && k.starts_with(&prefix))
+            {
+                let event = match state.state.get(Column::Data, &stream, key, *version) {
+                    Ok(found) => {
+                        let value = found.and_then(|v| v.value);
+                        Ok(WatchEvent {
+                            version: *version,
+                            key: key.clone(),
+                            deleted: value.is_none(),
+                            value: value.unwrap_or_default(),
+                        })
+                    }
+                    Err(e) => Err(Status::internal(format!("reading the state: {e}"))),
+                };
+                if events.send(event).await.is_err() {
+                    return; // the watcher hung up
+                }
+            }
+            after = *version;
+        }
+        if changes.is_empty() {
+            // Caught up: wait for the next commit, or for the watcher to leave.
+            tokio::select! {
+                changed = applied.wait_for(|a| a.version > after) => if changed.is_err() { return },
+                () = events.closed() => return,
+            }
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Kv for KvService {
+    type WatchStream = tokio_stream::wrappers::ReceiverStream<Result<WatchEvent, Status>>;
+
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let request = request.into_inner();
+        let stream = stream_id(&request.stream)?;
+        let prefix = check_key(&request.prefix)?.to_vec();
+        let (events, receiver) = tokio::sync::mpsc::channel(WATCH_BUFFER);
+        tokio::spawn(feed_watch(
+            self.state.clone(),
+            stream,
+            prefix,
+            request.after_version,
+            events,
+        ));
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            receiver,
+        )))
+    }
+
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let request = request.into_inner();
         let stream = stream_id(&request.stream)?;
