@@ -42,6 +42,32 @@ async fn clients(endpoint: &str) -> (LogClient<Channel>, KvClient<Channel>) {
     (LogClient::new(channel.clone()), KvClient::new(channel))
 }
 
+/// A fresh node on which the owner has created the test stream (version 1).
+async fn node_with_stream() -> (
+    DevNode,
+    tempfile::TempDir,
+    ordo_proto::v1::txn_client::TxnClient<Channel>,
+    KvClient<Channel>,
+) {
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start(data.path());
+    let channel = channel(&node.endpoint).await;
+    let mut txn = ordo_proto::v1::txn_client::TxnClient::new(channel.clone());
+    let create = tx(
+        1,
+        0,
+        vec![AclOp::CreateStream {
+            name: b"e2e".to_vec(),
+        }],
+        vec![],
+    );
+    let request = ordo_proto::v1::CommitRequest {
+        transaction: create.encode(),
+    };
+    assert_eq!(txn.commit(request).await.unwrap().into_inner().version, 1);
+    (node, data, txn, KvClient::new(channel))
+}
+
 fn get(key: &[u8], min_version: u64) -> GetRequest {
     GetRequest {
         stream: stream().to_vec(),
@@ -373,7 +399,6 @@ mod commits {
 
 mod scans {
     use super::*;
-    use ordo_proto::v1::txn_client::TxnClient;
     use ordo_proto::v1::{BatchGetRequest, CommitRequest, ScanRequest};
 
     fn key(i: u32) -> Vec<u8> {
@@ -382,23 +407,7 @@ mod scans {
 
     #[tokio::test]
     async fn scans_page_through_one_snapshot_and_batch_gets_read_many() {
-        let data = tempfile::tempdir().unwrap();
-        let node = DevNode::start(data.path());
-        let channel = channel(&node.endpoint).await;
-        let (mut txn, mut kv) = (TxnClient::new(channel.clone()), KvClient::new(channel));
-        let create = tx(
-            1,
-            0,
-            vec![AclOp::CreateStream {
-                name: b"e2e".to_vec(),
-            }],
-            vec![],
-        );
-        txn.commit(CommitRequest {
-            transaction: create.encode(),
-        })
-        .await
-        .unwrap();
+        let (node, _data, mut txn, mut kv) = node_with_stream().await;
         let mut writes: Vec<Write> = (0..25)
             .map(|i| Write {
                 stream: stream(),
@@ -509,7 +518,6 @@ mod scans {
 
 mod watch {
     use super::*;
-    use ordo_proto::v1::txn_client::TxnClient;
     use ordo_proto::v1::{CommitRequest, WatchEvent, WatchRequest};
     use std::time::Duration;
 
@@ -532,23 +540,7 @@ mod watch {
 
     #[tokio::test]
     async fn watch_streams_changes_in_order_and_resumes_from_a_version() {
-        let data = tempfile::tempdir().unwrap();
-        let node = DevNode::start(data.path());
-        let channel = channel(&node.endpoint).await;
-        let (mut txn, mut kv) = (TxnClient::new(channel.clone()), KvClient::new(channel));
-        let create = tx(
-            1,
-            0,
-            vec![AclOp::CreateStream {
-                name: b"e2e".to_vec(),
-            }],
-            vec![],
-        );
-        txn.commit(CommitRequest {
-            transaction: create.encode(),
-        })
-        .await
-        .unwrap();
+        let (node, _data, mut txn, mut kv) = node_with_stream().await;
 
         let watch = WatchRequest {
             stream: stream().to_vec(),

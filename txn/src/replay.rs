@@ -146,27 +146,11 @@ fn rebuild_window<E: Engine>(
     conflict_window: u64,
 ) -> Result<ConflictWindow, ReplayError> {
     let mut window = ConflictWindow::new();
-    let first = version.saturating_sub(conflict_window) + 1;
-    let mut failure = None;
-    store
-        .engine()
-        .scan_from(
-            Column::Changes,
-            &first.to_be_bytes(),
-            &mut |_, v| match decode_changes(v) {
-                Ok(changes) => {
-                    for (version, keys) in changes.into_iter().filter(|(v, _)| *v >= first) {
-                        window.record(version, keys);
-                    }
-                    true
-                }
-                Err(_) => {
-                    failure = Some(ReplayError::Corrupt("change log record".into()));
-                    false
-                }
-            },
-        )?;
-    failure.map_or(Ok(window), Err)
+    let after = version.saturating_sub(conflict_window);
+    for (version, keys) in changes_after(store, after, usize::MAX)? {
+        window.record(version, keys);
+    }
+    Ok(window)
 }
 
 /// What deciding one entry produced, before it is written.
