@@ -343,7 +343,7 @@ mod commits {
         let data = tempfile::tempdir().unwrap();
         let node = DevNode::start(data.path());
         let channel = channel(&node.endpoint).await;
-        let mut txn = TxnClient::new(channel);
+        let (mut txn, mut kv) = (TxnClient::new(channel.clone()), KvClient::new(channel));
 
         let refused = |bytes: Vec<u8>| {
             let mut txn = txn.clone();
@@ -383,6 +383,42 @@ mod commits {
         assert_eq!(
             refused(unsigned.encode()).await.code(),
             tonic::Code::InvalidArgument
+        );
+
+        // Over the value limit: refused with the limit named.
+        let huge = vec![0u8; ordo_txn::limits::MAX_VALUE_BYTES + 1];
+        let oversized = tx(
+            3,
+            0,
+            vec![],
+            vec![Write {
+                stream: stream(),
+                key: b"k".to_vec(),
+                value: Some(huge),
+            }],
+        );
+        let oversized = refused(oversized.encode()).await;
+        assert_eq!(oversized.code(), tonic::Code::InvalidArgument);
+        assert!(
+            oversized.message().contains("value"),
+            "{}",
+            oversized.message()
+        );
+        // Far over the transaction limit: refused before it is even decoded.
+        let absurd = refused(vec![0u8; 3 * ordo_txn::limits::MAX_TXN_BYTES]).await;
+        assert!(
+            matches!(
+                absurd.code(),
+                tonic::Code::ResourceExhausted
+                    | tonic::Code::OutOfRange
+                    | tonic::Code::InvalidArgument
+            ),
+            "{absurd:?}"
+        );
+        // Reads of a stream nobody created: NOT_FOUND.
+        assert_eq!(
+            kv.get(get(b"k", 0)).await.unwrap_err().code(),
+            tonic::Code::NotFound
         );
 
         // Nothing reached the log, and the node still serves.

@@ -64,6 +64,25 @@ pub(crate) async fn read_version(
     }
 }
 
+/// Refuses reads of a stream that does not exist (yet) at `at`, so that a
+/// mistyped stream id is NOT_FOUND rather than an empty answer.
+pub(crate) fn require_stream(
+    state: &NodeState,
+    stream: &ordo_kv::StreamId,
+    at: u64,
+) -> Result<(), Status> {
+    let exists = ordo_txn::replay::fact_holds(&state.state, stream, &ordo_txn::Fact::Exists, at)
+        .map_err(|e| Status::internal(format!("reading the state: {e}")))?;
+    if exists {
+        Ok(())
+    } else {
+        let id: String = stream.iter().map(|b| format!("{b:02x}")).collect();
+        Err(Status::not_found(format!(
+            "stream {id} does not exist at version {at}"
+        )))
+    }
+}
+
 /// Waits until `min_version` is applied; returns the applied version.
 async fn applied_at_least(state: &NodeState, min_version: u64) -> Result<u64, Status> {
     let mut applied = state.applied.clone();
@@ -221,6 +240,7 @@ impl Kv for KvService {
         let request = request.into_inner();
         let stream = stream_id(&request.stream)?;
         let prefix = check_key(&request.prefix)?.to_vec();
+        require_stream(&self.state, &stream, self.state.applied.borrow().version)?;
         let (events, receiver) = tokio::sync::mpsc::channel(WATCH_BUFFER);
         tokio::spawn(feed_watch(
             self.state.clone(),
@@ -239,6 +259,7 @@ impl Kv for KvService {
         let stream = stream_id(&request.stream)?;
         check_key(&request.key)?;
         let at = read_version(&self.state, request.version, request.min_version).await?;
+        require_stream(&self.state, &stream, at)?;
         Ok(Response::new(self.read_key(&stream, &request.key, at)?))
     }
 
@@ -258,6 +279,7 @@ impl Kv for KvService {
             check_key(key)?;
         }
         let at = read_version(&self.state, request.version, request.min_version).await?;
+        require_stream(&self.state, &stream, at)?;
         let results = request
             .keys
             .iter()
@@ -287,6 +309,7 @@ impl Kv for KvService {
             ),
             false => decode_continuation(&request.continuation)?,
         };
+        require_stream(&self.state, &stream, version)?;
         let page = self
             .state
             .state
