@@ -35,6 +35,7 @@ pub mod limits;
 pub mod merkle;
 pub mod sequencer;
 pub mod shard_store;
+pub mod stats;
 pub mod stress;
 
 pub use entry::{

@@ -53,6 +53,9 @@ pub struct DevArgs {
     /// Directory for the node's files (created if missing).
     #[arg(long, env = "ORDO_DATA_DIR", default_value = "./ordo-data")]
     pub data_dir: PathBuf,
+    /// Address to serve Prometheus metrics on (`GET /metrics`). Port 0 picks a free port.
+    #[arg(long, env = "ORDO_METRICS_LISTEN", default_value = "127.0.0.1:7421")]
+    pub metrics_listen: SocketAddr,
 }
 
 /// Options of commands that talk to a node.
@@ -77,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev(args) => runtime.block_on(crate::node::run_dev(crate::node::DevConfig {
             listen: args.listen,
             data_dir: args.data_dir,
+            metrics_listen: args.metrics_listen,
         })),
         Command::Status(args) => runtime.block_on(status(args)),
         Command::Replay(args) => runtime.block_on(crate::node::run_replay(

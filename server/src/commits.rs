@@ -119,9 +119,10 @@ impl Committer {
     pub fn start(
         writer: EntryWriter,
         waiters: Arc<Waiters>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
-        let batcher = tokio::spawn(run_batcher(writer, receiver, waiters.clone()));
+        let batcher = tokio::spawn(run_batcher(writer, receiver, waiters.clone(), metrics));
         (Self { queue, waiters }, batcher)
     }
 
@@ -164,6 +165,7 @@ async fn run_batcher(
     writer: EntryWriter,
     mut queue: mpsc::Receiver<Pending>,
     waiters: Arc<Waiters>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) {
     let mut carried: Option<Pending> = None;
     loop {
@@ -189,6 +191,7 @@ async fn run_batcher(
                 Err(_) => break,
             }
         }
+        metrics.record_batch(batch.len());
         append_batch(&writer, batch, &waiters).await;
     }
 }

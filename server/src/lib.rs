@@ -9,6 +9,7 @@
 //! - [`cli`]: the command line (`ordo dev`, `ordo status`, ...).
 //! - [`commits`]: server-side batching of commits and the wait for
 //!   their decision.
+//! - [`metrics`]: Prometheus metrics over HTTP.
 //! - [`node`]: starting a node: opening its stores, serving gRPC, stopping
 //!   cleanly on SIGINT/SIGTERM.
 //! - [`replica`]: following the log into MVCC state.
@@ -16,6 +17,7 @@
 
 pub mod cli;
 pub mod commits;
+pub mod metrics;
 pub mod node;
 pub mod replica;
 pub mod services;

@@ -17,6 +17,8 @@ pub struct DevConfig {
     pub listen: SocketAddr,
     /// Where the node keeps its files.
     pub data_dir: PathBuf,
+    /// Prometheus metrics listen address.
+    pub metrics_listen: SocketAddr,
 }
 
 /// What the services of a running node share.
@@ -35,6 +37,8 @@ pub struct NodeState {
     pub applied: tokio::sync::watch::Receiver<ordo_txn::Applied>,
     /// The commit path: batching and decisions.
     pub committer: crate::commits::Committer,
+    /// What the commit path counts.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The state directory of a node with data directory `data_dir`.
@@ -117,9 +121,11 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         publish,
         waiters.clone(),
     ));
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let (committer, batcher) = crate::commits::Committer::start(
         ordo_log::EntryWriter::new(shards.clone(), sequencer.clone(), coding)?,
         waiters,
+        metrics.clone(),
     );
     let state = Arc::new(NodeState {
         sequencer: sequencer.clone(),
@@ -129,17 +135,46 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         state: ordo_kv::MvccStore::new(engine),
         applied,
         committer,
+        metrics,
     });
+    let metrics_listener = tokio::net::TcpListener::bind(config.metrics_listen)
+        .await
+        .with_context(|| format!("binding the metrics address {}", config.metrics_listen))?;
+    println!(
+        "ordo metrics on http://{}/metrics",
+        metrics_listener.local_addr()?
+    );
+    let exporter = tokio::spawn(crate::metrics::serve(
+        metrics_listener,
+        metrics_page(state.clone(), local_sequencer.clone()),
+    ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let local = listener.local_addr()?;
     serve(state, listener, shutdown_signal()).await?;
+    exporter.abort();
     batcher.abort();
     follower.abort();
     local_sequencer.close();
     tracing::info!(address = %local, "stopped");
     Ok(())
+}
+
+/// Renders the metrics page from the node's counters and gauges.
+fn metrics_page(
+    state: Arc<NodeState>,
+    sequencer: Arc<LocalSequencer>,
+) -> Arc<dyn Fn() -> String + Send + Sync> {
+    Arc::new(move || {
+        let applied = *state.applied.borrow();
+        state.metrics.render(&crate::metrics::NodeGauges {
+            log_tail: state.sequencer.tail(),
+            applied_seq: applied.next_seq,
+            applied_version: applied.version,
+            fsync_micros: sequencer.fsync_latency(),
+        })
+    })
 }
 
 /// Runs the replica role until the log closes; a failure is logged, and the

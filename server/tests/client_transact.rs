@@ -133,3 +133,61 @@ async fn concurrent_read_modify_writes_all_land_and_strangers_are_refused() {
     );
     assert!(node.terminate().success());
 }
+
+/// Fetches the metrics page with a bare HTTP/1.1 request.
+async fn scrape(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: ordo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+#[tokio::test]
+async fn metrics_count_commits_aborts_latency_batches_and_lag() {
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start(data.path());
+    let client = Client::connect(&node.endpoint).await.unwrap();
+    let owner = key(1);
+    let stream = ordo_txn::stream_id(&ordo_txn::address_of(&owner), b"m");
+    client
+        .transact(&owner, async |tx| {
+            tx.acl(AclOp::CreateStream {
+                name: b"m".to_vec(),
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        increment(&client, &owner, stream).await;
+    }
+    let denied = client
+        .transact(&key(3), async |tx| {
+            tx.put(stream, b"counter", b"x");
+            Ok(())
+        })
+        .await;
+    assert!(denied.is_err());
+    let page = scrape(&node.metrics).await;
+    for needle in [
+        "ordo_commits_total 6\n",
+        "ordo_aborts_total{reason=\"permission_denied\"} 1\n",
+        "ordo_commit_latency_seconds_count 7\n",
+        "# TYPE ordo_fsync_latency_seconds histogram",
+        "# TYPE ordo_batch_transactions histogram",
+        "ordo_replay_lag_entries ",
+        "ordo_applied_version 6\n",
+    ] {
+        assert!(page.contains(needle), "{needle:?} missing from\n{page}");
+    }
+    assert!(node.terminate().success());
+}

@@ -79,6 +79,8 @@ struct Shared {
     /// so the writer's lock is released when the writer closes, even while
     /// readers remain.
     reader: File,
+    /// Time each fsync of a group took.
+    fsync_micros: crate::stats::Histogram,
 }
 
 /// The embedded sequencer: see the module documentation.
@@ -130,6 +132,7 @@ impl LocalSequencer {
             slots: RwLock::new(slots),
             tail: watch::Sender::new(tail),
             reader: File::open(&path)?,
+            fsync_micros: crate::stats::Histogram::new(crate::stats::LATENCY_BOUNDS_MICROS),
         });
         let (queue, requests) = mpsc::channel(APPEND_QUEUE_CAPACITY);
         let writer = Writer {
@@ -149,6 +152,11 @@ impl LocalSequencer {
             writer: Mutex::new(Some(handle)),
             path,
         })
+    }
+
+    /// How long the group fsyncs took, in microseconds.
+    pub fn fsync_latency(&self) -> crate::stats::HistogramSnapshot {
+        self.shared.fsync_micros.snapshot()
     }
 
     /// Stops taking appends, lets the writer finish what it has, and waits
@@ -314,7 +322,10 @@ impl Writer {
     fn write(&self, frame: &[u8]) -> std::io::Result<()> {
         self.file.write_all_at(frame, self.end)?;
         if self.fsync {
+            let started = std::time::Instant::now();
             self.file.sync_data()?;
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.shared.fsync_micros.observe(micros);
         }
         Ok(())
     }

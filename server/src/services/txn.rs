@@ -83,6 +83,7 @@ impl Txn for TxnService {
         &self,
         request: Request<CommitRequest>,
     ) -> Result<Response<CommitResponse>, Status> {
+        let started = std::time::Instant::now();
         let bytes = request.into_inner().transaction;
         // Signature recovery is CPU work: keep it off the async workers.
         let signed = tokio::task::spawn_blocking(move || check(&bytes))
@@ -94,6 +95,9 @@ impl Txn for TxnService {
             .commit(signed)
             .await
             .map_err(commit_status)?;
+        self.state
+            .metrics
+            .record_decision(decided.outcome.kind(), started.elapsed());
         Ok(Response::new(response(decided)))
     }
 }

@@ -11,29 +11,47 @@ pub struct DevNode {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
+    /// `http://127.0.0.1:PORT/metrics`.
+    pub metrics: String,
 }
 
 impl DevNode {
     /// Starts `ordo dev` with its files in `data`.
     pub fn start(data: &Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(data)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("ordo starts");
         let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reads the first line");
-        let address = line
-            .trim()
+        let mut lines = BufReader::new(stdout).lines();
+        let mut next_line = || {
+            lines
+                .next()
+                .expect("ordo prints its addresses")
+                .expect("reads a line")
+        };
+        let metrics_line = next_line();
+        let metrics = metrics_line
+            .strip_prefix("ordo metrics on ")
+            .unwrap_or_else(|| panic!("unexpected first line {metrics_line:?}"))
+            .to_string();
+        let listening = next_line();
+        let address = listening
             .strip_prefix("ordo listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+            .unwrap_or_else(|| panic!("unexpected second line {listening:?}"));
         Self {
             endpoint: format!("http://{address}"),
+            metrics,
             child,
         }
     }

@@ -1,0 +1,287 @@
+//! Prometheus metrics over plain HTTP (`GET /metrics`).
+//!
+//! Counters and histograms are atomics updated on the commit path; the
+//! page is rendered on request in Prometheus' text format. Rates such as
+//! commits per second are the scraper's job: `rate(ordo_commits_total[1m])`.
+
+use ordo_log::stats::{Histogram, HistogramSnapshot, LATENCY_BOUNDS_MICROS};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Bucket bounds for transactions per log entry.
+pub const BATCH_BOUNDS: &[u64] = &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384];
+
+/// Largest HTTP request head the metrics endpoint reads.
+pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+
+/// How long a metrics client may take to send its request.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What the commit path counts.
+#[derive(Debug)]
+pub struct Metrics {
+    commits: AtomicU64,
+    aborts: Mutex<BTreeMap<String, u64>>,
+    commit_micros: Histogram,
+    batch_txns: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            commits: AtomicU64::new(0),
+            aborts: Mutex::new(BTreeMap::new()),
+            commit_micros: Histogram::new(LATENCY_BOUNDS_MICROS),
+            batch_txns: Histogram::new(BATCH_BOUNDS),
+        }
+    }
+}
+
+/// Gauges read from the node when the page is rendered.
+#[derive(Debug, Clone)]
+pub struct NodeGauges {
+    /// Committed log entries.
+    pub log_tail: u64,
+    /// Entries applied to the state.
+    pub applied_seq: u64,
+    /// Newest applied commit version.
+    pub applied_version: u64,
+    /// The sequencer's fsync latency, microseconds.
+    pub fsync_micros: HistogramSnapshot,
+}
+
+impl Metrics {
+    /// Records a decided commit: its outcome kind and how long the caller waited.
+    pub fn record_decision(&self, kind: &str, waited: std::time::Duration) {
+        if kind == "committed" {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            *self
+                .aborts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(kind.to_string())
+                .or_default() += 1;
+        }
+        self.commit_micros
+            .observe(u64::try_from(waited.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// Records the size of a batch appended to the log.
+    pub fn record_batch(&self, transactions: usize) {
+        self.batch_txns.observe(transactions as u64);
+    }
+
+    /// The metrics page.
+    pub fn render(&self, node: &NodeGauges) -> String {
+        let mut out = String::new();
+        counter(
+            &mut out,
+            "ordo_commits_total",
+            "Transactions committed through this node.",
+            self.commits.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ordo_aborts_total Transactions decided against, by reason.\n# TYPE ordo_aborts_total counter"
+        );
+        for (reason, count) in self.aborts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "ordo_aborts_total{{reason=\"{reason}\"}} {count}");
+        }
+        seconds_histogram(
+            &mut out,
+            "ordo_commit_latency_seconds",
+            "Time from commit request to decision.",
+            &self.commit_micros.snapshot(),
+        );
+        seconds_histogram(
+            &mut out,
+            "ordo_fsync_latency_seconds",
+            "Time of each group fsync of the sequencer log.",
+            &node.fsync_micros,
+        );
+        histogram(
+            &mut out,
+            "ordo_batch_transactions",
+            "Transactions per appended log entry.",
+            &self.batch_txns.snapshot(),
+            |b| b.to_string(),
+            |s| s.to_string(),
+        );
+        gauge(
+            &mut out,
+            "ordo_log_tail_entries",
+            "Committed log entries.",
+            node.log_tail,
+        );
+        gauge(
+            &mut out,
+            "ordo_applied_entries",
+            "Log entries applied to the state.",
+            node.applied_seq,
+        );
+        gauge(
+            &mut out,
+            "ordo_applied_version",
+            "Newest applied commit version.",
+            node.applied_version,
+        );
+        gauge(
+            &mut out,
+            "ordo_replay_lag_entries",
+            "Committed entries not applied yet.",
+            node.log_tail.saturating_sub(node.applied_seq),
+        );
+        out
+    }
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
+}
+
+fn micros_as_seconds(micros: u64) -> String {
+    format!("{}", micros as f64 / 1e6)
+}
+
+fn seconds_histogram(out: &mut String, name: &str, help: &str, snapshot: &HistogramSnapshot) {
+    histogram(
+        out,
+        name,
+        help,
+        snapshot,
+        micros_as_seconds,
+        micros_as_seconds,
+    );
+}
+
+fn histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    snapshot: &HistogramSnapshot,
+    bound: impl Fn(u64) -> String,
+    sum: impl Fn(u64) -> String,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    let mut cumulative = 0;
+    for (i, count) in snapshot.counts.iter().enumerate() {
+        cumulative += count;
+        let le = snapshot
+            .bounds
+            .get(i)
+            .map_or_else(|| "+Inf".to_string(), |&b| bound(b));
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    let _ = writeln!(
+        out,
+        "{name}_sum {}\n{name}_count {cumulative}",
+        sum(snapshot.sum)
+    );
+}
+
+/// Serves `GET /metrics` on `listener` until the task is dropped.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    page: std::sync::Arc<dyn Fn() -> String + Send + Sync>,
+) {
+    loop {
+        let Ok((socket, _)) = listener.accept().await else {
+            continue;
+        };
+        let page = page.clone();
+        tokio::spawn(async move {
+            if let Err(error) = answer(socket, page.as_ref()).await {
+                tracing::debug!(%error, "metrics request failed");
+            }
+        });
+    }
+}
+
+async fn answer(
+    mut socket: tokio::net::TcpStream,
+    page: &(dyn Fn() -> String + Send + Sync),
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST_HEAD {
+            let n = socket.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&chunk[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, read_head)
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    let first_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let (status, body) =
+        if first_line.starts_with(b"GET /metrics ") || first_line.starts_with(b"GET /metrics?") {
+            ("200 OK", page())
+        } else {
+            (
+                "404 Not Found",
+                "only GET /metrics is served here\n".to_string(),
+            )
+        };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(response.as_bytes()).await?;
+    socket.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_has_counters_histograms_and_gauges() {
+        let metrics = Metrics::default();
+        metrics.record_decision("committed", std::time::Duration::from_micros(700));
+        metrics.record_decision("conflict", std::time::Duration::from_micros(90));
+        metrics.record_batch(3);
+        let gauges = NodeGauges {
+            log_tail: 5,
+            applied_seq: 4,
+            applied_version: 9,
+            fsync_micros: Histogram::new(LATENCY_BOUNDS_MICROS).snapshot(),
+        };
+        let page = metrics.render(&gauges);
+        assert!(page.contains("ordo_commits_total 1\n"), "{page}");
+        assert!(
+            page.contains("ordo_aborts_total{reason=\"conflict\"} 1\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("ordo_commit_latency_seconds_bucket{le=\"0.001\"} 2\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("ordo_commit_latency_seconds_count 2\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("ordo_batch_transactions_bucket{le=\"4\"} 1\n"),
+            "{page}"
+        );
+        assert!(page.contains("ordo_replay_lag_entries 1\n"), "{page}");
+    }
+}
