@@ -10,6 +10,7 @@
 //! - [`ClientError`]: what can go wrong, as a typed error.
 //! - [`normalize_endpoint`]: turns `host:port` into a URI tonic accepts.
 //! - [`txn`]: reads, commits and [`Client::transact`] with retries.
+//! - [`keyfile`]: reading and creating key files.
 
 use ordo_proto::v1::{GetStatusRequest, GetStatusResponse, status_client::StatusClient};
 use tonic::transport::{Channel, Endpoint};
@@ -17,6 +18,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
+pub mod keyfile;
 pub mod txn;
 
 pub use txn::TxContext;

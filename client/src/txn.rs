@@ -143,6 +143,26 @@ impl Client {
             .into_inner())
     }
 
+    /// Up to `limit` rows under `prefix` at the latest applied version, in key order.
+    pub async fn scan_prefix(
+        &self,
+        stream: StreamId,
+        prefix: &[u8],
+        limit: u32,
+    ) -> Result<Vec<ordo_proto::v1::KeyValue>, ClientError> {
+        let request = ordo_proto::v1::ScanRequest {
+            stream: stream.to_vec(),
+            prefix: Some(prefix.to_vec()),
+            limit_rows: limit,
+            ..Default::default()
+        };
+        Ok(KvClient::new(self.channel.clone())
+            .scan(request)
+            .await?
+            .into_inner()
+            .rows)
+    }
+
     /// Signs and commits `tx` as `key`, returning the server's decision.
     pub async fn commit(
         &self,

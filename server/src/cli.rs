@@ -27,6 +27,10 @@ pub enum Command {
     /// Replay a stopped node's log into MVCC state, offline, and print the
     /// state digest (compare it across replicas to prove they agree).
     Replay(ReplayArgs),
+    /// Read and write keys: get, put, del, scan.
+    Kv(crate::kvcli::KvArgs),
+    /// Make a new signing key file.
+    Keygen(crate::kvcli::KeygenArgs),
 }
 
 /// Options of `ordo replay`.
@@ -56,6 +60,11 @@ pub struct DevArgs {
     /// Address to serve Prometheus metrics on (`GET /metrics`). Port 0 picks a free port.
     #[arg(long, env = "ORDO_METRICS_LISTEN", default_value = "127.0.0.1:7421")]
     pub metrics_listen: SocketAddr,
+    /// Skip creating the CLI user's key (`DATA_DIR/cli.key`) and its
+    /// "default" stream on first start: the log stays exactly as clients
+    /// write it.
+    #[arg(long)]
+    pub no_cli_key: bool,
 }
 
 /// Options of commands that talk to a node.
@@ -81,8 +90,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             listen: args.listen,
             data_dir: args.data_dir,
             metrics_listen: args.metrics_listen,
+            cli_key: !args.no_cli_key,
         })),
         Command::Status(args) => runtime.block_on(status(args)),
+        Command::Kv(args) => runtime.block_on(crate::kvcli::run(args)),
+        Command::Keygen(args) => crate::kvcli::keygen(&args),
         Command::Replay(args) => runtime.block_on(crate::node::run_replay(
             &args.data_dir,
             args.state_dir.as_deref(),

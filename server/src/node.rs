@@ -19,6 +19,8 @@ pub struct DevConfig {
     pub data_dir: PathBuf,
     /// Prometheus metrics listen address.
     pub metrics_listen: SocketAddr,
+    /// Create the CLI user's key and default stream on first start.
+    pub cli_key: bool,
 }
 
 /// What the services of a running node share.
@@ -144,6 +146,9 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         "ordo metrics on http://{}/metrics",
         metrics_listener.local_addr()?
     );
+    if config.cli_key {
+        ensure_cli_identity(&state, &config.data_dir).await?;
+    }
     let exporter = tokio::spawn(crate::metrics::serve(
         metrics_listener,
         metrics_page(state.clone(), local_sequencer.clone()),
@@ -158,6 +163,46 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     follower.abort();
     local_sequencer.close();
     tracing::info!(address = %local, "stopped");
+    Ok(())
+}
+
+/// First start: a key for the CLI user (`DATA_DIR/cli.key`) and a stream
+/// named "default" owned by it, so `ordo kv` works with no set-up. Later
+/// starts find both and do nothing (a start that died in between finishes
+/// the job).
+async fn ensure_cli_identity(state: &NodeState, data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join("cli.key");
+    let key = match path.exists() {
+        true => ordo_client::keyfile::load(&path)?,
+        false => ordo_client::keyfile::create(&path)?,
+    };
+    let tail = state.sequencer.tail();
+    let mut applied = state.applied.clone();
+    applied
+        .wait_for(|a| a.next_seq >= tail)
+        .await
+        .context("the replica stopped while catching up")?;
+    let at = applied.borrow().version;
+    let name = crate::kvcli::DEFAULT_STREAM.as_bytes().to_vec();
+    let stream = ordo_txn::stream_id(&ordo_txn::address_of(&key), &name);
+    tracing::info!(key = %path.display(), address = %ordo_client::keyfile::address_hex(&key), "CLI identity");
+    if ordo_txn::replay::fact_holds(&state.state, &stream, &ordo_txn::Fact::Exists, at)? {
+        return Ok(());
+    }
+    let create = ordo_txn::Transaction {
+        id: ordo_client::txn::fresh_id(),
+        sender: [0; 20],
+        read_version: at,
+        reads: vec![],
+        writes: vec![],
+        acl: vec![ordo_txn::AclOp::CreateStream { name }],
+    };
+    let signed = ordo_txn::sign(create, &key)?;
+    let decided = state.committer.commit(signed).await?;
+    tracing::info!(
+        outcome = decided.outcome.kind(),
+        "created the default stream"
+    );
     Ok(())
 }
 

@@ -16,8 +16,14 @@ pub struct DevNode {
 }
 
 impl DevNode {
-    /// Starts `ordo dev` with its files in `data`.
+    /// Starts `ordo dev` with its files in `data` and an untouched log (no
+    /// CLI identity), so tests can count versions from 0.
     pub fn start(data: &Path) -> Self {
+        Self::start_with(data, &["--no-cli-key"])
+    }
+
+    /// Starts `ordo dev` with its files in `data` and `extra` arguments.
+    pub fn start_with(data: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ordo"))
             .args([
                 "dev",
@@ -25,8 +31,9 @@ impl DevNode {
                 "127.0.0.1:0",
                 "--metrics-listen",
                 "127.0.0.1:0",
-                "--data-dir",
             ])
+            .args(extra)
+            .arg("--data-dir")
             .arg(data)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,0 +1,89 @@
+//! The command line against a real `ordo dev` on its first start: the CLI
+//! user's key and default stream exist, and `ordo kv` puts, gets, scans and
+//! deletes with no set-up; `ordo keygen` makes keys and never overwrites one.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::DevNode;
+use std::process::{Command, Output};
+
+fn ordo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn kv_commands_work_on_first_start_with_no_set_up() {
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start_with(data.path(), &[]);
+    let key = data.path().join("cli.key");
+    let key = key.to_str().unwrap();
+    let kv = |args: &[&str]| {
+        let mut all = vec!["kv", "--endpoint", node.endpoint.as_str(), "--key", key];
+        all.extend_from_slice(args);
+        ordo(&all)
+    };
+    assert!(stdout(&kv(&["put", "greeting", "hello"])).starts_with("committed at version "));
+    kv(&["put", "other", "x"]);
+    assert_eq!(stdout(&kv(&["get", "greeting"])), "hello\n");
+    assert_eq!(
+        stdout(&kv(&["get", "greeting", "--json"])).trim_end(),
+        r#"{"key":"greeting","found":true,"value":"hello","version":2}"#
+    );
+    assert_eq!(stdout(&kv(&["scan"])), "greeting\thello\nother\tx\n");
+    assert_eq!(
+        stdout(&kv(&["scan", "--prefix", "gr"])),
+        "greeting\thello\n"
+    );
+    stdout(&kv(&["del", "greeting"]));
+    let missing = kv(&["get", "greeting"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+
+    // Someone else's key cannot write the CLI user's stream.
+    let other = data.path().join("other.key");
+    let made = ordo(&["keygen", "--out", other.to_str().unwrap()]);
+    assert!(stdout(&made).starts_with("0x"));
+    assert!(
+        !ordo(&["keygen", "--out", other.to_str().unwrap()])
+            .status
+            .success(),
+        "keys are never overwritten"
+    );
+    let stream_id = {
+        let owner = ordo_client::keyfile::load(std::path::Path::new(key)).unwrap();
+        let id = ordo_txn::stream_id(&ordo_txn::address_of(&owner), b"default");
+        id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let denied = ordo(&[
+        "kv",
+        "--endpoint",
+        &node.endpoint,
+        "--key",
+        other.to_str().unwrap(),
+        "--stream-id",
+        &stream_id,
+        "put",
+        "k",
+        "v",
+    ]);
+    assert!(!denied.status.success());
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("permission_denied"),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    assert!(node.terminate().success());
+}
