@@ -62,6 +62,9 @@ pub enum ClientError {
         /// The server's explanation.
         message: String,
     },
+    /// The transaction body gave up (nothing was committed).
+    #[error("transaction cancelled: {0}")]
+    Cancelled(String),
     /// Every attempt lost a conflict.
     #[error("transaction still conflicting after {attempts} attempts")]
     RetriesExhausted {

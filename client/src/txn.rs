@@ -76,6 +76,22 @@ impl TxContext<'_> {
         Ok(read.found.then_some(read.value))
     }
 
+    /// Reads a key with the version that wrote it (0: never written, or not
+    /// at all visible at the snapshot). The key joins the read set; the
+    /// transaction's own buffered writes are not considered.
+    pub async fn get_versioned(
+        &mut self,
+        stream: StreamId,
+        key: &[u8],
+    ) -> Result<(Option<Vec<u8>>, u64), ClientError> {
+        self.reads.push(Read::Key {
+            stream,
+            key: key.to_vec(),
+        });
+        let read = self.client.get_at(stream, key, self.snapshot).await?;
+        Ok((read.found.then_some(read.value), read.value_version))
+    }
+
     /// Buffers a put.
     pub fn put(&mut self, stream: StreamId, key: &[u8], value: &[u8]) {
         self.writes

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use ordo_client::{Client, keyfile};
+use ordo_client::{Client, ClientError, keyfile};
 use ordo_txn::{SigningKey, StreamId};
 use std::path::PathBuf;
 
@@ -54,6 +54,20 @@ pub enum KvCommand {
     Del {
         /// The key.
         key: String,
+    },
+    /// Commit several puts and deletes atomically, optionally only if keys
+    /// are still at the versions you expect (compare-and-set).
+    Txn {
+        /// `KEY=VALUE` to write (repeatable).
+        #[arg(long = "put")]
+        puts: Vec<String>,
+        /// `KEY` to delete (repeatable).
+        #[arg(long = "del")]
+        deletes: Vec<String>,
+        /// `KEY@VERSION`: commit only if KEY was last written (or deleted) by
+        /// VERSION; 0 means never written. Repeatable.
+        #[arg(long = "expect")]
+        expects: Vec<String>,
     },
     /// List keys in order, optionally under a prefix.
     Scan {
@@ -125,6 +139,11 @@ pub async fn run(args: KvArgs) -> anyhow::Result<()> {
             write(&client, &key, stream, k, Some(value.as_bytes()), args.json).await?
         }
         KvCommand::Del { key: k } => write(&client, &key, stream, k, None, args.json).await?,
+        KvCommand::Txn {
+            puts,
+            deletes,
+            expects,
+        } => txn(&client, &key, stream, puts, deletes, expects, args.json).await?,
         KvCommand::Scan { prefix, limit } => {
             let rows = client
                 .scan_prefix(stream, prefix.as_bytes(), *limit)
@@ -173,4 +192,97 @@ async fn write(
         Err(e) => bail!(e),
     }
     Ok(())
+}
+
+/// A write of `kv txn`: (key, Some(value)) or (key, None).
+type TxnWrite = (String, Option<String>);
+
+/// A guard of `kv txn`: the key and the version it must be at.
+type TxnGuard = (String, u64);
+
+/// Parses `kv txn`'s arguments.
+fn txn_plan(
+    puts: &[String],
+    deletes: &[String],
+    expects: &[String],
+) -> anyhow::Result<(Vec<TxnWrite>, Vec<TxnGuard>)> {
+    let mut writes = Vec::new();
+    for put in puts {
+        let (k, v) = put
+            .split_once('=')
+            .with_context(|| format!("--put {put:?}: expected KEY=VALUE"))?;
+        writes.push((k.to_string(), Some(v.to_string())));
+    }
+    writes.extend(deletes.iter().map(|k| (k.clone(), None)));
+    let mut guards = Vec::new();
+    for expect in expects {
+        let (k, v) = expect
+            .rsplit_once('@')
+            .with_context(|| format!("--expect {expect:?}: expected KEY@VERSION"))?;
+        let version = v
+            .parse()
+            .with_context(|| format!("--expect {expect:?}: {v:?} is not a version"))?;
+        guards.push((k.to_string(), version));
+    }
+    if writes.is_empty() {
+        bail!("nothing to commit: give --put KEY=VALUE or --del KEY");
+    }
+    Ok((writes, guards))
+}
+
+async fn txn(
+    client: &Client,
+    signer: &SigningKey,
+    stream: StreamId,
+    puts: &[String],
+    deletes: &[String],
+    expects: &[String],
+    json: bool,
+) -> anyhow::Result<()> {
+    let (writes, guards) = txn_plan(puts, deletes, expects)?;
+    let result = client
+        .transact(signer, async |tx| {
+            for (k, want) in &guards {
+                let (_, got) = tx.get_versioned(stream, k.as_bytes()).await?;
+                if got != *want {
+                    return Err(ClientError::Cancelled(format!("expectation failed: {k} is at version {got}, expected {want}; nothing written")));
+                }
+            }
+            for (k, v) in &writes {
+                match v {
+                    Some(v) => tx.put(stream, k.as_bytes(), v.as_bytes()),
+                    None => tx.delete(stream, k.as_bytes()),
+                }
+            }
+            Ok(())
+        })
+        .await;
+    match result {
+        Err(ClientError::Cancelled(why)) => {
+            eprintln!("{why}");
+            std::process::exit(1);
+        }
+        Err(other) => bail!(other),
+        Ok(((), version)) if json => println!("{{\"committed\":true,\"version\":{version}}}"),
+        Ok(((), version)) => println!("committed at version {version}"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txn_arguments_are_parsed_strictly() {
+        let (writes, guards) = txn_plan(&["a=1".into()], &["b".into()], &["a@3".into()]).unwrap();
+        assert_eq!(
+            writes,
+            vec![("a".into(), Some("1".into())), ("b".into(), None)]
+        );
+        assert_eq!(guards, vec![("a".into(), 3)]);
+        assert!(txn_plan(&["novalue".into()], &[], &[]).is_err());
+        assert!(txn_plan(&["a=1".into()], &[], &["a@x".into()]).is_err());
+        assert!(txn_plan(&[], &[], &[]).is_err());
+    }
 }

@@ -52,6 +52,37 @@ fn kv_commands_work_on_first_start_with_no_set_up() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
 
+    // Several writes at once, guarded by the versions the caller expects.
+    let committed = stdout(&kv(&[
+        "txn", "--put", "a=1", "--put", "b=2", "--del", "other", "--expect", "a@0",
+    ]));
+    let version: u64 = committed
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        stdout(&kv(&["scan"])),
+        "a\t1\nb\t2\n",
+        "all three writes, atomically"
+    );
+    let stale = kv(&["txn", "--put", "a=9", "--expect", "a@0"]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&stale.stderr)
+            .contains(&format!("a is at version {version}, expected 0"))
+    );
+    assert_eq!(
+        stdout(&kv(&["get", "a"])),
+        "1\n",
+        "a failed guard writes nothing"
+    );
+    let guarded = format!("a@{version}");
+    stdout(&kv(&["txn", "--put", "a=3", "--expect", &guarded]));
+    assert_eq!(stdout(&kv(&["get", "a"])), "3\n");
+
     // Someone else's key cannot write the CLI user's stream.
     let other = data.path().join("other.key");
     let made = ordo(&["keygen", "--out", other.to_str().unwrap()]);
