@@ -12,9 +12,9 @@ pub const DEFAULT_KEY_FILE: &str = "./ordo-data/cli.key";
 /// The stream `ordo dev` creates for the CLI user, and the CLI's default.
 pub const DEFAULT_STREAM: &str = "default";
 
-/// Options shared by the `kv` commands.
+/// Which node, which key, which stream: options shared by `kv` and `stream`.
 #[derive(Debug, Args)]
-pub struct KvArgs {
+pub struct Target {
     /// The node: `host:port` or `http://host:port`.
     #[arg(long, env = "ORDO_ENDPOINT", default_value = ordo_client::DEFAULT_ENDPOINT, global = true)]
     pub endpoint: String,
@@ -30,6 +30,14 @@ pub struct KvArgs {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// Options of the `kv` commands.
+#[derive(Debug, Args)]
+pub struct KvArgs {
+    /// Node, key and stream.
+    #[command(flatten)]
+    pub target: Target,
     /// What to do.
     #[command(subcommand)]
     pub command: KvCommand,
@@ -95,7 +103,7 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn stream_of(args: &KvArgs, key: &SigningKey) -> anyhow::Result<StreamId> {
+pub(crate) fn stream_of(args: &Target, key: &SigningKey) -> anyhow::Result<StreamId> {
     match &args.stream_id {
         Some(hex) => keyfile::parse_hex::<32>(hex).context("--stream-id must be 64 hex digits"),
         None => Ok(ordo_txn::stream_id(
@@ -109,15 +117,23 @@ fn quote(bytes: &[u8]) -> String {
     format!("{:?}", String::from_utf8_lossy(bytes))
 }
 
+impl Target {
+    /// Loads the key, picks the stream and connects.
+    pub(crate) async fn connect(&self) -> anyhow::Result<(SigningKey, StreamId, Client)> {
+        let key = keyfile::load(&self.key_file)?;
+        let stream = stream_of(self, &key)?;
+        Ok((key, stream, Client::connect(&self.endpoint).await?))
+    }
+}
+
 /// Runs a `kv` command.
 pub async fn run(args: KvArgs) -> anyhow::Result<()> {
-    let key = keyfile::load(&args.key_file)?;
-    let stream = stream_of(&args, &key)?;
-    let client = Client::connect(&args.endpoint).await?;
+    let (key, stream, client) = args.target.connect().await?;
+    let json = args.target.json;
     match &args.command {
         KvCommand::Get { key: k } => {
             let read = client.get_at(stream, k.as_bytes(), 0).await?;
-            if args.json {
+            if json {
                 println!(
                     "{{\"key\":{},\"found\":{},\"value\":{},\"version\":{}}}",
                     quote(k.as_bytes()),
@@ -129,27 +145,27 @@ pub async fn run(args: KvArgs) -> anyhow::Result<()> {
                 println!("{}", String::from_utf8_lossy(&read.value));
             }
             if !read.found {
-                if !args.json {
+                if !json {
                     eprintln!("{k}: not found");
                 }
                 std::process::exit(1);
             }
         }
         KvCommand::Put { key: k, value } => {
-            write(&client, &key, stream, k, Some(value.as_bytes()), args.json).await?
+            write(&client, &key, stream, k, Some(value.as_bytes()), json).await?
         }
-        KvCommand::Del { key: k } => write(&client, &key, stream, k, None, args.json).await?,
+        KvCommand::Del { key: k } => write(&client, &key, stream, k, None, json).await?,
         KvCommand::Txn {
             puts,
             deletes,
             expects,
-        } => txn(&client, &key, stream, puts, deletes, expects, args.json).await?,
+        } => txn(&client, &key, stream, puts, deletes, expects, json).await?,
         KvCommand::Scan { prefix, limit } => {
             let rows = client
                 .scan_prefix(stream, prefix.as_bytes(), *limit)
                 .await?;
             for row in rows {
-                if args.json {
+                if json {
                     println!(
                         "{{\"key\":{},\"value\":{},\"version\":{}}}",
                         quote(&row.key),

@@ -14,6 +14,7 @@
 //! - [`node`]: starting a node: opening its stores, serving gRPC, stopping
 //!   cleanly on SIGINT/SIGTERM.
 //! - [`replica`]: following the log into MVCC state.
+//! - [`streamcli`]: the `ordo stream` commands.
 //! - [`services`]: the tonic service implementations.
 
 pub mod cli;
@@ -23,3 +24,4 @@ pub mod metrics;
 pub mod node;
 pub mod replica;
 pub mod services;
+pub mod streamcli;

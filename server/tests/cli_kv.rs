@@ -118,3 +118,57 @@ fn kv_commands_work_on_first_start_with_no_set_up() {
     );
     assert!(node.terminate().success());
 }
+
+#[test]
+fn stream_commands_create_grant_and_show_roles() {
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start_with(data.path(), &[]);
+    let owner_key = data.path().join("cli.key");
+    let friend_key = data.path().join("friend.key");
+    let friend = stdout(&ordo(&["keygen", "--out", friend_key.to_str().unwrap()]));
+    let friend = friend.split_whitespace().next().unwrap().to_string();
+    let run = |key: &std::path::Path, args: &[&str]| {
+        let mut all = vec![
+            "stream",
+            "--endpoint",
+            node.endpoint.as_str(),
+            "--key",
+            key.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        ordo(&all)
+    };
+    let created = stdout(&run(&owner_key, &["create", "shared"]));
+    assert!(created.starts_with("created stream "), "{created}");
+    let id = created.split_whitespace().nth(2).unwrap().to_string();
+    // The friend cannot grant itself anything; the owner can grant it writer.
+    let denied = run(&friend_key, &["--stream-id", &id, "grant-writer", &friend]);
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("permission_denied"));
+    stdout(&run(
+        &owner_key,
+        &["--stream", "shared", "grant-writer", &friend],
+    ));
+    let info = stdout(&run(
+        &owner_key,
+        &["--stream", "shared", "info", &friend, "--for-key", "k"],
+    ));
+    assert!(info.contains("writer         yes"), "{info}");
+    assert!(info.contains("admin          no"), "{info}");
+    assert!(info.contains("can write      yes"), "{info}");
+    // Now the friend writes the owner's stream through `kv`.
+    let put = ordo(&[
+        "kv",
+        "--endpoint",
+        &node.endpoint,
+        "--key",
+        friend_key.to_str().unwrap(),
+        "--stream-id",
+        &id,
+        "put",
+        "k",
+        "v",
+    ]);
+    stdout(&put);
+    assert!(node.terminate().success());
+}
