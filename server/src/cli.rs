@@ -29,6 +29,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Read and write keys: get, put, del, scan.
     Kv(crate::kvcli::KvArgs),
+    /// Print committed changes under a prefix as they happen.
+    Watch(crate::kvcli::WatchArgs),
     /// Create streams and change or show their roles (see docs/ACL.md).
     Stream(crate::streamcli::StreamArgs),
     /// Make a new signing key file.
@@ -97,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => runtime.block_on(status(args)),
         Command::Kv(args) => runtime.block_on(crate::kvcli::run(args)),
         Command::Keygen(args) => crate::kvcli::keygen(&args),
+        Command::Watch(args) => runtime.block_on(crate::kvcli::watch(args)),
         Command::Stream(args) => runtime.block_on(crate::streamcli::run(args)),
         Command::Replay(args) => runtime.block_on(crate::node::run_replay(
             &args.data_dir,

@@ -302,3 +302,54 @@ mod tests {
         assert!(txn_plan(&[], &[], &[]).is_err());
     }
 }
+
+/// Options of `ordo watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Node, key and stream.
+    #[command(flatten)]
+    pub target: Target,
+    /// Only keys starting with this.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Start after this version (the last one you saw); 0: from the beginning.
+    #[arg(long, default_value_t = 0)]
+    pub after_version: u64,
+}
+
+/// Prints committed changes as they happen, one line each, until stopped.
+pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
+    let (_, stream, _) = args.target.connect().await?;
+    let channel = tonic::transport::Endpoint::from_shared(ordo_client::normalize_endpoint(
+        &args.target.endpoint,
+    )?)?
+    .connect()
+    .await?;
+    let request = ordo_proto::v1::WatchRequest {
+        stream: stream.to_vec(),
+        prefix: args.prefix.into_bytes(),
+        after_version: args.after_version,
+    };
+    let mut events = ordo_proto::v1::kv_client::KvClient::new(channel)
+        .watch(request)
+        .await?
+        .into_inner();
+    while let Some(event) = events.message().await? {
+        let (key, value) = (
+            String::from_utf8_lossy(&event.key),
+            String::from_utf8_lossy(&event.value),
+        );
+        let change = if event.deleted { "del" } else { "put" };
+        if args.target.json {
+            println!(
+                "{{\"version\":{},\"change\":\"{change}\",\"key\":{},\"value\":{}}}",
+                event.version,
+                quote(&event.key),
+                quote(&event.value)
+            );
+        } else {
+            println!("{}\t{change}\t{key}\t{value}", event.version);
+        }
+    }
+    Ok(())
+}

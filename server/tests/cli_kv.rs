@@ -172,3 +172,66 @@ fn stream_commands_create_grant_and_show_roles() {
     stdout(&put);
     assert!(node.terminate().success());
 }
+
+#[test]
+fn watch_prints_changes_as_they_commit_and_resumes() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start_with(data.path(), &[]);
+    let key = data.path().join("cli.key");
+    let key = key.to_str().unwrap();
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args([
+            "watch",
+            "--endpoint",
+            &node.endpoint,
+            "--key",
+            key,
+            "--prefix",
+            "w/",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let kv = |args: &[&str]| {
+        let mut all = vec!["kv", "--endpoint", node.endpoint.as_str(), "--key", key];
+        all.extend_from_slice(args);
+        stdout(&ordo(&all))
+    };
+    kv(&["put", "w/a", "1"]);
+    kv(&["put", "elsewhere", "x"]);
+    kv(&["del", "w/a"]);
+    let mut lines = BufReader::new(watcher.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
+    assert_eq!(first, "2\tput\tw/a\t1");
+    assert_eq!(second, "4\tdel\tw/a\t");
+    // Resuming after version 2 starts with the delete.
+    let resumed = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args([
+            "watch",
+            "--endpoint",
+            &node.endpoint,
+            "--key",
+            key,
+            "--prefix",
+            "w/",
+            "--after-version",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut resumed = resumed;
+    let line = BufReader::new(resumed.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    resumed.kill().unwrap();
+    resumed.wait().unwrap();
+    assert_eq!(line, "4\tdel\tw/a\t");
+    assert!(node.terminate().success());
+}

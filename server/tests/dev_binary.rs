@@ -50,7 +50,7 @@ fn help_lists_the_subcommands() {
         .expect("ordo --help runs");
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for subcommand in ["dev", "status", "replay", "kv", "stream", "keygen"] {
+    for subcommand in ["dev", "status", "replay", "kv", "stream", "watch", "keygen"] {
         assert!(
             help.lines().any(|l| l.trim_start().starts_with(subcommand)),
             "--help must list {subcommand}:\n{help}"
