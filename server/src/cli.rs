@@ -55,15 +55,19 @@ pub struct ReplayArgs {
 /// Options of `ordo dev`.
 #[derive(Debug, Args)]
 pub struct DevArgs {
-    /// Address to serve gRPC on. Port 0 picks a free port (printed at start).
-    #[arg(long, env = "ORDO_LISTEN", default_value = "127.0.0.1:7420")]
-    pub listen: SocketAddr,
-    /// Directory for the node's files (created if missing).
-    #[arg(long, env = "ORDO_DATA_DIR", default_value = "./ordo-data")]
-    pub data_dir: PathBuf,
-    /// Address to serve Prometheus metrics on (`GET /metrics`). Port 0 picks a free port.
-    #[arg(long, env = "ORDO_METRICS_LISTEN", default_value = "127.0.0.1:7421")]
-    pub metrics_listen: SocketAddr,
+    /// A TOML configuration file (see `ordo_server::config`); flags and
+    /// environment variables override it.
+    #[arg(long, env = "ORDO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to serve gRPC on [default: 127.0.0.1:7420]. Port 0 picks a free port (printed at start).
+    #[arg(long, env = "ORDO_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the node's files, created if missing [default: ./ordo-data].
+    #[arg(long, env = "ORDO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to serve Prometheus metrics on, `GET /metrics` [default: 127.0.0.1:7421]. Port 0 picks a free port.
+    #[arg(long, env = "ORDO_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Skip creating the CLI user's key (`DATA_DIR/cli.key`) and its
     /// "default" stream on first start: the log stays exactly as clients
     /// write it.
@@ -90,12 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     match cli.command {
-        Command::Dev(args) => runtime.block_on(crate::node::run_dev(crate::node::DevConfig {
-            listen: args.listen,
-            data_dir: args.data_dir,
-            metrics_listen: args.metrics_listen,
-            cli_key: !args.no_cli_key,
-        })),
+        Command::Dev(args) => runtime.block_on(crate::node::run_dev(dev_config(args)?)),
         Command::Status(args) => runtime.block_on(status(args)),
         Command::Kv(args) => runtime.block_on(crate::kvcli::run(args)),
         Command::Keygen(args) => crate::kvcli::keygen(&args),
@@ -107,6 +106,38 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             args.progress,
         )),
     }
+}
+
+/// Combines flags and environment (already merged by clap) with the file.
+fn dev_config(args: DevArgs) -> anyhow::Result<crate::node::DevConfig> {
+    use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN, FileConfig};
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let address = |given: Option<SocketAddr>,
+                   from_file: Option<SocketAddr>,
+                   default: &str|
+     -> anyhow::Result<SocketAddr> {
+        match given.or(from_file) {
+            Some(address) => Ok(address),
+            None => Ok(default.parse()?),
+        }
+    };
+    Ok(crate::node::DevConfig {
+        listen: address(args.listen, file.listen, DEFAULT_LISTEN)?,
+        metrics_listen: address(
+            args.metrics_listen,
+            file.metrics_listen,
+            DEFAULT_METRICS_LISTEN,
+        )?,
+        data_dir: args
+            .data_dir
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        batch: file.batch_limits()?,
+        cli_key: !args.no_cli_key,
+    })
 }
 
 fn init_tracing(filter: &str) -> anyhow::Result<()> {
@@ -167,8 +198,10 @@ mod tests {
         let Command::Dev(args) = cli.command else {
             panic!("expected dev")
         };
-        assert_eq!(args.listen.to_string(), "127.0.0.1:7420");
-        assert_eq!(args.data_dir, PathBuf::from("./ordo-data"));
+        let config = dev_config(args).expect("defaults are valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7420");
+        assert_eq!(config.metrics_listen.to_string(), "127.0.0.1:7421");
+        assert_eq!(config.data_dir, PathBuf::from("./ordo-data"));
     }
 
     #[test]

@@ -26,6 +26,58 @@ pub const MAX_BATCH_TXNS: usize = ordo_txn::limits::MAX_BATCH_TXNS;
 /// Most encoded transaction bytes in one log entry.
 pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
+/// Longest a batcher may be told to linger for more commits.
+pub const MAX_BATCH_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How the batcher packs commits into entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Most transactions per entry (at most [`MAX_BATCH_TXNS`]).
+    pub max_transactions: usize,
+    /// Most encoded transaction bytes per entry (at most the log's payload limit).
+    pub max_bytes: usize,
+    /// After the first commit of a batch, how long to wait for more (zero:
+    /// append at once; commits arriving during an append form the next batch
+    /// anyway).
+    pub linger: std::time::Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_transactions: MAX_BATCH_TXNS,
+            max_bytes: MAX_BATCH_BYTES,
+            linger: std::time::Duration::ZERO,
+        }
+    }
+}
+
+impl BatchLimits {
+    /// Checks the limits against the hard maxima.
+    pub fn check(&self) -> Result<(), String> {
+        let max_payload = ordo_log::limits::MAX_PAYLOAD_BYTES as usize - 1024;
+        if !(1..=MAX_BATCH_TXNS).contains(&self.max_transactions) {
+            return Err(format!(
+                "batch_max_transactions must be 1..={MAX_BATCH_TXNS}, not {}",
+                self.max_transactions
+            ));
+        }
+        if !(1..=max_payload).contains(&self.max_bytes) {
+            return Err(format!(
+                "batch_max_bytes must be 1..={max_payload}, not {}",
+                self.max_bytes
+            ));
+        }
+        if self.linger > MAX_BATCH_LINGER {
+            return Err(format!(
+                "batch_linger_ms must be at most {}",
+                MAX_BATCH_LINGER.as_millis()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What the log decided for a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decided {
@@ -118,11 +170,18 @@ impl Committer {
     /// through `waiters`, which the replica feeds.
     pub fn start(
         writer: EntryWriter,
+        limits: BatchLimits,
         waiters: Arc<Waiters>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
-        let batcher = tokio::spawn(run_batcher(writer, receiver, waiters.clone(), metrics));
+        let batcher = tokio::spawn(run_batcher(
+            writer,
+            limits,
+            receiver,
+            waiters.clone(),
+            metrics,
+        ));
         (Self { queue, waiters }, batcher)
     }
 
@@ -163,6 +222,7 @@ impl Committer {
 
 async fn run_batcher(
     writer: EntryWriter,
+    limits: BatchLimits,
     mut queue: mpsc::Receiver<Pending>,
     waiters: Arc<Waiters>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -178,18 +238,24 @@ async fn run_batcher(
         };
         let mut bytes = first.bytes;
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH_TXNS {
-            match queue.try_recv() {
-                Ok(next) if bytes + next.bytes <= MAX_BATCH_BYTES => {
-                    bytes += next.bytes;
-                    batch.push(next);
-                }
-                Ok(next) => {
-                    carried = Some(next);
-                    break;
+        let deadline = tokio::time::Instant::now() + limits.linger;
+        while batch.len() < limits.max_transactions {
+            let next = match queue.try_recv() {
+                Ok(next) => next,
+                Err(mpsc::error::TryRecvError::Empty) if !limits.linger.is_zero() => {
+                    match tokio::time::timeout_at(deadline, queue.recv()).await {
+                        Ok(Some(next)) => next,
+                        Ok(None) | Err(_) => break,
+                    }
                 }
                 Err(_) => break,
+            };
+            if bytes + next.bytes > limits.max_bytes {
+                carried = Some(next);
+                break;
             }
+            bytes += next.bytes;
+            batch.push(next);
         }
         metrics.record_batch(batch.len());
         append_batch(&writer, batch, &waiters).await;

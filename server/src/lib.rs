@@ -9,6 +9,7 @@
 //! - [`cli`]: the command line (`ordo dev`, `ordo status`, ...).
 //! - [`commits`]: server-side batching of commits and the wait for
 //!   their decision.
+//! - [`config`]: `ordo dev`'s TOML file and how it combines with flags.
 //! - [`kvcli`]: `ordo keygen` and the `ordo kv` commands.
 //! - [`metrics`]: Prometheus metrics over HTTP.
 //! - [`node`]: starting a node: opening its stores, serving gRPC, stopping
@@ -19,6 +20,7 @@
 
 pub mod cli;
 pub mod commits;
+pub mod config;
 pub mod kvcli;
 pub mod metrics;
 pub mod node;

@@ -21,6 +21,8 @@ pub struct DevConfig {
     pub metrics_listen: SocketAddr,
     /// Create the CLI user's key and default stream on first start.
     pub cli_key: bool,
+    /// How commits are packed into log entries.
+    pub batch: crate::commits::BatchLimits,
 }
 
 /// What the services of a running node share.
@@ -126,6 +128,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let (committer, batcher) = crate::commits::Committer::start(
         ordo_log::EntryWriter::new(shards.clone(), sequencer.clone(), coding)?,
+        config.batch,
         waiters,
         metrics.clone(),
     );

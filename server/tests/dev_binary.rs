@@ -112,3 +112,51 @@ async fn reflection_lists_every_service() {
     }
     assert!(node.terminate().success());
 }
+
+#[test]
+fn a_config_file_with_a_typo_or_a_limit_out_of_range_is_refused_clearly() {
+    let data = tempfile::tempdir().unwrap();
+    let check = |text: &str, needle: &str| {
+        let path = data.path().join("ordo.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["dev", "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    };
+    check("listne = \"127.0.0.1:1\"\n", "listne");
+    check(
+        "batch_max_transactions = 99999999\n",
+        "batch_max_transactions",
+    );
+    check("listen = [1]\n", "listen");
+}
+
+#[tokio::test]
+async fn settings_come_from_the_config_file_unless_flags_override_them() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("ordo.toml");
+    let file_dir = data.path().join("from-file");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nbatch_linger_ms = 1\nbatch_max_transactions = 2\n",
+            file_dir.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    // DevNode passes --data-dir, which must win over the file's data_dir.
+    let flag_dir = data.path().join("from-flag");
+    let node = DevNode::start_with(
+        &flag_dir,
+        &["--no-cli-key", "--config", config.to_str().unwrap()],
+    );
+    let client = ordo_client::Client::connect(&node.endpoint).await.unwrap();
+    assert!(client.is_serving().await.unwrap());
+    assert!(flag_dir.join("log").exists(), "the flag's data dir is used");
+    assert!(!file_dir.exists(), "the file's data dir is overridden");
+    assert!(node.terminate().success());
+}
