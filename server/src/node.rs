@@ -31,6 +31,8 @@ pub struct NodeState {
     pub sequencer: Arc<dyn Sequencer>,
     /// Codes, stores and orders new entries.
     pub writer: ordo_log::EntryWriter,
+    /// Reads committed entries back, verified.
+    pub reader: ordo_log::EntryReader,
     /// How entries are coded.
     pub coding: CodingParams,
     /// Roles this node plays.
@@ -114,7 +116,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     let sequencer: Arc<dyn Sequencer> = local_sequencer.clone();
     let coding = CodingParams::default();
     let reader = ordo_log::EntryReader::new(shards.clone(), sequencer.clone());
-    let replica = crate::replica::Replica::open(&state_dir(&config.data_dir), reader)
+    let replica = crate::replica::Replica::open(&state_dir(&config.data_dir), reader.clone())
         .context("opening the replica state")?;
     let engine = replica.engine().clone();
     let (publish, applied) = tokio::sync::watch::channel(replica.applied());
@@ -135,6 +137,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     let state = Arc::new(NodeState {
         sequencer: sequencer.clone(),
         writer: ordo_log::EntryWriter::new(shards, sequencer.clone(), coding)?,
+        reader,
         coding,
         role: "dev",
         state: ordo_kv::MvccStore::new(engine),

@@ -8,7 +8,7 @@ mod common;
 use common::{DevNode, channel};
 use ordo_proto::v1::kv_client::KvClient;
 use ordo_proto::v1::log_client::LogClient;
-use ordo_proto::v1::{AppendRequest, GetRequest};
+use ordo_proto::v1::{AppendRequest, GetRequest, ReadRequest};
 use ordo_txn::{AclOp, SigningKey, Transaction, Write};
 use tonic::transport::Channel;
 
@@ -105,13 +105,66 @@ async fn appended_transactions_are_applied_read_back_and_survive_kill_9() {
     let payload = ordo_txn::encode_batch(&[create, put]);
     let appended = log
         .append(AppendRequest {
-            payload,
+            payload: payload.clone(),
             tags: vec![stream().to_vec()],
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(appended.seq, 0);
+
+    // The entry reads back with a proof that its first chunk is in the commitment.
+    let read = log
+        .read(ReadRequest {
+            seq: 0,
+            first_leaf: Some(0),
+            last_leaf: Some(0),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (read.payload.as_slice(), read.commitment.as_slice()),
+        (payload.as_slice(), appended.commitment.as_slice())
+    );
+    let geometry = ordo_log::Geometry {
+        payload_len: read.payload_len,
+        chunk_size: read.chunk_size,
+        data_shards: read.data_shards as u16,
+        parity_shards: read.parity_shards as u16,
+    };
+    let proof = ordo_log::ChunkRangeProof {
+        first_leaf: 0,
+        last_leaf: 0,
+        siblings: read
+            .proof_siblings
+            .iter()
+            .map(|h| h.as_slice().try_into().unwrap())
+            .collect(),
+    };
+    let commitment: [u8; 32] = read.commitment.as_slice().try_into().unwrap();
+    let chunks: Vec<&[u8]> = read.chunks.iter().map(Vec::as_slice).collect();
+    ordo_log::verify_chunks(&commitment, &geometry, &proof, &chunks).expect("the proof verifies");
+    let mut forged = read.chunks[0].clone();
+    forged[0] ^= 1;
+    assert!(ordo_log::verify_chunks(&commitment, &geometry, &proof, &[forged.as_slice()]).is_err());
+    let missing = log
+        .read(ReadRequest {
+            seq: 7,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let too_wide = ReadRequest {
+        seq: 0,
+        first_leaf: Some(0),
+        last_leaf: Some(5000),
+    };
+    assert_eq!(
+        log.read(too_wide).await.unwrap_err().code(),
+        tonic::Code::InvalidArgument
+    );
 
     let read = kv.get(get(b"k", 2)).await.unwrap().into_inner();
     assert!(read.found);
