@@ -179,6 +179,56 @@ impl Client {
             .rows)
     }
 
+    /// Every row under `prefix` as of one snapshot, fetched `page_rows` at a
+    /// time (each page continues the previous one at the same version).
+    /// Returns the rows and the version they were read at.
+    pub async fn scan_all(
+        &self,
+        stream: StreamId,
+        prefix: &[u8],
+        page_rows: u32,
+    ) -> Result<(Vec<ordo_proto::v1::KeyValue>, u64), ClientError> {
+        let first = ordo_proto::v1::ScanRequest {
+            stream: stream.to_vec(),
+            prefix: Some(prefix.to_vec()),
+            limit_rows: page_rows,
+            ..Default::default()
+        };
+        let mut kv = KvClient::new(self.channel.clone());
+        let mut request = first.clone();
+        let mut rows = Vec::new();
+        loop {
+            let page = kv.scan(request).await?.into_inner();
+            rows.extend(page.rows);
+            if page.continuation.is_empty() {
+                return Ok((rows, page.read_version));
+            }
+            request = ordo_proto::v1::ScanRequest {
+                continuation: page.continuation,
+                ..first.clone()
+            };
+        }
+    }
+
+    /// Committed changes under `prefix` after version `after`, as a stream
+    /// that stays open; resume with the last event's version.
+    pub async fn watch(
+        &self,
+        stream: StreamId,
+        prefix: &[u8],
+        after: u64,
+    ) -> Result<tonic::Streaming<ordo_proto::v1::WatchEvent>, ClientError> {
+        let request = ordo_proto::v1::WatchRequest {
+            stream: stream.to_vec(),
+            prefix: prefix.to_vec(),
+            after_version: after,
+        };
+        Ok(KvClient::new(self.channel.clone())
+            .watch(request)
+            .await?
+            .into_inner())
+    }
+
     /// Signs and commits `tx` as `key`, returning the server's decision.
     pub async fn commit(
         &self,

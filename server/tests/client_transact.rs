@@ -191,3 +191,48 @@ async fn metrics_count_commits_aborts_latency_batches_and_lag() {
     }
     assert!(node.terminate().success());
 }
+
+#[tokio::test]
+async fn the_client_pages_scans_reads_its_writes_and_watches() {
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start(data.path());
+    let client = Client::connect(&node.endpoint).await.unwrap();
+    let owner = key(1);
+    let stream = ordo_txn::stream_id(&ordo_txn::address_of(&owner), b"pages");
+    client
+        .transact(&owner, async |tx| {
+            tx.acl(AclOp::CreateStream {
+                name: b"pages".to_vec(),
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mut watch = client.watch(stream, b"row/", 0).await.unwrap();
+    let (_, version) = client
+        .transact(&owner, async |tx| {
+            for i in 0..25u8 {
+                tx.put(stream, format!("row/{i:02}").as_bytes(), &[i]);
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // Read your writes: ask for the commit's version.
+    let read = client.get_at(stream, b"row/07", version).await.unwrap();
+    assert_eq!((read.found, read.value.as_slice()), (true, &[7u8][..]));
+    let (rows, at) = client.scan_all(stream, b"row/", 4).await.unwrap();
+    assert_eq!(at, version);
+    let keys: Vec<String> = rows
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.key).into_owned())
+        .collect();
+    let want: Vec<String> = (0..25).map(|i| format!("row/{i:02}")).collect();
+    assert_eq!(keys, want, "seven pages of four, every row once, in order");
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(
+        (first.version, first.key.as_slice()),
+        (version, &b"row/00"[..])
+    );
+    assert!(node.terminate().success());
+}
