@@ -26,6 +26,11 @@ pub const MAX_BATCH_TXNS: usize = ordo_txn::limits::MAX_BATCH_TXNS;
 /// Most encoded transaction bytes in one log entry.
 pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
+/// Longest a commit waits for its decision once queued. Past it the caller
+/// gets DEADLINE_EXCEEDED; the transaction may still be decided, and
+/// resubmitting it (same id) returns its outcome without applying it twice.
+pub const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Longest a batcher may be told to linger for more commits.
 pub const MAX_BATCH_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -99,6 +104,11 @@ pub enum CommitError {
     /// The node is stopping.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// No decision within [`COMMIT_TIMEOUT`].
+    #[error(
+        "no decision within {COMMIT_TIMEOUT:?}; resubmit the same transaction to learn its outcome"
+    )]
+    TimedOut,
 }
 
 type TxKey = (Address, TxnId);
@@ -204,19 +214,26 @@ impl Committer {
                 mpsc::error::TrySendError::Closed(_) => CommitError::ShuttingDown,
             });
         }
-        let mut decided = decided;
-        tokio::select! {
-            biased;
-            result = &mut decided => return result.map_err(|_| CommitError::ShuttingDown),
-            failure = failed => {
-                // An error means the append failed; a dropped sender means
-                // the entry is in the log and only the decision is left.
-                if let Ok(error) = failure {
-                    return Err(error);
+        let wait = async {
+            let mut decided = decided;
+            tokio::select! {
+                biased;
+                result = &mut decided => return result.map_err(|_| CommitError::ShuttingDown),
+                failure = failed => {
+                    // An error means the append failed; a dropped sender means
+                    // the entry is in the log and only the decision is left.
+                    if let Ok(error) = failure {
+                        return Err(error);
+                    }
                 }
             }
+            decided.await.map_err(|_| CommitError::ShuttingDown)
+        };
+        let outcome = tokio::time::timeout(COMMIT_TIMEOUT, wait).await;
+        if outcome.is_err() {
+            self.waiters.forget(&key);
         }
-        decided.await.map_err(|_| CommitError::ShuttingDown)
+        outcome.unwrap_or(Err(CommitError::TimedOut))
     }
 }
 

@@ -35,6 +35,7 @@ fn commit_status(error: CommitError) -> Status {
         CommitError::Append(_) | CommitError::ShuttingDown => {
             Status::unavailable(error.to_string())
         }
+        CommitError::TimedOut => Status::deadline_exceeded(error.to_string()),
     }
 }
 
