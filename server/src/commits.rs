@@ -301,3 +301,51 @@ async fn append_batch(writer: &EntryWriter, batch: Vec<Pending>, waiters: &Waite
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_reach_every_waiter_of_their_id_and_no_other() {
+        let waiters = Waiters::default();
+        let (a, b) = (([1; 20], [1; 16]), ([2; 20], [2; 16]));
+        let mut first = waiters.register(a);
+        let mut second = waiters.register(a);
+        let mut other = waiters.register(b);
+        let outcomes = [Outcome::Committed { version: 7 }];
+        waiters.deliver(&AppliedEntry {
+            seq: 3,
+            applied: ordo_txn::Applied::default(),
+            ids: &[Some(a)],
+            outcomes: &outcomes,
+        });
+        let want = Decided {
+            seq: 3,
+            outcome: Outcome::Committed { version: 7 },
+        };
+        assert_eq!(first.try_recv().unwrap(), want);
+        assert_eq!(second.try_recv().unwrap(), want);
+        assert!(other.try_recv().is_err(), "b was not in the entry");
+        waiters.forget(&b);
+        assert!(matches!(
+            other.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed)
+        ));
+    }
+
+    #[test]
+    fn batch_limits_are_checked() {
+        assert!(BatchLimits::default().check().is_ok());
+        let zero = BatchLimits {
+            max_transactions: 0,
+            ..BatchLimits::default()
+        };
+        assert!(zero.check().is_err());
+        let slow = BatchLimits {
+            linger: MAX_BATCH_LINGER * 2,
+            ..BatchLimits::default()
+        };
+        assert!(slow.check().is_err());
+    }
+}
