@@ -119,7 +119,7 @@ impl Replica {
             let ids: Vec<Option<(Address, TxnId)>> = checked
                 .iter()
                 .map(|c| match c {
-                    Checked::Valid(tx) => Some((tx.sender, tx.id)),
+                    Checked::Valid(tx, _) => Some((tx.sender, tx.id)),
                     Checked::Rejected(_) => None,
                 })
                 .collect();

@@ -91,10 +91,19 @@ impl From<EngineError> for ReplayError {
 /// or already rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checked {
-    /// Decoded, and signed by `tx.sender`.
-    Valid(Transaction),
+    /// Decoded and signed by `tx.sender`; with the hash that was signed.
+    Valid(Transaction, [u8; 32]),
     /// Rejected before replay looked at state (bad signature, malformed).
     Rejected(Outcome),
+}
+
+impl Checked {
+    /// A transaction taken as valid without a signature check, with its
+    /// signing hash (for callers that verified it another way, and benchmarks).
+    pub fn valid(tx: Transaction) -> Self {
+        let hash = sign::signing_hash(&tx);
+        Checked::Valid(tx, hash)
+    }
 }
 
 /// Decodes an entry's payload and verifies each signature. A payload that is
@@ -113,8 +122,8 @@ fn check_transaction(decoded: Result<SignedTransaction, crate::codec::DecodeErro
         Err(e) => Checked::Rejected(Outcome::Malformed {
             reason: e.to_string(),
         }),
-        Ok(signed) => match sign::verify(&signed) {
-            Ok(()) => Checked::Valid(signed.tx),
+        Ok(signed) => match sign::verify_hash(&signed) {
+            Ok(hash) => Checked::Valid(signed.tx, hash),
             Err(e) => Checked::Rejected(Outcome::BadSignature {
                 reason: e.to_string(),
             }),
@@ -284,10 +293,11 @@ impl<E: Engine> Replayer<E> {
         for checked in txs {
             let outcome = match checked {
                 Checked::Rejected(outcome) => outcome,
-                Checked::Valid(tx) => {
+                Checked::Valid(tx, hash) => {
                     let outcome = self.decide(&tx, &mut effects, &mut next)?;
                     if outcome.is_committed() {
-                        digest.update(&tx.encode());
+                        // The signed hash commits to the whole transaction.
+                        digest.update(&hash);
                     }
                     outcome
                 }

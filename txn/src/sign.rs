@@ -74,6 +74,12 @@ pub fn sign(mut tx: Transaction, key: &SigningKey) -> Result<SignedTransaction, 
 /// signature would have several valid byte strings, and a relayer could
 /// change a transaction's bytes without its sender.
 pub fn verify(signed: &SignedTransaction) -> Result<(), SignatureError> {
+    verify_hash(signed).map(|_| ())
+}
+
+/// [`verify`], returning the signed hash (a commitment to the transaction
+/// that replay reuses instead of encoding it again).
+pub fn verify_hash(signed: &SignedTransaction) -> Result<[u8; 32], SignatureError> {
     let v = signed.signature[64];
     if v != 27 && v != 28 {
         return Err(SignatureError::Malformed(format!(
@@ -92,7 +98,7 @@ pub fn verify(signed: &SignedTransaction) -> Result<(), SignatureError> {
         .recover_address_from_prehash(&hash)
         .map_err(|e| SignatureError::Malformed(e.to_string()))?;
     if signer.0.0 == signed.tx.sender {
-        Ok(())
+        Ok(hash.0)
     } else {
         Err(SignatureError::WrongSigner {
             signer: signer.0.0,
