@@ -3,6 +3,7 @@
 //! CLI user on first start.
 
 use ordo_txn::SigningKey;
+use ordo_txn::ids::hex;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
@@ -26,10 +27,6 @@ pub enum KeyFileError {
         /// Why not.
         reason: String,
     },
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

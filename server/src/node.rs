@@ -85,7 +85,7 @@ pub async fn run_replay(
                 println!(
                     "applied seq={seq} version={} digest={}",
                     applied.version,
-                    crate::replica::hex(&applied.digest)
+                    ordo_log::hex(&applied.digest)
                 );
             }
         })
@@ -95,7 +95,7 @@ pub async fn run_replay(
         "done next_seq={} version={} digest={}",
         end.next_seq,
         end.version,
-        crate::replica::hex(&end.digest)
+        ordo_log::hex(&end.digest)
     );
     Ok(())
 }

@@ -188,8 +188,3 @@ async fn read_and_check(reader: EntryReader, seq: u64) -> Result<Vec<Checked>, R
             reason: e.to_string(),
         })
 }
-
-/// Lower-case hex of `bytes`, for digests in output.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}

@@ -5,6 +5,7 @@ use crate::kvcli::Target;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ordo_client::keyfile;
+use ordo_log::hex;
 use ordo_proto::v1::AclQuery;
 use ordo_proto::v1::acl_client::AclClient;
 use ordo_txn::{AclOp, Address, StreamId};
@@ -89,10 +90,6 @@ pub enum StreamCommand {
 fn account(text: &str) -> anyhow::Result<Address> {
     keyfile::parse_hex::<20>(text)
         .with_context(|| format!("{text:?} is not a 0x-prefixed 20-byte address"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The operation a command performs, if it changes something.

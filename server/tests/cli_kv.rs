@@ -96,7 +96,7 @@ fn kv_commands_work_on_first_start_with_no_set_up() {
     let stream_id = {
         let owner = ordo_client::keyfile::load(std::path::Path::new(key)).unwrap();
         let id = ordo_txn::stream_id(&ordo_txn::address_of(&owner), b"default");
-        id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ordo_log::hex(&id)
     };
     let denied = ordo(&[
         "kv",

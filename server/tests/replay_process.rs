@@ -159,10 +159,6 @@ fn build_log(data: &Path) -> Vec<Applied> {
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn spawn_replay(data: &Path, state: &Path) -> (Child, BufReader<ChildStdout>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ordo"))
         .args(["replay", "--progress", "--log-level", "warn", "--data-dir"])
@@ -200,7 +196,7 @@ fn expect_position(
     );
     assert_eq!(
         fields["digest"],
-        hex(&want.digest),
+        ordo_log::hex(&want.digest),
         "digest after entry {seq}"
     );
 }
@@ -291,7 +287,7 @@ fn replicas_agree_and_a_killed_replica_resumes_exactly() {
         &format!(
             "done next_seq={ENTRIES} version={} digest={}",
             last.version,
-            hex(&last.digest)
+            ordo_log::hex(&last.digest)
         )
     );
 }

@@ -12,3 +12,8 @@ pub fn stream_id(creator: &Address, name: &[u8]) -> StreamId {
     hasher.update(name);
     *hasher.finalize().as_bytes()
 }
+
+/// Lower-case hex of `bytes` (ids, addresses and hashes in messages).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -36,8 +36,7 @@ pub enum SignatureError {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    let digits: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("0x{digits}")
+    format!("0x{}", crate::ids::hex(bytes))
 }
 
 /// The hash a sender signs for `tx`.
