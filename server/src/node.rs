@@ -176,12 +176,35 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
 /// named "default" owned by it, so `ordo kv` works with no set-up. Later
 /// starts find both and do nothing (a start that died in between finishes
 /// the job).
-async fn ensure_cli_identity(state: &NodeState, data_dir: &Path) -> anyhow::Result<()> {
+async fn ensure_cli_identity(state: &Arc<NodeState>, data_dir: &Path) -> anyhow::Result<()> {
     let path = data_dir.join("cli.key");
-    let key = match path.exists() {
-        true => ordo_client::keyfile::load(&path)?,
-        false => ordo_client::keyfile::create(&path)?,
+    let first_start = !path.exists();
+    let key = match first_start {
+        false => ordo_client::keyfile::load(&path)?,
+        true => ordo_client::keyfile::create(&path)?,
     };
+    tracing::info!(key = %path.display(), address = %ordo_client::keyfile::address_hex(&key), "CLI identity");
+    if first_start {
+        // Done before serving, so the CLI finds its stream at once.
+        return ensure_default_stream(state, &key).await;
+    }
+    // Later starts must not wait for replay before serving: the check (for a
+    // start that died between making the key and the stream) runs aside.
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(error) = ensure_default_stream(&state, &key).await {
+            tracing::warn!(%error, "could not check the default stream");
+        }
+    });
+    Ok(())
+}
+
+/// Creates the CLI user's default stream once the replica has caught up,
+/// unless it exists.
+async fn ensure_default_stream(
+    state: &NodeState,
+    key: &ordo_txn::SigningKey,
+) -> anyhow::Result<()> {
     let tail = state.sequencer.tail();
     let mut applied = state.applied.clone();
     applied
@@ -190,8 +213,7 @@ async fn ensure_cli_identity(state: &NodeState, data_dir: &Path) -> anyhow::Resu
         .context("the replica stopped while catching up")?;
     let at = applied.borrow().version;
     let name = crate::kvcli::DEFAULT_STREAM.as_bytes().to_vec();
-    let stream = ordo_txn::stream_id(&ordo_txn::address_of(&key), &name);
-    tracing::info!(key = %path.display(), address = %ordo_client::keyfile::address_hex(&key), "CLI identity");
+    let stream = ordo_txn::stream_id(&ordo_txn::address_of(key), &name);
     if ordo_txn::replay::fact_holds(&state.state, &stream, &ordo_txn::Fact::Exists, at)? {
         return Ok(());
     }
@@ -203,7 +225,7 @@ async fn ensure_cli_identity(state: &NodeState, data_dir: &Path) -> anyhow::Resu
         writes: vec![],
         acl: vec![ordo_txn::AclOp::CreateStream { name }],
     };
-    let signed = ordo_txn::sign(create, &key)?;
+    let signed = ordo_txn::sign(create, key)?;
     let decided = state.committer.commit(signed).await?;
     tracing::info!(
         outcome = decided.outcome.kind(),
