@@ -196,12 +196,18 @@ impl Committer {
     }
 
     /// Queues a checked transaction and waits for the log's decision.
-    pub async fn commit(&self, signed: SignedTransaction) -> Result<Decided, CommitError> {
+    /// `encoded_len` is the length of the transaction's canonical encoding
+    /// (what ingress received), counted against [`BatchLimits::max_bytes`].
+    pub async fn commit(
+        &self,
+        signed: SignedTransaction,
+        encoded_len: usize,
+    ) -> Result<Decided, CommitError> {
         let key = (signed.tx.sender, signed.tx.id);
         // Registered before queueing, so a decision can never arrive first.
         let decided = self.waiters.register(key);
         let (failed_send, failed) = oneshot::channel();
-        let bytes = signed.encode().len();
+        let bytes = encoded_len;
         let pending = Pending {
             signed,
             bytes,

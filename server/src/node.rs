@@ -226,7 +226,8 @@ async fn ensure_default_stream(
         acl: vec![ordo_txn::AclOp::CreateStream { name }],
     };
     let signed = ordo_txn::sign(create, key)?;
-    let decided = state.committer.commit(signed).await?;
+    let encoded_len = signed.encode().len();
+    let decided = state.committer.commit(signed, encoded_len).await?;
     tracing::info!(
         outcome = decided.outcome.kind(),
         "created the default stream"

@@ -86,6 +86,8 @@ impl Txn for TxnService {
     ) -> Result<Response<CommitResponse>, Status> {
         let started = std::time::Instant::now();
         let bytes = request.into_inner().transaction;
+        // Decoding refuses trailing bytes, so this is the canonical length.
+        let encoded_len = bytes.len();
         // Signature recovery is CPU work: keep it off the async workers.
         let signed = tokio::task::spawn_blocking(move || check(&bytes))
             .await
@@ -93,7 +95,7 @@ impl Txn for TxnService {
         let decided = self
             .state
             .committer
-            .commit(signed)
+            .commit(signed, encoded_len)
             .await
             .map_err(commit_status)?;
         self.state
