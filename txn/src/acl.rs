@@ -20,11 +20,11 @@
 //! Roles are stored as versioned facts in the `Acl` column, so the ACL state
 //! at any version can be read like data.
 
+use crate::FastMap;
 use crate::Outcome;
 pub use crate::ids::stream_id;
 use crate::record::{AclOp, Address, Write};
 use ordo_kv::{Column, Engine, MvccError, MvccStore, StreamId};
-use std::collections::HashMap;
 
 /// First byte of a special-key fact's key (see [`Fact::key`]).
 const SPECIAL_KEY_TAG: u8 = 3;
@@ -76,7 +76,7 @@ impl Fact {
 pub type FactChange = (StreamId, Fact, bool);
 
 /// Facts keyed by (stream, fact key), as [`Fact::key`] encodes them.
-pub type FactMap = HashMap<(StreamId, Vec<u8>), bool>;
+pub type FactMap = FastMap<(StreamId, Vec<u8>), bool>;
 
 /// Most facts the replayer keeps cached; past this the cache starts over.
 /// Every fact is also in the store, so the bound costs only reads.
@@ -92,7 +92,7 @@ pub struct FactCache {
     /// Streams known to have never had a special key: most streams. A write
     /// to them needs no per-key lookup, which matters because written keys
     /// are mostly new and would miss `facts`.
-    special_free: std::cell::RefCell<HashMap<StreamId, bool>>,
+    special_free: std::cell::RefCell<FastMap<StreamId, bool>>,
 }
 
 impl FactCache {

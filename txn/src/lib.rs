@@ -36,6 +36,16 @@ pub mod sign;
 #[cfg(feature = "replay")]
 pub mod window;
 
+/// The hash map of replay's per-transaction lookups.
+///
+/// foldhash instead of the standard SipHash: those lookups hash every key a
+/// transaction reads or writes, and SipHash was a tenth of replay's time.
+/// Its per-process random seed keeps crafted keys from colliding on purpose,
+/// and no decision depends on iteration order, so the seed cannot leak into
+/// results.
+#[cfg(feature = "replay")]
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A 32-byte stream id (the same type as `ordo_kv::StreamId`).
 pub type StreamId = [u8; 32];
 

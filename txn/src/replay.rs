@@ -13,6 +13,7 @@
 //! randomness, no node setting. Two replicas that apply the same entries hold
 //! the same state and the same [`Applied::digest`].
 
+use crate::FastMap;
 use crate::acl::{AclView, Fact, FactCache, FactChange, FactMap};
 use crate::codec::{Reader, Writer};
 use crate::limits::CONFLICT_WINDOW;
@@ -21,7 +22,6 @@ use crate::window::ConflictWindow;
 use crate::{Outcome, sign};
 use ordo_kv::mvcc::stage_write;
 use ordo_kv::{Column, Engine, EngineError, MvccError, MvccStore, StreamId, WriteBatch};
-use std::collections::HashMap;
 
 const APPLIED_KEY: &[u8] = b"applied";
 const DIGEST_KEY: [u8; 32] = *b"ordo/txn/state-digest/v1........";
@@ -170,7 +170,7 @@ struct EntryEffects {
     changes: Writer,
     changed_versions: u32,
     acl: FactMap,
-    outcomes: HashMap<(Address, TxnId), Outcome>,
+    outcomes: FastMap<(Address, TxnId), Outcome>,
 }
 
 fn outcome_key(sender: &Address, id: &TxnId) -> Vec<u8> {
@@ -458,7 +458,7 @@ pub fn fact_holds<E: Engine>(
     fact: &Fact,
     version: u64,
 ) -> Result<bool, MvccError> {
-    AclView::new(store, &HashMap::new(), None, version).holds(stream, fact)
+    AclView::new(store, &FastMap::default(), None, version).holds(stream, fact)
 }
 
 /// The keys written by each committed version after `after`, in version

@@ -8,10 +8,11 @@
 //! touching the store. It is rebuilt from the store's change log on open, so
 //! it is a function of the log prefix like everything else.
 
+use crate::FastMap;
 use crate::record::Read;
 use ordo_kv::StreamId;
+use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
 
 /// A key of some stream.
 type StreamKey = (StreamId, Vec<u8>);
@@ -25,7 +26,7 @@ type StreamKey = (StreamId, Vec<u8>);
 /// replay, so neither allocates.
 #[derive(Debug, Default)]
 pub struct ConflictWindow {
-    last_write: HashMap<StreamId, HashMap<Vec<u8>, u64>>,
+    last_write: FastMap<StreamId, FastMap<Vec<u8>, u64>>,
     by_version: VecDeque<(u64, Vec<StreamKey>)>,
     keys: usize,
 }

@@ -4,8 +4,7 @@ use crate::node::NodeState;
 use crate::services::kv::{check_key, read_version, stream_id};
 use ordo_proto::v1::{AclAnswer, AclQuery, acl_server::Acl};
 use ordo_txn::Fact;
-use ordo_txn::acl::AclView;
-use std::collections::HashMap;
+use ordo_txn::acl::{AclView, FactMap};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -43,7 +42,7 @@ impl AclService {
         };
         let key = check_key(&query.key)?.to_vec();
         let at = read_version(&self.state, query.version, query.min_version).await?;
-        let no_overlay = HashMap::new();
+        let no_overlay = FactMap::default();
         let view = AclView::new(&self.state.state, &no_overlay, None, at);
         let holds = question(&view, &stream, account, key)
             .map_err(|e| Status::internal(format!("reading the state: {e}")))?;
