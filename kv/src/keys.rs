@@ -27,6 +27,20 @@ pub enum KeyError {
     Trailing(usize),
 }
 
+/// The first byte string after every string that starts with `prefix`
+/// (None when no such string exists: `prefix` is all `0xFF`). The exclusive
+/// end of a prefix range.
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 /// Encodes `(stream, key, version)` into one order-preserving byte string.
 pub fn encode_versioned(stream: &StreamId, key: &[u8], version: u64) -> Vec<u8> {
     let mut out = encode_key_prefix(stream, key);

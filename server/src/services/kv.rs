@@ -2,6 +2,7 @@
 
 use crate::node::NodeState;
 use ordo_kv::Column;
+use ordo_kv::keys::prefix_end;
 use ordo_kv::mvcc::{MAX_SCAN_BYTES, MAX_SCAN_ROWS};
 use ordo_proto::v1::{
     BatchGetRequest, BatchGetResponse, GetRequest, GetResponse, KeyValue, ScanRequest,
@@ -132,17 +133,6 @@ fn page_bounds(rows: u32, bytes: u32) -> Result<(usize, usize), Status> {
     ))
 }
 
-/// The first key after every key that starts with `prefix` (None: no such key).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xFF {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
 
 /// A continuation pins the scan's version, so every page reads one snapshot.
 fn encode_continuation(version: u64, resume: &[u8]) -> Vec<u8> {
