@@ -74,10 +74,29 @@ fn parse_one(
     mut tokens: Vec<TokenWithSpan>,
 ) -> Result<Parsed, SqlError> {
     let as_of = take_as_of(&mut tokens)?;
+    let end = tokens
+        .iter()
+        .rev()
+        .find(|t| !is_blank(&t.token))
+        .map(|t| t.span.end);
     let mut parser = Parser::new(dialect)
         .with_recursion_limit(MAX_NESTING_DEPTH)
         .with_tokens_with_locations(tokens);
-    let statement = parser.parse_statement().map_err(syntax_error)?;
+    let statement = parser
+        .parse_statement()
+        .map_err(|e| match syntax_error(e) {
+            // Errors at the end of input carry no position: point past the last token.
+            SqlError::Syntax {
+                message,
+                line: None,
+                column: None,
+            } if !message.contains("nested deeper") => SqlError::Syntax {
+                message,
+                line: end.map(|l| l.line),
+                column: end.map(|l| l.column),
+            },
+            other => other,
+        })?;
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(SqlError::Syntax {

@@ -276,16 +276,13 @@ impl Plan {
                 groups,
                 aggs,
             } => {
-                let _ = write!(
-                    line,
-                    "Aggregate ({} groups keys, {} aggregates)",
-                    groups.len(),
-                    aggs.len()
-                );
+                line.push_str("Aggregate");
                 if !groups.is_empty() {
                     let keys: Vec<String> = groups.iter().map(ToString::to_string).collect();
                     let _ = write!(line, " by {}", keys.join(", "));
                 }
+                let plural = if aggs.len() == 1 { "" } else { "s" };
+                let _ = write!(line, " ({} aggregate{plural})", aggs.len());
                 vec![input]
             }
             Plan::Project { input, exprs } => {
@@ -522,8 +519,13 @@ fn adapt_literal(e: Expr, ty: Option<DataType>) -> Result<Expr, SqlError> {
     }
 }
 
-fn is_text_literal(e: &Expr) -> bool {
-    matches!(e, Expr::Literal(Value::Text(_)))
+/// The type of an operand for type checks: a literal's own type (after
+/// [`adapt_literal`] may have converted it), else what compiling said.
+fn operand_type(e: &Expr, compiled: Option<DataType>) -> Option<DataType> {
+    match e {
+        Expr::Literal(v) => v.data_type(),
+        _ => compiled,
+    }
 }
 
 fn agg_func(name: &str) -> Option<AggFunc> {
@@ -591,15 +593,7 @@ impl Compiler<'_, '_> {
                     .map(|item| {
                         let (item, item_ty) = self.expr(item)?;
                         let item = adapt_literal(item, ty)?;
-                        self.check_comparable(
-                            ty,
-                            if is_text_literal(&item) {
-                                Some(DataType::Text)
-                            } else {
-                                item_ty
-                            },
-                            "IN",
-                        )?;
+                        self.check_comparable(ty, operand_type(&item, item_ty), "IN")?;
                         Ok(item)
                     })
                     .collect::<Result<_, SqlError>>()?;
@@ -619,24 +613,8 @@ impl Compiler<'_, '_> {
                 let (hi, hi_ty) = self.expr(high)?;
                 let lo = adapt_literal(lo, ty)?;
                 let hi = adapt_literal(hi, ty)?;
-                self.check_comparable(
-                    ty,
-                    if is_text_literal(&lo) {
-                        Some(DataType::Text)
-                    } else {
-                        lo_ty
-                    },
-                    "BETWEEN",
-                )?;
-                self.check_comparable(
-                    ty,
-                    if is_text_literal(&hi) {
-                        Some(DataType::Text)
-                    } else {
-                        hi_ty
-                    },
-                    "BETWEEN",
-                )?;
+                self.check_comparable(ty, operand_type(&lo, lo_ty), "BETWEEN")?;
+                self.check_comparable(ty, operand_type(&hi, hi_ty), "BETWEEN")?;
                 Ok((
                     Expr::Between(Box::new(x), Box::new(lo), Box::new(hi), *negated),
                     Some(DataType::Boolean),
@@ -784,16 +762,7 @@ impl Compiler<'_, '_> {
         let ty = match op {
             BinOp::And | BinOp::Or => Some(DataType::Boolean),
             _ if op.is_comparison() => {
-                let lt = if is_text_literal(&l) {
-                    Some(DataType::Text)
-                } else {
-                    lt
-                };
-                let rt = if is_text_literal(&r) {
-                    Some(DataType::Text)
-                } else {
-                    rt
-                };
+                let (lt, rt) = (operand_type(&l, lt), operand_type(&r, rt));
                 self.check_comparable(lt, rt, op.symbol())?;
                 Some(DataType::Boolean)
             }

@@ -133,7 +133,6 @@ fn page_bounds(rows: u32, bytes: u32) -> Result<(usize, usize), Status> {
     ))
 }
 
-
 /// A continuation pins the scan's version, so every page reads one snapshot.
 fn encode_continuation(version: u64, resume: &[u8]) -> Vec<u8> {
     let mut token = CONTINUATION_MAGIC.to_vec();
