@@ -19,6 +19,7 @@ use tonic_health::pb::{
 };
 
 pub mod keyfile;
+pub mod sql;
 pub mod txn;
 
 pub use txn::TxContext;

@@ -35,6 +35,8 @@ pub enum Command {
     Stream(crate::streamcli::StreamArgs),
     /// Make a new signing key file.
     Keygen(crate::kvcli::KeygenArgs),
+    /// An interactive SQL shell, or run SQL with -c / -f.
+    Sql(crate::sqlshell::SqlArgs),
 }
 
 /// Options of `ordo replay`.
@@ -100,6 +102,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen(args) => crate::kvcli::keygen(&args),
         Command::Watch(args) => runtime.block_on(crate::kvcli::watch(args)),
         Command::Stream(args) => runtime.block_on(crate::streamcli::run(args)),
+        Command::Sql(args) => {
+            let status = runtime.block_on(crate::sqlshell::run(args))?;
+            if status != 0 {
+                std::process::exit(status);
+            }
+            Ok(())
+        }
         Command::Replay(args) => runtime.block_on(crate::node::run_replay(
             &args.data_dir,
             args.state_dir.as_deref(),

@@ -15,6 +15,8 @@
 //! - [`node`]: starting a node: opening its stores, serving gRPC, stopping
 //!   cleanly on SIGINT/SIGTERM.
 //! - [`replica`]: following the log into MVCC state.
+//! - [`sql`]: the SQL store over the node, and the key SQL signs with.
+//! - [`sqlshell`]: `ordo sql`, the interactive shell and script runner.
 //! - [`streamcli`]: the `ordo stream` commands.
 //! - [`services`]: the tonic service implementations.
 
@@ -26,4 +28,6 @@ pub mod metrics;
 pub mod node;
 pub mod replica;
 pub mod services;
+pub mod sql;
+pub mod sqlshell;
 pub mod streamcli;

@@ -45,6 +45,8 @@ pub struct NodeState {
     pub committer: crate::commits::Committer,
     /// What the commit path counts.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Who SQL commits are signed by, and the SQL stream.
+    pub sql: crate::sql::SqlPrincipal,
 }
 
 /// The state directory of a node with data directory `data_dir`.
@@ -134,6 +136,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         waiters,
         metrics.clone(),
     );
+    let (sql, sql_key_created) = crate::sql::SqlPrincipal::load_or_create(&config.data_dir)?;
     let state = Arc::new(NodeState {
         sequencer: sequencer.clone(),
         writer: ordo_log::EntryWriter::new(shards, sequencer.clone(), coding)?,
@@ -144,6 +147,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         applied,
         committer,
         metrics,
+        sql,
     });
     let metrics_listener = tokio::net::TcpListener::bind(config.metrics_listen)
         .await
@@ -155,6 +159,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     if config.cli_key {
         ensure_cli_identity(&state, &config.data_dir).await?;
     }
+    ensure_sql_stream(&state, sql_key_created).await?;
     let exporter = tokio::spawn(crate::metrics::serve(
         metrics_listener,
         metrics_page(state.clone(), local_sequencer.clone()),
@@ -184,26 +189,44 @@ async fn ensure_cli_identity(state: &Arc<NodeState>, data_dir: &Path) -> anyhow:
         true => ordo_client::keyfile::create(&path)?,
     };
     tracing::info!(key = %path.display(), address = %ordo_client::keyfile::address_hex(&key), "CLI identity");
+    let name = crate::kvcli::DEFAULT_STREAM;
+    ensure_stream_once(state, key, name, first_start).await
+}
+
+/// The SQL stream, made by the SQL key on first start.
+async fn ensure_sql_stream(state: &Arc<NodeState>, first_start: bool) -> anyhow::Result<()> {
+    let key = state.sql.key.clone();
+    ensure_stream_once(state, key, crate::sql::SQL_STREAM_NAME, first_start).await
+}
+
+/// Makes sure stream `name` of `key` exists. On a first start this is done
+/// before serving, so clients find the stream at once; later starts must not
+/// wait for replay before serving, so the check (for a start that died
+/// between making the key and the stream) runs aside.
+async fn ensure_stream_once(
+    state: &Arc<NodeState>,
+    key: ordo_txn::SigningKey,
+    name: &'static str,
+    first_start: bool,
+) -> anyhow::Result<()> {
     if first_start {
-        // Done before serving, so the CLI finds its stream at once.
-        return ensure_default_stream(state, &key).await;
+        return ensure_stream(state, &key, name).await;
     }
-    // Later starts must not wait for replay before serving: the check (for a
-    // start that died between making the key and the stream) runs aside.
     let state = state.clone();
     tokio::spawn(async move {
-        if let Err(error) = ensure_default_stream(&state, &key).await {
-            tracing::warn!(%error, "could not check the default stream");
+        if let Err(error) = ensure_stream(&state, &key, name).await {
+            tracing::warn!(%error, stream = name, "could not check a stream");
         }
     });
     Ok(())
 }
 
-/// Creates the CLI user's default stream once the replica has caught up,
-/// unless it exists.
-async fn ensure_default_stream(
+/// Creates stream `name` of `key` once the replica has caught up, unless it
+/// exists.
+async fn ensure_stream(
     state: &NodeState,
     key: &ordo_txn::SigningKey,
+    name: &str,
 ) -> anyhow::Result<()> {
     let tail = state.sequencer.tail();
     let mut applied = state.applied.clone();
@@ -212,7 +235,7 @@ async fn ensure_default_stream(
         .await
         .context("the replica stopped while catching up")?;
     let at = applied.borrow().version;
-    let name = crate::kvcli::DEFAULT_STREAM.as_bytes().to_vec();
+    let name = name.as_bytes().to_vec();
     let stream = ordo_txn::stream_id(&ordo_txn::address_of(key), &name);
     if ordo_txn::replay::fact_holds(&state.state, &stream, &ordo_txn::Fact::Exists, at)? {
         return Ok(());
@@ -223,14 +246,15 @@ async fn ensure_default_stream(
         read_version: at,
         reads: vec![],
         writes: vec![],
-        acl: vec![ordo_txn::AclOp::CreateStream { name }],
+        acl: vec![ordo_txn::AclOp::CreateStream { name: name.clone() }],
     };
     let signed = ordo_txn::sign(create, key)?;
     let encoded_len = signed.encode().len();
     let decided = state.committer.commit(signed, encoded_len).await?;
     tracing::info!(
         outcome = decided.outcome.kind(),
-        "created the default stream"
+        stream = %String::from_utf8_lossy(&name),
+        "created a stream"
     );
     Ok(())
 }
@@ -290,8 +314,13 @@ pub async fn serve(
         ordo_proto::v1::acl_server::AclServer::new(crate::services::AclService::new(state.clone()));
     // Twice the transaction limit: anything up to that gets the decoder's
     // typed "too large" error; beyond it tonic refuses the message itself.
-    let txn = ordo_proto::v1::txn_server::TxnServer::new(crate::services::TxnService::new(state))
-        .max_decoding_message_size(2 * ordo_txn::limits::MAX_TXN_BYTES);
+    let txn =
+        ordo_proto::v1::txn_server::TxnServer::new(crate::services::TxnService::new(state.clone()))
+            .max_decoding_message_size(2 * ordo_txn::limits::MAX_TXN_BYTES);
+    // Twice the SQL text limit, so oversized scripts get the SQL layer's
+    // typed "too long" error.
+    let sql = ordo_proto::v1::sql_server::SqlServer::new(crate::services::SqlService::new(state))
+        .max_decoding_message_size(2 * ordo_sql::parse::MAX_SQL_BYTES);
     health
         .set_serving::<ordo_proto::v1::status_server::StatusServer<crate::services::StatusService>>(
         )
@@ -312,6 +341,7 @@ pub async fn serve(
         .add_service(kv)
         .add_service(txn)
         .add_service(acl)
+        .add_service(sql)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stopped.await;
         });

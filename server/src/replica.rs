@@ -165,8 +165,10 @@ pub async fn follow(
         let tail = sequencer.wait_beyond(next).await?;
         replica
             .catch_up(tail, |entry| {
-                on_entry(entry);
+                // Published first: whoever learns of a decision can then read
+                // its effects at once (read-your-writes).
                 applied.send_replace(entry.applied);
+                on_entry(entry);
             })
             .await?;
     }

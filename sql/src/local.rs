@@ -9,9 +9,9 @@
 //! spending a signature on each.
 
 use crate::error::SqlError;
-use crate::store::{Commit, ReadSpan, ScanPage, Store};
+use crate::store::{Commit, ScanPage, Store};
 use ordo_kv::{Engine, mvcc::MAX_SCAN_BYTES};
-use ordo_txn::{AclOp, Checked, Outcome, Read, Replayer, StreamId, Transaction, Write};
+use ordo_txn::{AclOp, Checked, Outcome, Replayer, StreamId, Transaction};
 use std::sync::Mutex;
 
 /// The address the local store writes as.
@@ -114,26 +114,9 @@ impl<E: Engine> Store for LocalStore<E> {
 
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {
         let stream = self.stream;
-        let tx = move |seq: u64| Transaction {
-            // One commit per entry, so the entry's position is a unique id.
-            id: u128::from(seq).to_be_bytes(),
-            sender: LOCAL_SENDER,
-            read_version: commit.read_version,
-            reads: commit
-                .reads
-                .into_iter()
-                .map(|read| match read {
-                    ReadSpan::Key(key) => Read::Key { stream, key },
-                    ReadSpan::Range { start, end } => Read::Range { stream, start, end },
-                })
-                .collect(),
-            writes: commit
-                .writes
-                .into_iter()
-                .map(|(key, value)| Write { stream, key, value })
-                .collect(),
-            acl: vec![],
-        };
-        self.apply(tx)
+        // One commit per entry, so the entry's position is a unique id.
+        self.apply(move |seq| {
+            commit.into_transaction(u128::from(seq).to_be_bytes(), LOCAL_SENDER, stream)
+        })
     }
 }

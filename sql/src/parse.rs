@@ -28,27 +28,44 @@ pub struct Parsed {
     pub as_of: Option<u64>,
 }
 
-/// Parses `sql` (one or more statements separated by `;`).
+/// Parses `sql` (one or more statements separated by `;`); fails if any
+/// statement fails to parse.
 pub fn parse(sql: &str) -> Result<Vec<Parsed>, SqlError> {
+    parse_each(sql).into_iter().collect()
+}
+
+/// Parses each statement of `sql` on its own, so a script can run the
+/// statements before the first one that does not parse (as `psql` does).
+/// Text that cannot be split into statements at all (too long, an
+/// unterminated string) gives a single error.
+pub fn parse_each(sql: &str) -> Vec<Result<Parsed, SqlError>> {
+    match tokenize(sql) {
+        Err(e) => vec![Err(e)],
+        Ok(tokens) => {
+            let dialect = PostgreSqlDialect {};
+            split_statements(tokens)
+                .into_iter()
+                .filter(|tokens| tokens.iter().any(|t| !is_blank(&t.token)))
+                .map(|tokens| parse_one(&dialect, tokens))
+                .collect()
+        }
+    }
+}
+
+fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>, SqlError> {
     if sql.len() > MAX_SQL_BYTES {
         return Err(SqlError::TooLong {
             len: sql.len(),
             max: MAX_SQL_BYTES,
         });
     }
-    let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, sql)
+    Tokenizer::new(&PostgreSqlDialect {}, sql)
         .tokenize_with_location()
         .map_err(|e| SqlError::Syntax {
             message: e.message,
             line: Some(e.location.line),
             column: Some(e.location.column),
-        })?;
-    split_statements(tokens)
-        .into_iter()
-        .filter(|tokens| tokens.iter().any(|t| !is_blank(&t.token)))
-        .map(|tokens| parse_one(&dialect, tokens))
-        .collect()
+        })
 }
 
 /// Splits a script's tokens at each `;` (string literals and comments are

@@ -13,7 +13,7 @@ use crate::encoding::{index_prefix, next_table_id_key, rows_prefix, table_key};
 use crate::error::SqlError;
 use crate::exec::{Exec, Row};
 use crate::expr::{Expr, truth};
-use crate::parse::{Parsed, parse};
+use crate::parse::{Parsed, parse_each};
 use crate::plan::{
     Access, OutputColumn, Plan, Scope, choose_access, compile, constant, data_type, ident,
     object_name, plan_query,
@@ -83,10 +83,27 @@ impl<S: Store> Session<S> {
     /// Runs every statement of `sql` in order and returns their results;
     /// stops at the first failure and returns it.
     pub fn execute(&mut self, sql: &str) -> Result<Vec<QueryResult>, SqlError> {
-        parse(sql)?
-            .iter()
-            .map(|statement| self.execute_parsed(statement))
+        parse_each(sql)
+            .into_iter()
+            .map(|statement| self.execute_statement(statement))
             .collect()
+    }
+
+    /// Runs a statement as [`parse_each`] gave it: a statement that did not
+    /// parse fails like any other, aborting an open block.
+    pub fn execute_statement(
+        &mut self,
+        statement: Result<Parsed, SqlError>,
+    ) -> Result<QueryResult, SqlError> {
+        match statement {
+            Ok(parsed) => self.execute_parsed(&parsed),
+            Err(e) => {
+                if self.block.is_some() {
+                    self.failed = true;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Runs one parsed statement.
@@ -204,6 +221,17 @@ impl<S: Store> Session<S> {
                 ast::ObjectType::Index => self.drop_indexes(txn, names, *if_exists),
                 other => Err(unsupported(format!("DROP {other}"))),
             },
+            Statement::ShowTables { .. } => self.show_tables(txn),
+            Statement::ShowColumns { show_options, .. } => {
+                let Some(name) = show_options
+                    .show_in
+                    .as_ref()
+                    .and_then(|i| i.parent_name.as_ref())
+                else {
+                    return Err(unsupported("SHOW COLUMNS without FROM <table>"));
+                };
+                self.show_columns(txn, name)
+            }
             Statement::CreateIndex(create) => self.create_index(txn, create),
             Statement::AlterTable(alter) => self.alter_table(txn, alter),
             Statement::Explain {
@@ -229,6 +257,59 @@ impl<S: Store> Session<S> {
             store: &self.store,
             txn,
         }
+    }
+
+    fn show_tables(&self, txn: &mut Txn) -> Result<QueryResult, SqlError> {
+        let tables = self.exec(txn).all_tables()?;
+        let rows: Vec<Row> = tables
+            .iter()
+            .map(|t| {
+                vec![
+                    Value::Text(t.name.clone()),
+                    Value::Int(t.columns.len() as i64),
+                    Value::Int(t.indexes.len() as i64),
+                ]
+            })
+            .collect();
+        Ok(listing(&["table", "columns", "indexes"], rows))
+    }
+
+    fn show_columns(&self, txn: &mut Txn, name: &ast::ObjectName) -> Result<QueryResult, SqlError> {
+        let table = crate::plan::Tables::table(&mut self.exec(txn), &object_name(name)?)?;
+        let rows: Vec<Row> = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut notes = Vec::new();
+                if let Some(k) = table.primary_key.iter().position(|&p| p == i) {
+                    notes.push(format!("primary key ({})", k + 1));
+                }
+                for index in table.indexes.iter().filter(|x| x.columns.contains(&i)) {
+                    let kind = if index.unique {
+                        "unique index"
+                    } else {
+                        "index"
+                    };
+                    notes.push(format!("{kind} {}", index.name));
+                }
+                vec![
+                    Value::Text(c.name.clone()),
+                    Value::Text(c.data_type.name().to_string()),
+                    Value::Bool(!c.not_null),
+                    if c.default.is_null() {
+                        Value::Null
+                    } else {
+                        Value::Text(c.default.literal())
+                    },
+                    Value::Text(notes.join(", ")),
+                ]
+            })
+            .collect();
+        Ok(listing(
+            &["column", "type", "nullable", "default", "keys"],
+            rows,
+        ))
     }
 
     fn select(&self, txn: &mut Txn, query: &ast::Query) -> Result<QueryResult, SqlError> {
@@ -607,6 +688,28 @@ impl<S: Store> Session<S> {
         }
         exec.txn.put(table_key(&table.name), table.encode())?;
         Ok(QueryResult::command("ALTER TABLE"))
+    }
+}
+
+/// A result of text-ish catalog rows (SHOW).
+fn listing(names: &[&str], rows: Vec<Row>) -> QueryResult {
+    let columns = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| OutputColumn {
+            name: (*name).to_string(),
+            data_type: rows
+                .first()
+                .and_then(|r| r.get(i))
+                .and_then(Value::data_type)
+                .or(Some(DataType::Text)),
+        })
+        .collect();
+    QueryResult {
+        tag: format!("SELECT {}", rows.len()),
+        columns,
+        rows,
+        version: None,
     }
 }
 

@@ -45,6 +45,37 @@ pub struct Commit {
     pub writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
+impl Commit {
+    /// The ordo transaction that carries this commit, with every read and
+    /// write in `stream`, sent by `sender` under id `id`.
+    pub fn into_transaction(
+        self,
+        id: ordo_txn::TxnId,
+        sender: ordo_txn::Address,
+        stream: ordo_txn::StreamId,
+    ) -> ordo_txn::Transaction {
+        ordo_txn::Transaction {
+            id,
+            sender,
+            read_version: self.read_version,
+            reads: self
+                .reads
+                .into_iter()
+                .map(|read| match read {
+                    ReadSpan::Key(key) => ordo_txn::Read::Key { stream, key },
+                    ReadSpan::Range { start, end } => ordo_txn::Read::Range { stream, start, end },
+                })
+                .collect(),
+            writes: self
+                .writes
+                .into_iter()
+                .map(|(key, value)| ordo_txn::Write { stream, key, value })
+                .collect(),
+            acl: vec![],
+        }
+    }
+}
+
 /// Up to a page of live rows, and where the next page starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanPage {

@@ -3,12 +3,14 @@
 mod acl;
 mod kv;
 mod log;
+mod sql;
 mod status;
 mod txn;
 
 pub use acl::AclService;
 pub use kv::{KvService, MAX_VERSION_WAIT};
 pub use log::LogService;
+pub use sql::{ROWS_PER_MESSAGE, SqlService};
 pub use status::StatusService;
 pub use txn::TxnService;
 

@@ -1,0 +1,126 @@
+//! SQL on a node: the [`ordo_sql::Store`] over the node's replica and commit
+//! path, and the principal SQL writes as.
+//!
+//! SQL data lives in one stream, `sql`, owned by the node's SQL key
+//! (`DATA_DIR/sql.key`, made on first start). Every SQL commit is signed
+//! with that key, so the SQL surface is one principal as far as ordo's
+//! access control goes: whoever can reach the node's gRPC port can run SQL.
+//! (Per-user SQL identities, with clients signing their own SQL commits,
+//! are not built yet.)
+
+use crate::node::NodeState;
+use ordo_kv::Column;
+use ordo_kv::mvcc::MAX_SCAN_BYTES;
+use ordo_sql::{Commit, ScanPage, SqlError, Store};
+use ordo_txn::{Outcome, SigningKey, StreamId};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The name of the stream SQL data lives in.
+pub const SQL_STREAM_NAME: &str = "sql";
+
+/// Who SQL commits are signed by, and the stream they write.
+#[derive(Clone)]
+pub struct SqlPrincipal {
+    /// The signing key.
+    pub key: SigningKey,
+    /// The SQL stream, owned by `key`.
+    pub stream: StreamId,
+}
+
+impl std::fmt::Debug for SqlPrincipal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("SqlPrincipal")
+            .field("stream", &ordo_log::hex(&self.stream))
+            .finish()
+    }
+}
+
+impl SqlPrincipal {
+    /// Loads `DATA_DIR/sql.key`, creating it on first start. Returns the
+    /// principal and whether the key was just made.
+    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<(Self, bool)> {
+        let path = data_dir.join("sql.key");
+        let created = !path.exists();
+        let key = if created {
+            ordo_client::keyfile::create(&path)?
+        } else {
+            ordo_client::keyfile::load(&path)?
+        };
+        let stream = ordo_txn::stream_id(&ordo_txn::address_of(&key), SQL_STREAM_NAME.as_bytes());
+        Ok((Self { key, stream }, created))
+    }
+}
+
+/// The node's state seen as a SQL store. Runs on a blocking thread: commits
+/// wait for the log's decision with `Handle::block_on`.
+pub struct NodeSqlStore {
+    state: Arc<NodeState>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl NodeSqlStore {
+    /// A store over `state`, whose commits run on `runtime`.
+    pub fn new(state: Arc<NodeState>, runtime: tokio::runtime::Handle) -> Self {
+        Self { state, runtime }
+    }
+
+    fn stream(&self) -> StreamId {
+        self.state.sql.stream
+    }
+}
+
+fn store_error(e: impl std::fmt::Display) -> SqlError {
+    SqlError::Store(e.to_string())
+}
+
+impl Store for NodeSqlStore {
+    fn latest_version(&self) -> Result<u64, SqlError> {
+        Ok(self.state.applied.borrow().version)
+    }
+
+    fn get(&self, key: &[u8], at: u64) -> Result<Option<Vec<u8>>, SqlError> {
+        let found = self
+            .state
+            .state
+            .get(Column::Data, &self.stream(), key, at)
+            .map_err(store_error)?;
+        Ok(found.and_then(|v| v.value))
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        at: u64,
+        limit: usize,
+    ) -> Result<ScanPage, SqlError> {
+        let page = self
+            .state
+            .state
+            .scan(&self.stream(), start, end, at, limit, MAX_SCAN_BYTES)
+            .map_err(store_error)?;
+        Ok(ScanPage {
+            rows: page.rows.into_iter().map(|r| (r.key, r.value)).collect(),
+            resume: page.resume_from,
+        })
+    }
+
+    fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {
+        let tx = commit.into_transaction(ordo_client::txn::fresh_id(), [0; 20], self.stream());
+        let signed = ordo_txn::sign(tx, &self.state.sql.key).map_err(store_error)?;
+        let encoded_len = signed.encode().len();
+        if encoded_len > ordo_txn::limits::MAX_TXN_BYTES {
+            return Err(SqlError::LimitExceeded(format!(
+                "the transaction encodes to {encoded_len} bytes, over the limit of {}",
+                ordo_txn::limits::MAX_TXN_BYTES
+            )));
+        }
+        let decided = self
+            .runtime
+            .block_on(self.state.committer.commit(signed, encoded_len))
+            .map_err(|e| SqlError::Store(format!("commit: {e}")))?;
+        Ok(decided.outcome)
+    }
+}
