@@ -5,7 +5,6 @@ use ordo_log::{CodingParams, LocalSequencer, LocalSequencerOptions, RocksShardSt
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio_stream::wrappers::TcpListenerStream;
 
 /// How long a stopping node waits for in-flight calls before closing connections.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -333,6 +332,9 @@ pub async fn serve(
     println!("ordo listening on {local}");
     tracing::info!(address = %local, "serving gRPC");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // No Nagle: replies are small and latency-bound; with Nagle, a reply
+    // written in pieces waits for the client's delayed ACK (about 40 ms).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
@@ -342,7 +344,7 @@ pub async fn serve(
         .add_service(txn)
         .add_service(acl)
         .add_service(sql)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
         });
     tokio::pin!(server);

@@ -34,6 +34,10 @@ struct Args {
 /// Rows per INSERT while loading.
 const LOAD_BATCH: u64 = 1000;
 
+/// Ids of inserted rows: one counter for every client and cell, starting
+/// far above the loaded rows, so inserts never collide.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
+
 /// One connection to a target.
 enum Conn {
     Ordo(ordo_client::sql::SqlSession),
@@ -132,7 +136,6 @@ async fn client_loop(
 ) -> anyhow::Result<Vec<u32>> {
     let mut latencies = Vec::new();
     let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ (client as u64 + 1);
-    let mut i = 0u64;
     while Instant::now() < until {
         let sql = match workload {
             Workload::PointSelect => {
@@ -142,8 +145,7 @@ async fn client_loop(
                 format!("SELECT name, score FROM bench WHERE id = {}", state % rows)
             }
             Workload::InsertOne => {
-                i += 1;
-                let id = 1_000_000_000 * (client as u64 + 1) + i;
+                let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 format!("INSERT INTO bench VALUES ({id}, 'new-{id}', 1)")
             }
         };
