@@ -75,8 +75,12 @@ async fn connect(args: &Args, target: Target) -> anyhow::Result<Conn> {
             Conn::Ordo(client.sql_session().await?)
         }
         Target::Postgres => {
-            let config = args.postgres.as_deref().context("no postgres connection string")?;
-            let (client, connection) = tokio_postgres::connect(config, tokio_postgres::NoTls).await?;
+            let config = args
+                .postgres
+                .as_deref()
+                .context("no postgres connection string")?;
+            let (client, connection) =
+                tokio_postgres::connect(config, tokio_postgres::NoTls).await?;
             tokio::spawn(connection);
             Conn::Postgres(client)
         }
@@ -156,7 +160,12 @@ async fn client_loop(
     Ok(latencies)
 }
 
-async fn measure(args: &Args, target: Target, workload: Workload, clients: usize) -> anyhow::Result<Cell> {
+async fn measure(
+    args: &Args,
+    target: Target,
+    workload: Workload,
+    clients: usize,
+) -> anyhow::Result<Cell> {
     let mut conns = Vec::with_capacity(clients);
     for _ in 0..clients {
         conns.push(connect(args, target).await?);
@@ -198,7 +207,11 @@ async fn main() -> anyhow::Result<()> {
         let mut conn = connect(&args, target).await?;
         let loading = Instant::now();
         load(&mut conn, args.rows).await?;
-        eprintln!("{target:?}: loaded {} rows in {:.1} s", args.rows, loading.elapsed().as_secs_f64());
+        eprintln!(
+            "{target:?}: loaded {} rows in {:.1} s",
+            args.rows,
+            loading.elapsed().as_secs_f64()
+        );
         for workload in [Workload::PointSelect, Workload::InsertOne] {
             for &clients in &args.clients {
                 let cell = measure(&args, target, workload, clients).await?;
