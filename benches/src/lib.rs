@@ -9,8 +9,13 @@
 //! - [`payload`]: deterministic, incompressible-looking payloads.
 //! - [`baseline`]: the alternative Reed-Solomon crate, wrapped so the coding
 //!   benchmark can put both crates side by side.
+//! - [`load`]: the load generator of `ordo-bench` (workloads, key choice,
+//!   the ordo and etcd targets behind one trait).
+//! - [`report`]: the ordo/etcd comparison report and chart.
 
 pub mod baseline;
+pub mod load;
+pub mod report;
 
 /// Every benchmark links this library, so every benchmark allocates the way
 /// the `ordo` binary does. With the system allocator, buffers of a few

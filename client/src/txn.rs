@@ -25,7 +25,7 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(5);
 pub const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Outcomes worth running the transaction again for.
-const RETRYABLE: [&str; 2] = ["conflict", "too_old"];
+pub const RETRYABLE: [&str; 2] = ["conflict", "too_old"];
 
 /// A fresh transaction id: unique per sender as long as this process's
 /// clock and counter are, which is what the server needs.
@@ -255,8 +255,20 @@ impl Client {
     pub async fn transact<T>(
         &self,
         key: &SigningKey,
-        mut body: impl AsyncFnMut(&mut TxContext<'_>) -> Result<T, ClientError>,
+        body: impl AsyncFnMut(&mut TxContext<'_>) -> Result<T, ClientError>,
     ) -> Result<(T, u64), ClientError> {
+        self.transact_counted(key, body)
+            .await
+            .map(|(value, version, _)| (value, version))
+    }
+
+    /// [`Client::transact`], also returning how many attempts it took (1
+    /// when the first commit succeeded): load generators report retries.
+    pub async fn transact_counted<T>(
+        &self,
+        key: &SigningKey,
+        mut body: impl AsyncFnMut(&mut TxContext<'_>) -> Result<T, ClientError>,
+    ) -> Result<(T, u64, u32), ClientError> {
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=MAX_ATTEMPTS {
             let mut context = TxContext {
@@ -269,7 +281,7 @@ impl Client {
             let value = body(&mut context).await?;
             let decided = self.commit(context.into_transaction(), key).await?;
             match decided.outcome.as_str() {
-                "committed" => return Ok((value, decided.version)),
+                "committed" => return Ok((value, decided.version, attempt)),
                 kind if RETRYABLE.contains(&kind) && attempt < MAX_ATTEMPTS => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);

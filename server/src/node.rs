@@ -135,7 +135,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         waiters,
         metrics.clone(),
     );
-    let (sql, sql_key_created) = crate::sql::SqlPrincipal::load_or_create(&config.data_dir)?;
+    let sql = crate::sql::SqlPrincipal::load_or_create(&config.data_dir)?;
     let state = Arc::new(NodeState {
         sequencer: sequencer.clone(),
         writer: ordo_log::EntryWriter::new(shards, sequencer.clone(), coding)?,
@@ -158,7 +158,6 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     if config.cli_key {
         ensure_cli_identity(&state, &config.data_dir).await?;
     }
-    ensure_sql_stream(&state, sql_key_created).await?;
     let exporter = tokio::spawn(crate::metrics::serve(
         metrics_listener,
         metrics_page(state.clone(), local_sequencer.clone()),
@@ -192,12 +191,6 @@ async fn ensure_cli_identity(state: &Arc<NodeState>, data_dir: &Path) -> anyhow:
     ensure_stream_once(state, key, name, first_start).await
 }
 
-/// The SQL stream, made by the SQL key on first start.
-async fn ensure_sql_stream(state: &Arc<NodeState>, first_start: bool) -> anyhow::Result<()> {
-    let key = state.sql.key.clone();
-    ensure_stream_once(state, key, crate::sql::SQL_STREAM_NAME, first_start).await
-}
-
 /// Makes sure stream `name` of `key` exists. On a first start this is done
 /// before serving, so clients find the stream at once; later starts must not
 /// wait for replay before serving, so the check (for a start that died
@@ -222,7 +215,7 @@ async fn ensure_stream_once(
 
 /// Creates stream `name` of `key` once the replica has caught up, unless it
 /// exists.
-async fn ensure_stream(
+pub(crate) async fn ensure_stream(
     state: &NodeState,
     key: &ordo_txn::SigningKey,
     name: &str,

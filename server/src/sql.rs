@@ -2,7 +2,7 @@
 //! path, and the principal SQL writes as.
 //!
 //! SQL data lives in one stream, `sql`, owned by the node's SQL key
-//! (`DATA_DIR/sql.key`, made on first start). Every SQL commit is signed
+//! (`DATA_DIR/sql.key`, made on first start; the stream on first SQL use). Every SQL commit is signed
 //! with that key, so the SQL surface is one principal as far as ordo's
 //! access control goes: whoever can reach the node's gRPC port can run SQL.
 //! (Per-user SQL identities, with clients signing their own SQL commits,
@@ -26,6 +26,8 @@ pub struct SqlPrincipal {
     pub key: SigningKey,
     /// The SQL stream, owned by `key`.
     pub stream: StreamId,
+    /// Set once the stream is known to exist.
+    ready: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl std::fmt::Debug for SqlPrincipal {
@@ -38,18 +40,35 @@ impl std::fmt::Debug for SqlPrincipal {
 }
 
 impl SqlPrincipal {
-    /// Loads `DATA_DIR/sql.key`, creating it on first start. Returns the
-    /// principal and whether the key was just made.
-    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<(Self, bool)> {
+    /// Loads `DATA_DIR/sql.key`, creating it on first start. The stream is
+    /// made on first SQL use ([`SqlPrincipal::ensure_stream`]), so a node
+    /// that never runs SQL leaves no trace of it in the log.
+    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join("sql.key");
-        let created = !path.exists();
-        let key = if created {
+        let key = if !path.exists() {
             ordo_client::keyfile::create(&path)?
         } else {
             ordo_client::keyfile::load(&path)?
         };
         let stream = ordo_txn::stream_id(&ordo_txn::address_of(&key), SQL_STREAM_NAME.as_bytes());
-        Ok((Self { key, stream }, created))
+        Ok(Self {
+            key,
+            stream,
+            ready: Arc::new(tokio::sync::OnceCell::new()),
+        })
+    }
+
+    /// Creates the SQL stream unless it exists; after the first success this
+    /// returns at once.
+    pub async fn ensure_stream(&self, state: &NodeState) -> Result<(), String> {
+        self.ready
+            .get_or_try_init(|| async {
+                crate::node::ensure_stream(state, &self.key, SQL_STREAM_NAME)
+                    .await
+                    .map_err(|e| format!("creating the SQL stream: {e:#}"))
+            })
+            .await
+            .map(|_| ())
     }
 }
 

@@ -324,7 +324,7 @@ mod tests {
         let text = String::from_utf8(out).expect("utf-8");
         assert_eq!(
             text,
-            "  id  | name\n-----+------\n   1 | ada\n 100 | NULL\n(2 rows)\n"
+            " id  | name\n-----+------\n   1 | ada\n 100 | NULL\n(2 rows)\n"
         );
     }
 

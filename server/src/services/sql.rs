@@ -34,6 +34,14 @@ impl SqlService {
         Self { state }
     }
 
+    async fn ensure_stream(&self) -> Result<(), Status> {
+        self.state
+            .sql
+            .ensure_stream(&self.state)
+            .await
+            .map_err(Status::unavailable)
+    }
+
     fn session(&self) -> Session<NodeSqlStore> {
         Session::new(NodeSqlStore::new(
             self.state.clone(),
@@ -153,6 +161,7 @@ impl Sql for SqlService {
         &self,
         request: Request<Streaming<SqlRequest>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
+        self.ensure_stream().await?;
         let mut requests = request.into_inner();
         let (out, responses) = mpsc::channel(RESPONSE_QUEUE);
         let mut session = self.session();
@@ -191,6 +200,7 @@ impl Sql for SqlService {
         &self,
         request: Request<SqlRequest>,
     ) -> Result<Response<Self::ExecuteStream>, Status> {
+        self.ensure_stream().await?;
         let sql = request.into_inner().sql;
         let (out, responses) = mpsc::channel(RESPONSE_QUEUE);
         let session = self.session();

@@ -1,0 +1,482 @@
+//! `ordo-bench`: a load generator for ordo and etcd, and a one-command
+//! comparison of the two on this machine.
+//!
+//! - `ordo-bench run`: one workload against one running target.
+//! - `ordo-bench compare`: installs etcd-server if missing, starts etcd and
+//!   `ordo dev` on loopback with fresh data directories, runs every workload
+//!   at each client count on both, stops both, and writes
+//!   `target/bench-report/report.md` and `chart.svg`.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ordo_bench::load::{self, Distribution, EtcdTarget, KvTarget, OrdoTarget, Spec, Workload};
+use ordo_bench::report::{self, Row};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Parser)]
+#[command(name = "ordo-bench", about = "Load generator for ordo and etcd")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run one workload against a running ordo or etcd.
+    Run(RunArgs),
+    /// Start etcd and ordo, run the whole matrix on both, write the report.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TargetKind {
+    Ordo,
+    Etcd,
+}
+
+/// Load shape shared by `run` and `compare`.
+#[derive(Debug, Clone, Args)]
+struct LoadArgs {
+    /// Keys in play (preloaded before measuring).
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// Bytes per key.
+    #[arg(long, default_value_t = 16)]
+    key_size: usize,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// Connections the clients share (round-robin).
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Unmeasured seconds before each measurement.
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 8)]
+    seconds: u64,
+    /// Stop each run after this many operations instead of after --seconds.
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Key distribution [default: zipfian for txn-rmw and the YCSB mixes, uniform otherwise].
+    #[arg(long, value_enum)]
+    distribution: Option<Distribution>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Which store.
+    #[arg(long, value_enum)]
+    target: TargetKind,
+    /// Its endpoint (`host:port` or `http://host:port`).
+    #[arg(long)]
+    endpoint: String,
+    /// ordo: the key file to sign with (the stream must let it write).
+    #[arg(long, default_value = "./ordo-data/cli.key")]
+    key: PathBuf,
+    /// ordo: the stream name, under the key's account.
+    #[arg(long, default_value = "default")]
+    stream: String,
+    /// The workload.
+    #[arg(long, value_enum)]
+    workload: Workload,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Preload the keys first.
+    #[arg(long)]
+    preload: bool,
+    /// Print JSON instead of a text table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// Client counts.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
+    clients: Vec<usize>,
+    /// Workloads [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    workloads: Vec<Workload>,
+    /// Where the report goes.
+    #[arg(long, default_value = "target/bench-report")]
+    out: PathBuf,
+    /// The `ordo` binary [default: next to this one].
+    #[arg(long)]
+    ordo: Option<PathBuf>,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+fn spec(load: &LoadArgs, workload: Workload) -> Spec {
+    let distribution = load.distribution.unwrap_or(match workload {
+        Workload::Put | Workload::Get => Distribution::Uniform,
+        _ => Distribution::Zipfian,
+    });
+    Spec {
+        workload,
+        distribution,
+        keys: load.keys,
+        key_size: load.key_size,
+        value_size: load.value_size,
+        warmup: Duration::from_secs(load.warmup),
+        duration: Duration::from_secs(load.seconds),
+        total_ops: load.ops,
+    }
+}
+
+/// Where ordo's load writes: an endpoint, a key and a stream.
+#[derive(Clone)]
+struct OrdoAt {
+    endpoint: String,
+    key: ordo_txn::SigningKey,
+    stream: ordo_txn::StreamId,
+}
+
+async fn ordo_targets(
+    at: &OrdoAt,
+    clients: usize,
+    connections: usize,
+) -> anyhow::Result<Vec<OrdoTarget>> {
+    let mut shared = Vec::new();
+    for _ in 0..connections.clamp(1, clients.max(1)) {
+        shared.push(ordo_client::Client::connect(&at.endpoint).await?);
+    }
+    let mut targets = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let client = shared[i % shared.len()].clone();
+        targets.push(OrdoTarget::new(client, at.key.clone(), at.stream).await?);
+    }
+    Ok(targets)
+}
+
+async fn etcd_targets(
+    endpoint: &str,
+    clients: usize,
+    connections: usize,
+) -> anyhow::Result<Vec<EtcdTarget>> {
+    let mut shared = Vec::new();
+    for _ in 0..connections.clamp(1, clients.max(1)) {
+        shared.push(EtcdTarget::channel(endpoint).await?);
+    }
+    Ok((0..clients)
+        .map(|i| EtcdTarget::new(shared[i % shared.len()].clone()))
+        .collect())
+}
+
+fn pairs(load: &LoadArgs) -> Vec<(Vec<u8>, Vec<u8>)> {
+    (0..load.keys)
+        .map(|i| {
+            (
+                load::key_of(i, load.key_size),
+                vec![0u8; load.value_size.max(8)],
+            )
+        })
+        .collect()
+}
+
+async fn preload_ordo(at: &OrdoAt, load: &LoadArgs) -> anyhow::Result<()> {
+    let client = ordo_client::Client::connect(&at.endpoint).await?;
+    for chunk in pairs(load).chunks(1000) {
+        client
+            .transact(&at.key, async |tx| {
+                for (k, v) in chunk {
+                    tx.put(at.stream, k, v);
+                }
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+async fn preload_etcd(endpoint: &str, load: &LoadArgs) -> anyhow::Result<()> {
+    let mut target = EtcdTarget::new(EtcdTarget::channel(endpoint).await?);
+    target.put_all(&pairs(load)).await?;
+    Ok(())
+}
+
+fn http(endpoint: &str) -> String {
+    if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("http://{endpoint}")
+    }
+}
+
+async fn run_one(args: RunArgs) -> anyhow::Result<()> {
+    let spec = spec(&args.load, args.workload);
+    let measured = match args.target {
+        TargetKind::Ordo => {
+            let key = ordo_client::keyfile::load(&args.key)?;
+            let stream = ordo_txn::stream_id(&ordo_txn::address_of(&key), args.stream.as_bytes());
+            let at = OrdoAt {
+                endpoint: args.endpoint.clone(),
+                key,
+                stream,
+            };
+            if args.preload {
+                preload_ordo(&at, &args.load).await?;
+            }
+            load::run(
+                ordo_targets(&at, args.clients, args.load.connections).await?,
+                &spec,
+            )
+            .await?
+        }
+        TargetKind::Etcd => {
+            let endpoint = http(&args.endpoint);
+            if args.preload {
+                preload_etcd(&endpoint, &args.load).await?;
+            }
+            load::run(
+                etcd_targets(&endpoint, args.clients, args.load.connections).await?,
+                &spec,
+            )
+            .await?
+        }
+    };
+    let name = format!("{:?}", args.target).to_lowercase();
+    if args.json {
+        println!(
+            "{}",
+            report::json(&name, args.workload, args.clients, &measured)
+        );
+    } else {
+        println!(
+            "target   workload  clients  ops/s      p50ms   p90ms   p99ms   p99.9ms  max ms  aborts  retries"
+        );
+        println!(
+            "{name:<8} {:<9} {:<8} {:<10.0} {:<7.2} {:<7.2} {:<7.2} {:<8.2} {:<7.2} {:<7} {}",
+            args.workload.name(),
+            args.clients,
+            measured.throughput(),
+            measured.latency_ms(0.5),
+            measured.latency_ms(0.9),
+            measured.latency_ms(0.99),
+            measured.latency_ms(0.999),
+            measured.latency_ms(1.0),
+            measured.aborts,
+            measured.retries
+        );
+    }
+    Ok(())
+}
+
+/// A server process the comparison started; stopped by PID when dropped.
+struct Server {
+    name: &'static str,
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SIGTERM first, so each store shuts down as in production.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("{} did not stop on SIGTERM; killing it", self.name);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn ensure_etcd() -> anyhow::Result<()> {
+    if Command::new("etcd").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("etcd not found: installing etcd-server from Debian");
+    let ok = Command::new("apt-get").arg("update").status()?.success()
+        && Command::new("apt-get")
+            .args(["install", "-y", "etcd-server"])
+            .status()?
+            .success();
+    anyhow::ensure!(ok, "could not install etcd-server");
+    Ok(())
+}
+
+/// Starts a single-node etcd; its WAL is fsync'd before it acknowledges.
+async fn start_etcd(dir: &Path) -> anyhow::Result<(Server, String)> {
+    let (client_port, peer_port) = (free_port()?, free_port()?);
+    let client_url = format!("http://127.0.0.1:{client_port}");
+    let peer_url = format!("http://127.0.0.1:{peer_port}");
+    let log = std::fs::File::create(dir.join("etcd.log"))?;
+    let child = Command::new("etcd")
+        .args(["--name", "bench", "--data-dir"])
+        .arg(dir.join("etcd"))
+        .args([
+            "--listen-client-urls",
+            &client_url,
+            "--advertise-client-urls",
+            &client_url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+        ])
+        .args(["--initial-cluster", &format!("bench={peer_url}")])
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .context("starting etcd")?;
+    let server = Server {
+        name: "etcd",
+        child,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = async {
+            let mut t = EtcdTarget::new(EtcdTarget::channel(&client_url).await?);
+            t.get(b"ready?").await
+        };
+        if ready.await.is_ok() {
+            return Ok((server, client_url));
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "etcd did not become ready; see {}",
+            dir.join("etcd.log").display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Starts `ordo dev` (with its CLI key and default stream) and reads the
+/// address it prints.
+fn start_ordo(binary: &Path, dir: &Path) -> anyhow::Result<(Server, OrdoAt)> {
+    let data = dir.join("ordo");
+    let mut child = Command::new(binary)
+        .args([
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(dir.join("ordo.log"))?))
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().context("ordo's stdout")?;
+    let server = Server {
+        name: "ordo",
+        child,
+    };
+    let mut endpoint = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(address) = line.strip_prefix("ordo listening on ") {
+            endpoint = Some(address.trim().to_string());
+            break;
+        }
+    }
+    let endpoint = endpoint.context("ordo dev exited before listening")?;
+    let key = ordo_client::keyfile::load(&data.join("cli.key"))?;
+    let stream = ordo_txn::stream_id(&ordo_txn::address_of(&key), b"default");
+    Ok((
+        server,
+        OrdoAt {
+            endpoint,
+            key,
+            stream,
+        },
+    ))
+}
+
+async fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    ensure_etcd()?;
+    let ordo_binary = match &args.ordo {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("binary directory")?
+            .join("ordo"),
+    };
+    let dir = tempfile::tempdir()?;
+    let (_etcd, etcd_url) = start_etcd(dir.path()).await?;
+    let (_ordo, ordo_at) = start_ordo(&ordo_binary, dir.path())?;
+    preload_ordo(&ordo_at, &args.load).await?;
+    preload_etcd(&etcd_url, &args.load).await?;
+    let workloads = if args.workloads.is_empty() {
+        Workload::ALL.to_vec()
+    } else {
+        args.workloads.clone()
+    };
+    let mut rows = Vec::new();
+    for &workload in &workloads {
+        let spec = spec(&args.load, workload);
+        for &clients in &args.clients {
+            let ordo = load::run(
+                ordo_targets(&ordo_at, clients, args.load.connections).await?,
+                &spec,
+            )
+            .await?;
+            let etcd = load::run(
+                etcd_targets(&etcd_url, clients, args.load.connections).await?,
+                &spec,
+            )
+            .await?;
+            eprintln!(
+                "{:<8} {clients:>4} clients: ordo {:>8.0} ops/s, etcd {:>8.0} ops/s",
+                workload.name(),
+                ordo.throughput(),
+                etcd.throughput()
+            );
+            rows.push(Row {
+                workload,
+                clients,
+                ordo,
+                etcd,
+            });
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let header = format!(
+        "{cores} cores; {} keys of {} bytes, values of {} bytes; {} s measured after {} s warm-up per cell; {} shared connections per target; put/get uniform, txn-rmw and YCSB zipfian (theta 0.99). Both stores fsync before acknowledging a write. Whole run: {:.0} s.",
+        args.load.keys,
+        args.load.key_size,
+        args.load.value_size,
+        args.load.seconds,
+        args.load.warmup,
+        args.load.connections,
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(args.out.join("report.md"), report::markdown(&rows, &header))?;
+    std::fs::write(args.out.join("chart.svg"), report::svg(&rows))?;
+    println!("{}", report::markdown(&rows, &header));
+    eprintln!("wrote {}/report.md and chart.svg", args.out.display());
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Run(args) => run_one(args).await,
+        Cmd::Compare(args) => compare(args).await,
+    }
+}
