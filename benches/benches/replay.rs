@@ -281,6 +281,34 @@ fn signature_checks(c: &mut Criterion) {
             checked
         })
     });
+    // Recovery alone, the two implementations side by side: libsecp256k1
+    // (what ordo uses) and k256 (alloy's, the baseline).
+    let hashes: Vec<[u8; 32]> = signed
+        .iter()
+        .map(|s| ordo_txn::sign::signing_hash(&s.tx))
+        .collect();
+    group.bench_function("recover_libsecp256k1", |b| {
+        b.iter(|| {
+            for (s, hash) in signed.iter().zip(&hashes) {
+                let who = ordo_txn::sign::recover(&s.signature, *hash).expect("recovers");
+                assert_eq!(who, s.tx.sender);
+            }
+        })
+    });
+    group.bench_function("recover_k256", |b| {
+        b.iter(|| {
+            for (s, hash) in signed.iter().zip(&hashes) {
+                let who = ordo_txn::sign::recover_with_k256(&s.signature, *hash).expect("recovers");
+                assert_eq!(who, s.tx.sender);
+            }
+        })
+    });
+    let key = signer(1);
+    let tx = small_tx(1, [0; 20], 0, &mut rng);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("sign_k256", |b| {
+        b.iter(|| ordo_txn::sign(std::hint::black_box(tx.clone()), &key).expect("sign"))
+    });
     group.finish();
 }
 

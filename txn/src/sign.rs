@@ -92,18 +92,57 @@ pub fn verify_hash(signed: &SignedTransaction) -> Result<[u8; 32], SignatureErro
             "s is in the upper half of the curve order".into(),
         ));
     }
-    let hash = B256::from(signing_hash(&signed.tx));
-    let signer = signature
-        .recover_address_from_prehash(&hash)
-        .map_err(|e| SignatureError::Malformed(e.to_string()))?;
-    if signer.0.0 == signed.tx.sender {
-        Ok(hash.0)
+    let hash = signing_hash(&signed.tx);
+    let signer = recover(&signed.signature, hash)?;
+    if signer == signed.tx.sender {
+        Ok(hash)
     } else {
         Err(SignatureError::WrongSigner {
-            signer: signer.0.0,
+            signer,
             claimed: signed.tx.sender,
         })
     }
+}
+
+/// The verify-only libsecp256k1 context, made once (making one costs more
+/// than many recoveries).
+static VERIFIER: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
+    std::sync::LazyLock::new(secp256k1::Secp256k1::verification_only);
+
+/// The address that made `signature` (`r || s || v`, `v` 27 or 28) over
+/// `hash`.
+///
+/// Recovery uses libsecp256k1 (Bitcoin Core's C library) rather than the
+/// pure-Rust k256 that alloy signs with: it is several times faster, and
+/// every transaction is recovered at ingress and again by every replica
+/// (`benches/benches/replay.rs` measures both; figures in
+/// docs/BENCHMARKS.md). The two agree on every input (a property test
+/// below checks it).
+pub fn recover(signature: &[u8; 65], hash: [u8; 32]) -> Result<Address, SignatureError> {
+    let malformed = |e: secp256k1::Error| SignatureError::Malformed(e.to_string());
+    let recovery_id =
+        secp256k1::ecdsa::RecoveryId::try_from(i32::from(signature[64]) - 27).map_err(malformed)?;
+    let recoverable =
+        secp256k1::ecdsa::RecoverableSignature::from_compact(&signature[..64], recovery_id)
+            .map_err(malformed)?;
+    let key = VERIFIER
+        .recover_ecdsa(secp256k1::Message::from_digest(hash), &recoverable)
+        .map_err(malformed)?;
+    let digest = keccak256(&key.serialize_uncompressed()[1..]);
+    let mut address = [0u8; 20];
+    address.copy_from_slice(&digest[12..]);
+    Ok(address)
+}
+
+/// Recovery with k256 (alloy's own), kept as the reference the fast path
+/// is checked against and as the benchmark's baseline.
+pub fn recover_with_k256(signature: &[u8; 65], hash: [u8; 32]) -> Result<Address, SignatureError> {
+    let parsed =
+        Signature::from_raw(signature).map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    parsed
+        .recover_address_from_prehash(&B256::from(hash))
+        .map(|a| a.0.0)
+        .map_err(|e| SignatureError::Malformed(e.to_string()))
 }
 
 #[cfg(test)]
@@ -130,6 +169,32 @@ mod tests {
         let signed = sign(tx(), &key(1)).expect("signs");
         assert_eq!(signed.tx.sender, address_of(&key(1)));
         assert_eq!(verify(&signed), Ok(()));
+    }
+
+    proptest::proptest! {
+        /// libsecp256k1 and k256 recover the same signer from every
+        /// signature, and refuse the same malformed ones.
+        #[test]
+        fn fast_recovery_agrees_with_k256(
+            secret in 1u8..=255,
+            read_version in proptest::prelude::any::<u64>(),
+            flip in proptest::option::of((0usize..65, 1u8..=255)),
+        ) {
+            let mut t = tx();
+            t.read_version = read_version;
+            let mut signed = sign(t, &key(secret)).expect("signs");
+            if let Some((at, bits)) = flip {
+                signed.signature[at] ^= bits;
+            }
+            let hash = signing_hash(&signed.tx);
+            let fast = recover(&signed.signature, hash).ok();
+            let reference = recover_with_k256(&signed.signature, hash).ok();
+            if signed.signature[64] == 27 || signed.signature[64] == 28 {
+                proptest::prop_assert_eq!(fast, reference);
+            } else {
+                proptest::prop_assert_eq!(fast, None);
+            }
+        }
     }
 
     #[test]
