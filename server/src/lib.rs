@@ -17,6 +17,8 @@
 //! - [`replica`]: following the log into MVCC state.
 //! - [`sql`]: the SQL store over the node, and the key SQL signs with.
 //! - [`sqlshell`]: `ordo sql`, the interactive shell and script runner.
+//! - [`verified`]: signatures already checked here, which the replica
+//!   need not recover again.
 //! - [`streamcli`]: the `ordo stream` commands.
 //! - [`services`]: the tonic service implementations.
 
@@ -31,3 +33,4 @@ pub mod services;
 pub mod sql;
 pub mod sqlshell;
 pub mod streamcli;
+pub mod verified;

@@ -46,6 +46,8 @@ pub struct NodeState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Who SQL commits are signed by, and the SQL stream.
     pub sql: crate::sql::SqlPrincipal,
+    /// Signatures checked at ingress or made here, for the replica.
+    pub verified: Arc<crate::verified::VerifiedSignatures>,
 }
 
 /// The state directory of a node with data directory `data_dir`.
@@ -117,8 +119,10 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     let sequencer: Arc<dyn Sequencer> = local_sequencer.clone();
     let coding = CodingParams::default();
     let reader = ordo_log::EntryReader::new(shards.clone(), sequencer.clone());
+    let verified = Arc::new(crate::verified::VerifiedSignatures::default());
     let replica = crate::replica::Replica::open(&state_dir(&config.data_dir), reader.clone())
-        .context("opening the replica state")?;
+        .context("opening the replica state")?
+        .with_verified(verified.clone());
     let engine = replica.engine().clone();
     let (publish, applied) = tokio::sync::watch::channel(replica.applied());
     let waiters = Arc::new(crate::commits::Waiters::default());
@@ -147,6 +151,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         committer,
         metrics,
         sql,
+        verified,
     });
     let metrics_listener = tokio::net::TcpListener::bind(config.metrics_listen)
         .await

@@ -10,7 +10,9 @@
 
 use ordo_kv::{EngineError, RocksEngine};
 use ordo_log::{EntryError, EntryReader};
-use ordo_txn::{Address, Applied, Checked, Outcome, ReplayError, Replayer, TxnId, check_entry};
+use ordo_txn::{
+    Address, Applied, Checked, Outcome, ReplayError, Replayer, TxnId, check_entry, check_entry_with,
+};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -54,6 +56,7 @@ pub struct Replica {
     replayer: Replayer<Arc<RocksEngine>>,
     engine: Arc<RocksEngine>,
     reader: EntryReader,
+    verified: Option<Arc<crate::verified::VerifiedSignatures>>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -74,7 +77,15 @@ impl Replica {
             replayer,
             engine,
             reader,
+            verified: None,
         })
+    }
+
+    /// Lets the signature check skip recovery for transactions this node
+    /// already verified (see [`crate::verified`]).
+    pub fn with_verified(mut self, verified: Arc<crate::verified::VerifiedSignatures>) -> Self {
+        self.verified = Some(verified);
+        self
     }
 
     /// How far the state has got.
@@ -107,6 +118,7 @@ impl Replica {
                 ahead.push_back(tokio::spawn(read_and_check(
                     self.reader.clone(),
                     next_to_check,
+                    self.verified.clone(),
                 )));
                 next_to_check += 1;
             }
@@ -178,15 +190,23 @@ pub async fn follow(
 pub const CHECK_AHEAD: usize = 8;
 
 /// Reads entry `seq` (shards verified) and checks its transactions.
-async fn read_and_check(reader: EntryReader, seq: u64) -> Result<Vec<Checked>, ReplicaError> {
-    let (_, verified) = reader
+async fn read_and_check(
+    reader: EntryReader,
+    seq: u64,
+    verified: Option<Arc<crate::verified::VerifiedSignatures>>,
+) -> Result<Vec<Checked>, ReplicaError> {
+    let verified_here = verified;
+    let (_, entry) = reader
         .read(seq)
         .await
         .map_err(|source| ReplicaError::Log { seq, source })?;
-    tokio::task::spawn_blocking(move || check_entry(&verified.payload))
-        .await
-        .map_err(|e| ReplicaError::Check {
-            seq,
-            reason: e.to_string(),
-        })
+    tokio::task::spawn_blocking(move || match verified_here {
+        Some(known) => check_entry_with(&entry.payload, &|signed, hash| known.take(signed, hash)),
+        None => check_entry(&entry.payload),
+    })
+    .await
+    .map_err(|e| ReplicaError::Check {
+        seq,
+        reason: e.to_string(),
+    })
 }

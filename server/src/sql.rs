@@ -129,6 +129,10 @@ impl Store for NodeSqlStore {
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {
         let tx = commit.into_transaction(ordo_client::txn::fresh_id(), [0; 20], self.stream());
         let signed = ordo_txn::sign(tx, &self.state.sql.key).map_err(store_error)?;
+        // Signed here: the replica need not recover it again.
+        self.state
+            .verified
+            .remember(&signed, ordo_txn::sign::signing_hash(&signed.tx));
         let encoded_len = signed.encode().len();
         if encoded_len > ordo_txn::limits::MAX_TXN_BYTES {
             return Err(SqlError::LimitExceeded(format!(

@@ -117,6 +117,36 @@ pub fn check_entry(payload: &[u8]) -> Vec<Checked> {
     }
 }
 
+/// [`check_entry`], skipping signature recovery for transactions that
+/// `already_verified` vouches for: this node checked exactly this signature
+/// over exactly this hash before (at ingress, or because it signed it).
+/// Recovery is a pure function of (signature, hash), so the result is the
+/// one [`check_entry`] would give; only the work is saved.
+pub fn check_entry_with(
+    payload: &[u8],
+    already_verified: &dyn Fn(&SignedTransaction, &[u8; 32]) -> bool,
+) -> Vec<Checked> {
+    match decode_batch(payload) {
+        Err(e) => vec![Checked::Rejected(Outcome::Malformed {
+            reason: e.to_string(),
+        })],
+        Ok(txs) => txs
+            .into_iter()
+            .map(|decoded| match decoded {
+                Ok(signed) => {
+                    let hash = sign::signing_hash(&signed.tx);
+                    if already_verified(&signed, &hash) {
+                        Checked::Valid(signed.tx, hash)
+                    } else {
+                        check_transaction(Ok(signed))
+                    }
+                }
+                Err(e) => check_transaction(Err(e)),
+            })
+            .collect(),
+    }
+}
+
 fn check_transaction(decoded: Result<SignedTransaction, crate::codec::DecodeError>) -> Checked {
     match decoded {
         Err(e) => Checked::Rejected(Outcome::Malformed {
@@ -492,4 +522,43 @@ pub fn changes_after<E: Engine>(
             },
         )?;
     failure.map_or(Ok(changes), Err)
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+    use crate::record::encode_batch;
+
+    fn signed(id: u8) -> SignedTransaction {
+        let key = crate::SigningKey::from_bytes(&[3u8; 32].into()).expect("key");
+        let tx = Transaction {
+            id: [id; 16],
+            sender: [0; 20],
+            read_version: 0,
+            reads: vec![],
+            writes: vec![],
+            acl: vec![],
+        };
+        sign::sign(tx, &key).expect("signs")
+    }
+
+    #[test]
+    fn vouched_transactions_skip_recovery_with_the_same_result() {
+        let good = signed(1);
+        let mut forged = signed(2);
+        forged.tx.read_version = 5; // the signature no longer matches
+        let payload = encode_batch(&[good.clone(), forged]);
+        let plain = check_entry(&payload);
+        let nothing_known = check_entry_with(&payload, &|_, _| false);
+        assert_eq!(plain, nothing_known);
+        let good_hash = sign::signing_hash(&good.tx);
+        let knows_good = check_entry_with(&payload, &|s, h| {
+            s.signature == good.signature && *h == good_hash
+        });
+        assert_eq!(plain, knows_good);
+        assert!(matches!(
+            plain[1],
+            Checked::Rejected(Outcome::BadSignature { .. })
+        ));
+    }
 }

@@ -21,12 +21,12 @@ impl TxnService {
 
 /// Decodes and verifies a transaction at ingress, so that what reaches the
 /// log is well-formed and signed by its sender.
-fn check(bytes: &[u8]) -> Result<SignedTransaction, Status> {
+fn check(bytes: &[u8]) -> Result<(SignedTransaction, [u8; 32]), Status> {
     let signed = SignedTransaction::decode(bytes)
         .map_err(|e| Status::invalid_argument(format!("malformed transaction: {e}")))?;
-    ordo_txn::verify(&signed)
+    let hash = ordo_txn::sign::verify_hash(&signed)
         .map_err(|e| Status::invalid_argument(format!("bad signature: {e}")))?;
-    Ok(signed)
+    Ok((signed, hash))
 }
 
 fn commit_status(error: CommitError) -> Status {
@@ -89,9 +89,11 @@ impl Txn for TxnService {
         // Decoding refuses trailing bytes, so this is the canonical length.
         let encoded_len = bytes.len();
         // Signature recovery is CPU work: keep it off the async workers.
-        let signed = tokio::task::spawn_blocking(move || check(&bytes))
+        let (signed, hash) = tokio::task::spawn_blocking(move || check(&bytes))
             .await
             .map_err(|e| Status::internal(format!("checking the transaction: {e}")))??;
+        // Checked here: the replica need not recover it again.
+        self.state.verified.remember(&signed, hash);
         let decided = self
             .state
             .committer
