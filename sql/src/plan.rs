@@ -539,17 +539,49 @@ fn agg_func(name: &str) -> Option<AggFunc> {
     })
 }
 
-/// Whether `e` contains an aggregate call.
+/// Whether `e` contains an aggregate call (walking the syntax tree, so a
+/// string literal such as `'max(x)'` is not mistaken for one).
 pub fn has_aggregate(e: &ast::Expr) -> bool {
-    let mut text = e.to_string().to_lowercase();
-    text.retain(|c| !c.is_whitespace());
-    ["count(", "sum(", "min(", "max(", "avg("].iter().any(|f| {
-        text.match_indices(f).any(|(at, _)| {
-            at == 0
-                || !text.as_bytes()[at - 1].is_ascii_alphanumeric()
-                    && text.as_bytes()[at - 1] != b'_'
-        })
-    })
+    use ast::Expr as E;
+    let any = |items: &[ast::Expr]| items.iter().any(has_aggregate);
+    match e {
+        E::Function(f) => {
+            let ast::FunctionArguments::List(list) = &f.args else {
+                return false;
+            };
+            let named_aggregate = object_name(&f.name).is_ok_and(|n| agg_func(&n).is_some());
+            named_aggregate
+                || list.args.iter().any(|arg| {
+                    matches!(arg, ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) if has_aggregate(x))
+                })
+        }
+        E::Nested(x)
+        | E::UnaryOp { expr: x, .. }
+        | E::IsNull(x)
+        | E::IsNotNull(x)
+        | E::Cast { expr: x, .. } => has_aggregate(x),
+        E::BinaryOp { left, right, .. } => has_aggregate(left) || has_aggregate(right),
+        E::InList { expr, list, .. } => has_aggregate(expr) || any(list),
+        E::Between {
+            expr, low, high, ..
+        } => has_aggregate(expr) || has_aggregate(low) || has_aggregate(high),
+        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
+            has_aggregate(expr) || has_aggregate(pattern)
+        }
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            operand.as_deref().is_some_and(has_aggregate)
+                || conditions
+                    .iter()
+                    .any(|c| has_aggregate(&c.condition) || has_aggregate(&c.result))
+                || else_result.as_deref().is_some_and(has_aggregate)
+        }
+        _ => false,
+    }
 }
 
 impl Compiler<'_, '_> {
