@@ -255,20 +255,8 @@ impl Client {
     pub async fn transact<T>(
         &self,
         key: &SigningKey,
-        body: impl AsyncFnMut(&mut TxContext<'_>) -> Result<T, ClientError>,
-    ) -> Result<(T, u64), ClientError> {
-        self.transact_counted(key, body)
-            .await
-            .map(|(value, version, _)| (value, version))
-    }
-
-    /// [`Client::transact`], also returning how many attempts it took (1
-    /// when the first commit succeeded): load generators report retries.
-    pub async fn transact_counted<T>(
-        &self,
-        key: &SigningKey,
         mut body: impl AsyncFnMut(&mut TxContext<'_>) -> Result<T, ClientError>,
-    ) -> Result<(T, u64, u32), ClientError> {
+    ) -> Result<(T, u64), ClientError> {
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=MAX_ATTEMPTS {
             let mut context = TxContext {
@@ -281,7 +269,7 @@ impl Client {
             let value = body(&mut context).await?;
             let decided = self.commit(context.into_transaction(), key).await?;
             match decided.outcome.as_str() {
-                "committed" => return Ok((value, decided.version, attempt)),
+                "committed" => return Ok((value, decided.version)),
                 kind if RETRYABLE.contains(&kind) && attempt < MAX_ATTEMPTS => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);

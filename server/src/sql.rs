@@ -120,10 +120,7 @@ impl Store for NodeSqlStore {
             .state
             .scan(&self.stream(), start, end, at, limit, MAX_SCAN_BYTES)
             .map_err(store_error)?;
-        Ok(ScanPage {
-            rows: page.rows.into_iter().map(|r| (r.key, r.value)).collect(),
-            resume: page.resume_from,
-        })
+        Ok(page.into())
     }
 
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {

@@ -106,10 +106,7 @@ impl<E: Engine> Store for LocalStore<E> {
             .store()
             .scan(&self.stream, start, end, at, limit, MAX_SCAN_BYTES)
             .map_err(store_error)?;
-        Ok(ScanPage {
-            rows: page.rows.into_iter().map(|r| (r.key, r.value)).collect(),
-            resume: page.resume_from,
-        })
+        Ok(page.into())
     }
 
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {

@@ -85,6 +85,16 @@ pub struct ScanPage {
     pub resume: Option<Vec<u8>>,
 }
 
+impl From<ordo_kv::mvcc::ScanPage> for ScanPage {
+    /// A page of the MVCC store, as SQL reads it (versions dropped).
+    fn from(page: ordo_kv::mvcc::ScanPage) -> Self {
+        ScanPage {
+            rows: page.rows.into_iter().map(|r| (r.key, r.value)).collect(),
+            resume: page.resume_from,
+        }
+    }
+}
+
 /// Snapshot reads and optimistic commits on one stream.
 pub trait Store {
     /// The newest committed version readers can see.
