@@ -109,7 +109,7 @@ impl<S: Store> Session<S> {
     /// Runs one parsed statement.
     pub fn execute_parsed(&mut self, parsed: &Parsed) -> Result<QueryResult, SqlError> {
         match &parsed.statement {
-            Statement::StartTransaction { .. } => return Ok(self.begin()),
+            Statement::StartTransaction { .. } => return self.begin(),
             Statement::Commit { chain: false, .. } => return self.commit_block(),
             Statement::Rollback {
                 chain: false,
@@ -147,13 +147,13 @@ impl<S: Store> Session<S> {
         }
     }
 
-    fn begin(&mut self) -> QueryResult {
+    /// Opens a block; its snapshot is the newest version at BEGIN.
+    fn begin(&mut self) -> Result<QueryResult, SqlError> {
         if self.block.is_none() {
-            // The snapshot is taken at the first statement that reads.
-            self.block = Some(Txn::new(u64::MAX));
+            self.block = Some(Txn::new(self.store.latest_version()?));
             self.failed = false;
         }
-        QueryResult::command("BEGIN")
+        Ok(QueryResult::command("BEGIN"))
     }
 
     fn commit_block(&mut self) -> Result<QueryResult, SqlError> {
@@ -196,12 +196,8 @@ impl<S: Store> Session<S> {
         committed_version(outcome)
     }
 
-    /// Runs a statement inside `txn`. A block's snapshot is fixed here, at
-    /// its first statement.
+    /// Runs a statement inside `txn`.
     fn run(&mut self, txn: &mut Txn, statement: &Statement) -> Result<QueryResult, SqlError> {
-        if txn.version() == u64::MAX {
-            *txn = Txn::new(self.store.latest_version()?);
-        }
         match statement {
             Statement::Query(query) => self.select(txn, query),
             Statement::Insert(insert) => self.insert(txn, insert),

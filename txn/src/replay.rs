@@ -109,12 +109,7 @@ impl Checked {
 /// Decodes an entry's payload and verifies each signature. A payload that is
 /// not a batch at all yields one `Malformed` rejection.
 pub fn check_entry(payload: &[u8]) -> Vec<Checked> {
-    match decode_batch(payload) {
-        Err(e) => vec![Checked::Rejected(Outcome::Malformed {
-            reason: e.to_string(),
-        })],
-        Ok(txs) => txs.into_iter().map(check_transaction).collect(),
-    }
+    check_entry_with(payload, &|_, _| false)
 }
 
 /// [`check_entry`], skipping signature recovery for transactions that
@@ -132,32 +127,32 @@ pub fn check_entry_with(
         })],
         Ok(txs) => txs
             .into_iter()
-            .map(|decoded| match decoded {
-                Ok(signed) => {
-                    let hash = sign::signing_hash(&signed.tx);
-                    if already_verified(&signed, &hash) {
-                        Checked::Valid(signed.tx, hash)
-                    } else {
-                        check_transaction(Ok(signed))
-                    }
-                }
-                Err(e) => check_transaction(Err(e)),
-            })
+            .map(|decoded| check_transaction(decoded, already_verified))
             .collect(),
     }
 }
 
-fn check_transaction(decoded: Result<SignedTransaction, crate::codec::DecodeError>) -> Checked {
-    match decoded {
-        Err(e) => Checked::Rejected(Outcome::Malformed {
+fn check_transaction(
+    decoded: Result<SignedTransaction, crate::codec::DecodeError>,
+    already_verified: &dyn Fn(&SignedTransaction, &[u8; 32]) -> bool,
+) -> Checked {
+    let signed = match decoded {
+        Ok(signed) => signed,
+        Err(e) => {
+            return Checked::Rejected(Outcome::Malformed {
+                reason: e.to_string(),
+            });
+        }
+    };
+    let hash = sign::signing_hash(&signed.tx);
+    if already_verified(&signed, &hash) {
+        return Checked::Valid(signed.tx, hash);
+    }
+    match sign::verify_signed_hash(&signed, hash) {
+        Ok(()) => Checked::Valid(signed.tx, hash),
+        Err(e) => Checked::Rejected(Outcome::BadSignature {
             reason: e.to_string(),
         }),
-        Ok(signed) => match sign::verify_hash(&signed) {
-            Ok(hash) => Checked::Valid(signed.tx, hash),
-            Err(e) => Checked::Rejected(Outcome::BadSignature {
-                reason: e.to_string(),
-            }),
-        },
     }
 }
 

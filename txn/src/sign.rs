@@ -79,6 +79,16 @@ pub fn verify(signed: &SignedTransaction) -> Result<(), SignatureError> {
 /// [`verify`], returning the signed hash (a commitment to the transaction
 /// that replay reuses instead of encoding it again).
 pub fn verify_hash(signed: &SignedTransaction) -> Result<[u8; 32], SignatureError> {
+    let hash = signing_hash(&signed.tx);
+    verify_signed_hash(signed, hash).map(|()| hash)
+}
+
+/// [`verify`] for a caller that already computed the transaction's
+/// [`signing_hash`].
+pub fn verify_signed_hash(
+    signed: &SignedTransaction,
+    hash: [u8; 32],
+) -> Result<(), SignatureError> {
     let v = signed.signature[64];
     if v != 27 && v != 28 {
         return Err(SignatureError::Malformed(format!(
@@ -92,10 +102,9 @@ pub fn verify_hash(signed: &SignedTransaction) -> Result<[u8; 32], SignatureErro
             "s is in the upper half of the curve order".into(),
         ));
     }
-    let hash = signing_hash(&signed.tx);
     let signer = recover(&signed.signature, hash)?;
     if signer == signed.tx.sender {
-        Ok(hash)
+        Ok(())
     } else {
         Err(SignatureError::WrongSigner {
             signer,

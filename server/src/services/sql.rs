@@ -42,7 +42,7 @@ impl SqlService {
             .map_err(Status::unavailable)
     }
 
-    fn session(&self) -> Session<NodeSqlStore> {
+    fn new_session(&self) -> Session<NodeSqlStore> {
         Session::new(NodeSqlStore::new(
             self.state.clone(),
             tokio::runtime::Handle::current(),
@@ -164,7 +164,7 @@ impl Sql for SqlService {
         self.ensure_stream().await?;
         let mut requests = request.into_inner();
         let (out, responses) = mpsc::channel(RESPONSE_QUEUE);
-        let mut session = self.session();
+        let mut session = self.new_session();
         tokio::spawn(async move {
             loop {
                 let sql = match requests.message().await {
@@ -203,7 +203,7 @@ impl Sql for SqlService {
         self.ensure_stream().await?;
         let sql = request.into_inner().sql;
         let (out, responses) = mpsc::channel(RESPONSE_QUEUE);
-        let session = self.session();
+        let session = self.new_session();
         tokio::task::spawn_blocking(move || {
             run_request(session, &sql, &out);
         });
