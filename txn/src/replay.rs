@@ -319,7 +319,7 @@ impl<E: Engine> Replayer<E> {
             let outcome = match checked {
                 Checked::Rejected(outcome) => outcome,
                 Checked::Valid(tx, hash) => {
-                    let outcome = self.decide(&tx, &mut effects, &mut next)?;
+                    let outcome = self.decide(tx, &mut effects, &mut next)?;
                     if outcome.is_committed() {
                         // The signed hash commits to the whole transaction.
                         digest.update(&hash);
@@ -360,7 +360,7 @@ impl<E: Engine> Replayer<E> {
     /// effects if it commits.
     fn decide(
         &mut self,
-        tx: &Transaction,
+        tx: Transaction,
         effects: &mut EntryEffects,
         next: &mut Applied,
     ) -> Result<Outcome, ReplayError> {
@@ -374,12 +374,12 @@ impl<E: Engine> Replayer<E> {
                 original: Box::new(original),
             });
         }
-        let outcome = self.validate(tx, &effects.acl, next.version)?;
+        let outcome = self.validate(&tx, &effects.acl, next.version)?;
         let outcome = match outcome {
             Err(abort) => abort,
             Ok(changes) => {
                 next.version += 1;
-                self.stage_commit(tx, changes, effects, next.version);
+                self.stage_commit(tx.writes, changes, effects, next.version);
                 Outcome::Committed {
                     version: next.version,
                 }
@@ -387,7 +387,7 @@ impl<E: Engine> Replayer<E> {
         };
         effects.batch.put(
             Column::Outcomes,
-            outcome_key(&tx.sender, &tx.id),
+            outcome_key(&id_key.0, &id_key.1),
             outcome.encode(),
         );
         effects.outcomes.insert(id_key, outcome.clone());
@@ -437,15 +437,17 @@ impl<E: Engine> Replayer<E> {
         Ok(Ok(changes))
     }
 
+    /// Stages a committing transaction's writes and ACL changes. Takes the
+    /// writes by value: their keys move into the conflict window.
     fn stage_commit(
         &mut self,
-        tx: &Transaction,
+        writes: Vec<crate::record::Write>,
         changes: Vec<FactChange>,
         effects: &mut EntryEffects,
         version: u64,
     ) {
-        let mut written = Vec::with_capacity(tx.writes.len());
-        for write in &tx.writes {
+        let mut written = Vec::with_capacity(writes.len());
+        for write in writes {
             stage_write(
                 &mut effects.batch,
                 Column::Data,
@@ -454,7 +456,7 @@ impl<E: Engine> Replayer<E> {
                 version,
                 write.value.as_deref(),
             );
-            written.push((write.stream, write.key.clone()));
+            written.push((write.stream, write.key));
         }
         for (stream, fact, holds) in changes {
             let key = fact.key();
