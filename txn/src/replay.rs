@@ -17,7 +17,7 @@ use crate::FastMap;
 use crate::acl::{AclView, Fact, FactCache, FactChange, FactMap};
 use crate::codec::{Reader, Writer};
 use crate::limits::CONFLICT_WINDOW;
-use crate::record::{Address, SignedTransaction, Transaction, TxnId, decode_batch};
+use crate::record::{Address, SignedTransaction, Transaction, TxnId, Write, decode_batch};
 use crate::window::ConflictWindow;
 use crate::{Outcome, sign};
 use ordo_kv::mvcc::stage_write;
@@ -182,7 +182,7 @@ fn rebuild_window<E: Engine>(
     let mut window = ConflictWindow::new();
     let after = version.saturating_sub(conflict_window);
     for (version, keys) in changes_after(store, after, usize::MAX)? {
-        window.record(version, keys);
+        window.record(version, keys.iter().map(|(s, k)| (s, k.as_slice())));
     }
     Ok(window)
 }
@@ -206,10 +206,10 @@ fn outcome_key(sender: &Address, id: &TxnId) -> Vec<u8> {
 }
 
 /// Appends one version's written keys to an entry's change record.
-fn encode_change(w: &mut Writer, version: u64, keys: &[(StreamId, Vec<u8>)]) {
-    w.u64(version).fixed(&(keys.len() as u32).to_le_bytes());
-    for (stream, key) in keys {
-        w.fixed(stream).bytes(key);
+fn encode_change(w: &mut Writer, version: u64, writes: &[Write]) {
+    w.u64(version).fixed(&(writes.len() as u32).to_le_bytes());
+    for write in writes {
+        w.fixed(&write.stream).bytes(&write.key);
     }
 }
 
@@ -319,7 +319,7 @@ impl<E: Engine> Replayer<E> {
             let outcome = match checked {
                 Checked::Rejected(outcome) => outcome,
                 Checked::Valid(tx, hash) => {
-                    let outcome = self.decide(tx, &mut effects, &mut next)?;
+                    let outcome = self.decide(&tx, &mut effects, &mut next)?;
                     if outcome.is_committed() {
                         // The signed hash commits to the whole transaction.
                         digest.update(&hash);
@@ -360,7 +360,7 @@ impl<E: Engine> Replayer<E> {
     /// effects if it commits.
     fn decide(
         &mut self,
-        tx: Transaction,
+        tx: &Transaction,
         effects: &mut EntryEffects,
         next: &mut Applied,
     ) -> Result<Outcome, ReplayError> {
@@ -374,12 +374,12 @@ impl<E: Engine> Replayer<E> {
                 original: Box::new(original),
             });
         }
-        let outcome = self.validate(&tx, &effects.acl, next.version)?;
+        let outcome = self.validate(tx, &effects.acl, next.version)?;
         let outcome = match outcome {
             Err(abort) => abort,
             Ok(changes) => {
                 next.version += 1;
-                self.stage_commit(tx.writes, changes, effects, next.version);
+                self.stage_commit(&tx.writes, changes, effects, next.version);
                 Outcome::Committed {
                     version: next.version,
                 }
@@ -437,16 +437,14 @@ impl<E: Engine> Replayer<E> {
         Ok(Ok(changes))
     }
 
-    /// Stages a committing transaction's writes and ACL changes. Takes the
-    /// writes by value: their keys move into the conflict window.
+    /// Stages a committing transaction's writes and ACL changes.
     fn stage_commit(
         &mut self,
-        writes: Vec<crate::record::Write>,
+        writes: &[Write],
         changes: Vec<FactChange>,
         effects: &mut EntryEffects,
         version: u64,
     ) {
-        let mut written = Vec::with_capacity(writes.len());
         for write in writes {
             stage_write(
                 &mut effects.batch,
@@ -456,7 +454,6 @@ impl<E: Engine> Replayer<E> {
                 version,
                 write.value.as_deref(),
             );
-            written.push((write.stream, write.key));
         }
         for (stream, fact, holds) in changes {
             let key = fact.key();
@@ -470,9 +467,12 @@ impl<E: Engine> Replayer<E> {
             );
             effects.acl.insert((stream, key), holds);
         }
-        encode_change(&mut effects.changes, version, &written);
+        encode_change(&mut effects.changes, version, writes);
         effects.changed_versions += 1;
-        self.window.record(version, written);
+        self.window.record(
+            version,
+            writes.iter().map(|w| (&w.stream, w.key.as_slice())),
+        );
         self.window
             .evict_through(version.saturating_sub(self.conflict_window));
     }

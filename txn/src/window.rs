@@ -17,24 +17,115 @@ use std::hash::BuildHasher;
 /// A key of some stream.
 type StreamKey = (StreamId, Vec<u8>);
 
-/// Where the newest remembered write of one key is: the slot a hash lookup
-/// finds. It holds no key bytes: those live once, in the version's write list
-/// it points at, so recording a write allocates nothing here.
+/// Bytes of a write record before its key: hash (8), stream (32), key length (4).
+const RECORD_HEADER: usize = 8 + 32 + 4;
+
+/// The log compacts (drops evicted bytes) once at least this much is dead
+/// and the dead part is at least half the buffer, so each byte moves at most
+/// about once.
+const COMPACT_AFTER_BYTES: usize = 1 << 20;
+
+/// Where the newest remembered write of one key is: what a hash probe finds.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     /// Hash of (stream, key), kept so the table can grow without rehashing keys.
     hash: u64,
     /// The version that last wrote the key.
     version: u64,
-    /// The key's position in that version's write list.
-    pos: u32,
+    /// Logical offset of that write's record in the [`WriteLog`].
+    at: u64,
 }
 
-/// The keys one version wrote, each with its hash.
-#[derive(Debug)]
-struct VersionWrites {
+/// The versions' write sets, oldest first, as one byte log of records
+/// `hash u64 | stream | key length u32 | key`.
+///
+/// One buffer instead of a heap allocation per key: recording a write is a
+/// copy onto the end, reading a remembered key is one memory access at a
+/// known offset, and eviction only moves the start. Offsets are logical
+/// (they count every byte ever appended), so they stay valid when the
+/// evicted prefix is finally dropped.
+#[derive(Debug, Default)]
+struct WriteLog {
+    bytes: Vec<u8>,
+    /// Logical offset of `bytes[0]`.
+    base: u64,
+}
+
+/// One write record, borrowed from the log.
+struct Record<'a> {
+    hash: u64,
+    stream: &'a [u8],
+    key: &'a [u8],
+    /// Logical offset of the next record.
+    next: u64,
+}
+
+impl WriteLog {
+    fn end(&self) -> u64 {
+        self.base + self.bytes.len() as u64
+    }
+
+    fn append(&mut self, hash: u64, stream: &StreamId, key: &[u8]) -> u64 {
+        let at = self.end();
+        self.bytes.extend_from_slice(&hash.to_le_bytes());
+        self.bytes.extend_from_slice(stream);
+        // Keys are at most MAX_KEY_BYTES (4 KiB), far below u32::MAX.
+        self.bytes
+            .extend_from_slice(&(key.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(key);
+        at
+    }
+
+    /// The record at logical offset `at` (None only if `at` is not a record
+    /// this log still holds, which the window never asks for).
+    fn record(&self, at: u64) -> Option<Record<'_>> {
+        let start = usize::try_from(at.checked_sub(self.base)?).ok()?;
+        let header = self.bytes.get(start..start.checked_add(RECORD_HEADER)?)?;
+        let (hash, rest) = header.split_at(8);
+        let (stream, len) = rest.split_at(32);
+        let hash = u64::from_le_bytes(hash.try_into().ok()?);
+        let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+        let key_start = start + RECORD_HEADER;
+        let key = self.bytes.get(key_start..key_start.checked_add(len)?)?;
+        Some(Record {
+            hash,
+            stream,
+            key,
+            next: at + (RECORD_HEADER + len) as u64,
+        })
+    }
+
+    /// The records from `start` up to `end`, in order.
+    fn records(&self, start: u64, end: u64) -> impl Iterator<Item = (u64, Record<'_>)> {
+        let mut at = start;
+        std::iter::from_fn(move || {
+            if at >= end {
+                return None;
+            }
+            let record = self.record(at)?;
+            let here = at;
+            at = record.next;
+            Some((here, record))
+        })
+    }
+
+    /// Drops the bytes before logical offset `live`, when enough are dead.
+    fn release_before(&mut self, live: u64) {
+        let dead = usize::try_from(live.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        if dead >= COMPACT_AFTER_BYTES && dead >= self.bytes.len() / 2 {
+            let dead = dead.min(self.bytes.len());
+            self.bytes.drain(..dead);
+            self.base += dead as u64;
+        }
+    }
+}
+
+/// The span of the log that one version wrote.
+#[derive(Debug, Clone, Copy)]
+struct VersionSpan {
     version: u64,
-    keys: Vec<(u64, StreamKey)>,
+    start: u64,
+    end: u64,
 }
 
 /// Last write version of each recently written key.
@@ -44,52 +135,25 @@ struct VersionWrites {
 /// short for the fresh snapshots most transactions read at (and bounded by
 /// the window for stale ones).
 ///
-/// Both sit on the per-transaction path of replay, so the layout avoids
-/// per-key work beyond one hash: the table maps a key's hash to a [`Slot`]
-/// (version and position), and the key bytes are stored once, in the write
-/// list of the version that wrote them. A probe compares key bytes only when
-/// the hash matches, so a read of a key outside the window (the common case)
-/// touches no key memory at all; eviction matches slots by (version,
-/// position) and compares no bytes either. Answers are exact: equal hashes
-/// of different keys are told apart by their bytes. The hash seed is random
-/// per process, which is safe because it changes no answer, only the layout.
+/// Both sit on the per-transaction path of replay, so the layout keeps
+/// per-key work to one hash and few memory accesses: the table maps a key's
+/// hash to a [`Slot`] (version and log offset), and the key bytes sit once,
+/// in the [`WriteLog`]. A probe compares key bytes only when the hash
+/// matches, so a read of a key outside the window (the common case) touches
+/// no key memory; eviction matches slots by log offset and compares no bytes
+/// either. Answers are exact: equal hashes of different keys are told apart
+/// by their bytes. The hash seed is random per process, which is safe
+/// because it changes no answer, only the layout.
 ///
 /// `S` is the hash function; tests plug in a degenerate one to exercise
 /// collisions.
 #[derive(Debug, Default)]
 pub struct ConflictWindow<S = foldhash::fast::RandomState> {
     index: HashTable<Slot>,
-    by_version: VecDeque<VersionWrites>,
+    log: WriteLog,
+    versions: VecDeque<VersionSpan>,
     hasher: S,
     keys: usize,
-}
-
-/// The stream key a slot points at. Slots only ever point into versions still
-/// in the window (eviction removes them with their version).
-fn key_of<'a>(by_version: &'a VecDeque<VersionWrites>, slot: &Slot) -> Option<&'a StreamKey> {
-    let front = by_version.front()?.version;
-    // Versions are usually contiguous, so the position is a subtraction;
-    // a binary search covers windows recorded with gaps.
-    let at = usize::try_from(slot.version.checked_sub(front)?).ok()?;
-    let writes = match by_version.get(at) {
-        Some(w) if w.version == slot.version => w,
-        _ => {
-            let at = by_version
-                .binary_search_by_key(&slot.version, |w| w.version)
-                .ok()?;
-            &by_version[at]
-        }
-    };
-    writes.keys.get(slot.pos as usize).map(|(_, key)| key)
-}
-
-fn same_key(
-    by_version: &VecDeque<VersionWrites>,
-    slot: &Slot,
-    stream: &StreamId,
-    key: &[u8],
-) -> bool {
-    key_of(by_version, slot).is_some_and(|(s, k)| s == stream && k.as_slice() == key)
 }
 
 impl ConflictWindow {
@@ -104,7 +168,8 @@ impl<S: BuildHasher> ConflictWindow<S> {
     pub fn with_hasher(hasher: S) -> Self {
         Self {
             index: HashTable::new(),
-            by_version: VecDeque::new(),
+            log: WriteLog::default(),
+            versions: VecDeque::new(),
             hasher,
             keys: 0,
         }
@@ -115,58 +180,54 @@ impl<S: BuildHasher> ConflictWindow<S> {
     }
 
     /// Records that `version` wrote `keys`. Versions must be recorded in increasing order.
-    pub fn record(&mut self, version: u64, keys: Vec<StreamKey>) {
-        let keys = keys
-            .into_iter()
-            .map(|(stream, key)| (self.hash(&stream, &key), (stream, key)))
-            .collect();
-        self.by_version.push_back(VersionWrites { version, keys });
-        let Self {
-            index,
-            by_version,
-            keys: count,
-            ..
-        } = self;
-        let Some(latest) = by_version.back() else {
-            return;
-        };
-        for (pos, (hash, (stream, key))) in latest.keys.iter().enumerate() {
-            let slot = Slot {
-                hash: *hash,
-                version,
-                pos: pos as u32,
+    pub fn record<'a>(
+        &mut self,
+        version: u64,
+        keys: impl IntoIterator<Item = (&'a StreamId, &'a [u8])>,
+    ) {
+        let start = self.log.end();
+        for (stream, key) in keys {
+            let hash = self.hash(stream, key);
+            let at = self.log.append(hash, stream, key);
+            let slot = Slot { hash, version, at };
+            let log = &self.log;
+            let same = |s: &Slot| {
+                s.hash == hash
+                    && log
+                        .record(s.at)
+                        .is_some_and(|r| r.stream == stream.as_slice() && r.key == key)
             };
-            let found = index.find_mut(*hash, |s| {
-                s.hash == *hash && same_key(by_version, s, stream, key)
-            });
-            match found {
+            match self.index.find_mut(hash, same) {
                 Some(existing) => *existing = slot,
                 None => {
-                    index.insert_unique(*hash, slot, |s| s.hash);
-                    *count += 1;
+                    self.index.insert_unique(hash, slot, |s| s.hash);
+                    self.keys += 1;
                 }
             }
         }
+        let end = self.log.end();
+        self.versions.push_back(VersionSpan {
+            version,
+            start,
+            end,
+        });
     }
 
     /// Forgets every version at or below `version`.
     pub fn evict_through(&mut self, version: u64) {
-        while self
-            .by_version
-            .front()
-            .is_some_and(|w| w.version <= version)
-        {
-            let Some(writes) = self.by_version.pop_front() else {
+        while let Some(span) = self.versions.front().copied() {
+            if span.version > version {
                 break;
-            };
-            for (pos, (hash, _)) in writes.keys.iter().enumerate() {
+            }
+            self.versions.pop_front();
+            for (at, record) in self.log.records(span.start, span.end) {
                 // The slot still points here only if no later version wrote the key.
-                let here = |s: &Slot| s.version == writes.version && s.pos == pos as u32;
-                if let Ok(entry) = self.index.find_entry(*hash, here) {
+                if let Ok(entry) = self.index.find_entry(record.hash, |s| s.at == at) {
                     entry.remove();
                     self.keys -= 1;
                 }
             }
+            self.log.release_before(span.end);
         }
     }
 
@@ -178,23 +239,26 @@ impl<S: BuildHasher> ConflictWindow<S> {
             Read::Key { stream, key } => {
                 let hash = self.hash(stream, key);
                 let slot = self.index.find(hash, |s| {
-                    s.hash == hash && same_key(&self.by_version, s, stream, key)
+                    s.hash == hash
+                        && self.log.record(s.at).is_some_and(|r| {
+                            r.stream == stream.as_slice() && r.key == key.as_slice()
+                        })
                 })?;
                 (slot.version > after).then(|| (*stream, key.clone()))
             }
             Read::Range { stream, start, end } => {
                 let in_range =
                     |k: &[u8]| k >= start.as_slice() && end.as_deref().is_none_or(|end| k < end);
-                self.by_version
+                self.versions
                     .iter()
                     .rev()
-                    .take_while(|w| w.version > after)
-                    .flat_map(|w| &w.keys)
-                    .map(|(_, key)| key)
-                    .filter(|(s, k)| s == stream && in_range(k))
-                    .map(|(_, k)| k)
+                    .take_while(|span| span.version > after)
+                    .flat_map(|span| self.log.records(span.start, span.end))
+                    .map(|(_, record)| record)
+                    .filter(|r| r.stream == stream.as_slice() && in_range(r.key))
+                    .map(|r| r.key)
                     .min()
-                    .map(|k| (*stream, k.clone()))
+                    .map(|k| (*stream, k.to_vec()))
             }
         }
     }
@@ -224,8 +288,10 @@ mod tests {
     #[test]
     fn points_and_ranges_see_later_writes_only() {
         let mut w = ConflictWindow::new();
-        w.record(5, vec![key(1, "b")]);
-        w.record(8, vec![key(1, "d"), key(2, "a")]);
+        let five = [key(1, "b")];
+        let eight = [key(1, "d"), key(2, "a")];
+        w.record(5, five.iter().map(|(s, k)| (s, k.as_slice())));
+        w.record(8, eight.iter().map(|(s, k)| (s, k.as_slice())));
         let point = |k: &str| Read::Key {
             stream: [1; 32],
             key: k.as_bytes().to_vec(),
@@ -251,6 +317,32 @@ mod tests {
         w.evict_through(5);
         assert_eq!(w.conflict(&point("b"), 0), None);
         assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn answers_stay_right_after_the_log_drops_evicted_bytes() {
+        let mut w = ConflictWindow::new();
+        let key = |i: u64| {
+            let mut k = i.to_be_bytes().to_vec();
+            k.resize(1024, 7);
+            k
+        };
+        let stream = [3u8; 32];
+        for v in 1..=3000 {
+            w.record(v, [(&stream, key(v).as_slice())]);
+        }
+        w.evict_through(2000);
+        assert!(w.log.base > 0, "the evicted prefix was dropped");
+        let read = |i: u64| Read::Key {
+            stream,
+            key: key(i),
+        };
+        assert_eq!(w.conflict(&read(1500), 0), None);
+        assert_eq!(w.conflict(&read(2500), 2499), Some((stream, key(2500))));
+        assert_eq!(w.conflict(&read(2500), 2500), None);
+        assert_eq!(w.len(), 1000);
+        w.evict_through(3000);
+        assert!(w.is_empty());
     }
 
     /// Every key hashes alike: every probe goes through the byte comparison.
@@ -296,8 +388,8 @@ mod tests {
                 Step::Record(keys) => {
                     version += 1;
                     let keys: Vec<StreamKey> = keys.into_iter().map(|(s, k)| sk(s, k)).collect();
-                    model.insert(version, keys.clone());
-                    w.record(version, keys);
+                    w.record(version, keys.iter().map(|(s, k)| (s, k.as_slice())));
+                    model.insert(version, keys);
                 }
                 Step::Evict(through) => {
                     model.retain(|v, _| *v > through);
