@@ -59,6 +59,11 @@ fn apply(engine: &impl Engine, model: &mut Model, batch: &[Op]) {
 
 fn check(engine: &impl Engine, model: &Model, probes: &[Vec<u8>]) -> Result<(), TestCaseError> {
     for column in Column::ALL {
+        let wanted: Vec<_> = probes
+            .iter()
+            .map(|probe| model.get(&(column, probe.clone())).cloned())
+            .collect();
+        prop_assert_eq!(engine.get_many(column, probes).unwrap(), wanted);
         for probe in probes {
             let want = model.get(&(column, probe.clone())).cloned();
             prop_assert_eq!(engine.get(column, probe).unwrap(), want);

@@ -54,6 +54,14 @@ impl Writer {
         Self::default()
     }
 
+    /// An empty writer with room for `bytes` bytes, for encodings whose size
+    /// is known up front (saves the buffer's regrowth copies).
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(bytes),
+        }
+    }
+
     /// Writes one byte.
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);

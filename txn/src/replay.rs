@@ -188,14 +188,55 @@ fn rebuild_window<E: Engine>(
 }
 
 /// What deciding one entry produced, before it is written.
-#[derive(Default)]
 struct EntryEffects {
     batch: WriteBatch,
-    /// Change records of the versions committed so far, and their count.
+    /// The entry's change record so far: a version count (patched at the
+    /// end), then each committed version's written keys.
     changes: Writer,
     changed_versions: u32,
     acl: FactMap,
     outcomes: FastMap<(Address, TxnId), Outcome>,
+}
+
+impl EntryEffects {
+    /// Room for everything `txs` can produce if all commit, so that
+    /// building the entry's batch and change record never regrows a buffer.
+    fn sized_for(txs: &[Checked]) -> Self {
+        let (mut ops, mut change_bytes) = (2, 4);
+        for checked in txs {
+            if let Checked::Valid(tx, _) = checked {
+                ops += tx.writes.len() + 1;
+                change_bytes += 12
+                    + tx.writes
+                        .iter()
+                        .map(|w| 32 + 4 + w.key.len())
+                        .sum::<usize>();
+            }
+        }
+        let mut changes = Writer::with_capacity(change_bytes);
+        changes.fixed(&0u32.to_le_bytes());
+        let mut outcomes = FastMap::default();
+        outcomes.reserve(txs.len());
+        Self {
+            batch: WriteBatch::with_capacity(ops),
+            changes,
+            changed_versions: 0,
+            acl: FactMap::default(),
+            outcomes,
+        }
+    }
+
+    /// The finished change record, if any version committed.
+    fn change_record(&mut self) -> Option<Vec<u8>> {
+        if self.changed_versions == 0 {
+            return None;
+        }
+        let mut record = std::mem::take(&mut self.changes).finish();
+        if let Some(count) = record.get_mut(..4) {
+            count.copy_from_slice(&self.changed_versions.to_le_bytes());
+        }
+        Some(record)
+    }
 }
 
 fn outcome_key(sender: &Address, id: &TxnId) -> Vec<u8> {
@@ -203,6 +244,10 @@ fn outcome_key(sender: &Address, id: &TxnId) -> Vec<u8> {
     key.extend_from_slice(sender);
     key.extend_from_slice(id);
     key
+}
+
+fn decode_outcome(bytes: &[u8]) -> Result<Outcome, ReplayError> {
+    Outcome::decode(bytes).map_err(|e| ReplayError::Corrupt(format!("outcome: {e}")))
 }
 
 /// Appends one version's written keys to an entry's change record.
@@ -287,9 +332,7 @@ impl<E: Engine> Replayer<E> {
             .get(Column::Outcomes, &outcome_key(sender, id))?
         {
             None => Ok(None),
-            Some(bytes) => Outcome::decode(&bytes)
-                .map(Some)
-                .map_err(|e| ReplayError::Corrupt(format!("outcome: {e}"))),
+            Some(bytes) => decode_outcome(&bytes).map(Some),
         }
     }
 
@@ -309,17 +352,18 @@ impl<E: Engine> Replayer<E> {
                 got: seq,
             });
         }
-        let mut effects = EntryEffects::default();
+        let stored = self.stored_outcomes(&txs)?;
+        let mut effects = EntryEffects::sized_for(&txs);
         let mut next = self.applied;
         let mut digest = blake3::Hasher::new_keyed(&DIGEST_KEY);
         digest.update(&self.applied.digest);
         digest.update(&seq.to_le_bytes());
         let mut outcomes = Vec::with_capacity(txs.len());
-        for checked in txs {
+        for (checked, stored) in txs.into_iter().zip(stored) {
             let outcome = match checked {
                 Checked::Rejected(outcome) => outcome,
                 Checked::Valid(tx, hash) => {
-                    let outcome = self.decide(&tx, &mut effects, &mut next)?;
+                    let outcome = self.decide(&tx, stored, &mut effects, &mut next)?;
                     if outcome.is_committed() {
                         // The signed hash commits to the whole transaction.
                         digest.update(&hash);
@@ -330,9 +374,7 @@ impl<E: Engine> Replayer<E> {
             digest.update(&outcome.encode());
             outcomes.push(outcome);
         }
-        if effects.changed_versions > 0 {
-            let mut record = effects.changed_versions.to_le_bytes().to_vec();
-            record.extend_from_slice(&std::mem::take(&mut effects.changes).finish());
+        if let Some(record) = effects.change_record() {
             effects
                 .batch
                 .put(Column::Changes, next.version.to_be_bytes().to_vec(), record);
@@ -355,19 +397,49 @@ impl<E: Engine> Replayer<E> {
         Ok(outcomes)
     }
 
+    /// The stored outcome of each valid transaction's id (None for rejected
+    /// transactions and ids never decided), read in one batch: nearly every
+    /// id is new, and a batched miss is cheaper than one lookup at a time.
+    fn stored_outcomes(&self, txs: &[Checked]) -> Result<Vec<Option<Outcome>>, ReplayError> {
+        let keys: Vec<Vec<u8>> = txs
+            .iter()
+            .filter_map(|checked| match checked {
+                Checked::Valid(tx, _) => Some(outcome_key(&tx.sender, &tx.id)),
+                Checked::Rejected(_) => None,
+            })
+            .collect();
+        let mut found = self
+            .store
+            .engine()
+            .get_many(Column::Outcomes, &keys)?
+            .into_iter();
+        txs.iter()
+            .map(|checked| match checked {
+                Checked::Rejected(_) => Ok(None),
+                Checked::Valid(..) => found
+                    .next()
+                    .flatten()
+                    .map(|b| decode_outcome(&b))
+                    .transpose(),
+            })
+            .collect()
+    }
+
     /// Decides one valid transaction against the current state plus the
     /// effects of earlier transactions in the same entry, and stages its
-    /// effects if it commits.
+    /// effects if it commits. `stored` is its id's outcome from before the
+    /// entry, if any.
     fn decide(
         &mut self,
         tx: &Transaction,
+        stored: Option<Outcome>,
         effects: &mut EntryEffects,
         next: &mut Applied,
     ) -> Result<Outcome, ReplayError> {
         let id_key = (tx.sender, tx.id);
         let earlier = match effects.outcomes.get(&id_key) {
             Some(outcome) => Some(outcome.clone()),
-            None => self.outcome(&tx.sender, &tx.id)?,
+            None => stored,
         };
         if let Some(original) = earlier {
             return Ok(Outcome::Duplicate {
