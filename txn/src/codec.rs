@@ -37,6 +37,16 @@ pub enum DecodeError {
         /// The byte found.
         tag: u8,
     },
+    /// A number that must index something is past its end.
+    #[error("{field} {value} is out of range (must be below {bound})")]
+    OutOfRange {
+        /// The field being read.
+        field: &'static str,
+        /// The number found.
+        value: u64,
+        /// The exclusive upper bound.
+        bound: u64,
+    },
     /// Bytes remain after the value.
     #[error("{0} trailing bytes")]
     Trailing(usize),

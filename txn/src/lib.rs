@@ -15,6 +15,8 @@
 //! - [`ids`]: stream ids, bound to their creator.
 //! - [`acl`]: the access-control rules and facts (feature `replay`).
 //! - [`window`]: the conflict window of recent writes (feature `replay`).
+//! - [`changes`]: the per-entry record of written keys that rebuilds the
+//!   window and feeds watchers (feature `replay`).
 //! - [`outcome`]: what replay decides, [`Outcome`].
 //! - [`replay`]: `check_entry` (stateless, parallelisable) and `Replayer`
 //!   (ordered decisions and atomic apply) (feature `replay`).
@@ -25,6 +27,8 @@
 
 #[cfg(feature = "replay")]
 pub mod acl;
+#[cfg(feature = "replay")]
+pub mod changes;
 pub mod codec;
 pub mod ids;
 pub mod limits;

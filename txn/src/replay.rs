@@ -15,6 +15,7 @@
 
 use crate::FastMap;
 use crate::acl::{AclView, Fact, FactCache, FactChange, FactMap};
+use crate::changes::{self, ChangeRecord, Changes};
 use crate::codec::{Reader, Writer};
 use crate::limits::CONFLICT_WINDOW;
 use crate::record::{Address, SignedTransaction, Transaction, TxnId, Write, decode_batch};
@@ -190,10 +191,7 @@ fn rebuild_window<E: Engine>(
 /// What deciding one entry produced, before it is written.
 struct EntryEffects {
     batch: WriteBatch,
-    /// The entry's change record so far: a version count (patched at the
-    /// end), then each committed version's written keys.
-    changes: Writer,
-    changed_versions: u32,
+    changes: ChangeRecord,
     acl: FactMap,
     outcomes: FastMap<(Address, TxnId), Outcome>,
 }
@@ -202,40 +200,21 @@ impl EntryEffects {
     /// Room for everything `txs` can produce if all commit, so that
     /// building the entry's batch and change record never regrows a buffer.
     fn sized_for(txs: &[Checked]) -> Self {
-        let (mut ops, mut change_bytes) = (2, 4);
+        let (mut writes, mut key_bytes) = (0, 0);
         for checked in txs {
             if let Checked::Valid(tx, _) = checked {
-                ops += tx.writes.len() + 1;
-                change_bytes += 12
-                    + tx.writes
-                        .iter()
-                        .map(|w| 32 + 4 + w.key.len())
-                        .sum::<usize>();
+                writes += tx.writes.len();
+                key_bytes += tx.writes.iter().map(|w| w.key.len()).sum::<usize>();
             }
         }
-        let mut changes = Writer::with_capacity(change_bytes);
-        changes.fixed(&0u32.to_le_bytes());
         let mut outcomes = FastMap::default();
         outcomes.reserve(txs.len());
         Self {
-            batch: WriteBatch::with_capacity(ops),
-            changes,
-            changed_versions: 0,
+            batch: WriteBatch::with_capacity(writes + txs.len() + 2),
+            changes: ChangeRecord::with_capacity(writes, key_bytes),
             acl: FactMap::default(),
             outcomes,
         }
-    }
-
-    /// The finished change record, if any version committed.
-    fn change_record(&mut self) -> Option<Vec<u8>> {
-        if self.changed_versions == 0 {
-            return None;
-        }
-        let mut record = std::mem::take(&mut self.changes).finish();
-        if let Some(count) = record.get_mut(..4) {
-            count.copy_from_slice(&self.changed_versions.to_le_bytes());
-        }
-        Some(record)
     }
 }
 
@@ -248,37 +227,6 @@ fn outcome_key(sender: &Address, id: &TxnId) -> Vec<u8> {
 
 fn decode_outcome(bytes: &[u8]) -> Result<Outcome, ReplayError> {
     Outcome::decode(bytes).map_err(|e| ReplayError::Corrupt(format!("outcome: {e}")))
-}
-
-/// Appends one version's written keys to an entry's change record.
-fn encode_change(w: &mut Writer, version: u64, writes: &[Write]) {
-    w.u64(version).fixed(&(writes.len() as u32).to_le_bytes());
-    for write in writes {
-        w.fixed(&write.stream).bytes(&write.key);
-    }
-}
-
-/// Versions and the keys each wrote. An entry's change record is encoded as `count u32 | count x (version u64 | n u32 | n x (stream | key))`.
-pub type Changes = Vec<(u64, Vec<(StreamId, Vec<u8>)>)>;
-
-fn decode_changes(bytes: &[u8]) -> Result<Changes, crate::codec::DecodeError> {
-    let mut r = Reader::new(bytes);
-    let versions = u32::from_le_bytes(r.fixed("version count")?) as usize;
-    let mut changes = Vec::with_capacity(versions.min(crate::limits::MAX_BATCH_TXNS));
-    for _ in 0..versions {
-        let version = r.u64("version")?;
-        let n = u32::from_le_bytes(r.fixed("change count")?) as usize;
-        let mut keys = Vec::with_capacity(n.min(crate::limits::MAX_WRITES));
-        for _ in 0..n {
-            keys.push((
-                r.fixed("stream")?,
-                r.bytes("key", crate::limits::MAX_KEY_BYTES)?.to_vec(),
-            ));
-        }
-        changes.push((version, keys));
-    }
-    r.finish()?;
-    Ok(changes)
 }
 
 impl<E: Engine> Replayer<E> {
@@ -374,7 +322,7 @@ impl<E: Engine> Replayer<E> {
             digest.update(&outcome.encode());
             outcomes.push(outcome);
         }
-        if let Some(record) = effects.change_record() {
+        if let Some(record) = effects.changes.finish() {
             effects
                 .batch
                 .put(Column::Changes, next.version.to_be_bytes().to_vec(), record);
@@ -539,8 +487,7 @@ impl<E: Engine> Replayer<E> {
             );
             effects.acl.insert((stream, key), holds);
         }
-        encode_change(&mut effects.changes, version, writes);
-        effects.changed_versions += 1;
+        effects.changes.add_version(version, writes);
         self.window.record(
             version,
             writes.iter().map(|w| (&w.stream, w.key.as_slice())),
@@ -578,7 +525,7 @@ pub fn changes_after<E: Engine>(
         .scan_from(
             Column::Changes,
             &first.to_be_bytes(),
-            &mut |_, v| match decode_changes(v) {
+            &mut |_, v| match changes::decode(v) {
                 Ok(record) => {
                     changes.extend(record.into_iter().filter(|(version, _)| *version > after));
                     entries += 1;
