@@ -120,13 +120,7 @@ fn split_streams(bytes: &[u8]) -> Result<(&[u8], Vec<StreamId>), DecodeError> {
 pub fn decode(bytes: &[u8]) -> Result<Changes, DecodeError> {
     let (body, streams) = split_streams(bytes)?;
     let mut r = Reader::new(body);
-    let format = r.u8("change record format")?;
-    if format != FORMAT {
-        return Err(DecodeError::BadTag {
-            field: "change record format",
-            tag: format,
-        });
-    }
+    r.expect_tag("change record format", FORMAT)?;
     let versions = u32::from_le_bytes(r.fixed("version count")?) as usize;
     let mut changes = Vec::with_capacity(versions.min(MAX_BATCH_TXNS));
     for _ in 0..versions {

@@ -135,6 +135,14 @@ impl<'a> Reader<'a> {
         Ok(self.take(field, 1)?[0])
     }
 
+    /// Reads a format byte that must be `expected` (a layout version).
+    pub fn expect_tag(&mut self, field: &'static str, expected: u8) -> Result<(), DecodeError> {
+        match self.u8(field)? {
+            tag if tag == expected => Ok(()),
+            tag => Err(DecodeError::BadTag { field, tag }),
+        }
+    }
+
     /// Reads a little-endian `u64`.
     pub fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
         let bytes = self.take(field, 8)?;

@@ -379,13 +379,7 @@ impl Transaction {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         check_len("transaction", bytes.len(), MAX_TXN_BYTES)?;
         let mut r = Reader::new(bytes);
-        let version = r.u8("transaction version")?;
-        if version != TXN_VERSION {
-            return Err(DecodeError::BadTag {
-                field: "transaction version",
-                tag: version,
-            });
-        }
+        r.expect_tag("transaction version", TXN_VERSION)?;
         let (id, sender, read_version) =
             (r.fixed("id")?, r.fixed("sender")?, r.u64("read version")?);
         let n = read_count(&mut r, "read set", MAX_READS)?;
