@@ -47,7 +47,13 @@ pub enum Fact {
 impl Fact {
     /// The fact's key inside the stream's ACL keyspace.
     pub fn key(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let len = match self {
+            Fact::Exists => 0,
+            Fact::Admin(_) | Fact::Writer(_) => 20,
+            Fact::SpecialKey(k) => k.len(),
+            Fact::SpecialWriter(_, k) => 20 + k.len(),
+        };
+        let mut out = Vec::with_capacity(1 + len);
         match self {
             Fact::Exists => out.push(0),
             Fact::Admin(a) => {
@@ -223,6 +229,16 @@ impl<'a, E: Engine> AclView<'a, E> {
             return self.holds(stream, &Fact::SpecialWriter(*who, key.to_vec()));
         }
         self.holds(stream, &Fact::Writer(*who))
+    }
+
+    /// Whether `who` may write every key of `stream`: the stream exists,
+    /// has never had a special key, and `who` is its admin or a writer.
+    /// Only facts of `stream` decide it, so an answer stays right until one
+    /// of them changes.
+    pub fn may_write_every_key(&self, who: &Address, stream: &StreamId) -> Result<bool, MvccError> {
+        Ok(self.holds(stream, &Fact::Exists)?
+            && !self.may_have_special_keys(stream)?
+            && (self.admin(stream, who)? || self.holds(stream, &Fact::Writer(*who))?))
     }
 
     /// Checks a write; `Ok(None)` if allowed, else the abort.

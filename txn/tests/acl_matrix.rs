@@ -513,6 +513,54 @@ fn forged_or_damaged_signatures_never_apply() {
 }
 
 #[test]
+fn a_writer_revoked_earlier_in_the_same_entry_may_not_write() {
+    let mut setup = Setup::new();
+    // A stream without special keys, where replay may remember writers.
+    let fresh = stream_of(ADMIN, b"fresh");
+    setup.commit(
+        ADMIN,
+        vec![AclOp::CreateStream {
+            name: b"fresh".to_vec(),
+        }],
+        vec![],
+    );
+    let grant = AclOp::GrantWriter {
+        stream: fresh,
+        account: address(WRITER),
+    };
+    setup.commit(ADMIN, vec![grant], vec![]);
+    let write_x = |value: &[u8]| Write {
+        stream: fresh,
+        key: b"x".to_vec(),
+        value: Some(value.to_vec()),
+    };
+    // The writer writes once, so replay has seen it allowed before.
+    setup.commit(WRITER, vec![], vec![write_x(b"1")]);
+    let revoke = setup.tx(
+        vec![AclOp::RevokeWriter {
+            stream: fresh,
+            account: address(WRITER),
+        }],
+        vec![],
+    );
+    let write = setup.tx(vec![], vec![write_x(b"2")]);
+    let outcomes = apply(
+        &mut setup.replayer,
+        &[signed_by(ADMIN, revoke), signed_by(WRITER, write)],
+    );
+    assert!(outcomes[0].is_committed(), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[1], Outcome::PermissionDenied { .. }),
+        "{outcomes:?}"
+    );
+    // And in the entries after it.
+    assert!(matches!(
+        setup.run(WRITER, vec![], vec![write_x(b"3")]),
+        Outcome::PermissionDenied { .. }
+    ));
+}
+
+#[test]
 fn a_key_made_special_later_is_protected_from_the_next_entry_on() {
     let mut setup = Setup::new();
     let fresh = stream_of(ADMIN, b"fresh");
