@@ -134,6 +134,23 @@ impl Setup {
         }
     }
 
+    /// A new stream "fresh" of ADMIN, no special keys, WRITER a writer.
+    fn fresh_stream_with_writer(&mut self) -> StreamId {
+        let fresh = stream_of(ADMIN, b"fresh");
+        let create = AclOp::CreateStream {
+            name: b"fresh".to_vec(),
+        };
+        let grant = AclOp::GrantWriter {
+            stream: fresh,
+            account: address(WRITER),
+        };
+        // Two transactions: an operation sees the facts of earlier
+        // transactions, not of earlier operations in its own.
+        self.commit(ADMIN, vec![create], vec![]);
+        self.commit(ADMIN, vec![grant], vec![]);
+        fresh
+    }
+
     fn run(&mut self, who: usize, acl: Vec<AclOp>, writes: Vec<Write>) -> Outcome {
         let tx = self.tx(acl, writes);
         apply(&mut self.replayer, &[signed_by(who, tx)]).remove(0)
@@ -516,19 +533,7 @@ fn forged_or_damaged_signatures_never_apply() {
 fn a_writer_revoked_earlier_in_the_same_entry_may_not_write() {
     let mut setup = Setup::new();
     // A stream without special keys, where replay may remember writers.
-    let fresh = stream_of(ADMIN, b"fresh");
-    setup.commit(
-        ADMIN,
-        vec![AclOp::CreateStream {
-            name: b"fresh".to_vec(),
-        }],
-        vec![],
-    );
-    let grant = AclOp::GrantWriter {
-        stream: fresh,
-        account: address(WRITER),
-    };
-    setup.commit(ADMIN, vec![grant], vec![]);
+    let fresh = setup.fresh_stream_with_writer();
     let write_x = |value: &[u8]| Write {
         stream: fresh,
         key: b"x".to_vec(),
@@ -563,22 +568,7 @@ fn a_writer_revoked_earlier_in_the_same_entry_may_not_write() {
 #[test]
 fn a_key_made_special_later_is_protected_from_the_next_entry_on() {
     let mut setup = Setup::new();
-    let fresh = stream_of(ADMIN, b"fresh");
-    setup.commit(
-        ADMIN,
-        vec![AclOp::CreateStream {
-            name: b"fresh".to_vec(),
-        }],
-        vec![],
-    );
-    setup.commit(
-        ADMIN,
-        vec![AclOp::GrantWriter {
-            stream: fresh,
-            account: address(WRITER),
-        }],
-        vec![],
-    );
+    let fresh = setup.fresh_stream_with_writer();
     let write_x = || {
         vec![Write {
             stream: fresh,
