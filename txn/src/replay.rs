@@ -319,19 +319,28 @@ impl<E: Engine> Replayer<E> {
         digest.update(&seq.to_le_bytes());
         let mut outcomes = Vec::with_capacity(txs.len());
         for (checked, stored) in txs.into_iter().zip(stored) {
-            let outcome = match checked {
-                Checked::Rejected(outcome) => outcome,
+            match checked {
+                Checked::Rejected(outcome) => {
+                    digest.update(&outcome.encode());
+                    outcomes.push(outcome);
+                }
                 Checked::Valid(tx, hash) => {
                     let outcome = self.decide(&tx, stored, &mut effects, &mut next)?;
                     if outcome.is_committed() {
                         // The signed hash commits to the whole transaction.
                         digest.update(&hash);
                     }
-                    outcome
+                    // Encoded once: for the digest, then as the stored row.
+                    // A duplicate stores nothing: the id keeps its original.
+                    let encoded = outcome.encode();
+                    digest.update(&encoded);
+                    if !matches!(outcome, Outcome::Duplicate { .. }) {
+                        let key = outcome_key(&tx.sender, &tx.id);
+                        effects.batch.put(Column::Outcomes, key, encoded);
+                    }
+                    outcomes.push(outcome);
                 }
-            };
-            digest.update(&outcome.encode());
-            outcomes.push(outcome);
+            }
         }
         if let Some(record) = effects.changes.finish() {
             effects
@@ -389,8 +398,8 @@ impl<E: Engine> Replayer<E> {
 
     /// Decides one valid transaction against the current state plus the
     /// effects of earlier transactions in the same entry, and stages its
-    /// effects if it commits. `stored` is its id's outcome from before the
-    /// entry, if any.
+    /// effects if it commits (the caller stores the outcome). `stored` is its
+    /// id's outcome from before the entry, if any.
     fn decide(
         &mut self,
         tx: &Transaction,
@@ -419,11 +428,6 @@ impl<E: Engine> Replayer<E> {
                 }
             }
         };
-        effects.batch.put(
-            Column::Outcomes,
-            outcome_key(&id_key.0, &id_key.1),
-            outcome.encode(),
-        );
         effects.outcomes.insert(id_key, outcome.clone());
         Ok(outcome)
     }
