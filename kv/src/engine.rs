@@ -235,8 +235,8 @@ impl std::fmt::Debug for RocksEngine {
 /// cache miss per step. A list that fits in a core's cache costs far less
 /// per step: on the benchmark machine (4 MiB L2 per core), 2,000 sorted
 /// random-key rows per batch went in 3x faster with 8 MiB memtables than
-/// with RocksDB's default of 64 MiB (about 650 K vs 220 K transactions' rows
-/// per second; `benches/benches/replay.rs` measures the whole replay path).
+/// with RocksDB's default of 64 MiB in an exploratory probe (figures and the
+/// whole-path benchmark, `benches/benches/replay.rs`, in docs/BENCHMARKS.md).
 /// The price is more, smaller flushes, which run on background threads.
 pub const MEMTABLE_BYTES: usize = 8 << 20;
 

@@ -47,13 +47,12 @@ pub enum Fact {
 impl Fact {
     /// The fact's key inside the stream's ACL keyspace.
     pub fn key(&self) -> Vec<u8> {
-        let len = match self {
-            Fact::Exists => 0,
-            Fact::Admin(_) | Fact::Writer(_) => 20,
-            Fact::SpecialKey(k) => k.len(),
-            Fact::SpecialWriter(_, k) => 20 + k.len(),
+        // Room for the longest shape (tag, address, user key): one allocation.
+        let user_key = match self {
+            Fact::SpecialKey(k) | Fact::SpecialWriter(_, k) => k.len(),
+            _ => 0,
         };
-        let mut out = Vec::with_capacity(1 + len);
+        let mut out = Vec::with_capacity(1 + 20 + user_key);
         match self {
             Fact::Exists => out.push(0),
             Fact::Admin(a) => {

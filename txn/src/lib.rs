@@ -50,6 +50,10 @@ pub mod window;
 #[cfg(feature = "replay")]
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+/// The hash set of replay's per-transaction lookups (see [`FastMap`]).
+#[cfg(feature = "replay")]
+pub(crate) type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 /// A 32-byte stream id (the same type as `ordo_kv::StreamId`).
 pub type StreamId = [u8; 32];
 

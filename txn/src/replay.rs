@@ -13,23 +13,23 @@
 //! randomness, no node setting. Two replicas that apply the same entries hold
 //! the same state and the same [`Applied::digest`].
 
-use crate::FastMap;
 use crate::acl::{AclView, Fact, FactCache, FactChange, FactMap};
 use crate::changes::{self, ChangeRecord, Changes};
 use crate::codec::{Reader, Writer};
 use crate::limits::CONFLICT_WINDOW;
 use crate::record::{Address, SignedTransaction, Transaction, TxnId, Write, decode_batch};
 use crate::window::ConflictWindow;
+use crate::{FastMap, FastSet};
 use crate::{Outcome, sign};
 use ordo_kv::mvcc::stage_write;
 use ordo_kv::{Column, Engine, EngineError, MvccError, MvccStore, StreamId, WriteBatch};
 
 const APPLIED_KEY: &[u8] = b"applied";
+const DIGEST_KEY: [u8; 32] = *b"ordo/txn/state-digest/v1........";
 
 /// Most (sender, stream) pairs the writer memo keeps before it starts over
 /// (about 4 MB at most).
 const WRITER_MEMO_PAIRS: usize = 1 << 16;
-const DIGEST_KEY: [u8; 32] = *b"ordo/txn/state-digest/v1........";
 
 /// How far replay has got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -174,7 +174,7 @@ pub struct Replayer<E> {
     /// lookup here instead of several fact lookups. Filled only from
     /// committed state and emptied whenever an ACL fact changes, so it never
     /// changes a decision.
-    writers: std::cell::RefCell<FastMap<(Address, StreamId), ()>>,
+    writers: std::cell::RefCell<FastSet<(Address, StreamId)>>,
     poisoned: bool,
 }
 
@@ -471,7 +471,7 @@ impl<E: Engine> Replayer<E> {
         let memo = acl_overlay.is_empty();
         for write in &tx.writes {
             let pair = (tx.sender, write.stream);
-            if memo && self.writers.borrow().contains_key(&pair) {
+            if memo && self.writers.borrow().contains(&pair) {
                 continue;
             }
             if let Some(abort) = view.check_write(&tx.sender, write)? {
@@ -482,7 +482,7 @@ impl<E: Engine> Replayer<E> {
                 if writers.len() >= WRITER_MEMO_PAIRS {
                     writers.clear();
                 }
-                writers.insert(pair, ());
+                writers.insert(pair);
             }
         }
         Ok(Ok(changes))

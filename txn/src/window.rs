@@ -95,6 +95,15 @@ impl WriteLog {
         })
     }
 
+    /// Whether `slot` (found under `hash`) is the slot of exactly this
+    /// key: hashes alone may collide, so the bytes decide.
+    fn slot_holds(&self, slot: &Slot, hash: u64, stream: &StreamId, key: &[u8]) -> bool {
+        slot.hash == hash
+            && self
+                .record(slot.at)
+                .is_some_and(|r| r.stream == stream.as_slice() && r.key == key)
+    }
+
     /// The records from `start` up to `end`, in order.
     fn records(&self, start: u64, end: u64) -> impl Iterator<Item = (u64, Record<'_>)> {
         let mut at = start;
@@ -153,7 +162,6 @@ pub struct ConflictWindow<S = foldhash::fast::RandomState> {
     log: WriteLog,
     versions: VecDeque<VersionSpan>,
     hasher: S,
-    keys: usize,
 }
 
 impl ConflictWindow {
@@ -171,7 +179,6 @@ impl<S: BuildHasher> ConflictWindow<S> {
             log: WriteLog::default(),
             versions: VecDeque::new(),
             hasher,
-            keys: 0,
         }
     }
 
@@ -191,17 +198,13 @@ impl<S: BuildHasher> ConflictWindow<S> {
             let at = self.log.append(hash, stream, key);
             let slot = Slot { hash, version, at };
             let log = &self.log;
-            let same = |s: &Slot| {
-                s.hash == hash
-                    && log
-                        .record(s.at)
-                        .is_some_and(|r| r.stream == stream.as_slice() && r.key == key)
-            };
-            match self.index.find_mut(hash, same) {
+            match self
+                .index
+                .find_mut(hash, |s| log.slot_holds(s, hash, stream, key))
+            {
                 Some(existing) => *existing = slot,
                 None => {
                     self.index.insert_unique(hash, slot, |s| s.hash);
-                    self.keys += 1;
                 }
             }
         }
@@ -224,7 +227,6 @@ impl<S: BuildHasher> ConflictWindow<S> {
                 // The slot still points here only if no later version wrote the key.
                 if let Ok(entry) = self.index.find_entry(record.hash, |s| s.at == at) {
                     entry.remove();
-                    self.keys -= 1;
                 }
             }
             self.log.release_before(span.end);
@@ -238,12 +240,9 @@ impl<S: BuildHasher> ConflictWindow<S> {
         match read {
             Read::Key { stream, key } => {
                 let hash = self.hash(stream, key);
-                let slot = self.index.find(hash, |s| {
-                    s.hash == hash
-                        && self.log.record(s.at).is_some_and(|r| {
-                            r.stream == stream.as_slice() && r.key == key.as_slice()
-                        })
-                })?;
+                let slot = self
+                    .index
+                    .find(hash, |s| self.log.slot_holds(s, hash, stream, key))?;
                 (slot.version > after).then(|| (*stream, key.clone()))
             }
             Read::Range { stream, start, end } => {
@@ -265,12 +264,12 @@ impl<S: BuildHasher> ConflictWindow<S> {
 
     /// Number of keys remembered.
     pub fn len(&self) -> usize {
-        self.keys
+        self.index.len()
     }
 
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
-        self.keys == 0
+        self.index.is_empty()
     }
 }
 
