@@ -12,7 +12,8 @@
 //! applied position), and `raw_rocksdb_same_batches` writes those very
 //! batches into a fresh RocksDB. The difference is the cost of deciding.
 //! `raw_rocksdb_data_rows_only` writes just the two data rows per
-//! transaction, for scale.
+//! transaction, for scale. `window/probe_record_evict_2r2w` times the
+//! conflict window's share of deciding on its own.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ordo_bench as _; // links the benchmarks' allocator (jemalloc, as in the ordo binary)
@@ -317,5 +318,59 @@ fn signature_checks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, validate_and_apply, signature_checks);
+/// The conflict window alone, as replay drives it per transaction: two
+/// point probes at a fresh read version, two written keys recorded, and the
+/// version leaving the window evicted. Keys as in the replay benchmark, with
+/// the window full (CONFLICT_WINDOW versions) before timing starts.
+fn conflict_window(c: &mut Criterion) {
+    let mut group = c.benchmark_group("window");
+    group.throughput(Throughput::Elements(TXS_PER_ENTRY as u64));
+    let stream = stream();
+    let window_versions = ordo_txn::limits::CONFLICT_WINDOW;
+    let mut window = ordo_txn::window::ConflictWindow::new();
+    // Keys are drawn up front so that timing covers the window alone; the
+    // pool outlasts the window many times over.
+    let mut rng = 3u64;
+    let pool: Vec<Read> = (0..1 << 21)
+        .map(|_| Read::Key {
+            stream,
+            key: key(&mut rng),
+        })
+        .collect();
+    let (mut next, mut version) = (0usize, 0u64);
+    let mut step = |window: &mut ordo_txn::window::ConflictWindow| {
+        let mut take = || {
+            next = (next + 1) % pool.len();
+            &pool[next]
+        };
+        let conflicts = (0..2)
+            .filter_map(|_| window.conflict(take(), version))
+            .count();
+        version += 1;
+        let writes = [take(), take()];
+        window.record(
+            version,
+            writes.iter().filter_map(|read| match read {
+                Read::Key { stream, key } => Some((stream, key.as_slice())),
+                Read::Range { .. } => None,
+            }),
+        );
+        window.evict_through(version.saturating_sub(window_versions));
+        conflicts
+    };
+    for _ in 0..window_versions {
+        step(&mut window);
+    }
+    group.bench_function("probe_record_evict_2r2w", |b| {
+        b.iter(|| (0..TXS_PER_ENTRY).map(|_| step(&mut window)).sum::<usize>())
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    validate_and_apply,
+    signature_checks,
+    conflict_window
+);
 criterion_main!(benches);
