@@ -279,10 +279,14 @@ impl<S: BuildHasher> ConflictWindow<S> {
         match read {
             Read::Key { stream, key } => {
                 let hash = self.hash(stream, key);
-                let slot = self
-                    .index
-                    .find(hash, |s| self.log.slot_holds(s, hash, stream, key))?;
-                (slot.version > after).then(|| (*stream, key.clone()))
+                // The key's slot, if any, matters only when written after
+                // `after`: test that first, so that a key last written before
+                // the read (the common hit) costs no look at its bytes.
+                let written_after =
+                    |s: &Slot| s.version > after && self.log.slot_holds(s, hash, stream, key);
+                self.index
+                    .find(hash, written_after)
+                    .map(|_| (*stream, key.clone()))
             }
             Read::Range { stream, start, end } => {
                 let in_range =
