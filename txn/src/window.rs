@@ -25,6 +25,17 @@ const RECORD_HEADER: usize = 32 + 4;
 /// about once.
 const COMPACT_AFTER_BYTES: usize = 1 << 20;
 
+/// A swept table with room for more than this many times its slots is
+/// shrunk, to [`SHRUNK_TABLE_FACTOR`] times them (room to grow again
+/// without an immediate resize).
+const SPARSE_TABLE_FACTOR: usize = 8;
+
+/// See [`SPARSE_TABLE_FACTOR`].
+const SHRUNK_TABLE_FACTOR: usize = 2;
+
+/// Tables this small are never shrunk: not worth a rehash.
+const MIN_TABLE_SLOTS: usize = 1024;
+
 /// Where the newest remembered write of one key is: what a hash probe finds.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -265,10 +276,19 @@ impl<S: BuildHasher> ConflictWindow<S> {
     /// Removes the slots of forgotten versions. Afterwards every slot points
     /// into a version the window still holds, so at or after the first
     /// live record of the log.
+    ///
+    /// A sweep visits every bucket, so the table is also shrunk when mostly
+    /// empty: otherwise, after a burst of distinct keys, a window of a few
+    /// hot keys would sweep the burst's whole table at almost every version.
     fn sweep(&mut self) {
         let floor = self.floor;
         self.index.retain(|slot| slot.version > floor);
         self.evicted_records = 0;
+        let live = self.index.len();
+        if self.index.capacity() > SPARSE_TABLE_FACTOR * live.max(MIN_TABLE_SLOTS) {
+            self.index
+                .shrink_to(SHRUNK_TABLE_FACTOR * live, |slot| slot.hash);
+        }
     }
 
     /// A key `read` covers that was written after `after`, if any: for a
@@ -391,6 +411,29 @@ mod tests {
         assert_eq!(w.len(), 1);
         w.evict_through(3001);
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn a_drained_table_shrinks_so_sweeps_stay_cheap() {
+        let mut w = ConflictWindow::new();
+        let stream = [5u8; 32];
+        let burst = 100_000u64;
+        for v in 1..=burst {
+            w.record(v, [(&stream, v.to_be_bytes().as_slice())]);
+        }
+        let grown = w.index.capacity();
+        assert!(grown >= burst as usize);
+        // From here on one hot key is written at every version.
+        for v in burst + 1..=burst + 2 * burst {
+            w.record(v, [(&stream, b"hot".as_slice())]);
+            w.evict_through(v - 10);
+        }
+        assert_eq!(w.len(), 1);
+        assert!(
+            w.index.capacity() < grown / 8,
+            "capacity {} after draining a table of {grown}",
+            w.index.capacity()
+        );
     }
 
     /// Every key hashes alike: every probe goes through the byte comparison.
