@@ -33,7 +33,8 @@ const SPARSE_TABLE_FACTOR: usize = 8;
 /// See [`SPARSE_TABLE_FACTOR`].
 const SHRUNK_TABLE_FACTOR: usize = 2;
 
-/// Tables this small are never shrunk: not worth a rehash.
+/// Tables this small are never shrunk (not worth a rehash), and sweeps wait
+/// for a quarter of this many stale slots even in a smaller table.
 const MIN_TABLE_SLOTS: usize = 1024;
 
 /// Where the newest remembered write of one key is: what a hash probe finds.
@@ -263,8 +264,10 @@ impl<S: BuildHasher> ConflictWindow<S> {
             .front()
             .map_or(self.log.end(), |span| span.start);
         let release = self.log.worth_releasing(live);
+        // A sweep costs a pass over the table: wait for stale slots worth a
+        // quarter of it (of at least a small table's worth of slots).
         let many_stale =
-            self.evicted_records > 0 && self.evicted_records.saturating_mul(4) >= self.index.len();
+            self.evicted_records.saturating_mul(4) >= self.index.len().max(MIN_TABLE_SLOTS);
         if release || many_stale {
             self.sweep();
         }
@@ -451,6 +454,9 @@ mod tests {
     enum Step {
         Record(Vec<(u8, u8)>),
         Evict(u64),
+        /// A sweep out of turn: the window sweeps on its own only once
+        /// hundreds of slots are stale, more than these cases write.
+        Sweep,
         Point(u8, u8, u64),
         Range(u8, u8, Option<u8>, u64),
     }
@@ -459,6 +465,7 @@ mod tests {
         prop_oneof![
             3 => prop::collection::vec((0u8..3, 0u8..6), 0..4).prop_map(Step::Record),
             1 => (0u64..30).prop_map(Step::Evict),
+            1 => Just(Step::Sweep),
             3 => (0u8..3, 0u8..6, 0u64..30).prop_map(|(s, k, v)| Step::Point(s, k, v)),
             2 => (0u8..3, 0u8..6, prop::option::of(0u8..7), 0u64..30)
                 .prop_map(|(s, a, b, v)| Step::Range(s, a, b, v)),
@@ -485,6 +492,7 @@ mod tests {
                         model.insert(version, keys);
                     }
                 }
+                Step::Sweep => w.sweep(),
                 Step::Evict(through) => {
                     floor = floor.max(through);
                     model.retain(|v, _| *v > through);
