@@ -12,8 +12,11 @@
 //! applied position), and `raw_rocksdb_same_batches` writes those very
 //! batches into a fresh RocksDB. The difference is the cost of deciding.
 //! `raw_rocksdb_data_rows_only` writes just the two data rows per
-//! transaction, for scale. `window/probe_record_evict_2r2w` times the
-//! conflict window's share of deciding on its own.
+//! transaction, for scale. `paired/validate_apply_then_raw` interleaves
+//! the two sides entry by entry and prints their ratio, which the machine's
+//! drifting pace moves far less than the ratio of separate runs.
+//! `window/probe_record_evict_2r2w` times the conflict window's share of
+//! deciding on its own.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ordo_bench as _; // links the benchmarks' allocator (jemalloc, as in the ordo binary)
@@ -162,43 +165,51 @@ fn next_entry<E: Engine>(
         .collect()
 }
 
+/// The benchmark's senders' addresses.
+fn senders() -> Vec<[u8; 20]> {
+    (0..SENDERS)
+        .map(|i| ordo_txn::address_of(&signer(i)))
+        .collect()
+}
+
+/// The batches replay writes for RECORDED_ENTRIES entries (each entry's
+/// rows, change record and applied position), recorded in a store of
+/// their own.
+fn record_batches(senders: &[[u8; 20]]) -> Vec<WriteBatch> {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let engine = Recording {
+        engine: RocksEngine::open(dir.path()).expect("open"),
+        batches: Mutex::new(Vec::new()),
+    };
+    let mut recorder = replayer(std::sync::Arc::new(engine));
+    let (mut rng, mut n) = (7u64, 2u64);
+    for _ in 0..RECORDED_ENTRIES {
+        let entry = next_entry(&recorder, senders, &mut rng, &mut n);
+        recorder
+            .apply_entry(recorder.applied().next_seq, entry)
+            .expect("apply");
+    }
+    let batches = std::mem::take(
+        &mut *recorder
+            .store()
+            .engine()
+            .batches
+            .lock()
+            .expect("not poisoned"),
+    );
+    batches
+        .into_iter()
+        .filter(|b| b.ops.len() > TXS_PER_ENTRY)
+        .collect()
+}
+
 fn validate_and_apply(c: &mut Criterion) {
     let mut group = c.benchmark_group("replay");
     group.throughput(Throughput::Elements(TXS_PER_ENTRY as u64));
     group.sample_size(20);
-    let senders: Vec<[u8; 20]> = (0..SENDERS)
-        .map(|i| ordo_txn::address_of(&signer(i)))
-        .collect();
-
-    // First, untimed: record the batches replay writes for RECORDED_ENTRIES
-    // entries, for the raw baseline below.
-    let recorded = {
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
-        let engine = Recording {
-            engine: RocksEngine::open(dir.path()).expect("open"),
-            batches: Mutex::new(Vec::new()),
-        };
-        let mut recorder = replayer(std::sync::Arc::new(engine));
-        let (mut rng, mut n) = (7u64, 2u64);
-        for _ in 0..RECORDED_ENTRIES {
-            let entry = next_entry(&recorder, &senders, &mut rng, &mut n);
-            recorder
-                .apply_entry(recorder.applied().next_seq, entry)
-                .expect("apply");
-        }
-        let batches = std::mem::take(
-            &mut *recorder
-                .store()
-                .engine()
-                .batches
-                .lock()
-                .expect("not poisoned"),
-        );
-        batches
-            .into_iter()
-            .filter(|b| b.ops.len() > TXS_PER_ENTRY)
-            .collect::<Vec<_>>()
-    };
+    let senders = senders();
+    // First, untimed: the batches replay writes, for the raw baseline below.
+    let recorded = record_batches(&senders);
 
     // Each measurement gets a fresh store, and the store is closed before
     // the next one starts, so that one store's background compactions do
@@ -318,6 +329,59 @@ fn signature_checks(c: &mut Criterion) {
     group.finish();
 }
 
+/// Validate + apply and the raw write of the same batches, interleaved:
+/// each iteration applies one entry to the replay store, then writes one
+/// recorded batch to the raw store, each timed on its own.
+///
+/// The separate measurements above are some seconds apart, and on a shared
+/// machine whose pace drifts that moves their ratio by a tenth either way
+/// from run to run. Interleaved, both sides see the same machine at the
+/// same moment (and each other's background compactions, which is why the
+/// separate measurements stay the reference for absolute figures); the
+/// ratio over all iterations is printed after criterion's report, which
+/// times the apply side.
+fn paired(c: &mut Criterion) {
+    let mut group = c.benchmark_group("paired");
+    group.throughput(Throughput::Elements(TXS_PER_ENTRY as u64));
+    group.sample_size(20);
+    let senders = senders();
+    let recorded = record_batches(&senders);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let mut replayer = replayer(RocksEngine::open(dir.path()).expect("open"));
+    let raw_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let raw = RocksEngine::open(raw_dir.path()).expect("open");
+    let (mut rng, mut n, mut next_batch) = (1u64, 2u64, 0usize);
+    let (mut apply_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
+    group.bench_function("validate_apply_then_raw", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let entry = next_entry(&replayer, &senders, &mut rng, &mut n);
+                let seq = replayer.applied().next_seq;
+                let start = Instant::now();
+                let outcomes = replayer.apply_entry(seq, entry).expect("apply");
+                total += start.elapsed();
+                std::hint::black_box(outcomes);
+                let batch = recorded[next_batch % recorded.len()].clone();
+                next_batch += 1;
+                let start = Instant::now();
+                raw.write(batch, false).expect("write");
+                raw_time += start.elapsed();
+            }
+            apply_time += total;
+            total
+        })
+    });
+    group.finish();
+    let per_second = |time: Duration| next_batch as f64 * TXS_PER_ENTRY as f64 / time.as_secs_f64();
+    println!(
+        "paired over {next_batch} entries: validate + apply {:.1} K tx/s, raw RocksDB {:.1} K tx/s, ratio {:.3}",
+        per_second(apply_time) / 1e3,
+        per_second(raw_time) / 1e3,
+        raw_time.as_secs_f64() / apply_time.as_secs_f64(),
+    );
+}
+
 /// The conflict window alone, as replay drives it per transaction: two
 /// point probes at a fresh read version, two written keys recorded, and the
 /// version leaving the window evicted. Keys as in the replay benchmark, with
@@ -370,6 +434,7 @@ fn conflict_window(c: &mut Criterion) {
 criterion_group!(
     benches,
     validate_and_apply,
+    paired,
     signature_checks,
     conflict_window
 );
