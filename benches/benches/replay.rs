@@ -203,6 +203,64 @@ fn record_batches(senders: &[[u8; 20]]) -> Vec<WriteBatch> {
         .collect()
 }
 
+/// Replay of generated entries into one store, timed entry by entry.
+struct ReplayRun<'a> {
+    replayer: Replayer<RocksEngine>,
+    senders: &'a [[u8; 20]],
+    rng: u64,
+    n: u64,
+}
+
+impl<'a> ReplayRun<'a> {
+    fn new(dir: &std::path::Path, senders: &'a [[u8; 20]]) -> Self {
+        let replayer = replayer(RocksEngine::open(dir).expect("open"));
+        Self {
+            replayer,
+            senders,
+            rng: 1,
+            n: 2,
+        }
+    }
+
+    /// Generates the next entry (untimed) and applies it: the apply's time.
+    fn apply_next(&mut self) -> Duration {
+        let entry = next_entry(&self.replayer, self.senders, &mut self.rng, &mut self.n);
+        let seq = self.replayer.applied().next_seq;
+        let start = Instant::now();
+        let outcomes = self.replayer.apply_entry(seq, entry).expect("apply");
+        let elapsed = start.elapsed();
+        std::hint::black_box(outcomes);
+        elapsed
+    }
+}
+
+/// The recorded batches written round and round into one store.
+struct RawRun<'a> {
+    engine: RocksEngine,
+    recorded: &'a [WriteBatch],
+    next: usize,
+}
+
+impl<'a> RawRun<'a> {
+    fn new(dir: &std::path::Path, recorded: &'a [WriteBatch]) -> Self {
+        let engine = RocksEngine::open(dir).expect("open");
+        Self {
+            engine,
+            recorded,
+            next: 0,
+        }
+    }
+
+    /// Writes the next recorded batch: the write's time (the copy is untimed).
+    fn write_next(&mut self) -> Duration {
+        let batch = self.recorded[self.next % self.recorded.len()].clone();
+        self.next += 1;
+        let start = Instant::now();
+        self.engine.write(batch, false).expect("write");
+        start.elapsed()
+    }
+}
+
 fn validate_and_apply(c: &mut Criterion) {
     let mut group = c.benchmark_group("replay");
     group.throughput(Throughput::Elements(TXS_PER_ENTRY as u64));
@@ -215,39 +273,16 @@ fn validate_and_apply(c: &mut Criterion) {
     // the next one starts, so that one store's background compactions do
     // not take CPU from the next measurement on a small machine.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
-    let mut replayer = replayer(RocksEngine::open(dir.path()).expect("open"));
-    let (mut rng, mut n) = (1u64, 2u64);
+    let mut run = ReplayRun::new(dir.path(), &senders);
     group.bench_function("validate_apply_2r2w", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let entry = next_entry(&replayer, &senders, &mut rng, &mut n);
-                let seq = replayer.applied().next_seq;
-                let start = Instant::now();
-                let outcomes = replayer.apply_entry(seq, entry).expect("apply");
-                total += start.elapsed();
-                std::hint::black_box(outcomes);
-            }
-            total
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| run.apply_next()).sum())
     });
 
-    drop(replayer);
+    drop(run);
     let raw_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
-    let raw = RocksEngine::open(raw_dir.path()).expect("open");
-    let mut next_batch = 0;
+    let mut raw = RawRun::new(raw_dir.path(), &recorded);
     group.bench_function("raw_rocksdb_same_batches", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let batch = recorded[next_batch % recorded.len()].clone();
-                next_batch += 1;
-                let start = Instant::now();
-                raw.write(batch, false).expect("write");
-                total += start.elapsed();
-            }
-            total
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| raw.write_next()).sum())
     });
 
     drop(raw);
@@ -347,35 +382,26 @@ fn paired(c: &mut Criterion) {
     let senders = senders();
     let recorded = record_batches(&senders);
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
-    let mut replayer = replayer(RocksEngine::open(dir.path()).expect("open"));
+    let mut run = ReplayRun::new(dir.path(), &senders);
     let raw_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
-    let raw = RocksEngine::open(raw_dir.path()).expect("open");
-    let (mut rng, mut n, mut next_batch) = (1u64, 2u64, 0usize);
+    let mut raw = RawRun::new(raw_dir.path(), &recorded);
     let (mut apply_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
     group.bench_function("validate_apply_then_raw", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let entry = next_entry(&replayer, &senders, &mut rng, &mut n);
-                let seq = replayer.applied().next_seq;
-                let start = Instant::now();
-                let outcomes = replayer.apply_entry(seq, entry).expect("apply");
-                total += start.elapsed();
-                std::hint::black_box(outcomes);
-                let batch = recorded[next_batch % recorded.len()].clone();
-                next_batch += 1;
-                let start = Instant::now();
-                raw.write(batch, false).expect("write");
-                raw_time += start.elapsed();
+                total += run.apply_next();
+                raw_time += raw.write_next();
             }
             apply_time += total;
             total
         })
     });
     group.finish();
-    let per_second = |time: Duration| next_batch as f64 * TXS_PER_ENTRY as f64 / time.as_secs_f64();
+    let entries = raw.next;
+    let per_second = |time: Duration| entries as f64 * TXS_PER_ENTRY as f64 / time.as_secs_f64();
     println!(
-        "paired over {next_batch} entries: validate + apply {:.1} K tx/s, raw RocksDB {:.1} K tx/s, ratio {:.3}",
+        "paired over {entries} entries: validate + apply {:.1} K tx/s, raw RocksDB {:.1} K tx/s, ratio {:.3}",
         per_second(apply_time) / 1e3,
         per_second(raw_time) / 1e3,
         raw_time.as_secs_f64() / apply_time.as_secs_f64(),
