@@ -399,6 +399,9 @@ fn paired(c: &mut Criterion) {
     });
     group.finish();
     let entries = raw.next;
+    if entries == 0 {
+        return; // filtered out on the command line
+    }
     let per_second = |time: Duration| entries as f64 * TXS_PER_ENTRY as f64 / time.as_secs_f64();
     println!(
         "paired over {entries} entries: validate + apply {:.1} K tx/s, raw RocksDB {:.1} K tx/s, ratio {:.3}",
