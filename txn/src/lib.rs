@@ -11,7 +11,7 @@
 //! - [`codec`]: the bounded canonical byte reader and writer.
 //! - [`record`]: [`Transaction`], its read and write sets, ACL operations,
 //!   signed transactions and batches, with their encodings.
-//! - [`sign`]: secp256k1 signing and sender recovery (Ethereum addresses).
+//! - [`sign`](mod@sign): secp256k1 signing and sender recovery (Ethereum addresses).
 //! - [`ids`]: stream ids, bound to their creator.
 //! - [`acl`]: the access-control rules and facts (feature `replay`).
 //! - [`window`]: the conflict window of recent writes (feature `replay`).

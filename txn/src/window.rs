@@ -160,18 +160,21 @@ struct VersionSpan {
 ///
 /// Both sit on the per-transaction path of replay, so the layout keeps
 /// per-key work to one hash and few memory accesses: the table maps a key's
-/// hash to a [`Slot`] (version and log offset), and the key bytes sit once,
-/// in the [`WriteLog`]. A probe compares key bytes only when the hash
+/// hash to a `Slot` (version and log offset), and the key bytes sit once,
+/// in the `WriteLog`. A probe compares key bytes only when the hash
 /// matches, so a read of a key outside the window (the common case) touches
-/// no key memory. Answers are exact: equal hashes of different keys are told
+/// no key memory; a point read compares them only for a slot written after
+/// its snapshot, so neither does a read of a key last written before it.
+/// Answers are exact: equal hashes of different keys are told
 /// apart by their bytes. The hash seed is random per process, which is safe
 /// because it changes no answer, only the layout.
 ///
 /// Eviction is lazy: forgetting a version only raises the window's floor,
 /// and a slot at or below the floor reads as absent (or is reused when its
 /// key is written again). The stale slots are swept out in one pass over the
-/// table once they could be a quarter of it, and always before the log drops
-/// the bytes they point at. A sweep reads the table in order, which costs far
+/// table once they could be a quarter of it (and are at least a quarter of
+/// `MIN_TABLE_SLOTS`), and always before the log drops the bytes they
+/// point at; a mostly empty table is shrunk then too. A sweep reads the table in order, which costs far
 /// less than the one random probe per evicted key that eager removal took
 /// (about a fifth of the window's time in the replay benchmark's profile).
 ///
