@@ -176,7 +176,7 @@ fn senders() -> Vec<[u8; 20]> {
 /// rows, change record and applied position), recorded in a store of
 /// their own.
 fn record_batches(senders: &[[u8; 20]]) -> Vec<WriteBatch> {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let dir = store_dir();
     let engine = Recording {
         engine: RocksEngine::open(dir.path()).expect("open"),
         batches: Mutex::new(Vec::new()),
@@ -261,32 +261,50 @@ impl<'a> RawRun<'a> {
     }
 }
 
-fn validate_and_apply(c: &mut Criterion) {
-    let mut group = c.benchmark_group("replay");
+/// A fresh temporary directory for one store, under the target directory.
+fn store_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir")
+}
+
+/// A group timing whole entries, with the senders and, recorded untimed
+/// first, the batches replay writes (for the raw baseline).
+fn entry_group<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+) -> (
+    criterion::BenchmarkGroup<'c, criterion::measurement::WallTime>,
+    Vec<[u8; 20]>,
+    Vec<WriteBatch>,
+) {
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(TXS_PER_ENTRY as u64));
     group.sample_size(20);
     let senders = senders();
-    // First, untimed: the batches replay writes, for the raw baseline below.
     let recorded = record_batches(&senders);
+    (group, senders, recorded)
+}
+
+fn validate_and_apply(c: &mut Criterion) {
+    let (mut group, senders, recorded) = entry_group(c, "replay");
 
     // Each measurement gets a fresh store, and the store is closed before
     // the next one starts, so that one store's background compactions do
     // not take CPU from the next measurement on a small machine.
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let dir = store_dir();
     let mut run = ReplayRun::new(dir.path(), &senders);
     group.bench_function("validate_apply_2r2w", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| run.apply_next()).sum())
     });
 
     drop(run);
-    let raw_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let raw_dir = store_dir();
     let mut raw = RawRun::new(raw_dir.path(), &recorded);
     group.bench_function("raw_rocksdb_same_batches", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| raw.write_next()).sum())
     });
 
     drop(raw);
-    let raw_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let raw_dir = store_dir();
     let raw = RocksEngine::open(raw_dir.path()).expect("open");
     let (mut rng, mut version) = (1u64, 0u64);
     group.bench_function("raw_rocksdb_data_rows_only", |b| {
@@ -376,14 +394,10 @@ fn signature_checks(c: &mut Criterion) {
 /// ratio over all iterations is printed after criterion's report, which
 /// times the apply side.
 fn paired(c: &mut Criterion) {
-    let mut group = c.benchmark_group("paired");
-    group.throughput(Throughput::Elements(TXS_PER_ENTRY as u64));
-    group.sample_size(20);
-    let senders = senders();
-    let recorded = record_batches(&senders);
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let (mut group, senders, recorded) = entry_group(c, "paired");
+    let dir = store_dir();
     let mut run = ReplayRun::new(dir.path(), &senders);
-    let raw_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let raw_dir = store_dir();
     let mut raw = RawRun::new(raw_dir.path(), &recorded);
     let (mut apply_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
     group.bench_function("validate_apply_then_raw", |b| {

@@ -125,17 +125,22 @@ impl WriteLog {
         })
     }
 
+    /// Bytes held before logical offset `live`.
+    fn dead_before(&self, live: u64) -> usize {
+        let dead = usize::try_from(live.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        dead.min(self.bytes.len())
+    }
+
     /// Whether enough bytes before logical offset `live` are dead to be
     /// worth dropping.
     fn worth_releasing(&self, live: u64) -> bool {
-        let dead = usize::try_from(live.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        let dead = self.dead_before(live);
         dead >= COMPACT_AFTER_BYTES && dead >= self.bytes.len() / 2
     }
 
     /// Drops the bytes before logical offset `live`.
     fn release_before(&mut self, live: u64) {
-        let dead = usize::try_from(live.saturating_sub(self.base)).unwrap_or(usize::MAX);
-        let dead = dead.min(self.bytes.len());
+        let dead = self.dead_before(live);
         self.bytes.drain(..dead);
         self.base += dead as u64;
     }
