@@ -23,6 +23,7 @@ use ordo_bench as _; // links the benchmarks' allocator (jemalloc, as in the ord
 use ordo_kv::keys::encode_versioned;
 use ordo_kv::mvcc::encode_value;
 use ordo_kv::{Column, Engine, EngineError, RocksEngine, WriteBatch};
+use ordo_txn::testkit::{XorShift, blank, create_stream, signed, signing_key, txn_id};
 use ordo_txn::{AclOp, Checked, Read, Replayer, SigningKey, Transaction, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -33,19 +34,11 @@ const KEYS: u64 = 1_000_000;
 const SIGNED_BATCH: usize = 256;
 
 fn signer(i: u8) -> SigningKey {
-    SigningKey::from_slice(&[i + 1; 32]).expect("valid scalar")
+    signing_key(i + 1)
 }
 
-/// xorshift64: cheap, deterministic key choice.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
-fn key(state: &mut u64) -> Vec<u8> {
-    format!("user{:08}", next(state) % KEYS).into_bytes()
+fn key(rng: &mut XorShift) -> Vec<u8> {
+    format!("user{:08}", rng.below(KEYS)).into_bytes()
 }
 
 /// The benchmark's stream (deriving an address is a curve multiplication:
@@ -57,14 +50,10 @@ fn stream() -> [u8; 32] {
     *STREAM
 }
 
-fn small_tx(n: u64, sender: [u8; 20], read_version: u64, rng: &mut u64) -> Transaction {
+fn small_tx(n: u64, sender: [u8; 20], read_version: u64, rng: &mut XorShift) -> Transaction {
     let stream = stream();
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&n.to_be_bytes());
     Transaction {
-        id,
         sender,
-        read_version,
         reads: (0..2)
             .map(|_| Read::Key {
                 stream,
@@ -78,7 +67,7 @@ fn small_tx(n: u64, sender: [u8; 20], read_version: u64, rng: &mut u64) -> Trans
                 value: Some(vec![7; 16]),
             })
             .collect(),
-        acl: vec![],
+        ..blank(txn_id(n), read_version)
     }
 }
 
@@ -114,16 +103,7 @@ impl Engine for Recording {
 /// A replayer on `engine` whose stream exists with every sender a writer.
 fn replayer<E: Engine>(engine: E) -> Replayer<E> {
     let mut replayer = Replayer::open(engine).expect("replayer");
-    let create = Transaction {
-        id: [0; 16],
-        sender: [0; 20],
-        read_version: 0,
-        reads: vec![],
-        writes: vec![],
-        acl: vec![AclOp::CreateStream {
-            name: b"bench".to_vec(),
-        }],
-    };
+    let create = create_stream([0; 16], 0, b"bench");
     let grants = (1..SENDERS)
         .map(|i| AclOp::GrantWriter {
             stream: stream(),
@@ -135,10 +115,7 @@ fn replayer<E: Engine>(engine: E) -> Replayer<E> {
         acl: grants,
         ..create.clone()
     };
-    let batch = [
-        ordo_txn::sign(create, &signer(0)).expect("sign"),
-        ordo_txn::sign(grant, &signer(0)).expect("sign"),
-    ];
+    let batch = [signed(create, &signer(0)), signed(grant, &signer(0))];
     let outcomes = replayer
         .apply_entry(0, ordo_txn::check_entry(&ordo_txn::encode_batch(&batch)))
         .expect("apply");
@@ -153,7 +130,7 @@ const RECORDED_ENTRIES: usize = 256;
 fn next_entry<E: Engine>(
     replayer: &Replayer<E>,
     senders: &[[u8; 20]],
-    rng: &mut u64,
+    rng: &mut XorShift,
     n: &mut u64,
 ) -> Vec<Checked> {
     let version = replayer.applied().version;
@@ -182,7 +159,7 @@ fn record_batches(senders: &[[u8; 20]]) -> Vec<WriteBatch> {
         batches: Mutex::new(Vec::new()),
     };
     let mut recorder = replayer(std::sync::Arc::new(engine));
-    let (mut rng, mut n) = (7u64, 2u64);
+    let (mut rng, mut n) = (XorShift::new(7), 2u64);
     for _ in 0..RECORDED_ENTRIES {
         let entry = next_entry(&recorder, senders, &mut rng, &mut n);
         recorder
@@ -207,7 +184,7 @@ fn record_batches(senders: &[[u8; 20]]) -> Vec<WriteBatch> {
 struct ReplayRun<'a> {
     replayer: Replayer<RocksEngine>,
     senders: &'a [[u8; 20]],
-    rng: u64,
+    rng: XorShift,
     n: u64,
 }
 
@@ -217,7 +194,7 @@ impl<'a> ReplayRun<'a> {
         Self {
             replayer,
             senders,
-            rng: 1,
+            rng: XorShift::new(1),
             n: 2,
         }
     }
@@ -306,7 +283,7 @@ fn validate_and_apply(c: &mut Criterion) {
     drop(raw);
     let raw_dir = store_dir();
     let raw = RocksEngine::open(raw_dir.path()).expect("open");
-    let (mut rng, mut version) = (1u64, 0u64);
+    let (mut rng, mut version) = (XorShift::new(1), 0u64);
     group.bench_function("raw_rocksdb_data_rows_only", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -335,7 +312,7 @@ fn validate_and_apply(c: &mut Criterion) {
 fn signature_checks(c: &mut Criterion) {
     let mut group = c.benchmark_group("signatures");
     group.throughput(Throughput::Elements(SIGNED_BATCH as u64));
-    let mut rng = 1u64;
+    let mut rng = XorShift::new(1);
     let signed: Vec<_> = (0..SIGNED_BATCH)
         .map(|i| {
             let who = signer((i % SENDERS as usize) as u8);
@@ -437,7 +414,7 @@ fn conflict_window(c: &mut Criterion) {
     let mut window = ordo_txn::window::ConflictWindow::new();
     // Keys are drawn up front so that timing covers the window alone; the
     // pool outlasts the window many times over.
-    let mut rng = 3u64;
+    let mut rng = XorShift::new(3);
     let pool: Vec<Read> = (0..1 << 21)
         .map(|_| Read::Key {
             stream,

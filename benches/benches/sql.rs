@@ -19,13 +19,6 @@ use std::fmt::Write as _;
 /// Rows per INSERT statement while loading (under the per-transaction write limit).
 const LOAD_BATCH: u64 = 1000;
 
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 fn session(dir: &std::path::Path) -> Session<LocalStore<RocksEngine>> {
     let engine = RocksEngine::open(dir).expect("open RocksDB");
     let mut session = Session::new(LocalStore::open(engine).expect("store"));
@@ -58,10 +51,10 @@ fn point_select(c: &mut Criterion) {
     for rows in [10_000u64, 100_000, 1_000_000] {
         load(&mut session, loaded, rows);
         loaded = rows;
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = ordo_txn::testkit::XorShift::new(0x9e37_79b9_7f4a_7c15);
         group.bench_with_input(BenchmarkId::new("point_select", rows), &rows, |b, &rows| {
             b.iter(|| {
-                let id = next(&mut rng) % rows;
+                let id = rng.below(rows);
                 let results = session
                     .execute(&format!("SELECT name, score FROM users WHERE id = {id}"))
                     .expect("select");

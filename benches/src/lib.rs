@@ -27,13 +27,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// A deterministic pseudo-random payload of `len` bytes (xorshift64), so runs
 /// are repeatable and nothing compresses or short-circuits.
 pub fn payload(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
+    let mut rng = ordo_txn::testkit::XorShift::new(seed | 1);
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
+        out.extend_from_slice(&rng.next_u64().to_le_bytes());
     }
     out.truncate(len);
     out

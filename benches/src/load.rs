@@ -95,16 +95,13 @@ impl OrdoTarget {
 
     fn write(&self, key: &[u8], value: &[u8]) -> Transaction {
         Transaction {
-            id: ordo_client::txn::fresh_id(),
             sender: ordo_txn::address_of(&self.key),
-            read_version: self.read_version,
-            reads: vec![],
             writes: vec![Write {
                 stream: self.stream,
                 key: key.to_vec(),
                 value: Some(value.to_vec()),
             }],
-            acl: vec![],
+            ..Transaction::new(ordo_client::txn::fresh_id(), self.read_version)
         }
     }
 }

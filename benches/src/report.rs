@@ -201,20 +201,41 @@ pub fn svg(rows: &[Row]) -> String {
     out
 }
 
-/// One run as a JSON object (no serde: the shape is small and fixed).
+/// One run, as `ordo-bench run --json` prints it.
+#[derive(Debug, serde::Serialize)]
+struct RunJson<'a> {
+    target: &'a str,
+    workload: &'static str,
+    clients: usize,
+    ops: u64,
+    seconds: f64,
+    ops_per_second: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    max_ms: f64,
+    aborts: u64,
+    retries: u64,
+}
+
+/// One run as a JSON object.
 pub fn json(target: &str, workload: Workload, clients: usize, m: &Measured) -> String {
-    format!(
-        "{{\"target\":\"{target}\",\"workload\":\"{}\",\"clients\":{clients},\"ops\":{},\"seconds\":{:.3},\"ops_per_second\":{:.1},\"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"max_ms\":{:.3},\"aborts\":{},\"retries\":{}}}",
-        workload.name(),
-        m.ops,
-        m.elapsed.as_secs_f64(),
-        m.throughput(),
-        m.latency_ms(0.5),
-        m.latency_ms(0.9),
-        m.latency_ms(0.99),
-        m.latency_ms(0.999),
-        m.latency_ms(1.0),
-        m.aborts,
-        m.retries
-    )
+    let run = RunJson {
+        target,
+        workload: workload.name(),
+        clients,
+        ops: m.ops,
+        seconds: m.elapsed.as_secs_f64(),
+        ops_per_second: m.throughput(),
+        p50_ms: m.latency_ms(0.5),
+        p90_ms: m.latency_ms(0.9),
+        p99_ms: m.latency_ms(0.99),
+        p999_ms: m.latency_ms(0.999),
+        max_ms: m.latency_ms(1.0),
+        aborts: m.aborts,
+        retries: m.retries,
+    };
+    // A struct of numbers and strings always serializes.
+    serde_json::to_string(&run).unwrap_or_default()
 }

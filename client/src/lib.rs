@@ -11,6 +11,10 @@
 //! - [`normalize_endpoint`]: turns `host:port` into a URI tonic accepts.
 //! - [`txn`]: reads, commits and [`Client::transact`] with retries.
 //! - [`keyfile`]: reading and creating key files.
+//! - [`acl`]: questions about roles ([`Client::ask_acl`]).
+//! - [`sql`]: SQL sessions.
+//! - [`hex`]: bytes as lowercase hex, the way ids are printed.
+//! - `dev`: starting `ordo dev` as a child process (feature `launch`).
 
 use ordo_proto::v1::{GetStatusRequest, GetStatusResponse, status_client::StatusClient};
 use tonic::transport::{Channel, Endpoint};
@@ -18,6 +22,9 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
+pub mod acl;
+#[cfg(feature = "launch")]
+pub mod dev;
 pub mod keyfile;
 pub mod sql;
 pub mod txn;
@@ -26,6 +33,10 @@ pub use txn::TxContext;
 
 /// The address `ordo dev` listens on when not told otherwise.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7420";
+
+/// The stream `ordo dev` creates for its CLI user on first start, and the
+/// stream the command-line client uses when not told otherwise.
+pub const DEFAULT_STREAM: &str = "default";
 
 /// How long to wait for a TCP connection before giving up.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -144,6 +155,11 @@ impl Client {
             .await?;
         Ok(response.into_inner().status() == ServingStatus::Serving)
     }
+}
+
+/// Bytes as lowercase hex, the way stream ids and digests are printed.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The error and its sources, joined: transport errors hide the useful part

@@ -11,7 +11,11 @@
 //! - [`engine`]: the storage seam, [`Engine`], with an in-memory and a
 //!   RocksDB implementation; columns and atomic write batches.
 //! - [`mvcc`]: reads at a version and bounded scans over any engine.
+//! - `conformance`: the suite every [`Engine`] must pass (feature
+//!   `conformance`).
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod engine;
 pub mod keys;
 pub mod mvcc;

@@ -96,7 +96,7 @@ pub fn stage_write(
 }
 
 /// Multi-version reads over an engine.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MvccStore<E> {
     engine: E,
 }

@@ -13,9 +13,12 @@
 //! - [`header`]: [`EntryHeader`], what the sequencer orders, and its
 //!   canonical versioned encoding.
 //! - [`shard_store`]: the [`ShardStore`] trait, an in-memory and a RocksDB
-//!   implementation; [`conformance`] is the suite both pass.
-//! - [`sequencer`]: the [`Sequencer`] trait and [`LocalSequencer`], a
-//!   durable file with group commit.
+//!   implementation.
+//! - [`sequencer`]: the [`Sequencer`] trait, [`LocalSequencer`] (a
+//!   durable file with group commit) and [`MemSequencer`] (in memory, for
+//!   tests).
+//! - [`conformance`]: the suites every [`ShardStore`] and every
+//!   [`Sequencer`] must pass.
 //! - [`io`]: [`EntryWriter`] (code, store, then order) and [`EntryReader`]
 //!   (verify each shard, rebuild from any `k`).
 //!
@@ -44,7 +47,10 @@ pub use entry::{
 pub use error::LogError;
 pub use header::{Address, EntryDescriptor, EntryHeader, StreamId};
 pub use io::{CodingParams, EntryError, EntryReader, EntryWriter, VerifiedPayload, load_payload};
-pub use sequencer::{LocalSequencer, LocalSequencerOptions, Sequencer, SequencerError};
+pub use sequencer::{
+    LocalSequencer, LocalSequencerOptions, MemLog, MemSequencer, Sequencer, SequencerError,
+    WriteFault,
+};
 pub use shard_store::{MemShardStore, RocksShardStore, ShardStore, StoreError};
 
 /// A 32-byte BLAKE3 hash.

@@ -1,11 +1,10 @@
-//! Behaviour of the local sequencer: ordering, reads, waiting, locking, and
-//! what it does with torn and damaged files.
+//! Behaviour of the local sequencer beyond the conformance suite (see
+//! `sequencer_conformance.rs`): read batches, locking, and what it does
+//! with each kind of torn or damaged file.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
-use ordo_log::{
-    LocalSequencer, LocalSequencerOptions, LogError, Sequencer, SequencerError, stress,
-};
+use ordo_log::{LocalSequencer, LocalSequencerOptions, Sequencer, SequencerError, stress};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -15,28 +14,6 @@ fn open(dir: &std::path::Path) -> LocalSequencer {
 
 fn log_file(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("sequencer.log")
-}
-
-#[tokio::test]
-async fn appends_get_consecutive_seqs_and_read_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let sequencer = open(dir.path());
-    for i in 0..10 {
-        let header = sequencer.append(stress::descriptor(0, 0, i)).await.unwrap();
-        assert_eq!(header.seq, i);
-    }
-    assert_eq!(sequencer.tail(), 10);
-    let headers = sequencer.read(3, 4).await.unwrap();
-    assert_eq!(
-        headers.iter().map(|h| h.seq).collect::<Vec<_>>(),
-        vec![3, 4, 5, 6]
-    );
-    assert_eq!(headers[0].entry, stress::descriptor(0, 0, 3));
-    assert!(
-        sequencer.read(10, 5).await.unwrap().is_empty(),
-        "reading at the tail gives nothing"
-    );
-    assert!(sequencer.read(u64::MAX, 5).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -77,30 +54,6 @@ async fn concurrent_appends_are_gap_free_and_survive_reopen() {
 }
 
 #[tokio::test]
-async fn wait_beyond_wakes_when_the_entry_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    let sequencer = Arc::new(open(dir.path()));
-    let waiter = {
-        let sequencer = sequencer.clone();
-        tokio::spawn(async move { sequencer.wait_beyond(2).await })
-    };
-    for i in 0..3 {
-        sequencer.append(stress::descriptor(2, 0, i)).await.unwrap();
-    }
-    let tail = tokio::time::timeout(std::time::Duration::from_secs(10), waiter)
-        .await
-        .expect("woken")
-        .unwrap()
-        .unwrap();
-    assert!(tail >= 3);
-    assert_eq!(
-        sequencer.wait_beyond(0).await.unwrap(),
-        3,
-        "an already committed seq returns at once"
-    );
-}
-
-#[tokio::test]
 async fn a_second_handle_is_refused_and_closed_handles_refuse_appends() {
     let dir = tempfile::tempdir().unwrap();
     let first = open(dir.path());
@@ -113,26 +66,6 @@ async fn a_second_handle_is_refused_and_closed_handles_refuse_appends() {
     let error = first.append(stress::descriptor(3, 0, 0)).await.unwrap_err();
     assert_eq!(error, SequencerError::Closed);
     let _reopened = open(dir.path());
-}
-
-#[tokio::test]
-async fn invalid_descriptors_are_refused_before_ordering() {
-    let dir = tempfile::tempdir().unwrap();
-    let sequencer = open(dir.path());
-    let mut bad = stress::descriptor(4, 0, 0);
-    bad.tags = vec![[0; 32]; ordo_log::limits::MAX_TAGS + 1];
-    let error = sequencer.append(bad).await.unwrap_err();
-    assert!(
-        matches!(error, SequencerError::Invalid(LogError::TooManyTags { .. })),
-        "{error:?}"
-    );
-    let mut bad = stress::descriptor(4, 0, 0);
-    bad.geometry.chunk_size = 3;
-    assert!(matches!(
-        sequencer.append(bad).await,
-        Err(SequencerError::Invalid(LogError::BadChunkSize(3)))
-    ));
-    assert_eq!(sequencer.tail(), 0, "nothing was ordered");
 }
 
 async fn log_with(dir: &std::path::Path, entries: u64) {

@@ -23,20 +23,20 @@ pub enum Command {
     /// Run every role in one process on loopback: the embedded default.
     Dev(DevArgs),
     /// Show a node's role and progress.
-    Status(EndpointArgs),
+    Status(crate::commands::status::EndpointArgs),
     /// Replay a stopped node's log into MVCC state, offline, and print the
     /// state digest (compare it across replicas to prove they agree).
     Replay(ReplayArgs),
     /// Read and write keys: get, put, del, scan.
-    Kv(crate::kvcli::KvArgs),
+    Kv(crate::commands::kv::KvArgs),
     /// Print committed changes under a prefix as they happen.
-    Watch(crate::kvcli::WatchArgs),
+    Watch(crate::commands::watch::WatchArgs),
     /// Create streams and change or show their roles (see docs/ACL.md).
-    Stream(crate::streamcli::StreamArgs),
+    Stream(crate::commands::stream::StreamArgs),
     /// Make a new signing key file.
-    Keygen(crate::kvcli::KeygenArgs),
+    Keygen(crate::commands::keygen::KeygenArgs),
     /// An interactive SQL shell, or run SQL with -c / -f.
-    Sql(crate::sqlshell::SqlArgs),
+    Sql(crate::commands::sql::SqlArgs),
 }
 
 /// Options of `ordo replay`.
@@ -57,7 +57,7 @@ pub struct ReplayArgs {
 /// Options of `ordo dev`.
 #[derive(Debug, Args)]
 pub struct DevArgs {
-    /// A TOML configuration file (see `ordo_server::config`); flags and
+    /// A TOML configuration file (see `ordo_server::node::config`); flags and
     /// environment variables override it.
     #[arg(long, env = "ORDO_CONFIG")]
     pub config: Option<PathBuf>,
@@ -77,17 +77,6 @@ pub struct DevArgs {
     pub no_cli_key: bool,
 }
 
-/// Options of commands that talk to a node.
-#[derive(Debug, Args)]
-pub struct EndpointArgs {
-    /// The node to talk to: `host:port` or `http://host:port`.
-    #[arg(long, env = "ORDO_ENDPOINT", default_value = ordo_client::DEFAULT_ENDPOINT)]
-    pub endpoint: String,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// Runs a parsed command line to completion.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     init_tracing(&cli.log_level)?;
@@ -96,20 +85,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     match cli.command {
-        Command::Dev(args) => runtime.block_on(crate::node::run_dev(dev_config(args)?)),
-        Command::Status(args) => runtime.block_on(status(args)),
-        Command::Kv(args) => runtime.block_on(crate::kvcli::run(args)),
-        Command::Keygen(args) => crate::kvcli::keygen(&args),
-        Command::Watch(args) => runtime.block_on(crate::kvcli::watch(args)),
-        Command::Stream(args) => runtime.block_on(crate::streamcli::run(args)),
+        Command::Dev(args) => runtime.block_on(crate::node::run::run_dev(dev_config(args)?)),
+        Command::Status(args) => runtime.block_on(crate::commands::status::status(args)),
+        Command::Kv(args) => runtime.block_on(crate::commands::kv::run(args)),
+        Command::Keygen(args) => crate::commands::keygen::keygen(&args),
+        Command::Watch(args) => runtime.block_on(crate::commands::watch::watch(args)),
+        Command::Stream(args) => runtime.block_on(crate::commands::stream::run(args)),
         Command::Sql(args) => {
-            let status = runtime.block_on(crate::sqlshell::run(args))?;
+            let status = runtime.block_on(crate::commands::sql::run(args))?;
             if status != 0 {
                 std::process::exit(status);
             }
             Ok(())
         }
-        Command::Replay(args) => runtime.block_on(crate::node::run_replay(
+        Command::Replay(args) => runtime.block_on(crate::replay::run_replay(
             &args.data_dir,
             args.state_dir.as_deref(),
             args.progress,
@@ -118,8 +107,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Combines flags and environment (already merged by clap) with the file.
-fn dev_config(args: DevArgs) -> anyhow::Result<crate::node::DevConfig> {
-    use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN, FileConfig};
+fn dev_config(args: DevArgs) -> anyhow::Result<crate::node::run::DevConfig> {
+    use crate::node::config::{
+        DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN, FileConfig,
+    };
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
@@ -133,7 +124,7 @@ fn dev_config(args: DevArgs) -> anyhow::Result<crate::node::DevConfig> {
             None => Ok(default.parse()?),
         }
     };
-    Ok(crate::node::DevConfig {
+    Ok(crate::node::run::DevConfig {
         listen: address(args.listen, file.listen, DEFAULT_LISTEN)?,
         metrics_listen: address(
             args.metrics_listen,
@@ -156,38 +147,6 @@ fn init_tracing(filter: &str) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    Ok(())
-}
-
-async fn status(args: EndpointArgs) -> anyhow::Result<()> {
-    let client = ordo_client::Client::connect(&args.endpoint).await?;
-    let status = client.status().await?;
-    if args.json {
-        println!(
-            "{{\"version\":{:?},\"role\":{:?},\"log_tail\":{},\"applied_seq\":{},\"applied_version\":{},\"replay_lag\":{},\"data_shards\":{},\"parity_shards\":{}}}",
-            status.version,
-            status.role,
-            status.log_tail,
-            status.applied_seq,
-            status.applied_version,
-            status.replay_lag,
-            status.data_shards,
-            status.parity_shards
-        );
-    } else {
-        println!("version        {}", status.version);
-        println!("role           {}", status.role);
-        println!("log tail       {}", status.log_tail);
-        println!(
-            "applied        {} entries, version {}",
-            status.applied_seq, status.applied_version
-        );
-        println!("replay lag     {} entries", status.replay_lag);
-        println!(
-            "coding         {}+{} shards",
-            status.data_shards, status.parity_shards
-        );
-    }
     Ok(())
 }
 

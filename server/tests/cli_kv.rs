@@ -235,3 +235,74 @@ fn watch_prints_changes_as_they_commit_and_resumes() {
     assert_eq!(line, "4\tdel\tw/a\t");
     assert!(node.terminate().success());
 }
+
+/// Bytes as `--json` writes them (see `ordo_server::commands::json`): a
+/// string when UTF-8, else `{"base64": ...}`.
+fn json_bytes(value: &serde_json::Value) -> Vec<u8> {
+    ordo_server::commands::json::JsonBytes::decode(value)
+        .unwrap_or_else(|| panic!("neither form: {value}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_output_of_binary_keys_and_values_parses_and_round_trips() {
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start_with(data.path(), &[]);
+    let key_file = data.path().join("cli.key");
+    let signer = ordo_client::keyfile::load(&key_file).unwrap();
+    let stream = ordo_txn::stream_id(&ordo_txn::address_of(&signer), b"default");
+    let written: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (b"j/ctl\x01\n\"\\".to_vec(), b"tab\there\x1b[0m".to_vec()),
+        (b"j/\xff\xfe".to_vec(), vec![0, 159, 146, 150, 0xc3]),
+        (b"j/plain".to_vec(), "caf\u{e9}".as_bytes().to_vec()),
+    ];
+    let client = ordo_client::Client::connect(&node.endpoint).await.unwrap();
+    let pairs = written.clone();
+    client
+        .transact(&signer, async |tx| {
+            pairs.iter().for_each(|(k, v)| tx.put(stream, k, v));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let key = key_file.to_str().unwrap();
+    let endpoint = node.endpoint.as_str();
+    let scan = ordo(&[
+        "kv",
+        "--endpoint",
+        endpoint,
+        "--key",
+        key,
+        "scan",
+        "--prefix",
+        "j/",
+        "--json",
+    ]);
+    let mut read: Vec<(Vec<u8>, Vec<u8>)> = stdout(&scan)
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            (json_bytes(&row["key"]), json_bytes(&row["value"]))
+        })
+        .collect();
+    read.sort();
+    let mut expected = written;
+    expected.sort();
+    assert_eq!(
+        read, expected,
+        "every key and value must come back byte for byte"
+    );
+    let get = ordo(&[
+        "kv",
+        "--endpoint",
+        endpoint,
+        "--key",
+        key,
+        "get",
+        "j/plain",
+        "--json",
+    ]);
+    let row: serde_json::Value = serde_json::from_str(stdout(&get).trim()).unwrap();
+    assert_eq!(row["value"], "caf\u{e9}", "valid UTF-8 stays a string");
+    assert!(node.terminate().success());
+}

@@ -9,13 +9,10 @@ use common::DevNode;
 use ordo_client::{Client, ClientError};
 use ordo_proto::v1::AclQuery;
 use ordo_proto::v1::acl_client::AclClient;
+use ordo_txn::testkit::signing_key as key;
 use ordo_txn::{AclOp, SigningKey};
 
 const INCREMENTS_PER_CLIENT: u64 = 20;
-
-fn key(byte: u8) -> SigningKey {
-    SigningKey::from_slice(&[byte; 32]).unwrap()
-}
 
 /// Adds one to the counter, read-modify-write.
 async fn increment(client: &Client, signer: &SigningKey, stream: [u8; 32]) -> u64 {

@@ -10,6 +10,7 @@ use common::{DevNode, channel};
 use ordo_proto::v1::kv_client::KvClient;
 use ordo_proto::v1::txn_client::TxnClient;
 use ordo_proto::v1::{CommitRequest, GetRequest, ScanRequest};
+use ordo_txn::testkit::{XorShift, blank, signing_key, txn_id};
 use ordo_txn::{AclOp, SigningKey, Transaction, Write};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ const CYCLES: u64 = 20;
 const CLIENTS: u64 = 4;
 
 fn owner() -> SigningKey {
-    SigningKey::from_slice(&[9; 32]).unwrap()
+    signing_key(9)
 }
 
 fn stream() -> [u8; 32] {
@@ -27,17 +28,12 @@ fn stream() -> [u8; 32] {
 }
 
 fn signed(id: u64, acl: Vec<AclOp>, writes: Vec<Write>) -> Vec<u8> {
-    let mut tx_id = [0u8; 16];
-    tx_id[..8].copy_from_slice(&id.to_be_bytes());
     let tx = Transaction {
-        id: tx_id,
-        sender: [0; 20],
-        read_version: 0,
-        reads: vec![],
         writes,
         acl,
+        ..blank(txn_id(id), 0)
     };
-    ordo_txn::sign(tx, &owner()).unwrap().encode()
+    ordo_txn::testkit::signed(tx, &owner()).encode()
 }
 
 /// Transaction `n` of the run writes `a/n` and `b/n`, both to `n`.
@@ -128,7 +124,7 @@ async fn scan_side(kv: &mut KvClient<Channel>, side: &str, at: u64) -> BTreeSet<
 async fn acknowledged_commits_survive_kill_9_and_none_is_half_applied() {
     let data = tempfile::tempdir().unwrap();
     let acked = Arc::new(Acks::default());
-    let mut rng = 0x2545_F491_u64;
+    let mut rng = XorShift::new(0x2545_F491);
     for cycle in 0..CYCLES {
         let node = DevNode::start(data.path());
         let channel = channel(&node.endpoint).await;
@@ -157,10 +153,7 @@ async fn acknowledged_commits_survive_kill_9_and_none_is_half_applied() {
             .collect();
         // Kill once a random number of further commits has been acknowledged,
         // with the clients still committing.
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        acked.wait_for(before + 1 + (rng % 40) as usize).await;
+        acked.wait_for(before + 1 + rng.below(40) as usize).await;
         node.kill();
         for c in clients {
             c.await.unwrap();

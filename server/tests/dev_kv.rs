@@ -9,11 +9,12 @@ use common::{DevNode, channel};
 use ordo_proto::v1::kv_client::KvClient;
 use ordo_proto::v1::log_client::LogClient;
 use ordo_proto::v1::{AppendRequest, GetRequest, ReadRequest};
+use ordo_txn::testkit::{blank, signed, signing_key};
 use ordo_txn::{AclOp, SigningKey, Transaction, Write};
 use tonic::transport::Channel;
 
 fn owner() -> SigningKey {
-    SigningKey::from_slice(&[7; 32]).unwrap()
+    signing_key(7)
 }
 
 fn stream() -> [u8; 32] {
@@ -27,14 +28,11 @@ fn tx(
     writes: Vec<Write>,
 ) -> ordo_txn::SignedTransaction {
     let tx = Transaction {
-        id: [id; 16],
-        sender: [0; 20],
-        read_version,
-        reads: vec![],
         writes,
         acl,
+        ..blank([id; 16], read_version)
     };
-    ordo_txn::sign(tx, &owner()).unwrap()
+    signed(tx, &owner())
 }
 
 async fn clients(endpoint: &str) -> (LogClient<Channel>, KvClient<Channel>) {

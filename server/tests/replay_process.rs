@@ -16,7 +16,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use ordo_kv::MemEngine;
 use ordo_log::{CodingParams, EntryWriter, LocalSequencer, LocalSequencerOptions, RocksShardStore};
-use ordo_txn::{AclOp, Applied, Read, Replayer, SigningKey, Transaction, Write};
+use ordo_txn::testkit::{
+    XorShift as Rng, blank, create_stream, signed, signing_key as key, txn_id,
+};
+use ordo_txn::{AclOp, Applied, Read, Replayer, Transaction, Write};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -27,38 +30,13 @@ const TXS_PER_ENTRY: u64 = 10;
 const KILL_CYCLES: usize = 20;
 const WRITERS: u8 = 4;
 
-fn key(byte: u8) -> SigningKey {
-    SigningKey::from_slice(&[byte; 32]).unwrap()
-}
-
-/// Deterministic pseudo-random numbers (xorshift64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// The payload of entry `seq`, built against the reference replica's state
 /// so that read versions are realistic (current, lagging or too new).
 fn entry_payload(seq: u64, reference: &Replayer<MemEngine>, rng: &mut Rng) -> Vec<u8> {
     let owner = key(1);
     let stream = ordo_txn::stream_id(&ordo_txn::address_of(&owner), b"replay");
     if seq == 0 {
-        let create = Transaction {
-            id: [0; 16],
-            sender: [0; 20],
-            read_version: 0,
-            reads: vec![],
-            writes: vec![],
-            acl: vec![AclOp::CreateStream {
-                name: b"replay".to_vec(),
-            }],
-        };
+        let create = create_stream([0; 16], 0, b"replay");
         let grants = (2..2 + WRITERS)
             .map(|w| AclOp::GrantWriter {
                 stream,
@@ -70,10 +48,7 @@ fn entry_payload(seq: u64, reference: &Replayer<MemEngine>, rng: &mut Rng) -> Ve
             acl: grants,
             ..create.clone()
         };
-        return ordo_txn::encode_batch(&[
-            ordo_txn::sign(create, &owner).unwrap(),
-            ordo_txn::sign(grant, &owner).unwrap(),
-        ]);
+        return ordo_txn::encode_batch(&[signed(create, &owner), signed(grant, &owner)]);
     }
     if seq == ENTRIES / 2 {
         return b"not a batch".to_vec();
@@ -81,27 +56,25 @@ fn entry_payload(seq: u64, reference: &Replayer<MemEngine>, rng: &mut Rng) -> Ve
     let applied = reference.applied().version;
     let txs: Vec<_> = (0..TXS_PER_ENTRY)
         .map(|i| {
-            let writer = 2 + (rng.next() % u64::from(WRITERS)) as u8;
+            let writer = 2 + (rng.next_u64() % u64::from(WRITERS)) as u8;
             // Now and then reuse an earlier id: a duplicate.
-            let n = if rng.next().is_multiple_of(20) {
+            let n = if rng.next_u64().is_multiple_of(20) {
                 seq.saturating_sub(3) * TXS_PER_ENTRY + i
             } else {
                 seq * TXS_PER_ENTRY + i
             };
-            let mut id = [0u8; 16];
-            id[..8].copy_from_slice(&n.to_be_bytes());
             let k = |r: u64| format!("k{:02}", r % 24).into_bytes();
-            let read_version = match rng.next() % 10 {
+            let read_version = match rng.next_u64() % 10 {
                 0 => applied + 1,
-                1..=4 => applied.saturating_sub(rng.next() % 4),
+                1..=4 => applied.saturating_sub(rng.next_u64() % 4),
                 _ => applied,
             };
             let mut reads = vec![Read::Key {
                 stream,
-                key: k(rng.next()),
+                key: k(rng.next_u64()),
             }];
-            if rng.next().is_multiple_of(4) {
-                let start = k(rng.next());
+            if rng.next_u64().is_multiple_of(4) {
+                let start = k(rng.next_u64());
                 reads.push(Read::Range {
                     stream,
                     start,
@@ -111,20 +84,17 @@ fn entry_payload(seq: u64, reference: &Replayer<MemEngine>, rng: &mut Rng) -> Ve
             let writes = (0..2)
                 .map(|_| Write {
                     stream,
-                    key: k(rng.next()),
-                    value: (!rng.next().is_multiple_of(5))
-                        .then(|| rng.next().to_be_bytes().to_vec()),
+                    key: k(rng.next_u64()),
+                    value: (!rng.next_u64().is_multiple_of(5))
+                        .then(|| rng.next_u64().to_be_bytes().to_vec()),
                 })
                 .collect();
             let tx = Transaction {
-                id,
-                sender: [0; 20],
-                read_version,
                 reads,
                 writes,
-                acl: vec![],
+                ..blank(txn_id(n), read_version)
             };
-            ordo_txn::sign(tx, &key(writer)).unwrap()
+            signed(tx, &key(writer))
         })
         .collect();
     ordo_txn::encode_batch(&txs)
@@ -140,7 +110,7 @@ fn build_log(data: &Path) -> Vec<Applied> {
         let shards = Arc::new(RocksShardStore::open(data.join("shards")).unwrap());
         let writer = EntryWriter::new(shards, sequencer.clone(), CodingParams::default()).unwrap();
         let mut reference = Replayer::open(MemEngine::new()).unwrap();
-        let mut rng = Rng(0x0005_EED0_F0D0);
+        let mut rng = Rng::new(0x0005_EED0_F0D0);
         let mut positions = Vec::new();
         for seq in 0..ENTRIES {
             let payload = entry_payload(seq, &reference, &mut rng);
@@ -212,7 +182,7 @@ fn replicas_agree_and_a_killed_replica_resumes_exactly() {
         "the log commits some and aborts some: {version}"
     );
     let replica = dir.path().join("replica");
-    let mut rng = Rng(0xC0FF_EE11);
+    let mut rng = Rng::new(0xC0FF_EE11);
     // The first entry the last run printed as applied, if any.
     let mut last_printed: Option<u64> = None;
     for cycle in 0..KILL_CYCLES {
@@ -235,7 +205,7 @@ fn replicas_agree_and_a_killed_replica_resumes_exactly() {
                 "cycle {cycle}: resumed version"
             );
         }
-        let stop_after = 1 + rng.next() % 8;
+        let stop_after = 1 + rng.next_u64() % 8;
         for expected in resume..resume + stop_after {
             line.clear();
             stdout.read_line(&mut line).unwrap();

@@ -17,6 +17,10 @@ pub const MAX_COLUMNS: usize = 256;
 pub const MAX_INDEXES: usize = 32;
 /// Longest table, column or index name, in bytes (PostgreSQL's is 63).
 pub const MAX_NAME_BYTES: usize = 63;
+/// Most numbered candidates tried for an implicit index name before the
+/// statement is refused and asked to name the index: enough for any
+/// realistic clash, and it keeps the search bounded.
+pub const MAX_IMPLICIT_NAME_TRIES: usize = 1000;
 
 const FORMAT: u8 = 1;
 
@@ -68,7 +72,192 @@ pub struct Table {
     pub next_index_id: u32,
 }
 
+/// A column to add: everything but the id, which the table assigns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewColumn {
+    /// Name, lower-cased unless it was quoted.
+    pub name: String,
+    /// Type.
+    pub data_type: DataType,
+    /// Whether NULL is refused.
+    pub not_null: bool,
+    /// The value used when an INSERT leaves the column out.
+    pub default: Value,
+}
+
+/// How a new index is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexName {
+    /// The name the statement gave.
+    Given(String),
+    /// A name made from the table's and the columns' names and this suffix
+    /// (`key` for UNIQUE constraints, `idx` for CREATE INDEX), as
+    /// PostgreSQL makes them: shortened to fit [`MAX_NAME_BYTES`] and
+    /// numbered when taken.
+    Implicit(&'static str),
+}
+
+/// An index to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIndex {
+    /// Its name.
+    pub name: IndexName,
+    /// Positions of the indexed columns in [`Table::columns`].
+    pub columns: Vec<usize>,
+    /// Whether two rows may not share non-NULL values of the columns.
+    pub unique: bool,
+}
+
 impl Table {
+    /// A table with no columns yet. Its name is checked here; columns,
+    /// the primary key and indexes are added through the methods below,
+    /// which enforce every limit that [`Table::decode`] checks, so that
+    /// whatever is stored reads back.
+    pub fn new(id: u32, name: &str) -> Result<Table, SqlError> {
+        check_name(name)?;
+        Ok(Table {
+            id,
+            name: name.to_string(),
+            columns: vec![],
+            primary_key: vec![],
+            indexes: vec![],
+            next_column_id: 0,
+            next_index_id: 0,
+        })
+    }
+
+    /// Adds a column at the end and returns its position.
+    pub fn add_column(&mut self, column: NewColumn) -> Result<usize, SqlError> {
+        check_name(&column.name)?;
+        if self.columns.iter().any(|c| c.name == column.name) {
+            return Err(SqlError::AlreadyExists {
+                kind: "column",
+                name: column.name,
+            });
+        }
+        if self.columns.len() >= MAX_COLUMNS {
+            return Err(SqlError::LimitExceeded(format!(
+                "a table has at most {MAX_COLUMNS} columns"
+            )));
+        }
+        let id = self.next_column_id;
+        self.next_column_id = id
+            .checked_add(1)
+            .ok_or_else(|| SqlError::LimitExceeded("column ids are exhausted".into()))?;
+        self.columns.push(Column {
+            id,
+            name: column.name,
+            data_type: column.data_type,
+            not_null: column.not_null,
+            default: column.default,
+        });
+        Ok(self.columns.len() - 1)
+    }
+
+    /// Makes `columns` the primary key (once); key columns become NOT NULL.
+    pub fn set_primary_key(&mut self, columns: Vec<usize>) -> Result<(), SqlError> {
+        if !self.primary_key.is_empty() {
+            return Err(SqlError::InvalidDefinition("multiple primary keys".into()));
+        }
+        self.check_key_columns(&columns)?;
+        for &p in &columns {
+            self.columns[p].not_null = true;
+        }
+        self.primary_key = columns;
+        Ok(())
+    }
+
+    /// Adds an index; `taken` tells whether a name is already used by an
+    /// index of any table (index names are unique in the whole catalog).
+    pub fn add_index(
+        &mut self,
+        index: NewIndex,
+        taken: &dyn Fn(&str) -> bool,
+    ) -> Result<&Index, SqlError> {
+        self.check_key_columns(&index.columns)?;
+        if self.indexes.len() >= MAX_INDEXES {
+            return Err(SqlError::LimitExceeded(format!(
+                "a table has at most {MAX_INDEXES} indexes"
+            )));
+        }
+        let own = |name: &str| taken(name) || self.indexes.iter().any(|i| i.name == name);
+        let name = match index.name {
+            IndexName::Given(name) if own(&name) => {
+                return Err(SqlError::AlreadyExists {
+                    kind: "index",
+                    name,
+                });
+            }
+            IndexName::Given(name) => name,
+            IndexName::Implicit(suffix) => {
+                self.implicit_index_name(&index.columns, suffix, &own)?
+            }
+        };
+        check_name(&name)?;
+        let id = self.next_index_id;
+        self.next_index_id = id
+            .checked_add(1)
+            .ok_or_else(|| SqlError::LimitExceeded("index ids are exhausted".into()))?;
+        self.indexes.push(Index {
+            id,
+            name,
+            columns: index.columns,
+            unique: index.unique,
+        });
+        Ok(&self.indexes[self.indexes.len() - 1])
+    }
+
+    /// `{table}_{columns}_{suffix}`, its stem shortened (at a character
+    /// boundary) so the name fits [`MAX_NAME_BYTES`], and a number put
+    /// before the suffix while the name is taken.
+    fn implicit_index_name(
+        &self,
+        columns: &[usize],
+        suffix: &str,
+        taken: &dyn Fn(&str) -> bool,
+    ) -> Result<String, SqlError> {
+        let mut stem = self.name.clone();
+        for &c in columns {
+            stem.push('_');
+            stem.push_str(&self.columns[c].name);
+        }
+        (0..MAX_IMPLICIT_NAME_TRIES)
+            .map(|n| {
+                let ending = match n {
+                    0 => format!("_{suffix}"),
+                    n => format!("_{suffix}{n}"),
+                };
+                format!("{}{ending}", shortened(&stem, MAX_NAME_BYTES - ending.len()))
+            })
+            .find(|name| !taken(name))
+            .ok_or_else(|| {
+                SqlError::LimitExceeded(format!(
+                    "no free index name like \"{stem}_{suffix}\" after {MAX_IMPLICIT_NAME_TRIES} tries; name the index"
+                ))
+            })
+    }
+
+    /// Key or index columns: at least one, each a column, none twice.
+    fn check_key_columns(&self, columns: &[usize]) -> Result<(), SqlError> {
+        if columns.is_empty() {
+            return Err(SqlError::InvalidDefinition(
+                "a key or index needs at least one column".into(),
+            ));
+        }
+        for (i, &c) in columns.iter().enumerate() {
+            let Some(column) = self.columns.get(c) else {
+                return Err(SqlError::InvalidDefinition(format!("no column {c}")));
+            };
+            if columns[..i].contains(&c) {
+                return Err(SqlError::InvalidDefinition(format!(
+                    "column \"{}\" appears twice",
+                    column.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The position of column `name`.
     pub fn column(&self, name: &str) -> Result<usize, SqlError> {
         self.columns
@@ -210,6 +399,16 @@ fn text(bytes: &[u8]) -> Result<String, CatalogDecodeError> {
         .map_err(|_| CatalogDecodeError::Invalid("name is not UTF-8".into()))
 }
 
+/// The longest prefix of `text` of at most `max` bytes that ends at a
+/// character boundary.
+fn shortened(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Checks a new table, column or index name against [`MAX_NAME_BYTES`].
 pub fn check_name(name: &str) -> Result<(), SqlError> {
     if name.is_empty() || name.len() > MAX_NAME_BYTES {
@@ -274,5 +473,119 @@ mod tests {
             Table::decode(&bad.encode()).is_err(),
             "position past the columns"
         );
+    }
+
+    fn column(name: &str) -> NewColumn {
+        NewColumn {
+            name: name.into(),
+            data_type: DataType::Text,
+            not_null: false,
+            default: Value::Null,
+        }
+    }
+
+    fn unique(columns: Vec<usize>) -> NewIndex {
+        NewIndex {
+            name: IndexName::Implicit("key"),
+            columns,
+            unique: true,
+        }
+    }
+
+    #[test]
+    fn tables_refuse_a_column_past_the_limit_and_a_name_twice() {
+        let mut t = Table::new(1, "t").expect("a short name");
+        for i in 0..MAX_COLUMNS {
+            t.add_column(column(&format!("c{i}")))
+                .expect("within the limit");
+        }
+        let refused = t.add_column(column("one_more"));
+        assert!(
+            matches!(refused, Err(SqlError::LimitExceeded(_))),
+            "{refused:?}"
+        );
+        let mut t = Table::new(1, "t").expect("a short name");
+        t.add_column(column("c")).expect("first");
+        let twice = t.add_column(column("c"));
+        assert!(
+            matches!(twice, Err(SqlError::AlreadyExists { .. })),
+            "{twice:?}"
+        );
+        assert!(Table::new(1, &"n".repeat(MAX_NAME_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn tables_refuse_an_index_past_the_limit() {
+        let mut t = Table::new(1, "t").expect("a short name");
+        t.add_column(column("c")).expect("column");
+        for _ in 0..MAX_INDEXES {
+            t.add_index(unique(vec![0]), &|_| false)
+                .expect("within the limit");
+        }
+        let refused = t.add_index(unique(vec![0]), &|_| false);
+        assert!(
+            matches!(refused, Err(SqlError::LimitExceeded(_))),
+            "{refused:?}"
+        );
+        assert_eq!(Table::decode(&t.encode()), Ok(t), "a full table reads back");
+    }
+
+    #[test]
+    fn implicit_index_names_fit_the_limit_at_a_character_boundary_and_are_numbered() {
+        // 31 two-byte characters: 62 bytes, so any suffix forces a cut.
+        let name = "é".repeat(31);
+        let mut t = Table::new(1, &name).expect("62 bytes fit");
+        t.add_column(column("c")).expect("column");
+        let first = t
+            .add_index(unique(vec![0]), &|_| false)
+            .expect("named")
+            .name
+            .clone();
+        let second = t
+            .add_index(unique(vec![0]), &|_| false)
+            .expect("named")
+            .name
+            .clone();
+        let taken = |n: &str| n.ends_with("_key2");
+        let third = t
+            .add_index(unique(vec![0]), &taken)
+            .expect("named")
+            .name
+            .clone();
+        assert!(
+            first.len() <= MAX_NAME_BYTES && first.ends_with("_key"),
+            "{first}"
+        );
+        assert!(second.ends_with("_key1"), "{second}");
+        assert!(
+            third.ends_with("_key3"),
+            "a name taken elsewhere is skipped: {third}"
+        );
+        assert_eq!(
+            Table::decode(&t.encode()),
+            Ok(t),
+            "the definition reads back"
+        );
+    }
+
+    #[test]
+    fn index_columns_must_exist_and_appear_once() {
+        let mut t = Table::new(1, "t").expect("a short name");
+        t.add_column(column("c")).expect("column");
+        assert!(
+            t.add_index(unique(vec![]), &|_| false).is_err(),
+            "no columns"
+        );
+        assert!(
+            t.add_index(unique(vec![1]), &|_| false).is_err(),
+            "no such column"
+        );
+        assert!(
+            t.add_index(unique(vec![0, 0]), &|_| false).is_err(),
+            "a column twice"
+        );
+        assert!(t.set_primary_key(vec![0]).is_ok());
+        assert!(t.set_primary_key(vec![0]).is_err(), "a second primary key");
+        assert!(t.columns[0].not_null, "key columns are NOT NULL");
     }
 }

@@ -113,6 +113,11 @@ fn position(line: Option<u64>, column: Option<u64>) -> String {
 }
 
 impl SqlError {
+    /// A feature of SQL that ordo does not have, named by `what`.
+    pub fn unsupported(what: impl std::fmt::Display) -> Self {
+        SqlError::NotSupported(what.to_string())
+    }
+
     /// The five-character SQLSTATE code of the error (PostgreSQL's codes).
     pub fn sqlstate(&self) -> &'static str {
         match self {

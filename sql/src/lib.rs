@@ -19,8 +19,12 @@
 //! - [`session`]: statements, transaction blocks, commits ([`Session`]).
 //! - [`local`]: an in-process [`Store`] over a replayer.
 //! - [`error`]: [`SqlError`] and its SQLSTATE codes.
+//! - `conformance`: the suite every [`Store`] must pass (feature
+//!   `conformance`).
 
 pub mod catalog;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod encoding;
 pub mod error;
 pub mod exec;

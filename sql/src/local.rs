@@ -9,9 +9,9 @@
 //! spending a signature on each.
 
 use crate::error::SqlError;
-use crate::store::{Commit, ScanPage, Store};
-use ordo_kv::{Engine, mvcc::MAX_SCAN_BYTES};
-use ordo_txn::{AclOp, Checked, Outcome, Replayer, StreamId, Transaction};
+use crate::store::{Commit, ScanPage, Store, mvcc_get, mvcc_scan};
+use ordo_kv::Engine;
+use ordo_txn::{Checked, Outcome, Replayer, StreamId, Transaction};
 use std::sync::Mutex;
 
 /// The address the local store writes as.
@@ -39,14 +39,8 @@ impl<E: Engine> LocalStore<E> {
             replayer: Mutex::new(replayer),
         };
         let create = Transaction {
-            id: [0; 16],
             sender: LOCAL_SENDER,
-            read_version: 0,
-            reads: vec![],
-            writes: vec![],
-            acl: vec![AclOp::CreateStream {
-                name: LOCAL_STREAM_NAME.to_vec(),
-            }],
+            ..Transaction::create_stream([0; 16], 0, LOCAL_STREAM_NAME.to_vec())
         };
         match store.apply(|_| create)? {
             Outcome::Committed { .. } | Outcome::Duplicate { .. } => Ok(store),
@@ -86,12 +80,7 @@ impl<E: Engine> Store for LocalStore<E> {
     }
 
     fn get(&self, key: &[u8], at: u64) -> Result<Option<Vec<u8>>, SqlError> {
-        let replayer = self.lock();
-        let found = replayer
-            .store()
-            .get(ordo_kv::Column::Data, &self.stream, key, at)
-            .map_err(store_error)?;
-        Ok(found.and_then(|v| v.value))
+        mvcc_get(self.lock().store(), &self.stream, key, at)
     }
 
     fn scan(
@@ -101,12 +90,7 @@ impl<E: Engine> Store for LocalStore<E> {
         at: u64,
         limit: usize,
     ) -> Result<ScanPage, SqlError> {
-        let replayer = self.lock();
-        let page = replayer
-            .store()
-            .scan(&self.stream, start, end, at, limit, MAX_SCAN_BYTES)
-            .map_err(store_error)?;
-        Ok(page.into())
+        mvcc_scan(self.lock().store(), &self.stream, (start, end), at, limit)
     }
 
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {

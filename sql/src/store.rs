@@ -95,6 +95,33 @@ impl From<ordo_kv::mvcc::ScanPage> for ScanPage {
     }
 }
 
+/// The reads of a [`Store`] kept in an MVCC store: the value of `key` in
+/// `stream` at version `at`.
+pub fn mvcc_get<E: ordo_kv::Engine>(
+    state: &ordo_kv::MvccStore<E>,
+    stream: &ordo_txn::StreamId,
+    key: &[u8],
+    at: u64,
+) -> Result<Option<Vec<u8>>, SqlError> {
+    let found = state.get(ordo_kv::Column::Data, stream, key, at);
+    let found = found.map_err(|e| SqlError::Store(e.to_string()))?;
+    Ok(found.and_then(|v| v.value))
+}
+
+/// [`Store::scan`] over an MVCC store (see [`mvcc_get`]), pages bounded by
+/// the store's largest scan.
+pub fn mvcc_scan<E: ordo_kv::Engine>(
+    state: &ordo_kv::MvccStore<E>,
+    stream: &ordo_txn::StreamId,
+    (start, end): (&[u8], Option<&[u8]>),
+    at: u64,
+    limit: usize,
+) -> Result<ScanPage, SqlError> {
+    let bytes = ordo_kv::mvcc::MAX_SCAN_BYTES;
+    let page = state.scan(stream, start, end, at, limit, bytes);
+    Ok(page.map_err(|e| SqlError::Store(e.to_string()))?.into())
+}
+
 /// Snapshot reads and optimistic commits on one stream.
 pub trait Store {
     /// The newest committed version readers can see.

@@ -20,6 +20,8 @@
 //! - [`outcome`]: what replay decides, [`Outcome`].
 //! - [`replay`]: `check_entry` (stateless, parallelisable) and `Replayer`
 //!   (ordered decisions and atomic apply) (feature `replay`).
+//! - `testkit`: fixtures for tests and benchmarks in every crate (feature
+//!   `testkit`, and this crate's own tests).
 //!
 //! Without default features only the wire half is built (records,
 //! signatures, limits, outcomes, stream ids), free of the store and RocksDB:
@@ -37,6 +39,8 @@ pub mod record;
 #[cfg(feature = "replay")]
 pub mod replay;
 pub mod sign;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 #[cfg(feature = "replay")]
 pub mod window;
 

@@ -359,6 +359,27 @@ impl AclOp {
 }
 
 impl Transaction {
+    /// A transaction with id `id`, reading at `read_version`, that reads,
+    /// writes and changes nothing yet; [`crate::sign()`] sets its sender.
+    pub fn new(id: TxnId, read_version: u64) -> Self {
+        Self {
+            id,
+            sender: [0; 20],
+            read_version,
+            reads: vec![],
+            writes: vec![],
+            acl: vec![],
+        }
+    }
+
+    /// A transaction that creates the stream `name`, owned by its signer.
+    pub fn create_stream(id: TxnId, read_version: u64, name: Vec<u8>) -> Self {
+        Self {
+            acl: vec![AclOp::CreateStream { name }],
+            ..Self::new(id, read_version)
+        }
+    }
+
     /// Canonical bytes: what is signed and what replicas decode.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();

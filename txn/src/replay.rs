@@ -7,7 +7,8 @@
 //! 2. [`Replayer::apply_entry`] decides each transaction in order (duplicate,
 //!    read version, conflicts, access control), then writes the entry's
 //!    effects, outcomes, change log, new applied position and state digest in
-//!    one atomic, synced batch.
+//!    one atomic batch. The batch is not synced: the log is the durable
+//!    record, and a state write lost in a crash is replayed again on open.
 //!
 //! Decisions read only the log and the state the log produced: no clock, no
 //! randomness, no node setting. Two replicas that apply the same entries hold
@@ -577,16 +578,8 @@ mod check_tests {
     use crate::record::encode_batch;
 
     fn signed(id: u8) -> SignedTransaction {
-        let key = crate::SigningKey::from_bytes(&[3u8; 32].into()).expect("key");
-        let tx = Transaction {
-            id: [id; 16],
-            sender: [0; 20],
-            read_version: 0,
-            reads: vec![],
-            writes: vec![],
-            acl: vec![],
-        };
-        sign::sign(tx, &key).expect("signs")
+        use crate::testkit::{blank, signed, signing_key};
+        signed(blank([id; 16], 0), &signing_key(3))
     }
 
     #[test]

@@ -157,20 +157,10 @@ pub fn recover_with_k256(signature: &[u8; 65], hash: [u8; 32]) -> Result<Address
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(byte: u8) -> SigningKey {
-        SigningKey::from_bytes(&B256::from([byte; 32])).expect("valid scalar")
-    }
+    use crate::testkit::signing_key as key;
 
     fn tx() -> Transaction {
-        Transaction {
-            id: [1; 16],
-            sender: [0; 20],
-            read_version: 7,
-            reads: vec![],
-            writes: vec![],
-            acl: vec![],
-        }
+        crate::testkit::blank([1; 16], 7)
     }
 
     #[test]

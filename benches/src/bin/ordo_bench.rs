@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ordo_bench::load::{self, Distribution, EtcdTarget, KvTarget, OrdoTarget, Spec, Workload};
 use ordo_bench::report::{self, Row};
-use std::io::{BufRead, BufReader};
+use ordo_client::dev::DevProcess;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -362,42 +362,20 @@ async fn start_etcd(dir: &Path) -> anyhow::Result<(Server, String)> {
     }
 }
 
-/// Starts `ordo dev` (with its CLI key and default stream) and reads the
-/// address it prints.
-fn start_ordo(binary: &Path, dir: &Path) -> anyhow::Result<(Server, OrdoAt)> {
+/// Starts `ordo dev` (with its CLI key and default stream) and learns its
+/// address and the CLI user's key.
+fn start_ordo(binary: &Path, dir: &Path) -> anyhow::Result<(DevProcess, OrdoAt)> {
     let data = dir.join("ordo");
-    let mut child = Command::new(binary)
-        .args([
-            "dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(dir.join("ordo.log"))?))
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let stdout = child.stdout.take().context("ordo's stdout")?;
-    let server = Server {
-        name: "ordo",
-        child,
-    };
-    let mut endpoint = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        if let Some(address) = line.strip_prefix("ordo listening on ") {
-            endpoint = Some(address.trim().to_string());
-            break;
-        }
-    }
-    let endpoint = endpoint.context("ordo dev exited before listening")?;
+    let log = Stdio::from(std::fs::File::create(dir.join("ordo.log"))?);
+    let process = DevProcess::start(binary, &data, &[], log)?;
+    let endpoint = process.endpoint.clone();
     let key = ordo_client::keyfile::load(&data.join("cli.key"))?;
-    let stream = ordo_txn::stream_id(&ordo_txn::address_of(&key), b"default");
+    let stream = ordo_txn::stream_id(
+        &ordo_txn::address_of(&key),
+        ordo_client::DEFAULT_STREAM.as_bytes(),
+    );
     Ok((
-        server,
+        process,
         OrdoAt {
             endpoint,
             key,
@@ -418,7 +396,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
     };
     let dir = tempfile::tempdir()?;
     let (_etcd, etcd_url) = start_etcd(dir.path()).await?;
-    let (_ordo, ordo_at) = start_ordo(&ordo_binary, dir.path())?;
+    let (ordo_process, ordo_at) = start_ordo(&ordo_binary, dir.path())?;
     preload_ordo(&ordo_at, &args.load).await?;
     preload_etcd(&etcd_url, &args.load).await?;
     let workloads = if args.workloads.is_empty() {
@@ -465,6 +443,9 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
         args.load.connections,
         started.elapsed().as_secs_f64()
     );
+    // SIGTERM, so the node shuts down as in production (etcd's guard does
+    // the same when dropped).
+    ordo_process.terminate()?;
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("report.md"), report::markdown(&rows, &header))?;
     std::fs::write(args.out.join("chart.svg"), report::svg(&rows))?;

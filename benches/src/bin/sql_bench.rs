@@ -139,14 +139,14 @@ async fn client_loop(
     until: Instant,
 ) -> anyhow::Result<Vec<u32>> {
     let mut latencies = Vec::new();
-    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ (client as u64 + 1);
+    let mut rng = ordo_txn::testkit::XorShift::new(0x9E37_79B9_7F4A_7C15u64 ^ (client as u64 + 1));
     while Instant::now() < until {
         let sql = match workload {
             Workload::PointSelect => {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                format!("SELECT name, score FROM bench WHERE id = {}", state % rows)
+                format!(
+                    "SELECT name, score FROM bench WHERE id = {}",
+                    rng.below(rows)
+                )
             }
             Workload::InsertOne => {
                 let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -30,7 +30,7 @@
 //! tail; opening fails with [`SequencerError::Corrupt`] rather than silently
 //! dropping acknowledged entries.
 
-use super::{Sequencer, SequencerError};
+use super::api::{Sequencer, SequencerError, WriteFault};
 use crate::header::MAX_HEADER_BYTES;
 use crate::limits::{APPEND_QUEUE_CAPACITY, MAX_GROUP_COMMIT_ENTRIES, MAX_READ_BATCH};
 use crate::{EntryDescriptor, EntryHeader};
@@ -58,11 +58,17 @@ pub struct LocalSequencerOptions {
     /// fsync every frame. Turning this off breaks the durability promise and
     /// exists only for benchmarks that want to see the cost of fsync.
     pub fsync: bool,
+    /// A switch that fails the next frame write, for the conformance
+    /// suite's failure checks; `None` on real nodes.
+    pub write_fault: Option<Arc<WriteFault>>,
 }
 
 impl Default for LocalSequencerOptions {
     fn default() -> Self {
-        Self { fsync: true }
+        Self {
+            fsync: true,
+            write_fault: None,
+        }
     }
 }
 
@@ -142,6 +148,7 @@ impl LocalSequencer {
             fsync: options.fsync,
             shared: shared.clone(),
             poisoned: None,
+            write_fault: options.write_fault,
         };
         let handle = std::thread::Builder::new()
             .name("ordo-sequencer".into())
@@ -258,6 +265,7 @@ struct Writer {
     fsync: bool,
     shared: Arc<Shared>,
     poisoned: Option<String>,
+    write_fault: Option<Arc<WriteFault>>,
 }
 
 impl Writer {
@@ -320,6 +328,9 @@ impl Writer {
     }
 
     fn write(&self, frame: &[u8]) -> std::io::Result<()> {
+        if self.write_fault.as_ref().is_some_and(|f| f.take()) {
+            return Err(std::io::Error::other("write failed (injected)"));
+        }
         self.file.write_all_at(frame, self.end)?;
         if self.fsync {
             let started = std::time::Instant::now();

@@ -1,0 +1,408 @@
+//! The conformance suite every [`Engine`] must pass (feature
+//! `conformance`).
+//!
+//! Random batches of puts and deletes over every column, then every read
+//! the engine offers (point, batched, ordered scan), compared with a sorted
+//! map; across a reopen where the engine keeps its files. Then the MVCC
+//! layer over the engine: reads at every version and paged scans against a
+//! model of every version written. Each check panics naming the rule it
+//! found broken (proptest shrinks the failing input first).
+//!
+//! A backend runs it through an [`EngineHarness`]; `kv/tests` holds the
+//! harnesses of [`crate::MemEngine`] and [`crate::RocksEngine`].
+
+use crate::mvcc::stage_write;
+use crate::{Column, Engine, MvccStore, StreamId, WriteBatch};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// Random cases each property runs.
+pub const CASES: u32 = 48;
+
+/// How the suite gets engines.
+pub trait EngineHarness {
+    /// The engine under test.
+    type Engine: Engine;
+
+    /// A new, empty engine.
+    fn fresh(&mut self) -> Self::Engine;
+
+    /// `engine` closed and opened again over the same files; `None` for an
+    /// engine that keeps nothing across that (an in-memory one).
+    fn reopen(&mut self, engine: Self::Engine) -> Option<Self::Engine>;
+}
+
+/// The harness of [`crate::MemEngine`]: nothing survives a reopen.
+#[derive(Debug, Default)]
+pub struct MemHarness;
+
+impl EngineHarness for MemHarness {
+    type Engine = crate::MemEngine;
+
+    fn fresh(&mut self) -> crate::MemEngine {
+        crate::MemEngine::new()
+    }
+
+    fn reopen(&mut self, _engine: crate::MemEngine) -> Option<crate::MemEngine> {
+        None
+    }
+}
+
+/// Runs every check against engines from `harness`.
+pub fn engine<H: EngineHarness>(harness: H) {
+    let harness = RefCell::new(harness);
+    batches_read_back_like_a_sorted_map(&harness);
+    mvcc_reads_match_every_version_written(&harness);
+    scan_pages_respect_the_byte_bound_but_always_progress(&mut *harness.borrow_mut());
+}
+
+type Model = BTreeMap<(Column, Vec<u8>), Vec<u8>>;
+
+/// A put or delete: (column index, key, value or None to delete).
+type Op = (usize, Vec<u8>, Option<Vec<u8>>);
+
+fn small_key() -> impl Strategy<Value = Vec<u8>> {
+    // Few distinct keys, so that overwrites and deletes hit existing ones;
+    // zero bytes and prefixes included.
+    proptest::collection::vec(
+        prop_oneof![Just(0u8), Just(1u8), Just(0xFFu8), any::<u8>()],
+        0..4,
+    )
+}
+
+fn batches() -> impl Strategy<Value = Vec<Vec<Op>>> {
+    let value = proptest::option::weighted(0.75, proptest::collection::vec(any::<u8>(), 0..8));
+    let op = (0..Column::ALL.len(), small_key(), value);
+    proptest::collection::vec(proptest::collection::vec(op, 0..12), 1..8)
+}
+
+fn run<V: std::fmt::Debug>(
+    name: &str,
+    strategy: impl Strategy<Value = V>,
+    test: impl Fn(V) -> Result<(), TestCaseError>,
+) {
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    if let Err(failure) = runner.run(&strategy, test) {
+        panic!("engine conformance: {name}: {failure}");
+    }
+}
+
+fn apply(engine: &impl Engine, model: &mut Model, batch: &[Op]) -> Result<(), TestCaseError> {
+    let mut wb = WriteBatch::default();
+    for (c, key, value) in batch {
+        let column = Column::ALL[*c];
+        match value {
+            Some(v) => {
+                wb.put(column, key.clone(), v.clone());
+                model.insert((column, key.clone()), v.clone());
+            }
+            None => {
+                wb.delete(column, key.clone());
+                model.remove(&(column, key.clone()));
+            }
+        }
+    }
+    engine
+        .write(wb, false)
+        .map_err(|e| TestCaseError::fail(format!("write failed: {e}")))
+}
+
+/// Every read agrees with the model: point gets, batched gets in request
+/// order, and ordered scans from any key that stop when told.
+fn check_reads(
+    engine: &impl Engine,
+    model: &Model,
+    probes: &[Vec<u8>],
+) -> Result<(), TestCaseError> {
+    let failed = |e: crate::EngineError| TestCaseError::fail(format!("read failed: {e}"));
+    for column in Column::ALL {
+        let wanted: Vec<_> = probes
+            .iter()
+            .map(|p| model.get(&(column, p.clone())).cloned())
+            .collect();
+        let batched = engine.get_many(column, probes).map_err(failed)?;
+        prop_assert_eq!(batched, wanted, "get_many must answer in request order");
+        for probe in probes {
+            let want = model.get(&(column, probe.clone())).cloned();
+            prop_assert_eq!(
+                engine.get(column, probe).map_err(failed)?,
+                want,
+                "get of {:?}",
+                probe
+            );
+            let mut got = Vec::new();
+            let mut visit = |k: &[u8], v: &[u8]| {
+                got.push((k.to_vec(), v.to_vec()));
+                got.len() < 3
+            };
+            engine
+                .scan_from(column, probe, &mut visit)
+                .map_err(failed)?;
+            let want: Vec<_> = model
+                .range((column, probe.clone())..)
+                .take_while(|((c, _), _)| *c == column)
+                .take(3)
+                .map(|((_, k), v)| (k.clone(), v.clone()))
+                .collect();
+            prop_assert_eq!(
+                got,
+                want,
+                "scan of {:?} from {:?} must follow key order",
+                column,
+                probe
+            );
+        }
+    }
+    Ok(())
+}
+
+fn probes(batches: &[Vec<Op>]) -> Vec<Vec<u8>> {
+    let mut probes = vec![vec![], vec![0], vec![0xFF, 0xFF]];
+    probes.extend(batches.iter().flatten().map(|(_, key, _)| key.clone()));
+    probes
+}
+
+/// Random batches read back as a sorted map would, and again after a
+/// reopen where the engine keeps its files.
+pub fn batches_read_back_like_a_sorted_map<H: EngineHarness>(harness: &RefCell<H>) {
+    run(
+        "batches read back like a sorted map",
+        batches(),
+        |batches| {
+            let mut model = Model::new();
+            let engine = harness.borrow_mut().fresh();
+            for batch in &batches {
+                apply(&engine, &mut model, batch)?;
+            }
+            check_reads(&engine, &model, &probes(&batches))?;
+            if let Some(reopened) = harness.borrow_mut().reopen(engine) {
+                check_reads(&reopened, &model, &probes(&batches))?;
+            }
+            Ok(())
+        },
+    );
+}
+
+const STREAMS: [StreamId; 2] = [[1; 32], [2; 32]];
+
+/// Every version ever written, by (stream, key).
+type History = BTreeMap<(StreamId, Vec<u8>), Vec<(u64, Option<Vec<u8>>)>>;
+
+/// A write of one version: (stream index, key, value or None to delete).
+type VersionWrite = (usize, Vec<u8>, Option<Vec<u8>>);
+
+fn versions() -> impl Strategy<Value = Vec<Vec<VersionWrite>>> {
+    let value = proptest::option::weighted(0.75, proptest::collection::vec(any::<u8>(), 0..6));
+    let write = (0..STREAMS.len(), small_key(), value);
+    proptest::collection::vec(proptest::collection::vec(write, 1..4), 1..10)
+}
+
+fn value_at(
+    history: &History,
+    stream: &StreamId,
+    key: &[u8],
+    at: u64,
+) -> Option<(u64, Option<Vec<u8>>)> {
+    let versions = history.get(&(*stream, key.to_vec()))?;
+    versions.iter().rev().find(|(v, _)| *v <= at).cloned()
+}
+
+/// Writes each batch of `versions` as the next version, into the engine
+/// and the history.
+fn write_versions(
+    engine: &impl Engine,
+    versions: &[Vec<VersionWrite>],
+) -> Result<History, TestCaseError> {
+    let mut history = History::new();
+    for (version, writes) in (1u64..).zip(versions) {
+        let mut batch = WriteBatch::default();
+        for (s, key, value) in writes {
+            stage_write(
+                &mut batch,
+                Column::Data,
+                &STREAMS[*s],
+                key,
+                version,
+                value.as_deref(),
+            );
+            let h = history.entry((STREAMS[*s], key.clone())).or_default();
+            if h.last().is_some_and(|(v, _)| *v == version) {
+                h.pop();
+            }
+            h.push((version, value.clone()));
+        }
+        engine
+            .write(batch, false)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
+    Ok(history)
+}
+
+/// Live (key, value) rows.
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Pages through `stream` at `at` two rows at a time.
+fn scan_all<E: Engine>(
+    store: &MvccStore<E>,
+    stream: &StreamId,
+    at: u64,
+) -> Result<Rows, TestCaseError> {
+    let mut rows = Vec::new();
+    let mut from = Vec::new();
+    loop {
+        let page = store
+            .scan(stream, &from, None, at, 2, 1 << 20)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        rows.extend(page.rows.into_iter().map(|r| (r.key, r.value)));
+        match page.resume_from {
+            Some(next) => from = next,
+            None => return Ok(rows),
+        }
+    }
+}
+
+/// Over the engine, MVCC reads at every version see exactly what was
+/// written by then, and paged scans return each live key once, in order.
+pub fn mvcc_reads_match_every_version_written<H: EngineHarness>(harness: &RefCell<H>) {
+    run(
+        "MVCC reads match every version written",
+        versions(),
+        |versions| {
+            let engine = harness.borrow_mut().fresh();
+            let history = write_versions(&engine, &versions)?;
+            let store = MvccStore::new(engine);
+            for at in 0..=versions.len() as u64 {
+                for (stream, key) in history.keys() {
+                    let got = store
+                        .get(Column::Data, stream, key, at)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let got = got.map(|v| (v.version, v.value));
+                    prop_assert_eq!(
+                        got,
+                        value_at(&history, stream, key, at),
+                        "{:?} at {}",
+                        key,
+                        at
+                    );
+                }
+                for stream in &STREAMS {
+                    let want: Vec<_> = history
+                        .keys()
+                        .filter(|(s, _)| s == stream)
+                        .filter_map(|(s, k)| {
+                            value_at(&history, s, k, at)?.1.map(|v| (k.clone(), v))
+                        })
+                        .collect();
+                    prop_assert_eq!(scan_all(&store, stream, at)?, want, "scan at {}", at);
+                }
+            }
+            Ok(())
+        },
+    );
+}
+
+/// A scan page stops before passing its byte bound, but always returns
+/// at least one row, and an end key bounds it.
+pub fn scan_pages_respect_the_byte_bound_but_always_progress<H: EngineHarness>(harness: &mut H) {
+    let store = MvccStore::new(harness.fresh());
+    let mut batch = WriteBatch::default();
+    for k in 0u8..5 {
+        stage_write(
+            &mut batch,
+            Column::Data,
+            &STREAMS[0],
+            &[k],
+            1,
+            Some(&[k; 100]),
+        );
+    }
+    store.engine().write(batch, false).expect("write");
+    let page = store
+        .scan(&STREAMS[0], &[], None, 1, 100, 150)
+        .expect("scan");
+    assert_eq!(
+        page.rows.len(),
+        1,
+        "a second 101-byte row would pass 150 bytes"
+    );
+    assert_eq!(
+        page.resume_from,
+        Some(vec![1]),
+        "the page must say where to resume"
+    );
+    let page = store.scan(&STREAMS[0], &[], None, 1, 100, 1).expect("scan");
+    assert_eq!(
+        page.rows.len(),
+        1,
+        "one row even when it alone is over the bound"
+    );
+    let page = store
+        .scan(&STREAMS[0], &[1], Some(&[3]), 1, 100, 1 << 20)
+        .expect("scan");
+    let keys: Vec<_> = page.rows.iter().map(|r| r.key.clone()).collect();
+    assert_eq!(keys, vec![vec![1], vec![2]], "the end key is exclusive");
+    assert_eq!(
+        page.resume_from, None,
+        "a finished range has no resume point"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EngineError, MemEngine};
+
+    /// An engine whose batched get answers in key order, not in the order
+    /// asked (the mistake a sorted multi-get invites).
+    struct SortsBatchedGets(MemEngine);
+
+    impl Engine for SortsBatchedGets {
+        fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+            self.0.get(column, key)
+        }
+        fn get_many(
+            &self,
+            column: Column,
+            keys: &[Vec<u8>],
+        ) -> Result<Vec<Option<Vec<u8>>>, EngineError> {
+            let mut sorted = keys.to_vec();
+            sorted.sort();
+            sorted.iter().map(|key| self.0.get(column, key)).collect()
+        }
+        fn scan_from(
+            &self,
+            column: Column,
+            from: &[u8],
+            visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+        ) -> Result<(), EngineError> {
+            self.0.scan_from(column, from, visit)
+        }
+        fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError> {
+            self.0.write(batch, sync)
+        }
+    }
+
+    struct Broken;
+
+    impl EngineHarness for Broken {
+        type Engine = SortsBatchedGets;
+        fn fresh(&mut self) -> SortsBatchedGets {
+            SortsBatchedGets(MemEngine::new())
+        }
+        fn reopen(&mut self, _engine: SortsBatchedGets) -> Option<SortsBatchedGets> {
+            None
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "get_many must answer in request order")]
+    fn an_engine_that_reorders_batched_gets_fails_the_suite() {
+        engine(Broken);
+    }
+}

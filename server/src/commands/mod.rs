@@ -1,0 +1,24 @@
+//! Client-side commands: what `ordo` does as a client of some node. They
+//! speak only the protocol, through [`ordo_client`] and [`ordo_proto`],
+//! never through the node runtime ([`crate::node`]), so everything they do
+//! another language's client can do too.
+//!
+//! ## Layout
+//!
+//! - [`target`]: which node, key and stream a command talks to.
+//! - [`json`]: `--json` output, with the rule for bytes that are not text.
+//! - [`kv`]: `ordo kv get|put|del|txn|scan`.
+//! - [`watch`]: `ordo watch`.
+//! - [`stream`]: `ordo stream ...`, streams and roles.
+//! - [`status`]: `ordo status`.
+//! - [`keygen`]: `ordo keygen`.
+//! - [`sql`]: `ordo sql`, the interactive shell and script runner.
+
+pub mod json;
+pub mod keygen;
+pub mod kv;
+pub mod sql;
+pub mod status;
+pub mod stream;
+pub mod target;
+pub mod watch;

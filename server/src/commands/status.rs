@@ -1,0 +1,59 @@
+//! `ordo status`: a node's role and progress.
+
+use clap::Args;
+use serde::Serialize;
+
+/// Options of commands that talk to a node but need no key.
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// The node to talk to: `host:port` or `http://host:port`.
+    #[arg(long, env = "ORDO_ENDPOINT", default_value = ordo_client::DEFAULT_ENDPOINT)]
+    pub endpoint: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The status, as `--json` prints it.
+#[derive(Debug, Serialize)]
+struct StatusJson {
+    version: String,
+    role: String,
+    log_tail: u64,
+    applied_seq: u64,
+    applied_version: u64,
+    replay_lag: u64,
+    data_shards: u32,
+    parity_shards: u32,
+}
+
+/// Prints the node's status.
+pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
+    let client = ordo_client::Client::connect(&args.endpoint).await?;
+    let status = client.status().await?;
+    if args.json {
+        return crate::commands::json::print(&StatusJson {
+            version: status.version,
+            role: status.role,
+            log_tail: status.log_tail,
+            applied_seq: status.applied_seq,
+            applied_version: status.applied_version,
+            replay_lag: status.replay_lag,
+            data_shards: status.data_shards,
+            parity_shards: status.parity_shards,
+        });
+    }
+    println!("version        {}", status.version);
+    println!("role           {}", status.role);
+    println!("log tail       {}", status.log_tail);
+    println!(
+        "applied        {} entries, version {}",
+        status.applied_seq, status.applied_version
+    );
+    println!("replay lag     {} entries", status.replay_lag);
+    println!(
+        "coding         {}+{} shards",
+        status.data_shards, status.parity_shards
+    );
+    Ok(())
+}

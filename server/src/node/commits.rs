@@ -1,0 +1,357 @@
+//! Commits: server-side batching and the wait for the log's decision.
+//!
+//! A commit is checked at ingress (decodes, within limits, signed by its
+//! sender), then queued. One batcher task packs whatever is queued into a
+//! single log entry, up to [`MAX_BATCH_TXNS`] transactions and
+//! [`MAX_BATCH_BYTES`], and appends it; commits that arrive while an append
+//! is in flight form the next batch, so batches grow with load and a lone
+//! commit waits for no timer. The caller then waits until the replica has
+//! applied the entry and reports the transaction's outcome. The server
+//! never retries: a conflict goes back to the client, which owns the retry.
+
+use crate::node::replica::AppliedEntry;
+use ordo_log::EntryWriter;
+use ordo_txn::{Address, Outcome, SignedTransaction, TxnId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most commits queued for the batcher; beyond it commits are refused
+/// (RESOURCE_EXHAUSTED) rather than queued without bound.
+pub const MAX_QUEUED_COMMITS: usize = 16_384;
+
+/// Most transactions in one log entry.
+pub const MAX_BATCH_TXNS: usize = ordo_txn::limits::MAX_BATCH_TXNS;
+
+/// Most encoded transaction bytes in one log entry.
+pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// Longest a commit waits for its decision once queued. Past it the caller
+/// gets DEADLINE_EXCEEDED; the transaction may still be decided, and
+/// resubmitting it (same id) returns its outcome without applying it twice.
+pub const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Longest a batcher may be told to linger for more commits.
+pub const MAX_BATCH_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How the batcher packs commits into entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Most transactions per entry (at most [`MAX_BATCH_TXNS`]).
+    pub max_transactions: usize,
+    /// Most encoded transaction bytes per entry (at most the log's payload limit).
+    pub max_bytes: usize,
+    /// After the first commit of a batch, how long to wait for more (zero:
+    /// append at once; commits arriving during an append form the next batch
+    /// anyway).
+    pub linger: std::time::Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_transactions: MAX_BATCH_TXNS,
+            max_bytes: MAX_BATCH_BYTES,
+            linger: std::time::Duration::ZERO,
+        }
+    }
+}
+
+impl BatchLimits {
+    /// Checks the limits against the hard maxima.
+    pub fn check(&self) -> Result<(), String> {
+        let max_payload = ordo_log::limits::MAX_PAYLOAD_BYTES as usize - 1024;
+        if !(1..=MAX_BATCH_TXNS).contains(&self.max_transactions) {
+            return Err(format!(
+                "batch_max_transactions must be 1..={MAX_BATCH_TXNS}, not {}",
+                self.max_transactions
+            ));
+        }
+        if !(1..=max_payload).contains(&self.max_bytes) {
+            return Err(format!(
+                "batch_max_bytes must be 1..={max_payload}, not {}",
+                self.max_bytes
+            ));
+        }
+        if self.linger > MAX_BATCH_LINGER {
+            return Err(format!(
+                "batch_linger_ms must be at most {}",
+                MAX_BATCH_LINGER.as_millis()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the log decided for a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    /// The entry that carried it.
+    pub seq: u64,
+    /// The decision.
+    pub outcome: Outcome,
+}
+
+/// Why a commit got no decision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// The queue is full.
+    #[error("too many commits queued ({MAX_QUEUED_COMMITS}); retry later")]
+    Overloaded,
+    /// The entry could not be appended; the transaction was not ordered.
+    #[error("appending to the log failed: {0}")]
+    Append(String),
+    /// The node is stopping.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// No decision within [`COMMIT_TIMEOUT`].
+    #[error(
+        "no decision within {COMMIT_TIMEOUT:?}; resubmit the same transaction to learn its outcome"
+    )]
+    TimedOut,
+}
+
+type TxKey = (Address, TxnId);
+
+/// Commits waiting for their decision, by (sender, id).
+#[derive(Debug, Default)]
+pub struct Waiters {
+    waiting: Mutex<HashMap<TxKey, Vec<oneshot::Sender<Decided>>>>,
+}
+
+impl Waiters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TxKey, Vec<oneshot::Sender<Decided>>>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, key: TxKey) -> oneshot::Receiver<Decided> {
+        let (send, receive) = oneshot::channel();
+        self.lock().entry(key).or_default().push(send);
+        receive
+    }
+
+    fn forget(&self, key: &TxKey) {
+        self.lock().remove(key);
+    }
+
+    /// Hands an applied entry's outcomes to the commits waiting for them.
+    pub fn deliver(&self, entry: &AppliedEntry<'_>) {
+        let mut waiting = self.lock();
+        if waiting.is_empty() {
+            return;
+        }
+        for (id, outcome) in entry.ids.iter().zip(entry.outcomes) {
+            let Some(senders) = id.as_ref().and_then(|key| waiting.remove(key)) else {
+                continue;
+            };
+            for sender in senders {
+                let _ = sender.send(Decided {
+                    seq: entry.seq,
+                    outcome: outcome.clone(),
+                });
+            }
+        }
+    }
+}
+
+struct Pending {
+    signed: SignedTransaction,
+    bytes: usize,
+    failed: oneshot::Sender<CommitError>,
+}
+
+/// The commit path of a node: queue, batcher, waiters.
+#[derive(Debug, Clone)]
+pub struct Committer {
+    queue: mpsc::Sender<Pending>,
+    waiters: Arc<Waiters>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Committer {
+    /// Starts the batcher, appending through `writer`. Outcomes arrive
+    /// through `waiters`, which the replica feeds.
+    pub fn start(
+        writer: EntryWriter,
+        limits: BatchLimits,
+        waiters: Arc<Waiters>,
+        metrics: Arc<crate::node::metrics::Metrics>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
+        let batcher = tokio::spawn(run_batcher(
+            writer,
+            limits,
+            receiver,
+            waiters.clone(),
+            metrics,
+        ));
+        (Self { queue, waiters }, batcher)
+    }
+
+    /// Queues a checked transaction and waits for the log's decision.
+    /// `encoded_len` is the length of the transaction's canonical encoding
+    /// (what ingress received), counted against [`BatchLimits::max_bytes`].
+    pub async fn commit(
+        &self,
+        signed: SignedTransaction,
+        encoded_len: usize,
+    ) -> Result<Decided, CommitError> {
+        let key = (signed.tx.sender, signed.tx.id);
+        // Registered before queueing, so a decision can never arrive first.
+        let decided = self.waiters.register(key);
+        let (failed_send, failed) = oneshot::channel();
+        let bytes = encoded_len;
+        let pending = Pending {
+            signed,
+            bytes,
+            failed: failed_send,
+        };
+        if let Err(e) = self.queue.try_send(pending) {
+            self.waiters.forget(&key);
+            return Err(match e {
+                mpsc::error::TrySendError::Full(_) => CommitError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => CommitError::ShuttingDown,
+            });
+        }
+        let wait = async {
+            let mut decided = decided;
+            tokio::select! {
+                biased;
+                result = &mut decided => return result.map_err(|_| CommitError::ShuttingDown),
+                failure = failed => {
+                    // An error means the append failed; a dropped sender means
+                    // the entry is in the log and only the decision is left.
+                    if let Ok(error) = failure {
+                        return Err(error);
+                    }
+                }
+            }
+            decided.await.map_err(|_| CommitError::ShuttingDown)
+        };
+        let outcome = tokio::time::timeout(COMMIT_TIMEOUT, wait).await;
+        if outcome.is_err() {
+            self.waiters.forget(&key);
+        }
+        outcome.unwrap_or(Err(CommitError::TimedOut))
+    }
+}
+
+async fn run_batcher(
+    writer: EntryWriter,
+    limits: BatchLimits,
+    mut queue: mpsc::Receiver<Pending>,
+    waiters: Arc<Waiters>,
+    metrics: Arc<crate::node::metrics::Metrics>,
+) {
+    let mut carried: Option<Pending> = None;
+    loop {
+        let first = match carried.take() {
+            Some(pending) => pending,
+            None => match queue.recv().await {
+                Some(pending) => pending,
+                None => return,
+            },
+        };
+        let mut bytes = first.bytes;
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + limits.linger;
+        while batch.len() < limits.max_transactions {
+            let next = match queue.try_recv() {
+                Ok(next) => next,
+                Err(mpsc::error::TryRecvError::Empty) if !limits.linger.is_zero() => {
+                    match tokio::time::timeout_at(deadline, queue.recv()).await {
+                        Ok(Some(next)) => next,
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                Err(_) => break,
+            };
+            if bytes + next.bytes > limits.max_bytes {
+                carried = Some(next);
+                break;
+            }
+            bytes += next.bytes;
+            batch.push(next);
+        }
+        metrics.record_batch(batch.len());
+        append_batch(&writer, batch, &waiters).await;
+    }
+}
+
+/// Appends one batch. On success the callers wait for the replica; on
+/// failure each is told, and nothing of the batch was ordered.
+async fn append_batch(writer: &EntryWriter, batch: Vec<Pending>, waiters: &Waiters) {
+    let txs: Vec<SignedTransaction> = batch.iter().map(|p| p.signed.clone()).collect();
+    let mut tags: Vec<[u8; 32]> = txs
+        .iter()
+        .flat_map(|s| s.tx.writes.iter().map(|w| w.stream))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    if tags.len() > ordo_log::limits::MAX_TAGS {
+        tags.clear();
+    }
+    let payload = ordo_txn::encode_batch(&txs);
+    if let Err(error) = writer.append(payload, tags, [0; 20]).await {
+        tracing::error!(%error, transactions = batch.len(), "appending a batch failed");
+        for pending in batch {
+            waiters.forget(&(pending.signed.tx.sender, pending.signed.tx.id));
+            let _ = pending.failed.send(CommitError::Append(error.to_string()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_reach_every_waiter_of_their_id_and_no_other() {
+        let waiters = Waiters::default();
+        let (a, b) = (([1; 20], [1; 16]), ([2; 20], [2; 16]));
+        let mut first = waiters.register(a);
+        let mut second = waiters.register(a);
+        let mut other = waiters.register(b);
+        let outcomes = [Outcome::Committed { version: 7 }];
+        waiters.deliver(&AppliedEntry {
+            seq: 3,
+            applied: ordo_txn::Applied::default(),
+            ids: &[Some(a)],
+            outcomes: &outcomes,
+        });
+        let want = Decided {
+            seq: 3,
+            outcome: Outcome::Committed { version: 7 },
+        };
+        assert_eq!(first.try_recv().unwrap(), want);
+        assert_eq!(second.try_recv().unwrap(), want);
+        assert!(other.try_recv().is_err(), "b was not in the entry");
+        waiters.forget(&b);
+        assert!(matches!(
+            other.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed)
+        ));
+    }
+
+    #[test]
+    fn batch_limits_are_checked() {
+        assert!(BatchLimits::default().check().is_ok());
+        let zero = BatchLimits {
+            max_transactions: 0,
+            ..BatchLimits::default()
+        };
+        assert!(zero.check().is_err());
+        let slow = BatchLimits {
+            linger: MAX_BATCH_LINGER * 2,
+            ..BatchLimits::default()
+        };
+        assert!(slow.check().is_err());
+    }
+}

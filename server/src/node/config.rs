@@ -1,0 +1,152 @@
+//! `ordo dev` configuration: a TOML file, environment variables and flags.
+//!
+//! Precedence, highest first: command-line flags, `ORDO_*` environment
+//! variables (both through clap), the file given with `--config`, then the
+//! defaults below. Unknown keys in the file are errors, so a typo never
+//! silently falls back to a default.
+//!
+//! ```toml
+//! listen = "127.0.0.1:7420"          # gRPC
+//! metrics_listen = "127.0.0.1:7421"  # Prometheus, GET /metrics
+//! data_dir = "./ordo-data"
+//! batch_max_transactions = 16384     # per log entry, at most 16384
+//! batch_max_bytes = 8388608          # per log entry, at most 64 MiB
+//! batch_linger_ms = 0                # wait for more commits before appending
+//! ```
+
+use crate::node::commits::BatchLimits;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Default gRPC address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
+/// Default metrics address.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:7421";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./ordo-data";
+/// Largest configuration file read.
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {path}: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("config file {path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Why (with line and column from the parser).
+        reason: String,
+    },
+    /// A value is out of its allowed range.
+    #[error("config: {0}")]
+    OutOfRange(String),
+}
+
+/// The file's contents: every key optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// gRPC listen address.
+    pub listen: Option<SocketAddr>,
+    /// Metrics listen address.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Most transactions per log entry.
+    pub batch_max_transactions: Option<usize>,
+    /// Most encoded transaction bytes per log entry.
+    pub batch_max_bytes: Option<usize>,
+    /// How long the batcher waits for more commits, in milliseconds.
+    pub batch_linger_ms: Option<u64>,
+}
+
+impl FileConfig {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let read = |error| ConfigError::Read {
+            path: path.into(),
+            error,
+        };
+        let size = std::fs::metadata(path).map_err(read)?.len();
+        if size > MAX_CONFIG_BYTES {
+            return Err(ConfigError::Invalid {
+                path: path.into(),
+                reason: format!("{size} bytes; the limit is {MAX_CONFIG_BYTES}"),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read)?;
+        Self::parse(&text).map_err(|reason| ConfigError::Invalid {
+            path: path.into(),
+            reason,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The batching limits, defaults filled in and checked against the hard maxima.
+    pub fn batch_limits(&self) -> Result<BatchLimits, ConfigError> {
+        let defaults = BatchLimits::default();
+        let limits = BatchLimits {
+            max_transactions: self
+                .batch_max_transactions
+                .unwrap_or(defaults.max_transactions),
+            max_bytes: self.batch_max_bytes.unwrap_or(defaults.max_bytes),
+            linger: self
+                .batch_linger_ms
+                .map_or(defaults.linger, std::time::Duration::from_millis),
+        };
+        limits.check().map_err(ConfigError::OutOfRange)?;
+        Ok(limits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses_and_typos_are_refused() {
+        let config = FileConfig::parse(
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/x\"\nbatch_max_transactions = 10\nbatch_linger_ms = 2\n",
+        )
+        .unwrap();
+        assert_eq!(config.listen.unwrap().port(), 9000);
+        let limits = config.batch_limits().unwrap();
+        assert_eq!(
+            (limits.max_transactions, limits.linger.as_millis()),
+            (10, 2)
+        );
+        let typo = FileConfig::parse("listne = \"127.0.0.1:9000\"\n").unwrap_err();
+        assert!(typo.contains("listne"), "{typo}");
+        assert!(FileConfig::parse("listen = 5\n").is_err());
+    }
+
+    #[test]
+    fn batch_limits_past_the_hard_maxima_are_refused() {
+        let config = FileConfig {
+            batch_max_transactions: Some(1_000_000),
+            ..FileConfig::default()
+        };
+        assert!(matches!(
+            config.batch_limits(),
+            Err(ConfigError::OutOfRange(_))
+        ));
+        let config = FileConfig {
+            batch_max_bytes: Some(0),
+            ..FileConfig::default()
+        };
+        assert!(config.batch_limits().is_err());
+    }
+}

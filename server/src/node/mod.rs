@@ -1,0 +1,31 @@
+//! The node runtime: everything a running `ordo` node does. It imports
+//! nothing from the client-side commands ([`crate::commands`]).
+//!
+//! ## Layout
+//!
+//! - [`run`]: opening a node's stores, starting its roles, serving gRPC,
+//!   stopping cleanly on SIGINT/SIGTERM.
+//! - [`handles`]: what the parts of a node hand each other ([`handles::Snapshots`]
+//!   for readers, [`handles::Commits`] for writers).
+//! - [`commits`]: the commit path: batching commits into log entries and
+//!   waiting for their decisions.
+//! - [`replica`]: following the log into MVCC state.
+//! - [`verified`]: signatures already checked here, which the replica need
+//!   not recover again.
+//! - [`services`]: the gRPC services.
+//! - [`sql`]: the SQL store over the node, and the key SQL signs with.
+//! - [`streams`]: streams the node makes for itself (the CLI user's default
+//!   stream, the SQL stream).
+//! - [`metrics`]: Prometheus metrics over HTTP.
+//! - [`config`]: `ordo dev`'s TOML file and its defaults.
+
+pub mod commits;
+pub mod config;
+pub mod handles;
+pub mod metrics;
+pub mod replica;
+pub mod run;
+pub mod services;
+pub mod sql;
+pub mod streams;
+pub mod verified;

@@ -1,0 +1,215 @@
+//! Following the log into MVCC state: the replica role.
+//!
+//! A replica reads each committed entry through the log crate (shards
+//! verified against the entry's commitment, rebuilt from any `k` of them),
+//! checks its transactions' signatures, and hands them to the deterministic
+//! [`Replayer`], which writes the entry's effects and the new applied
+//! position in one atomic batch. Because the position is stored with the
+//! effects, a replica that dies at any moment resumes at exactly the next
+//! entry: nothing is applied twice and nothing is skipped.
+
+use ordo_kv::{EngineError, RocksEngine};
+use ordo_log::{EntryError, EntryReader};
+use ordo_txn::{
+    Address, Applied, Checked, Outcome, ReplayError, Replayer, TxnId, check_entry, check_entry_with,
+};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why a replica stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// The state store could not be opened.
+    #[error("opening replica state: {0}")]
+    Open(#[from] EngineError),
+    /// An entry could not be read or verified.
+    #[error("reading log entry {seq}: {source}")]
+    Log {
+        /// The entry.
+        seq: u64,
+        /// What went wrong.
+        source: EntryError,
+    },
+    /// Replay refused to go on.
+    #[error("replaying log entry {seq}: {source}")]
+    Replay {
+        /// The entry.
+        seq: u64,
+        /// What went wrong.
+        source: ReplayError,
+    },
+    /// The sequencer failed or closed.
+    #[error("following the log: {0}")]
+    Sequencer(#[from] ordo_log::SequencerError),
+    /// The signature-checking task failed.
+    #[error("checking entry {seq}: {reason}")]
+    Check {
+        /// The entry.
+        seq: u64,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// MVCC state fed from the log.
+pub struct Replica {
+    replayer: Replayer<Arc<RocksEngine>>,
+    engine: Arc<RocksEngine>,
+    reader: EntryReader,
+    verified: Option<Arc<crate::node::verified::VerifiedSignatures>>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("applied", &self.replayer.applied())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Opens (creating if needed) replica state in `state_dir`, reading entries through `reader`.
+    pub fn open(state_dir: &Path, reader: EntryReader) -> Result<Self, ReplicaError> {
+        let engine = Arc::new(RocksEngine::open(state_dir)?);
+        let replayer = Replayer::open(engine.clone())
+            .map_err(|source| ReplicaError::Replay { seq: 0, source })?;
+        Ok(Self {
+            replayer,
+            engine,
+            reader,
+            verified: None,
+        })
+    }
+
+    /// Lets the signature check skip recovery for transactions this node
+    /// already verified (see [`crate::node::verified`]).
+    pub fn with_verified(
+        mut self,
+        verified: Arc<crate::node::verified::VerifiedSignatures>,
+    ) -> Self {
+        self.verified = Some(verified);
+        self
+    }
+
+    /// How far the state has got.
+    pub fn applied(&self) -> Applied {
+        self.replayer.applied()
+    }
+
+    /// The state's engine, for readers.
+    pub fn engine(&self) -> &Arc<RocksEngine> {
+        &self.engine
+    }
+
+    /// Applies every entry below `tail` not yet applied, in order, calling
+    /// `on_applied` after each one is in the state store, with the entry's
+    /// transactions (sender and id, when it had a valid signature) and
+    /// their outcomes.
+    ///
+    /// Reading, verifying and signature-checking run up to
+    /// [`CHECK_AHEAD`] entries ahead of the ordered apply, on the blocking
+    /// pool, so every core helps; only the apply itself is sequential.
+    pub async fn catch_up(
+        &mut self,
+        tail: u64,
+        mut on_applied: impl FnMut(&AppliedEntry<'_>),
+    ) -> Result<(), ReplicaError> {
+        let mut next_to_check = self.replayer.applied().next_seq;
+        let mut ahead = std::collections::VecDeque::new();
+        while self.replayer.applied().next_seq < tail {
+            while next_to_check < tail && ahead.len() < CHECK_AHEAD {
+                ahead.push_back(tokio::spawn(read_and_check(
+                    self.reader.clone(),
+                    next_to_check,
+                    self.verified.clone(),
+                )));
+                next_to_check += 1;
+            }
+            let seq = self.replayer.applied().next_seq;
+            let Some(task) = ahead.pop_front() else { break };
+            let checked = task.await.map_err(|e| ReplicaError::Check {
+                seq,
+                reason: e.to_string(),
+            })??;
+            let ids: Vec<Option<(Address, TxnId)>> = checked
+                .iter()
+                .map(|c| match c {
+                    Checked::Valid(tx, _) => Some((tx.sender, tx.id)),
+                    Checked::Rejected(_) => None,
+                })
+                .collect();
+            let outcomes = self
+                .replayer
+                .apply_entry(seq, checked)
+                .map_err(|source| ReplicaError::Replay { seq, source })?;
+            on_applied(&AppliedEntry {
+                seq,
+                applied: self.replayer.applied(),
+                ids: &ids,
+                outcomes: &outcomes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What applying one entry produced, as reported to [`Replica::catch_up`]'s callback.
+#[derive(Debug)]
+pub struct AppliedEntry<'a> {
+    /// The entry.
+    pub seq: u64,
+    /// The position after it.
+    pub applied: Applied,
+    /// Each transaction's (sender, id), `None` where its signature failed.
+    pub ids: &'a [Option<(Address, TxnId)>],
+    /// Each transaction's outcome, in the same order.
+    pub outcomes: &'a [Outcome],
+}
+
+/// Follows the log for as long as it runs: applies every committed entry
+/// and publishes the new position on `applied` after each one. Returns only
+/// on an error (including the sequencer closing at shutdown).
+pub async fn follow(
+    mut replica: Replica,
+    sequencer: std::sync::Arc<dyn ordo_log::Sequencer>,
+    applied: tokio::sync::watch::Sender<Applied>,
+    mut on_entry: impl FnMut(&AppliedEntry<'_>),
+) -> Result<(), ReplicaError> {
+    loop {
+        let next = replica.applied().next_seq;
+        let tail = sequencer.wait_beyond(next).await?;
+        replica
+            .catch_up(tail, |entry| {
+                // Published first: whoever learns of a decision can then read
+                // its effects at once (read-your-writes).
+                applied.send_replace(entry.applied);
+                on_entry(entry);
+            })
+            .await?;
+    }
+}
+
+/// How many entries a replica reads and checks ahead of the one it applies.
+pub const CHECK_AHEAD: usize = 8;
+
+/// Reads entry `seq` (shards verified) and checks its transactions.
+async fn read_and_check(
+    reader: EntryReader,
+    seq: u64,
+    verified: Option<Arc<crate::node::verified::VerifiedSignatures>>,
+) -> Result<Vec<Checked>, ReplicaError> {
+    let verified_here = verified;
+    let (_, entry) = reader
+        .read(seq)
+        .await
+        .map_err(|source| ReplicaError::Log { seq, source })?;
+    tokio::task::spawn_blocking(move || match verified_here {
+        Some(known) => check_entry_with(&entry.payload, &|signed, hash| known.take(signed, hash)),
+        None => check_entry(&entry.payload),
+    })
+    .await
+    .map_err(|e| ReplicaError::Check {
+        seq,
+        reason: e.to_string(),
+    })
+}

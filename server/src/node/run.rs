@@ -1,0 +1,351 @@
+//! Starting and stopping a node: opening its stores, starting its roles,
+//! serving gRPC until SIGINT or SIGTERM.
+
+use crate::node::commits::{BatchLimits, Committer, Waiters};
+use crate::node::handles::{Commits, Snapshots};
+use crate::node::metrics::Metrics;
+use crate::node::replica::Replica;
+use crate::node::services::{acl, kv, log, sql, status, txn};
+use crate::node::sql::SqlPrincipal;
+use crate::node::verified::VerifiedSignatures;
+use anyhow::Context;
+use ordo_log::{CodingParams, LocalSequencer, LocalSequencerOptions, RocksShardStore, Sequencer};
+use ordo_proto::v1::{acl_server, kv_server, log_server, sql_server, status_server, txn_server};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How long a stopping node waits for in-flight calls before closing connections.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Configuration of `ordo dev`.
+#[derive(Debug, Clone)]
+pub struct DevConfig {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// Where the node keeps its files.
+    pub data_dir: PathBuf,
+    /// Prometheus metrics listen address.
+    pub metrics_listen: SocketAddr,
+    /// Create the CLI user's key and default stream on first start.
+    pub cli_key: bool,
+    /// How commits are packed into log entries.
+    pub batch: BatchLimits,
+}
+
+/// Everything the services of a running node are built from. Only
+/// [`serve`] sees it whole: each service gets the parts it uses.
+pub struct ServiceParts {
+    /// The replicated state, for reads.
+    pub snapshots: Snapshots,
+    /// The commit path.
+    pub commits: Commits,
+    /// Orders log entries.
+    pub sequencer: Arc<dyn Sequencer>,
+    /// Codes, stores and orders new raw entries.
+    pub writer: ordo_log::EntryWriter,
+    /// Reads committed entries back, verified.
+    pub reader: ordo_log::EntryReader,
+    /// How entries are coded.
+    pub coding: CodingParams,
+    /// Roles this node plays.
+    pub role: &'static str,
+    /// Who SQL commits are signed by, and the SQL stream.
+    pub sql: SqlPrincipal,
+}
+
+/// The state directory of a node with data directory `data_dir`.
+pub fn state_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("state")
+}
+
+/// The stores of a node with its log on this machine.
+struct LocalLog {
+    sequencer: Arc<LocalSequencer>,
+    shards: Arc<dyn ordo_log::ShardStore>,
+}
+
+impl LocalLog {
+    fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let sequencer =
+            LocalSequencer::open(data_dir.join("log"), LocalSequencerOptions::default())
+                .context("opening the local sequencer")?;
+        let shards =
+            RocksShardStore::open(data_dir.join("shards")).context("opening the shard store")?;
+        Ok(Self {
+            sequencer: Arc::new(sequencer),
+            shards: Arc::new(shards),
+        })
+    }
+
+    fn sequencer(&self) -> Arc<dyn Sequencer> {
+        self.sequencer.clone()
+    }
+}
+
+/// The tasks a running node owns, stopped when it stops.
+struct Tasks {
+    follower: tokio::task::JoinHandle<()>,
+    batcher: tokio::task::JoinHandle<()>,
+}
+
+/// What a running node must stop: its tasks, then its log.
+struct Running {
+    log: LocalLog,
+    tasks: Tasks,
+}
+
+impl Running {
+    fn stop(self) {
+        self.tasks.batcher.abort();
+        self.tasks.follower.abort();
+        self.log.sequencer.close();
+    }
+}
+
+/// Every role of `ordo dev` running in this process over a log on this
+/// machine, without the network: what `ordo dev` serves, and what
+/// in-process tests drive.
+pub struct LocalNode {
+    /// What the services are built from.
+    pub parts: ServiceParts,
+    running: Running,
+}
+
+impl LocalNode {
+    /// Opens the node's stores under `config.data_dir` and starts the
+    /// replica and commit roles. Must run inside a tokio runtime.
+    pub fn start(config: &DevConfig) -> anyhow::Result<Self> {
+        let log = LocalLog::open(&config.data_dir)?;
+        let (parts, tasks) = start_roles(config, &log, CodingParams::default())?;
+        let running = Running { log, tasks };
+        Ok(Self { parts, running })
+    }
+
+    /// Stops the roles and closes the log.
+    pub fn stop(self) {
+        self.running.stop();
+    }
+}
+
+/// Opens the replica and starts the replica and commit roles.
+fn start_roles(
+    config: &DevConfig,
+    log: &LocalLog,
+    coding: CodingParams,
+) -> anyhow::Result<(ServiceParts, Tasks)> {
+    let sequencer = log.sequencer();
+    let reader = ordo_log::EntryReader::new(log.shards.clone(), sequencer.clone());
+    let verified = Arc::new(VerifiedSignatures::default());
+    let replica = Replica::open(&state_dir(&config.data_dir), reader.clone())
+        .context("opening the replica state")?
+        .with_verified(verified.clone());
+    let engine = replica.engine().clone();
+    let (publish, applied) = tokio::sync::watch::channel(replica.applied());
+    let waiters = Arc::new(Waiters::default());
+    let follower = tokio::spawn(follow_log(
+        replica,
+        sequencer.clone(),
+        publish,
+        waiters.clone(),
+    ));
+    let metrics = Arc::new(Metrics::default());
+    let writer = || ordo_log::EntryWriter::new(log.shards.clone(), sequencer.clone(), coding);
+    let (committer, batcher) = Committer::start(writer()?, config.batch, waiters, metrics.clone());
+    let parts = ServiceParts {
+        snapshots: Snapshots {
+            state: ordo_kv::MvccStore::new(engine),
+            applied,
+        },
+        commits: Commits {
+            committer,
+            verified,
+            metrics,
+        },
+        writer: writer()?,
+        sequencer,
+        reader,
+        coding,
+        role: "dev",
+        sql: SqlPrincipal::load_or_create(&config.data_dir)?,
+    };
+    Ok((parts, Tasks { follower, batcher }))
+}
+
+/// Runs the all-in-one node until SIGINT or SIGTERM.
+pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
+    let LocalNode { parts, running } = LocalNode::start(&config)?;
+    let metrics_listener = tokio::net::TcpListener::bind(config.metrics_listen)
+        .await
+        .with_context(|| format!("binding the metrics address {}", config.metrics_listen))?;
+    println!(
+        "ordo metrics on http://{}/metrics",
+        metrics_listener.local_addr()?
+    );
+    if config.cli_key {
+        let (snapshots, commits) = (parts.snapshots.clone(), parts.commits.clone());
+        crate::node::streams::ensure_cli_identity(
+            snapshots,
+            commits,
+            running.log.sequencer(),
+            &config.data_dir,
+        )
+        .await?;
+    }
+    let exporter = tokio::spawn(crate::node::metrics::serve(
+        metrics_listener,
+        metrics_page(&parts, running.log.sequencer.clone()),
+    ));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let local = listener.local_addr()?;
+    serve(parts, listener, shutdown_signal()).await?;
+    exporter.abort();
+    running.stop();
+    tracing::info!(address = %local, "stopped");
+    Ok(())
+}
+
+/// Renders the metrics page from the node's counters and gauges.
+fn metrics_page(
+    parts: &ServiceParts,
+    sequencer: Arc<LocalSequencer>,
+) -> Arc<dyn Fn() -> String + Send + Sync> {
+    let (snapshots, metrics) = (parts.snapshots.clone(), parts.commits.metrics.clone());
+    Arc::new(move || {
+        let applied = snapshots.position();
+        metrics.render(&crate::node::metrics::NodeGauges {
+            log_tail: sequencer.tail(),
+            applied_seq: applied.next_seq,
+            applied_version: applied.version,
+            fsync_micros: sequencer.fsync_latency(),
+        })
+    })
+}
+
+/// Runs the replica role until the log closes; a failure is logged, and the
+/// node keeps serving what it has applied (status shows the lag grow).
+async fn follow_log(
+    replica: Replica,
+    sequencer: Arc<dyn Sequencer>,
+    applied: tokio::sync::watch::Sender<ordo_txn::Applied>,
+    waiters: Arc<Waiters>,
+) {
+    let deliver = move |entry: &crate::node::replica::AppliedEntry<'_>| waiters.deliver(entry);
+    if let Err(error) = crate::node::replica::follow(replica, sequencer, applied, deliver).await {
+        tracing::error!(%error, "replica stopped");
+    }
+}
+
+/// The node's gRPC router: each service built from the parts it uses.
+fn router(parts: ServiceParts) -> tonic::transport::server::Router {
+    let ServiceParts {
+        snapshots,
+        commits,
+        sequencer,
+        writer,
+        reader,
+        coding,
+        role,
+        sql,
+    } = parts;
+    let status = status::StatusService::new(snapshots.clone(), sequencer.clone(), role, coding);
+    let log = log::LogService::new(writer, reader, sequencer.clone());
+    let sql = sql::SqlService::new(snapshots.clone(), commits.clone(), sql, sequencer);
+    let txn = txn::TxnService::new(snapshots.clone(), commits);
+    tonic::transport::Server::builder()
+        .add_service(status_server::StatusServer::new(status))
+        .add_service(
+            log_server::LogServer::new(log)
+                .max_decoding_message_size(crate::node::services::MAX_REQUEST_BYTES),
+        )
+        .add_service(kv_server::KvServer::new(kv::KvService::new(
+            snapshots.clone(),
+        )))
+        // Twice the transaction limit: anything up to that gets the decoder's
+        // typed "too large" error; beyond it tonic refuses the message itself.
+        .add_service(
+            txn_server::TxnServer::new(txn)
+                .max_decoding_message_size(2 * ordo_txn::limits::MAX_TXN_BYTES),
+        )
+        .add_service(acl_server::AclServer::new(acl::AclService::new(snapshots)))
+        // Twice the SQL text limit, so oversized scripts get the SQL layer's
+        // typed "too long" error.
+        .add_service(
+            sql_server::SqlServer::new(sql)
+                .max_decoding_message_size(2 * ordo_sql::parse::MAX_SQL_BYTES),
+        )
+}
+
+/// Serves every gRPC service on `listener` until `shutdown` completes.
+pub async fn serve(
+    parts: ServiceParts,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+    health
+        .set_serving::<status_server::StatusServer<status::StatusService>>()
+        .await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    // Printed on stdout (not only logged) so scripts and tests that asked for
+    // port 0 learn the real address.
+    println!("ordo listening on {local}");
+    tracing::info!(address = %local, "serving gRPC");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // No Nagle: replies are small and latency-bound; with Nagle, a reply
+    // written in pieces waits for the client's delayed ACK (about 40 ms).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = router(parts)
+        .add_service(health_service)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = stopped.await;
+        });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result.context("gRPC server failed"),
+        () = shutdown => {}
+    }
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    let _ = stop.send(());
+    // Graceful shutdown waits for clients to hang up; a client that keeps an
+    // idle connection open must not keep the node alive for ever.
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(result) => result.context("gRPC server failed")?,
+        Err(_) => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them")
+        }
+    }
+    Ok(())
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM; stopping only on SIGINT");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, stopping"),
+        _ = terminate.recv() => tracing::info!("SIGTERM received, stopping"),
+    }
+}

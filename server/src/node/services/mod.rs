@@ -1,0 +1,27 @@
+//! The gRPC services of a node.
+//!
+//! Each service is built from the handles it uses (see
+//! [`crate::node::handles`]), never from the whole node.
+//!
+//! ## Layout
+//!
+//! - [`acl`] serves `ordo.v1.Acl`: role queries as of a version.
+//! - [`kv`] serves `ordo.v1.Kv`: reads, scans and watch.
+//! - [`log`] serves `ordo.v1.Log`: raw entries and the tail.
+//! - [`request`] holds the checks the read services share (key and id
+//!   sizes, the version a read runs at).
+//! - [`sql`] serves `ordo.v1.Sql`: SQL sessions.
+//! - [`status`] serves `ordo.v1.Status`: the node's role and progress.
+//! - [`txn`] serves `ordo.v1.Txn`: begin and commit.
+
+pub mod acl;
+pub mod kv;
+pub mod log;
+pub mod request;
+pub mod sql;
+pub mod status;
+pub mod txn;
+
+/// Largest request a node accepts (a raw log entry of the maximum payload
+/// size plus framing); tonic's 4 MiB default would refuse big entries.
+pub const MAX_REQUEST_BYTES: usize = ordo_log::limits::MAX_PAYLOAD_BYTES as usize + 64 * 1024;

@@ -1,0 +1,231 @@
+//! `ordo.v1.Sql`: SQL sessions over gRPC.
+//!
+//! A session is a [`ordo_sql::Session`] that lives as long as its stream.
+//! Statements run on a blocking thread (they read RocksDB and wait for
+//! commits); results stream back as typed rows in bounded messages.
+
+use crate::node::handles::{Commits, Snapshots};
+use crate::node::sql::{NodeSqlStore, SqlPrincipal};
+use ordo_log::Sequencer;
+use ordo_proto::v1::{
+    SqlColumn, SqlColumns, SqlDone, SqlFailure, SqlReady, SqlRequest, SqlResponse, SqlRow, SqlRows,
+    SqlValue, sql_response, sql_server::Sql, sql_value,
+};
+use ordo_sql::{QueryResult, Session, SqlError, Value};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Rows per `rows` message: results stream in pieces, never one huge message.
+pub const ROWS_PER_MESSAGE: usize = 500;
+/// Responses buffered per session before the server waits for the client.
+const RESPONSE_QUEUE: usize = 16;
+
+/// Serves SQL sessions.
+pub struct SqlService {
+    snapshots: Snapshots,
+    commits: Commits,
+    principal: SqlPrincipal,
+    sequencer: Arc<dyn Sequencer>,
+}
+
+impl SqlService {
+    /// SQL over `snapshots`, committing through `commits` as `principal`;
+    /// `sequencer`'s tail tells when the replica has caught up enough to
+    /// know whether the SQL stream exists.
+    pub fn new(
+        snapshots: Snapshots,
+        commits: Commits,
+        principal: SqlPrincipal,
+        sequencer: Arc<dyn Sequencer>,
+    ) -> Self {
+        Self {
+            snapshots,
+            commits,
+            principal,
+            sequencer,
+        }
+    }
+
+    async fn ensure_stream(&self) -> Result<(), Status> {
+        self.principal
+            .ensure_stream(&self.snapshots, &self.commits, &*self.sequencer)
+            .await
+            .map_err(Status::unavailable)
+    }
+
+    fn new_session(&self) -> Session<NodeSqlStore> {
+        Session::new(NodeSqlStore::new(
+            self.snapshots.clone(),
+            self.commits.clone(),
+            self.principal.clone(),
+            tokio::runtime::Handle::current(),
+        ))
+    }
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<SqlResponse, Status>> + Send>>;
+
+fn message(kind: sql_response::Kind) -> Result<SqlResponse, Status> {
+    Ok(SqlResponse { kind: Some(kind) })
+}
+
+fn wire_value(v: &Value) -> SqlValue {
+    use sql_value::Kind;
+    SqlValue {
+        kind: Some(match v {
+            Value::Null => Kind::Null(true),
+            Value::Int(i) => Kind::Int(*i),
+            Value::Double(d) => Kind::Double(*d),
+            Value::Bool(b) => Kind::Boolean(*b),
+            Value::Text(s) => Kind::Text(s.clone()),
+            Value::Bytes(b) => Kind::Bytes(b.clone()),
+            Value::Timestamp(t) => Kind::TimestampMicros(*t),
+        }),
+    }
+}
+
+fn failure(e: &SqlError) -> sql_response::Kind {
+    let (line, column) = match e {
+        SqlError::Syntax { line, column, .. } => (line.unwrap_or(0), column.unwrap_or(0)),
+        _ => (0, 0),
+    };
+    sql_response::Kind::Failure(SqlFailure {
+        sqlstate: e.sqlstate().to_string(),
+        message: e.to_string(),
+        line,
+        column,
+    })
+}
+
+/// Sends one statement's result: columns, rows in pieces, done.
+fn send_result(
+    out: &mpsc::Sender<Result<SqlResponse, Status>>,
+    result: QueryResult,
+    elapsed_micros: u64,
+) -> Result<(), ()> {
+    let send = |kind| out.blocking_send(message(kind)).map_err(|_| ());
+    if !result.columns.is_empty() {
+        send(sql_response::Kind::Columns(SqlColumns {
+            columns: result
+                .columns
+                .iter()
+                .map(|c| SqlColumn {
+                    name: c.name.clone(),
+                    r#type: c.data_type.map_or("", |t| t.name()).to_string(),
+                })
+                .collect(),
+        }))?;
+        for chunk in result.rows.chunks(ROWS_PER_MESSAGE) {
+            send(sql_response::Kind::Rows(SqlRows {
+                rows: chunk
+                    .iter()
+                    .map(|row| SqlRow {
+                        values: row.iter().map(wire_value).collect(),
+                    })
+                    .collect(),
+            }))?;
+        }
+    }
+    send(sql_response::Kind::Done(SqlDone {
+        tag: result.tag,
+        version: result.version.unwrap_or(0),
+        elapsed_micros,
+    }))
+}
+
+/// Runs one request's SQL on `session`, sending every response; returns
+/// the session for the next request. Runs on a blocking thread.
+fn run_request(
+    mut session: Session<NodeSqlStore>,
+    sql: &str,
+    out: &mpsc::Sender<Result<SqlResponse, Status>>,
+) -> Session<NodeSqlStore> {
+    for statement in ordo_sql::parse::parse_each(sql) {
+        let started = Instant::now();
+        match session.execute_statement(statement) {
+            Ok(result) => {
+                let elapsed = started.elapsed().as_micros() as u64;
+                if send_result(out, result, elapsed).is_err() {
+                    return session;
+                }
+            }
+            Err(e) => {
+                let _ = out.blocking_send(message(failure(&e)));
+                break;
+            }
+        }
+    }
+    let _ = out.blocking_send(message(ready(&session)));
+    session
+}
+
+fn ready(session: &Session<NodeSqlStore>) -> sql_response::Kind {
+    sql_response::Kind::Ready(SqlReady {
+        in_transaction: session.in_transaction(),
+    })
+}
+
+#[tonic::async_trait]
+impl Sql for SqlService {
+    type SessionStream = ResponseStream;
+    type ExecuteStream = ResponseStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<SqlRequest>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        self.ensure_stream().await?;
+        let mut requests = request.into_inner();
+        let (out, responses) = mpsc::channel(RESPONSE_QUEUE);
+        let mut session = self.new_session();
+        tokio::spawn(async move {
+            loop {
+                let sql = match requests.message().await {
+                    Ok(Some(request)) => request.sql,
+                    // The client ended the stream: an open block rolls back
+                    // with the session.
+                    Ok(None) => return,
+                    Err(status) => {
+                        let _ = out.send(Err(status)).await;
+                        return;
+                    }
+                };
+                let sender = out.clone();
+                let handle =
+                    tokio::task::spawn_blocking(move || run_request(session, &sql, &sender));
+                session = match handle.await {
+                    Ok(session) => session,
+                    Err(e) => {
+                        let _ = out
+                            .send(Err(Status::internal(format!("SQL session failed: {e}"))))
+                            .await;
+                        return;
+                    }
+                };
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(responses),
+        )))
+    }
+
+    async fn execute(
+        &self,
+        request: Request<SqlRequest>,
+    ) -> Result<Response<Self::ExecuteStream>, Status> {
+        self.ensure_stream().await?;
+        let sql = request.into_inner().sql;
+        let (out, responses) = mpsc::channel(RESPONSE_QUEUE);
+        let session = self.new_session();
+        tokio::task::spawn_blocking(move || {
+            run_request(session, &sql, &out);
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(responses),
+        )))
+    }
+}

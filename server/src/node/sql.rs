@@ -1,0 +1,162 @@
+//! SQL on a node: the [`ordo_sql::Store`] over the node's replica and commit
+//! path, and the principal SQL writes as.
+//!
+//! SQL data lives in one stream, `sql`, owned by the node's SQL key
+//! (`DATA_DIR/sql.key`, made on first start; the stream on first SQL use). Every SQL commit is signed
+//! with that key, so the SQL surface is one principal as far as ordo's
+//! access control goes: whoever can reach the node's gRPC port can run SQL.
+//! (Per-user SQL identities, with clients signing their own SQL commits,
+//! are not built yet.)
+
+use crate::node::handles::{Commits, Snapshots};
+
+use ordo_log::Sequencer;
+use ordo_sql::store::{mvcc_get, mvcc_scan};
+use ordo_sql::{Commit, ScanPage, SqlError, Store};
+use ordo_txn::{Outcome, SigningKey, StreamId};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The name of the stream SQL data lives in.
+pub const SQL_STREAM_NAME: &str = "sql";
+
+/// Who SQL commits are signed by, and the stream they write.
+#[derive(Clone)]
+pub struct SqlPrincipal {
+    /// The signing key.
+    pub key: SigningKey,
+    /// The SQL stream, owned by `key`.
+    pub stream: StreamId,
+    /// Set once the stream is known to exist.
+    ready: Arc<tokio::sync::OnceCell<()>>,
+}
+
+impl std::fmt::Debug for SqlPrincipal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("SqlPrincipal")
+            .field("stream", &ordo_log::hex(&self.stream))
+            .finish()
+    }
+}
+
+impl SqlPrincipal {
+    /// Loads `DATA_DIR/sql.key`, creating it on first start. The stream is
+    /// made on first SQL use ([`SqlPrincipal::ensure_stream`]), so a node
+    /// that never runs SQL leaves no trace of it in the log.
+    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = data_dir.join("sql.key");
+        let key = if !path.exists() {
+            ordo_client::keyfile::create(&path)?
+        } else {
+            ordo_client::keyfile::load(&path)?
+        };
+        let stream = ordo_txn::stream_id(&ordo_txn::address_of(&key), SQL_STREAM_NAME.as_bytes());
+        Ok(Self {
+            key,
+            stream,
+            ready: Arc::new(tokio::sync::OnceCell::new()),
+        })
+    }
+
+    /// Creates the SQL stream unless it exists; after the first success this
+    /// returns at once.
+    pub async fn ensure_stream(
+        &self,
+        snapshots: &Snapshots,
+        commits: &Commits,
+        sequencer: &dyn Sequencer,
+    ) -> Result<(), String> {
+        self.ready
+            .get_or_try_init(|| async {
+                let name = SQL_STREAM_NAME;
+                crate::node::streams::ensure_stream(snapshots, commits, sequencer, &self.key, name)
+                    .await
+                    .map_err(|e| format!("creating the SQL stream: {e:#}"))
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The node's state seen as a SQL store. Runs on a blocking thread: commits
+/// wait for the log's decision with `Handle::block_on`.
+pub struct NodeSqlStore {
+    snapshots: Snapshots,
+    commits: Commits,
+    principal: SqlPrincipal,
+    runtime: tokio::runtime::Handle,
+}
+
+impl NodeSqlStore {
+    /// A store reading `snapshots` and committing through `commits` as
+    /// `principal`, whose commits wait on `runtime`.
+    pub fn new(
+        snapshots: Snapshots,
+        commits: Commits,
+        principal: SqlPrincipal,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        Self {
+            snapshots,
+            commits,
+            principal,
+            runtime,
+        }
+    }
+
+    fn stream(&self) -> StreamId {
+        self.principal.stream
+    }
+}
+
+fn store_error(e: impl std::fmt::Display) -> SqlError {
+    SqlError::Store(e.to_string())
+}
+
+impl Store for NodeSqlStore {
+    fn latest_version(&self) -> Result<u64, SqlError> {
+        Ok(self.snapshots.latest_version())
+    }
+
+    fn get(&self, key: &[u8], at: u64) -> Result<Option<Vec<u8>>, SqlError> {
+        mvcc_get(&self.snapshots.state, &self.stream(), key, at)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        at: u64,
+        limit: usize,
+    ) -> Result<ScanPage, SqlError> {
+        mvcc_scan(
+            &self.snapshots.state,
+            &self.stream(),
+            (start, end),
+            at,
+            limit,
+        )
+    }
+
+    fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {
+        let tx = commit.into_transaction(ordo_client::txn::fresh_id(), [0; 20], self.stream());
+        let signed = ordo_txn::sign(tx, &self.principal.key).map_err(store_error)?;
+        // Signed here: the replica need not recover it again.
+        self.commits
+            .verified
+            .remember(&signed, ordo_txn::sign::signing_hash(&signed.tx));
+        let encoded_len = signed.encode().len();
+        if encoded_len > ordo_txn::limits::MAX_TXN_BYTES {
+            return Err(SqlError::LimitExceeded(format!(
+                "the transaction encodes to {encoded_len} bytes, over the limit of {}",
+                ordo_txn::limits::MAX_TXN_BYTES
+            )));
+        }
+        let decided = self
+            .runtime
+            .block_on(self.commits.committer.commit(signed, encoded_len))
+            .map_err(|e| SqlError::Store(format!("commit: {e}")))?;
+        Ok(decided.outcome)
+    }
+}
