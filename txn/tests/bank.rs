@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use ordo_kv::StreamId;
+use ordo_txn::testkit::XorShift;
 use ordo_txn::{AclOp, Outcome, Read, Transaction, Write};
 use std::sync::{Arc, Barrier};
 
@@ -126,11 +127,9 @@ fn client(node: &Node, client: usize, start: &Barrier) -> (Vec<Transfer>, usize)
     let mut committed = Vec::new();
     let mut conflicts = 0;
     let mut id = (client as u64) << 32;
-    let mut rng = (client as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut xorshift = XorShift::new((client as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     for round in 0..TRANSFERS_PER_CLIENT {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
+        let rng = xorshift.next_u64();
         let from = if round == 0 {
             0
         } else {

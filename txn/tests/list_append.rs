@@ -18,6 +18,7 @@ mod common;
 
 use common::*;
 use ordo_kv::StreamId;
+use ordo_txn::testkit::XorShift;
 use ordo_txn::{AclOp, Outcome, Read, Transaction, Write};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -118,13 +119,8 @@ fn run(node: &Node, client: usize, id: u64, ops: &[Op]) -> Record {
 /// A client's workload: 1 to 4 operations per transaction, about half
 /// appends, elements unique across clients.
 fn client(node: &Node, client: usize) -> Vec<Record> {
-    let mut rng = (client as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = XorShift::new((client as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+    let mut next = || rng.next_u64();
     let mut element = (client as u32) << 20;
     (0..TXNS_PER_CLIENT)
         .map(|n| {

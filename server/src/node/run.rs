@@ -34,7 +34,8 @@ pub struct DevConfig {
 }
 
 /// Everything the services of a running node are built from. Only
-/// [`serve`] sees it whole: each service gets the parts it uses.
+/// [`serve`] (and in-process tests, through [`LocalNode`]) sees it whole:
+/// each service gets the parts it uses.
 pub struct ServiceParts {
     /// The replicated state, for reads.
     pub snapshots: Snapshots,
