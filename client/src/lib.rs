@@ -158,9 +158,7 @@ impl Client {
 }
 
 /// Bytes as lowercase hex, the way stream ids and digests are printed.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use ordo_txn::ids::hex;
 
 /// The error and its sources, joined: transport errors hide the useful part
 /// ("connection refused") in their source chain.

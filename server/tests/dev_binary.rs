@@ -73,43 +73,93 @@ fn status_against_nothing_fails_with_a_clear_message() {
     assert!(stderr.contains("cannot connect"), "{stderr}");
 }
 
-#[tokio::test]
-async fn reflection_lists_every_service() {
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+/// Every service the node serves, by gRPC name.
+const SERVICES: [&str; 6] = [
+    "ordo.v1.Status",
+    "ordo.v1.Log",
+    "ordo.v1.Kv",
+    "ordo.v1.Txn",
+    "ordo.v1.Acl",
+    "ordo.v1.Sql",
+];
 
-    let data = tempfile::tempdir().unwrap();
-    let node = DevNode::start(data.path());
-    let mut reflection = ServerReflectionClient::new(common::channel(&node.endpoint).await);
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut responses = reflection
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    let response = responses.message().await.unwrap().expect("one response");
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
-        panic!("unexpected reflection answer {response:?}");
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for service in [
-        "ordo.v1.Status",
-        "ordo.v1.Log",
-        "ordo.v1.Kv",
-        "ordo.v1.Txn",
-        "ordo.v1.Acl",
-        "grpc.health.v1.Health",
-    ] {
+/// Asserts that a reflection listing names every service and health.
+fn assert_lists_everything(names: &[String]) {
+    for service in SERVICES.iter().chain(&["grpc.health.v1.Health"]) {
         assert!(
             names.iter().any(|n| n == service),
             "{service} missing from {names:?}"
         );
     }
+}
+
+/// The service names a reflection client of version `$v` (the generated
+/// module: `v1` or `v1alpha`, alike but for their types) lists.
+macro_rules! list_services {
+    ($v:ident, $channel:expr) => {{
+        use $v::server_reflection_request::MessageRequest;
+        use $v::server_reflection_response::MessageResponse;
+        let mut client = $v::server_reflection_client::ServerReflectionClient::new($channel);
+        let request = $v::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let stream = tokio_stream::iter([request]);
+        let mut responses = client
+            .server_reflection_info(stream)
+            .await
+            .unwrap()
+            .into_inner();
+        let response = responses.message().await.unwrap().expect("one response");
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("unexpected reflection answer {response:?}");
+        };
+        list.service
+            .into_iter()
+            .map(|s| s.name)
+            .collect::<Vec<String>>()
+    }};
+}
+
+#[tokio::test]
+async fn reflection_lists_every_service_in_v1_and_v1alpha() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start(data.path());
+    let channel = common::channel(&node.endpoint).await;
+
+    assert_lists_everything(&list_services!(v1, channel.clone()));
+    // Python's grpcio-reflection and older tools speak v1alpha.
+    assert_lists_everything(&list_services!(v1alpha, channel));
+    assert!(node.terminate().success());
+}
+
+#[tokio::test]
+async fn every_service_answers_its_own_health_check() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start(data.path());
+    let mut health = HealthClient::new(common::channel(&node.endpoint).await);
+    for service in SERVICES {
+        let request = HealthCheckRequest {
+            service: service.to_string(),
+        };
+        let answer = health
+            .check(request)
+            .await
+            .unwrap_or_else(|e| panic!("{service}: {e}"));
+        assert_eq!(
+            answer.into_inner().status(),
+            ServingStatus::Serving,
+            "{service}"
+        );
+    }
+    let unknown = HealthCheckRequest {
+        service: "ordo.v1.Nothing".into(),
+    };
+    let refused = health.check(unknown).await.expect_err("an unknown service");
+    assert_eq!(refused.code(), tonic::Code::NotFound);
     assert!(node.terminate().success());
 }
 

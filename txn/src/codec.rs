@@ -29,6 +29,23 @@ pub enum DecodeError {
         /// The limit.
         limit: usize,
     },
+    /// A count of items exceeds the limit for its field.
+    #[error("{field} has {count} entries, over the limit of {limit}")]
+    TooMany {
+        /// The field being read.
+        field: &'static str,
+        /// The count found.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A key range whose end sorts before its start: a reader that meant
+    /// "nothing" writes an empty range (`end == start`).
+    #[error("{field} ends before it starts")]
+    InvertedRange {
+        /// The field being read.
+        field: &'static str,
+    },
     /// A tag byte names no known variant.
     #[error("unknown {field} {tag:#04x}")]
     BadTag {

@@ -52,11 +52,16 @@ pub enum Outcome {
         /// The stream.
         stream: StreamId,
     },
-    /// Its id was already decided; nothing was applied again.
+    /// Its id was already decided for this same transaction (a resend);
+    /// nothing was applied again.
     Duplicate {
         /// What was decided the first time.
         original: Box<Outcome>,
     },
+    /// Its id was already decided for a *different* transaction of the same
+    /// sender; nothing was applied. Ids name one transaction for ever: the
+    /// client must pick a fresh id.
+    IdReused,
     /// Its signature is invalid or not the sender's. Not recorded under the
     /// claimed sender, so a forgery cannot burn someone else's id.
     BadSignature {
@@ -68,6 +73,69 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
+}
+
+/// Bytes for a person: quoted text when they are printable UTF-8, else
+/// `0x` and hex.
+pub fn shown(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if !text.chars().any(char::is_control) => format!("\"{text}\""),
+        _ => format!("0x{}", crate::ids::hex(bytes)),
+    }
+}
+
+/// What the outcome means, for people: keys shown by [`shown`], streams
+/// in hex, and what the client can do about it.
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hex = crate::ids::hex;
+        match self {
+            Outcome::Committed { version } => write!(f, "committed at version {version}"),
+            Outcome::Conflict { stream, key } => write!(
+                f,
+                "conflict: key {} of stream {} was written after this transaction's snapshot; retry with a fresh snapshot",
+                shown(key),
+                hex(stream)
+            ),
+            Outcome::TooOld {
+                read_version,
+                oldest,
+            } => write!(
+                f,
+                "too old: the snapshot (version {read_version}) is older than the oldest version reads can still be checked against ({oldest}); retry with a fresh snapshot"
+            ),
+            Outcome::FutureVersion {
+                read_version,
+                applied,
+            } => write!(
+                f,
+                "future version: the snapshot (version {read_version}) is newer than anything applied ({applied})"
+            ),
+            Outcome::PermissionDenied { op, stream, key } => {
+                write!(
+                    f,
+                    "permission denied: this sender may not {op} in stream {}",
+                    hex(stream)
+                )?;
+                match key {
+                    Some(key) => write!(f, " (key {})", shown(key)),
+                    None => Ok(()),
+                }
+            }
+            Outcome::UnknownStream { stream } => write!(f, "unknown stream {}", hex(stream)),
+            Outcome::StreamExists { stream } => write!(f, "stream {} already exists", hex(stream)),
+            Outcome::Duplicate { original } => write!(
+                f,
+                "duplicate: this transaction was decided before ({original})"
+            ),
+            Outcome::IdReused => write!(
+                f,
+                "id reused: this sender's id was already used by a different transaction; nothing was applied; use a fresh id"
+            ),
+            Outcome::BadSignature { reason } => write!(f, "bad signature: {reason}"),
+            Outcome::Malformed { reason } => write!(f, "malformed transaction: {reason}"),
+        }
+    }
 }
 
 impl Outcome {
@@ -87,6 +155,7 @@ impl Outcome {
             Outcome::UnknownStream { .. } => "unknown_stream",
             Outcome::StreamExists { .. } => "stream_exists",
             Outcome::Duplicate { .. } => "duplicate",
+            Outcome::IdReused => "id_reused",
             Outcome::BadSignature { .. } => "bad_signature",
             Outcome::Malformed { .. } => "malformed",
         }
@@ -127,6 +196,7 @@ impl Outcome {
             }
             Outcome::BadSignature { reason } => w.u8(8).bytes(reason.as_bytes()),
             Outcome::Malformed { reason } => w.u8(9).bytes(reason.as_bytes()),
+            Outcome::IdReused => w.u8(10),
         };
     }
 
@@ -189,6 +259,7 @@ impl Outcome {
             9 => Outcome::Malformed {
                 reason: text(r, "reason")?,
             },
+            10 => Outcome::IdReused,
             tag => {
                 return Err(DecodeError::BadTag {
                     field: "outcome tag",

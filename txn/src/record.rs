@@ -181,7 +181,13 @@ fn check_len(field: &'static str, len: usize, limit: usize) -> Result<(), Decode
 
 fn read_count(r: &mut Reader<'_>, field: &'static str, limit: usize) -> Result<usize, DecodeError> {
     let count = u32::from_le_bytes(r.fixed(field)?) as usize;
-    check_len(field, count, limit)?;
+    if count > limit {
+        return Err(DecodeError::TooMany {
+            field,
+            count,
+            limit,
+        });
+    }
     Ok(count)
 }
 
@@ -224,6 +230,11 @@ impl Read {
                         });
                     }
                 };
+                if end.as_ref().is_some_and(|end| *end < start) {
+                    return Err(DecodeError::InvertedRange {
+                        field: "range read",
+                    });
+                }
                 Ok(Read::Range { stream, start, end })
             }
             tag => Err(DecodeError::BadTag {

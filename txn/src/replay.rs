@@ -204,7 +204,47 @@ struct EntryEffects {
     batch: WriteBatch,
     changes: ChangeRecord,
     acl: FactMap,
-    outcomes: FastMap<(Address, TxnId), Outcome>,
+    outcomes: FastMap<(Address, TxnId), Decided>,
+}
+
+/// An id's decision as stored: the signing hash of the transaction decided
+/// under it (so a resend can be told from a different transaction reusing
+/// the id) and its outcome.
+#[derive(Debug, Clone)]
+struct Decided {
+    hash: [u8; 32],
+    outcome: Outcome,
+}
+
+impl Decided {
+    /// The stored row: the hash, then the outcome's canonical encoding.
+    fn row(hash: &[u8; 32], encoded_outcome: &[u8]) -> Vec<u8> {
+        let mut row = Vec::with_capacity(32 + encoded_outcome.len());
+        row.extend_from_slice(hash);
+        row.extend_from_slice(encoded_outcome);
+        row
+    }
+
+    fn decode(row: &[u8]) -> Result<Self, ReplayError> {
+        let (hash, outcome) = row
+            .split_first_chunk::<32>()
+            .ok_or_else(|| ReplayError::Corrupt("outcome row shorter than its hash".into()))?;
+        Ok(Self {
+            hash: *hash,
+            outcome: decode_outcome(outcome)?,
+        })
+    }
+
+    /// What a transaction with signing hash `hash` gets when its id was
+    /// already decided as `self`.
+    fn again(&self, hash: &[u8; 32]) -> Outcome {
+        match self.hash == *hash {
+            true => Outcome::Duplicate {
+                original: Box::new(self.outcome.clone()),
+            },
+            false => Outcome::IdReused,
+        }
+    }
 }
 
 impl EntryEffects {
@@ -286,14 +326,14 @@ impl<E: Engine> Replayer<E> {
 
     /// The outcome recorded for `(sender, id)`, if it was decided.
     pub fn outcome(&self, sender: &Address, id: &TxnId) -> Result<Option<Outcome>, ReplayError> {
-        match self
+        let row = self
             .store
             .engine()
-            .get(Column::Outcomes, &outcome_key(sender, id))?
-        {
-            None => Ok(None),
-            Some(bytes) => decode_outcome(&bytes).map(Some),
-        }
+            .get(Column::Outcomes, &outcome_key(sender, id))?;
+        Ok(row
+            .map(|row| Decided::decode(&row))
+            .transpose()?
+            .map(|d| d.outcome))
     }
 
     /// Decides and applies entry `seq`, whose transactions went through
@@ -326,18 +366,20 @@ impl<E: Engine> Replayer<E> {
                     outcomes.push(outcome);
                 }
                 Checked::Valid(tx, hash) => {
-                    let outcome = self.decide(&tx, stored, &mut effects, &mut next)?;
+                    let outcome = self.decide(&tx, &hash, stored, &mut effects, &mut next)?;
                     if outcome.is_committed() {
                         // The signed hash commits to the whole transaction.
                         digest.update(&hash);
                     }
                     // Encoded once: for the digest, then as the stored row.
-                    // A duplicate stores nothing: the id keeps its original.
+                    // A second use of an id stores nothing: the id keeps
+                    // its original.
                     let encoded = outcome.encode();
                     digest.update(&encoded);
-                    if !matches!(outcome, Outcome::Duplicate { .. }) {
+                    if !matches!(outcome, Outcome::Duplicate { .. } | Outcome::IdReused) {
                         let key = outcome_key(&tx.sender, &tx.id);
-                        effects.batch.put(Column::Outcomes, key, encoded);
+                        let row = Decided::row(&hash, &encoded);
+                        effects.batch.put(Column::Outcomes, key, row);
                     }
                     outcomes.push(outcome);
                 }
@@ -372,7 +414,7 @@ impl<E: Engine> Replayer<E> {
     /// The stored outcome of each valid transaction's id (None for rejected
     /// transactions and ids never decided), read in one batch: nearly every
     /// id is new, and a batched miss is cheaper than one lookup at a time.
-    fn stored_outcomes(&self, txs: &[Checked]) -> Result<Vec<Option<Outcome>>, ReplayError> {
+    fn stored_outcomes(&self, txs: &[Checked]) -> Result<Vec<Option<Decided>>, ReplayError> {
         let keys: Vec<Vec<u8>> = txs
             .iter()
             .filter_map(|checked| match checked {
@@ -391,7 +433,7 @@ impl<E: Engine> Replayer<E> {
                 Checked::Valid(..) => found
                     .next()
                     .flatten()
-                    .map(|b| decode_outcome(&b))
+                    .map(|row| Decided::decode(&row))
                     .transpose(),
             })
             .collect()
@@ -399,24 +441,20 @@ impl<E: Engine> Replayer<E> {
 
     /// Decides one valid transaction against the current state plus the
     /// effects of earlier transactions in the same entry, and stages its
-    /// effects if it commits (the caller stores the outcome). `stored` is its
-    /// id's outcome from before the entry, if any.
+    /// effects if it commits (the caller stores the outcome). `hash` is its
+    /// signing hash; `stored` is its id's decision from before the entry, if
+    /// any.
     fn decide(
         &mut self,
         tx: &Transaction,
-        stored: Option<Outcome>,
+        hash: &[u8; 32],
+        stored: Option<Decided>,
         effects: &mut EntryEffects,
         next: &mut Applied,
     ) -> Result<Outcome, ReplayError> {
         let id_key = (tx.sender, tx.id);
-        let earlier = match effects.outcomes.get(&id_key) {
-            Some(outcome) => Some(outcome.clone()),
-            None => stored,
-        };
-        if let Some(original) = earlier {
-            return Ok(Outcome::Duplicate {
-                original: Box::new(original),
-            });
+        if let Some(earlier) = effects.outcomes.get(&id_key).or(stored.as_ref()) {
+            return Ok(earlier.again(hash));
         }
         let outcome = self.validate(tx, &effects.acl, next.version)?;
         let outcome = match outcome {
@@ -429,7 +467,11 @@ impl<E: Engine> Replayer<E> {
                 }
             }
         };
-        effects.outcomes.insert(id_key, outcome.clone());
+        let decided = Decided {
+            hash: *hash,
+            outcome: outcome.clone(),
+        };
+        effects.outcomes.insert(id_key, decided);
         Ok(outcome)
     }
 
@@ -446,8 +488,11 @@ impl<E: Engine> Replayer<E> {
                 applied: version,
             }));
         }
+        // A transaction that read nothing has nothing to check against the
+        // window, so its snapshot may be as old as it likes (a blind write
+        // at version 0 keeps working however long the log grows).
         let oldest = version.saturating_sub(self.conflict_window);
-        if tx.read_version < oldest {
+        if !tx.reads.is_empty() && tx.read_version < oldest {
             return Ok(Err(Outcome::TooOld {
                 read_version: tx.read_version,
                 oldest,

@@ -1,5 +1,5 @@
 //! Model-based test of replay: random logs of transactions (point and range
-//! reads, puts, deletes, every ACL operation, reused ids, stale and future
+//! reads, puts, deletes, every ACL operation, resends and reused ids, stale and future
 //! read versions, forged signatures, garbage entries) are replayed by ordo
 //! and by a deliberately simple reference model written here. Outcomes and
 //! the final state (data at every version, ACL facts) must match exactly.
@@ -243,9 +243,29 @@ fn build_op(op: &OpSpec) -> AclOp {
     }
 }
 
+/// What the log holds so far: the ids used, and every transaction sent
+/// (with whether it was signed properly).
+#[derive(Default)]
+struct Sent {
+    ids: Vec<(usize, TxnId)>,
+    txs: Vec<(SignedTransaction, bool)>,
+}
+
 /// Turns a spec into a signed transaction, given the version applied before
-/// its entry and the ids used so far.
-fn build_tx(
+/// its entry and what was sent so far. An odd `reuse` resends an earlier
+/// transaction exactly (a client retrying after a crash); an even one
+/// reuses an earlier id for new content.
+fn build_tx(spec: &TxSpec, applied: u64, sent: &mut Sent) -> (SignedTransaction, bool) {
+    let resend = spec.reuse.filter(|n| n % 2 == 1 && !sent.txs.is_empty());
+    let built = match resend {
+        Some(n) => sent.txs[n % sent.txs.len()].clone(),
+        None => build_new_tx(spec, applied, &mut sent.ids),
+    };
+    sent.txs.push(built.clone());
+    built
+}
+
+fn build_new_tx(
     spec: &TxSpec,
     applied: u64,
     ids: &mut Vec<(usize, TxnId)>,
@@ -327,7 +347,8 @@ struct Model {
     version: u64,
     history: BTreeMap<(StreamId, Vec<u8>), Vec<VersionedValue>>,
     facts: HashSet<(StreamId, Fact)>,
-    decided: HashMap<(Address, TxnId), Outcome>,
+    /// Each decided id: the signing hash of its transaction, and the outcome.
+    decided: HashMap<(Address, TxnId), ([u8; 32], Outcome)>,
 }
 
 impl Model {
@@ -461,7 +482,7 @@ impl Model {
             });
         }
         let oldest = self.version.saturating_sub(WINDOW);
-        if tx.read_version < oldest {
+        if !tx.reads.is_empty() && tx.read_version < oldest {
             return Err(Outcome::TooOld {
                 read_version: tx.read_version,
                 oldest,
@@ -501,9 +522,13 @@ impl Model {
     }
 
     fn decide(&mut self, tx: &Transaction) -> Outcome {
-        if let Some(original) = self.decided.get(&(tx.sender, tx.id)) {
-            return Outcome::Duplicate {
-                original: Box::new(original.clone()),
+        let hash = ordo_txn::sign::signing_hash(tx);
+        if let Some((first, original)) = self.decided.get(&(tx.sender, tx.id)) {
+            return match *first == hash {
+                true => Outcome::Duplicate {
+                    original: Box::new(original.clone()),
+                },
+                false => Outcome::IdReused,
             };
         }
         let outcome = match self.checks(tx) {
@@ -528,7 +553,8 @@ impl Model {
                 }
             }
         };
-        self.decided.insert((tx.sender, tx.id), outcome.clone());
+        self.decided
+            .insert((tx.sender, tx.id), (hash, outcome.clone()));
         outcome
     }
 
@@ -544,6 +570,15 @@ impl Model {
 }
 
 // ---------------------------------------------------------------- comparing
+
+/// Whether a range read ends before it starts: such a transaction does not
+/// decode, so replay calls it malformed before looking at its signature.
+fn has_inverted_range(tx: &Transaction) -> bool {
+    tx.reads.iter().any(|read| match read {
+        Read::Range { start, end, .. } => end.as_ref().is_some_and(|end| end < start),
+        Read::Key { .. } => false,
+    })
+}
 
 /// Outcomes whose reason text comes from a decoder or a signature library are
 /// compared by kind; everything else exactly.
@@ -610,7 +645,7 @@ fn check_log<E: Engine>(
 ) -> Result<(), TestCaseError> {
     let mut replayer = Replayer::open_with_window(open(), WINDOW).unwrap();
     let mut model = Model::default();
-    let mut ids = Vec::new();
+    let mut sent = Sent::default();
     for (seq, entry) in log.iter().enumerate() {
         if reopen_at == Some(seq) {
             drop(replayer);
@@ -627,12 +662,16 @@ fn check_log<E: Engine>(
                 let applied = model.version;
                 let built: Vec<_> = specs
                     .iter()
-                    .map(|s| build_tx(s, applied, &mut ids))
+                    .map(|s| build_tx(s, applied, &mut sent))
                     .collect();
                 let expected = built
                     .iter()
                     .map(|(signed, good)| {
-                        if *good {
+                        if has_inverted_range(&signed.tx) {
+                            Outcome::Malformed {
+                                reason: String::new(),
+                            }
+                        } else if *good {
                             model.decide(&signed.tx)
                         } else {
                             Outcome::BadSignature {

@@ -24,7 +24,8 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 #[derive(Debug)]
 pub struct Metrics {
     commits: AtomicU64,
-    aborts: Mutex<BTreeMap<String, u64>>,
+    aborts: Mutex<BTreeMap<&'static str, u64>>,
+    duplicates: Mutex<BTreeMap<&'static str, u64>>,
     commit_micros: Histogram,
     batch_txns: Histogram,
 }
@@ -34,6 +35,7 @@ impl Default for Metrics {
         Self {
             commits: AtomicU64::new(0),
             aborts: Mutex::new(BTreeMap::new()),
+            duplicates: Mutex::new(BTreeMap::new()),
             commit_micros: Histogram::new(LATENCY_BOUNDS_MICROS),
             batch_txns: Histogram::new(BATCH_BOUNDS),
         }
@@ -54,17 +56,22 @@ pub struct NodeGauges {
 }
 
 impl Metrics {
-    /// Records a decided commit: its outcome kind and how long the caller waited.
-    pub fn record_decision(&self, kind: &str, waited: std::time::Duration) {
-        if kind == "committed" {
-            self.commits.fetch_add(1, Ordering::Relaxed);
-        } else {
-            *self
-                .aborts
-                .lock()
+    /// Records a decided commit: its outcome and how long the caller waited.
+    /// A resend is counted apart, by its original's outcome: it is neither
+    /// a new commit nor an abort.
+    pub fn record_decision(&self, outcome: &ordo_txn::Outcome, waited: std::time::Duration) {
+        let count = |map: &Mutex<BTreeMap<&'static str, u64>>, kind| {
+            *map.lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .entry(kind.to_string())
+                .entry(kind)
                 .or_default() += 1;
+        };
+        match outcome {
+            ordo_txn::Outcome::Committed { .. } => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            ordo_txn::Outcome::Duplicate { original } => count(&self.duplicates, original.kind()),
+            other => count(&self.aborts, other.kind()),
         }
         self.commit_micros
             .observe(u64::try_from(waited.as_micros()).unwrap_or(u64::MAX));
@@ -90,6 +97,21 @@ impl Metrics {
         );
         for (reason, count) in self.aborts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(out, "ordo_aborts_total{{reason=\"{reason}\"}} {count}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ordo_duplicates_total Resent transactions answered with their first decision, by that decision.\n# TYPE ordo_duplicates_total counter"
+        );
+        for (original, count) in self
+            .duplicates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "ordo_duplicates_total{{original=\"{original}\"}} {count}"
+            );
         }
         seconds_histogram(
             &mut out,
@@ -255,8 +277,19 @@ mod tests {
     #[test]
     fn the_page_has_counters_histograms_and_gauges() {
         let metrics = Metrics::default();
-        metrics.record_decision("committed", std::time::Duration::from_micros(700));
-        metrics.record_decision("conflict", std::time::Duration::from_micros(90));
+        use ordo_txn::Outcome;
+        let committed = Outcome::Committed { version: 3 };
+        let conflict = Outcome::Conflict {
+            stream: [1; 32],
+            key: b"k".to_vec(),
+        };
+        let resent = Outcome::Duplicate {
+            original: Box::new(committed.clone()),
+        };
+        let micros = std::time::Duration::from_micros;
+        metrics.record_decision(&committed, micros(700));
+        metrics.record_decision(&conflict, micros(90));
+        metrics.record_decision(&resent, micros(80));
         metrics.record_batch(3);
         let gauges = NodeGauges {
             log_tail: 5,
@@ -271,11 +304,16 @@ mod tests {
             "{page}"
         );
         assert!(
-            page.contains("ordo_commit_latency_seconds_bucket{le=\"0.001\"} 2\n"),
+            page.contains("ordo_duplicates_total{original=\"committed\"} 1\n"),
+            "a resend of a committed transaction is neither a commit nor an abort: {page}"
+        );
+        assert!(!page.contains("reason=\"duplicate\""), "{page}");
+        assert!(
+            page.contains("ordo_commit_latency_seconds_bucket{le=\"0.001\"} 3\n"),
             "{page}"
         );
         assert!(
-            page.contains("ordo_commit_latency_seconds_count 2\n"),
+            page.contains("ordo_commit_latency_seconds_count 3\n"),
             "{page}"
         );
         assert!(

@@ -281,6 +281,51 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
         )
 }
 
+/// Every service the node serves, by its gRPC name: each answers the
+/// standard health check by name, as load balancers and probes ask.
+const SERVICE_NAMES: [&str; 6] = [
+    <status_server::StatusServer<status::StatusService> as tonic::server::NamedService>::NAME,
+    <log_server::LogServer<log::LogService> as tonic::server::NamedService>::NAME,
+    <kv_server::KvServer<kv::KvService> as tonic::server::NamedService>::NAME,
+    <txn_server::TxnServer<txn::TxnService> as tonic::server::NamedService>::NAME,
+    <acl_server::AclServer<acl::AclService> as tonic::server::NamedService>::NAME,
+    <sql_server::SqlServer<sql::SqlService> as tonic::server::NamedService>::NAME,
+];
+
+/// Sets the health of the whole node (`""`) and of every service.
+async fn set_health(
+    health: &tonic_health::server::HealthReporter,
+    status: tonic_health::ServingStatus,
+) {
+    for name in std::iter::once("").chain(SERVICE_NAMES) {
+        health.set_service_status(name, status).await;
+    }
+}
+
+/// Reflection in both versions clients speak: `v1` (grpcurl) and
+/// `v1alpha` (Python's grpcio-reflection and older tools).
+fn reflection_services() -> anyhow::Result<(
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+)> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let v1 = builder()
+        .build_v1()
+        .context("building the reflection service")?;
+    let v1alpha = builder()
+        .build_v1alpha()
+        .context("building the reflection service (v1alpha)")?;
+    Ok((v1, v1alpha))
+}
+
 /// Serves every gRPC service on `listener` until `shutdown` completes.
 pub async fn serve(
     parts: ServiceParts,
@@ -289,17 +334,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(ordo_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building the reflection service")?;
-    health
-        .set_serving::<status_server::StatusServer<status::StatusService>>()
-        .await;
-    health
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
+    let reflection = reflection_services()?;
+    set_health(&health, tonic_health::ServingStatus::Serving).await;
     // Printed on stdout (not only logged) so scripts and tests that asked for
     // port 0 learn the real address.
     println!("ordo listening on {local}");
@@ -310,7 +346,8 @@ pub async fn serve(
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = router(parts)
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection.0)
+        .add_service(reflection.1)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
         });
@@ -319,9 +356,7 @@ pub async fn serve(
         result = &mut server => return result.context("gRPC server failed"),
         () = shutdown => {}
     }
-    health
-        .set_service_status("", tonic_health::ServingStatus::NotServing)
-        .await;
+    set_health(&health, tonic_health::ServingStatus::NotServing).await;
     let _ = stop.send(());
     // Graceful shutdown waits for clients to hang up; a client that keeps an
     // idle connection open must not keep the node alive for ever.

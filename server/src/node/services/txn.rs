@@ -2,7 +2,10 @@
 
 use crate::node::commits::{CommitError, Decided};
 use crate::node::handles::{Commits, Snapshots};
-use ordo_proto::v1::{BeginRequest, BeginResponse, CommitRequest, CommitResponse, txn_server::Txn};
+use ordo_proto::v1::{
+    BeginRequest, BeginResponse, CommitRequest, CommitResponse, Decision, OutcomeKind,
+    txn_server::Txn,
+};
 use ordo_txn::{Outcome, SignedTransaction};
 use tonic::{Request, Response, Status};
 
@@ -40,33 +43,84 @@ fn commit_status(error: CommitError) -> Status {
     }
 }
 
-/// The wire form of a decision.
-fn response(decided: Decided) -> CommitResponse {
-    let seq = decided.seq;
-    let kind = decided.outcome.kind().to_string();
-    let message = format!("{:?}", decided.outcome);
-    let (version, stream, key) = match decided.outcome {
-        Outcome::Committed { version } => (version, vec![], vec![]),
-        Outcome::Conflict { stream, key } => (0, stream.to_vec(), key),
-        Outcome::PermissionDenied { stream, key, .. } => {
-            (0, stream.to_vec(), key.unwrap_or_default())
-        }
-        Outcome::UnknownStream { stream } | Outcome::StreamExists { stream } => {
-            (0, stream.to_vec(), vec![])
-        }
-        Outcome::Duplicate { original } => match *original {
-            Outcome::Committed { version } => (version, vec![], vec![]),
-            _ => (0, vec![], vec![]),
-        },
-        _ => (0, vec![], vec![]),
+/// The typed wire form of one outcome.
+fn decision(outcome: &Outcome) -> Decision {
+    let kind = |kind: OutcomeKind| Decision {
+        kind: kind.into(),
+        ..Decision::default()
     };
+    match outcome {
+        Outcome::Committed { version } => Decision {
+            version: *version,
+            ..kind(OutcomeKind::Committed)
+        },
+        Outcome::Conflict { stream, key } => Decision {
+            stream: stream.to_vec(),
+            key: Some(key.clone()),
+            ..kind(OutcomeKind::Conflict)
+        },
+        Outcome::TooOld {
+            read_version,
+            oldest,
+        } => Decision {
+            read_version: *read_version,
+            oldest_version: *oldest,
+            ..kind(OutcomeKind::TooOld)
+        },
+        Outcome::FutureVersion {
+            read_version,
+            applied,
+        } => Decision {
+            read_version: *read_version,
+            applied_version: *applied,
+            ..kind(OutcomeKind::FutureVersion)
+        },
+        Outcome::PermissionDenied { op, stream, key } => Decision {
+            operation: op.clone(),
+            stream: stream.to_vec(),
+            key: key.clone(),
+            ..kind(OutcomeKind::PermissionDenied)
+        },
+        Outcome::UnknownStream { stream } => Decision {
+            stream: stream.to_vec(),
+            ..kind(OutcomeKind::UnknownStream)
+        },
+        Outcome::StreamExists { stream } => Decision {
+            stream: stream.to_vec(),
+            ..kind(OutcomeKind::StreamExists)
+        },
+        Outcome::Duplicate { .. } => kind(OutcomeKind::Duplicate),
+        Outcome::IdReused => kind(OutcomeKind::IdReused),
+        Outcome::BadSignature { .. } => kind(OutcomeKind::BadSignature),
+        Outcome::Malformed { .. } => kind(OutcomeKind::Malformed),
+    }
+}
+
+/// The wire form of a decision: typed, plus the flat fields and the text.
+fn response(decided: Decided) -> CommitResponse {
+    let outcome = &decided.outcome;
+    let typed = decision(outcome);
+    let original = match outcome {
+        Outcome::Duplicate { original } => Some(decision(original)),
+        _ => None,
+    };
+    // A duplicate of a committed transaction is committed: its version
+    // stands. Nothing else carries a version.
+    let version = match (&typed, &original) {
+        (d, _) if d.kind() == OutcomeKind::Committed => d.version,
+        (_, Some(o)) if o.kind() == OutcomeKind::Committed => o.version,
+        _ => 0,
+    };
+    let about = original.as_ref().unwrap_or(&typed);
     CommitResponse {
-        outcome: kind,
+        outcome: outcome.kind().to_string(),
         version,
-        message,
-        stream,
-        key,
-        seq,
+        message: outcome.to_string(),
+        stream: about.stream.clone(),
+        key: about.key.clone().unwrap_or_default(),
+        seq: decided.seq,
+        decision: Some(typed),
+        original,
     }
 }
 
@@ -103,7 +157,7 @@ impl Txn for TxnService {
             .map_err(commit_status)?;
         self.commits
             .metrics
-            .record_decision(decided.outcome.kind(), started.elapsed());
+            .record_decision(&decided.outcome, started.elapsed());
         Ok(Response::new(response(decided)))
     }
 }
