@@ -17,6 +17,10 @@ command -v c++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
 command -v git >/dev/null || missing+=(git)
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(clang libclang-dev)
+# The Python and TypeScript clients' tests: a Python with venv, and Node.js.
+command -v python3 >/dev/null && python3 -m venv --help >/dev/null 2>&1 || missing+=(python3 python3-venv)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   as_root apt-get update -qq

@@ -12,4 +12,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+# The other languages' clients, against the ordo binary the tests built.
+bash scripts/python-client.sh
+bash scripts/typescript-client.sh
 echo "scripts/test.sh: all checks passed in $(( $(date +%s) - start )) s"

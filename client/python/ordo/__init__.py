@@ -1,0 +1,13 @@
+"""ordo's Python client.
+
+- `ordo.txn`: the transaction encoding, signing, addresses and stream ids
+  of docs/PROTOCOL.md (no network).
+- `ordo.client`: `Client` (reads, commits, `transact` with retries).
+
+The gRPC stubs (`ordo.v1`) are generated from proto/ordo/v1/*.proto by
+`scripts/python-client.sh`.
+"""
+
+from ordo.txn import AclOp, ReadKey, ReadRange, Transaction, Write, address_of, sign, stream_id
+
+__all__ = ["AclOp", "ReadKey", "ReadRange", "Transaction", "Write", "address_of", "sign", "stream_id"]

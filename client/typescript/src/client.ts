@@ -1,0 +1,147 @@
+// A connection to one ordo node: reads at a version, commits, and
+// `transact`, which runs a function as one serializable transaction and
+// retries it on conflicts with the same policy as the Rust client.
+
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+import { AclOp, Read, Write, sign } from './txn.js';
+
+/** Retry policy (docs/PROTOCOL.md), the Rust client's too. */
+export const MAX_ATTEMPTS = 10;
+export const FIRST_BACKOFF_MS = 5;
+export const MAX_BACKOFF_MS = 500;
+export const RETRYABLE = new Set(['conflict', 'too_old']);
+
+/** The decision of a commit, as the node sends it (proto `CommitResponse`). */
+export interface CommitResponse {
+  outcome: string;
+  version: string;
+  message: string;
+  seq: string;
+  decision?: { kind: string; version: string; stream: Buffer; key?: Buffer; operation: string };
+  original?: { kind: string; version: string };
+}
+
+/** The log decided against the transaction for a reason retrying cannot fix. */
+export class Aborted extends Error {
+  constructor(readonly response: CommitResponse) {
+    super(`transaction aborted (${response.outcome}): ${response.message}`);
+  }
+}
+
+/** Every attempt lost a conflict. */
+export class RetriesExhausted extends Error {}
+
+let counter = 0n;
+
+/** A transaction id that never repeats for this sender: nanosecond time
+ * mixed with the process id, then a counter. */
+export function freshId(): Uint8Array {
+  const id = new Uint8Array(16);
+  const view = new DataView(id.buffer);
+  const mixed = (process.hrtime.bigint() + BigInt(Date.now()) * 1_000_000n) ^ (BigInt(process.pid) << 40n);
+  view.setBigUint64(0, BigInt.asUintN(64, mixed));
+  view.setBigUint64(8, counter++);
+  return id;
+}
+
+const protoDir = fileURLToPath(new URL('../../proto/', import.meta.url));
+
+function services(): any {
+  const options = { keepCase: false, longs: String, bytes: Buffer, defaults: true, enums: String, oneofs: true };
+  const definition = protoLoader.loadSync(['ordo/v1/kv.proto', 'ordo/v1/status.proto'], { ...options, includeDirs: [protoDir] });
+  return (grpc.loadPackageDefinition(definition) as any).ordo.v1;
+}
+
+/** A transaction being built by a `transact` function: reads at one
+ * snapshot (they join the read set), buffered writes and ACL operations. */
+export class TxContext {
+  readonly reads: Read[] = [];
+  readonly writes = new Map<string, Write>();
+  readonly acl: AclOp[] = [];
+  constructor(private readonly client: Client, readonly snapshot: bigint) {}
+
+  /** This transaction's own write of `key` if it made one, else the value at the snapshot. */
+  async get(stream: Uint8Array, key: Uint8Array): Promise<Uint8Array | undefined> {
+    const own = this.writes.get(slot(stream, key));
+    if (own) return own.value;
+    this.reads.push({ type: 'key', stream, key });
+    return this.client.get(stream, key, this.snapshot);
+  }
+  put(stream: Uint8Array, key: Uint8Array, value: Uint8Array): void {
+    this.writes.set(slot(stream, key), { stream, key, value });
+  }
+  delete(stream: Uint8Array, key: Uint8Array): void {
+    this.writes.set(slot(stream, key), { stream, key });
+  }
+}
+
+function slot(stream: Uint8Array, key: Uint8Array): string {
+  return Buffer.from(stream).toString('hex') + ':' + Buffer.from(key).toString('hex');
+}
+
+function call<T>(stub: any, method: string, request: object): Promise<T> {
+  return new Promise((resolve, reject) =>
+    stub[method](request, (error: grpc.ServiceError | null, answer: T) => (error ? reject(error) : resolve(answer))),
+  );
+}
+
+/** A connection to one node (`host:port`). */
+export class Client {
+  private readonly kv: any;
+  private readonly txn: any;
+  private readonly statusStub: any;
+
+  constructor(endpoint = '127.0.0.1:7420') {
+    const v1 = services();
+    const target = endpoint.replace(/^http:\/\//, '');
+    const credentials = grpc.credentials.createInsecure();
+    this.kv = new v1.Kv(target, credentials);
+    this.txn = new v1.Txn(target, credentials);
+    this.statusStub = new v1.Status(target, credentials);
+  }
+
+  close(): void {
+    for (const stub of [this.kv, this.txn, this.statusStub]) stub.close();
+  }
+
+  /** The newest applied version: a snapshot to read at. */
+  async begin(): Promise<bigint> {
+    const answer = await call<{ version: string }>(this.txn, 'begin', {});
+    return BigInt(answer.version);
+  }
+
+  /** The value of `key` at `version` (0: latest), waiting for `minVersion`. */
+  async get(stream: Uint8Array, key: Uint8Array, version = 0n, minVersion = 0n): Promise<Uint8Array | undefined> {
+    const request = { stream, key, version: version.toString(), minVersion: minVersion.toString() };
+    const answer = await call<{ found: boolean; value: Buffer }>(this.kv, 'get', request);
+    return answer.found ? new Uint8Array(answer.value) : undefined;
+  }
+
+  /** Sends signed transaction bytes (see `sign`) and returns the decision. */
+  commit(signed: Uint8Array): Promise<CommitResponse> {
+    return call<CommitResponse>(this.txn, 'commit', { transaction: Buffer.from(signed) });
+  }
+
+  /** Runs `body` as one serializable transaction signed by `secret`;
+   * returns its result and the commit version. `body` may run several
+   * times and must have no effects outside the transaction. */
+  async transact<T>(secret: Uint8Array, body: (tx: TxContext) => Promise<T>): Promise<[T, bigint]> {
+    let backoff = FIRST_BACKOFF_MS;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const context = new TxContext(this, await this.begin());
+      const value = await body(context);
+      const writes = [...context.writes.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, w]) => w);
+      const tx = { id: freshId(), readVersion: context.snapshot, reads: context.reads, writes, acl: context.acl };
+      const decided = await this.commit(sign(tx, secret));
+      if (decided.outcome === 'committed') return [value, BigInt(decided.version)];
+      if (!RETRYABLE.has(decided.outcome)) throw new Aborted(decided);
+      if (attempt < MAX_ATTEMPTS) {
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    }
+    throw new RetriesExhausted(`still conflicting after ${MAX_ATTEMPTS} attempts`);
+  }
+}
