@@ -75,6 +75,10 @@ pub struct DevArgs {
     /// write it.
     #[arg(long)]
     pub no_cli_key: bool,
+    /// An account (0x-prefixed address) that may append raw entries with
+    /// `Log.Append`; repeatable, added to the file's `log_appenders`.
+    #[arg(long = "log-appender")]
+    pub log_appenders: Vec<String>,
 }
 
 /// Runs a parsed command line to completion.
@@ -137,7 +141,22 @@ fn dev_config(args: DevArgs) -> anyhow::Result<crate::node::run::DevConfig> {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
         batch: file.batch_limits()?,
         cli_key: !args.no_cli_key,
+        log_appenders: appenders(&file, &args.log_appenders)?,
     })
+}
+
+/// The file's appenders and the flags', once each.
+fn appenders(
+    file: &crate::node::config::FileConfig,
+    flags: &[String],
+) -> anyhow::Result<Vec<ordo_txn::Address>> {
+    let mut all = file.log_appenders()?;
+    for flag in flags {
+        all.push(crate::node::config::parse_address(flag)?);
+    }
+    all.sort_unstable();
+    all.dedup();
+    Ok(all)
 }
 
 fn init_tracing(filter: &str) -> anyhow::Result<()> {

@@ -35,6 +35,29 @@ fn tx(
     signed(tx, &owner())
 }
 
+/// A node on which the owner may append raw entries.
+fn appender_node(data: &std::path::Path) -> DevNode {
+    let owner = format!("0x{}", ordo_txn::ids::hex(&ordo_txn::address_of(&owner())));
+    DevNode::start_with(data, &["--no-cli-key", "--log-appender", &owner])
+}
+
+/// A raw append signed by `key` with `nonce`.
+fn signed_append(
+    key: &SigningKey,
+    nonce: u64,
+    payload: Vec<u8>,
+    tags: Vec<[u8; 32]>,
+) -> AppendRequest {
+    let hash = ordo_txn::sign::append_hash(nonce, &tags, &payload);
+    let signature = ordo_txn::sign::sign_hash(hash, key).unwrap();
+    AppendRequest {
+        payload,
+        tags: tags.iter().map(|t| t.to_vec()).collect(),
+        nonce,
+        signature: signature.to_vec(),
+    }
+}
+
 async fn clients(endpoint: &str) -> (LogClient<Channel>, KvClient<Channel>) {
     let channel = channel(endpoint).await;
     (LogClient::new(channel.clone()), KvClient::new(channel))
@@ -78,7 +101,7 @@ fn get(key: &[u8], min_version: u64) -> GetRequest {
 #[tokio::test]
 async fn appended_transactions_are_applied_read_back_and_survive_kill_9() {
     let data = tempfile::tempdir().unwrap();
-    let node = DevNode::start(data.path());
+    let node = appender_node(data.path());
     let (mut log, mut kv) = clients(&node.endpoint).await;
 
     // One entry: create the stream (version 1), then put a key (version 2).
@@ -102,10 +125,7 @@ async fn appended_transactions_are_applied_read_back_and_survive_kill_9() {
     );
     let payload = ordo_txn::encode_batch(&[create, put]);
     let appended = log
-        .append(AppendRequest {
-            payload: payload.clone(),
-            tags: vec![stream().to_vec()],
-        })
+        .append(signed_append(&owner(), 1, payload.clone(), vec![stream()]))
         .await
         .unwrap()
         .into_inner();
@@ -187,9 +207,86 @@ async fn appended_transactions_are_applied_read_back_and_survive_kill_9() {
 }
 
 #[tokio::test]
+async fn raw_appends_are_refused_to_strangers_forgers_and_replayers() {
+    let data = tempfile::tempdir().unwrap();
+    let node = appender_node(data.path());
+    let (mut log, _) = clients(&node.endpoint).await;
+    let refusal = |status: tonic::Status| (status.code(), status.message().to_string());
+
+    let unsigned = AppendRequest {
+        payload: b"junk".to_vec(),
+        ..Default::default()
+    };
+    let (code, message) = refusal(log.append(unsigned).await.unwrap_err());
+    assert_eq!(code, tonic::Code::PermissionDenied, "{message}");
+    assert_eq!(
+        message,
+        "raw appends must carry a 65-byte signature of an appender"
+    );
+
+    let stranger = signing_key(8);
+    let (code, message) = refusal(
+        log.append(signed_append(&stranger, 1, b"junk".to_vec(), vec![]))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, tonic::Code::PermissionDenied);
+    let stranger_hex = ordo_txn::ids::hex(&ordo_txn::address_of(&stranger));
+    assert_eq!(
+        message,
+        format!(
+            "account 0x{stranger_hex} may not append raw entries to this node's log (see `log_appenders`)"
+        )
+    );
+
+    // The owner's signature on other bytes recovers to someone else.
+    let mut forged = signed_append(&owner(), 1, b"what the owner signed".to_vec(), vec![]);
+    forged.payload = b"what the forger sends".to_vec();
+    assert_eq!(
+        log.append(forged).await.unwrap_err().code(),
+        tonic::Code::PermissionDenied
+    );
+
+    let genuine = signed_append(&owner(), 7, b"genuine".to_vec(), vec![]);
+    assert_eq!(
+        log.append(genuine.clone()).await.unwrap().into_inner().seq,
+        0
+    );
+    let (code, message) = refusal(log.append(genuine).await.unwrap_err());
+    assert_eq!(code, tonic::Code::PermissionDenied);
+    assert_eq!(
+        message,
+        "nonce 7 is not above the last one this appender used (7): a replayed or reordered append"
+    );
+    let read = log
+        .read(ReadRequest {
+            seq: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        read.submitter,
+        ordo_txn::address_of(&owner()).to_vec(),
+        "the appender is the submitter"
+    );
+    assert_eq!(
+        log.tail(ordo_proto::v1::TailRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .tail,
+        1,
+        "only the genuine append is in the log"
+    );
+    assert!(node.terminate().success());
+}
+
+#[tokio::test]
 async fn bad_requests_get_typed_errors_and_the_node_keeps_serving() {
     let data = tempfile::tempdir().unwrap();
-    let node = DevNode::start(data.path());
+    let node = appender_node(data.path());
     let (mut log, mut kv) = clients(&node.endpoint).await;
 
     let short_stream = GetRequest {
@@ -214,8 +311,8 @@ async fn bad_requests_get_typed_errors_and_the_node_keeps_serving() {
         tonic::Code::OutOfRange
     );
     let bad_tag = AppendRequest {
-        payload: b"x".to_vec(),
         tags: vec![vec![0; 3]],
+        ..signed_append(&owner(), 1, b"x".to_vec(), vec![])
     };
     assert_eq!(
         log.append(bad_tag).await.unwrap_err().code(),
@@ -224,10 +321,7 @@ async fn bad_requests_get_typed_errors_and_the_node_keeps_serving() {
 
     // A garbage entry is ordered but decides nothing; the node goes on.
     let garbage = log
-        .append(AppendRequest {
-            payload: b"not a batch".to_vec(),
-            tags: vec![],
-        })
+        .append(signed_append(&owner(), 2, b"not a batch".to_vec(), vec![]))
         .await
         .unwrap();
     assert_eq!(garbage.into_inner().seq, 0);
@@ -239,10 +333,12 @@ async fn bad_requests_get_typed_errors_and_the_node_keeps_serving() {
         }],
         vec![],
     );
-    log.append(AppendRequest {
-        payload: ordo_txn::encode_batch(&[create]),
-        tags: vec![],
-    })
+    log.append(signed_append(
+        &owner(),
+        3,
+        ordo_txn::encode_batch(&[create]),
+        vec![],
+    ))
     .await
     .unwrap();
     let read = kv.get(get(b"k", 1)).await.unwrap().into_inner();

@@ -16,6 +16,7 @@ fn the_node_sql_store_passes_the_store_suite() {
         metrics_listen: "127.0.0.1:0".parse().expect("address"),
         data_dir: data.path().to_path_buf(),
         cli_key: false,
+        log_appenders: vec![],
         batch: BatchLimits::default(),
     };
     let node = runtime

@@ -16,6 +16,10 @@ pub use alloy_signer_local::PrivateKeySigner as SigningKey;
 
 const DOMAIN: &[u8] = b"ordo/txn/v1\0";
 
+/// The domain of raw log appends' signatures (docs/PROTOCOL.md), distinct
+/// from transactions' so one can never pass for the other.
+const APPEND_DOMAIN: &[u8] = b"ordo/log-append/v1\0";
+
 /// Why a signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -47,6 +51,46 @@ pub fn signing_hash(tx: &Transaction) -> [u8; 32] {
     keccak256(&input).0
 }
 
+/// The hash an appender signs for a raw log append:
+/// `keccak256("ordo/log-append/v1\0" || nonce u64 LE || tag count u32 LE ||
+/// tags || payload)`.
+pub fn append_hash(nonce: u64, tags: &[[u8; 32]], payload: &[u8]) -> [u8; 32] {
+    let mut input = Vec::with_capacity(APPEND_DOMAIN.len() + 12 + 32 * tags.len() + payload.len());
+    input.extend_from_slice(APPEND_DOMAIN);
+    input.extend_from_slice(&nonce.to_le_bytes());
+    input.extend_from_slice(&(tags.len() as u32).to_le_bytes());
+    tags.iter().for_each(|tag| input.extend_from_slice(tag));
+    input.extend_from_slice(payload);
+    keccak256(&input).0
+}
+
+/// Signs a 32-byte hash: `r || s || v`, `v` 27 or 28, `s` low.
+pub fn sign_hash(hash: [u8; 32], key: &SigningKey) -> Result<[u8; 65], SignatureError> {
+    let signature = key
+        .sign_hash_sync(&B256::from(hash))
+        .map_err(|e| SignatureError::Signing(e.to_string()))?;
+    Ok(signature.as_bytes())
+}
+
+/// The address that made `signature` over `hash`, accepting only the
+/// canonical form (see [`verify`]).
+pub fn recover_canonical(signature: &[u8; 65], hash: [u8; 32]) -> Result<Address, SignatureError> {
+    let v = signature[64];
+    if v != 27 && v != 28 {
+        return Err(SignatureError::Malformed(format!(
+            "recovery byte is {v}; it must be 27 or 28"
+        )));
+    }
+    let parsed =
+        Signature::from_raw(signature).map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    if parsed.normalize_s().is_some() {
+        return Err(SignatureError::Malformed(
+            "s is in the upper half of the curve order".into(),
+        ));
+    }
+    recover(signature, hash)
+}
+
 /// The address of a signing key.
 pub fn address_of(key: &SigningKey) -> Address {
     key.address().0.0
@@ -56,14 +100,8 @@ pub fn address_of(key: &SigningKey) -> Address {
 /// for the signature to verify; [`sign`] sets it.
 pub fn sign(mut tx: Transaction, key: &SigningKey) -> Result<SignedTransaction, SignatureError> {
     tx.sender = address_of(key);
-    let hash = B256::from(signing_hash(&tx));
-    let signature = key
-        .sign_hash_sync(&hash)
-        .map_err(|e| SignatureError::Signing(e.to_string()))?;
-    Ok(SignedTransaction {
-        tx,
-        signature: signature.as_bytes(),
-    })
+    let signature = sign_hash(signing_hash(&tx), key)?;
+    Ok(SignedTransaction { tx, signature })
 }
 
 /// Checks that the signature was made by the transaction's sender.
@@ -89,20 +127,7 @@ pub fn verify_signed_hash(
     signed: &SignedTransaction,
     hash: [u8; 32],
 ) -> Result<(), SignatureError> {
-    let v = signed.signature[64];
-    if v != 27 && v != 28 {
-        return Err(SignatureError::Malformed(format!(
-            "recovery byte is {v}; it must be 27 or 28"
-        )));
-    }
-    let signature = Signature::from_raw(&signed.signature)
-        .map_err(|e| SignatureError::Malformed(e.to_string()))?;
-    if signature.normalize_s().is_some() {
-        return Err(SignatureError::Malformed(
-            "s is in the upper half of the curve order".into(),
-        ));
-    }
-    let signer = recover(&signed.signature, hash)?;
+    let signer = recover_canonical(&signed.signature, hash)?;
     if signer == signed.tx.sender {
         Ok(())
     } else {

@@ -12,6 +12,7 @@
 //! batch_max_transactions = 16384     # per log entry, at most 16384
 //! batch_max_bytes = 8388608          # per log entry, at most 64 MiB
 //! batch_linger_ms = 0                # wait for more commits before appending
+//! log_appenders = ["0x…"]            # who may append raw entries (Log.Append)
 //! ```
 
 use crate::node::commits::BatchLimits;
@@ -67,6 +68,8 @@ pub struct FileConfig {
     pub batch_max_bytes: Option<usize>,
     /// How long the batcher waits for more commits, in milliseconds.
     pub batch_linger_ms: Option<u64>,
+    /// Accounts (0x-prefixed addresses) that may append raw entries.
+    pub log_appenders: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -95,6 +98,15 @@ impl FileConfig {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
+    /// The accounts the file lets append raw entries.
+    pub fn log_appenders(&self) -> Result<Vec<ordo_txn::Address>, ConfigError> {
+        self.log_appenders
+            .iter()
+            .flatten()
+            .map(|text| parse_address(text))
+            .collect()
+    }
+
     /// The batching limits, defaults filled in and checked against the hard maxima.
     pub fn batch_limits(&self) -> Result<BatchLimits, ConfigError> {
         let defaults = BatchLimits::default();
@@ -110,6 +122,13 @@ impl FileConfig {
         limits.check().map_err(ConfigError::OutOfRange)?;
         Ok(limits)
     }
+}
+
+/// A 0x-prefixed 20-byte address.
+pub fn parse_address(text: &str) -> Result<ordo_txn::Address, ConfigError> {
+    ordo_client::keyfile::parse_hex::<20>(text).ok_or_else(|| {
+        ConfigError::OutOfRange(format!("{text:?} is not a 0x-prefixed 20-byte address"))
+    })
 }
 
 #[cfg(test)]

@@ -16,9 +16,11 @@
 //! - [`sql`]: the SQL store over the node, and the key SQL signs with.
 //! - [`streams`]: streams the node makes for itself (the CLI user's default
 //!   stream, the SQL stream).
+//! - [`appenders`]: who may append raw entries, and their nonces.
 //! - [`metrics`]: Prometheus metrics over HTTP.
 //! - [`config`]: `ordo dev`'s TOML file and its defaults.
 
+pub mod appenders;
 pub mod commits;
 pub mod config;
 pub mod handles;

@@ -1,6 +1,7 @@
 //! Starting and stopping a node: opening its stores, starting its roles,
 //! serving gRPC until SIGINT or SIGTERM.
 
+use crate::node::appenders::Appenders;
 use crate::node::commits::{BatchLimits, Committer, Waiters};
 use crate::node::handles::{Commits, Snapshots};
 use crate::node::metrics::Metrics;
@@ -29,6 +30,8 @@ pub struct DevConfig {
     pub metrics_listen: SocketAddr,
     /// Create the CLI user's key and default stream on first start.
     pub cli_key: bool,
+    /// Accounts that may append raw entries (`Log.Append`).
+    pub log_appenders: Vec<ordo_txn::Address>,
     /// How commits are packed into log entries.
     pub batch: BatchLimits,
 }
@@ -53,6 +56,8 @@ pub struct ServiceParts {
     pub role: &'static str,
     /// Who SQL commits are signed by, and the SQL stream.
     pub sql: SqlPrincipal,
+    /// Who may append raw entries.
+    pub appenders: Arc<Appenders>,
 }
 
 /// The state directory of a node with data directory `data_dir`.
@@ -171,6 +176,7 @@ fn start_roles(
         coding,
         role: "dev",
         sql: SqlPrincipal::load_or_create(&config.data_dir)?,
+        appenders: Arc::new(Appenders::open(&config.data_dir, &config.log_appenders)?),
     };
     Ok((parts, Tasks { follower, batcher }))
 }
@@ -252,9 +258,10 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
         coding,
         role,
         sql,
+        appenders,
     } = parts;
     let status = status::StatusService::new(snapshots.clone(), sequencer.clone(), role, coding);
-    let log = log::LogService::new(writer, reader, sequencer.clone());
+    let log = log::LogService::new(writer, reader, sequencer.clone(), appenders);
     let sql = sql::SqlService::new(snapshots.clone(), commits.clone(), sql, sequencer);
     let txn = txn::TxnService::new(snapshots.clone(), commits);
     tonic::transport::Server::builder()

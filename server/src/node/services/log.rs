@@ -1,5 +1,6 @@
 //! `ordo.v1.Log`: append raw entries and read the tail.
 
+use crate::node::appenders::{AppendRefusal, Appenders};
 use ordo_log::{EntryError, EntryReader, EntryWriter, LogError, Sequencer};
 use ordo_proto::v1::{
     AppendRequest, AppendResponse, ReadRequest, ReadResponse, TailRequest, TailResponse,
@@ -13,16 +14,23 @@ pub struct LogService {
     writer: EntryWriter,
     reader: EntryReader,
     sequencer: Arc<dyn Sequencer>,
+    appenders: Arc<Appenders>,
 }
 
 impl LogService {
-    /// Appends through `writer`, reads through `reader`, and reports
-    /// `sequencer`'s tail.
-    pub fn new(writer: EntryWriter, reader: EntryReader, sequencer: Arc<dyn Sequencer>) -> Self {
+    /// Appends through `writer` for `appenders` only, reads through
+    /// `reader`, and reports `sequencer`'s tail.
+    pub fn new(
+        writer: EntryWriter,
+        reader: EntryReader,
+        sequencer: Arc<dyn Sequencer>,
+        appenders: Arc<Appenders>,
+    ) -> Self {
         Self {
             writer,
             reader,
             sequencer,
+            appenders,
         }
     }
 }
@@ -137,11 +145,30 @@ impl Log for LogService {
     ) -> Result<Response<AppendResponse>, Status> {
         let request = request.into_inner();
         let tags = tags(request.tags)?;
-        // Raw appends carry no authenticated submitter; transactions inside
-        // the payload carry their own signatures.
+        let (payload, nonce) = (request.payload, request.nonce);
+        let signature: [u8; 65] = request.signature.as_slice().try_into().map_err(|_| {
+            Status::permission_denied("raw appends must carry a 65-byte signature of an appender")
+        })?;
+        // Hashing a payload of up to 64 MiB is CPU work: off the async workers.
+        let (signer, payload, tags) = tokio::task::spawn_blocking(move || {
+            let hash = ordo_txn::sign::append_hash(nonce, &tags, &payload);
+            let signer = ordo_txn::sign::recover_canonical(&signature, hash);
+            (signer, payload, tags)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("checking the signature: {e}")))?;
+        let signer =
+            signer.map_err(|e| Status::permission_denied(format!("bad append signature: {e}")))?;
+        self.appenders
+            .admit(signer, nonce)
+            .map_err(|refusal| match refusal {
+                AppendRefusal::Io(e) => Status::unavailable(format!("recording the nonce: {e}")),
+                refused => Status::permission_denied(refused.to_string()),
+            })?;
+        // The authenticated appender is the entry's submitter.
         let header = self
             .writer
-            .append(request.payload, tags, [0; 20])
+            .append(payload, tags, signer)
             .await
             .map_err(append_status)?;
         Ok(Response::new(AppendResponse {
