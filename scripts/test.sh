@@ -15,4 +15,7 @@ fi
 # The other languages' clients, against the ordo binary the tests built.
 bash scripts/python-client.sh
 bash scripts/typescript-client.sh
+# Every fuzz target for a few seconds, so none stops building or running
+# (the long runs are recorded in docs/FUZZING.md).
+bash scripts/fuzz.sh all 3
 echo "scripts/test.sh: all checks passed in $(( $(date +%s) - start )) s"

@@ -8,8 +8,10 @@
 //! ## Layout
 //!
 //! - [`keys`]: the order-preserving encoding of `(stream, key, version)`.
-//! - [`engine`]: the storage seam, [`Engine`], with an in-memory and a
-//!   RocksDB implementation; columns and atomic write batches.
+//! - [`engine`]: the storage seam, [`Engine`], its in-memory
+//!   implementation, columns and atomic write batches.
+//! - `rocks`: the engine on RocksDB (feature `rocksdb`, on by default; off,
+//!   the crate builds without any C++, e.g. for fuzzing).
 //! - [`mvcc`]: reads at a version and bounded scans over any engine.
 //! - `conformance`: the suite every [`Engine`] must pass (feature
 //!   `conformance`).
@@ -19,7 +21,11 @@ pub mod conformance;
 pub mod engine;
 pub mod keys;
 pub mod mvcc;
+#[cfg(feature = "rocksdb")]
+pub mod rocks;
 
-pub use engine::{Column, Engine, EngineError, MemEngine, RocksEngine, WriteBatch};
+pub use engine::{Column, Engine, EngineError, MemEngine, WriteBatch};
 pub use keys::StreamId;
 pub use mvcc::{MvccError, MvccStore, Row, ScanPage, Versioned};
+#[cfg(feature = "rocksdb")]
+pub use rocks::RocksEngine;

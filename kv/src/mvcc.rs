@@ -95,6 +95,41 @@ pub fn stage_write(
     );
 }
 
+/// Where a paged scan resumes: the snapshot version every page reads at,
+/// and the first key of the next page. Clients hold its encoding as opaque
+/// bytes and hand it back, so decoding takes any bytes at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Continuation {
+    /// The scan's snapshot version.
+    pub version: u64,
+    /// The key the next page starts at.
+    pub resume: Vec<u8>,
+}
+
+/// Marks a continuation token (format 1).
+const CONTINUATION_MAGIC: &[u8; 4] = b"OSC1";
+
+impl Continuation {
+    /// `"OSC1" | version u64 BE | resume key`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut token = Vec::with_capacity(12 + self.resume.len());
+        token.extend_from_slice(CONTINUATION_MAGIC);
+        token.extend_from_slice(&self.version.to_be_bytes());
+        token.extend_from_slice(&self.resume);
+        token
+    }
+
+    /// The continuation `token` encodes; `None` for anything else.
+    pub fn decode(token: &[u8]) -> Option<Self> {
+        let rest = token.strip_prefix(CONTINUATION_MAGIC)?;
+        let (version, resume) = rest.split_first_chunk::<8>()?;
+        Some(Self {
+            version: u64::from_be_bytes(*version),
+            resume: resume.to_vec(),
+        })
+    }
+}
+
 /// Multi-version reads over an engine.
 #[derive(Debug, Clone)]
 pub struct MvccStore<E> {

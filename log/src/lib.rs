@@ -12,8 +12,9 @@
 //!   commitment, and proofs for chunks, chunk runs and whole shards.
 //! - [`header`]: [`EntryHeader`], what the sequencer orders, and its
 //!   canonical versioned encoding.
-//! - [`shard_store`]: the [`ShardStore`] trait, an in-memory and a RocksDB
-//!   implementation.
+//! - [`shard_store`]: the [`ShardStore`] trait and an in-memory store;
+//!   `rocks_shards` holds the RocksDB store (feature `rocksdb`, on by
+//!   default; off, the crate builds without any C++, e.g. for fuzzing).
 //! - [`sequencer`]: the [`Sequencer`] trait, [`LocalSequencer`] (a
 //!   durable file with group commit) and [`MemSequencer`] (in memory, for
 //!   tests).
@@ -36,6 +37,8 @@ pub mod header;
 pub mod io;
 pub mod limits;
 pub mod merkle;
+#[cfg(feature = "rocksdb")]
+pub mod rocks_shards;
 pub mod sequencer;
 pub mod shard_store;
 pub mod stats;
@@ -47,11 +50,13 @@ pub use entry::{
 pub use error::LogError;
 pub use header::{Address, EntryDescriptor, EntryHeader, StreamId};
 pub use io::{CodingParams, EntryError, EntryReader, EntryWriter, VerifiedPayload, load_payload};
+#[cfg(feature = "rocksdb")]
+pub use rocks_shards::RocksShardStore;
 pub use sequencer::{
     LocalSequencer, LocalSequencerOptions, MemLog, MemSequencer, Sequencer, SequencerError,
     WriteFault,
 };
-pub use shard_store::{MemShardStore, RocksShardStore, ShardStore, StoreError};
+pub use shard_store::{MemShardStore, ShardStore, StoreError};
 
 /// A 32-byte BLAKE3 hash.
 pub type Hash = [u8; 32];

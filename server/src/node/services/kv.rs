@@ -4,7 +4,7 @@ use crate::node::handles::Snapshots;
 use crate::node::services::request::{check_key, read_version, require_stream, stream_id};
 use ordo_kv::Column;
 use ordo_kv::keys::prefix_end;
-use ordo_kv::mvcc::{MAX_SCAN_BYTES, MAX_SCAN_ROWS};
+use ordo_kv::mvcc::{Continuation, MAX_SCAN_BYTES, MAX_SCAN_ROWS};
 use ordo_proto::v1::{
     BatchGetRequest, BatchGetResponse, GetRequest, GetResponse, KeyValue, ScanRequest,
     ScanResponse, WatchEvent, WatchRequest, kv_server::Kv,
@@ -51,8 +51,6 @@ pub const DEFAULT_SCAN_ROWS: usize = 1_000;
 /// See [`DEFAULT_SCAN_ROWS`].
 pub const DEFAULT_SCAN_BYTES: usize = 1024 * 1024;
 
-const CONTINUATION_MAGIC: &[u8; 4] = b"OSC1";
-
 /// The page bounds of a scan: defaults for 0, refusal past the maxima.
 fn page_bounds(rows: u32, bytes: u32) -> Result<(usize, usize), Status> {
     let pick = |asked: u32, default: usize, max: usize, what: &str| match asked as usize {
@@ -70,17 +68,15 @@ fn page_bounds(rows: u32, bytes: u32) -> Result<(usize, usize), Status> {
 
 /// A continuation pins the scan's version, so every page reads one snapshot.
 fn encode_continuation(version: u64, resume: &[u8]) -> Vec<u8> {
-    let mut token = CONTINUATION_MAGIC.to_vec();
-    token.extend_from_slice(&version.to_be_bytes());
-    token.extend_from_slice(resume);
-    token
+    let resume = resume.to_vec();
+    Continuation { version, resume }.encode()
 }
 
 fn decode_continuation(token: &[u8]) -> Result<(u64, Vec<u8>), Status> {
-    let bad = || Status::invalid_argument("malformed scan continuation");
-    let rest = token.strip_prefix(CONTINUATION_MAGIC).ok_or_else(bad)?;
-    let (version, key) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
-    Ok((u64::from_be_bytes(*version), check_key(key)?.to_vec()))
+    let found = Continuation::decode(token)
+        .ok_or_else(|| Status::invalid_argument("malformed scan continuation"))?;
+    check_key(&found.resume)?;
+    Ok((found.version, found.resume))
 }
 
 /// Events a watcher may have in flight before the feed waits for it.
