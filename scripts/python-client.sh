@@ -10,7 +10,7 @@ venv="${ORDO_PY_VENV:-$HOME/.cache/ordo-py}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 pip=("$venv/bin/pip" install --quiet --disable-pip-version-check)
 # The stub generator first: the package needs its stubs to install.
-"${pip[@]}" "grpcio-tools>=1.60" "pytest>=7"
+"${pip[@]}" "grpcio-tools>=1.60" "pytest>=7" "grpcio-reflection>=1.60" "grpcio-health-checking>=1.60"
 mkdir -p client/python/ordo/v1
 "$venv/bin/python" -m grpc_tools.protoc -I proto/proto \
   --python_out=client/python --grpc_python_out=client/python proto/proto/ordo/v1/*.proto
