@@ -256,7 +256,7 @@ fn committed_version(outcome: Outcome) -> Result<u64, SqlError> {
             "this session may not {op} in the SQL stream"
         ))),
         other => Err(SqlError::Store(format!(
-            "the commit was refused: {other:?}"
+            "the commit was refused: {other}"
         ))),
     }
 }
