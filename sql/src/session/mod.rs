@@ -255,8 +255,6 @@ fn committed_version(outcome: Outcome) -> Result<u64, SqlError> {
         Outcome::PermissionDenied { op, .. } => Err(SqlError::PermissionDenied(format!(
             "this session may not {op} in the SQL stream"
         ))),
-        other => Err(SqlError::Store(format!(
-            "the commit was refused: {other}"
-        ))),
+        other => Err(SqlError::Store(format!("the commit was refused: {other}"))),
     }
 }
