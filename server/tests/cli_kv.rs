@@ -156,6 +156,29 @@ fn stream_commands_create_grant_and_show_roles() {
     assert!(info.contains("writer         yes"), "{info}");
     assert!(info.contains("admin          no"), "{info}");
     assert!(info.contains("can write      yes"), "{info}");
+    let info = stdout(&run(
+        &owner_key,
+        &[
+            "--stream",
+            "shared",
+            "info",
+            &friend,
+            "--for-key",
+            "k",
+            "--json",
+        ],
+    ));
+    let info: serde_json::Value = serde_json::from_str(info.trim()).unwrap();
+    assert_eq!(info["account"], friend.as_str());
+    assert_eq!(
+        (
+            &info["exists"],
+            &info["admin"],
+            &info["writer"],
+            &info["can_write"]
+        ),
+        (&true.into(), &false.into(), &true.into(), &true.into())
+    );
     // Now the friend writes the owner's stream through `kv`.
     let put = ordo(&[
         "kv",
