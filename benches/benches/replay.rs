@@ -353,8 +353,16 @@ fn signature_checks(c: &mut Criterion) {
     let key = signer(1);
     let tx = small_tx(1, [0; 20], 0, &mut rng);
     group.throughput(Throughput::Elements(1));
+    // Signing alone, both implementations: libsecp256k1 (what ordo uses)
+    // and k256 (alloy's, the baseline).
+    let hash = ordo_txn::sign::signing_hash(&tx);
+    group.bench_function("sign_libsecp256k1", |b| {
+        b.iter(|| ordo_txn::sign::sign_hash(std::hint::black_box(hash), &key).expect("sign"))
+    });
     group.bench_function("sign_k256", |b| {
-        b.iter(|| ordo_txn::sign(std::hint::black_box(tx.clone()), &key).expect("sign"))
+        b.iter(|| {
+            ordo_txn::sign::sign_hash_with_k256(std::hint::black_box(hash), &key).expect("sign")
+        })
     });
     group.finish();
 }

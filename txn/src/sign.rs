@@ -64,8 +64,34 @@ pub fn append_hash(nonce: u64, tags: &[[u8; 32]], payload: &[u8]) -> [u8; 32] {
     keccak256(&input).0
 }
 
+/// The signing context of libsecp256k1, made once (its tables cost more
+/// to build than many signatures).
+static SIGNER: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::SignOnly>> =
+    std::sync::LazyLock::new(secp256k1::Secp256k1::signing_only);
+
 /// Signs a 32-byte hash: `r || s || v`, `v` 27 or 28, `s` low.
+///
+/// With libsecp256k1, several times faster than alloy's k256 (figures in
+/// docs/BENCHMARKS.md, `signatures/sign_*`). Both use RFC 6979 nonces, so
+/// they make the very same signature (a property test below checks it, and
+/// that k256 recovers the signer from it), and the protocol's test vectors
+/// hold either way.
 pub fn sign_hash(hash: [u8; 32], key: &SigningKey) -> Result<[u8; 65], SignatureError> {
+    let secret = secp256k1::SecretKey::from_byte_array(key.to_bytes().0)
+        .map_err(|e| SignatureError::Signing(e.to_string()))?;
+    let message = secp256k1::Message::from_digest(hash);
+    let (recovery, compact) = SIGNER
+        .sign_ecdsa_recoverable(message, &secret)
+        .serialize_compact();
+    let mut signature = [0u8; 65];
+    signature[..64].copy_from_slice(&compact);
+    signature[64] = 27 + u8::try_from(i32::from(recovery)).unwrap_or(0);
+    Ok(signature)
+}
+
+/// [`sign_hash`] with alloy's k256: the reference the fast signer is
+/// checked against, and the benchmark's baseline.
+pub fn sign_hash_with_k256(hash: [u8; 32], key: &SigningKey) -> Result<[u8; 65], SignatureError> {
     let signature = key
         .sign_hash_sync(&B256::from(hash))
         .map_err(|e| SignatureError::Signing(e.to_string()))?;
@@ -218,6 +244,24 @@ mod tests {
             } else {
                 proptest::prop_assert_eq!(fast, None);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// libsecp256k1 signs exactly as k256 does (RFC 6979 both), and
+        /// alloy's k256 recovery accepts every signature it makes.
+        #[test]
+        fn fast_signatures_equal_k256_and_k256_recovers_them(
+            secret in 1u8..=0xfe,
+            read_version in proptest::prelude::any::<u64>(),
+        ) {
+            let mut t = tx();
+            t.read_version = read_version;
+            t.sender = address_of(&key(secret));
+            let hash = signing_hash(&t);
+            let fast = sign_hash(hash, &key(secret)).expect("signs");
+            proptest::prop_assert_eq!(fast, sign_hash_with_k256(hash, &key(secret)).expect("signs"));
+            proptest::prop_assert_eq!(recover_with_k256(&fast, hash), Ok(t.sender));
         }
     }
 
