@@ -55,13 +55,15 @@ pub fn signing_hash(tx: &Transaction) -> [u8; 32] {
 /// `keccak256("ordo/log-append/v1\0" || nonce u64 LE || tag count u32 LE ||
 /// tags || payload)`.
 pub fn append_hash(nonce: u64, tags: &[[u8; 32]], payload: &[u8]) -> [u8; 32] {
-    let mut input = Vec::with_capacity(APPEND_DOMAIN.len() + 12 + 32 * tags.len() + payload.len());
-    input.extend_from_slice(APPEND_DOMAIN);
-    input.extend_from_slice(&nonce.to_le_bytes());
-    input.extend_from_slice(&(tags.len() as u32).to_le_bytes());
-    tags.iter().for_each(|tag| input.extend_from_slice(tag));
-    input.extend_from_slice(payload);
-    keccak256(&input).0
+    // Incremental: a payload of up to 64 MiB is hashed where it lies, not
+    // copied behind the domain first.
+    let mut hasher = alloy_primitives::Keccak256::new();
+    hasher.update(APPEND_DOMAIN);
+    hasher.update(nonce.to_le_bytes());
+    hasher.update((tags.len() as u32).to_le_bytes());
+    tags.iter().for_each(|tag| hasher.update(tag));
+    hasher.update(payload);
+    hasher.finalize().0
 }
 
 /// The signing context of libsecp256k1, made once (its tables cost more
@@ -263,6 +265,17 @@ mod tests {
             proptest::prop_assert_eq!(fast, sign_hash_with_k256(hash, &key(secret)).expect("signs"));
             proptest::prop_assert_eq!(recover_with_k256(&fast, hash), Ok(t.sender));
         }
+    }
+
+    #[test]
+    fn the_append_hash_is_the_documented_concatenation() {
+        let tags = [[1u8; 32], [2u8; 32]];
+        let mut input = b"ordo/log-append/v1\0".to_vec();
+        input.extend_from_slice(&7u64.to_le_bytes());
+        input.extend_from_slice(&2u32.to_le_bytes());
+        tags.iter().for_each(|t| input.extend_from_slice(t));
+        input.extend_from_slice(b"payload");
+        assert_eq!(append_hash(7, &tags, b"payload"), keccak256(&input).0);
     }
 
     #[test]
