@@ -7,8 +7,8 @@
 
 use crate::limits::{DEFAULT_CHUNK_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS};
 use crate::{
-    Address, Coder, EntryDescriptor, EntryHeader, Geometry, LogError, Sequencer, SequencerError,
-    Shard, ShardStore, StoreError, StreamId, verify_shard,
+    Address, Coder, EntryDescriptor, EntryHeader, Geometry, JointLog, LogError, Sequencer,
+    SequencerError, Shard, ShardStore, StoreError, StreamId, verify_shard,
 };
 use std::sync::Arc;
 
@@ -59,16 +59,38 @@ impl Default for CodingParams {
 }
 
 impl CodingParams {
+    /// Codes `payload` with these parameters.
+    pub fn encode(&self, payload: &[u8]) -> Result<crate::EncodedEntry, LogError> {
+        Coder::new().encode(
+            payload,
+            self.chunk_size,
+            self.data_shards,
+            self.parity_shards,
+        )
+    }
+
     /// Checks the parameters against the limits.
     pub fn validate(&self) -> Result<(), LogError> {
         Geometry::new(0, self.chunk_size, self.data_shards, self.parity_shards).map(|_| ())
     }
 }
 
+/// Where a writer puts an entry.
+#[derive(Clone)]
+enum Sink {
+    /// Shards to a store, then the header to a sequencer: two durable
+    /// writes, in that order (the cluster's path).
+    Separate {
+        store: Arc<dyn ShardStore>,
+        sequencer: Arc<dyn Sequencer>,
+    },
+    /// Shards and header in one durable write (one machine's path).
+    Joint(Arc<dyn JointLog>),
+}
+
 /// Appends payloads to the log: code, store, then order.
 pub struct EntryWriter {
-    store: Arc<dyn ShardStore>,
-    sequencer: Arc<dyn Sequencer>,
+    sink: Sink,
     params: CodingParams,
 }
 
@@ -89,8 +111,17 @@ impl EntryWriter {
     ) -> Result<Self, LogError> {
         params.validate()?;
         Ok(Self {
-            store,
-            sequencer,
+            sink: Sink::Separate { store, sequencer },
+            params,
+        })
+    }
+
+    /// A writer that hands each entry's shards and header to `log` in one
+    /// durable write (see [`JointLog`]).
+    pub fn joint(log: Arc<dyn JointLog>, params: CodingParams) -> Result<Self, LogError> {
+        params.validate()?;
+        Ok(Self {
+            sink: Sink::Joint(log),
             params,
         })
     }
@@ -102,29 +133,41 @@ impl EntryWriter {
         tags: Vec<StreamId>,
         submitter: Address,
     ) -> Result<EntryHeader, EntryError> {
-        let (store, params) = (self.store.clone(), self.params);
-        // Coding is CPU work and the store fsyncs: both stay off the async workers.
-        let (commitment, geometry) =
-            tokio::task::spawn_blocking(move || -> Result<_, EntryError> {
-                let encoded = Coder::new().encode(
-                    &payload,
-                    params.chunk_size,
-                    params.data_shards,
-                    params.parity_shards,
-                )?;
-                store.put_entry(&encoded.commitment, &encoded.shards)?;
-                Ok((encoded.commitment, encoded.geometry))
-            })
-            .await
-            .map_err(|e| EntryError::Task(e.to_string()))??;
-        let descriptor = EntryDescriptor {
-            commitment,
-            geometry,
+        let params = self.params;
+        let describe = |encoded: &crate::EncodedEntry| EntryDescriptor {
+            commitment: encoded.commitment,
+            geometry: encoded.geometry,
             tags,
             submitter,
         };
-        Ok(self.sequencer.append(descriptor).await?)
+        // Coding is CPU work and stores fsync: both stay off the async workers.
+        match &self.sink {
+            Sink::Joint(log) => {
+                let encoded = blocking(move || Ok(params.encode(&payload)?)).await?;
+                let descriptor = describe(&encoded);
+                Ok(log.append_with_shards(descriptor, encoded.shards).await?)
+            }
+            Sink::Separate { store, sequencer } => {
+                let store = store.clone();
+                let encoded = blocking(move || {
+                    let encoded = params.encode(&payload)?;
+                    store.put_entry(&encoded.commitment, &encoded.shards)?;
+                    Ok(encoded)
+                })
+                .await?;
+                Ok(sequencer.append(describe(&encoded)).await?)
+            }
+        }
     }
+}
+
+/// Runs `work` on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, EntryError> + Send + 'static,
+) -> Result<T, EntryError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| EntryError::Task(e.to_string()))?
 }
 
 /// A payload read back from shards, with what had to be worked around.

@@ -18,6 +18,10 @@
 //! - [`sequencer`]: the [`Sequencer`] trait, [`LocalSequencer`] (a
 //!   durable file with group commit) and [`MemSequencer`] (in memory, for
 //!   tests).
+//! - [`joint`]: [`JointLog`], a shard store and sequencer on one disk that
+//!   make an entry's shards and header durable with one sync;
+//!   `rocks_log` holds [`RocksLog`], the one on RocksDB (feature `rocksdb`)
+//!   that `ordo dev` runs on.
 //! - [`conformance`]: the suites every [`ShardStore`] and every
 //!   [`Sequencer`] must pass.
 //! - [`io`]: [`EntryWriter`] (code, store, then order) and [`EntryReader`]
@@ -35,8 +39,11 @@ pub mod entry;
 mod error;
 pub mod header;
 pub mod io;
+pub mod joint;
 pub mod limits;
 pub mod merkle;
+#[cfg(feature = "rocksdb")]
+pub mod rocks_log;
 #[cfg(feature = "rocksdb")]
 pub mod rocks_shards;
 pub mod sequencer;
@@ -50,6 +57,9 @@ pub use entry::{
 pub use error::LogError;
 pub use header::{Address, EntryDescriptor, EntryHeader, StreamId};
 pub use io::{CodingParams, EntryError, EntryReader, EntryWriter, VerifiedPayload, load_payload};
+pub use joint::JointLog;
+#[cfg(feature = "rocksdb")]
+pub use rocks_log::{RocksLog, RocksLogOptions};
 #[cfg(feature = "rocksdb")]
 pub use rocks_shards::RocksShardStore;
 pub use sequencer::{

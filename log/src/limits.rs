@@ -45,6 +45,12 @@ pub const MAX_TAGS: usize = 32;
 /// Most header appends the local sequencer makes durable with one fsync.
 pub const MAX_GROUP_COMMIT_ENTRIES: usize = 4096;
 
+/// Most shard bytes one group write of a joint log (`RocksLog`) carries.
+/// One entry may exceed it alone (it is then written alone); beyond it the
+/// rest of the queue waits for the next group, so one sync never has to
+/// carry more than a few large entries.
+pub const MAX_GROUP_COMMIT_BYTES: usize = 64 * 1024 * 1024;
+
 /// Most appends that may wait for the local sequencer's writer at once.
 /// Appenders beyond this wait for a place (back-pressure), they are not
 /// queued without bound.

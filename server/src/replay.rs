@@ -2,12 +2,10 @@
 //! and prints the state digest, so that replicas built apart can be
 //! compared.
 
+use crate::node::local_log::LocalLog;
 use crate::node::replica::Replica;
 use crate::node::run::state_dir;
-use anyhow::Context;
-use ordo_log::{LocalSequencer, LocalSequencerOptions, RocksShardStore, Sequencer};
 use std::path::Path;
-use std::sync::Arc;
 
 /// Replays the log of the (stopped) node in `data_dir` into `state` (default:
 /// the node's own state), printing where it resumed, optionally each applied
@@ -17,17 +15,8 @@ pub async fn run_replay(
     state: Option<&Path>,
     progress: bool,
 ) -> anyhow::Result<()> {
-    let sequencer = LocalSequencer::open(data_dir.join("log"), LocalSequencerOptions::default())
-        .with_context(|| {
-            format!(
-                "opening the log in {} (is a node running on it?)",
-                data_dir.display()
-            )
-        })?;
-    let sequencer: Arc<dyn Sequencer> = Arc::new(sequencer);
-    let shards =
-        RocksShardStore::open(data_dir.join("shards")).context("opening the shard store")?;
-    let reader = ordo_log::EntryReader::new(Arc::new(shards), sequencer.clone());
+    let log = LocalLog::open(data_dir)?;
+    let (sequencer, reader) = (log.sequencer(), log.reader());
     let state = state.map_or_else(|| state_dir(data_dir), Path::to_path_buf);
     let mut replica = Replica::open(&state, reader)?;
     let start = replica.applied();

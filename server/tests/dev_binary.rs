@@ -206,7 +206,10 @@ async fn settings_come_from_the_config_file_unless_flags_override_them() {
     );
     let client = ordo_client::Client::connect(&node.endpoint).await.unwrap();
     assert!(client.is_serving().await.unwrap());
-    assert!(flag_dir.join("log").exists(), "the flag's data dir is used");
+    assert!(
+        flag_dir.join("log-db").exists(),
+        "the flag's data dir is used"
+    );
     assert!(!file_dir.exists(), "the file's data dir is overridden");
     assert!(node.terminate().success());
 }

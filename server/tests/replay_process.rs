@@ -15,7 +15,10 @@
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use ordo_kv::MemEngine;
-use ordo_log::{CodingParams, EntryWriter, LocalSequencer, LocalSequencerOptions, RocksShardStore};
+use ordo_log::{
+    CodingParams, EntryWriter, LocalSequencer, LocalSequencerOptions, RocksLog, RocksLogOptions,
+    RocksShardStore,
+};
 use ordo_txn::testkit::{
     XorShift as Rng, blank, create_stream, signed, signing_key as key, txn_id,
 };
@@ -100,15 +103,41 @@ fn entry_payload(seq: u64, reference: &Replayer<MemEngine>, rng: &mut Rng) -> Ve
     ordo_txn::encode_batch(&txs)
 }
 
+/// How a data directory keeps its log.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// Shards and headers in one RocksDB (what nodes make today).
+    Joint,
+    /// A header file and a shard store (data directories made before).
+    TwoFiles,
+}
+
+/// A writer over a new log in `data`, and what closes it.
+fn open_writer(data: &Path, layout: Layout) -> (EntryWriter, Box<dyn FnOnce()>) {
+    let coding = CodingParams::default();
+    match layout {
+        Layout::Joint => {
+            let log =
+                Arc::new(RocksLog::open(data.join("log-db"), RocksLogOptions::default()).unwrap());
+            let writer = EntryWriter::joint(log.clone(), coding).unwrap();
+            (writer, Box::new(move || log.close()))
+        }
+        Layout::TwoFiles => {
+            let sequencer = Arc::new(
+                LocalSequencer::open(data.join("log"), LocalSequencerOptions::default()).unwrap(),
+            );
+            let shards = Arc::new(RocksShardStore::open(data.join("shards")).unwrap());
+            let writer = EntryWriter::new(shards, sequencer.clone(), coding).unwrap();
+            (writer, Box::new(move || sequencer.close()))
+        }
+    }
+}
+
 /// Writes the log into `data` and returns the reference position after each entry.
-fn build_log(data: &Path) -> Vec<Applied> {
+fn build_log(data: &Path, layout: Layout) -> Vec<Applied> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let sequencer = Arc::new(
-            LocalSequencer::open(data.join("log"), LocalSequencerOptions::default()).unwrap(),
-        );
-        let shards = Arc::new(RocksShardStore::open(data.join("shards")).unwrap());
-        let writer = EntryWriter::new(shards, sequencer.clone(), CodingParams::default()).unwrap();
+        let (writer, close) = open_writer(data, layout);
         let mut reference = Replayer::open(MemEngine::new()).unwrap();
         let mut rng = Rng::new(0x0005_EED0_F0D0);
         let mut positions = Vec::new();
@@ -124,7 +153,8 @@ fn build_log(data: &Path) -> Vec<Applied> {
                 .unwrap();
             positions.push(reference.applied());
         }
-        sequencer.close();
+        drop(writer);
+        close();
         positions
     })
 }
@@ -175,7 +205,7 @@ fn expect_position(
 fn replicas_agree_and_a_killed_replica_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("node");
-    let reference = build_log(&data);
+    let reference = build_log(&data, Layout::Joint);
     let version = reference[ENTRIES as usize - 1].version;
     assert!(
         version > ENTRIES && version < ENTRIES * TXS_PER_ENTRY,
@@ -259,5 +289,23 @@ fn replicas_agree_and_a_killed_replica_resumes_exactly() {
             last.version,
             ordo_log::hex(&last.digest)
         )
+    );
+}
+
+#[test]
+fn a_data_directory_in_the_two_file_layout_still_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let reference = build_log(&data, Layout::TwoFiles);
+    let (mut child, stdout) = spawn_replay(&data, &dir.path().join("replica"));
+    let lines: Vec<String> = stdout.lines().map(Result::unwrap).collect();
+    assert!(child.wait().unwrap().success());
+    let (word, fields) = parse(lines.last().unwrap());
+    assert_eq!(word, "done", "{lines:?}");
+    assert_eq!(fields["next_seq"].parse::<u64>().unwrap(), ENTRIES);
+    expect_position(&fields, ENTRIES - 1, &reference);
+    assert!(
+        !data.join("log-db").exists(),
+        "an old directory is read where it is, not converted"
     );
 }

@@ -17,11 +17,15 @@
 //! - Every operation other than `CreateStream`, and every write, needs the
 //!   stream to exist.
 //!
+//! - `GrantGateway` and `RevokeGateway` need admin of the log: of the
+//!   system stream, whose first admin the genesis record names.
+//!
 //! Roles are stored as versioned facts in the `Acl` column, so the ACL state
 //! at any version can be read like data.
 
 use crate::FastMap;
 use crate::Outcome;
+use crate::attest::SYSTEM_STREAM;
 pub use crate::ids::stream_id;
 use crate::record::{AclOp, Address, Write};
 use ordo_kv::{Column, Engine, MvccError, MvccStore, StreamId};
@@ -42,6 +46,8 @@ pub enum Fact {
     SpecialKey(Vec<u8>),
     /// The account is a special writer of the key.
     SpecialWriter(Address, Vec<u8>),
+    /// The account is a gateway (a fact of [`crate::attest::SYSTEM_STREAM`]).
+    Gateway(Address),
 }
 
 impl Fact {
@@ -71,6 +77,10 @@ impl Fact {
                 out.push(4);
                 out.extend_from_slice(a);
                 out.extend_from_slice(k);
+            }
+            Fact::Gateway(a) => {
+                out.push(5);
+                out.extend_from_slice(a);
             }
         }
         out
@@ -373,6 +383,18 @@ impl<'a, E: Engine> AclView<'a, E> {
                 Needs::Nothing,
                 (stream, Fact::SpecialWriter(*who, key.clone()), false),
                 Some(key),
+            ),
+            AclOp::GrantGateway { account } => (
+                SYSTEM_STREAM,
+                Needs::Admin,
+                (SYSTEM_STREAM, Fact::Gateway(account), true),
+                None,
+            ),
+            AclOp::RevokeGateway { account } => (
+                SYSTEM_STREAM,
+                Needs::Admin,
+                (SYSTEM_STREAM, Fact::Gateway(account), false),
+                None,
             ),
         }
     }

@@ -183,6 +183,35 @@ impl<'a> Reader<'a> {
         self.take(field, len)
     }
 
+    /// Reads a `u32` count of items, refusing more than `limit`.
+    pub fn count(&mut self, field: &'static str, limit: usize) -> Result<usize, DecodeError> {
+        let count = u32::from_le_bytes(self.fixed(field)?) as usize;
+        if count > limit {
+            return Err(DecodeError::TooMany {
+                field,
+                count,
+                limit,
+            });
+        }
+        Ok(count)
+    }
+
+    /// Reads four bytes that must be `magic` (a format's name and version).
+    pub fn expect_magic(
+        &mut self,
+        magic: &[u8; 4],
+        field: &'static str,
+    ) -> Result<(), DecodeError> {
+        let found: [u8; 4] = self.fixed(field)?;
+        match found == *magic {
+            true => Ok(()),
+            false => Err(DecodeError::BadTag {
+                field,
+                tag: found[0],
+            }),
+        }
+    }
+
     /// Succeeds only if every byte was read.
     pub fn finish(self) -> Result<(), DecodeError> {
         match self.rest.len() {

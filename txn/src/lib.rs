@@ -11,6 +11,8 @@
 //! - [`codec`]: the bounded canonical byte reader and writer.
 //! - [`record`]: [`Transaction`], its read and write sets, ACL operations,
 //!   signed transactions and batches, with their encodings.
+//! - [`attest`]: attested entries (transactions a gateway vouches for,
+//!   one signature per entry) and the genesis record.
 //! - [`sign`](mod@sign): secp256k1 signing and sender recovery (Ethereum addresses).
 //! - [`ids`]: stream ids, bound to their creator.
 //! - [`acl`]: the access-control rules and facts (feature `replay`).
@@ -29,6 +31,7 @@
 
 #[cfg(feature = "replay")]
 pub mod acl;
+pub mod attest;
 #[cfg(feature = "replay")]
 pub mod changes;
 pub mod codec;

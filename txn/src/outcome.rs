@@ -73,6 +73,13 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
+    /// It was unsigned, in an entry attested by an account that is not a
+    /// gateway at that position of the log. Not recorded under the sender
+    /// (who never proved anything), so a forged entry cannot burn ids.
+    NotAGateway {
+        /// Who signed the entry.
+        gateway: [u8; 20],
+    },
 }
 
 /// Bytes for a person: quoted text when they are printable UTF-8, else
@@ -134,6 +141,11 @@ impl std::fmt::Display for Outcome {
             ),
             Outcome::BadSignature { reason } => write!(f, "bad signature: {reason}"),
             Outcome::Malformed { reason } => write!(f, "malformed transaction: {reason}"),
+            Outcome::NotAGateway { gateway } => write!(
+                f,
+                "not attested: the entry was signed by 0x{}, which is not a gateway here; nothing was applied",
+                crate::ids::hex(gateway)
+            ),
         }
     }
 }
@@ -158,6 +170,7 @@ impl Outcome {
             Outcome::IdReused => "id_reused",
             Outcome::BadSignature { .. } => "bad_signature",
             Outcome::Malformed { .. } => "malformed",
+            Outcome::NotAGateway { .. } => "not_a_gateway",
         }
     }
 
@@ -197,6 +210,7 @@ impl Outcome {
             Outcome::BadSignature { reason } => w.u8(8).bytes(reason.as_bytes()),
             Outcome::Malformed { reason } => w.u8(9).bytes(reason.as_bytes()),
             Outcome::IdReused => w.u8(10),
+            Outcome::NotAGateway { gateway } => w.u8(11).fixed(gateway),
         };
     }
 
@@ -260,6 +274,9 @@ impl Outcome {
                 reason: text(r, "reason")?,
             },
             10 => Outcome::IdReused,
+            11 => Outcome::NotAGateway {
+                gateway: r.fixed("gateway")?,
+            },
             tag => {
                 return Err(DecodeError::BadTag {
                     field: "outcome tag",

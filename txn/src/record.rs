@@ -31,7 +31,8 @@ pub type Address = [u8; 20];
 pub type TxnId = [u8; 16];
 
 const TXN_VERSION: u8 = 1;
-const BATCH_MAGIC: &[u8; 4] = b"OTB1";
+/// Magic of a batch of signed transactions.
+pub const BATCH_MAGIC: &[u8; 4] = b"OTB1";
 
 /// Something a transaction read, whose change would invalidate it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -143,6 +144,18 @@ pub enum AclOp {
         /// The key.
         key: Vec<u8>,
     },
+    /// Make `account` a gateway: replay applies the unsigned transactions of
+    /// the entries it attests. Needs admin of the log (of
+    /// [`crate::attest::SYSTEM_STREAM`]).
+    GrantGateway {
+        /// Who.
+        account: Address,
+    },
+    /// Take the gateway role from `account`. Needs admin of the log.
+    RevokeGateway {
+        /// Who.
+        account: Address,
+    },
 }
 
 /// A transaction as its sender built it.
@@ -177,18 +190,6 @@ fn check_len(field: &'static str, len: usize, limit: usize) -> Result<(), Decode
     } else {
         Ok(())
     }
-}
-
-fn read_count(r: &mut Reader<'_>, field: &'static str, limit: usize) -> Result<usize, DecodeError> {
-    let count = u32::from_le_bytes(r.fixed(field)?) as usize;
-    if count > limit {
-        return Err(DecodeError::TooMany {
-            field,
-            count,
-            limit,
-        });
-    }
-    Ok(count)
 }
 
 fn count(w: &mut Writer, n: usize) {
@@ -286,6 +287,8 @@ impl AclOp {
             AclOp::GrantSpecialWriter { .. } => "grant_special_writer",
             AclOp::RevokeSpecialWriter { .. } => "revoke_special_writer",
             AclOp::RenounceSpecialWriter { .. } => "renounce_special_writer",
+            AclOp::GrantGateway { .. } => "grant_gateway",
+            AclOp::RevokeGateway { .. } => "revoke_gateway",
         }
     }
 
@@ -310,6 +313,8 @@ impl AclOp {
                 account,
             } => w.u8(0x41).fixed(stream).bytes(key).fixed(account),
             AclOp::RenounceSpecialWriter { stream, key } => w.u8(0x42).fixed(stream).bytes(key),
+            AclOp::GrantGateway { account } => w.u8(0x50).fixed(account),
+            AclOp::RevokeGateway { account } => w.u8(0x51).fixed(account),
         };
     }
 
@@ -358,6 +363,12 @@ impl AclOp {
             0x42 => AclOp::RenounceSpecialWriter {
                 stream: r.fixed("stream")?,
                 key: key(r)?,
+            },
+            0x50 => AclOp::GrantGateway {
+                account: r.fixed("account")?,
+            },
+            0x51 => AclOp::RevokeGateway {
+                account: r.fixed("account")?,
             },
             tag => {
                 return Err(DecodeError::BadTag {
@@ -414,15 +425,15 @@ impl Transaction {
         r.expect_tag("transaction version", TXN_VERSION)?;
         let (id, sender, read_version) =
             (r.fixed("id")?, r.fixed("sender")?, r.u64("read version")?);
-        let n = read_count(&mut r, "read set", MAX_READS)?;
+        let n = r.count("read set", MAX_READS)?;
         let reads = (0..n)
             .map(|_| Read::decode(&mut r))
             .collect::<Result<_, _>>()?;
-        let n = read_count(&mut r, "write set", MAX_WRITES)?;
+        let n = r.count("write set", MAX_WRITES)?;
         let writes = (0..n)
             .map(|_| Write::decode(&mut r))
             .collect::<Result<_, _>>()?;
-        let n = read_count(&mut r, "acl set", MAX_ACL_OPS)?;
+        let n = r.count("acl set", MAX_ACL_OPS)?;
         let acl = (0..n)
             .map(|_| AclOp::decode(&mut r))
             .collect::<Result<_, _>>()?;
@@ -475,14 +486,8 @@ pub fn decode_batch(
     payload: &[u8],
 ) -> Result<Vec<Result<SignedTransaction, DecodeError>>, DecodeError> {
     let mut r = Reader::new(payload);
-    let magic: [u8; 4] = r.fixed("batch magic")?;
-    if &magic != BATCH_MAGIC {
-        return Err(DecodeError::BadTag {
-            field: "batch magic",
-            tag: magic[0],
-        });
-    }
-    let n = read_count(&mut r, "batch", MAX_BATCH_TXNS)?;
+    r.expect_magic(BATCH_MAGIC, "batch magic")?;
+    let n = r.count("batch", MAX_BATCH_TXNS)?;
     let mut txs = Vec::with_capacity(n);
     for _ in 0..n {
         let bytes = r.bytes("signed transaction", MAX_TXN_BYTES + 100)?;

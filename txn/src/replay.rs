@@ -15,6 +15,9 @@
 //! the same state and the same [`Applied::digest`].
 
 use crate::acl::{AclView, Fact, FactCache, FactChange, FactMap};
+use crate::attest::{
+    ATTESTED_MAGIC, DecodedAttested, GENESIS_MAGIC, Genesis, Item, SYSTEM_STREAM, decode_attested,
+};
 use crate::changes::{self, ChangeRecord, Changes};
 use crate::codec::{Reader, Writer};
 use crate::limits::CONFLICT_WINDOW;
@@ -94,13 +97,27 @@ impl From<EngineError> for ReplayError {
 }
 
 /// A transaction after the stateless checks: valid and signed by its sender,
-/// or already rejected.
+/// vouched for by the entry's gateway, or already rejected; or the genesis
+/// record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checked {
     /// Decoded and signed by `tx.sender`; with the hash that was signed.
     Valid(Transaction, [u8; 32]),
+    /// Decoded, unsigned, in an entry signed by `gateway`; with the hash its
+    /// sender would have signed (the idempotency check compares it). It
+    /// applies only if `gateway` holds the gateway role when it is decided.
+    Attested {
+        /// The transaction.
+        tx: Transaction,
+        /// Its signing hash.
+        hash: [u8; 32],
+        /// Who signed the entry.
+        gateway: Address,
+    },
     /// Rejected before replay looked at state (bad signature, malformed).
     Rejected(Outcome),
+    /// The genesis record (only valid as entry 0).
+    Genesis(Genesis),
 }
 
 impl Checked {
@@ -109,6 +126,15 @@ impl Checked {
     pub fn valid(tx: Transaction) -> Self {
         let hash = sign::signing_hash(&tx);
         Checked::Valid(tx, hash)
+    }
+
+    /// The transaction's (sender, id), for one that names them with
+    /// authority (signed or attested).
+    pub fn id(&self) -> Option<(Address, TxnId)> {
+        match self {
+            Checked::Valid(tx, _) | Checked::Attested { tx, .. } => Some((tx.sender, tx.id)),
+            Checked::Rejected(_) | Checked::Genesis(_) => None,
+        }
     }
 }
 
@@ -127,15 +153,57 @@ pub fn check_entry_with(
     payload: &[u8],
     already_verified: &dyn Fn(&SignedTransaction, &[u8; 32]) -> bool,
 ) -> Vec<Checked> {
-    match decode_batch(payload) {
-        Err(e) => vec![Checked::Rejected(Outcome::Malformed {
+    let malformed = |e: crate::codec::DecodeError| {
+        vec![Checked::Rejected(Outcome::Malformed {
             reason: e.to_string(),
-        })],
-        Ok(txs) => txs
-            .into_iter()
-            .map(|decoded| check_transaction(decoded, already_verified))
-            .collect(),
+        })]
+    };
+    match payload.get(..4) {
+        Some(magic) if magic == ATTESTED_MAGIC => match decode_attested(payload) {
+            Ok(entry) => check_attested(entry, already_verified),
+            Err(e) => malformed(e),
+        },
+        Some(magic) if magic == GENESIS_MAGIC => match Genesis::decode(payload) {
+            Ok(genesis) => vec![Checked::Genesis(genesis)],
+            Err(e) => malformed(e),
+        },
+        _ => match decode_batch(payload) {
+            Err(e) => malformed(e),
+            Ok(txs) => txs
+                .into_iter()
+                .map(|decoded| check_transaction(decoded, already_verified))
+                .collect(),
+        },
     }
+}
+
+/// The items of an attested entry: signed ones checked on their own,
+/// unsigned ones bound to the entry's signer (or rejected with the reason
+/// the entry's signature failed).
+fn check_attested(
+    entry: DecodedAttested,
+    already_verified: &dyn Fn(&SignedTransaction, &[u8; 32]) -> bool,
+) -> Vec<Checked> {
+    entry
+        .items
+        .into_iter()
+        .map(|item| match item {
+            Err(e) => Checked::Rejected(Outcome::Malformed {
+                reason: e.to_string(),
+            }),
+            Ok(Item::Signed(signed)) => check_transaction(Ok(signed), already_verified),
+            Ok(Item::Attested(tx)) => match &entry.gateway {
+                Ok(gateway) => Checked::Attested {
+                    hash: sign::signing_hash(&tx),
+                    tx,
+                    gateway: *gateway,
+                },
+                Err(e) => Checked::Rejected(Outcome::BadSignature {
+                    reason: format!("the entry's attestation: {e}"),
+                }),
+            },
+        })
+        .collect()
 }
 
 fn check_transaction(
@@ -360,30 +428,30 @@ impl<E: Engine> Replayer<E> {
         digest.update(&seq.to_le_bytes());
         let mut outcomes = Vec::with_capacity(txs.len());
         for (checked, stored) in txs.into_iter().zip(stored) {
-            match checked {
+            let (tx, hash) = match checked {
+                Checked::Valid(tx, hash) => (tx, hash),
+                Checked::Attested { tx, hash, gateway }
+                    if self.is_gateway(&gateway, &effects.acl, next.version)? =>
+                {
+                    (tx, hash)
+                }
+                Checked::Attested { gateway, .. } => {
+                    outcomes.push(settled(Outcome::NotAGateway { gateway }, &mut digest));
+                    continue;
+                }
                 Checked::Rejected(outcome) => {
-                    digest.update(&outcome.encode());
-                    outcomes.push(outcome);
+                    outcomes.push(settled(outcome, &mut digest));
+                    continue;
                 }
-                Checked::Valid(tx, hash) => {
-                    let outcome = self.decide(&tx, &hash, stored, &mut effects, &mut next)?;
-                    if outcome.is_committed() {
-                        // The signed hash commits to the whole transaction.
-                        digest.update(&hash);
-                    }
-                    // Encoded once: for the digest, then as the stored row.
-                    // A second use of an id stores nothing: the id keeps
-                    // its original.
-                    let encoded = outcome.encode();
-                    digest.update(&encoded);
-                    if !matches!(outcome, Outcome::Duplicate { .. } | Outcome::IdReused) {
-                        let key = outcome_key(&tx.sender, &tx.id);
-                        let row = Decided::row(&hash, &encoded);
-                        effects.batch.put(Column::Outcomes, key, row);
-                    }
-                    outcomes.push(outcome);
+                Checked::Genesis(genesis) => {
+                    let outcome = self.apply_genesis(seq, &genesis, &mut effects, &mut digest);
+                    outcomes.push(settled(outcome, &mut digest));
+                    continue;
                 }
-            }
+            };
+            let outcome =
+                self.decide_and_record(&tx, &hash, stored, &mut effects, &mut next, &mut digest)?;
+            outcomes.push(outcome);
         }
         if let Some(record) = effects.changes.finish() {
             effects
@@ -417,10 +485,7 @@ impl<E: Engine> Replayer<E> {
     fn stored_outcomes(&self, txs: &[Checked]) -> Result<Vec<Option<Decided>>, ReplayError> {
         let keys: Vec<Vec<u8>> = txs
             .iter()
-            .filter_map(|checked| match checked {
-                Checked::Valid(tx, _) => Some(outcome_key(&tx.sender, &tx.id)),
-                Checked::Rejected(_) => None,
-            })
+            .filter_map(|checked| checked.id().map(|(sender, id)| outcome_key(&sender, &id)))
             .collect();
         let mut found = self
             .store
@@ -428,15 +493,88 @@ impl<E: Engine> Replayer<E> {
             .get_many(Column::Outcomes, &keys)?
             .into_iter();
         txs.iter()
-            .map(|checked| match checked {
-                Checked::Rejected(_) => Ok(None),
-                Checked::Valid(..) => found
+            .map(|checked| match checked.id() {
+                None => Ok(None),
+                Some(_) => found
                     .next()
                     .flatten()
                     .map(|row| Decided::decode(&row))
                     .transpose(),
             })
             .collect()
+    }
+
+    /// Decides a transaction whose sender is established (signed, or
+    /// attested by a gateway), folds the outcome into the digest and stages
+    /// it under its id (a second use of an id stores nothing: the id keeps
+    /// its original).
+    fn decide_and_record(
+        &mut self,
+        tx: &Transaction,
+        hash: &[u8; 32],
+        stored: Option<Decided>,
+        effects: &mut EntryEffects,
+        next: &mut Applied,
+        digest: &mut blake3::Hasher,
+    ) -> Result<Outcome, ReplayError> {
+        let outcome = self.decide(tx, hash, stored, effects, next)?;
+        if outcome.is_committed() {
+            // The signed hash commits to the whole transaction.
+            digest.update(hash);
+        }
+        // Encoded once: for the digest, then as the stored row.
+        let encoded = outcome.encode();
+        digest.update(&encoded);
+        if !matches!(outcome, Outcome::Duplicate { .. } | Outcome::IdReused) {
+            let key = outcome_key(&tx.sender, &tx.id);
+            let row = Decided::row(hash, &encoded);
+            effects.batch.put(Column::Outcomes, key, row);
+        }
+        Ok(outcome)
+    }
+
+    /// Whether `who` holds the gateway role, as of the state this decision
+    /// is made against (earlier transactions of the entry included).
+    fn is_gateway(
+        &self,
+        who: &Address,
+        acl_overlay: &FactMap,
+        version: u64,
+    ) -> Result<bool, ReplayError> {
+        let view = AclView::new(&self.store, acl_overlay, Some(&self.facts), version);
+        Ok(view.holds(&SYSTEM_STREAM, &Fact::Gateway(*who))?)
+    }
+
+    /// Applies the genesis record if this is the log's first entry: the
+    /// system stream exists from version 0, administered by the genesis
+    /// admin, with the listed gateways. Anywhere else it is refused.
+    fn apply_genesis(
+        &mut self,
+        seq: u64,
+        genesis: &Genesis,
+        effects: &mut EntryEffects,
+        digest: &mut blake3::Hasher,
+    ) -> Outcome {
+        if seq != 0 {
+            return Outcome::Malformed {
+                reason: format!(
+                    "a genesis record counts only as the log's first entry, not entry {seq}"
+                ),
+            };
+        }
+        let mut facts = vec![
+            (SYSTEM_STREAM, Fact::Exists, true),
+            (SYSTEM_STREAM, Fact::Admin(genesis.admin), true),
+        ];
+        facts.extend(
+            genesis
+                .gateways
+                .iter()
+                .map(|g| (SYSTEM_STREAM, Fact::Gateway(*g), true)),
+        );
+        self.stage_facts(facts, effects, 0);
+        digest.update(&genesis.encode());
+        Outcome::Committed { version: 0 }
     }
 
     /// Decides one valid transaction against the current state plus the
@@ -552,6 +690,20 @@ impl<E: Engine> Replayer<E> {
                 write.value.as_deref(),
             );
         }
+        self.stage_facts(changes, effects, version);
+        effects.changes.add_version(version, writes);
+        self.window.record(
+            version,
+            writes.iter().map(|w| (&w.stream, w.key.as_slice())),
+        );
+        self.window
+            .evict_through(version.saturating_sub(self.conflict_window));
+    }
+}
+
+impl<E: Engine> Replayer<E> {
+    /// Stages ACL fact changes at `version`.
+    fn stage_facts(&mut self, changes: Vec<FactChange>, effects: &mut EntryEffects, version: u64) {
         for (stream, fact, holds) in changes {
             let key = fact.key();
             stage_write(
@@ -564,14 +716,14 @@ impl<E: Engine> Replayer<E> {
             );
             effects.acl.insert((stream, key), holds);
         }
-        effects.changes.add_version(version, writes);
-        self.window.record(
-            version,
-            writes.iter().map(|w| (&w.stream, w.key.as_slice())),
-        );
-        self.window
-            .evict_through(version.saturating_sub(self.conflict_window));
     }
+}
+
+/// An outcome that stores nothing (no id it could be recorded under),
+/// folded into the entry's digest.
+fn settled(outcome: Outcome, digest: &mut blake3::Hasher) -> Outcome {
+    digest.update(&outcome.encode());
+    outcome
 }
 
 /// Whether `fact` holds for `stream` at `version` (for ACL queries).

@@ -460,6 +460,11 @@ impl Model {
                 false,
                 Some(key),
             ),
+            GrantGateway { account } | RevokeGateway { account } => {
+                let system = ordo_txn::attest::SYSTEM_STREAM;
+                let grant = matches!(op, GrantGateway { .. });
+                (system, admin(&system), Fact::Gateway(account), grant, None)
+            }
         };
         if !self.holds(&stream, Fact::Exists) {
             return Err(Outcome::UnknownStream { stream });

@@ -96,6 +96,8 @@ fn cases() -> Vec<(&'static str, u8, Transaction)> {
             account: a,
         },
         AclOp::RenounceSpecialWriter { stream: s, key },
+        AclOp::GrantGateway { account: a },
+        AclOp::RevokeGateway { account: a },
     ];
     vec![
         ("empty", 1, base(0x01, 0)),
@@ -144,6 +146,9 @@ fn acl_json(op: &AclOp) -> Value {
     fields.insert("op".into(), json!(op.name()));
     let (stream, key, account, name) = match op {
         AclOp::CreateStream { name } => (None, None, None, Some(name)),
+        AclOp::GrantGateway { account } | AclOp::RevokeGateway { account } => {
+            (None, None, Some(account), None)
+        }
         AclOp::GrantAdmin { stream, account }
         | AclOp::GrantWriter { stream, account }
         | AclOp::RevokeWriter { stream, account } => (Some(stream), None, Some(account), None),

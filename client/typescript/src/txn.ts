@@ -36,6 +36,8 @@ export const ACL_OPS = {
   grant_special_writer: [0x40, ['stream', 'key', 'account']],
   revoke_special_writer: [0x41, ['stream', 'key', 'account']],
   renounce_special_writer: [0x42, ['stream', 'key']],
+  grant_gateway: [0x50, ['account']],
+  revoke_gateway: [0x51, ['account']],
 } as const;
 
 export type AclOpName = keyof typeof ACL_OPS;

@@ -33,6 +33,14 @@ pub enum SequencerError {
         /// What is wrong.
         reason: String,
     },
+    /// A stored header is damaged or missing below the tail.
+    #[error("stored header of seq {seq} is corrupt: {reason}")]
+    CorruptHeader {
+        /// The seq whose header is damaged.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl From<std::io::Error> for SequencerError {

@@ -31,14 +31,15 @@
 //! dropping acknowledged entries.
 
 use super::api::{Sequencer, SequencerError, WriteFault};
+use super::writer_thread::{WriterThread, wait_beyond};
 use crate::header::MAX_HEADER_BYTES;
-use crate::limits::{APPEND_QUEUE_CAPACITY, MAX_GROUP_COMMIT_ENTRIES, MAX_READ_BATCH};
+use crate::limits::{MAX_GROUP_COMMIT_ENTRIES, MAX_READ_BATCH};
 use crate::{EntryDescriptor, EntryHeader};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot, watch};
 
 const FILE_NAME: &str = "sequencer.log";
@@ -92,8 +93,7 @@ struct Shared {
 /// The embedded sequencer: see the module documentation.
 pub struct LocalSequencer {
     shared: Arc<Shared>,
-    queue: Mutex<Option<mpsc::Sender<Request>>>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    writer: WriterThread<Request>,
     path: PathBuf,
 }
 
@@ -140,7 +140,6 @@ impl LocalSequencer {
             reader: File::open(&path)?,
             fsync_micros: crate::stats::Histogram::new(crate::stats::LATENCY_BOUNDS_MICROS),
         });
-        let (queue, requests) = mpsc::channel(APPEND_QUEUE_CAPACITY);
         let writer = Writer {
             file,
             end,
@@ -150,13 +149,10 @@ impl LocalSequencer {
             poisoned: None,
             write_fault: options.write_fault,
         };
-        let handle = std::thread::Builder::new()
-            .name("ordo-sequencer".into())
-            .spawn(move || writer.run(requests))?;
+        let writer = WriterThread::spawn("ordo-sequencer", move |requests| writer.run(requests))?;
         Ok(Self {
             shared,
-            queue: Mutex::new(Some(queue)),
-            writer: Mutex::new(Some(handle)),
+            writer,
             path,
         })
     }
@@ -169,12 +165,7 @@ impl LocalSequencer {
     /// Stops taking appends, lets the writer finish what it has, and waits
     /// for it, releasing the file lock. Appends after this fail with `Closed`.
     pub fn close(&self) {
-        lock(&self.queue).take();
-        if let Some(handle) = lock(&self.writer).take() {
-            // The writer only exits by finishing its loop; a panic there is a bug
-            // that has already been reported on stderr.
-            let _ = handle.join();
-        }
+        self.writer.close();
     }
 
     fn read_sync(&self, from: u64, max: usize) -> Result<Vec<EntryHeader>, SequencerError> {
@@ -220,20 +211,12 @@ impl Drop for LocalSequencer {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 #[async_trait::async_trait]
 impl Sequencer for LocalSequencer {
     async fn append(&self, entry: EntryDescriptor) -> Result<EntryHeader, SequencerError> {
         entry.validate()?;
-        let queue = lock(&self.queue).clone().ok_or(SequencerError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        queue
-            .send(Request { entry, reply })
-            .await
-            .map_err(|_| SequencerError::Closed)?;
+        self.writer.send(Request { entry, reply }).await?;
         answer.await.map_err(|_| SequencerError::Closed)?
     }
 
@@ -248,12 +231,7 @@ impl Sequencer for LocalSequencer {
     }
 
     async fn wait_beyond(&self, seq: u64) -> Result<u64, SequencerError> {
-        let mut tail = self.shared.tail.subscribe();
-        let reached = tail
-            .wait_for(|t| *t > seq)
-            .await
-            .map_err(|_| SequencerError::Closed)?;
-        Ok(*reached)
+        wait_beyond(&self.shared.tail, seq).await
     }
 }
 

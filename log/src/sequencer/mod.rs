@@ -18,6 +18,7 @@
 mod api;
 mod local;
 mod memory;
+pub(crate) mod writer_thread;
 
 pub use api::{Sequencer, SequencerError, WriteFault};
 pub use local::{LocalSequencer, LocalSequencerOptions};

@@ -5,6 +5,8 @@
 //!
 //! - [`run`]: opening a node's stores, starting its roles, serving gRPC,
 //!   stopping cleanly on SIGINT/SIGTERM.
+//! - [`local_log`]: the log of a node on its own disk (shards and headers
+//!   in one RocksDB, or the two-file layout of older data directories).
 //! - [`handles`]: what the parts of a node hand each other ([`handles::Snapshots`]
 //!   for readers, [`handles::Commits`] for writers).
 //! - [`commits`]: the commit path: batching commits into log entries and
@@ -24,6 +26,7 @@ pub mod appenders;
 pub mod commits;
 pub mod config;
 pub mod handles;
+pub mod local_log;
 pub mod metrics;
 pub mod replica;
 pub mod run;

@@ -131,13 +131,7 @@ impl Replica {
                 seq,
                 reason: e.to_string(),
             })??;
-            let ids: Vec<Option<(Address, TxnId)>> = checked
-                .iter()
-                .map(|c| match c {
-                    Checked::Valid(tx, _) => Some((tx.sender, tx.id)),
-                    Checked::Rejected(_) => None,
-                })
-                .collect();
+            let ids: Vec<Option<(Address, TxnId)>> = checked.iter().map(Checked::id).collect();
             let outcomes = self
                 .replayer
                 .apply_entry(seq, checked)

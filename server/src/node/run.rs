@@ -4,13 +4,14 @@
 use crate::node::appenders::Appenders;
 use crate::node::commits::{BatchLimits, Committer, Waiters};
 use crate::node::handles::{Commits, Snapshots};
+use crate::node::local_log::LocalLog;
 use crate::node::metrics::Metrics;
 use crate::node::replica::Replica;
 use crate::node::services::{acl, kv, log, sql, status, txn};
 use crate::node::sql::SqlPrincipal;
 use crate::node::verified::VerifiedSignatures;
 use anyhow::Context;
-use ordo_log::{CodingParams, LocalSequencer, LocalSequencerOptions, RocksShardStore, Sequencer};
+use ordo_log::{CodingParams, Sequencer};
 use ordo_proto::v1::{acl_server, kv_server, log_server, sql_server, status_server, txn_server};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -65,32 +66,6 @@ pub fn state_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("state")
 }
 
-/// The stores of a node with its log on this machine.
-struct LocalLog {
-    sequencer: Arc<LocalSequencer>,
-    shards: Arc<dyn ordo_log::ShardStore>,
-}
-
-impl LocalLog {
-    fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-        let sequencer =
-            LocalSequencer::open(data_dir.join("log"), LocalSequencerOptions::default())
-                .context("opening the local sequencer")?;
-        let shards =
-            RocksShardStore::open(data_dir.join("shards")).context("opening the shard store")?;
-        Ok(Self {
-            sequencer: Arc::new(sequencer),
-            shards: Arc::new(shards),
-        })
-    }
-
-    fn sequencer(&self) -> Arc<dyn Sequencer> {
-        self.sequencer.clone()
-    }
-}
-
 /// The tasks a running node owns, stopped when it stops.
 struct Tasks {
     follower: tokio::task::JoinHandle<()>,
@@ -107,7 +82,7 @@ impl Running {
     fn stop(self) {
         self.tasks.batcher.abort();
         self.tasks.follower.abort();
-        self.log.sequencer.close();
+        self.log.close();
     }
 }
 
@@ -143,7 +118,7 @@ fn start_roles(
     coding: CodingParams,
 ) -> anyhow::Result<(ServiceParts, Tasks)> {
     let sequencer = log.sequencer();
-    let reader = ordo_log::EntryReader::new(log.shards.clone(), sequencer.clone());
+    let reader = log.reader();
     let verified = Arc::new(VerifiedSignatures::default());
     let replica = Replica::open(&state_dir(&config.data_dir), reader.clone())
         .context("opening the replica state")?
@@ -158,7 +133,7 @@ fn start_roles(
         waiters.clone(),
     ));
     let metrics = Arc::new(Metrics::default());
-    let writer = || ordo_log::EntryWriter::new(log.shards.clone(), sequencer.clone(), coding);
+    let writer = || log.writer(coding);
     let (committer, batcher) = Committer::start(writer()?, config.batch, waiters, metrics.clone());
     let parts = ServiceParts {
         snapshots: Snapshots {
@@ -203,7 +178,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     }
     let exporter = tokio::spawn(crate::node::metrics::serve(
         metrics_listener,
-        metrics_page(&parts, running.log.sequencer.clone()),
+        metrics_page(&parts, &running.log),
     ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -217,18 +192,16 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
 }
 
 /// Renders the metrics page from the node's counters and gauges.
-fn metrics_page(
-    parts: &ServiceParts,
-    sequencer: Arc<LocalSequencer>,
-) -> Arc<dyn Fn() -> String + Send + Sync> {
+fn metrics_page(parts: &ServiceParts, log: &LocalLog) -> Arc<dyn Fn() -> String + Send + Sync> {
     let (snapshots, metrics) = (parts.snapshots.clone(), parts.commits.metrics.clone());
+    let (sequencer, log) = (log.sequencer(), log.clone());
     Arc::new(move || {
         let applied = snapshots.position();
         metrics.render(&crate::node::metrics::NodeGauges {
             log_tail: sequencer.tail(),
             applied_seq: applied.next_seq,
             applied_version: applied.version,
-            fsync_micros: sequencer.fsync_latency(),
+            fsync_micros: log.fsync_latency(),
         })
     })
 }

@@ -93,6 +93,10 @@ fn decision(outcome: &Outcome) -> Decision {
         Outcome::IdReused => kind(OutcomeKind::IdReused),
         Outcome::BadSignature { .. } => kind(OutcomeKind::BadSignature),
         Outcome::Malformed { .. } => kind(OutcomeKind::Malformed),
+        Outcome::NotAGateway { gateway } => Decision {
+            gateway: gateway.to_vec(),
+            ..kind(OutcomeKind::NotAGateway)
+        },
     }
 }
 

@@ -1,0 +1,441 @@
+//! A whole log on one RocksDB (feature `rocksdb`): the shard store and the
+//! sequencer of a single machine, sharing one write-ahead log so that an
+//! entry's shards and its header cost one sync together ([`JointLog`]).
+//!
+//! # Layout
+//!
+//! Two column families in one database:
+//! - `shards`: key `commitment || index` (big-endian), value as in
+//!   [`crate::RocksShardStore`];
+//! - `headers`: key `seq` (big-endian u64), value the encoded
+//!   [`EntryHeader`]. Seqs are gap-free from 0, so the tail is the last key
+//!   plus one.
+//!
+//! # Group commit
+//!
+//! Appends go through one writer thread, as in [`crate::LocalSequencer`]:
+//! it takes what is queued (up to [`MAX_GROUP_COMMIT_ENTRIES`] entries and
+//! [`MAX_GROUP_COMMIT_BYTES`] of shards), gives the entries consecutive
+//! seqs, and writes their shards and headers in one synced `WriteBatch`.
+//! RocksDB applies a batch atomically: after a crash either all of it is in
+//! the write-ahead log or none of it is, so a header is never durable
+//! without its shards and the torn tail of an unacknowledged group is
+//! dropped on open. Replies go out after the sync.
+//!
+//! # Failure
+//!
+//! A failed write poisons the log until it is reopened, as every sequencer
+//! must: after a failed sync the state of the disk is unknown.
+
+use crate::header::EntryDescriptor;
+use crate::joint::JointLog;
+use crate::limits::{MAX_GROUP_COMMIT_BYTES, MAX_GROUP_COMMIT_ENTRIES, MAX_READ_BATCH};
+use crate::sequencer::writer_thread::{WriterThread, wait_beyond};
+use crate::sequencer::{Sequencer, SequencerError, WriteFault};
+use crate::shard_store::{ShardStore, StoreError, decode_value, encode_value, shard_key};
+use crate::{EntryHeader, Hash, Shard};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+
+const SHARDS: &str = "shards";
+const HEADERS: &str = "headers";
+
+/// Options of a [`RocksLog`].
+#[derive(Debug, Clone, Default)]
+pub struct RocksLogOptions {
+    /// A switch that fails the next group write, for the conformance
+    /// suite's failure checks; `None` on real nodes.
+    pub write_fault: Option<Arc<WriteFault>>,
+}
+
+struct Request {
+    entry: EntryDescriptor,
+    shards: Vec<Shard>,
+    reply: oneshot::Sender<Result<EntryHeader, SequencerError>>,
+}
+
+impl Request {
+    fn shard_bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.bytes.len()).sum()
+    }
+}
+
+/// What the writer thread and readers share.
+struct Shared {
+    db: rocksdb::DB,
+    tail: watch::Sender<u64>,
+    fsync_micros: crate::stats::Histogram,
+}
+
+/// The log of one machine on one RocksDB: see the module documentation.
+pub struct RocksLog {
+    shared: Arc<Shared>,
+    writer: WriterThread<Request>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RocksLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksLog")
+            .field("path", &self.path)
+            .field("tail", &Sequencer::tail(self))
+            .finish()
+    }
+}
+
+fn io(e: rocksdb::Error) -> SequencerError {
+    SequencerError::Io(e.into_string())
+}
+
+fn backend(e: rocksdb::Error) -> StoreError {
+    StoreError::Backend(e.into_string())
+}
+
+fn open_db(path: &Path) -> Result<rocksdb::DB, SequencerError> {
+    let mut options = rocksdb::Options::default();
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    // A crash can leave only the group being written incomplete, at the end
+    // of the write-ahead log; anything damaged before it is an error on
+    // open, never silently dropped.
+    options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
+    let mut shards = rocksdb::Options::default();
+    // Erasure-coded payload is mostly incompressible: LZ4 gives up cheaply.
+    shards.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let headers = rocksdb::Options::default();
+    let families = [
+        rocksdb::ColumnFamilyDescriptor::new(SHARDS, shards),
+        rocksdb::ColumnFamilyDescriptor::new(HEADERS, headers),
+    ];
+    rocksdb::DB::open_cf_descriptors(&options, path, families).map_err(|e| {
+        let message = e.into_string();
+        if message.contains("lock") {
+            SequencerError::Locked(path.display().to_string())
+        } else {
+            SequencerError::Io(message)
+        }
+    })
+}
+
+impl Shared {
+    fn family(&self, name: &str) -> &rocksdb::ColumnFamily {
+        // Both families are created on open; a missing one is a bug here.
+        self.db
+            .cf_handle(name)
+            .unwrap_or_else(|| panic!("column family {name} is opened with the database"))
+    }
+
+    /// The seq after the last stored header.
+    fn recover_tail(&self) -> Result<u64, SequencerError> {
+        let mut last = self
+            .db
+            .iterator_cf(self.family(HEADERS), rocksdb::IteratorMode::End);
+        let Some(item) = last.next() else {
+            return Ok(0);
+        };
+        let (key, value) = item.map_err(io)?;
+        let seq = seq_of_key(&key)?;
+        let header = decode_header(&value, seq)?;
+        Ok(header.seq + 1)
+    }
+}
+
+fn seq_of_key(key: &[u8]) -> Result<u64, SequencerError> {
+    let bytes: [u8; 8] = key.try_into().map_err(|_| SequencerError::CorruptHeader {
+        seq: 0,
+        reason: format!("header key of {} bytes", key.len()),
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+fn decode_header(value: &[u8], seq: u64) -> Result<EntryHeader, SequencerError> {
+    let corrupt = |reason: String| SequencerError::CorruptHeader { seq, reason };
+    let header = EntryHeader::decode(value).map_err(|e| corrupt(e.to_string()))?;
+    if header.seq != seq {
+        return Err(corrupt(format!("holds seq {} at {seq}", header.seq)));
+    }
+    Ok(header)
+}
+
+impl RocksLog {
+    /// Opens (creating if needed) the log in directory `path` and starts its
+    /// writer thread. Fails with `Locked` if another process holds it.
+    pub fn open(path: impl AsRef<Path>, options: RocksLogOptions) -> Result<Self, SequencerError> {
+        let path = path.as_ref().to_path_buf();
+        let shared = Shared {
+            db: open_db(&path)?,
+            tail: watch::Sender::new(0),
+            fsync_micros: crate::stats::Histogram::new(crate::stats::LATENCY_BOUNDS_MICROS),
+        };
+        let tail = shared.recover_tail()?;
+        shared.tail.send_replace(tail);
+        let shared = Arc::new(shared);
+        let writer = Writer {
+            shared: shared.clone(),
+            next_seq: tail,
+            poisoned: None,
+            write_fault: options.write_fault,
+        };
+        let writer = WriterThread::spawn("ordo-log-writer", move |requests| writer.run(requests))?;
+        Ok(Self {
+            shared,
+            writer,
+            path,
+        })
+    }
+
+    /// How long the synced group writes took, in microseconds.
+    pub fn fsync_latency(&self) -> crate::stats::HistogramSnapshot {
+        self.shared.fsync_micros.snapshot()
+    }
+
+    /// Stops taking appends and waits for the writer to finish what it has.
+    /// Appends after this fail with `Closed`; the database itself closes
+    /// when the last handle is dropped.
+    pub fn close(&self) {
+        self.writer.close();
+    }
+
+    async fn enqueue(
+        &self,
+        entry: EntryDescriptor,
+        shards: Vec<Shard>,
+    ) -> Result<EntryHeader, SequencerError> {
+        entry.validate()?;
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            entry,
+            shards,
+            reply,
+        };
+        self.writer.send(request).await?;
+        answer.await.map_err(|_| SequencerError::Closed)?
+    }
+
+    fn read_headers(&self, from: u64, max: usize) -> Result<Vec<EntryHeader>, SequencerError> {
+        let tail = *self.shared.tail.borrow();
+        let count = tail
+            .saturating_sub(from)
+            .min(max.min(MAX_READ_BATCH) as u64);
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let start = from.to_be_bytes();
+        let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
+        let mut headers = Vec::with_capacity(count as usize);
+        let family = self.shared.family(HEADERS);
+        for (item, seq) in self
+            .shared
+            .db
+            .iterator_cf(family, mode)
+            .zip(from..from + count)
+        {
+            let (key, value) = item.map_err(io)?;
+            if seq_of_key(&key)? != seq {
+                return Err(SequencerError::CorruptHeader {
+                    seq,
+                    reason: "header missing below the tail".into(),
+                });
+            }
+            headers.push(decode_header(&value, seq)?);
+        }
+        if headers.len() as u64 != count {
+            return Err(SequencerError::CorruptHeader {
+                seq: from + headers.len() as u64,
+                reason: "header missing below the tail".into(),
+            });
+        }
+        Ok(headers)
+    }
+}
+
+impl Drop for RocksLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[async_trait::async_trait]
+impl Sequencer for RocksLog {
+    async fn append(&self, entry: EntryDescriptor) -> Result<EntryHeader, SequencerError> {
+        self.enqueue(entry, Vec::new()).await
+    }
+
+    async fn read(&self, from: u64, max: usize) -> Result<Vec<EntryHeader>, SequencerError> {
+        // At most MAX_READ_BATCH small headers, normally from the block
+        // cache: cheap enough to read in place.
+        self.read_headers(from, max)
+    }
+
+    fn tail(&self) -> u64 {
+        *self.shared.tail.borrow()
+    }
+
+    async fn wait_beyond(&self, seq: u64) -> Result<u64, SequencerError> {
+        wait_beyond(&self.shared.tail, seq).await
+    }
+}
+
+#[async_trait::async_trait]
+impl JointLog for RocksLog {
+    async fn append_with_shards(
+        &self,
+        entry: EntryDescriptor,
+        shards: Vec<Shard>,
+    ) -> Result<EntryHeader, SequencerError> {
+        self.enqueue(entry, shards).await
+    }
+}
+
+impl ShardStore for RocksLog {
+    fn put(&self, commitment: &Hash, shard: &Shard) -> Result<(), StoreError> {
+        self.put_entry(commitment, std::slice::from_ref(shard))
+    }
+
+    fn put_entry(&self, commitment: &Hash, shards: &[Shard]) -> Result<(), StoreError> {
+        let mut batch = rocksdb::WriteBatch::default();
+        let family = self.shared.family(SHARDS);
+        for shard in shards {
+            batch.put_cf(
+                family,
+                shard_key(commitment, shard.index),
+                encode_value(shard),
+            );
+        }
+        self.shared.db.write_opt(batch, &synced()).map_err(backend)
+    }
+
+    fn get(&self, commitment: &Hash, index: u16) -> Result<Option<Shard>, StoreError> {
+        let family = self.shared.family(SHARDS);
+        let key = shard_key(commitment, index);
+        let value = self.shared.db.get_pinned_cf(family, key).map_err(backend)?;
+        value
+            .map(|v| decode_value(commitment, index, &v))
+            .transpose()
+    }
+
+    fn has(&self, commitment: &Hash, index: u16) -> Result<bool, StoreError> {
+        let family = self.shared.family(SHARDS);
+        let key = shard_key(commitment, index);
+        let value = self.shared.db.get_pinned_cf(family, key).map_err(backend)?;
+        Ok(value.is_some())
+    }
+
+    fn delete(&self, commitment: &Hash, index: u16) -> Result<(), StoreError> {
+        let family = self.shared.family(SHARDS);
+        let key = shard_key(commitment, index);
+        self.shared
+            .db
+            .delete_cf_opt(family, key, &synced())
+            .map_err(backend)
+    }
+
+    fn list(&self, commitment: &Hash) -> Result<Vec<u16>, StoreError> {
+        let start = shard_key(commitment, 0);
+        let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
+        let family = self.shared.family(SHARDS);
+        let mut indices = Vec::new();
+        for item in self.shared.db.iterator_cf(family, mode) {
+            let (key, _) = item.map_err(backend)?;
+            if key.len() != 34 || key[..32] != commitment[..] {
+                break;
+            }
+            indices.push(u16::from_be_bytes([key[32], key[33]]));
+        }
+        Ok(indices)
+    }
+}
+
+fn synced() -> rocksdb::WriteOptions {
+    let mut options = rocksdb::WriteOptions::default();
+    options.set_sync(true);
+    options
+}
+
+/// The one thread that appends.
+struct Writer {
+    shared: Arc<Shared>,
+    next_seq: u64,
+    poisoned: Option<String>,
+    write_fault: Option<Arc<WriteFault>>,
+}
+
+impl Writer {
+    fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+        let mut carried = None;
+        while let Some(first) = carried.take().or_else(|| requests.blocking_recv()) {
+            let mut bytes = first.shard_bytes();
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP_COMMIT_ENTRIES {
+                let Ok(next) = requests.try_recv() else { break };
+                if bytes + next.shard_bytes() > MAX_GROUP_COMMIT_BYTES {
+                    carried = Some(next);
+                    break;
+                }
+                bytes += next.shard_bytes();
+                group.push(next);
+            }
+            self.commit(group);
+        }
+    }
+
+    fn commit(&mut self, group: Vec<Request>) {
+        if let Some(reason) = &self.poisoned {
+            return refuse(group, reason);
+        }
+        let headers: Vec<EntryHeader> = group
+            .iter()
+            .zip(self.next_seq..)
+            .map(|(request, seq)| EntryHeader {
+                seq,
+                entry: request.entry.clone(),
+            })
+            .collect();
+        match self.write(&group, &headers) {
+            Ok(()) => {
+                self.next_seq += headers.len() as u64;
+                self.shared.tail.send_replace(self.next_seq);
+                for (request, header) in group.into_iter().zip(headers) {
+                    let _ = request.reply.send(Ok(header));
+                }
+            }
+            Err(reason) => {
+                tracing::error!(error = %reason, "log write failed; refusing appends until reopened");
+                refuse(group, &reason);
+                self.poisoned = Some(reason);
+            }
+        }
+    }
+
+    fn write(&self, group: &[Request], headers: &[EntryHeader]) -> Result<(), String> {
+        if self.write_fault.as_ref().is_some_and(|f| f.take()) {
+            return Err("write failed (injected)".into());
+        }
+        let (shards, header_family) = (self.shared.family(SHARDS), self.shared.family(HEADERS));
+        let mut batch = rocksdb::WriteBatch::default();
+        for (request, header) in group.iter().zip(headers) {
+            for shard in &request.shards {
+                let key = shard_key(&request.entry.commitment, shard.index);
+                batch.put_cf(shards, key, encode_value(shard));
+            }
+            batch.put_cf(header_family, header.seq.to_be_bytes(), header.encode());
+        }
+        let started = std::time::Instant::now();
+        self.shared
+            .db
+            .write_opt(batch, &synced())
+            .map_err(|e| e.into_string())?;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.shared.fsync_micros.observe(micros);
+        Ok(())
+    }
+}
+
+fn refuse(group: Vec<Request>, reason: &str) {
+    for request in group {
+        let _ = request
+            .reply
+            .send(Err(SequencerError::Poisoned(reason.to_string())));
+    }
+}

@@ -1,0 +1,182 @@
+//! The joint log on RocksDB: it passes the shard store suite and the
+//! sequencer suite, and an entry's shards and header are durable together
+//! or not at all.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use ordo_log::conformance::{SequencerHarness, sequencer, shard_store};
+use ordo_log::{
+    CodingParams, EntryReader, EntryWriter, JointLog, RocksLog, RocksLogOptions, Sequencer,
+    SequencerError, ShardStore, WriteFault,
+};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A database directory, the log open over it, and its fault switch.
+struct RocksHarness {
+    dir: tempfile::TempDir,
+    fault: Arc<WriteFault>,
+    open: Option<Arc<RocksLog>>,
+}
+
+impl RocksHarness {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
+            fault: Arc::new(WriteFault::default()),
+            open: None,
+        }
+    }
+
+    fn open_log(&mut self) -> Arc<RocksLog> {
+        let options = RocksLogOptions {
+            write_fault: Some(self.fault.clone()),
+        };
+        let log = Arc::new(RocksLog::open(self.dir.path(), options).expect("opens"));
+        self.open = Some(log.clone());
+        log
+    }
+
+    fn close(&mut self) {
+        if let Some(log) = self.open.take() {
+            log.close();
+            assert_eq!(Arc::strong_count(&log), 1, "the test holds no other handle");
+        }
+    }
+}
+
+/// The newest write-ahead log file of the database in `dir`.
+fn newest_wal(dir: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .max()
+        .expect("the database has a write-ahead log")
+}
+
+#[async_trait::async_trait]
+impl SequencerHarness for RocksHarness {
+    async fn open(&mut self) -> Arc<dyn Sequencer> {
+        self.open_log()
+    }
+
+    async fn stop(&mut self, sequencer: Arc<dyn Sequencer>) {
+        drop(sequencer);
+        self.close();
+    }
+
+    /// Half a write-ahead-log record (a header promising more bytes than
+    /// follow), as a crash in the middle of a group write leaves it.
+    fn tear_tail(&mut self) {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(newest_wal(self.dir.path()))
+            .unwrap();
+        file.write_all(b"\x12\x34\x56\x78\xff\x7f\x01partial")
+            .unwrap();
+    }
+
+    fn fail_next_write(&mut self) {
+        self.fault.arm();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rocksdb_log_passes_the_sequencer_suite() {
+    sequencer(RocksHarness::new).await;
+}
+
+#[test]
+fn the_rocksdb_log_passes_the_shard_store_suite() {
+    let root = tempfile::tempdir().unwrap();
+    let counter = std::cell::Cell::new(0);
+    shard_store(|| {
+        counter.set(counter.get() + 1);
+        let path = root.path().join(counter.get().to_string());
+        RocksLog::open(path, RocksLogOptions::default()).unwrap()
+    });
+}
+
+fn payload(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(seed)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_written_in_one_sync_read_back_verified_after_a_restart() {
+    let mut harness = RocksHarness::new();
+    let log = harness.open_log();
+    let writer = EntryWriter::joint(log.clone(), CodingParams::default()).unwrap();
+    let lengths = [0usize, 1, 5000, 300_000];
+    for (seq, len) in lengths.iter().enumerate() {
+        let header = writer
+            .append(payload(seq as u8 + 1, *len), vec![[1; 32]], [2; 20])
+            .await
+            .unwrap();
+        assert_eq!(header.seq, seq as u64, "seqs are consecutive");
+    }
+    drop((writer, log));
+    harness.close();
+    let log = harness.open_log();
+    let reader = EntryReader::new(log.clone(), log.clone());
+    for (seq, len) in lengths.iter().enumerate() {
+        let (_, read) = reader.read(seq as u64).await.unwrap();
+        assert_eq!(read.payload, payload(seq as u8 + 1, *len), "entry {seq}");
+        assert!(read.missing.is_empty() && read.rejected.is_empty());
+    }
+    drop((reader, log));
+    harness.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_joint_write_leaves_neither_shards_nor_header() {
+    let mut harness = RocksHarness::new();
+    let log = harness.open_log();
+    let kept = CodingParams::default().encode(b"kept").unwrap();
+    let lost = CodingParams::default().encode(b"lost").unwrap();
+    let describe = |encoded: &ordo_log::EncodedEntry| ordo_log::EntryDescriptor {
+        commitment: encoded.commitment,
+        geometry: encoded.geometry,
+        tags: vec![],
+        submitter: [0; 20],
+    };
+    log.append_with_shards(describe(&kept), kept.shards.clone())
+        .await
+        .unwrap();
+    harness.fail_next_write();
+    let failed = log
+        .append_with_shards(describe(&lost), lost.shards.clone())
+        .await;
+    assert!(
+        matches!(failed, Err(SequencerError::Poisoned(_))),
+        "{failed:?}"
+    );
+    assert_eq!(log.tail(), 1, "the failed entry took no seq");
+    drop(log);
+    harness.close();
+    let log = harness.open_log();
+    assert_eq!(
+        log.tail(),
+        1,
+        "the failed entry is not there after a reopen"
+    );
+    assert_eq!(log.list(&kept.commitment).unwrap().len(), kept.shards.len());
+    assert!(
+        log.list(&lost.commitment).unwrap().is_empty(),
+        "no shard of the failed entry was stored"
+    );
+    drop(log);
+    harness.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_open_of_the_same_log_is_refused_as_locked() {
+    let mut harness = RocksHarness::new();
+    let _log = harness.open_log();
+    let second = RocksLog::open(harness.dir.path(), RocksLogOptions::default());
+    assert!(
+        matches!(second, Err(SequencerError::Locked(_))),
+        "{second:?}"
+    );
+}
