@@ -26,6 +26,7 @@ pub mod acl;
 #[cfg(feature = "launch")]
 pub mod dev;
 pub mod keyfile;
+pub mod session;
 pub mod sql;
 pub mod txn;
 
@@ -135,6 +136,11 @@ impl Client {
                 reason: error_chain(&e),
             })?;
         Ok(Self { channel })
+    }
+
+    /// The connection, for calling services this client has no method for.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// The node's role and progress.

@@ -129,12 +129,12 @@ async fn appended_transactions_are_applied_read_back_and_survive_kill_9() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(appended.seq, 0);
+    assert_eq!(appended.seq, 1, "after the genesis record");
 
     // The entry reads back with a proof that its first chunk is in the commitment.
     let read = log
         .read(ReadRequest {
-            seq: 0,
+            seq: 1,
             first_leaf: Some(0),
             last_leaf: Some(0),
         })
@@ -175,7 +175,7 @@ async fn appended_transactions_are_applied_read_back_and_survive_kill_9() {
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
     let too_wide = ReadRequest {
-        seq: 0,
+        seq: 1,
         first_leaf: Some(0),
         last_leaf: Some(5000),
     };
@@ -250,7 +250,7 @@ async fn raw_appends_are_refused_to_strangers_forgers_and_replayers() {
     let genuine = signed_append(&owner(), 7, b"genuine".to_vec(), vec![]);
     assert_eq!(
         log.append(genuine.clone()).await.unwrap().into_inner().seq,
-        0
+        1
     );
     let (code, message) = refusal(log.append(genuine).await.unwrap_err());
     assert_eq!(code, tonic::Code::PermissionDenied);
@@ -260,7 +260,7 @@ async fn raw_appends_are_refused_to_strangers_forgers_and_replayers() {
     );
     let read = log
         .read(ReadRequest {
-            seq: 0,
+            seq: 1,
             ..Default::default()
         })
         .await
@@ -277,8 +277,8 @@ async fn raw_appends_are_refused_to_strangers_forgers_and_replayers() {
             .unwrap()
             .into_inner()
             .tail,
-        1,
-        "only the genuine append is in the log"
+        2,
+        "only the genesis record and the genuine append are in the log"
     );
     assert!(node.terminate().success());
 }
@@ -324,7 +324,7 @@ async fn bad_requests_get_typed_errors_and_the_node_keeps_serving() {
         .append(signed_append(&owner(), 2, b"not a batch".to_vec(), vec![]))
         .await
         .unwrap();
-    assert_eq!(garbage.into_inner().seq, 0);
+    assert_eq!(garbage.into_inner().seq, 1, "after the genesis record");
     let create = tx(
         1,
         0,

@@ -20,7 +20,7 @@ fn the_node_sql_store_passes_the_store_suite() {
         batch: BatchLimits::default(),
     };
     let node = runtime
-        .block_on(async { LocalNode::start(&config) })
+        .block_on(LocalNode::start(&config))
         .expect("node starts");
     let parts = &node.parts;
     let made = parts

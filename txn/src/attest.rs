@@ -57,6 +57,16 @@ pub enum Item {
     Attested(Transaction),
 }
 
+impl Item {
+    /// The transaction, signed or not.
+    pub fn tx(&self) -> &Transaction {
+        match self {
+            Item::Signed(signed) => &signed.tx,
+            Item::Attested(tx) => tx,
+        }
+    }
+}
+
 /// The log's first entry: who administers the log, and its first gateways.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Genesis {

@@ -20,6 +20,20 @@ const DOMAIN: &[u8] = b"ordo/txn/v1\0";
 /// from transactions' so one can never pass for the other.
 const APPEND_DOMAIN: &[u8] = b"ordo/log-append/v1\0";
 
+/// The domain of session proofs (docs/PROTOCOL.md).
+const SESSION_DOMAIN: &[u8] = b"ordo/session/v1\0";
+
+/// The hash a client signs to open a session:
+/// `keccak256("ordo/session/v1\0" || node[20] || nonce[32] || expires_unix_ms u64 LE)`.
+pub fn session_proof_hash(node: &Address, nonce: &[u8; 32], expires_unix_ms: u64) -> [u8; 32] {
+    let mut hasher = alloy_primitives::Keccak256::new();
+    hasher.update(SESSION_DOMAIN);
+    hasher.update(node);
+    hasher.update(nonce);
+    hasher.update(expires_unix_ms.to_le_bytes());
+    hasher.finalize().0
+}
+
 /// Why a signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {

@@ -11,7 +11,8 @@
 
 use crate::node::replica::AppliedEntry;
 use ordo_log::EntryWriter;
-use ordo_txn::{Address, Outcome, SignedTransaction, TxnId};
+use ordo_txn::attest::Item;
+use ordo_txn::{Address, Outcome, SigningKey, TxnId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
@@ -155,7 +156,7 @@ impl Waiters {
 }
 
 struct Pending {
-    signed: SignedTransaction,
+    item: Item,
     bytes: usize,
     failed: oneshot::Sender<CommitError>,
 }
@@ -176,40 +177,38 @@ impl std::fmt::Debug for Pending {
 }
 
 impl Committer {
-    /// Starts the batcher, appending through `writer`. Outcomes arrive
-    /// through `waiters`, which the replica feeds.
+    /// Starts the batcher, appending through `writer`; entries holding
+    /// unsigned (session) transactions are attested with `gateway`, the
+    /// node's key. Outcomes arrive through `waiters`, which the replica feeds.
     pub fn start(
         writer: EntryWriter,
+        gateway: SigningKey,
         limits: BatchLimits,
         waiters: Arc<Waiters>,
         metrics: Arc<crate::node::metrics::Metrics>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
-        let batcher = tokio::spawn(run_batcher(
+        let appender = Appender {
             writer,
-            limits,
-            receiver,
-            waiters.clone(),
-            metrics,
-        ));
+            gateway,
+            waiters: waiters.clone(),
+        };
+        let batcher = tokio::spawn(run_batcher(appender, limits, receiver, metrics));
         (Self { queue, waiters }, batcher)
     }
 
-    /// Queues a checked transaction and waits for the log's decision.
-    /// `encoded_len` is the length of the transaction's canonical encoding
-    /// (what ingress received), counted against [`BatchLimits::max_bytes`].
-    pub async fn commit(
-        &self,
-        signed: SignedTransaction,
-        encoded_len: usize,
-    ) -> Result<Decided, CommitError> {
-        let key = (signed.tx.sender, signed.tx.id);
+    /// Queues a checked transaction (signed by its sender, or unsigned from
+    /// a session this node authenticated) and waits for the log's decision.
+    /// `encoded_len` is the length of its canonical encoding (what ingress
+    /// received), counted against [`BatchLimits::max_bytes`].
+    pub async fn commit(&self, item: Item, encoded_len: usize) -> Result<Decided, CommitError> {
+        let key = (item.tx().sender, item.tx().id);
         // Registered before queueing, so a decision can never arrive first.
         let decided = self.waiters.register(key);
         let (failed_send, failed) = oneshot::channel();
         let bytes = encoded_len;
         let pending = Pending {
-            signed,
+            item,
             bytes,
             failed: failed_send,
         };
@@ -243,11 +242,18 @@ impl Committer {
     }
 }
 
-async fn run_batcher(
+/// What appends a batch: the log's writer, the key that attests entries,
+/// and the waiters to release when an append fails.
+struct Appender {
     writer: EntryWriter,
+    gateway: SigningKey,
+    waiters: Arc<Waiters>,
+}
+
+async fn run_batcher(
+    appender: Appender,
     limits: BatchLimits,
     mut queue: mpsc::Receiver<Pending>,
-    waiters: Arc<Waiters>,
     metrics: Arc<crate::node::metrics::Metrics>,
 ) {
     let mut carried: Option<Pending> = None;
@@ -281,28 +287,58 @@ async fn run_batcher(
             batch.push(next);
         }
         metrics.record_batch(batch.len());
-        append_batch(&writer, batch, &waiters).await;
+        appender.append(batch).await;
     }
 }
 
-/// Appends one batch. On success the callers wait for the replica; on
-/// failure each is told, and nothing of the batch was ordered.
-async fn append_batch(writer: &EntryWriter, batch: Vec<Pending>, waiters: &Waiters) {
-    let txs: Vec<SignedTransaction> = batch.iter().map(|p| p.signed.clone()).collect();
-    let mut tags: Vec<[u8; 32]> = txs
-        .iter()
-        .flat_map(|s| s.tx.writes.iter().map(|w| w.stream))
-        .collect();
-    tags.sort_unstable();
-    tags.dedup();
-    if tags.len() > ordo_log::limits::MAX_TAGS {
-        tags.clear();
+impl Appender {
+    /// Appends one batch. On success the callers wait for the replica; on
+    /// failure each is told, and nothing of the batch was ordered.
+    async fn append(&self, batch: Vec<Pending>) {
+        let (payload, tags) = match self.payload(&batch) {
+            Ok(built) => built,
+            Err(error) => return self.fail(batch, &error),
+        };
+        if let Err(error) = self.writer.append(payload, tags, [0; 20]).await {
+            self.fail(batch, &error.to_string());
+        }
     }
-    let payload = ordo_txn::encode_batch(&txs);
-    if let Err(error) = writer.append(payload, tags, [0; 20]).await {
+
+    /// The entry's payload and tags: a plain batch when every transaction is
+    /// signed, else an attested entry signed once with the node's key.
+    fn payload(&self, batch: &[Pending]) -> Result<(Vec<u8>, Vec<[u8; 32]>), String> {
+        let items: Vec<Item> = batch.iter().map(|p| p.item.clone()).collect();
+        let mut tags: Vec<[u8; 32]> = items
+            .iter()
+            .flat_map(|item| item.tx().writes.iter().map(|w| w.stream))
+            .collect();
+        tags.sort_unstable();
+        tags.dedup();
+        if tags.len() > ordo_log::limits::MAX_TAGS {
+            tags.clear();
+        }
+        let all_signed = items.iter().all(|i| matches!(i, Item::Signed(_)));
+        let payload = if all_signed {
+            let signed: Vec<_> = items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Item::Signed(signed) => Some(signed),
+                    Item::Attested(_) => None,
+                })
+                .collect();
+            ordo_txn::encode_batch(&signed)
+        } else {
+            ordo_txn::attest::encode_attested(&items, &self.gateway)
+                .map_err(|e| format!("attesting the entry: {e}"))?
+        };
+        Ok((payload, tags))
+    }
+
+    fn fail(&self, batch: Vec<Pending>, error: &str) {
         tracing::error!(%error, transactions = batch.len(), "appending a batch failed");
         for pending in batch {
-            waiters.forget(&(pending.signed.tx.sender, pending.signed.tx.id));
+            let tx = pending.item.tx();
+            self.waiters.forget(&(tx.sender, tx.id));
             let _ = pending.failed.send(CommitError::Append(error.to_string()));
         }
     }

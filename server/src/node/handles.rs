@@ -56,4 +56,6 @@ pub struct Commits {
     pub verified: Arc<VerifiedSignatures>,
     /// What the commit path counts.
     pub metrics: Arc<Metrics>,
+    /// The node's key, which attests session transactions.
+    pub node: crate::node::gateway::NodeKey,
 }

@@ -7,6 +7,8 @@
 //!   stopping cleanly on SIGINT/SIGTERM.
 //! - [`local_log`]: the log of a node on its own disk (shards and headers
 //!   in one RocksDB, or the two-file layout of older data directories).
+//! - [`gateway`]: the node's key, the genesis record of a log it founds,
+//!   and whether it holds the gateway role.
 //! - [`handles`]: what the parts of a node hand each other ([`handles::Snapshots`]
 //!   for readers, [`handles::Commits`] for writers).
 //! - [`commits`]: the commit path: batching commits into log entries and
@@ -25,6 +27,7 @@
 pub mod appenders;
 pub mod commits;
 pub mod config;
+pub mod gateway;
 pub mod handles;
 pub mod local_log;
 pub mod metrics;

@@ -3,6 +3,7 @@
 
 use crate::node::appenders::Appenders;
 use crate::node::commits::{BatchLimits, Committer, Waiters};
+use crate::node::gateway::NodeKey;
 use crate::node::handles::{Commits, Snapshots};
 use crate::node::local_log::LocalLog;
 use crate::node::metrics::Metrics;
@@ -96,19 +97,48 @@ pub struct LocalNode {
 }
 
 impl LocalNode {
-    /// Opens the node's stores under `config.data_dir` and starts the
-    /// replica and commit roles. Must run inside a tokio runtime.
-    pub fn start(config: &DevConfig) -> anyhow::Result<Self> {
+    /// Opens the node's stores under `config.data_dir`, starts the
+    /// replica and commit roles, and founds the log (genesis record) if it
+    /// is empty.
+    pub async fn start(config: &DevConfig) -> anyhow::Result<Self> {
         let log = LocalLog::open(&config.data_dir)?;
         let (parts, tasks) = start_roles(config, &log, CodingParams::default())?;
         let running = Running { log, tasks };
-        Ok(Self { parts, running })
+        let node = Self { parts, running };
+        if let Err(error) = found_log_if_empty(&node.parts).await {
+            node.stop();
+            return Err(error);
+        }
+        Ok(node)
     }
 
     /// Stops the roles and closes the log.
     pub fn stop(self) {
         self.running.stop();
     }
+}
+
+/// On an empty log, appends the genesis record (this node the log's admin
+/// and first gateway) and waits until the replica applied it.
+async fn found_log_if_empty(parts: &ServiceParts) -> anyhow::Result<()> {
+    if parts.sequencer.tail() > 0 {
+        return Ok(());
+    }
+    let node = &parts.commits.node;
+    let genesis = node.genesis().encode();
+    parts
+        .writer
+        .append(genesis, vec![], node.address)
+        .await
+        .context("appending the genesis record")?;
+    parts
+        .snapshots
+        .applied_through(1)
+        .await
+        .context("the replica stopped before applying the genesis record")?;
+    let address = ordo_log::hex(&node.address);
+    tracing::info!(node = %address, "founded a new log: this node is its admin and first gateway");
+    Ok(())
 }
 
 /// Opens the replica and starts the replica and commit roles.
@@ -134,7 +164,14 @@ fn start_roles(
     ));
     let metrics = Arc::new(Metrics::default());
     let writer = || log.writer(coding);
-    let (committer, batcher) = Committer::start(writer()?, config.batch, waiters, metrics.clone());
+    let node = NodeKey::load_or_create(&config.data_dir)?;
+    let (committer, batcher) = Committer::start(
+        writer()?,
+        node.key.clone(),
+        config.batch,
+        waiters,
+        metrics.clone(),
+    );
     let parts = ServiceParts {
         snapshots: Snapshots {
             state: ordo_kv::MvccStore::new(engine),
@@ -144,6 +181,7 @@ fn start_roles(
             committer,
             verified,
             metrics,
+            node,
         },
         writer: writer()?,
         sequencer,
@@ -158,7 +196,7 @@ fn start_roles(
 
 /// Runs the all-in-one node until SIGINT or SIGTERM.
 pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
-    let LocalNode { parts, running } = LocalNode::start(&config)?;
+    let LocalNode { parts, running } = LocalNode::start(&config).await?;
     let metrics_listener = tokio::net::TcpListener::bind(config.metrics_listen)
         .await
         .with_context(|| format!("binding the metrics address {}", config.metrics_listen))?;

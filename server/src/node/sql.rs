@@ -2,8 +2,10 @@
 //! path, and the principal SQL writes as.
 //!
 //! SQL data lives in one stream, `sql`, owned by the node's SQL key
-//! (`DATA_DIR/sql.key`, made on first start; the stream on first SQL use). Every SQL commit is signed
-//! with that key, so the SQL surface is one principal as far as ordo's
+//! (`DATA_DIR/sql.key`, made on first start; the stream on first SQL use).
+//! Every SQL commit is sent as that key's: attested by the node when it is
+//! a gateway (no per-transaction signature), else signed with the key. The
+//! SQL surface is one principal as far as ordo's
 //! access control goes: whoever can reach the node's gRPC port can run SQL.
 //! (Per-user SQL identities, with clients signing their own SQL commits,
 //! are not built yet.)
@@ -13,6 +15,7 @@ use crate::node::handles::{Commits, Snapshots};
 use ordo_log::Sequencer;
 use ordo_sql::store::{mvcc_get, mvcc_scan};
 use ordo_sql::{Commit, ScanPage, SqlError, Store};
+use ordo_txn::attest::Item;
 use ordo_txn::{Outcome, SigningKey, StreamId};
 use std::path::Path;
 use std::sync::Arc;
@@ -140,13 +143,13 @@ impl Store for NodeSqlStore {
     }
 
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {
-        let tx = commit.into_transaction(ordo_client::txn::fresh_id(), [0; 20], self.stream());
-        let signed = ordo_txn::sign(tx, &self.principal.key).map_err(store_error)?;
-        // Signed here: the replica need not recover it again.
-        self.commits
-            .verified
-            .remember(&signed, ordo_txn::sign::signing_hash(&signed.tx));
-        let encoded_len = signed.encode().len();
+        let sender = ordo_txn::address_of(&self.principal.key);
+        let tx = commit.into_transaction(ordo_client::txn::fresh_id(), sender, self.stream());
+        let item = self.vouch(tx)?;
+        let encoded_len = match &item {
+            Item::Signed(signed) => signed.encode().len(),
+            Item::Attested(tx) => tx.encode().len(),
+        };
         if encoded_len > ordo_txn::limits::MAX_TXN_BYTES {
             return Err(SqlError::LimitExceeded(format!(
                 "the transaction encodes to {encoded_len} bytes, over the limit of {}",
@@ -155,8 +158,30 @@ impl Store for NodeSqlStore {
         }
         let decided = self
             .runtime
-            .block_on(self.commits.committer.commit(signed, encoded_len))
+            .block_on(self.commits.committer.commit(item, encoded_len))
             .map_err(|e| SqlError::Store(format!("commit: {e}")))?;
         Ok(decided.outcome)
+    }
+}
+
+impl NodeSqlStore {
+    /// How the node stands behind a SQL transaction: as a gateway it
+    /// attests it (one signature per entry); otherwise it signs it with the
+    /// SQL key, as any client would.
+    fn vouch(&self, tx: ordo_txn::Transaction) -> Result<Item, SqlError> {
+        if self
+            .commits
+            .node
+            .is_gateway(&self.snapshots.state, self.snapshots.latest_version())
+            .map_err(store_error)?
+        {
+            return Ok(Item::Attested(tx));
+        }
+        let signed = ordo_txn::sign(tx, &self.principal.key).map_err(store_error)?;
+        // Signed here: the replica need not recover it again.
+        self.commits
+            .verified
+            .remember(&signed, ordo_txn::sign::signing_hash(&signed.tx));
+        Ok(Item::Signed(signed))
     }
 }

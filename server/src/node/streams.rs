@@ -30,7 +30,8 @@ pub async fn ensure_stream(
     let create = ordo_txn::Transaction::create_stream(id, at, name.clone());
     let signed = ordo_txn::sign(create, key)?;
     let encoded_len = signed.encode().len();
-    let decided = commits.committer.commit(signed, encoded_len).await?;
+    let item = ordo_txn::attest::Item::Signed(signed);
+    let decided = commits.committer.commit(item, encoded_len).await?;
     tracing::info!(
         outcome = decided.outcome.kind(),
         stream = %String::from_utf8_lossy(&name),

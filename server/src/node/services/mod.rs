@@ -15,9 +15,11 @@
 //! - [`txn`] serves `ordo.v1.Txn`: begin and commit.
 
 pub mod acl;
+pub mod decision;
 pub mod kv;
 pub mod log;
 pub mod request;
+pub mod session;
 pub mod sql;
 pub mod status;
 pub mod txn;

@@ -1,0 +1,298 @@
+//! `Txn.Session`: a client proves its key once, then commits unsigned
+//! transactions that this node attests.
+//!
+//! The session is the gRPC stream: the node sends a challenge bound to its
+//! own address, a fresh nonce and an expiry; the client's signature over it
+//! proves the account; every later commit on the stream must be that
+//! account's. Nothing outlives the stream, so there is no token to steal,
+//! and a proof captured from one stream is worthless on another (its nonce
+//! is not that stream's) or on another node (its address is not that
+//! node's).
+
+use crate::node::gateway::NodeKey;
+use crate::node::handles::{Commits, Snapshots};
+use ordo_proto::v1::{
+    SessionChallenge, SessionCommit, SessionCommitted, SessionOpen, SessionOpened, SessionRequest,
+    SessionResponse, session_request, session_response,
+};
+use ordo_txn::attest::Item;
+use ordo_txn::{Address, Transaction};
+use std::sync::Arc;
+use tokio::sync::{Semaphore, mpsc};
+use tonic::{Status, Streaming};
+
+/// How long a client has to answer the challenge.
+pub const CHALLENGE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Most commits one session may have in flight; further commits wait for
+/// one to be decided (back-pressure on the stream, not a queue without
+/// bound).
+pub const MAX_SESSION_IN_FLIGHT: usize = 1024;
+
+/// Answers queued for one session's stream.
+const RESPONSE_QUEUE: usize = 256;
+
+/// The response stream of a session.
+pub type SessionStream = tokio_stream::wrappers::ReceiverStream<Result<SessionResponse, Status>>;
+
+/// A challenge as issued.
+#[derive(Debug, Clone, Copy)]
+pub struct Challenge {
+    node: Address,
+    nonce: [u8; 32],
+    expires_unix_ms: u64,
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Challenge {
+    /// A fresh challenge from `node`, expiring [`CHALLENGE_TTL`] from now.
+    pub fn issue(node: Address) -> Self {
+        let ttl = u64::try_from(CHALLENGE_TTL.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            node,
+            nonce: rand::random(),
+            expires_unix_ms: unix_ms().saturating_add(ttl),
+        }
+    }
+
+    fn message(&self) -> SessionResponse {
+        let challenge = SessionChallenge {
+            node: self.node.to_vec(),
+            nonce: self.nonce.to_vec(),
+            expires_unix_ms: self.expires_unix_ms,
+        };
+        SessionResponse {
+            response: Some(session_response::Response::Challenge(challenge)),
+        }
+    }
+
+    /// The account `open` proves, if its signature is over this challenge,
+    /// by that account, before `now_unix_ms` passed the expiry.
+    pub fn verify(&self, open: &SessionOpen, now_unix_ms: u64) -> Result<Address, Status> {
+        if now_unix_ms > self.expires_unix_ms {
+            return Err(Status::unauthenticated(
+                "the session challenge expired before it was answered; open a new session",
+            ));
+        }
+        let account: Address = open.account.as_slice().try_into().map_err(|_| {
+            Status::invalid_argument(format!("account is {} bytes, not 20", open.account.len()))
+        })?;
+        let signature: [u8; 65] = open.signature.as_slice().try_into().map_err(|_| {
+            Status::invalid_argument(format!(
+                "signature is {} bytes, not 65",
+                open.signature.len()
+            ))
+        })?;
+        let hash =
+            ordo_txn::sign::session_proof_hash(&self.node, &self.nonce, self.expires_unix_ms);
+        let signer = ordo_txn::sign::recover_canonical(&signature, hash)
+            .map_err(|e| Status::unauthenticated(format!("session proof: {e}")))?;
+        if signer != account {
+            return Err(Status::unauthenticated(format!(
+                "the session proof was signed by 0x{}, not by 0x{}; sign this stream's challenge with the account's key",
+                ordo_txn::ids::hex(&signer),
+                ordo_txn::ids::hex(&account)
+            )));
+        }
+        Ok(account)
+    }
+}
+
+/// Starts a session on `inbound`: refuses at once unless this node is a
+/// gateway, else sends the challenge and serves the stream on a task.
+pub fn start(
+    inbound: Streaming<SessionRequest>,
+    snapshots: &Snapshots,
+    commits: Commits,
+) -> Result<SessionStream, Status> {
+    let node: &NodeKey = &commits.node;
+    let gateway = node
+        .is_gateway(&snapshots.state, snapshots.latest_version())
+        .map_err(|e| Status::internal(format!("reading the gateway role: {e}")))?;
+    if !gateway {
+        return Err(Status::failed_precondition(format!(
+            "this node (0x{}) is not a gateway of its log, so it cannot vouch for unsigned transactions; commit signed transactions with Txn.Commit",
+            ordo_txn::ids::hex(&node.address)
+        )));
+    }
+    let challenge = Challenge::issue(node.address);
+    let (answers, stream) = mpsc::channel(RESPONSE_QUEUE);
+    tokio::spawn(serve(inbound, challenge, commits, answers));
+    Ok(SessionStream::new(stream))
+}
+
+type Answers = mpsc::Sender<Result<SessionResponse, Status>>;
+
+/// Runs one session until the client closes its side or breaks a rule.
+async fn serve(
+    mut inbound: Streaming<SessionRequest>,
+    challenge: Challenge,
+    commits: Commits,
+    answers: Answers,
+) {
+    if answers.send(Ok(challenge.message())).await.is_err() {
+        return;
+    }
+    let account = match open(&mut inbound, &challenge).await {
+        Ok(account) => account,
+        Err(status) => {
+            let _ = answers.send(Err(status)).await;
+            return;
+        }
+    };
+    let opened = session_response::Response::Opened(SessionOpened {
+        account: account.to_vec(),
+    });
+    if answers
+        .send(Ok(SessionResponse {
+            response: Some(opened),
+        }))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let in_flight = Arc::new(Semaphore::new(MAX_SESSION_IN_FLIGHT));
+    while let Ok(Some(request)) = inbound.message().await {
+        let Some(session_request::Request::Commit(commit)) = request.request else {
+            let refused = Status::failed_precondition("the session is already open");
+            let _ = answers.send(Err(refused)).await;
+            return;
+        };
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let (commits, answers) = (commits.clone(), answers.clone());
+        tokio::spawn(async move {
+            let answer = commit_one(commit, account, &commits).await;
+            let _ = answers.send(Ok(answer)).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Waits for the client's answer to the challenge.
+async fn open(
+    inbound: &mut Streaming<SessionRequest>,
+    challenge: &Challenge,
+) -> Result<Address, Status> {
+    let first = tokio::time::timeout(CHALLENGE_TTL, inbound.message())
+        .await
+        .map_err(|_| Status::unauthenticated("no answer to the session challenge in time"))??;
+    match first.and_then(|r| r.request) {
+        Some(session_request::Request::Open(open)) => challenge.verify(&open, unix_ms()),
+        Some(session_request::Request::Commit(_)) => Err(Status::unauthenticated(
+            "commit before the session was opened: answer the challenge first",
+        )),
+        None => Err(Status::unauthenticated(
+            "the stream ended before the session opened",
+        )),
+    }
+}
+
+/// Checks and commits one session transaction, answering with its decision
+/// or with why it was refused.
+async fn commit_one(commit: SessionCommit, account: Address, commits: &Commits) -> SessionResponse {
+    let (request_id, started) = (commit.request_id, std::time::Instant::now());
+    let result = async {
+        let encoded_len = commit.transaction.len();
+        let tx = Transaction::decode(&commit.transaction)
+            .map_err(|e| Status::invalid_argument(format!("malformed transaction: {e}")))?;
+        if tx.sender != account {
+            return Err(Status::permission_denied(format!(
+                "this session commits as 0x{}; the transaction names sender 0x{}",
+                ordo_txn::ids::hex(&account),
+                ordo_txn::ids::hex(&tx.sender)
+            )));
+        }
+        commits
+            .committer
+            .commit(Item::Attested(tx), encoded_len)
+            .await
+            .map_err(super::decision::commit_status)
+    }
+    .await;
+    let committed = match result {
+        Ok(decided) => {
+            let elapsed = started.elapsed();
+            commits.metrics.record_decision(&decided.outcome, elapsed);
+            SessionCommitted {
+                request_id,
+                response: Some(super::decision::response(decided)),
+                ..SessionCommitted::default()
+            }
+        }
+        Err(status) => SessionCommitted {
+            request_id,
+            error_code: status.code() as u32,
+            error: status.message().to_string(),
+            ..SessionCommitted::default()
+        },
+    };
+    SessionResponse {
+        response: Some(session_response::Response::Committed(committed)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ordo_txn::testkit::signing_key;
+
+    fn answer(challenge: &Challenge, key: &ordo_txn::SigningKey) -> SessionOpen {
+        let hash = ordo_txn::sign::session_proof_hash(
+            &challenge.node,
+            &challenge.nonce,
+            challenge.expires_unix_ms,
+        );
+        SessionOpen {
+            account: ordo_txn::address_of(key).to_vec(),
+            signature: ordo_txn::sign::sign_hash(hash, key).unwrap().to_vec(),
+        }
+    }
+
+    #[test]
+    fn an_answer_to_this_challenge_by_its_account_opens_the_session() {
+        let challenge = Challenge::issue([1; 20]);
+        let key = signing_key(5);
+        let opened = challenge.verify(&answer(&challenge, &key), unix_ms());
+        assert_eq!(opened.unwrap(), ordo_txn::address_of(&key));
+    }
+
+    #[test]
+    fn an_expired_answer_is_refused() {
+        let challenge = Challenge::issue([1; 20]);
+        let late = challenge.expires_unix_ms + 1;
+        let refused = challenge.verify(&answer(&challenge, &signing_key(5)), late);
+        assert_eq!(refused.unwrap_err().code(), tonic::Code::Unauthenticated);
+    }
+
+    #[test]
+    fn a_proof_for_another_stream_or_node_is_refused() {
+        let key = signing_key(5);
+        let first = Challenge::issue([1; 20]);
+        let second = Challenge::issue([1; 20]);
+        let replayed = second.verify(&answer(&first, &key), unix_ms());
+        assert_eq!(replayed.unwrap_err().code(), tonic::Code::Unauthenticated);
+        let other_node = Challenge {
+            node: [2; 20],
+            ..first
+        };
+        let moved = other_node.verify(&answer(&first, &key), unix_ms());
+        assert_eq!(moved.unwrap_err().code(), tonic::Code::Unauthenticated);
+    }
+
+    #[test]
+    fn a_proof_claiming_another_account_is_refused() {
+        let challenge = Challenge::issue([1; 20]);
+        let mut forged = answer(&challenge, &signing_key(5));
+        forged.account = ordo_txn::address_of(&signing_key(6)).to_vec();
+        let refused = challenge.verify(&forged, unix_ms());
+        assert_eq!(refused.unwrap_err().code(), tonic::Code::Unauthenticated);
+    }
+}
