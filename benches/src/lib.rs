@@ -11,10 +11,15 @@
 //!   benchmark can put both crates side by side.
 //! - [`load`]: the load generator of `ordo-bench` (workloads, key choice,
 //!   the ordo and etcd targets behind one trait).
-//! - [`report`]: the ordo/etcd comparison report and chart.
+//! - [`null`]: the null target, ordo's APIs answered at once: the ceiling
+//!   of the load generator and gRPC on this machine.
+//! - [`pin`]: holding threads to one core (`ordo-bench compare --pin`).
+//! - [`report`]: the comparison report and chart.
 
 pub mod baseline;
 pub mod load;
+pub mod null;
+pub mod pin;
 pub mod report;
 
 /// Every benchmark links this library, so every benchmark allocates the way

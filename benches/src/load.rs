@@ -174,13 +174,26 @@ impl KvTarget for OrdoTarget {
 /// the key's mod revision for read-modify-write.
 pub struct EtcdTarget {
     kv: etcd::kv_client::KvClient<tonic::transport::Channel>,
+    /// Point reads served by the member's own state, without a quorum
+    /// round (etcd's `serializable`); read-modify-write always reads
+    /// linearizably.
+    serializable: bool,
 }
 
 impl EtcdTarget {
-    /// A target on an open channel to etcd.
+    /// A target on an open channel to etcd, reading linearizably.
     pub fn new(channel: tonic::transport::Channel) -> Self {
         Self {
             kv: etcd::kv_client::KvClient::new(channel),
+            serializable: false,
+        }
+    }
+
+    /// The same target with serializable point reads.
+    pub fn serializable(self) -> Self {
+        Self {
+            serializable: true,
+            ..self
         }
     }
 
@@ -236,6 +249,7 @@ impl KvTarget for EtcdTarget {
         self.kv
             .range(etcd::RangeRequest {
                 key: key.to_vec(),
+                serializable: self.serializable,
                 ..Default::default()
             })
             .await?;
@@ -291,6 +305,68 @@ impl KvTarget for EtcdTarget {
     }
 }
 
+/// Who a comparison cell measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Contender {
+    /// `ordo dev`, commits on sessions (one signature per session).
+    Ordo,
+    /// `ordo dev`, every commit signed by its sender.
+    OrdoSigned,
+    /// etcd, linearizable reads.
+    Etcd,
+    /// etcd, serializable reads (only where the workload reads).
+    EtcdSerializable,
+    /// The null target (ordo's APIs answered at once), sessions: the ceiling.
+    Null,
+    /// The null target, every commit signed: the ceiling of the signed path.
+    NullSigned,
+}
+
+impl Contender {
+    /// Every contender, in report order.
+    pub const ALL: [Contender; 6] = [
+        Contender::Ordo,
+        Contender::OrdoSigned,
+        Contender::Etcd,
+        Contender::EtcdSerializable,
+        Contender::Null,
+        Contender::NullSigned,
+    ];
+
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Contender::Ordo => "ordo",
+            Contender::OrdoSigned => "ordo-signed",
+            Contender::Etcd => "etcd",
+            Contender::EtcdSerializable => "etcd-serializable",
+            Contender::Null => "null",
+            Contender::NullSigned => "null-signed",
+        }
+    }
+
+    /// Whether this contender says anything new about `workload`: the
+    /// signed variants only where something commits, serializable etcd
+    /// only where something reads.
+    pub fn measures(self, workload: Workload) -> bool {
+        match self {
+            Contender::OrdoSigned | Contender::NullSigned => workload != Workload::Get,
+            Contender::EtcdSerializable => workload.read_percent() > 0,
+            _ => true,
+        }
+    }
+
+    /// The ceiling this contender is held against: the null target that
+    /// takes the same path.
+    pub fn ceiling(self) -> Option<Contender> {
+        match self {
+            Contender::Ordo => Some(Contender::Null),
+            Contender::OrdoSigned => Some(Contender::NullSigned),
+            _ => None,
+        }
+    }
+}
+
 /// The operation mix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
@@ -328,7 +404,8 @@ impl Workload {
     }
 
     /// Percent of operations that read (the rest write), for mixed workloads.
-    fn read_percent(self) -> u64 {
+    /// Percent of operations that are reads.
+    pub fn read_percent(self) -> u64 {
         match self {
             Workload::YcsbA => 50,
             Workload::YcsbB => 95,

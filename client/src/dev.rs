@@ -65,8 +65,20 @@ impl DevProcess {
         extra: &[&str],
         stderr: Stdio,
     ) -> Result<Self, LaunchError> {
+        Self::start_command(Command::new(binary), binary, data_dir, extra, stderr)
+    }
+
+    /// [`DevProcess::start`] through `command`, which runs `binary` (for
+    /// example `taskset -c 0 BINARY`, to hold the node to one core).
+    pub fn start_command(
+        mut command: Command,
+        binary: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> Result<Self, LaunchError> {
         let loopback = ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"];
-        let mut child = Command::new(binary)
+        let mut child = command
             .arg("dev")
             .args(loopback)
             .args(extra)

@@ -30,6 +30,7 @@ pub mod session;
 pub mod sql;
 pub mod txn;
 
+pub use session::{CommitMode, Session};
 pub use txn::TxContext;
 
 /// The address `ordo dev` listens on when not told otherwise.
@@ -113,10 +114,12 @@ pub fn normalize_endpoint(endpoint: &str) -> Result<String, ClientError> {
     Ok(uri)
 }
 
-/// A connection to one ordo node. Cheap to clone; clones share the connection.
+/// A connection to one ordo node. Cheap to clone; clones share the
+/// connection and the open sessions.
 #[derive(Debug, Clone)]
 pub struct Client {
     channel: Channel,
+    sessions: std::sync::Arc<session::Sessions>,
 }
 
 impl Client {
@@ -135,7 +138,19 @@ impl Client {
                 endpoint: uri,
                 reason: error_chain(&e),
             })?;
-        Ok(Self { channel })
+        Ok(Self {
+            channel,
+            sessions: Default::default(),
+        })
+    }
+
+    /// This client, committing as `mode` says (by default
+    /// [`CommitMode::Session`]).
+    pub fn with_commit_mode(self, mode: CommitMode) -> Self {
+        Self {
+            sessions: std::sync::Arc::new(session::Sessions::new(mode)),
+            ..self
+        }
     }
 
     /// The connection, for calling services this client has no method for.

@@ -19,6 +19,37 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
+/// How a client sends its commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommitMode {
+    /// On a session per key: the key signs once per session, not per
+    /// transaction (falls back to [`CommitMode::Signed`] on a node that is
+    /// not a gateway). Trusts the node to vouch for the sender.
+    #[default]
+    Session,
+    /// Every transaction signed by its sender: trusts no node.
+    Signed,
+}
+
+/// A client's open sessions, one per account, and its commit mode.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    mode: CommitMode,
+    /// Set once the node refused a session for not being a gateway.
+    refused: std::sync::atomic::AtomicBool,
+    open: tokio::sync::Mutex<HashMap<Address, Arc<Session>>>,
+}
+
+impl Sessions {
+    /// No sessions yet; commits go as `mode` says.
+    pub fn new(mode: CommitMode) -> Self {
+        Self {
+            mode,
+            ..Self::default()
+        }
+    }
+}
+
 /// Requests queued for the stream before `commit` waits for room.
 const REQUEST_QUEUE: usize = 256;
 
@@ -55,6 +86,52 @@ fn protocol(message: &str) -> ClientError {
 }
 
 impl Client {
+    /// Commits `tx` as `key`'s account and waits for the log's decision:
+    /// on the account's session (opened on first use, and again if its
+    /// stream broke), or signed, as the client's [`CommitMode`] says.
+    pub async fn commit(
+        &self,
+        tx: Transaction,
+        key: &SigningKey,
+    ) -> Result<CommitResponse, ClientError> {
+        let sessions = &self.sessions;
+        if sessions.mode == CommitMode::Signed || sessions.refused.load(Ordering::Relaxed) {
+            return self.commit_signed(tx, key).await;
+        }
+        // A commit cut off by a broken stream may or may not have been
+        // decided; resending the same transaction (same id) on a new session
+        // is safe: it applies at most once, and a resend answers with the
+        // original decision.
+        for _ in 0..2 {
+            let session = match self.session_for(key).await {
+                Ok(session) => session,
+                Err(ClientError::Status(s)) if s.code() == tonic::Code::FailedPrecondition => {
+                    sessions.refused.store(true, Ordering::Relaxed);
+                    return self.commit_signed(tx, key).await;
+                }
+                Err(other) => return Err(other),
+            };
+            match session.commit(tx.clone()).await {
+                Err(_) if session.is_closed() => {
+                    sessions.open.lock().await.remove(&session.account());
+                }
+                decided => return decided,
+            }
+        }
+        Err(protocol("the session broke twice in a row"))
+    }
+
+    async fn session_for(&self, key: &SigningKey) -> Result<Arc<Session>, ClientError> {
+        let account = ordo_txn::address_of(key);
+        let mut open = self.sessions.open.lock().await;
+        if let Some(session) = open.get(&account).filter(|s| !s.is_closed()) {
+            return Ok(session.clone());
+        }
+        let session = Arc::new(self.open_session(key).await?);
+        open.insert(account, session.clone());
+        Ok(session)
+    }
+
     /// Opens a session as `key`'s account: answers the node's challenge
     /// with a signature. Fails with FAILED_PRECONDITION when the node is
     /// not a gateway (commit signed transactions there instead).

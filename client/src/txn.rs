@@ -229,8 +229,9 @@ impl Client {
             .into_inner())
     }
 
-    /// Signs and commits `tx` as `key`, returning the server's decision.
-    pub async fn commit(
+    /// Commits `tx` signed by `key` (whatever the client's commit mode)
+    /// and waits for the log's decision.
+    pub async fn commit_signed(
         &self,
         tx: Transaction,
         key: &SigningKey,
@@ -245,7 +246,8 @@ impl Client {
             .into_inner())
     }
 
-    /// Runs `body` as one serializable transaction signed by `key`, and
+    /// Runs `body` as one serializable transaction of `key`'s account
+    /// (committed as the client's [`crate::CommitMode`] says), and
     /// returns its result with the commit version.
     ///
     /// `body` may run several times: after a conflict or a too-old snapshot

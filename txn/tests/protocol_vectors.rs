@@ -216,11 +216,34 @@ fn stream_ids() -> Vec<Value> {
         .collect()
 }
 
+/// Session proofs: what a client signs to open a session (docs/PROTOCOL.md).
+fn session_proofs() -> Vec<Value> {
+    [
+        (4u8, [0x21u8; 20], [0x5au8; 32], 1_790_000_000_000u64),
+        (5, [0; 20], [0xff; 32], u64::MAX),
+    ]
+    .iter()
+    .map(|&(key_byte, node, nonce, expires)| {
+        let hash = ordo_txn::sign::session_proof_hash(&node, &nonce, expires);
+        let signature = ordo_txn::sign::sign_hash(hash, &signing_key(key_byte)).expect("signs");
+        json!({
+            "secret_key": hex(&[key_byte; 32]),
+            "node": hex(&node),
+            "nonce": hex(&nonce),
+            "expires_unix_ms": expires.to_string(),
+            "hash": hex(&hash),
+            "signature": hex(&signature),
+        })
+    })
+    .collect()
+}
+
 fn expected() -> Value {
     json!({
         "format": 1,
         "transactions": cases().into_iter().map(|(n, k, tx)| vector(n, k, tx)).collect::<Vec<_>>(),
         "stream_ids": stream_ids(),
+        "session_proofs": session_proofs(),
     })
 }
 

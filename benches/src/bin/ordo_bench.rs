@@ -9,7 +9,9 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use ordo_bench::load::{self, Distribution, EtcdTarget, KvTarget, OrdoTarget, Spec, Workload};
+use ordo_bench::load::{
+    self, Contender, Distribution, EtcdTarget, KvTarget, Measured, OrdoTarget, Spec, Workload,
+};
 use ordo_bench::report::{self, Row};
 use ordo_client::dev::DevProcess;
 use std::path::{Path, PathBuf};
@@ -92,8 +94,23 @@ struct RunArgs {
     /// Print JSON instead of a text table.
     #[arg(long)]
     json: bool,
+    /// ordo: sign every commit instead of committing on sessions.
+    #[arg(long)]
+    signed: bool,
+    /// etcd: serializable point reads.
+    #[arg(long)]
+    serializable: bool,
     #[command(flatten)]
     load: LoadArgs,
+}
+
+impl RunArgs {
+    fn mode(&self) -> ordo_client::CommitMode {
+        match self.signed {
+            true => ordo_client::CommitMode::Signed,
+            false => ordo_client::CommitMode::Session,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +127,13 @@ struct CompareArgs {
     /// The `ordo` binary [default: next to this one].
     #[arg(long)]
     ordo: Option<PathBuf>,
+    /// Contenders [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    contenders: Vec<Contender>,
+    /// Hold every server (etcd, ordo, the null target) to core 0 and the
+    /// load generator to core 1, so they never take turns on one core.
+    #[arg(long)]
+    pin: bool,
     #[command(flatten)]
     load: LoadArgs,
 }
@@ -143,10 +167,12 @@ async fn ordo_targets(
     at: &OrdoAt,
     clients: usize,
     connections: usize,
+    mode: ordo_client::CommitMode,
 ) -> anyhow::Result<Vec<OrdoTarget>> {
     let mut shared = Vec::new();
     for _ in 0..connections.clamp(1, clients.max(1)) {
-        shared.push(ordo_client::Client::connect(&at.endpoint).await?);
+        let client = ordo_client::Client::connect(&at.endpoint).await?;
+        shared.push(client.with_commit_mode(mode));
     }
     let mut targets = Vec::with_capacity(clients);
     for i in 0..clients {
@@ -160,6 +186,7 @@ async fn etcd_targets(
     endpoint: &str,
     clients: usize,
     connections: usize,
+    serializable: bool,
 ) -> anyhow::Result<Vec<EtcdTarget>> {
     let mut shared = Vec::new();
     for _ in 0..connections.clamp(1, clients.max(1)) {
@@ -167,6 +194,7 @@ async fn etcd_targets(
     }
     Ok((0..clients)
         .map(|i| EtcdTarget::new(shared[i % shared.len()].clone()))
+        .map(|t| if serializable { t.serializable() } else { t })
         .collect())
 }
 
@@ -225,7 +253,7 @@ async fn run_one(args: RunArgs) -> anyhow::Result<()> {
                 preload_ordo(&at, &args.load).await?;
             }
             load::run(
-                ordo_targets(&at, args.clients, args.load.connections).await?,
+                ordo_targets(&at, args.clients, args.load.connections, args.mode()).await?,
                 &spec,
             )
             .await?
@@ -236,7 +264,13 @@ async fn run_one(args: RunArgs) -> anyhow::Result<()> {
                 preload_etcd(&endpoint, &args.load).await?;
             }
             load::run(
-                etcd_targets(&endpoint, args.clients, args.load.connections).await?,
+                etcd_targets(
+                    &endpoint,
+                    args.clients,
+                    args.load.connections,
+                    args.serializable,
+                )
+                .await?,
                 &spec,
             )
             .await?
@@ -315,12 +349,12 @@ fn ensure_etcd() -> anyhow::Result<()> {
 }
 
 /// Starts a single-node etcd; its WAL is fsync'd before it acknowledges.
-async fn start_etcd(dir: &Path) -> anyhow::Result<(Server, String)> {
+async fn start_etcd(dir: &Path, cpu: Option<usize>) -> anyhow::Result<(Server, String)> {
     let (client_port, peer_port) = (free_port()?, free_port()?);
     let client_url = format!("http://127.0.0.1:{client_port}");
     let peer_url = format!("http://127.0.0.1:{peer_port}");
     let log = std::fs::File::create(dir.join("etcd.log"))?;
-    let child = Command::new("etcd")
+    let child = ordo_bench::pin::on_cpu(Path::new("etcd"), cpu)
         .args(["--name", "bench", "--data-dir"])
         .arg(dir.join("etcd"))
         .args([
@@ -364,10 +398,15 @@ async fn start_etcd(dir: &Path) -> anyhow::Result<(Server, String)> {
 
 /// Starts `ordo dev` (with its CLI key and default stream) and learns its
 /// address and the CLI user's key.
-fn start_ordo(binary: &Path, dir: &Path) -> anyhow::Result<(DevProcess, OrdoAt)> {
+fn start_ordo(
+    binary: &Path,
+    dir: &Path,
+    cpu: Option<usize>,
+) -> anyhow::Result<(DevProcess, OrdoAt)> {
     let data = dir.join("ordo");
     let log = Stdio::from(std::fs::File::create(dir.join("ordo.log"))?);
-    let process = DevProcess::start(binary, &data, &[], log)?;
+    let command = ordo_bench::pin::on_cpu(binary, cpu);
+    let process = DevProcess::start_command(command, binary, &data, &[], log)?;
     let endpoint = process.endpoint.clone();
     let key = ordo_client::keyfile::load(&data.join("cli.key"))?;
     let stream = ordo_txn::stream_id(
@@ -384,6 +423,55 @@ fn start_ordo(binary: &Path, dir: &Path) -> anyhow::Result<(DevProcess, OrdoAt)>
     ))
 }
 
+/// The servers of a comparison and how to reach them.
+struct Contenders {
+    ordo: OrdoAt,
+    etcd: String,
+    null: String,
+    connections: usize,
+}
+
+impl Contenders {
+    /// Runs `spec` with `clients` clients on `contender`.
+    async fn run(
+        &self,
+        contender: Contender,
+        clients: usize,
+        spec: &Spec,
+    ) -> anyhow::Result<Measured> {
+        use ordo_client::CommitMode::{Session, Signed};
+        let n = self.connections;
+        let null = OrdoAt {
+            endpoint: self.null.clone(),
+            ..self.ordo.clone()
+        };
+        Ok(match contender {
+            Contender::Ordo => {
+                load::run(ordo_targets(&self.ordo, clients, n, Session).await?, spec).await?
+            }
+            Contender::OrdoSigned => {
+                load::run(ordo_targets(&self.ordo, clients, n, Signed).await?, spec).await?
+            }
+            Contender::Null => {
+                load::run(ordo_targets(&null, clients, n, Session).await?, spec).await?
+            }
+            Contender::NullSigned => {
+                load::run(ordo_targets(&null, clients, n, Signed).await?, spec).await?
+            }
+            Contender::Etcd => {
+                load::run(etcd_targets(&self.etcd, clients, n, false).await?, spec).await?
+            }
+            Contender::EtcdSerializable => {
+                load::run(etcd_targets(&self.etcd, clients, n, true).await?, spec).await?
+            }
+        })
+    }
+}
+
+/// Core 0 for servers, core 1 for the load generator, under `--pin`.
+const SERVER_CPU: usize = 0;
+const LOAD_CPU: usize = 1;
+
 async fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     ensure_etcd()?;
@@ -394,47 +482,31 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
             .context("binary directory")?
             .join("ordo"),
     };
+    let server_cpu = args.pin.then_some(SERVER_CPU);
     let dir = tempfile::tempdir()?;
-    let (_etcd, etcd_url) = start_etcd(dir.path()).await?;
-    let (ordo_process, ordo_at) = start_ordo(&ordo_binary, dir.path())?;
+    let (_etcd, etcd_url) = start_etcd(dir.path(), server_cpu).await?;
+    let (ordo_process, ordo_at) = start_ordo(&ordo_binary, dir.path(), server_cpu)?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let null_workers = if args.pin { 1 } else { cores };
+    let null = ordo_bench::null::start(null_workers, server_cpu)?;
     preload_ordo(&ordo_at, &args.load).await?;
     preload_etcd(&etcd_url, &args.load).await?;
-    let workloads = if args.workloads.is_empty() {
-        Workload::ALL.to_vec()
-    } else {
-        args.workloads.clone()
+    let servers = Contenders {
+        ordo: ordo_at,
+        etcd: etcd_url,
+        null,
+        connections: args.load.connections,
     };
-    let mut rows = Vec::new();
-    for &workload in &workloads {
-        let spec = spec(&args.load, workload);
-        for &clients in &args.clients {
-            let ordo = load::run(
-                ordo_targets(&ordo_at, clients, args.load.connections).await?,
-                &spec,
-            )
-            .await?;
-            let etcd = load::run(
-                etcd_targets(&etcd_url, clients, args.load.connections).await?,
-                &spec,
-            )
-            .await?;
-            eprintln!(
-                "{:<8} {clients:>4} clients: ordo {:>8.0} ops/s, etcd {:>8.0} ops/s",
-                workload.name(),
-                ordo.throughput(),
-                etcd.throughput()
-            );
-            rows.push(Row {
-                workload,
-                clients,
-                ordo,
-                etcd,
-            });
+    let rows = measure_matrix(&args, &servers).await?;
+    let pinning = match args.pin {
+        true => {
+            format!("servers pinned to core {SERVER_CPU}, the load generator to core {LOAD_CPU}")
         }
-    }
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+        false => "nothing pinned".to_string(),
+    };
     let header = format!(
-        "{cores} cores; {} keys of {} bytes, values of {} bytes; {} s measured after {} s warm-up per cell; {} shared connections per target; put/get uniform, txn-rmw and YCSB zipfian (theta 0.99). Both stores fsync before acknowledging a write. Whole run: {:.0} s.",
+        "{} cores ({pinning}); {} keys of {} bytes, values of {} bytes; {} s measured after {} s warm-up per cell; {} shared connections per target; put/get uniform, txn-rmw and YCSB zipfian (theta 0.99). ordo and etcd fsync before acknowledging a write; the null target answers at once. Whole run: {:.0} s.",
+        num_cores(),
         args.load.keys,
         args.load.key_size,
         args.load.value_size,
@@ -454,10 +526,58 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Cmd::Run(args) => run_one(args).await,
-        Cmd::Compare(args) => compare(args).await,
+fn num_cores() -> usize {
+    std::thread::available_parallelism().map_or(0, usize::from)
+}
+
+/// Every workload at every client count on every contender that measures it.
+async fn measure_matrix(args: &CompareArgs, servers: &Contenders) -> anyhow::Result<Vec<Row>> {
+    let workloads = if args.workloads.is_empty() {
+        Workload::ALL.to_vec()
+    } else {
+        args.workloads.clone()
+    };
+    let contenders = if args.contenders.is_empty() {
+        Contender::ALL.to_vec()
+    } else {
+        args.contenders.clone()
+    };
+    let mut rows = Vec::new();
+    for &workload in &workloads {
+        let spec = spec(&args.load, workload);
+        for &clients in &args.clients {
+            let mut results = Vec::new();
+            for &contender in contenders.iter().filter(|c| c.measures(workload)) {
+                let measured = servers.run(contender, clients, &spec).await?;
+                eprintln!(
+                    "{:<8} {clients:>4} clients: {:<18} {:>8.0} ops/s",
+                    workload.name(),
+                    contender.name(),
+                    measured.throughput()
+                );
+                results.push((contender, measured));
+            }
+            rows.push(Row {
+                workload,
+                clients,
+                results,
+            });
+        }
     }
+    Ok(rows)
+}
+
+fn main() -> anyhow::Result<()> {
+    let command = Cli::parse().command;
+    // Pinned before the runtime starts, so every worker thread inherits it.
+    if let Cmd::Compare(CompareArgs { pin: true, .. }) = &command {
+        ordo_bench::pin::current_thread_to(LOAD_CPU);
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        match command {
+            Cmd::Run(args) => run_one(args).await,
+            Cmd::Compare(args) => compare(args).await,
+        }
+    })
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
 import struct
 import time
 from typing import Callable, Dict, List, Optional, Tuple, TypeVar
@@ -78,18 +79,97 @@ class TxContext:
         return t.Transaction(fresh_id(), self.snapshot, self.reads, writes, self.acl)
 
 
-class Client:
-    """A connection to one node (`host:port`)."""
+class SessionRefused(Exception):
+    """The node refused one commit of a session (its gRPC code and why)."""
 
-    def __init__(self, endpoint: str = "127.0.0.1:7420"):
+    def __init__(self, code: int, message: str):
+        super().__init__(f"commit refused (gRPC code {code}): {message}")
+        self.code = code
+
+
+class Session:
+    """A `Txn.Session` stream: the key proves itself once, then each commit
+    goes unsigned (docs/PROTOCOL.md, "Sessions"). One commit at a time;
+    the session ends with `close` or when the stream breaks."""
+
+    def __init__(self, client: "Client", secret: bytes):
+        self.account = t.address_of(secret)
+        self._requests: "queue.Queue[Optional[kv_pb2.SessionRequest]]" = queue.Queue()
+        self._responses = client.txn.Session(iter(self._requests.get, None))
+        self._next_id = itertools.count()
+        challenge = next(self._responses).challenge
+        proof = t.session_proof_hash(challenge.node, challenge.nonce, challenge.expires_unix_ms)
+        opening = kv_pb2.SessionOpen(account=self.account, signature=t.sign_hash(proof, secret))
+        self._requests.put(kv_pb2.SessionRequest(open=opening))
+        if not next(self._responses).HasField("opened"):
+            raise RuntimeError("session protocol: the node did not confirm the session")
+
+    def commit(self, tx: t.Transaction) -> kv_pb2.CommitResponse:
+        """Commits `tx` as the session's account and returns the decision."""
+        tx.sender = self.account
+        request_id = next(self._next_id)
+        commit = kv_pb2.SessionCommit(request_id=request_id, transaction=t.encode(tx))
+        self._requests.put(kv_pb2.SessionRequest(commit=commit))
+        answer = next(self._responses).committed
+        if answer.request_id != request_id:
+            raise RuntimeError("session protocol: an answer to another commit")
+        if answer.error_code:
+            raise SessionRefused(answer.error_code, answer.error)
+        return answer.response
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self._responses.cancel()
+
+
+class Client:
+    """A connection to one node (`host:port`). By default commits go on a
+    session per key (one signature per session); `signed=True` signs every
+    transaction instead, trusting no node to vouch for the sender."""
+
+    def __init__(self, endpoint: str = "127.0.0.1:7420", signed: bool = False):
         target = endpoint.removeprefix("http://")
         self.channel = grpc.insecure_channel(target)
         self.kv = kv_pb2_grpc.KvStub(self.channel)
         self.txn = kv_pb2_grpc.TxnStub(self.channel)
         self.status_stub = status_pb2_grpc.StatusStub(self.channel)
+        self.signed = signed
+        self._sessions: Dict[bytes, Session] = {}
 
     def close(self) -> None:
+        for session in self._sessions.values():
+            session.close()
         self.channel.close()
+
+    def session(self, secret: bytes) -> Optional[Session]:
+        """The open session of `secret`'s account (opened on first use), or
+        None when the node is not a gateway (then commits are signed)."""
+        account = t.address_of(secret)
+        if account not in self._sessions:
+            try:
+                self._sessions[account] = Session(self, secret)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                    raise
+                self.signed = True
+                return None
+        return self._sessions[account]
+
+    def commit_as(self, tx: t.Transaction, secret: bytes) -> kv_pb2.CommitResponse:
+        """Commits `tx` as `secret`'s account: on its session, or signed."""
+        for attempt in range(2):
+            session = None if self.signed else self.session(secret)
+            if session is None:
+                return self.commit(t.sign(tx, secret))
+            try:
+                return session.commit(tx)
+            except grpc.RpcError:
+                # The stream broke: resending the same transaction on a new
+                # session applies it at most once (ids are idempotent).
+                del self._sessions[session.account]
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def status(self) -> status_pb2.GetStatusResponse:
         return self.status_stub.GetStatus(status_pb2.GetStatusRequest())
@@ -109,7 +189,7 @@ class Client:
         return self.txn.Commit(kv_pb2.CommitRequest(transaction=signed))
 
     def transact(self, secret: bytes, body: Callable[[TxContext], T]) -> Tuple[T, int]:
-        """Runs `body` as one serializable transaction signed by `secret`;
+        """Runs `body` as one serializable transaction of `secret`'s account;
         returns its result and the commit version. `body` may run several
         times (after a conflict or a too-old snapshot) and must have no
         effects outside the transaction."""
@@ -117,7 +197,7 @@ class Client:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             context = TxContext(self, self.begin())
             value = body(context)
-            decided = self.commit(t.sign(context.transaction(), secret))
+            decided = self.commit_as(context.transaction(), secret)
             if decided.outcome == "committed":
                 return value, decided.version
             if decided.outcome not in RETRYABLE:

@@ -175,11 +175,25 @@ def signing_hash(tx: Transaction) -> bytes:
     return keccak256(SIGNING_DOMAIN + encode(tx))
 
 
+def sign_hash(digest: bytes, secret: bytes) -> bytes:
+    """r || s || v (v 27 or 28) over a 32-byte hash: ordo's signature form."""
+    recoverable = coincurve.PrivateKey(secret).sign_recoverable(digest, hasher=None)
+    # coincurve returns r || s || recovery id (0 or 1), s already low.
+    return recoverable[:64] + bytes([27 + recoverable[64]])
+
+
 def sign(tx: Transaction, secret: bytes) -> bytes:
     """Sets the sender to the key's address, signs, and returns the signed
     transaction's bytes (what Txn.Commit takes)."""
     tx.sender = address_of(secret)
-    recoverable = coincurve.PrivateKey(secret).sign_recoverable(signing_hash(tx), hasher=None)
-    # coincurve returns r || s || recovery id (0 or 1), s already low.
-    signature = recoverable[:64] + bytes([27 + recoverable[64]])
-    return _bytes(encode(tx)) + signature
+    return _bytes(encode(tx)) + sign_hash(signing_hash(tx), secret)
+
+
+SESSION_DOMAIN = b"ordo/session/v1\0"
+
+
+def session_proof_hash(node: bytes, nonce: bytes, expires_unix_ms: int) -> bytes:
+    """What a client signs to open a session (docs/PROTOCOL.md, "Sessions")."""
+    _fixed(node, 20, "node")
+    _fixed(nonce, 32, "nonce")
+    return keccak256(SESSION_DOMAIN + node + nonce + struct.pack("<Q", expires_unix_ms))

@@ -55,3 +55,14 @@ def test_every_stream_id_vector_is_reproduced():
     for vector in vectors["stream_ids"]:
         derived = t.stream_id(bytes.fromhex(vector["creator"]), bytes.fromhex(vector["name"]))
         assert derived.hex() == vector["stream_id"]
+
+
+def test_every_session_proof_vector_is_reproduced():
+    vectors = json.loads(VECTORS.read_text())
+    assert vectors["session_proofs"], "the file holds session proofs"
+    for vector in vectors["session_proofs"]:
+        digest = t.session_proof_hash(
+            bytes.fromhex(vector["node"]), bytes.fromhex(vector["nonce"]), int(vector["expires_unix_ms"])
+        )
+        assert digest.hex() == vector["hash"]
+        assert t.sign_hash(digest, bytes.fromhex(vector["secret_key"])).hex() == vector["signature"]

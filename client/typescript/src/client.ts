@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
-import { AclOp, Read, Write, sign } from './txn.js';
+import { AclOp, Read, Transaction, Write, addressOf, encode, sessionProofHash, sign, signHash, toHex } from './txn.js';
 
 /** Retry policy (docs/PROTOCOL.md), the Rust client's too. */
 export const MAX_ATTEMPTS = 10;
@@ -87,23 +87,146 @@ function call<T>(stub: any, method: string, request: object): Promise<T> {
   );
 }
 
-/** A connection to one node (`host:port`). */
+/** The node refused one commit of a session (gRPC code and why). */
+export class SessionRefused extends Error {
+  constructor(readonly code: number, message: string) {
+    super(`commit refused (gRPC code ${code}): ${message}`);
+  }
+}
+
+/** A `Txn.Session` stream: the key proves itself once, then each commit
+ * goes unsigned (docs/PROTOCOL.md, "Sessions"). Several commits may be in
+ * flight; the session ends with `close` or when the stream breaks. */
+export class Session {
+  private readonly waiting = new Map<string, { resolve: (r: CommitResponse) => void; reject: (e: Error) => void }>();
+  private nextId = 0n;
+  private ended?: Error;
+
+  private constructor(readonly account: Uint8Array, private readonly stream: grpc.ClientDuplexStream<any, any>) {
+    stream.on('data', (message: any) => this.answer(message));
+    stream.on('error', (error: Error) => this.end(error));
+    stream.on('end', () => this.end(new Error('the node ended the session')));
+  }
+
+  /** Opens a session on `txn` (a Txn stub) as `secret`'s account. */
+  static open(txn: any, secret: Uint8Array): Promise<Session> {
+    const stream: grpc.ClientDuplexStream<any, any> = txn.session();
+    const account = addressOf(secret);
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      stream.once('error', onError);
+      stream.once('data', (first: any) => {
+        const challenge = first.challenge;
+        if (!challenge) return reject(new Error('session protocol: the node sent no challenge'));
+        const proof = sessionProofHash(challenge.node, challenge.nonce, BigInt(challenge.expiresUnixMs));
+        stream.write({ open: { account: Buffer.from(account), signature: Buffer.from(signHash(proof, secret)) } });
+        stream.once('data', (second: any) => {
+          stream.off('error', onError);
+          if (!second.opened) return reject(new Error('session protocol: the node did not confirm the session'));
+          resolve(new Session(account, stream));
+        });
+      });
+    });
+  }
+
+  /** Commits `tx` as the session's account and returns the decision. */
+  commit(tx: Transaction): Promise<CommitResponse> {
+    if (this.ended) return Promise.reject(this.ended);
+    tx.sender = this.account;
+    const requestId = (this.nextId++).toString();
+    return new Promise((resolve, reject) => {
+      this.waiting.set(requestId, { resolve, reject });
+      this.stream.write({ commit: { requestId, transaction: Buffer.from(encode(tx)) } });
+    });
+  }
+
+  get closed(): boolean {
+    return this.ended !== undefined;
+  }
+
+  close(): void {
+    this.stream.end();
+    this.end(new Error('the session was closed'));
+  }
+
+  private answer(message: any): void {
+    const committed = message.committed;
+    if (!committed) return;
+    const waiter = this.waiting.get(committed.requestId);
+    if (!waiter) return;
+    this.waiting.delete(committed.requestId);
+    if (committed.errorCode) waiter.reject(new SessionRefused(committed.errorCode, committed.error));
+    else waiter.resolve(committed.response);
+  }
+
+  private end(error: Error): void {
+    if (this.ended) return;
+    this.ended = error;
+    for (const waiter of this.waiting.values()) waiter.reject(error);
+    this.waiting.clear();
+  }
+}
+
+/** A connection to one node (`host:port`). By default commits go on a
+ * session per key (one signature per session); `{ signed: true }` signs
+ * every transaction instead, trusting no node to vouch for the sender. */
 export class Client {
   private readonly kv: any;
   private readonly txn: any;
   private readonly statusStub: any;
+  private readonly sessions = new Map<string, Promise<Session>>();
+  signed: boolean;
 
-  constructor(endpoint = '127.0.0.1:7420') {
+  constructor(endpoint = '127.0.0.1:7420', options: { signed?: boolean } = {}) {
     const v1 = services();
     const target = endpoint.replace(/^http:\/\//, '');
     const credentials = grpc.credentials.createInsecure();
     this.kv = new v1.Kv(target, credentials);
     this.txn = new v1.Txn(target, credentials);
     this.statusStub = new v1.Status(target, credentials);
+    this.signed = options.signed ?? false;
   }
 
   close(): void {
+    for (const session of this.sessions.values()) session.then((s) => s.close(), () => {});
     for (const stub of [this.kv, this.txn, this.statusStub]) stub.close();
+  }
+
+  /** The open session of `secret`'s account (opened on first use), or
+   * undefined when the node is not a gateway (then commits are signed). */
+  async session(secret: Uint8Array): Promise<Session | undefined> {
+    const account = toHex(addressOf(secret));
+    let opening = this.sessions.get(account);
+    if (!opening) {
+      opening = Session.open(this.txn, secret);
+      this.sessions.set(account, opening);
+    }
+    try {
+      const session = await opening;
+      if (!session.closed) return session;
+      this.sessions.delete(account);
+      return this.session(secret);
+    } catch (error: any) {
+      this.sessions.delete(account);
+      if (error?.code !== grpc.status.FAILED_PRECONDITION) throw error;
+      this.signed = true;
+      return undefined;
+    }
+  }
+
+  /** Commits `tx` as `secret`'s account: on its session, or signed. */
+  async commitAs(tx: Transaction, secret: Uint8Array): Promise<CommitResponse> {
+    for (let attempt = 0; ; attempt++) {
+      const session = this.signed ? undefined : await this.session(secret);
+      if (!session) return this.commit(sign(tx, secret));
+      try {
+        return await session.commit(tx);
+      } catch (error) {
+        // A broken stream: resending the same transaction on a new session
+        // applies it at most once (ids are idempotent).
+        if (!session.closed || attempt === 1) throw error;
+      }
+    }
   }
 
   /** The newest applied version: a snapshot to read at. */
@@ -124,7 +247,7 @@ export class Client {
     return call<CommitResponse>(this.txn, 'commit', { transaction: Buffer.from(signed) });
   }
 
-  /** Runs `body` as one serializable transaction signed by `secret`;
+  /** Runs `body` as one serializable transaction of `secret`'s account;
    * returns its result and the commit version. `body` may run several
    * times and must have no effects outside the transaction. */
   async transact<T>(secret: Uint8Array, body: (tx: TxContext) => Promise<T>): Promise<[T, bigint]> {
@@ -134,7 +257,7 @@ export class Client {
       const value = await body(context);
       const writes = [...context.writes.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, w]) => w);
       const tx = { id: freshId(), readVersion: context.snapshot, reads: context.reads, writes, acl: context.acl };
-      const decided = await this.commit(sign(tx, secret));
+      const decided = await this.commitAs(tx, secret);
       if (decided.outcome === 'committed') return [value, BigInt(decided.version)];
       if (!RETRYABLE.has(decided.outcome)) throw new Aborted(decided);
       if (attempt < MAX_ATTEMPTS) {

@@ -177,12 +177,29 @@ export function streamId(creator: Uint8Array, name: Uint8Array): Uint8Array {
  * transaction's bytes (what Txn.Commit takes). */
 export function sign(tx: Transaction, secret: Uint8Array): Uint8Array {
   tx.sender = addressOf(secret);
+  const signature = signHash(signingHash(tx), secret);
+  return new Encoder().bytes(encode(tx)).fixed(signature, 65, 'signature').finish();
+}
+
+/** r || s || v (v 27 or 28) over a 32-byte hash: ordo's signature form. */
+export function signHash(hash: Uint8Array, secret: Uint8Array): Uint8Array {
   // 'recovered': the recovery id, then r || s (low s, RFC 6979 nonce).
-  const recovered = secp256k1.sign(signingHash(tx), secret, { prehash: false, format: 'recovered' });
+  const recovered = secp256k1.sign(hash, secret, { prehash: false, format: 'recovered' });
   const signature = new Uint8Array(65);
   signature.set(recovered.slice(1, 65));
   signature[64] = 27 + recovered[0];
-  return new Encoder().bytes(encode(tx)).fixed(signature, 65, 'signature').finish();
+  return signature;
+}
+
+const SESSION_DOMAIN = new TextEncoder().encode('ordo/session/v1\0');
+
+/** What a client signs to open a session (docs/PROTOCOL.md, "Sessions"). */
+export function sessionProofHash(node: Uint8Array, nonce: Uint8Array, expiresUnixMs: bigint): Uint8Array {
+  const w = new Encoder().fixed(node, 20, 'node').fixed(nonce, 32, 'nonce').u64(expiresUnixMs).finish();
+  const input = new Uint8Array(SESSION_DOMAIN.length + w.length);
+  input.set(SESSION_DOMAIN);
+  input.set(w, SESSION_DOMAIN.length);
+  return keccak_256(input);
 }
 
 /** Lowercase hex of bytes. */

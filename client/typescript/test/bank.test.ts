@@ -4,13 +4,9 @@
 // produced, read back afterwards.
 
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { Client, freshId } from '../src/client.js';
+import { startNode } from './node.js';
 import { addressOf, sign, streamId } from '../src/txn.js';
 
 const ACCOUNTS = 8;
@@ -26,32 +22,6 @@ const amount = (n: bigint) => {
   return out;
 };
 const balance = (v?: Uint8Array) => (v ? new DataView(v.buffer, v.byteOffset).getBigUint64(0) : 0n);
-
-async function startNode(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
-  const binary = process.env.ORDO_BIN;
-  assert.ok(binary, 'set ORDO_BIN to the ordo binary (scripts/typescript-client.sh does)');
-  const data = mkdtempSync(join(tmpdir(), 'ordo-ts-'));
-  const args = ['dev', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--no-cli-key', '--data-dir', data];
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let endpoint: string | undefined;
-  for await (const line of createInterface({ input: child.stdout! })) {
-    if (line.startsWith('ordo listening on ')) {
-      endpoint = line.split(' ').pop();
-      break;
-    }
-  }
-  child.stdout!.resume(); // keep draining what the node prints
-  assert.ok(endpoint, 'ordo dev exited before listening');
-  const stop = async () => {
-    child.kill('SIGTERM');
-    const deadline = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(deadline);
-    rmSync(data, { recursive: true, force: true });
-  };
-  return { endpoint: endpoint!, stop };
-}
 
 async function openBank(client: Client, secrets: Uint8Array[]): Promise<[Uint8Array, bigint]> {
   const bank = streamId(addressOf(OWNER), text('bank'));

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { AclOp, Read, Transaction, addressOf, encode, fromHex, sign, signingHash, streamId, toHex } from '../src/txn.js';
+import { AclOp, Read, Transaction, addressOf, encode, fromHex, sessionProofHash, sign, signHash, signingHash, streamId, toHex } from '../src/txn.js';
 
 const path = fileURLToPath(new URL('../../../../proto/vectors/transactions.json', import.meta.url));
 const vectors = JSON.parse(readFileSync(path, 'utf8'));
@@ -50,5 +50,14 @@ test('every transaction vector is reproduced', () => {
 test('every stream id vector is reproduced', () => {
   for (const vector of vectors.stream_ids) {
     assert.equal(toHex(streamId(fromHex(vector.creator), fromHex(vector.name))), vector.stream_id);
+  }
+});
+
+test('every session proof vector is reproduced', () => {
+  assert.ok(vectors.session_proofs.length > 0, 'the file holds session proofs');
+  for (const v of vectors.session_proofs) {
+    const hash = sessionProofHash(fromHex(v.node), fromHex(v.nonce), BigInt(v.expires_unix_ms));
+    assert.equal(toHex(hash), v.hash);
+    assert.equal(toHex(signHash(hash, fromHex(v.secret_key))), v.signature);
   }
 });

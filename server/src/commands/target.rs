@@ -30,6 +30,10 @@ pub struct Target {
     /// for how bytes that are not UTF-8 are written).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Sign every transaction instead of proving the key once per session
+    /// (trusts no node to vouch for the sender).
+    #[arg(long, global = true)]
+    pub signed: bool,
 }
 
 impl Target {
@@ -49,6 +53,13 @@ impl Target {
     pub async fn connect(&self) -> anyhow::Result<(SigningKey, StreamId, Client)> {
         let key = keyfile::load(&self.key_file)?;
         let stream = self.stream_of(&key)?;
-        Ok((key, stream, Client::connect(&self.endpoint).await?))
+        let mode = match self.signed {
+            true => ordo_client::CommitMode::Signed,
+            false => ordo_client::CommitMode::Session,
+        };
+        let client = Client::connect(&self.endpoint)
+            .await?
+            .with_commit_mode(mode);
+        Ok((key, stream, client))
     }
 }
