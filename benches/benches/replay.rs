@@ -16,7 +16,9 @@
 //! the two sides entry by entry and prints their ratio, which the machine's
 //! drifting pace moves far less than the ratio of separate runs.
 //! `window/probe_record_evict_2r2w` times the conflict window's share of
-//! deciding on its own.
+//! deciding on its own. `payloads/*` replays from payload bytes as a node
+//! does, signature checks included: attested entries on one core, and
+//! signed entries with their checks on two.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ordo_bench as _; // links the benchmarks' allocator (jemalloc, as in the ordo binary)
@@ -459,11 +461,136 @@ fn conflict_window(c: &mut Criterion) {
     group.finish();
 }
 
+/// The gateway of the attested benchmarks.
+fn gateway() -> SigningKey {
+    signing_key(200)
+}
+
+/// A replayer whose log starts with a genesis record (the benchmark's
+/// gateway a gateway), then the stream with every sender a writer.
+fn gateway_replayer(engine: RocksEngine) -> Replayer<RocksEngine> {
+    let mut replayer = Replayer::open(engine).expect("replayer");
+    let genesis = ordo_txn::attest::Genesis {
+        admin: ordo_txn::address_of(&signer(0)),
+        gateways: vec![ordo_txn::address_of(&gateway())],
+    };
+    let checked = ordo_txn::check_entry(&genesis.encode());
+    replayer.apply_entry(0, checked).expect("genesis");
+    let create = create_stream([0; 16], 0, b"bench");
+    let grants = (1..SENDERS)
+        .map(|i| AclOp::GrantWriter {
+            stream: stream(),
+            account: ordo_txn::address_of(&signer(i)),
+        })
+        .collect();
+    let grant = Transaction {
+        id: [1; 16],
+        acl: grants,
+        ..create.clone()
+    };
+    let batch = [signed(create, &signer(0)), signed(grant, &signer(0))];
+    let outcomes = replayer
+        .apply_entry(1, ordo_txn::check_entry(&ordo_txn::encode_batch(&batch)))
+        .expect("apply");
+    assert!(outcomes.iter().all(|o| o.is_committed()), "{outcomes:?}");
+    replayer
+}
+
+/// The next entry's transactions, reading at the applied version.
+fn next_transactions(
+    replayer: &Replayer<RocksEngine>,
+    senders: &[[u8; 20]],
+    rng: &mut XorShift,
+    n: &mut u64,
+) -> Vec<Transaction> {
+    let version = replayer.applied().version;
+    (0..TXS_PER_ENTRY)
+        .map(|i| {
+            *n += 1;
+            small_tx(*n, senders[i % senders.len()], version, rng)
+        })
+        .collect()
+}
+
+/// Replay as a node does it, from payload bytes: the stateless check
+/// (signatures included) and the ordered apply.
+///
+/// - `attested_one_core`: entries of unsigned transactions attested by a
+///   gateway, one signature per entry, checked and applied on one core.
+/// - `signed_checks_on_two_cores`: entries of signed transactions, whose
+///   recoveries are split over two threads (the node's replica checks
+///   ahead on every core), then applied.
+///
+/// Payloads are built and signed outside the timing.
+fn replay_from_payloads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("payloads");
+    group.throughput(Throughput::Elements(TXS_PER_ENTRY as u64));
+    group.sample_size(20);
+    let senders = senders();
+    let keys: Vec<SigningKey> = (0..SENDERS).map(signer).collect();
+    let dir = store_dir();
+    let mut replayer = gateway_replayer(RocksEngine::open(dir.path()).expect("open"));
+    let (mut rng, mut n) = (XorShift::new(3), 2u64);
+    let gateway = gateway();
+    group.bench_function("attested_one_core", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                let txs = next_transactions(&replayer, &senders, &mut rng, &mut n);
+                let items: Vec<_> = txs
+                    .into_iter()
+                    .map(ordo_txn::attest::Item::Attested)
+                    .collect();
+                let payload = ordo_txn::attest::encode_attested(&items, &gateway).expect("sign");
+                let seq = replayer.applied().next_seq;
+                let start = Instant::now();
+                let checked = ordo_txn::check_entry(&payload);
+                let outcomes = replayer.apply_entry(seq, checked).expect("apply");
+                total += start.elapsed();
+                assert!(outcomes[0].is_committed(), "{:?}", outcomes[0]);
+            }
+            total
+        })
+    });
+    group.bench_function("signed_checks_on_two_cores", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                let txs = next_transactions(&replayer, &senders, &mut rng, &mut n);
+                let signed: Vec<_> = txs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, tx)| ordo_txn::sign(tx, &keys[i % keys.len()]).expect("sign"))
+                    .collect();
+                let (first, second) = signed.split_at(signed.len() / 2);
+                let halves = [
+                    ordo_txn::encode_batch(first),
+                    ordo_txn::encode_batch(second),
+                ];
+                let seq = replayer.applied().next_seq;
+                let start = Instant::now();
+                let checked = std::thread::scope(|scope| {
+                    let other = scope.spawn(|| ordo_txn::check_entry(&halves[1]));
+                    let mut checked = ordo_txn::check_entry(&halves[0]);
+                    checked.extend(other.join().expect("checking thread"));
+                    checked
+                });
+                let outcomes = replayer.apply_entry(seq, checked).expect("apply");
+                total += start.elapsed();
+                assert!(outcomes[0].is_committed(), "{:?}", outcomes[0]);
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     validate_and_apply,
     paired,
     signature_checks,
-    conflict_window
+    conflict_window,
+    replay_from_payloads
 );
 criterion_main!(benches);

@@ -102,12 +102,13 @@ pub fn encode_attested(items: &[Item], gateway: &SigningKey) -> Result<Vec<u8>, 
     Ok(entry)
 }
 
-/// An attested entry taken apart: each item (or why it did not decode) and
-/// who signed the entry (or why the signature is not valid).
+/// An attested entry taken apart: each item with the signing hash of its
+/// transaction (or why it did not decode) and who signed the entry (or why
+/// the signature is not valid).
 #[derive(Debug)]
 pub struct DecodedAttested {
     /// The items, each decoded on its own so one bad item hides no other.
-    pub items: Vec<Result<Item, DecodeError>>,
+    pub items: Vec<Result<(Item, [u8; 32]), DecodeError>>,
     /// The entry's signer.
     pub gateway: Result<Address, SignatureError>,
 }
@@ -131,19 +132,33 @@ pub fn decode_attested(payload: &[u8]) -> Result<DecodedAttested, DecodeError> {
     for _ in 0..count {
         let tag = r.u8("item kind")?;
         let bytes = r.bytes("item", MAX_TXN_BYTES + 100)?;
-        items.push(match tag {
-            SIGNED_ITEM => SignedTransaction::decode(bytes).map(Item::Signed),
-            ATTESTED_ITEM => Transaction::decode(bytes).map(Item::Attested),
-            tag => Err(DecodeError::BadTag {
-                field: "item kind",
-                tag,
-            }),
-        });
+        items.push(decode_item(tag, bytes));
     }
     r.finish()?;
     let signature: [u8; 65] = signature.try_into().unwrap_or([0; 65]);
     let gateway = recover_canonical(&signature, attestation_hash(body));
     Ok(DecodedAttested { items, gateway })
+}
+
+/// One item and its transaction's signing hash. Decoding accepts only the
+/// canonical encoding, so the hash is taken over the bytes as they came.
+fn decode_item(tag: u8, bytes: &[u8]) -> Result<(Item, [u8; 32]), DecodeError> {
+    match tag {
+        SIGNED_ITEM => {
+            let signed = SignedTransaction::decode(bytes)?;
+            let hash = crate::sign::signing_hash(&signed.tx);
+            Ok((Item::Signed(signed), hash))
+        }
+        ATTESTED_ITEM => {
+            let tx = Transaction::decode(bytes)?;
+            let hash = crate::sign::signing_hash_of_encoded(bytes);
+            Ok((Item::Attested(tx), hash))
+        }
+        tag => Err(DecodeError::BadTag {
+            field: "item kind",
+            tag,
+        }),
+    }
 }
 
 impl Genesis {
@@ -192,8 +207,17 @@ mod tests {
         let entry = encode_attested(&items(), &gateway).unwrap();
         let decoded = decode_attested(&entry).unwrap();
         assert_eq!(decoded.gateway, Ok(crate::address_of(&gateway)));
-        let back: Vec<Item> = decoded.items.into_iter().map(Result::unwrap).collect();
+        let back: Vec<Item> = decoded.items.into_iter().map(|i| i.unwrap().0).collect();
         assert_eq!(back, items());
+    }
+
+    #[test]
+    fn each_item_carries_its_transaction_s_signing_hash() {
+        let entry = encode_attested(&items(), &signing_key(9)).unwrap();
+        for item in decode_attested(&entry).unwrap().items {
+            let (item, hash) = item.unwrap();
+            assert_eq!(hash, crate::sign::signing_hash(item.tx()));
+        }
     }
 
     #[test]

@@ -191,10 +191,10 @@ fn check_attested(
             Err(e) => Checked::Rejected(Outcome::Malformed {
                 reason: e.to_string(),
             }),
-            Ok(Item::Signed(signed)) => check_transaction(Ok(signed), already_verified),
-            Ok(Item::Attested(tx)) => match &entry.gateway {
+            Ok((Item::Signed(signed), hash)) => check_signed(signed, hash, already_verified),
+            Ok((Item::Attested(tx), hash)) => match &entry.gateway {
                 Ok(gateway) => Checked::Attested {
-                    hash: sign::signing_hash(&tx),
+                    hash,
                     tx,
                     gateway: *gateway,
                 },
@@ -219,6 +219,16 @@ fn check_transaction(
         }
     };
     let hash = sign::signing_hash(&signed.tx);
+    check_signed(signed, hash, already_verified)
+}
+
+/// A signed transaction whose signing hash is `hash`: valid if its
+/// signature recovers to its sender.
+fn check_signed(
+    signed: SignedTransaction,
+    hash: [u8; 32],
+    already_verified: &dyn Fn(&SignedTransaction, &[u8; 32]) -> bool,
+) -> Checked {
     if already_verified(&signed, &hash) {
         return Checked::Valid(signed.tx, hash);
     }

@@ -59,10 +59,17 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The hash a sender signs for `tx`.
 pub fn signing_hash(tx: &Transaction) -> [u8; 32] {
-    let mut input = Vec::with_capacity(DOMAIN.len() + 256);
-    input.extend_from_slice(DOMAIN);
-    input.extend_from_slice(&tx.encode());
-    keccak256(&input).0
+    signing_hash_of_encoded(&tx.encode())
+}
+
+/// [`signing_hash`] of a transaction given as its canonical encoding (what
+/// a decoder that refuses every other encoding just read), without
+/// encoding it again.
+pub fn signing_hash_of_encoded(encoded: &[u8]) -> [u8; 32] {
+    let mut hasher = alloy_primitives::Keccak256::new();
+    hasher.update(DOMAIN);
+    hasher.update(encoded);
+    hasher.finalize().0
 }
 
 /// The hash an appender signs for a raw log append:
