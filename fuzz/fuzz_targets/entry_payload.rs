@@ -1,14 +1,22 @@
-//! A log entry's payload as replay reads it: the batch framing and every
-//! transaction in it decode without panicking, and a payload yields one
-//! decision per transaction (or one for the whole, broken entry).
+//! A log entry's payload as replay reads it: a batch of signed
+//! transactions, an attested entry or a genesis record. Every framing and
+//! every transaction decode without panicking, and a payload yields one
+//! decision per transaction (or one for the genesis record, or for the
+//! whole of a broken entry).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use ordo_txn::attest::{Genesis, decode_attested};
 
 fuzz_target!(|data: &[u8]| {
     let checked = ordo_txn::check_entry(data);
-    match ordo_txn::decode_batch(data) {
-        Ok(txs) => assert_eq!(checked.len(), txs.len()),
-        Err(_) => assert_eq!(checked.len(), 1),
+    let expected = match data.get(..4) {
+        Some(b"OTA1") => decode_attested(data).map_or(1, |entry| entry.items.len()),
+        Some(b"OGN1") => 1,
+        _ => ordo_txn::decode_batch(data).map_or(1, |txs| txs.len()),
+    };
+    assert_eq!(checked.len(), expected);
+    if let Ok(genesis) = Genesis::decode(data) {
+        assert_eq!(Genesis::decode(&genesis.encode()), Ok(genesis), "one record, one encoding");
     }
 });

@@ -5,7 +5,11 @@
 //! was not stored. [`EntryReader`] turns a seq back into the payload, checking
 //! every shard against the commitment and rebuilding from any `k` good ones.
 
-use crate::limits::{DEFAULT_CHUNK_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS};
+use crate::Hash;
+use crate::limits::{
+    DEFAULT_CHUNK_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, MAX_RECENT_PAYLOAD_BYTES,
+    MAX_RECENT_PAYLOADS,
+};
 use crate::{
     Address, Coder, EntryDescriptor, EntryHeader, Geometry, JointLog, LogError, Sequencer,
     SequencerError, Shard, ShardStore, StoreError, StreamId, verify_shard,
@@ -88,10 +92,52 @@ enum Sink {
     Joint(Arc<dyn JointLog>),
 }
 
+/// Payloads this process just appended, by commitment, handed from the
+/// writer to the reader of the same process: reading an entry back right
+/// after writing it then costs no shard reads, no verification and no
+/// rebuild. The bytes are the very ones the commitment was computed from,
+/// so nothing unverified is used. Bounded by [`MAX_RECENT_PAYLOADS`] and
+/// [`MAX_RECENT_PAYLOAD_BYTES`]; a payload pushed out (or never read) is
+/// read from its shards as usual.
+#[derive(Debug, Default)]
+pub struct RecentPayloads {
+    held: std::sync::Mutex<std::collections::VecDeque<(Hash, Vec<u8>)>>,
+}
+
+impl RecentPayloads {
+    fn held(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(Hash, Vec<u8>)>> {
+        // Each change is one push or removal: a panic elsewhere cannot
+        // leave the queue half-changed.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember(&self, commitment: Hash, payload: Vec<u8>) {
+        if payload.len() > MAX_RECENT_PAYLOAD_BYTES {
+            return;
+        }
+        let mut held = self.held();
+        held.push_back((commitment, payload));
+        let mut bytes: usize = held.iter().map(|(_, p)| p.len()).sum();
+        while held.len() > MAX_RECENT_PAYLOADS || bytes > MAX_RECENT_PAYLOAD_BYTES {
+            let Some((_, old)) = held.pop_front() else {
+                break;
+            };
+            bytes -= old.len();
+        }
+    }
+
+    fn take(&self, commitment: &Hash) -> Option<Vec<u8>> {
+        let mut held = self.held();
+        let at = held.iter().position(|(c, _)| c == commitment)?;
+        held.remove(at).map(|(_, payload)| payload)
+    }
+}
+
 /// Appends payloads to the log: code, store, then order.
 pub struct EntryWriter {
     sink: Sink,
     params: CodingParams,
+    recent: Option<Arc<RecentPayloads>>,
 }
 
 impl std::fmt::Debug for EntryWriter {
@@ -113,7 +159,17 @@ impl EntryWriter {
         Ok(Self {
             sink: Sink::Separate { store, sequencer },
             params,
+            recent: None,
         })
+    }
+
+    /// This writer, handing what it appends to the readers that share
+    /// `recent`.
+    pub fn remembering(self, recent: Arc<RecentPayloads>) -> Self {
+        Self {
+            recent: Some(recent),
+            ..self
+        }
     }
 
     /// A writer that hands each entry's shards and header to `log` in one
@@ -123,6 +179,7 @@ impl EntryWriter {
         Ok(Self {
             sink: Sink::Joint(log),
             params,
+            recent: None,
         })
     }
 
@@ -141,23 +198,34 @@ impl EntryWriter {
             submitter,
         };
         // Coding is CPU work and stores fsync: both stay off the async workers.
-        match &self.sink {
+        let (header, payload) = match &self.sink {
             Sink::Joint(log) => {
-                let encoded = blocking(move || Ok(params.encode(&payload)?)).await?;
+                let (encoded, payload) = blocking(move || {
+                    let encoded = params.encode(&payload)?;
+                    Ok((encoded, payload))
+                })
+                .await?;
                 let descriptor = describe(&encoded);
-                Ok(log.append_with_shards(descriptor, encoded.shards).await?)
+                (
+                    log.append_with_shards(descriptor, encoded.shards).await?,
+                    payload,
+                )
             }
             Sink::Separate { store, sequencer } => {
                 let store = store.clone();
-                let encoded = blocking(move || {
+                let (encoded, payload) = blocking(move || {
                     let encoded = params.encode(&payload)?;
                     store.put_entry(&encoded.commitment, &encoded.shards)?;
-                    Ok(encoded)
+                    Ok((encoded, payload))
                 })
                 .await?;
-                Ok(sequencer.append(describe(&encoded)).await?)
+                (sequencer.append(describe(&encoded)).await?, payload)
             }
+        };
+        if let Some(recent) = &self.recent {
+            recent.remember(header.entry.commitment, payload);
         }
+        Ok(header)
     }
 }
 
@@ -231,6 +299,7 @@ pub fn load_payload(
 pub struct EntryReader {
     store: Arc<dyn ShardStore>,
     sequencer: Arc<dyn Sequencer>,
+    recent: Option<Arc<RecentPayloads>>,
 }
 
 impl std::fmt::Debug for EntryReader {
@@ -242,7 +311,20 @@ impl std::fmt::Debug for EntryReader {
 impl EntryReader {
     /// A reader over a store and a sequencer.
     pub fn new(store: Arc<dyn ShardStore>, sequencer: Arc<dyn Sequencer>) -> Self {
-        Self { store, sequencer }
+        Self {
+            store,
+            sequencer,
+            recent: None,
+        }
+    }
+
+    /// This reader, taking entries the writers sharing `recent` just
+    /// appended from memory instead of from their shards.
+    pub fn remembering(self, recent: Arc<RecentPayloads>) -> Self {
+        Self {
+            recent: Some(recent),
+            ..self
+        }
     }
 
     /// The header and verified payload of entry `seq`.
@@ -256,6 +338,15 @@ impl EntryReader {
                     seq,
                     tail: self.sequencer.tail(),
                 })?;
+        let recent = self.recent.as_ref();
+        if let Some(payload) = recent.and_then(|r| r.take(&header.entry.commitment)) {
+            let payload = VerifiedPayload {
+                payload,
+                missing: vec![],
+                rejected: vec![],
+            };
+            return Ok((header, payload));
+        }
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             let payload = load_payload(store.as_ref(), &header, &mut Coder::new())?;

@@ -56,7 +56,10 @@ pub use entry::{
 };
 pub use error::LogError;
 pub use header::{Address, EntryDescriptor, EntryHeader, StreamId};
-pub use io::{CodingParams, EntryError, EntryReader, EntryWriter, VerifiedPayload, load_payload};
+pub use io::{
+    CodingParams, EntryError, EntryReader, EntryWriter, RecentPayloads, VerifiedPayload,
+    load_payload,
+};
 pub use joint::JointLog;
 #[cfg(feature = "rocksdb")]
 pub use rocks_log::{RocksLog, RocksLogOptions};

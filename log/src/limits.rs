@@ -62,3 +62,11 @@ pub const MAX_READ_BATCH: usize = 4096;
 /// Most sibling hashes a proof may carry. A tree over the most leaves an
 /// entry can have is far shallower than this; a longer proof is malformed.
 pub const MAX_PROOF_HASHES: usize = 64;
+
+/// Most payloads a writer hands its reader in memory (`RecentPayloads`):
+/// entries just appended, which the replica of the same process reads next.
+pub const MAX_RECENT_PAYLOADS: usize = 64;
+
+/// Most payload bytes `RecentPayloads` holds; past it the oldest go (they
+/// are read back from their shards instead).
+pub const MAX_RECENT_PAYLOAD_BYTES: usize = 64 * 1024 * 1024;

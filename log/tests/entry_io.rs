@@ -120,3 +120,60 @@ fn bad_coding_parameters_are_refused() {
     };
     assert!(EntryWriter::new(Arc::new(MemShardStore::new()), sequencer, params).is_err());
 }
+
+#[tokio::test]
+async fn a_reader_takes_what_its_writer_just_appended_from_memory_once() {
+    let log = log();
+    let recent = Arc::new(ordo_log::RecentPayloads::default());
+    let writer = EntryWriter::new(
+        log.store.clone(),
+        log.sequencer.clone(),
+        CodingParams::default(),
+    )
+    .unwrap()
+    .remembering(recent.clone());
+    let reader = EntryReader::new(log.store.clone(), log.sequencer.clone()).remembering(recent);
+    let header = writer.append(payload(5000), vec![], [0; 20]).await.unwrap();
+    for index in log.store.list(&header.entry.commitment).unwrap() {
+        log.store.delete(&header.entry.commitment, index).unwrap();
+    }
+    let (_, read) = reader.read(header.seq).await.unwrap();
+    assert_eq!(read.payload, payload(5000), "handed over in memory");
+    assert!(
+        reader.read(header.seq).await.is_err(),
+        "taken once: the second read goes to the (deleted) shards"
+    );
+}
+
+#[tokio::test]
+async fn recent_payloads_keep_only_the_newest() {
+    let log = log();
+    let recent = Arc::new(ordo_log::RecentPayloads::default());
+    let writer = EntryWriter::new(
+        log.store.clone(),
+        log.sequencer.clone(),
+        CodingParams::default(),
+    )
+    .unwrap()
+    .remembering(recent.clone());
+    let reader = EntryReader::new(log.store.clone(), log.sequencer.clone()).remembering(recent);
+    let count = ordo_log::limits::MAX_RECENT_PAYLOADS as u64 + 1;
+    for i in 0..count {
+        writer
+            .append(vec![i as u8; 100], vec![], [0; 20])
+            .await
+            .unwrap();
+    }
+    let first = log.sequencer.read(0, 1).await.unwrap().remove(0);
+    let last = log.sequencer.read(count - 1, 1).await.unwrap().remove(0);
+    for header in [&first, &last] {
+        for index in log.store.list(&header.entry.commitment).unwrap() {
+            log.store.delete(&header.entry.commitment, index).unwrap();
+        }
+    }
+    assert!(
+        reader.read(first.seq).await.is_err(),
+        "the oldest was let go"
+    );
+    assert!(reader.read(last.seq).await.is_ok(), "the newest is held");
+}

@@ -24,9 +24,17 @@ pub const HEADER_FILE_DIR: &str = "log";
 /// Directory of the shard store in a data directory made before the joint log.
 pub const SHARD_STORE_DIR: &str = "shards";
 
-/// A node's log on its own disk. Cheap to clone.
+/// A node's log on its own disk, and the payloads its writers hand its
+/// readers in memory. Cheap to clone.
 #[derive(Clone)]
-pub enum LocalLog {
+pub struct LocalLog {
+    files: LogFiles,
+    recent: Arc<ordo_log::RecentPayloads>,
+}
+
+/// Where a node's log lives.
+#[derive(Clone)]
+enum LogFiles {
     /// Shards and headers in one RocksDB, one sync per entry.
     Joint(Arc<RocksLog>),
     /// A header file and a shard store, as data directories made before
@@ -62,58 +70,67 @@ impl LocalLog {
             tracing::info!(
                 "log in the two-file layout of an older data directory (two syncs per entry)"
             );
-            return Ok(Self::Separate {
+            let files = LogFiles::Separate {
                 sequencer: Arc::new(sequencer),
                 shards: Arc::new(shards),
-            });
+            };
+            return Ok(Self::over(files));
         }
         let log = RocksLog::open(data_dir.join(JOINT_DIR), RocksLogOptions::default())
             .with_context(locked)?;
-        Ok(Self::Joint(Arc::new(log)))
+        Ok(Self::over(LogFiles::Joint(Arc::new(log))))
+    }
+
+    fn over(files: LogFiles) -> Self {
+        Self {
+            files,
+            recent: Arc::default(),
+        }
     }
 
     /// The log's sequencer.
     pub fn sequencer(&self) -> Arc<dyn Sequencer> {
-        match self {
-            Self::Joint(log) => log.clone(),
-            Self::Separate { sequencer, .. } => sequencer.clone(),
+        match &self.files {
+            LogFiles::Joint(log) => log.clone(),
+            LogFiles::Separate { sequencer, .. } => sequencer.clone(),
         }
     }
 
     /// The log's shard store.
     pub fn shards(&self) -> Arc<dyn ShardStore> {
-        match self {
-            Self::Joint(log) => log.clone(),
-            Self::Separate { shards, .. } => shards.clone(),
+        match &self.files {
+            LogFiles::Joint(log) => log.clone(),
+            LogFiles::Separate { shards, .. } => shards.clone(),
         }
     }
 
     /// A writer that codes, stores and orders entries with `coding`.
     pub fn writer(&self, coding: CodingParams) -> Result<EntryWriter, ordo_log::LogError> {
-        match self {
-            Self::Joint(log) => EntryWriter::joint(log.clone(), coding),
-            Self::Separate { .. } => EntryWriter::new(self.shards(), self.sequencer(), coding),
-        }
+        let writer = match &self.files {
+            LogFiles::Joint(log) => EntryWriter::joint(log.clone(), coding),
+            LogFiles::Separate { .. } => EntryWriter::new(self.shards(), self.sequencer(), coding),
+        };
+        Ok(writer?.remembering(self.recent.clone()))
     }
 
     /// A reader of committed entries, verified.
     pub fn reader(&self) -> EntryReader {
-        EntryReader::new(self.shards(), self.sequencer())
+        EntryReader::new(self.shards(), self.sequencer()).remembering(self.recent.clone())
     }
 
     /// How long the syncs that make entries durable took, in microseconds.
     pub fn fsync_latency(&self) -> ordo_log::stats::HistogramSnapshot {
-        match self {
-            Self::Joint(log) => log.fsync_latency(),
-            Self::Separate { sequencer, .. } => sequencer.fsync_latency(),
+        match &self.files {
+            LogFiles::Joint(log) => log.fsync_latency(),
+            LogFiles::Separate { sequencer, .. } => sequencer.fsync_latency(),
         }
     }
 
     /// Stops taking appends and lets the writer finish.
     pub fn close(&self) {
-        match self {
-            Self::Joint(log) => log.close(),
-            Self::Separate { sequencer, .. } => sequencer.close(),
+        match &self.files {
+            LogFiles::Joint(log) => log.close(),
+            LogFiles::Separate { sequencer, .. } => sequencer.close(),
         }
     }
 }
