@@ -121,22 +121,31 @@ fn bad_coding_parameters_are_refused() {
     assert!(EntryWriter::new(Arc::new(MemShardStore::new()), sequencer, params).is_err());
 }
 
-#[tokio::test]
-async fn a_reader_takes_what_its_writer_just_appended_from_memory_once() {
-    let log = log();
+/// A writer and a reader over `log` sharing their recent payloads.
+fn remembering(log: &Log) -> (EntryWriter, EntryReader) {
     let recent = Arc::new(ordo_log::RecentPayloads::default());
-    let writer = EntryWriter::new(
-        log.store.clone(),
-        log.sequencer.clone(),
-        CodingParams::default(),
+    let coding = CodingParams::default();
+    let writer = EntryWriter::new(log.store.clone(), log.sequencer.clone(), coding).unwrap();
+    let reader = EntryReader::new(log.store.clone(), log.sequencer.clone());
+    (
+        writer.remembering(recent.clone()),
+        reader.remembering(recent),
     )
-    .unwrap()
-    .remembering(recent.clone());
-    let reader = EntryReader::new(log.store.clone(), log.sequencer.clone()).remembering(recent);
-    let header = writer.append(payload(5000), vec![], [0; 20]).await.unwrap();
+}
+
+/// Deletes every shard of the entry.
+fn forget_shards(log: &Log, header: &ordo_log::EntryHeader) {
     for index in log.store.list(&header.entry.commitment).unwrap() {
         log.store.delete(&header.entry.commitment, index).unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_reader_takes_what_its_writer_just_appended_from_memory_once() {
+    let log = log();
+    let (writer, reader) = remembering(&log);
+    let header = writer.append(payload(5000), vec![], [0; 20]).await.unwrap();
+    forget_shards(&log, &header);
     let (_, read) = reader.read(header.seq).await.unwrap();
     assert_eq!(read.payload, payload(5000), "handed over in memory");
     assert!(
@@ -148,15 +157,7 @@ async fn a_reader_takes_what_its_writer_just_appended_from_memory_once() {
 #[tokio::test]
 async fn recent_payloads_keep_only_the_newest() {
     let log = log();
-    let recent = Arc::new(ordo_log::RecentPayloads::default());
-    let writer = EntryWriter::new(
-        log.store.clone(),
-        log.sequencer.clone(),
-        CodingParams::default(),
-    )
-    .unwrap()
-    .remembering(recent.clone());
-    let reader = EntryReader::new(log.store.clone(), log.sequencer.clone()).remembering(recent);
+    let (writer, reader) = remembering(&log);
     let count = ordo_log::limits::MAX_RECENT_PAYLOADS as u64 + 1;
     for i in 0..count {
         writer
@@ -166,11 +167,8 @@ async fn recent_payloads_keep_only_the_newest() {
     }
     let first = log.sequencer.read(0, 1).await.unwrap().remove(0);
     let last = log.sequencer.read(count - 1, 1).await.unwrap().remove(0);
-    for header in [&first, &last] {
-        for index in log.store.list(&header.entry.commitment).unwrap() {
-            log.store.delete(&header.entry.commitment, index).unwrap();
-        }
-    }
+    forget_shards(&log, &first);
+    forget_shards(&log, &last);
     assert!(
         reader.read(first.seq).await.is_err(),
         "the oldest was let go"
