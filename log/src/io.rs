@@ -7,8 +7,8 @@
 
 use crate::Hash;
 use crate::limits::{
-    DEFAULT_CHUNK_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, MAX_RECENT_PAYLOAD_BYTES,
-    MAX_RECENT_PAYLOADS,
+    DEFAULT_CHUNK_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, INLINE_CODING_BYTES,
+    MAX_RECENT_PAYLOAD_BYTES, MAX_RECENT_PAYLOADS,
 };
 use crate::{
     Address, Coder, EntryDescriptor, EntryHeader, Geometry, JointLog, LogError, Sequencer,
@@ -200,11 +200,15 @@ impl EntryWriter {
         // Coding is CPU work and stores fsync: both stay off the async workers.
         let (header, payload) = match &self.sink {
             Sink::Joint(log) => {
-                let (encoded, payload) = blocking(move || {
-                    let encoded = params.encode(&payload)?;
-                    Ok((encoded, payload))
-                })
-                .await?;
+                let (encoded, payload) = if payload.len() <= INLINE_CODING_BYTES {
+                    (params.encode(&payload)?, payload)
+                } else {
+                    blocking(move || {
+                        let encoded = params.encode(&payload)?;
+                        Ok((encoded, payload))
+                    })
+                    .await?
+                };
                 let descriptor = describe(&encoded);
                 (
                     log.append_with_shards(descriptor, encoded.shards).await?,

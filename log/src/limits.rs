@@ -70,3 +70,9 @@ pub const MAX_RECENT_PAYLOADS: usize = 64;
 /// Most payload bytes `RecentPayloads` holds; past it the oldest go (they
 /// are read back from their shards instead).
 pub const MAX_RECENT_PAYLOAD_BYTES: usize = 64 * 1024 * 1024;
+
+/// Largest payload a writer codes on the calling task instead of the
+/// blocking pool: coding a few KiB takes microseconds, less than the two
+/// thread hand-offs the pool costs, and small entries are what a lone
+/// client's commits make.
+pub const INLINE_CODING_BYTES: usize = 16 * 1024;
