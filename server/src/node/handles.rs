@@ -20,6 +20,47 @@ pub struct Snapshots {
     pub state: MvccStore<Arc<RocksEngine>>,
     /// How far the replica has applied the log, updated after each entry.
     pub applied: watch::Receiver<Applied>,
+    /// Streams known to exist, and from which version.
+    pub streams: Arc<KnownStreams>,
+}
+
+/// Most streams [`KnownStreams`] remembers; past it, it starts over (a miss
+/// costs one state read).
+pub const MAX_KNOWN_STREAMS: usize = 65_536;
+
+/// Streams seen to exist, each with the lowest version it was seen to exist
+/// at. Nothing deletes a stream, so a stream that exists at version `v`
+/// exists at every later version: a read at or above the remembered
+/// version needs no state read to know the stream is there. Older reads,
+/// and streams not seen yet, ask the state.
+#[derive(Debug, Default)]
+pub struct KnownStreams {
+    since: std::sync::Mutex<std::collections::HashMap<ordo_kv::StreamId, u64>>,
+}
+
+impl KnownStreams {
+    fn since(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<ordo_kv::StreamId, u64>> {
+        // Each change is one insert or clear: a panic elsewhere cannot
+        // leave the map half-changed.
+        self.since.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `stream` is known to exist at version `at`.
+    pub fn exists_at(&self, stream: &ordo_kv::StreamId, at: u64) -> bool {
+        self.since().get(stream).is_some_and(|since| at >= *since)
+    }
+
+    /// Records that `stream` exists at version `at`.
+    pub fn saw(&self, stream: &ordo_kv::StreamId, at: u64) {
+        let mut since = self.since();
+        if since.len() >= MAX_KNOWN_STREAMS {
+            since.clear();
+        }
+        let known = since.entry(*stream).or_insert(at);
+        *known = (*known).min(at);
+    }
 }
 
 impl Snapshots {
@@ -58,4 +99,24 @@ pub struct Commits {
     pub metrics: Arc<Metrics>,
     /// The node's key, which attests session transactions.
     pub node: crate::node::gateway::NodeKey,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_seen_at_a_version_is_known_from_it_on_and_not_before() {
+        let known = KnownStreams::default();
+        assert!(!known.exists_at(&[1; 32], 10));
+        known.saw(&[1; 32], 10);
+        assert!(known.exists_at(&[1; 32], 10) && known.exists_at(&[1; 32], 11));
+        assert!(!known.exists_at(&[1; 32], 9), "older reads ask the state");
+        known.saw(&[1; 32], 7);
+        assert!(known.exists_at(&[1; 32], 7), "the lowest sighting counts");
+        assert!(
+            !known.exists_at(&[2; 32], 10),
+            "other streams are not known"
+        );
+    }
 }

@@ -176,6 +176,7 @@ fn start_roles(
         snapshots: Snapshots {
             state: ordo_kv::MvccStore::new(engine),
             applied,
+            streams: Arc::default(),
         },
         commits: Commits {
             committer,

@@ -33,10 +33,14 @@ pub fn require_stream(
     stream: &ordo_kv::StreamId,
     at: u64,
 ) -> Result<(), Status> {
+    if snapshots.streams.exists_at(stream, at) {
+        return Ok(());
+    }
     let exists =
         ordo_txn::replay::fact_holds(&snapshots.state, stream, &ordo_txn::Fact::Exists, at)
             .map_err(|e| Status::internal(format!("reading the state: {e}")))?;
     if exists {
+        snapshots.streams.saw(stream, at);
         Ok(())
     } else {
         let id: String = stream.iter().map(|b| format!("{b:02x}")).collect();
