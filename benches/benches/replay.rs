@@ -105,6 +105,13 @@ impl Engine for Recording {
 /// A replayer on `engine` whose stream exists with every sender a writer.
 fn replayer<E: Engine>(engine: E) -> Replayer<E> {
     let mut replayer = Replayer::open(engine).expect("replayer");
+    create_bench_stream(&mut replayer);
+    replayer
+}
+
+/// Appends the entry that creates the benchmark's stream and makes every
+/// sender a writer.
+fn create_bench_stream<E: Engine>(replayer: &mut Replayer<E>) {
     let create = create_stream([0; 16], 0, b"bench");
     let grants = (1..SENDERS)
         .map(|i| AclOp::GrantWriter {
@@ -118,11 +125,11 @@ fn replayer<E: Engine>(engine: E) -> Replayer<E> {
         ..create.clone()
     };
     let batch = [signed(create, &signer(0)), signed(grant, &signer(0))];
+    let seq = replayer.applied().next_seq;
     let outcomes = replayer
-        .apply_entry(0, ordo_txn::check_entry(&ordo_txn::encode_batch(&batch)))
+        .apply_entry(seq, ordo_txn::check_entry(&ordo_txn::encode_batch(&batch)))
         .expect("apply");
     assert!(outcomes.iter().all(|o| o.is_committed()), "{outcomes:?}");
-    replayer
 }
 
 /// Entries recorded for the raw baseline (each about 300 KB of rows).
@@ -476,23 +483,7 @@ fn gateway_replayer(engine: RocksEngine) -> Replayer<RocksEngine> {
     };
     let checked = ordo_txn::check_entry(&genesis.encode());
     replayer.apply_entry(0, checked).expect("genesis");
-    let create = create_stream([0; 16], 0, b"bench");
-    let grants = (1..SENDERS)
-        .map(|i| AclOp::GrantWriter {
-            stream: stream(),
-            account: ordo_txn::address_of(&signer(i)),
-        })
-        .collect();
-    let grant = Transaction {
-        id: [1; 16],
-        acl: grants,
-        ..create.clone()
-    };
-    let batch = [signed(create, &signer(0)), signed(grant, &signer(0))];
-    let outcomes = replayer
-        .apply_entry(1, ordo_txn::check_entry(&ordo_txn::encode_batch(&batch)))
-        .expect("apply");
-    assert!(outcomes.iter().all(|o| o.is_committed()), "{outcomes:?}");
+    create_bench_stream(&mut replayer);
     replayer
 }
 

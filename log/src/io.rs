@@ -101,11 +101,18 @@ enum Sink {
 /// read from its shards as usual.
 #[derive(Debug, Default)]
 pub struct RecentPayloads {
-    held: std::sync::Mutex<std::collections::VecDeque<(Hash, Vec<u8>)>>,
+    held: std::sync::Mutex<Held>,
+}
+
+/// The payloads held, oldest first, and their total size.
+#[derive(Debug, Default)]
+struct Held {
+    payloads: std::collections::VecDeque<(Hash, Vec<u8>)>,
+    bytes: usize,
 }
 
 impl RecentPayloads {
-    fn held(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(Hash, Vec<u8>)>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
         // Each change is one push or removal: a panic elsewhere cannot
         // leave the queue half-changed.
         self.held.lock().unwrap_or_else(|p| p.into_inner())
@@ -116,20 +123,22 @@ impl RecentPayloads {
             return;
         }
         let mut held = self.held();
-        held.push_back((commitment, payload));
-        let mut bytes: usize = held.iter().map(|(_, p)| p.len()).sum();
-        while held.len() > MAX_RECENT_PAYLOADS || bytes > MAX_RECENT_PAYLOAD_BYTES {
-            let Some((_, old)) = held.pop_front() else {
+        held.bytes += payload.len();
+        held.payloads.push_back((commitment, payload));
+        while held.payloads.len() > MAX_RECENT_PAYLOADS || held.bytes > MAX_RECENT_PAYLOAD_BYTES {
+            let Some((_, old)) = held.payloads.pop_front() else {
                 break;
             };
-            bytes -= old.len();
+            held.bytes -= old.len();
         }
     }
 
     fn take(&self, commitment: &Hash) -> Option<Vec<u8>> {
         let mut held = self.held();
-        let at = held.iter().position(|(c, _)| c == commitment)?;
-        held.remove(at).map(|(_, payload)| payload)
+        let at = held.payloads.iter().position(|(c, _)| c == commitment)?;
+        let (_, payload) = held.payloads.remove(at)?;
+        held.bytes -= payload.len();
+        Some(payload)
     }
 }
 

@@ -86,7 +86,12 @@ pub fn attestation_hash(body: &[u8]) -> [u8; 32] {
 }
 
 /// Packs `items` into an attested entry signed by `gateway`.
-pub fn encode_attested(items: &[Item], gateway: &SigningKey) -> Result<Vec<u8>, SignatureError> {
+pub fn encode_attested<'a, I>(items: I, gateway: &SigningKey) -> Result<Vec<u8>, SignatureError>
+where
+    I: IntoIterator<Item = &'a Item>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let items = items.into_iter();
     let mut w = Writer::new();
     w.fixed(ATTESTED_MAGIC);
     w.fixed(&(items.len() as u32).to_le_bytes());

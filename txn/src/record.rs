@@ -468,7 +468,12 @@ impl SignedTransaction {
 }
 
 /// Packs signed transactions into one log payload.
-pub fn encode_batch(txs: &[SignedTransaction]) -> Vec<u8> {
+pub fn encode_batch<'a, T>(txs: T) -> Vec<u8>
+where
+    T: IntoIterator<Item = &'a SignedTransaction>,
+    T::IntoIter: ExactSizeIterator,
+{
+    let txs = txs.into_iter();
     let mut w = Writer::new();
     w.fixed(BATCH_MAGIC);
     count(&mut w, txs.len());

@@ -282,6 +282,14 @@ struct EntryEffects {
     batch: WriteBatch,
     changes: ChangeRecord,
     acl: FactMap,
+    /// ACL facts staged so far in this entry (a fact staged twice counts
+    /// twice), so that an answer derived from the facts can tell whether
+    /// it is still current.
+    acl_staged: usize,
+    /// The last gateway asked about in this entry: who, at which
+    /// `acl_staged`, and the answer. Every unsigned transaction of an
+    /// attested entry asks about the same signer.
+    gateway_asked: Option<(Address, usize, bool)>,
     outcomes: FastMap<(Address, TxnId), Decided>,
 }
 
@@ -342,6 +350,8 @@ impl EntryEffects {
             batch: WriteBatch::with_capacity(writes + txs.len() + 2),
             changes: ChangeRecord::with_capacity(writes, key_bytes),
             acl: FactMap::default(),
+            acl_staged: 0,
+            gateway_asked: None,
             outcomes,
         }
     }
@@ -441,7 +451,7 @@ impl<E: Engine> Replayer<E> {
             let (tx, hash) = match checked {
                 Checked::Valid(tx, hash) => (tx, hash),
                 Checked::Attested { tx, hash, gateway }
-                    if self.is_gateway(&gateway, &effects.acl, next.version)? =>
+                    if self.is_gateway(&gateway, &mut effects, next.version)? =>
                 {
                     (tx, hash)
                 }
@@ -544,15 +554,25 @@ impl<E: Engine> Replayer<E> {
     }
 
     /// Whether `who` holds the gateway role, as of the state this decision
-    /// is made against (earlier transactions of the entry included).
+    /// is made against (earlier transactions of the entry included). Asked
+    /// once per entry and signer while no ACL fact changes in between.
     fn is_gateway(
         &self,
         who: &Address,
-        acl_overlay: &FactMap,
+        effects: &mut EntryEffects,
         version: u64,
     ) -> Result<bool, ReplayError> {
-        let view = AclView::new(&self.store, acl_overlay, Some(&self.facts), version);
-        Ok(view.holds(&SYSTEM_STREAM, &Fact::Gateway(*who))?)
+        let staged = effects.acl_staged;
+        if let Some((asked, at, answer)) = effects.gateway_asked
+            && asked == *who
+            && at == staged
+        {
+            return Ok(answer);
+        }
+        let view = AclView::new(&self.store, &effects.acl, Some(&self.facts), version);
+        let answer = view.holds(&SYSTEM_STREAM, &Fact::Gateway(*who))?;
+        effects.gateway_asked = Some((*who, staged, answer));
+        Ok(answer)
     }
 
     /// Applies the genesis record if this is the log's first entry: the
@@ -725,6 +745,7 @@ impl<E: Engine> Replayer<E> {
                 holds.then_some(&[1u8][..]),
             );
             effects.acl.insert((stream, key), holds);
+            effects.acl_staged += 1;
         }
     }
 }

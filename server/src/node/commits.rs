@@ -307,9 +307,8 @@ impl Appender {
     /// The entry's payload and tags: a plain batch when every transaction is
     /// signed, else an attested entry signed once with the node's key.
     fn payload(&self, batch: &[Pending]) -> Result<(Vec<u8>, Vec<[u8; 32]>), String> {
-        let items: Vec<Item> = batch.iter().map(|p| p.item.clone()).collect();
-        let mut tags: Vec<[u8; 32]> = items
-            .iter()
+        let items = || batch.iter().map(|p| &p.item);
+        let mut tags: Vec<[u8; 32]> = items()
             .flat_map(|item| item.tx().writes.iter().map(|w| w.stream))
             .collect();
         tags.sort_unstable();
@@ -317,18 +316,16 @@ impl Appender {
         if tags.len() > ordo_log::limits::MAX_TAGS {
             tags.clear();
         }
-        let all_signed = items.iter().all(|i| matches!(i, Item::Signed(_)));
-        let payload = if all_signed {
-            let signed: Vec<_> = items
-                .into_iter()
-                .filter_map(|item| match item {
-                    Item::Signed(signed) => Some(signed),
-                    Item::Attested(_) => None,
-                })
-                .collect();
-            ordo_txn::encode_batch(&signed)
+        let signed: Vec<&ordo_txn::SignedTransaction> = items()
+            .filter_map(|item| match item {
+                Item::Signed(signed) => Some(signed),
+                Item::Attested(_) => None,
+            })
+            .collect();
+        let payload = if signed.len() == batch.len() {
+            ordo_txn::encode_batch(signed)
         } else {
-            ordo_txn::attest::encode_attested(&items, &self.gateway)
+            ordo_txn::attest::encode_attested(items(), &self.gateway)
                 .map_err(|e| format!("attesting the entry: {e}"))?
         };
         Ok((payload, tags))
