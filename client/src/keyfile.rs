@@ -79,6 +79,16 @@ pub fn create(path: &Path) -> Result<SigningKey, KeyFileError> {
     Ok(key)
 }
 
+/// The key in `path`, made there first if there is none (a node's own
+/// keys: created on first start, the same ever after).
+pub fn load_or_create(path: &Path) -> Result<SigningKey, KeyFileError> {
+    if path.exists() {
+        load(path)
+    } else {
+        create(path)
+    }
+}
+
 /// The 20-byte address of `key`, as 0x-prefixed hex.
 pub fn address_hex(key: &SigningKey) -> String {
     format!("0x{}", hex(&ordo_txn::address_of(key)))

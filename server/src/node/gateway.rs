@@ -35,11 +35,7 @@ impl NodeKey {
     /// Loads `DATA_DIR/node.key`, creating it on first start.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join("node.key");
-        let key = if path.exists() {
-            ordo_client::keyfile::load(&path)?
-        } else {
-            ordo_client::keyfile::create(&path)?
-        };
+        let key = ordo_client::keyfile::load_or_create(&path)?;
         let address = ordo_txn::address_of(&key);
         Ok(Self { key, address })
     }

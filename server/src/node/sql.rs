@@ -49,11 +49,7 @@ impl SqlPrincipal {
     /// that never runs SQL leaves no trace of it in the log.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join("sql.key");
-        let key = if !path.exists() {
-            ordo_client::keyfile::create(&path)?
-        } else {
-            ordo_client::keyfile::load(&path)?
-        };
+        let key = ordo_client::keyfile::load_or_create(&path)?;
         let stream = ordo_txn::stream_id(&ordo_txn::address_of(&key), SQL_STREAM_NAME.as_bytes());
         Ok(Self {
             key,
