@@ -11,7 +11,7 @@ use ordo_txn::attest::{Genesis, decode_attested};
 fuzz_target!(|data: &[u8]| {
     let checked = ordo_txn::check_entry(data);
     let expected = match data.get(..4) {
-        Some(b"OTA1") => decode_attested(data).map_or(1, |entry| entry.items.len()),
+        Some(b"OTA1" | b"OTA2") => decode_attested(data).map_or(1, |entry| entry.items.len()),
         Some(b"OGN1") => 1,
         _ => ordo_txn::decode_batch(data).map_or(1, |txs| txs.len()),
     };

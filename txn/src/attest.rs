@@ -9,16 +9,30 @@
 //! that position of the log (`docs/ACL.md`). Transactions signed by their
 //! sender may ride in the same entry: they stand on their own signature.
 //!
-//! # Encoding (version 1), integers little-endian
+//! # Encoding (version 2), integers little-endian
 //!
 //! ```text
-//! Attested := "OTA1" | count u32 | count x Item | signature[65]
+//! Attested := "OTA2" | count u32 | count x Item | signature[65]
 //! Item     := 0x00 | Signed (len u32 | bytes)        signed by its sender
 //!           | 0x01 | Transaction (len u32 | bytes)   vouched for by the gateway
-//! signature = sign(keccak256("ordo/attested-entry/v1\0" || every byte before it))
+//! signature = sign(keccak256("ordo/attested-entry/v2\0" || count u32
+//!                            || for each item: kind u8 || item_hash[32]))
+//! item_hash = keccak256(bytes)                             (kind 0x00)
+//!           | the signing hash of the transaction bytes   (kind 0x01)
 //!
 //! Genesis  := "OGN1" | admin[20] | count u32 | count x gateway[20]
 //! ```
+//!
+//! Why the signature covers item hashes and not the bytes: replay needs the
+//! signing hash of every transaction anyway (idempotency compares it), so
+//! an attestation over those hashes reads each transaction's bytes once,
+//! where one over the whole body read them twice; Keccak was the largest
+//! single cost of replaying an attested entry. The hashes are fixed-size
+//! and counted, so the preimage names exactly one list of items.
+//!
+//! Version 1 (`"OTA1"`, the signature over `"ordo/attested-entry/v1\0"`
+//! and every byte before it) is still read, so logs written with it replay
+//! unchanged; nothing writes it any more.
 //!
 //! A genesis record counts only as the log's first entry (seq 0); it makes
 //! `admin` an admin of the [`SYSTEM_STREAM`] (the log's own admins, who
@@ -31,8 +45,10 @@ use crate::limits::{MAX_BATCH_TXNS, MAX_TXN_BYTES};
 use crate::record::{Address, SignedTransaction, Transaction};
 use crate::sign::{SignatureError, SigningKey, recover_canonical, sign_hash};
 
-/// Magic of an attested entry.
-pub const ATTESTED_MAGIC: &[u8; 4] = b"OTA1";
+/// Magic of an attested entry, as written today (version 2).
+pub const ATTESTED_MAGIC: &[u8; 4] = b"OTA2";
+/// Magic of a version 1 attested entry: still read, no longer written.
+pub const ATTESTED_MAGIC_V1: &[u8; 4] = b"OTA1";
 /// Magic of a genesis record.
 pub const GENESIS_MAGIC: &[u8; 4] = b"OGN1";
 
@@ -44,7 +60,8 @@ pub const SYSTEM_STREAM: StreamId = *b"ordo/system-stream/v1\0\0\0\0\0\0\0\0\0\0
 /// Most gateways a genesis record may name.
 pub const MAX_GENESIS_GATEWAYS: usize = 256;
 
-const DOMAIN: &[u8] = b"ordo/attested-entry/v1\0";
+const DOMAIN_V1: &[u8] = b"ordo/attested-entry/v1\0";
+const DOMAIN: &[u8] = b"ordo/attested-entry/v2\0";
 const SIGNED_ITEM: u8 = 0;
 const ATTESTED_ITEM: u8 = 1;
 
@@ -76,11 +93,49 @@ pub struct Genesis {
     pub gateways: Vec<Address>,
 }
 
-/// The hash a gateway signs over an attested entry's body (every byte
+/// Builds the hash a gateway signs over an attested entry (version 2):
+/// the item count, then each item's kind and hash, in order.
+pub struct AttestationHasher {
+    keccak: alloy_primitives::Keccak256,
+}
+
+impl AttestationHasher {
+    /// A hasher for an entry of `count` items.
+    pub fn new(count: usize) -> Self {
+        let mut keccak = alloy_primitives::Keccak256::new();
+        keccak.update(DOMAIN);
+        keccak.update((count as u32).to_le_bytes());
+        Self { keccak }
+    }
+
+    /// Adds the next item: its kind byte and its [`item_hash`].
+    pub fn item(&mut self, kind: u8, hash: &[u8; 32]) {
+        self.keccak.update([kind]);
+        self.keccak.update(hash);
+    }
+
+    /// The hash to sign.
+    pub fn finish(self) -> [u8; 32] {
+        self.keccak.finalize().0
+    }
+}
+
+/// The hash an item contributes to its entry's attestation: for an
+/// unsigned transaction its signing hash (which replay needs anyway), for
+/// a signed one the Keccak-256 of its bytes, signature included. Taken over
+/// the bytes as they lie, so an item that does not decode still has one.
+pub fn item_hash(kind: u8, bytes: &[u8]) -> [u8; 32] {
+    match kind {
+        ATTESTED_ITEM => crate::sign::signing_hash_of_encoded(bytes),
+        _ => alloy_primitives::keccak256(bytes).0,
+    }
+}
+
+/// The hash a gateway signed over a version 1 entry's body (every byte
 /// before the signature).
-pub fn attestation_hash(body: &[u8]) -> [u8; 32] {
+fn attestation_hash_v1(body: &[u8]) -> [u8; 32] {
     let mut hasher = alloy_primitives::Keccak256::new();
-    hasher.update(DOMAIN);
+    hasher.update(DOMAIN_V1);
     hasher.update(body);
     hasher.finalize().0
 }
@@ -95,14 +150,17 @@ where
     let mut w = Writer::new();
     w.fixed(ATTESTED_MAGIC);
     w.fixed(&(items.len() as u32).to_le_bytes());
+    let mut attestation = AttestationHasher::new(items.len());
     for item in items {
-        match item {
-            Item::Signed(signed) => w.u8(SIGNED_ITEM).bytes(&signed.encode()),
-            Item::Attested(tx) => w.u8(ATTESTED_ITEM).bytes(&tx.encode()),
+        let (kind, bytes) = match item {
+            Item::Signed(signed) => (SIGNED_ITEM, signed.encode()),
+            Item::Attested(tx) => (ATTESTED_ITEM, tx.encode()),
         };
+        attestation.item(kind, &item_hash(kind, &bytes));
+        w.u8(kind).bytes(&bytes);
     }
     let mut entry = w.finish();
-    let signature = sign_hash(attestation_hash(&entry), gateway)?;
+    let signature = sign_hash(attestation.finish(), gateway)?;
     entry.extend_from_slice(&signature);
     Ok(entry)
 }
@@ -118,8 +176,8 @@ pub struct DecodedAttested {
     pub gateway: Result<Address, SignatureError>,
 }
 
-/// Decodes an attested entry and recovers its signer. Errors only when
-/// the entry's framing is broken.
+/// Decodes an attested entry (either version) and recovers its signer.
+/// Errors only when the entry's framing is broken.
 pub fn decode_attested(payload: &[u8]) -> Result<DecodedAttested, DecodeError> {
     let body_len = payload
         .len()
@@ -130,35 +188,46 @@ pub fn decode_attested(payload: &[u8]) -> Result<DecodedAttested, DecodeError> {
             available: payload.len(),
         })?;
     let (body, signature) = payload.split_at(body_len);
+    let version_1 = body.starts_with(ATTESTED_MAGIC_V1);
     let mut r = Reader::new(body);
-    r.expect_magic(ATTESTED_MAGIC, "attested entry magic")?;
+    let magic = if version_1 {
+        ATTESTED_MAGIC_V1
+    } else {
+        ATTESTED_MAGIC
+    };
+    r.expect_magic(magic, "attested entry magic")?;
     let count = r.count("attested entry", MAX_BATCH_TXNS)?;
     let mut items = Vec::with_capacity(count);
+    let mut attestation = AttestationHasher::new(count);
     for _ in 0..count {
-        let tag = r.u8("item kind")?;
+        let kind = r.u8("item kind")?;
         let bytes = r.bytes("item", MAX_TXN_BYTES + 100)?;
-        items.push(decode_item(tag, bytes));
+        let hash = item_hash(kind, bytes);
+        attestation.item(kind, &hash);
+        items.push(decode_item(kind, bytes, hash));
     }
     r.finish()?;
+    let hash = match version_1 {
+        true => attestation_hash_v1(body),
+        false => attestation.finish(),
+    };
     let signature: [u8; 65] = signature.try_into().unwrap_or([0; 65]);
-    let gateway = recover_canonical(&signature, attestation_hash(body));
+    let gateway = recover_canonical(&signature, hash);
     Ok(DecodedAttested { items, gateway })
 }
 
-/// One item and its transaction's signing hash. Decoding accepts only the
-/// canonical encoding, so the hash is taken over the bytes as they came.
-fn decode_item(tag: u8, bytes: &[u8]) -> Result<(Item, [u8; 32]), DecodeError> {
-    match tag {
+/// One item and its transaction's signing hash, given the item's
+/// [`item_hash`]. Decoding accepts only the canonical encoding, so an
+/// unsigned item's hash, taken over the bytes as they came, is its
+/// transaction's signing hash.
+fn decode_item(kind: u8, bytes: &[u8], hash: [u8; 32]) -> Result<(Item, [u8; 32]), DecodeError> {
+    match kind {
         SIGNED_ITEM => {
             let signed = SignedTransaction::decode(bytes)?;
             let hash = crate::sign::signing_hash(&signed.tx);
             Ok((Item::Signed(signed), hash))
         }
-        ATTESTED_ITEM => {
-            let tx = Transaction::decode(bytes)?;
-            let hash = crate::sign::signing_hash_of_encoded(bytes);
-            Ok((Item::Attested(tx), hash))
-        }
+        ATTESTED_ITEM => Ok((Item::Attested(Transaction::decode(bytes)?), hash)),
         tag => Err(DecodeError::BadTag {
             field: "item kind",
             tag,
@@ -231,6 +300,62 @@ mod tests {
         let mut entry = encode_attested(&items(), &gateway).unwrap();
         entry[20] ^= 1;
         let decoded = decode_attested(&entry).unwrap();
+        assert_ne!(decoded.gateway, Ok(crate::address_of(&gateway)));
+    }
+
+    #[test]
+    fn reordering_items_or_changing_a_signed_item_s_signature_changes_the_signer() {
+        let gateway = signing_key(9);
+        let mut swapped = items();
+        swapped.reverse();
+        let entry = encode_attested(&swapped, &gateway).unwrap();
+        let original = encode_attested(&items(), &gateway).unwrap();
+        // The second entry's items under the first entry's signature.
+        let mut forged = entry[..entry.len() - 65].to_vec();
+        forged.extend_from_slice(&original[original.len() - 65..]);
+        let decoded = decode_attested(&forged).unwrap();
+        assert_ne!(decoded.gateway, Ok(crate::address_of(&gateway)));
+
+        let mut resigned = original.clone();
+        let last_signature_byte = original.len() - 65 - 1;
+        resigned[last_signature_byte] ^= 1;
+        let decoded = decode_attested(&resigned).unwrap();
+        assert_ne!(decoded.gateway, Ok(crate::address_of(&gateway)));
+    }
+
+    /// A version 1 entry, built the way version 1 writers built it.
+    fn encode_v1(items: &[Item], gateway: &SigningKey) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.fixed(ATTESTED_MAGIC_V1);
+        w.fixed(&(items.len() as u32).to_le_bytes());
+        for item in items {
+            match item {
+                Item::Signed(signed) => w.u8(SIGNED_ITEM).bytes(&signed.encode()),
+                Item::Attested(tx) => w.u8(ATTESTED_ITEM).bytes(&tx.encode()),
+            };
+        }
+        let mut entry = w.finish();
+        let signature = sign_hash(attestation_hash_v1(&entry), gateway).unwrap();
+        entry.extend_from_slice(&signature);
+        entry
+    }
+
+    #[test]
+    fn a_version_1_entry_still_decodes_and_names_its_signer() {
+        let gateway = signing_key(9);
+        let decoded = decode_attested(&encode_v1(&items(), &gateway)).unwrap();
+        assert_eq!(decoded.gateway, Ok(crate::address_of(&gateway)));
+        let back: Vec<Item> = decoded.items.into_iter().map(|i| i.unwrap().0).collect();
+        assert_eq!(back, items());
+    }
+
+    #[test]
+    fn a_version_1_signature_does_not_pass_for_version_2() {
+        let gateway = signing_key(9);
+        let v1 = encode_v1(&items(), &gateway);
+        let mut relabelled = v1.clone();
+        relabelled[..4].copy_from_slice(ATTESTED_MAGIC);
+        let decoded = decode_attested(&relabelled).unwrap();
         assert_ne!(decoded.gateway, Ok(crate::address_of(&gateway)));
     }
 

@@ -16,7 +16,8 @@
 
 use crate::acl::{AclView, Fact, FactCache, FactChange, FactMap};
 use crate::attest::{
-    ATTESTED_MAGIC, DecodedAttested, GENESIS_MAGIC, Genesis, Item, SYSTEM_STREAM, decode_attested,
+    ATTESTED_MAGIC, ATTESTED_MAGIC_V1, DecodedAttested, GENESIS_MAGIC, Genesis, Item,
+    SYSTEM_STREAM, decode_attested,
 };
 use crate::changes::{self, ChangeRecord, Changes};
 use crate::codec::{Reader, Writer};
@@ -159,10 +160,12 @@ pub fn check_entry_with(
         })]
     };
     match payload.get(..4) {
-        Some(magic) if magic == ATTESTED_MAGIC => match decode_attested(payload) {
-            Ok(entry) => check_attested(entry, already_verified),
-            Err(e) => malformed(e),
-        },
+        Some(magic) if magic == ATTESTED_MAGIC || magic == ATTESTED_MAGIC_V1 => {
+            match decode_attested(payload) {
+                Ok(entry) => check_attested(entry, already_verified),
+                Err(e) => malformed(e),
+            }
+        }
         Some(magic) if magic == GENESIS_MAGIC => match Genesis::decode(payload) {
             Ok(genesis) => vec![Checked::Genesis(genesis)],
             Err(e) => malformed(e),
