@@ -35,6 +35,12 @@ impl Column {
         Column::Meta,
     ];
 
+    /// Whether every key of the column is a versioned key
+    /// (`keys::encode_versioned`).
+    pub fn is_versioned(self) -> bool {
+        matches!(self, Column::Data | Column::Acl)
+    }
+
     /// The column's name on disk.
     pub fn name(self) -> &'static str {
         match self {
@@ -99,6 +105,9 @@ impl WriteBatch {
     }
 }
 
+/// One stored entry: its key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// An ordered key-value engine: byte keys sorted bytewise, per column.
 pub trait Engine: Send + Sync {
     /// The value at `key`, if any.
@@ -126,6 +135,31 @@ pub trait Engine: Send + Sync {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), EngineError>;
 
+    /// The first entry at or after `from` whose key starts with the first
+    /// `prefix_len` bytes of `from`, if any.
+    ///
+    /// An MVCC point read asks exactly this (`from` a versioned key, the
+    /// prefix its key part: the answer is the newest version at or below
+    /// the one asked), so an engine may answer it without looking past the
+    /// prefix: RocksDB skips every file whose prefix filter rules the key
+    /// out. The default walks [`Engine::scan_from`].
+    fn seek_in_prefix(
+        &self,
+        column: Column,
+        from: &[u8],
+        prefix_len: usize,
+    ) -> Result<Option<Entry>, EngineError> {
+        let prefix = &from[..prefix_len.min(from.len())];
+        let mut found = None;
+        self.scan_from(column, from, &mut |k, v| {
+            if k.starts_with(prefix) {
+                found = Some((k.to_vec(), v.to_vec()));
+            }
+            false
+        })?;
+        Ok(found)
+    }
+
     /// Applies the batch atomically. With `sync`, it is on disk when this returns.
     fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError>;
 }
@@ -151,6 +185,15 @@ impl<E: Engine + ?Sized> Engine for std::sync::Arc<E> {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), EngineError> {
         (**self).scan_from(column, from, visit)
+    }
+
+    fn seek_in_prefix(
+        &self,
+        column: Column,
+        from: &[u8],
+        prefix_len: usize,
+    ) -> Result<Option<Entry>, EngineError> {
+        (**self).seek_in_prefix(column, from, prefix_len)
     }
 
     fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError> {

@@ -13,6 +13,11 @@
 /// A 32-byte stream id.
 pub type StreamId = [u8; 32];
 
+/// Bytes of the version at the end of a versioned key. Everything before
+/// them (the stream and the escaped key) is the *key prefix*, shared by
+/// every version of one key and by no other key.
+pub const VERSION_BYTES: usize = 8;
+
 /// Why a stored key could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {

@@ -7,7 +7,7 @@
 //! row, so reads at older versions still see the old value.
 
 use crate::engine::{Column, Engine, EngineError, WriteBatch};
-use crate::keys::{StreamId, decode_versioned, encode_key_prefix, encode_versioned};
+use crate::keys::{StreamId, VERSION_BYTES, decode_versioned, encode_key_prefix, encode_versioned};
 
 /// Most rows one scan page may return.
 pub const MAX_SCAN_ROWS: usize = 10_000;
@@ -155,16 +155,14 @@ impl<E: Engine> MvccStore<E> {
         key: &[u8],
         at: u64,
     ) -> Result<Option<Versioned>, MvccError> {
-        let prefix = encode_key_prefix(stream, key);
-        let mut found = None;
-        self.engine
-            .scan_from(column, &encode_versioned(stream, key, at), &mut |k, v| {
-                if k.len() == prefix.len() + 8 && k.starts_with(&prefix) {
-                    found = Some((k.to_vec(), v.to_vec()));
-                }
-                false
-            })?;
-        let Some((k, v)) = found else { return Ok(None) };
+        let from = encode_versioned(stream, key, at);
+        let prefix_len = from.len() - VERSION_BYTES;
+        let found = self.engine.seek_in_prefix(column, &from, prefix_len)?;
+        // Key prefixes are prefix-free (the escaped key ends in a
+        // terminator), so a key sharing this one's prefix is a version of it.
+        let Some((k, v)) = found.filter(|(k, _)| k.len() == from.len()) else {
+            return Ok(None);
+        };
         let (_, _, version) =
             decode_versioned(&k).map_err(|e| MvccError::Corrupt(e.to_string()))?;
         Ok(Some(Versioned {

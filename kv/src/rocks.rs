@@ -1,7 +1,8 @@
 //! The engine on RocksDB (feature `rocksdb`, on by default): one column
 //! family per [`Column`], small memtables for the random-key columns.
 
-use crate::engine::{BatchOp, Column, Engine, EngineError, WriteBatch};
+use crate::engine::{BatchOp, Column, Engine, EngineError, Entry, WriteBatch};
+use crate::keys::VERSION_BYTES;
 use std::path::Path;
 
 /// An engine on RocksDB, one column family per [`Column`].
@@ -35,11 +36,37 @@ pub const MEMTABLE_BYTES: usize = 8 << 20;
 /// more of them may queue while a flush runs.
 pub const MEMTABLES: i32 = 4;
 
+/// Name of the prefix extractor of the versioned columns. RocksDB records
+/// it in every file it builds, and uses a file's prefix filter only when
+/// the name matches: change it whenever [`versioned_key_prefix`] changes.
+const VERSIONED_PREFIX_EXTRACTOR: &str = "ordo.versioned-key-prefix.v1";
+
+/// The key prefix of a versioned key: all but its version.
+fn versioned_key_prefix(key: &[u8]) -> &[u8] {
+    &key[..key.len() - VERSION_BYTES]
+}
+
+/// Whether `key` is long enough to have a version (every key of a
+/// versioned column is; RocksDB also asks about seek targets).
+fn has_version(key: &[u8]) -> bool {
+    key.len() >= VERSION_BYTES
+}
+
 /// Options of one column family (or the database defaults, for `None`).
 ///
 /// The outcomes column is read once per transaction (is this id already
 /// decided?) and almost always misses, so it gets bloom filters in the
 /// memtable and in its files: a miss then costs no block read.
+///
+/// The versioned columns (data, ACL facts) are read by seeking to a key's
+/// newest version at or below the snapshot. Their files carry a bloom
+/// filter over key prefixes (the key without its version), so such a seek
+/// ([`Engine::seek_in_prefix`]) skips every file that never held the key
+/// instead of seeking in each: with a few files per level, that cut a
+/// point read by more than half (`mvcc/*` in `benches/benches/kv.rs`,
+/// docs/BENCHMARKS.md). Their memtables get no prefix filter: replay
+/// inserts into them on every write, and the filter's hashing would cost
+/// replay more than it saves a read.
 fn column_options(column: Option<Column>) -> rocksdb::Options {
     let mut options = rocksdb::Options::default();
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
@@ -55,6 +82,27 @@ fn column_options(column: Option<Column>) -> rocksdb::Options {
         options.set_memtable_prefix_bloom_ratio(0.02);
         options.set_memtable_whole_key_filtering(true);
     }
+    if column.is_some_and(Column::is_versioned) {
+        options.set_prefix_extractor(rocksdb::SliceTransform::create(
+            VERSIONED_PREFIX_EXTRACTOR,
+            versioned_key_prefix,
+            Some(has_version),
+        ));
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        // Versioned keys are only ever sought by prefix, never read whole.
+        table.set_whole_key_filtering(false);
+        options.set_block_based_table_factory(&table);
+    }
+    options
+}
+
+/// Read options for an iterator that walks across key prefixes: with a
+/// prefix extractor configured, RocksDB would otherwise be free to use the
+/// seek target's prefix filter and skip files holding later prefixes.
+fn total_order() -> rocksdb::ReadOptions {
+    let mut options = rocksdb::ReadOptions::default();
+    options.set_total_order_seek(true);
     options
 }
 
@@ -150,14 +198,44 @@ impl Engine for RocksEngine {
         from: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), EngineError> {
-        let mode = rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward);
-        for item in self.db.iterator_cf(self.cf(column)?, mode) {
-            let (k, v) = item.map_err(backend)?;
-            if !visit(&k, &v) {
-                break;
+        // The raw iterator lends each entry instead of copying it into two
+        // fresh boxes.
+        let mut iter = self.db.raw_iterator_cf_opt(self.cf(column)?, total_order());
+        iter.seek(from);
+        while let (Some(k), Some(v)) = (iter.key(), iter.value()) {
+            if !visit(k, v) {
+                return Ok(());
             }
+            iter.next();
         }
-        Ok(())
+        iter.status().map_err(backend)
+    }
+
+    fn seek_in_prefix(
+        &self,
+        column: Column,
+        from: &[u8],
+        prefix_len: usize,
+    ) -> Result<Option<Entry>, EngineError> {
+        // The prefix filters answer only for the extractor's prefix; any
+        // other prefix walks in total order.
+        let extractor_prefix =
+            column.is_versioned() && has_version(from) && prefix_len == from.len() - VERSION_BYTES;
+        let options = match extractor_prefix {
+            true => {
+                let mut options = rocksdb::ReadOptions::default();
+                options.set_prefix_same_as_start(true);
+                options
+            }
+            false => total_order(),
+        };
+        let mut iter = self.db.raw_iterator_cf_opt(self.cf(column)?, options);
+        iter.seek(from);
+        let prefix = &from[..prefix_len.min(from.len())];
+        match (iter.key(), iter.value()) {
+            (Some(k), Some(v)) if k.starts_with(prefix) => Ok(Some((k.to_vec(), v.to_vec()))),
+            _ => iter.status().map(|()| None).map_err(backend),
+        }
     }
 
     fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError> {

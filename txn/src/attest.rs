@@ -140,8 +140,29 @@ fn attestation_hash_v1(body: &[u8]) -> [u8; 32] {
     hasher.finalize().0
 }
 
+/// An attested entry as its gateway made it.
+#[derive(Debug, Clone)]
+pub struct Attested {
+    /// The entry's bytes.
+    pub payload: Vec<u8>,
+    /// The entry's signature (also the payload's last 65 bytes).
+    pub signature: [u8; 65],
+    /// The hash it signs.
+    pub hash: [u8; 32],
+}
+
 /// Packs `items` into an attested entry signed by `gateway`.
 pub fn encode_attested<'a, I>(items: I, gateway: &SigningKey) -> Result<Vec<u8>, SignatureError>
+where
+    I: IntoIterator<Item = &'a Item>,
+    I::IntoIter: ExactSizeIterator,
+{
+    attest(items, gateway).map(|attested| attested.payload)
+}
+
+/// [`encode_attested`], also handing back the signature and the hash it
+/// signs, so the gateway can tell its own replica that it made them.
+pub fn attest<'a, I>(items: I, gateway: &SigningKey) -> Result<Attested, SignatureError>
 where
     I: IntoIterator<Item = &'a Item>,
     I::IntoIter: ExactSizeIterator,
@@ -159,25 +180,40 @@ where
         attestation.item(kind, &item_hash(kind, &bytes));
         w.u8(kind).bytes(&bytes);
     }
-    let mut entry = w.finish();
-    let signature = sign_hash(attestation.finish(), gateway)?;
-    entry.extend_from_slice(&signature);
-    Ok(entry)
+    let mut payload = w.finish();
+    let hash = attestation.finish();
+    let signature = sign_hash(hash, gateway)?;
+    payload.extend_from_slice(&signature);
+    Ok(Attested {
+        payload,
+        signature,
+        hash,
+    })
 }
 
 /// An attested entry taken apart: each item with the signing hash of its
-/// transaction (or why it did not decode) and who signed the entry (or why
-/// the signature is not valid).
+/// transaction (or why it did not decode), and the entry's signature with
+/// the hash it must sign.
 #[derive(Debug)]
 pub struct DecodedAttested {
     /// The items, each decoded on its own so one bad item hides no other.
     pub items: Vec<Result<(Item, [u8; 32]), DecodeError>>,
-    /// The entry's signer.
-    pub gateway: Result<Address, SignatureError>,
+    /// The entry's signature.
+    pub signature: [u8; 65],
+    /// The hash the signature must sign.
+    pub hash: [u8; 32],
 }
 
-/// Decodes an attested entry (either version) and recovers its signer.
-/// Errors only when the entry's framing is broken.
+impl DecodedAttested {
+    /// The entry's signer, recovered from its signature.
+    pub fn gateway(&self) -> Result<Address, SignatureError> {
+        recover_canonical(&self.signature, self.hash)
+    }
+}
+
+/// Decodes an attested entry (either version), leaving its signer to
+/// [`DecodedAttested::gateway`]. Errors only when the entry's framing is
+/// broken.
 pub fn decode_attested(payload: &[u8]) -> Result<DecodedAttested, DecodeError> {
     let body_len = payload
         .len()
@@ -212,8 +248,11 @@ pub fn decode_attested(payload: &[u8]) -> Result<DecodedAttested, DecodeError> {
         false => attestation.finish(),
     };
     let signature: [u8; 65] = signature.try_into().unwrap_or([0; 65]);
-    let gateway = recover_canonical(&signature, hash);
-    Ok(DecodedAttested { items, gateway })
+    Ok(DecodedAttested {
+        items,
+        signature,
+        hash,
+    })
 }
 
 /// One item and its transaction's signing hash, given the item's
@@ -280,7 +319,7 @@ mod tests {
         let gateway = signing_key(9);
         let entry = encode_attested(&items(), &gateway).unwrap();
         let decoded = decode_attested(&entry).unwrap();
-        assert_eq!(decoded.gateway, Ok(crate::address_of(&gateway)));
+        assert_eq!(decoded.gateway(), Ok(crate::address_of(&gateway)));
         let back: Vec<Item> = decoded.items.into_iter().map(|i| i.unwrap().0).collect();
         assert_eq!(back, items());
     }
@@ -300,7 +339,7 @@ mod tests {
         let mut entry = encode_attested(&items(), &gateway).unwrap();
         entry[20] ^= 1;
         let decoded = decode_attested(&entry).unwrap();
-        assert_ne!(decoded.gateway, Ok(crate::address_of(&gateway)));
+        assert_ne!(decoded.gateway(), Ok(crate::address_of(&gateway)));
     }
 
     #[test]
@@ -314,13 +353,13 @@ mod tests {
         let mut forged = entry[..entry.len() - 65].to_vec();
         forged.extend_from_slice(&original[original.len() - 65..]);
         let decoded = decode_attested(&forged).unwrap();
-        assert_ne!(decoded.gateway, Ok(crate::address_of(&gateway)));
+        assert_ne!(decoded.gateway(), Ok(crate::address_of(&gateway)));
 
         let mut resigned = original.clone();
         let last_signature_byte = original.len() - 65 - 1;
         resigned[last_signature_byte] ^= 1;
         let decoded = decode_attested(&resigned).unwrap();
-        assert_ne!(decoded.gateway, Ok(crate::address_of(&gateway)));
+        assert_ne!(decoded.gateway(), Ok(crate::address_of(&gateway)));
     }
 
     /// A version 1 entry, built the way version 1 writers built it.
@@ -344,7 +383,7 @@ mod tests {
     fn a_version_1_entry_still_decodes_and_names_its_signer() {
         let gateway = signing_key(9);
         let decoded = decode_attested(&encode_v1(&items(), &gateway)).unwrap();
-        assert_eq!(decoded.gateway, Ok(crate::address_of(&gateway)));
+        assert_eq!(decoded.gateway(), Ok(crate::address_of(&gateway)));
         let back: Vec<Item> = decoded.items.into_iter().map(|i| i.unwrap().0).collect();
         assert_eq!(back, items());
     }
@@ -356,7 +395,7 @@ mod tests {
         let mut relabelled = v1.clone();
         relabelled[..4].copy_from_slice(ATTESTED_MAGIC);
         let decoded = decode_attested(&relabelled).unwrap();
-        assert_ne!(decoded.gateway, Ok(crate::address_of(&gateway)));
+        assert_ne!(decoded.gateway(), Ok(crate::address_of(&gateway)));
     }
 
     #[test]

@@ -72,5 +72,8 @@ pub use record::{
     AclOp, Address, Read, SignedTransaction, Transaction, TxnId, Write, decode_batch, encode_batch,
 };
 #[cfg(feature = "replay")]
-pub use replay::{Applied, Checked, ReplayError, Replayer, check_entry, check_entry_with};
+pub use replay::{
+    Applied, Checked, KnownSignatures, NoneKnown, ReplayError, Replayer, check_entry,
+    check_entry_with,
+};
 pub use sign::{SigningKey, address_of, sign, verify};

@@ -139,21 +139,38 @@ impl Checked {
     }
 }
 
+/// Signatures a node has already checked, or made itself, so that checking
+/// an entry from the log need not recover them a second time.
+///
+/// Recovery is a pure function of (signature, hash), so an answer from
+/// here gives exactly the result recovery would: only the work is saved.
+/// An implementation must name only signers it verified or signed as.
+pub trait KnownSignatures {
+    /// The account whose `signature` over `hash` this node verified or
+    /// made, if it knows one.
+    fn signer(&self, signature: &[u8; 65], hash: &[u8; 32]) -> Option<Address>;
+}
+
+/// Knows no signature: every one is recovered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoneKnown;
+
+impl KnownSignatures for NoneKnown {
+    fn signer(&self, _: &[u8; 65], _: &[u8; 32]) -> Option<Address> {
+        None
+    }
+}
+
 /// Decodes an entry's payload and verifies each signature. A payload that is
 /// not a batch at all yields one `Malformed` rejection.
 pub fn check_entry(payload: &[u8]) -> Vec<Checked> {
-    check_entry_with(payload, &|_, _| false)
+    check_entry_with(payload, &NoneKnown)
 }
 
-/// [`check_entry`], skipping signature recovery for transactions that
-/// `already_verified` vouches for: this node checked exactly this signature
-/// over exactly this hash before (at ingress, or because it signed it).
-/// Recovery is a pure function of (signature, hash), so the result is the
-/// one [`check_entry`] would give; only the work is saved.
-pub fn check_entry_with(
-    payload: &[u8],
-    already_verified: &dyn Fn(&SignedTransaction, &[u8; 32]) -> bool,
-) -> Vec<Checked> {
+/// [`check_entry`], skipping signature recovery where `known` already
+/// names the signer (this node checked the signature at ingress, or made
+/// it as the entry's gateway).
+pub fn check_entry_with(payload: &[u8], known: &dyn KnownSignatures) -> Vec<Checked> {
     let malformed = |e: crate::codec::DecodeError| {
         vec![Checked::Rejected(Outcome::Malformed {
             reason: e.to_string(),
@@ -162,7 +179,7 @@ pub fn check_entry_with(
     match payload.get(..4) {
         Some(magic) if magic == ATTESTED_MAGIC || magic == ATTESTED_MAGIC_V1 => {
             match decode_attested(payload) {
-                Ok(entry) => check_attested(entry, already_verified),
+                Ok(entry) => check_attested(entry, known),
                 Err(e) => malformed(e),
             }
         }
@@ -174,7 +191,7 @@ pub fn check_entry_with(
             Err(e) => malformed(e),
             Ok(txs) => txs
                 .into_iter()
-                .map(|decoded| check_transaction(decoded, already_verified))
+                .map(|decoded| check_transaction(decoded, known))
                 .collect(),
         },
     }
@@ -183,10 +200,11 @@ pub fn check_entry_with(
 /// The items of an attested entry: signed ones checked on their own,
 /// unsigned ones bound to the entry's signer (or rejected with the reason
 /// the entry's signature failed).
-fn check_attested(
-    entry: DecodedAttested,
-    already_verified: &dyn Fn(&SignedTransaction, &[u8; 32]) -> bool,
-) -> Vec<Checked> {
+fn check_attested(entry: DecodedAttested, known: &dyn KnownSignatures) -> Vec<Checked> {
+    let gateway = match known.signer(&entry.signature, &entry.hash) {
+        Some(signer) => Ok(signer),
+        None => entry.gateway(),
+    };
     entry
         .items
         .into_iter()
@@ -194,8 +212,8 @@ fn check_attested(
             Err(e) => Checked::Rejected(Outcome::Malformed {
                 reason: e.to_string(),
             }),
-            Ok((Item::Signed(signed), hash)) => check_signed(signed, hash, already_verified),
-            Ok((Item::Attested(tx), hash)) => match &entry.gateway {
+            Ok((Item::Signed(signed), hash)) => check_signed(signed, hash, known),
+            Ok((Item::Attested(tx), hash)) => match &gateway {
                 Ok(gateway) => Checked::Attested {
                     hash,
                     tx,
@@ -211,7 +229,7 @@ fn check_attested(
 
 fn check_transaction(
     decoded: Result<SignedTransaction, crate::codec::DecodeError>,
-    already_verified: &dyn Fn(&SignedTransaction, &[u8; 32]) -> bool,
+    known: &dyn KnownSignatures,
 ) -> Checked {
     let signed = match decoded {
         Ok(signed) => signed,
@@ -222,17 +240,13 @@ fn check_transaction(
         }
     };
     let hash = sign::signing_hash(&signed.tx);
-    check_signed(signed, hash, already_verified)
+    check_signed(signed, hash, known)
 }
 
 /// A signed transaction whose signing hash is `hash`: valid if its
 /// signature recovers to its sender.
-fn check_signed(
-    signed: SignedTransaction,
-    hash: [u8; 32],
-    already_verified: &dyn Fn(&SignedTransaction, &[u8; 32]) -> bool,
-) -> Checked {
-    if already_verified(&signed, &hash) {
+fn check_signed(signed: SignedTransaction, hash: [u8; 32], known: &dyn KnownSignatures) -> Checked {
+    if known.signer(&signed.signature, &hash) == Some(signed.tx.sender) {
         return Checked::Valid(signed.tx, hash);
     }
     match sign::verify_signed_hash(&signed, hash) {
@@ -813,6 +827,15 @@ mod check_tests {
         signed(blank([id; 16], 0), &signing_key(3))
     }
 
+    /// Knows one (signature, hash) pair as made by `signer`.
+    struct KnowsOne([u8; 65], [u8; 32], Address);
+
+    impl KnownSignatures for KnowsOne {
+        fn signer(&self, signature: &[u8; 65], hash: &[u8; 32]) -> Option<Address> {
+            (*signature == self.0 && *hash == self.1).then_some(self.2)
+        }
+    }
+
     #[test]
     fn vouched_transactions_skip_recovery_with_the_same_result() {
         let good = signed(1);
@@ -820,16 +843,33 @@ mod check_tests {
         forged.tx.read_version = 5; // the signature no longer matches
         let payload = encode_batch(&[good.clone(), forged]);
         let plain = check_entry(&payload);
-        let nothing_known = check_entry_with(&payload, &|_, _| false);
+        let nothing_known = check_entry_with(&payload, &NoneKnown);
         assert_eq!(plain, nothing_known);
         let good_hash = sign::signing_hash(&good.tx);
-        let knows_good = check_entry_with(&payload, &|s, h| {
-            s.signature == good.signature && *h == good_hash
-        });
+        let knows_good = check_entry_with(
+            &payload,
+            &KnowsOne(good.signature, good_hash, good.tx.sender),
+        );
         assert_eq!(plain, knows_good);
         assert!(matches!(
             plain[1],
             Checked::Rejected(Outcome::BadSignature { .. })
         ));
+    }
+
+    #[test]
+    fn an_attested_entry_its_gateway_made_checks_alike_without_recovery() {
+        use crate::attest::{Item, attest};
+        use crate::testkit::{blank, signing_key};
+        let gateway = signing_key(9);
+        let mut tx = blank([4; 16], 0);
+        tx.sender = [7; 20];
+        let made = attest(&[Item::Attested(tx)], &gateway).unwrap();
+        let plain = check_entry(&made.payload);
+        let known = KnowsOne(made.signature, made.hash, crate::address_of(&gateway));
+        assert_eq!(check_entry_with(&made.payload, &known), plain);
+        assert!(
+            matches!(plain[0], Checked::Attested { gateway: g, .. } if g == crate::address_of(&gateway))
+        );
     }
 }

@@ -10,6 +10,7 @@
 //! never retries: a conflict goes back to the client, which owns the retry.
 
 use crate::node::replica::AppliedEntry;
+use crate::node::verified::VerifiedSignatures;
 use ordo_log::EntryWriter;
 use ordo_txn::attest::Item;
 use ordo_txn::{Address, Outcome, SigningKey, TxnId};
@@ -186,11 +187,14 @@ impl Committer {
         limits: BatchLimits,
         waiters: Arc<Waiters>,
         metrics: Arc<crate::node::metrics::Metrics>,
+        made: Arc<VerifiedSignatures>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
         let appender = Appender {
             writer,
+            address: ordo_txn::address_of(&gateway),
             gateway,
+            made,
             waiters: waiters.clone(),
         };
         let batcher = tokio::spawn(run_batcher(appender, limits, receiver, metrics));
@@ -242,11 +246,14 @@ impl Committer {
     }
 }
 
-/// What appends a batch: the log's writer, the key that attests entries,
-/// and the waiters to release when an append fails.
+/// What appends a batch: the log's writer, the key that attests entries
+/// (and where the signatures it makes are remembered for the replica), and
+/// the waiters to release when an append fails.
 struct Appender {
     writer: EntryWriter,
     gateway: SigningKey,
+    address: Address,
+    made: Arc<VerifiedSignatures>,
     waiters: Arc<Waiters>,
 }
 
@@ -325,8 +332,11 @@ impl Appender {
         let payload = if signed.len() == batch.len() {
             ordo_txn::encode_batch(signed)
         } else {
-            ordo_txn::attest::encode_attested(items(), &self.gateway)
-                .map_err(|e| format!("attesting the entry: {e}"))?
+            let attested = ordo_txn::attest::attest(items(), &self.gateway)
+                .map_err(|e| format!("attesting the entry: {e}"))?;
+            self.made
+                .remember_signature(attested.signature, attested.hash, self.address);
+            attested.payload
         };
         Ok((payload, tags))
     }

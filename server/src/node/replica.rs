@@ -221,7 +221,7 @@ async fn read_and_check(
         .map_err(|source| ReplicaError::Log { seq, source })?;
     let inline = entry.payload.len() <= INLINE_CHECK_BYTES;
     let check = move || match verified_here {
-        Some(known) => check_entry_with(&entry.payload, &|signed, hash| known.take(signed, hash)),
+        Some(known) => check_entry_with(&entry.payload, known.as_ref()),
         None => check_entry(&entry.payload),
     };
     // A small entry holds one attested signature or a few signed ones:

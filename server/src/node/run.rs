@@ -171,6 +171,7 @@ fn start_roles(
         config.batch,
         waiters,
         metrics.clone(),
+        verified.clone(),
     );
     let parts = ServiceParts {
         snapshots: Snapshots {

@@ -9,8 +9,12 @@
 //! sender all match is valid without recovery, since recovery is a pure
 //! function of the signature and the hash. Replay's result cannot change:
 //! a miss (evicted, or an entry written by another node) just recovers.
+//!
+//! The batcher also remembers each attested entry it signs (signature, the
+//! hash it signs, the node's address): one recovery per entry saved on
+//! the commit path, about 40 µs of a single client's commit.
 
-use ordo_txn::{Address, SignedTransaction};
+use ordo_txn::{Address, KnownSignatures, SignedTransaction};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -34,13 +38,19 @@ struct Inner {
 impl VerifiedSignatures {
     /// Remembers that `signed` verified, over `hash`.
     pub fn remember(&self, signed: &SignedTransaction, hash: [u8; 32]) {
+        self.remember_signature(signed.signature, hash, signed.tx.sender);
+    }
+
+    /// Remembers that `signature` over `hash` is `signer`'s: checked here,
+    /// or made here with `signer`'s key.
+    pub fn remember_signature(&self, signature: [u8; 65], hash: [u8; 32], signer: Address) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if inner
             .by_signature
-            .insert(signed.signature, (hash, signed.tx.sender))
+            .insert(signature, (hash, signer))
             .is_none()
         {
-            inner.order.push_back(signed.signature);
+            inner.order.push_back(signature);
         }
         while inner.order.len() > MAX_VERIFIED {
             if let Some(old) = inner.order.pop_front() {
@@ -52,14 +62,28 @@ impl VerifiedSignatures {
     /// Whether `signed` was verified here over `hash` (and forgets it: each
     /// transaction comes back from the log once).
     pub fn take(&self, signed: &SignedTransaction, hash: &[u8; 32]) -> bool {
+        self.take_matching(&signed.signature, |h, signer| {
+            h == hash && *signer == signed.tx.sender
+        })
+        .is_some()
+    }
+
+    /// The signer remembered for `signature`, forgotten, if `matches` says
+    /// the remembered hash and signer are the ones asked about; otherwise
+    /// it stays for the transaction it was remembered for.
+    fn take_matching(
+        &self,
+        signature: &[u8; 65],
+        matches: impl Fn(&[u8; 32], &Address) -> bool,
+    ) -> Option<Address> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        match inner.by_signature.get(&signed.signature) {
-            Some((h, sender)) if h == hash && *sender == signed.tx.sender => {
-                inner.by_signature.remove(&signed.signature);
-                true
-            }
-            _ => false,
+        let (hash, signer) = inner.by_signature.get(signature)?;
+        if !matches(hash, signer) {
+            return None;
         }
+        let signer = *signer;
+        inner.by_signature.remove(signature);
+        Some(signer)
     }
 
     /// Signatures remembered now.
@@ -74,6 +98,14 @@ impl VerifiedSignatures {
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl KnownSignatures for VerifiedSignatures {
+    /// The signer remembered for `signature` over `hash`, forgotten as it
+    /// is told: each signature comes back from the log once.
+    fn signer(&self, signature: &[u8; 65], hash: &[u8; 32]) -> Option<Address> {
+        self.take_matching(signature, |h, _| h == hash)
     }
 }
 
@@ -98,6 +130,17 @@ mod tests {
         assert!(!cache.take(&s, &[0; 32]), "another hash");
         assert!(cache.take(&s, &hash));
         assert!(!cache.take(&s, &hash), "used once");
+    }
+
+    #[test]
+    fn a_made_signature_names_its_signer_once_and_only_over_its_hash() {
+        let cache = VerifiedSignatures::default();
+        let (signature, hash, node) = ([5; 65], [6; 32], [7; 20]);
+        cache.remember_signature(signature, hash, node);
+        assert_eq!(cache.signer(&signature, &[0; 32]), None, "another hash");
+        assert_eq!(cache.signer(&[4; 65], &hash), None, "another signature");
+        assert_eq!(cache.signer(&signature, &hash), Some(node));
+        assert_eq!(cache.signer(&signature, &hash), None, "used once");
     }
 
     #[test]
