@@ -147,6 +147,11 @@ impl<E: Engine> MvccStore<E> {
         &self.engine
     }
 
+    /// The engine underneath, taken back.
+    pub fn into_engine(self) -> E {
+        self.engine
+    }
+
     /// The newest version of `key` at or below `at`, tombstones included.
     pub fn get(
         &self,
