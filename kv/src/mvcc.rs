@@ -162,10 +162,10 @@ impl<E: Engine> MvccStore<E> {
     ) -> Result<Option<Versioned>, MvccError> {
         let from = encode_versioned(stream, key, at);
         let prefix_len = from.len() - VERSION_BYTES;
-        let found = self.engine.seek_in_prefix(column, &from, prefix_len)?;
         // Key prefixes are prefix-free (the escaped key ends in a
-        // terminator), so a key sharing this one's prefix is a version of it.
-        let Some((k, v)) = found.filter(|(k, _)| k.len() == from.len()) else {
+        // terminator), so a key sharing this one's prefix is a version of it
+        // (anything else is corrupt, and fails to decode below).
+        let Some((k, v)) = self.engine.seek_in_prefix(column, &from, prefix_len)? else {
             return Ok(None);
         };
         let (_, _, version) =

@@ -234,18 +234,21 @@ pub fn decode_attested(payload: &[u8]) -> Result<DecodedAttested, DecodeError> {
     r.expect_magic(magic, "attested entry magic")?;
     let count = r.count("attested entry", MAX_BATCH_TXNS)?;
     let mut items = Vec::with_capacity(count);
-    let mut attestation = AttestationHasher::new(count);
+    // Version 1 signed the body itself: no list of item hashes to build.
+    let mut attestation = (!version_1).then(|| AttestationHasher::new(count));
     for _ in 0..count {
         let kind = r.u8("item kind")?;
         let bytes = r.bytes("item", MAX_TXN_BYTES + 100)?;
         let hash = item_hash(kind, bytes);
-        attestation.item(kind, &hash);
+        if let Some(attestation) = &mut attestation {
+            attestation.item(kind, &hash);
+        }
         items.push(decode_item(kind, bytes, hash));
     }
     r.finish()?;
-    let hash = match version_1 {
-        true => attestation_hash_v1(body),
-        false => attestation.finish(),
+    let hash = match attestation {
+        Some(attestation) => attestation.finish(),
+        None => attestation_hash_v1(body),
     };
     let signature: [u8; 65] = signature.try_into().unwrap_or([0; 65]);
     Ok(DecodedAttested {

@@ -59,33 +59,6 @@ impl VerifiedSignatures {
         }
     }
 
-    /// Whether `signed` was verified here over `hash` (and forgets it: each
-    /// transaction comes back from the log once).
-    pub fn take(&self, signed: &SignedTransaction, hash: &[u8; 32]) -> bool {
-        self.take_matching(&signed.signature, |h, signer| {
-            h == hash && *signer == signed.tx.sender
-        })
-        .is_some()
-    }
-
-    /// The signer remembered for `signature`, forgotten, if `matches` says
-    /// the remembered hash and signer are the ones asked about; otherwise
-    /// it stays for the transaction it was remembered for.
-    fn take_matching(
-        &self,
-        signature: &[u8; 65],
-        matches: impl Fn(&[u8; 32], &Address) -> bool,
-    ) -> Option<Address> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (hash, signer) = inner.by_signature.get(signature)?;
-        if !matches(hash, signer) {
-            return None;
-        }
-        let signer = *signer;
-        inner.by_signature.remove(signature);
-        Some(signer)
-    }
-
     /// Signatures remembered now.
     pub fn len(&self) -> usize {
         self.inner
@@ -103,9 +76,18 @@ impl VerifiedSignatures {
 
 impl KnownSignatures for VerifiedSignatures {
     /// The signer remembered for `signature` over `hash`, forgotten as it
-    /// is told: each signature comes back from the log once.
+    /// is told: each signature comes back from the log once. (A transaction
+    /// whose sender differs has a different signing hash, so the hash
+    /// alone tells them apart.)
     fn signer(&self, signature: &[u8; 65], hash: &[u8; 32]) -> Option<Address> {
-        self.take_matching(signature, |h, _| h == hash)
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match inner.by_signature.get(signature) {
+            Some(&(remembered, signer)) if remembered == *hash => {
+                inner.by_signature.remove(signature);
+                Some(signer)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -126,10 +108,11 @@ mod tests {
         cache.remember(&s, hash);
         let mut other_sender = s.clone();
         other_sender.tx.sender = [9; 20];
-        assert!(!cache.take(&other_sender, &hash));
-        assert!(!cache.take(&s, &[0; 32]), "another hash");
-        assert!(cache.take(&s, &hash));
-        assert!(!cache.take(&s, &hash), "used once");
+        let other_hash = ordo_txn::sign::signing_hash(&other_sender.tx);
+        assert_eq!(cache.signer(&other_sender.signature, &other_hash), None);
+        assert_eq!(cache.signer(&s.signature, &[0; 32]), None, "another hash");
+        assert_eq!(cache.signer(&s.signature, &hash), Some(s.tx.sender));
+        assert_eq!(cache.signer(&s.signature, &hash), None, "used once");
     }
 
     #[test]
