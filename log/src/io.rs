@@ -207,7 +207,7 @@ impl EntryWriter {
             submitter,
         };
         // Coding is CPU work and stores fsync: both stay off the async workers.
-        let (header, payload) = match &self.sink {
+        match &self.sink {
             Sink::Joint(log) => {
                 let (encoded, payload) = if payload.len() <= INLINE_CODING_BYTES {
                     (params.encode(&payload)?, payload)
@@ -219,10 +219,8 @@ impl EntryWriter {
                     .await?
                 };
                 let descriptor = describe(&encoded);
-                (
-                    log.append_with_shards(descriptor, encoded.shards).await?,
-                    payload,
-                )
+                self.hand_over(encoded.commitment, payload);
+                Ok(log.append_with_shards(descriptor, encoded.shards).await?)
             }
             Sink::Separate { store, sequencer } => {
                 let store = store.clone();
@@ -232,13 +230,21 @@ impl EntryWriter {
                     Ok((encoded, payload))
                 })
                 .await?;
-                (sequencer.append(describe(&encoded)).await?, payload)
+                self.hand_over(encoded.commitment, payload);
+                Ok(sequencer.append(describe(&encoded)).await?)
             }
-        };
-        if let Some(recent) = &self.recent {
-            recent.remember(header.entry.commitment, payload);
         }
-        Ok(header)
+    }
+
+    /// Hands `payload` to this process's readers before its entry is
+    /// ordered: the reader that follows the log wakes when the header is
+    /// durable, and must find the bytes already there, or it reads and
+    /// rebuilds them from shards. If the append then fails, the payload is
+    /// never asked for (no header names its commitment) and ages out.
+    fn hand_over(&self, commitment: Hash, payload: Vec<u8>) {
+        if let Some(recent) = &self.recent {
+            recent.remember(commitment, payload);
+        }
     }
 }
 

@@ -175,3 +175,69 @@ async fn recent_payloads_keep_only_the_newest() {
     );
     assert!(reader.read(last.seq).await.is_ok(), "the newest is held");
 }
+
+/// A sequencer that, the moment it has ordered an entry and before the
+/// writer hears back, reads the entry as a follower woken by the new tail
+/// would: through a reader whose shard store is empty, so only a payload
+/// already handed over in memory can be read.
+struct ReadsOnOrder {
+    inner: Arc<LocalSequencer>,
+    follower: EntryReader,
+    read: std::sync::Mutex<Vec<Result<Vec<u8>, String>>>,
+}
+
+#[async_trait::async_trait]
+impl Sequencer for ReadsOnOrder {
+    async fn append(
+        &self,
+        entry: ordo_log::EntryDescriptor,
+    ) -> Result<ordo_log::EntryHeader, ordo_log::SequencerError> {
+        let header = self.inner.append(entry).await?;
+        let read = self.follower.read(header.seq).await;
+        let read = read.map(|(_, p)| p.payload).map_err(|e| e.to_string());
+        self.read.lock().unwrap().push(read);
+        Ok(header)
+    }
+
+    async fn read(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<ordo_log::EntryHeader>, ordo_log::SequencerError> {
+        self.inner.read(from, max).await
+    }
+
+    fn tail(&self) -> u64 {
+        self.inner.tail()
+    }
+
+    async fn wait_beyond(&self, seq: u64) -> Result<u64, ordo_log::SequencerError> {
+        self.inner.wait_beyond(seq).await
+    }
+}
+
+#[tokio::test]
+async fn a_follower_woken_by_the_new_tail_finds_the_payload_in_memory() {
+    let log = log();
+    let recent = Arc::new(ordo_log::RecentPayloads::default());
+    let empty = Arc::new(MemShardStore::new());
+    let sequencer = Arc::new(ReadsOnOrder {
+        inner: log.sequencer.clone(),
+        follower: EntryReader::new(empty, log.sequencer.clone()).remembering(recent.clone()),
+        read: Default::default(),
+    });
+    let writer = EntryWriter::new(
+        log.store.clone(),
+        sequencer.clone(),
+        CodingParams::default(),
+    )
+    .unwrap()
+    .remembering(recent);
+    writer.append(payload(300), vec![], [0; 20]).await.unwrap();
+    let read = sequencer.read.lock().unwrap().clone();
+    assert_eq!(
+        read,
+        vec![Ok(payload(300))],
+        "the payload was handed over before the entry was ordered"
+    );
+}
