@@ -12,7 +12,10 @@
 //!   implementation, columns and atomic write batches.
 //! - `rocks`: the engine on RocksDB (feature `rocksdb`, on by default; off,
 //!   the crate builds without any C++, e.g. for fuzzing).
-//! - [`mvcc`]: reads at a version and bounded scans over any engine.
+//! - [`row`]: the stored form of a versioned row's value (put or tombstone).
+//! - [`mvcc`]: reads at a version and bounded scans over any engine, with
+//!   an optional cache of each key's newest version.
+//! - [`newest`]: that cache, and why replay's writes keep it coherent.
 //! - `conformance`: the suite every [`Engine`] must pass (feature
 //!   `conformance`).
 
@@ -21,11 +24,14 @@ pub mod conformance;
 pub mod engine;
 pub mod keys;
 pub mod mvcc;
+pub mod newest;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
+pub mod row;
 
 pub use engine::{Column, Engine, EngineError, MemEngine, WriteBatch};
 pub use keys::StreamId;
 pub use mvcc::{MvccError, MvccStore, Row, ScanPage, Versioned};
+pub use newest::{NewestLimits, NewestVersions};
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksEngine;

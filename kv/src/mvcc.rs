@@ -8,24 +8,14 @@
 
 use crate::engine::{Column, Engine, EngineError, WriteBatch};
 use crate::keys::{StreamId, VERSION_BYTES, decode_versioned, encode_key_prefix, encode_versioned};
+use crate::newest::{NewestLimits, NewestVersions};
+pub use crate::row::{Versioned, encode_value};
 
 /// Most rows one scan page may return.
 pub const MAX_SCAN_ROWS: usize = 10_000;
 
 /// Most key and value bytes one scan page may return.
 pub const MAX_SCAN_BYTES: usize = 4 * 1024 * 1024;
-
-const TOMBSTONE: u8 = 0;
-const PUT: u8 = 1;
-
-/// A value as of some version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Versioned {
-    /// The version that wrote it.
-    pub version: u64,
-    /// The value, or `None` if that version deleted the key.
-    pub value: Option<Vec<u8>>,
-}
 
 /// One row of a scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,25 +48,8 @@ pub enum MvccError {
     Corrupt(String),
 }
 
-/// Encodes a row value: a tag byte, then the value for puts.
-pub fn encode_value(value: Option<&[u8]>) -> Vec<u8> {
-    match value {
-        None => vec![TOMBSTONE],
-        Some(v) => {
-            let mut out = Vec::with_capacity(1 + v.len());
-            out.push(PUT);
-            out.extend_from_slice(v);
-            out
-        }
-    }
-}
-
 fn decode_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, MvccError> {
-    match bytes.split_first() {
-        Some((&TOMBSTONE, [])) => Ok(None),
-        Some((&PUT, value)) => Ok(Some(value.to_vec())),
-        _ => Err(MvccError::Corrupt("bad value tag".into())),
-    }
+    crate::row::decode_value(bytes).map_err(|e| MvccError::Corrupt(e.to_string()))
 }
 
 /// Adds a versioned write of `key` to `batch`.
@@ -131,15 +104,51 @@ impl Continuation {
 }
 
 /// Multi-version reads over an engine.
+///
+/// With a cache ([`MvccStore::cached`]), point reads of recently seen keys
+/// are answered from memory; every write to a versioned column must then
+/// go through [`MvccStore::write`], which keeps the cache coherent (see
+/// [`crate::newest`]). Clones share the cache.
 #[derive(Debug, Clone)]
 pub struct MvccStore<E> {
     engine: E,
+    newest: Option<std::sync::Arc<NewestVersions>>,
 }
 
 impl<E: Engine> MvccStore<E> {
     /// Wraps an engine.
     pub fn new(engine: E) -> Self {
-        Self { engine }
+        Self {
+            engine,
+            newest: None,
+        }
+    }
+
+    /// Wraps an engine whose newest write has version `written`, with a
+    /// cache of each key's newest version within `limits`.
+    pub fn cached(engine: E, limits: NewestLimits, written: u64) -> Self {
+        Self {
+            engine,
+            newest: Some(std::sync::Arc::new(NewestVersions::new(limits, written))),
+        }
+    }
+
+    /// The cache of newest versions, if the store has one.
+    pub fn newest(&self) -> Option<&NewestVersions> {
+        self.newest.as_deref()
+    }
+
+    /// Tells the cache of `batch`'s versioned writes, then writes it to the
+    /// engine (see [`Engine::write`]). Callers let readers read at the
+    /// batch's versions only after this returns. The cache hears first so
+    /// that nothing need be copied: until then no reader's snapshot reaches
+    /// the new versions, so none uses them, and if the engine refuses the
+    /// batch they are never published at all.
+    pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError> {
+        if let Some(newest) = &self.newest {
+            newest.write_through(&batch.ops);
+        }
+        self.engine.write(batch, sync)
     }
 
     /// The engine underneath, for batches and singletons.
@@ -162,10 +171,29 @@ impl<E: Engine> MvccStore<E> {
     ) -> Result<Option<Versioned>, MvccError> {
         let from = encode_versioned(stream, key, at);
         let prefix_len = from.len() - VERSION_BYTES;
+        let Some(newest) = &self.newest else {
+            return self.read_newest(column, &from, prefix_len);
+        };
+        let prefix = &from[..prefix_len];
+        if let Some(known) = newest.get(column, prefix, at) {
+            return Ok(known);
+        }
+        let found = self.read_newest(column, &from, prefix_len)?;
+        newest.fill(column, prefix, at, &found);
+        Ok(found)
+    }
+
+    /// The first row at or after `from` within its key prefix, decoded.
+    fn read_newest(
+        &self,
+        column: Column,
+        from: &[u8],
+        prefix_len: usize,
+    ) -> Result<Option<Versioned>, MvccError> {
         // Key prefixes are prefix-free (the escaped key ends in a
         // terminator), so a key sharing this one's prefix is a version of it
         // (anything else is corrupt, and fails to decode below).
-        let Some((k, v)) = self.engine.seek_in_prefix(column, &from, prefix_len)? else {
+        let Some((k, v)) = self.engine.seek_in_prefix(column, from, prefix_len)? else {
             return Ok(None);
         };
         let (_, _, version) =

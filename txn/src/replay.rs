@@ -381,6 +381,14 @@ fn outcome_key(sender: &Address, id: &TxnId) -> Vec<u8> {
     key
 }
 
+/// The applied position stored in `engine` (the start, for a new store).
+fn stored_applied<E: Engine>(engine: &E) -> Result<Applied, ReplayError> {
+    match engine.get(Column::Meta, APPLIED_KEY)? {
+        Some(bytes) => Applied::decode(&bytes),
+        None => Ok(Applied::default()),
+    }
+}
+
 fn decode_outcome(bytes: &[u8]) -> Result<Outcome, ReplayError> {
     Outcome::decode(bytes).map_err(|e| ReplayError::Corrupt(format!("outcome: {e}")))
 }
@@ -402,11 +410,20 @@ impl<E: Engine> Replayer<E> {
     /// ordo's nodes always use [`CONFLICT_WINDOW`]; tests use small windows
     /// to reach the `TooOld` path.
     pub fn open_with_window(engine: E, conflict_window: u64) -> Result<Self, ReplayError> {
-        let store = MvccStore::new(engine);
-        let applied = match store.engine().get(Column::Meta, APPLIED_KEY)? {
-            Some(bytes) => Applied::decode(&bytes)?,
-            None => Applied::default(),
-        };
+        Self::open_store(MvccStore::new(engine), conflict_window)
+    }
+
+    /// Opens replay state (standard window) over a store that caches each
+    /// key's newest version within `limits` (see [`ordo_kv::newest`]).
+    /// Readers share the cache through clones of [`Replayer::store`]; replay
+    /// writes through it before it publishes each new version.
+    pub fn open_cached(engine: E, limits: ordo_kv::NewestLimits) -> Result<Self, ReplayError> {
+        let written = stored_applied(&engine)?.version;
+        Self::open_store(MvccStore::cached(engine, limits, written), CONFLICT_WINDOW)
+    }
+
+    fn open_store(store: MvccStore<E>, conflict_window: u64) -> Result<Self, ReplayError> {
+        let applied = stored_applied(store.engine())?;
         let window = rebuild_window(&store, applied.version, conflict_window)?;
         Ok(Self {
             store,
@@ -504,7 +521,7 @@ impl<E: Engine> Replayer<E> {
         // this write, the store reopens at the last write it kept (batches
         // are atomic) and replay applies the lost entries again, reaching
         // the same state. A process crash loses nothing either way.
-        if let Err(e) = self.store.engine().write(effects.batch, false) {
+        if let Err(e) = self.store.write(effects.batch, false) {
             self.poisoned = true;
             return Err(e.into());
         }

@@ -71,7 +71,7 @@ impl Replica {
     /// Opens (creating if needed) replica state in `state_dir`, reading entries through `reader`.
     pub fn open(state_dir: &Path, reader: EntryReader) -> Result<Self, ReplicaError> {
         let engine = Arc::new(RocksEngine::open(state_dir)?);
-        let replayer = Replayer::open(engine.clone())
+        let replayer = Replayer::open_cached(engine.clone(), ordo_kv::NewestLimits::default())
             .map_err(|source| ReplicaError::Replay { seq: 0, source })?;
         Ok(Self {
             replayer,
@@ -96,9 +96,15 @@ impl Replica {
         self.replayer.applied()
     }
 
-    /// The state's engine, for readers.
+    /// The state's engine.
     pub fn engine(&self) -> &Arc<RocksEngine> {
         &self.engine
+    }
+
+    /// The state, for readers: it shares replay's cache of each key's
+    /// newest version, which replay keeps coherent.
+    pub fn store(&self) -> ordo_kv::MvccStore<Arc<RocksEngine>> {
+        self.replayer.store().clone()
     }
 
     /// Applies every entry below `tail` not yet applied, in order, calling

@@ -153,7 +153,7 @@ fn start_roles(
     let replica = Replica::open(&state_dir(&config.data_dir), reader.clone())
         .context("opening the replica state")?
         .with_verified(verified.clone());
-    let engine = replica.engine().clone();
+    let state = replica.store();
     let (publish, applied) = tokio::sync::watch::channel(replica.applied());
     let waiters = Arc::new(Waiters::default());
     let follower = tokio::spawn(follow_log(
@@ -175,7 +175,7 @@ fn start_roles(
     );
     let parts = ServiceParts {
         snapshots: Snapshots {
-            state: ordo_kv::MvccStore::new(engine),
+            state,
             applied,
             streams: Arc::default(),
         },
