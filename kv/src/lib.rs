@@ -32,6 +32,6 @@ pub mod row;
 pub use engine::{Column, Engine, EngineError, MemEngine, WriteBatch};
 pub use keys::StreamId;
 pub use mvcc::{MvccError, MvccStore, Row, ScanPage, Versioned};
-pub use newest::{NewestLimits, NewestVersions};
+pub use newest::{NewestLimits, NewestStats, NewestVersions};
 #[cfg(feature = "rocksdb")]
 pub use rocks::RocksEngine;

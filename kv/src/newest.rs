@@ -15,8 +15,9 @@
 //!    column passes through [`NewestVersions::write_through`] before anyone
 //!    may read at its versions (replay publishes the new applied version
 //!    only afterwards; [`crate::MvccStore::write`] does it just before the
-//!    engine write). A cached key gets the new version; for any key, the
-//!    shard it falls in remembers the highest version written through it.
+//!    engine write). The key's entry becomes the new version; for any key,
+//!    the shard it falls in remembers the highest version written through
+//!    it (entries may be evicted, shards forget nothing).
 //!    An entry newer than a reader's snapshot is of no use to that reader,
 //!    so one written through a moment before the engine has the row
 //!    misleads no one.
@@ -41,6 +42,7 @@ use crate::keys::VERSION_BYTES;
 use crate::row::{Versioned, decode_stored};
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Most keys the cache holds by default: the working set of a busy node
@@ -84,6 +86,21 @@ pub struct NewestVersions {
     shards: Vec<Mutex<Shard>>,
     hasher: std::hash::RandomState,
     per_shard: NewestLimits,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// How the cache has done since it was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NewestStats {
+    /// Keys held now.
+    pub entries: u64,
+    /// Bytes charged for them now.
+    pub bytes: u64,
+    /// Reads answered from the cache.
+    pub hits: u64,
+    /// Reads that went to the engine.
+    pub misses: u64,
 }
 
 /// What the cache knows of one key: its newest version (`None`: the key
@@ -129,6 +146,8 @@ impl NewestVersions {
             shards: (0..SHARDS).map(|_| shard()).collect(),
             hasher: std::hash::RandomState::new(),
             per_shard,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -144,11 +163,20 @@ impl NewestVersions {
     /// it: `Some(None)` means the key has no version at or below `at`.
     pub fn get(&self, column: Column, prefix: &[u8], at: u64) -> Option<Newest> {
         let slot = slot(column)?;
-        let shard = self.shard(slot, prefix);
-        match shard.entries[slot].get(prefix)? {
-            Some(versioned) if versioned.version > at => None,
-            known => Some(known.clone()),
-        }
+        let known = {
+            let shard = self.shard(slot, prefix);
+            match shard.entries[slot].get(prefix) {
+                Some(Some(versioned)) if versioned.version > at => None,
+                known => known.cloned(),
+            }
+        };
+        let counter = if known.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        known
     }
 
     /// Offers what a read of the engine at `at` found as the key's newest
@@ -164,7 +192,7 @@ impl NewestVersions {
 
     /// Records a batch of writes (before or after the engine takes it, and
     /// before any reader may read at its versions): each versioned put
-    /// updates its key's entry, and every touched shard remembers the
+    /// becomes its key's entry, and every touched shard remembers the
     /// version.
     pub fn write_through(&self, ops: &[BatchOp]) {
         for op in ops {
@@ -175,13 +203,30 @@ impl NewestVersions {
             };
             let mut shard = self.shard(slot, prefix);
             match op {
-                BatchOp::Put(_, _, value) => shard.put(slot, prefix, version, value),
+                BatchOp::Put(_, _, value) => {
+                    shard.put(slot, prefix, version, value, self.per_shard)
+                }
                 BatchOp::Delete(..) => {
                     shard.written_through = u64::MAX;
                     shard.remove(slot, prefix);
                 }
             }
         }
+    }
+
+    /// Counts of what the cache holds and how reads went.
+    pub fn stats(&self) -> NewestStats {
+        let mut stats = NewestStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            ..NewestStats::default()
+        };
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            stats.entries += shard.entries.iter().map(HashMap::len).sum::<usize>() as u64;
+            stats.bytes += shard.bytes as u64;
+        }
+        stats
     }
 
     /// Keys held now.
@@ -202,21 +247,27 @@ impl NewestVersions {
 }
 
 impl Shard {
-    /// A write of `version` of the key: the shard remembers it, a held
-    /// entry takes it.
-    fn put(&mut self, slot: usize, prefix: &[u8], version: u64, stored: &[u8]) {
+    /// A write of `version` of the key: the shard remembers it, and the
+    /// key's entry takes it (a key just written is likely read next).
+    fn put(
+        &mut self,
+        slot: usize,
+        prefix: &[u8],
+        version: u64,
+        stored: &[u8],
+        limits: NewestLimits,
+    ) {
         self.written_through = self.written_through.max(version);
-        let Some(held) = self.entries[slot].get(prefix) else {
-            return;
-        };
-        if held.as_ref().is_some_and(|v| v.version >= version) {
+        let held = self.entries[slot].get(prefix);
+        if held.is_some_and(|h| h.as_ref().is_some_and(|v| v.version >= version)) {
             return;
         }
-        match decode_stored(version, stored) {
-            Ok(versioned) => self.replace(slot, prefix, Some(versioned)),
+        match (decode_stored(version, stored), held.is_some()) {
+            (Ok(versioned), true) => self.replace(slot, prefix, Some(versioned), limits),
+            (Ok(versioned), false) => self.insert(slot, prefix.to_vec(), Some(versioned), limits),
             // A row replay could not have written: forget the key rather
             // than guess (a read of the engine reports it as corrupt).
-            Err(_) => self.remove(slot, prefix),
+            (Err(_), _) => self.remove(slot, prefix),
         }
     }
 
@@ -224,6 +275,21 @@ impl Shard {
         self.bytes += charge(&prefix, &newest);
         self.arrivals.push_back((slot, prefix.clone()));
         self.entries[slot].insert(prefix, newest);
+        self.evict_beyond(limits);
+    }
+
+    /// Replaces a held entry's value in place (its arrival stays).
+    fn replace(&mut self, slot: usize, prefix: &[u8], newest: Newest, limits: NewestLimits) {
+        let charged = charge(prefix, &newest);
+        if let Some(old) = self.entries[slot].get_mut(prefix) {
+            self.bytes = self.bytes - charge(prefix, old) + charged;
+            *old = newest;
+        }
+        self.evict_beyond(limits);
+    }
+
+    /// Drops the oldest entries until the shard is within `limits`.
+    fn evict_beyond(&mut self, limits: NewestLimits) {
         let held = |s: &Self| s.entries.iter().map(HashMap::len).sum::<usize>();
         // Arrivals of keys removed since are skipped when they come up;
         // bounding the queue too keeps their number in check.
@@ -235,15 +301,6 @@ impl Shard {
                 break;
             };
             self.remove(slot, &oldest);
-        }
-    }
-
-    /// Replaces a held entry's value in place (its arrival stays).
-    fn replace(&mut self, slot: usize, prefix: &[u8], newest: Newest) {
-        let charged = charge(prefix, &newest);
-        if let Some(old) = self.entries[slot].get_mut(prefix) {
-            self.bytes = self.bytes - charge(prefix, old) + charged;
-            *old = newest;
         }
     }
 

@@ -104,22 +104,37 @@ proptest! {
 
 #[test]
 fn a_fill_read_before_a_newer_write_is_refused() {
-    let store = MvccStore::cached(MemEngine::new(), NewestLimits::default(), 0);
+    // 200 bytes per shard: a key with a 300-byte value is never held.
+    let limits = NewestLimits {
+        entries: 1 << 10,
+        bytes: 32 * 200,
+    };
+    let store = MvccStore::cached(MemEngine::new(), limits, 0);
     write(&store, 1, 1, Some(10));
-    write(&store, 1, 2, Some(20));
+    let mut batch = WriteBatch::default();
+    stage_write(
+        &mut batch,
+        Column::Data,
+        &STREAM,
+        &key(1),
+        2,
+        Some(&[20; 300]),
+    );
+    store.write(batch, false).unwrap();
+    let newest = store.newest().unwrap();
+    assert!(newest.is_empty(), "the big version was not held");
     // A reader at version 1 found version 1, and offers it only now.
     let stale = Some(ordo_kv::Versioned {
         version: 1,
         value: Some(vec![10; 3]),
     });
-    let newest = store.newest().unwrap();
     newest.fill(Column::Data, &prefix(1), 1, &stale);
     assert!(newest.is_empty(), "the late fill was not taken");
     let read = store
         .get(Column::Data, &STREAM, &key(1), 2)
         .unwrap()
         .unwrap();
-    assert_eq!((read.version, read.value), (2, Some(vec![20; 3])));
+    assert_eq!((read.version, read.value), (2, Some(vec![20; 300])));
 }
 
 #[test]
@@ -168,4 +183,22 @@ fn the_cache_stays_within_its_limits() {
     }
     let held = store.newest().unwrap().len();
     assert!((1..=64).contains(&held), "{held} keys held");
+}
+
+#[test]
+fn a_key_just_written_is_read_from_the_cache_and_an_older_snapshot_from_the_engine() {
+    let store = MvccStore::cached(MemEngine::new(), NewestLimits::default(), 0);
+    write(&store, 1, 1, Some(10));
+    write(&store, 1, 2, Some(20));
+    let newest = store
+        .get(Column::Data, &STREAM, &key(1), 2)
+        .unwrap()
+        .unwrap();
+    let older = store
+        .get(Column::Data, &STREAM, &key(1), 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!((newest.version, older.version), (2, 1));
+    let stats = store.newest().unwrap().stats();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (1, 1, 1));
 }

@@ -53,6 +53,8 @@ pub struct NodeGauges {
     pub applied_version: u64,
     /// The sequencer's fsync latency, microseconds.
     pub fsync_micros: HistogramSnapshot,
+    /// The state's cache of newest versions.
+    pub newest: ordo_kv::NewestStats,
 }
 
 impl Metrics {
@@ -157,8 +159,36 @@ impl Metrics {
             "Committed entries not applied yet.",
             node.log_tail.saturating_sub(node.applied_seq),
         );
+        newest_cache(&mut out, &node.newest);
         out
     }
+}
+
+fn newest_cache(out: &mut String, stats: &ordo_kv::NewestStats) {
+    counter(
+        out,
+        "ordo_newest_cache_hits_total",
+        "Point reads answered from the cache of newest versions.",
+        stats.hits,
+    );
+    counter(
+        out,
+        "ordo_newest_cache_misses_total",
+        "Point reads that went to the state store.",
+        stats.misses,
+    );
+    gauge(
+        out,
+        "ordo_newest_cache_entries",
+        "Keys held in the cache of newest versions.",
+        stats.entries,
+    );
+    gauge(
+        out,
+        "ordo_newest_cache_bytes",
+        "Bytes charged to the cache of newest versions.",
+        stats.bytes,
+    );
 }
 
 fn counter(out: &mut String, name: &str, help: &str, value: u64) {
@@ -296,6 +326,12 @@ mod tests {
             applied_seq: 4,
             applied_version: 9,
             fsync_micros: Histogram::new(LATENCY_BOUNDS_MICROS).snapshot(),
+            newest: ordo_kv::NewestStats {
+                entries: 2,
+                bytes: 300,
+                hits: 7,
+                misses: 1,
+            },
         };
         let page = metrics.render(&gauges);
         assert!(page.contains("ordo_commits_total 1\n"), "{page}");
@@ -321,5 +357,7 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("ordo_replay_lag_entries 1\n"), "{page}");
+        assert!(page.contains("ordo_newest_cache_hits_total 7\n"), "{page}");
+        assert!(page.contains("ordo_newest_cache_entries 2\n"), "{page}");
     }
 }

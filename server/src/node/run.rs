@@ -242,6 +242,11 @@ fn metrics_page(parts: &ServiceParts, log: &LocalLog) -> Arc<dyn Fn() -> String 
             applied_seq: applied.next_seq,
             applied_version: applied.version,
             fsync_micros: log.fsync_latency(),
+            newest: snapshots
+                .state
+                .newest()
+                .map(|n| n.stats())
+                .unwrap_or_default(),
         })
     })
 }
