@@ -35,16 +35,18 @@ fn key(k: u8) -> Vec<u8> {
 }
 
 fn write(store: &MvccStore<MemEngine>, k: u8, version: u64, value: Option<u8>) {
+    write_value(store, k, version, value.map(|v| vec![v; 3]).as_deref());
+}
+
+/// Writes `value` (a delete for `None`) to key `k` at `version`.
+fn write_value<E: ordo_kv::Engine>(
+    store: &MvccStore<E>,
+    k: u8,
+    version: u64,
+    value: Option<&[u8]>,
+) {
     let mut batch = WriteBatch::default();
-    let value = value.map(|v| vec![v; 3]);
-    stage_write(
-        &mut batch,
-        Column::Data,
-        &STREAM,
-        &key(k),
-        version,
-        value.as_deref(),
-    );
+    stage_write(&mut batch, Column::Data, &STREAM, &key(k), version, value);
     store.write(batch, false).unwrap();
 }
 
@@ -111,16 +113,7 @@ fn a_fill_read_before_a_newer_write_is_refused() {
     };
     let store = MvccStore::cached(MemEngine::new(), limits, 0);
     write(&store, 1, 1, Some(10));
-    let mut batch = WriteBatch::default();
-    stage_write(
-        &mut batch,
-        Column::Data,
-        &STREAM,
-        &key(1),
-        2,
-        Some(&[20; 300]),
-    );
-    store.write(batch, false).unwrap();
+    write_value(&store, 1, 2, Some(&[20; 300]));
     let newest = store.newest().unwrap();
     assert!(newest.is_empty(), "the big version was not held");
     // A reader at version 1 found version 1, and offers it only now.
@@ -142,16 +135,7 @@ fn a_fill_older_than_the_stores_newest_write_is_refused_after_a_reopen() {
     let engine = std::sync::Arc::new(MemEngine::new());
     let before = MvccStore::new(engine.clone());
     for (version, value) in [(1, 10), (5, 50)] {
-        let mut batch = WriteBatch::default();
-        stage_write(
-            &mut batch,
-            Column::Data,
-            &STREAM,
-            &key(1),
-            version,
-            Some(&[value]),
-        );
-        before.write(batch, false).unwrap();
+        write_value(&before, 1, version, Some(&[value]));
     }
     // A cache opened over a store whose newest write is version 5 hears of
     // no write before it: a read at 3 must not be taken as the newest.
