@@ -199,21 +199,6 @@ impl EntryWriter {
         tags: Vec<StreamId>,
         submitter: Address,
     ) -> Result<EntryHeader, EntryError> {
-        self.submit(payload, tags, submitter).await?.durable().await
-    }
-
-    /// Codes `payload` and submits it for ordering; returns once it is
-    /// queued, so a caller may prepare the next entry while this one
-    /// becomes durable. On a joint log, entries submitted one after the
-    /// other get seqs in that order and may share one sync. Through a
-    /// separate shard store and sequencer (the cluster's path) the whole
-    /// append happens here, and the pending append is already done.
-    pub async fn submit(
-        &self,
-        payload: Vec<u8>,
-        tags: Vec<StreamId>,
-        submitter: Address,
-    ) -> Result<PendingAppend, EntryError> {
         let params = self.params;
         let describe = |encoded: &crate::EncodedEntry| EntryDescriptor {
             commitment: encoded.commitment,
@@ -235,8 +220,7 @@ impl EntryWriter {
                 };
                 let descriptor = describe(&encoded);
                 self.hand_over(encoded.commitment, payload);
-                let pending = log.submit_with_shards(descriptor, encoded.shards).await?;
-                Ok(PendingAppend(Submitted::Queued(pending)))
+                Ok(log.append_with_shards(descriptor, encoded.shards).await?)
             }
             Sink::Separate { store, sequencer } => {
                 let store = store.clone();
@@ -247,8 +231,7 @@ impl EntryWriter {
                 })
                 .await?;
                 self.hand_over(encoded.commitment, payload);
-                let header = sequencer.append(describe(&encoded)).await?;
-                Ok(PendingAppend(Submitted::Done(header)))
+                Ok(sequencer.append(describe(&encoded)).await?)
             }
         }
     }
@@ -261,29 +244,6 @@ impl EntryWriter {
     fn hand_over(&self, commitment: Hash, payload: Vec<u8>) {
         if let Some(recent) = &self.recent {
             recent.remember(commitment, payload);
-        }
-    }
-}
-
-/// An entry submitted by [`EntryWriter::submit`], on its way to being
-/// durable.
-#[derive(Debug)]
-pub struct PendingAppend(Submitted);
-
-#[derive(Debug)]
-enum Submitted {
-    /// Queued on a joint log.
-    Queued(crate::joint::PendingHeader),
-    /// Already ordered.
-    Done(EntryHeader),
-}
-
-impl PendingAppend {
-    /// Waits until the entry is durable and ordered; returns its header.
-    pub async fn durable(self) -> Result<EntryHeader, EntryError> {
-        match self.0 {
-            Submitted::Queued(pending) => Ok(pending.durable().await?),
-            Submitted::Done(header) => Ok(header),
         }
     }
 }

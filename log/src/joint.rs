@@ -17,45 +17,13 @@ use crate::{EntryDescriptor, EntryHeader, Sequencer, SequencerError, Shard, Shar
 /// header durable in one write.
 #[async_trait::async_trait]
 pub trait JointLog: ShardStore + Sequencer {
-    /// Queues `shards` under `entry.commitment` for the next seq, and
-    /// returns once the write is queued: entries submitted one after the
-    /// other get seqs in that order. The returned [`PendingHeader`] resolves
-    /// once the write is durable. The write itself is one atomic durable
-    /// write: after a crash either both are there or neither is. Errors are
-    /// the sequencer's: a failed write poisons the log until it is reopened.
-    async fn submit_with_shards(
-        &self,
-        entry: EntryDescriptor,
-        shards: Vec<Shard>,
-    ) -> Result<PendingHeader, SequencerError>;
-
-    /// [`JointLog::submit_with_shards`], then the wait for durability.
+    /// Stores `shards` under `entry.commitment` and gives the entry the next
+    /// seq, in one atomic durable write: after a crash either both are there
+    /// or neither is. Returns once the write is durable. Errors are the
+    /// sequencer's: a failed write poisons the log until it is reopened.
     async fn append_with_shards(
         &self,
         entry: EntryDescriptor,
         shards: Vec<Shard>,
-    ) -> Result<EntryHeader, SequencerError> {
-        self.submit_with_shards(entry, shards)
-            .await?
-            .durable()
-            .await
-    }
-}
-
-/// The header of an entry submitted to a [`JointLog`], once it is durable.
-#[derive(Debug)]
-pub struct PendingHeader(tokio::sync::oneshot::Receiver<Result<EntryHeader, SequencerError>>);
-
-impl PendingHeader {
-    /// Wraps the receiving end of the writer's answer.
-    pub fn new(
-        answer: tokio::sync::oneshot::Receiver<Result<EntryHeader, SequencerError>>,
-    ) -> Self {
-        Self(answer)
-    }
-
-    /// Waits until the entry is durable (or its write failed).
-    pub async fn durable(self) -> Result<EntryHeader, SequencerError> {
-        self.0.await.map_err(|_| SequencerError::Closed)?
-    }
+    ) -> Result<EntryHeader, SequencerError>;
 }

@@ -57,10 +57,10 @@ pub use entry::{
 pub use error::LogError;
 pub use header::{Address, EntryDescriptor, EntryHeader, StreamId};
 pub use io::{
-    CodingParams, EntryError, EntryReader, EntryWriter, PendingAppend, RecentPayloads,
-    VerifiedPayload, load_payload,
+    CodingParams, EntryError, EntryReader, EntryWriter, RecentPayloads, VerifiedPayload,
+    load_payload,
 };
-pub use joint::{JointLog, PendingHeader};
+pub use joint::JointLog;
 #[cfg(feature = "rocksdb")]
 pub use rocks_log::{RocksLog, RocksLogOptions};
 #[cfg(feature = "rocksdb")]

@@ -28,7 +28,7 @@
 //! must: after a failed sync the state of the disk is unknown.
 
 use crate::header::EntryDescriptor;
-use crate::joint::{JointLog, PendingHeader};
+use crate::joint::JointLog;
 use crate::limits::{MAX_GROUP_COMMIT_BYTES, MAX_GROUP_COMMIT_ENTRIES, MAX_READ_BATCH};
 use crate::sequencer::writer_thread::{WriterThread, wait_beyond};
 use crate::sequencer::{Sequencer, SequencerError, WriteFault};
@@ -201,7 +201,7 @@ impl RocksLog {
         &self,
         entry: EntryDescriptor,
         shards: Vec<Shard>,
-    ) -> Result<PendingHeader, SequencerError> {
+    ) -> Result<EntryHeader, SequencerError> {
         entry.validate()?;
         let (reply, answer) = oneshot::channel();
         let request = Request {
@@ -210,7 +210,7 @@ impl RocksLog {
             reply,
         };
         self.writer.send(request).await?;
-        Ok(PendingHeader::new(answer))
+        answer.await.map_err(|_| SequencerError::Closed)?
     }
 
     fn read_headers(&self, from: u64, max: usize) -> Result<Vec<EntryHeader>, SequencerError> {
@@ -259,7 +259,7 @@ impl Drop for RocksLog {
 #[async_trait::async_trait]
 impl Sequencer for RocksLog {
     async fn append(&self, entry: EntryDescriptor) -> Result<EntryHeader, SequencerError> {
-        self.enqueue(entry, Vec::new()).await?.durable().await
+        self.enqueue(entry, Vec::new()).await
     }
 
     async fn read(&self, from: u64, max: usize) -> Result<Vec<EntryHeader>, SequencerError> {
@@ -279,11 +279,11 @@ impl Sequencer for RocksLog {
 
 #[async_trait::async_trait]
 impl JointLog for RocksLog {
-    async fn submit_with_shards(
+    async fn append_with_shards(
         &self,
         entry: EntryDescriptor,
         shards: Vec<Shard>,
-    ) -> Result<PendingHeader, SequencerError> {
+    ) -> Result<EntryHeader, SequencerError> {
         self.enqueue(entry, shards).await
     }
 }

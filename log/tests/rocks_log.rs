@@ -180,24 +180,3 @@ async fn a_second_open_of_the_same_log_is_refused_as_locked() {
         "{second:?}"
     );
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_submitted_before_the_last_is_durable_get_seqs_in_submission_order() {
-    let mut harness = RocksHarness::new();
-    let log = harness.open_log();
-    let writer = EntryWriter::joint(log.clone(), CodingParams::default()).unwrap();
-    let mut pending = Vec::new();
-    for i in 0..20u8 {
-        let submitted = writer.submit(payload(i + 1, 100), vec![], [0; 20]);
-        pending.push((i, submitted.await.unwrap()));
-    }
-    let reader = EntryReader::new(log.clone(), log.clone());
-    for (i, submitted) in pending {
-        let header = submitted.durable().await.unwrap();
-        assert_eq!(header.seq, u64::from(i), "the submission order");
-        let (_, read) = reader.read(header.seq).await.unwrap();
-        assert_eq!(read.payload, payload(i + 1, 100));
-    }
-    drop((writer, reader, log));
-    harness.close();
-}

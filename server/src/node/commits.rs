@@ -262,127 +262,57 @@ struct Appender {
     waiters: Arc<Waiters>,
 }
 
-/// Most entries the batcher has submitted to the log and not yet seen
-/// durable. Two let the batcher sign and code the next entry while the log
-/// syncs the last one, and let the log sync both at once if the next is
-/// ready first; more would only split the commits that arrive during one
-/// sync into more entries, each with its own signature and header.
-pub const MAX_APPENDS_IN_FLIGHT: usize = 2;
-
-/// An entry submitted to the log: resolves when it is durable (its
-/// commits then wait for the replica) or has failed (they are told).
-type InFlight = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
 async fn run_batcher(
     appender: Appender,
     limits: BatchLimits,
     mut queue: mpsc::Receiver<Pending>,
     metrics: Arc<crate::node::metrics::Metrics>,
 ) {
-    let appender = Arc::new(appender);
-    let mut in_flight: std::collections::VecDeque<InFlight> = Default::default();
     let mut carried: Option<Pending> = None;
     loop {
-        // The log finishes appends in the order they were submitted.
-        while in_flight.len() >= MAX_APPENDS_IN_FLIGHT {
-            wait_oldest(&mut in_flight).await;
-        }
         let first = match carried.take() {
             Some(pending) => pending,
-            None => tokio::select! {
-                // Both branches are cancel-safe: a received commit is never
-                // dropped, an append in flight stays in the queue.
-                received = queue.recv() => match received {
-                    Some(pending) => pending,
-                    None => break,
-                },
-                () = wait_front(&mut in_flight), if !in_flight.is_empty() => {
-                    in_flight.pop_front();
-                    continue;
-                }
+            None => match queue.recv().await {
+                Some(pending) => pending,
+                None => return,
             },
         };
-        let batch = gather(first, &mut queue, &mut carried, limits).await;
-        metrics.record_batch(batch.len());
-        if let Some(submitted) = appender.clone().submit(batch).await {
-            in_flight.push_back(submitted);
-        }
-    }
-    while !in_flight.is_empty() {
-        wait_oldest(&mut in_flight).await;
-    }
-}
-
-/// Waits for the oldest append in flight and drops it.
-async fn wait_oldest(in_flight: &mut std::collections::VecDeque<InFlight>) {
-    wait_front(in_flight).await;
-    in_flight.pop_front();
-}
-
-/// Waits for the oldest append in flight (left in place, so waiting may be
-/// abandoned and resumed).
-async fn wait_front(in_flight: &mut std::collections::VecDeque<InFlight>) {
-    if let Some(front) = in_flight.front_mut() {
-        front.as_mut().await;
-    }
-}
-
-/// A batch starting with `first`: whatever else is queued (waiting up to
-/// the linger for more), within the limits; a commit that would overflow
-/// the byte limit is carried to the next batch.
-async fn gather(
-    first: Pending,
-    queue: &mut mpsc::Receiver<Pending>,
-    carried: &mut Option<Pending>,
-    limits: BatchLimits,
-) -> Vec<Pending> {
-    let mut bytes = first.bytes;
-    let mut batch = vec![first];
-    let deadline = tokio::time::Instant::now() + limits.linger;
-    while batch.len() < limits.max_transactions {
-        let next = match queue.try_recv() {
-            Ok(next) => next,
-            Err(mpsc::error::TryRecvError::Empty) if !limits.linger.is_zero() => {
-                match tokio::time::timeout_at(deadline, queue.recv()).await {
-                    Ok(Some(next)) => next,
-                    Ok(None) | Err(_) => break,
+        let mut bytes = first.bytes;
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + limits.linger;
+        while batch.len() < limits.max_transactions {
+            let next = match queue.try_recv() {
+                Ok(next) => next,
+                Err(mpsc::error::TryRecvError::Empty) if !limits.linger.is_zero() => {
+                    match tokio::time::timeout_at(deadline, queue.recv()).await {
+                        Ok(Some(next)) => next,
+                        Ok(None) | Err(_) => break,
+                    }
                 }
+                Err(_) => break,
+            };
+            if bytes + next.bytes > limits.max_bytes {
+                carried = Some(next);
+                break;
             }
-            Err(_) => break,
-        };
-        if bytes + next.bytes > limits.max_bytes {
-            *carried = Some(next);
-            break;
+            bytes += next.bytes;
+            batch.push(next);
         }
-        bytes += next.bytes;
-        batch.push(next);
+        metrics.record_batch(batch.len());
+        appender.append(batch).await;
     }
-    batch
 }
 
 impl Appender {
-    /// Submits one batch to the log and returns the wait for its
-    /// durability, or `None` if it failed at once. On success the callers
-    /// wait for the replica; on failure each is told, and nothing of the
-    /// batch was ordered.
-    async fn submit(self: Arc<Self>, batch: Vec<Pending>) -> Option<InFlight> {
+    /// Appends one batch. On success the callers wait for the replica; on
+    /// failure each is told, and nothing of the batch was ordered.
+    async fn append(&self, batch: Vec<Pending>) {
         let (payload, tags) = match self.payload(&batch) {
             Ok(built) => built,
-            Err(error) => {
-                self.fail(batch, &error);
-                return None;
-            }
+            Err(error) => return self.fail(batch, &error),
         };
-        match self.writer.submit(payload, tags, [0; 20]).await {
-            Ok(pending) => Some(Box::pin(async move {
-                if let Err(error) = pending.durable().await {
-                    self.fail(batch, &error.to_string());
-                }
-            })),
-            Err(error) => {
-                self.fail(batch, &error.to_string());
-                None
-            }
+        if let Err(error) = self.writer.append(payload, tags, [0; 20]).await {
+            self.fail(batch, &error.to_string());
         }
     }
 
