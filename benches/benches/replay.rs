@@ -474,9 +474,11 @@ fn gateway() -> SigningKey {
 }
 
 /// A replayer whose log starts with a genesis record (the benchmark's
-/// gateway a gateway), then the stream with every sender a writer.
+/// gateway a gateway), then the stream with every sender a writer. Like a
+/// node's, it writes through a cache of each key's newest version.
 fn gateway_replayer(engine: RocksEngine) -> Replayer<RocksEngine> {
-    let mut replayer = Replayer::open(engine).expect("replayer");
+    let limits = ordo_kv::NewestLimits::default();
+    let mut replayer = Replayer::open_cached(engine, limits).expect("replayer");
     let genesis = ordo_txn::attest::Genesis {
         admin: ordo_txn::address_of(&signer(0)),
         gateways: vec![ordo_txn::address_of(&gateway())],

@@ -15,9 +15,9 @@
 //!    column passes through [`NewestVersions::write_through`] before anyone
 //!    may read at its versions (replay publishes the new applied version
 //!    only afterwards; [`crate::MvccStore::write`] does it just before the
-//!    engine write). The key's entry becomes the new version; for any key,
-//!    the shard it falls in remembers the highest version written through
-//!    it (entries may be evicted, shards forget nothing).
+//!    engine write). A held key's entry becomes the new version; for any
+//!    key, the shard it falls in remembers the highest version written
+//!    through it (entries may be evicted, shards forget nothing).
 //!    An entry newer than a reader's snapshot is of no use to that reader,
 //!    so one written through a moment before the engine has the row
 //!    misleads no one.
@@ -84,7 +84,7 @@ impl Default for NewestLimits {
 #[derive(Debug)]
 pub struct NewestVersions {
     shards: Vec<Mutex<Shard>>,
-    hasher: std::hash::RandomState,
+    hasher: foldhash::fast::RandomState,
     per_shard: NewestLimits,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -119,7 +119,7 @@ fn slot(column: Column) -> Option<usize> {
 struct Shard {
     /// Per versioned column: key prefix (the stored key without its
     /// version) to the key's newest version.
-    entries: [HashMap<Vec<u8>, Newest>; COLUMNS.len()],
+    entries: [HashMap<Vec<u8>, Newest, foldhash::fast::RandomState>; COLUMNS.len()],
     /// Keys in the order they came in: the oldest goes first.
     arrivals: VecDeque<(usize, Vec<u8>)>,
     bytes: usize,
@@ -144,7 +144,7 @@ impl NewestVersions {
         };
         Self {
             shards: (0..SHARDS).map(|_| shard()).collect(),
-            hasher: std::hash::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
             per_shard,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -192,8 +192,8 @@ impl NewestVersions {
 
     /// Records a batch of writes (before or after the engine takes it, and
     /// before any reader may read at its versions): each versioned put
-    /// becomes its key's entry, and every touched shard remembers the
-    /// version.
+    /// updates its key's entry if the key is held, and every touched shard
+    /// remembers the version.
     pub fn write_through(&self, ops: &[BatchOp]) {
         for op in ops {
             let (column, key) = op.order_key();
@@ -247,8 +247,11 @@ impl NewestVersions {
 }
 
 impl Shard {
-    /// A write of `version` of the key: the shard remembers it, and the
-    /// key's entry takes it (a key just written is likely read next).
+    /// A write of `version` of the key: the shard remembers it, and a held
+    /// entry takes it. A key not held stays out: inserting every written
+    /// key cost replay a quarter of its speed (an allocation, a map insert
+    /// and an eviction per write, `payloads/attested_one_core`), and a read
+    /// brings a key in anyway.
     fn put(
         &mut self,
         slot: usize,
@@ -258,16 +261,17 @@ impl Shard {
         limits: NewestLimits,
     ) {
         self.written_through = self.written_through.max(version);
-        let held = self.entries[slot].get(prefix);
-        if held.is_some_and(|h| h.as_ref().is_some_and(|v| v.version >= version)) {
+        let Some(held) = self.entries[slot].get(prefix) else {
+            return;
+        };
+        if held.as_ref().is_some_and(|v| v.version >= version) {
             return;
         }
-        match (decode_stored(version, stored), held.is_some()) {
-            (Ok(versioned), true) => self.replace(slot, prefix, Some(versioned), limits),
-            (Ok(versioned), false) => self.insert(slot, prefix.to_vec(), Some(versioned), limits),
+        match decode_stored(version, stored) {
+            Ok(versioned) => self.replace(slot, prefix, Some(versioned), limits),
             // A row replay could not have written: forget the key rather
             // than guess (a read of the engine reports it as corrupt).
-            (Err(_), _) => self.remove(slot, prefix),
+            Err(_) => self.remove(slot, prefix),
         }
     }
 

@@ -170,9 +170,13 @@ fn the_cache_stays_within_its_limits() {
 }
 
 #[test]
-fn a_key_just_written_is_read_from_the_cache_and_an_older_snapshot_from_the_engine() {
+fn a_held_key_takes_each_new_write_and_an_older_snapshot_reads_the_engine() {
     let store = MvccStore::cached(MemEngine::new(), NewestLimits::default(), 0);
     write(&store, 1, 1, Some(10));
+    let first = store
+        .get(Column::Data, &STREAM, &key(1), 1)
+        .unwrap()
+        .unwrap();
     write(&store, 1, 2, Some(20));
     let newest = store
         .get(Column::Data, &STREAM, &key(1), 2)
@@ -182,7 +186,16 @@ fn a_key_just_written_is_read_from_the_cache_and_an_older_snapshot_from_the_engi
         .get(Column::Data, &STREAM, &key(1), 1)
         .unwrap()
         .unwrap();
-    assert_eq!((newest.version, older.version), (2, 1));
+    assert_eq!((first.version, newest.version, older.version), (1, 2, 1));
+    assert_eq!(
+        newest.value,
+        Some(vec![20; 3]),
+        "the write reached the held entry"
+    );
     let stats = store.newest().unwrap().stats();
-    assert_eq!((stats.hits, stats.misses, stats.entries), (1, 1, 1));
+    assert_eq!(
+        (stats.hits, stats.misses, stats.entries),
+        (1, 2, 1),
+        "filled by the first read, hit by the second, the older snapshot went to the engine"
+    );
 }
