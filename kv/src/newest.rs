@@ -15,9 +15,10 @@
 //!    column passes through [`NewestVersions::write_through`] before anyone
 //!    may read at its versions (replay publishes the new applied version
 //!    only afterwards; [`crate::MvccStore::write`] does it just before the
-//!    engine write). A held key's entry becomes the new version; for any
-//!    key, the shard it falls in remembers the highest version written
-//!    through it (entries may be evicted, shards forget nothing).
+//!    engine write). A held key's entry becomes the new version (a new
+//!    key's too, while its shard has room); for any key, the shard it
+//!    falls in remembers the highest version written through it (entries
+//!    may be evicted, shards forget nothing).
 //!    An entry newer than a reader's snapshot is of no use to that reader,
 //!    so one written through a moment before the engine has the row
 //!    misleads no one.
@@ -192,8 +193,9 @@ impl NewestVersions {
 
     /// Records a batch of writes (before or after the engine takes it, and
     /// before any reader may read at its versions): each versioned put
-    /// updates its key's entry if the key is held, and every touched shard
-    /// remembers the version.
+    /// updates its key's entry (a held key's in place, a new key's while its
+    /// shard has room), and every touched
+    /// shard remembers the version.
     pub fn write_through(&self, ops: &[BatchOp]) {
         for op in ops {
             let (column, key) = op.order_key();
@@ -247,11 +249,12 @@ impl NewestVersions {
 }
 
 impl Shard {
-    /// A write of `version` of the key: the shard remembers it, and a held
-    /// entry takes it. A key not held stays out: inserting every written
-    /// key cost replay a quarter of its speed (an allocation, a map insert
-    /// and an eviction per write, `payloads/attested_one_core`), and a read
-    /// brings a key in anyway.
+    /// A write of `version` of the key: the shard remembers it, and the
+    /// key's entry takes it: a held key's in place, a new key's only while
+    /// the shard has room. A write never evicts: inserting every written
+    /// key and evicting for it cost replay a quarter of its speed (an
+    /// allocation, a map insert and an eviction per write,
+    /// `payloads/attested_one_core`); a read brings in any key it misses.
     fn put(
         &mut self,
         slot: usize,
@@ -261,18 +264,26 @@ impl Shard {
         limits: NewestLimits,
     ) {
         self.written_through = self.written_through.max(version);
-        let Some(held) = self.entries[slot].get(prefix) else {
-            return;
-        };
-        if held.as_ref().is_some_and(|v| v.version >= version) {
+        let held = self.entries[slot].get(prefix);
+        if held.is_some_and(|h| h.as_ref().is_some_and(|v| v.version >= version)) {
             return;
         }
-        match decode_stored(version, stored) {
-            Ok(versioned) => self.replace(slot, prefix, Some(versioned), limits),
+        let room = self.held() < limits.entries
+            && self.bytes + ENTRY_OVERHEAD_BYTES + prefix.len() + stored.len() <= limits.bytes;
+        match (decode_stored(version, stored), held.is_some()) {
+            (Ok(versioned), true) => self.replace(slot, prefix, Some(versioned), limits),
+            (Ok(versioned), false) if room => {
+                self.insert(slot, prefix.to_vec(), Some(versioned), limits);
+            }
+            (Ok(_), false) => {}
             // A row replay could not have written: forget the key rather
             // than guess (a read of the engine reports it as corrupt).
-            Err(_) => self.remove(slot, prefix),
+            (Err(_), _) => self.remove(slot, prefix),
         }
+    }
+
+    fn held(&self) -> usize {
+        self.entries.iter().map(HashMap::len).sum()
     }
 
     fn insert(&mut self, slot: usize, prefix: Vec<u8>, newest: Newest, limits: NewestLimits) {
@@ -294,10 +305,9 @@ impl Shard {
 
     /// Drops the oldest entries until the shard is within `limits`.
     fn evict_beyond(&mut self, limits: NewestLimits) {
-        let held = |s: &Self| s.entries.iter().map(HashMap::len).sum::<usize>();
         // Arrivals of keys removed since are skipped when they come up;
         // bounding the queue too keeps their number in check.
-        while held(self) > limits.entries
+        while self.held() > limits.entries
             || self.bytes > limits.bytes
             || self.arrivals.len() > 2 * limits.entries
         {

@@ -195,7 +195,7 @@ fn a_held_key_takes_each_new_write_and_an_older_snapshot_reads_the_engine() {
     let stats = store.newest().unwrap().stats();
     assert_eq!(
         (stats.hits, stats.misses, stats.entries),
-        (1, 2, 1),
-        "filled by the first read, hit by the second, the older snapshot went to the engine"
+        (2, 1, 1),
+        "taken in by the first write, updated by the second; the older snapshot went to the engine"
     );
 }
