@@ -394,19 +394,28 @@ pub async fn serve(
     Ok(())
 }
 
-/// Completes on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM; stopping only on SIGINT");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled: the node announces that
+/// it listens, and its workers may answer requests, before the task that
+/// waits for the signal first polls it; a SIGTERM sent in between must
+/// stop the node gracefully, not kill it (a test saw exactly that under
+/// load).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (interrupt, terminate) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    );
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+                _ = interrupt.recv() => tracing::info!("SIGINT received, stopping"),
+                _ = terminate.recv() => tracing::info!("SIGTERM received, stopping"),
+            },
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(%error, "cannot listen for SIGINT and SIGTERM; stopping only when the server fails");
+                std::future::pending::<()>().await;
             }
-        };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, stopping"),
-        _ = terminate.recv() => tracing::info!("SIGTERM received, stopping"),
+        }
     }
 }
