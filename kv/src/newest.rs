@@ -194,8 +194,7 @@ impl NewestVersions {
     /// Records a batch of writes (before or after the engine takes it, and
     /// before any reader may read at its versions): each versioned put
     /// updates its key's entry (a held key's in place, a new key's while its
-    /// shard has room), and every touched
-    /// shard remembers the version.
+    /// shard has room), and every touched shard remembers the version.
     pub fn write_through(&self, ops: &[BatchOp]) {
         for op in ops {
             let (column, key) = op.order_key();
@@ -225,7 +224,7 @@ impl NewestVersions {
         };
         for shard in &self.shards {
             let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-            stats.entries += shard.entries.iter().map(HashMap::len).sum::<usize>() as u64;
+            stats.entries += shard.held() as u64;
             stats.bytes += shard.bytes as u64;
         }
         stats
@@ -233,13 +232,7 @@ impl NewestVersions {
 
     /// Keys held now.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| {
-                s.lock()
-                    .map_or(0, |s| s.entries.iter().map(HashMap::len).sum())
-            })
-            .sum()
+        self.stats().entries as usize
     }
 
     /// Whether the cache holds no key.
@@ -265,20 +258,21 @@ impl Shard {
     ) {
         self.written_through = self.written_through.max(version);
         let held = self.entries[slot].get(prefix);
-        if held.is_some_and(|h| h.as_ref().is_some_and(|v| v.version >= version)) {
+        if held.is_some_and(|h| h.as_ref().is_some_and(|v| v.version >= version))
+            || (held.is_none() && self.held() >= limits.entries)
+        {
             return;
         }
-        let room = self.held() < limits.entries
-            && self.bytes + ENTRY_OVERHEAD_BYTES + prefix.len() + stored.len() <= limits.bytes;
-        match (decode_stored(version, stored), held.is_some()) {
-            (Ok(versioned), true) => self.replace(slot, prefix, Some(versioned), limits),
-            (Ok(versioned), false) if room => {
-                self.insert(slot, prefix.to_vec(), Some(versioned), limits);
-            }
-            (Ok(_), false) => {}
+        let versioned = match decode_stored(version, stored) {
+            Ok(versioned) => Some(versioned),
             // A row replay could not have written: forget the key rather
             // than guess (a read of the engine reports it as corrupt).
-            (Err(_), _) => self.remove(slot, prefix),
+            Err(_) => return self.remove(slot, prefix),
+        };
+        if held.is_some() {
+            self.replace(slot, prefix, versioned, limits);
+        } else if self.bytes + charge(prefix, &versioned) <= limits.bytes {
+            self.insert(slot, prefix.to_vec(), versioned, limits);
         }
     }
 
@@ -305,8 +299,9 @@ impl Shard {
 
     /// Drops the oldest entries until the shard is within `limits`.
     fn evict_beyond(&mut self, limits: NewestLimits) {
-        // Arrivals of keys removed since are skipped when they come up;
-        // bounding the queue too keeps their number in check.
+        // The arrival of a key removed since finds nothing to drop (or, if
+        // the key came back, drops it early: only a cost); bounding the
+        // queue too keeps such arrivals in check.
         while self.held() > limits.entries
             || self.bytes > limits.bytes
             || self.arrivals.len() > 2 * limits.entries
@@ -318,7 +313,7 @@ impl Shard {
         }
     }
 
-    /// Drops a held entry (its arrival is skipped when it comes up).
+    /// Drops a held entry (its arrival stays in the queue).
     fn remove(&mut self, slot: usize, prefix: &[u8]) {
         if let Some(old) = self.entries[slot].remove(prefix) {
             self.bytes -= charge(prefix, &old);

@@ -410,7 +410,8 @@ impl<E: Engine> Replayer<E> {
     /// ordo's nodes always use [`CONFLICT_WINDOW`]; tests use small windows
     /// to reach the `TooOld` path.
     pub fn open_with_window(engine: E, conflict_window: u64) -> Result<Self, ReplayError> {
-        Self::open_store(MvccStore::new(engine), conflict_window)
+        let applied = stored_applied(&engine)?;
+        Self::open_store(MvccStore::new(engine), applied, conflict_window)
     }
 
     /// Opens replay state (standard window) over a store that caches each
@@ -418,12 +419,17 @@ impl<E: Engine> Replayer<E> {
     /// Readers share the cache through clones of [`Replayer::store`]; replay
     /// writes through it before it publishes each new version.
     pub fn open_cached(engine: E, limits: ordo_kv::NewestLimits) -> Result<Self, ReplayError> {
-        let written = stored_applied(&engine)?.version;
-        Self::open_store(MvccStore::cached(engine, limits, written), CONFLICT_WINDOW)
+        let applied = stored_applied(&engine)?;
+        let store = MvccStore::cached(engine, limits, applied.version);
+        Self::open_store(store, applied, CONFLICT_WINDOW)
     }
 
-    fn open_store(store: MvccStore<E>, conflict_window: u64) -> Result<Self, ReplayError> {
-        let applied = stored_applied(store.engine())?;
+    /// Replay state over `store`, whose stored position is `applied`.
+    fn open_store(
+        store: MvccStore<E>,
+        applied: Applied,
+        conflict_window: u64,
+    ) -> Result<Self, ReplayError> {
         let window = rebuild_window(&store, applied.version, conflict_window)?;
         Ok(Self {
             store,
