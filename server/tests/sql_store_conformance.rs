@@ -27,8 +27,8 @@ fn the_node_sql_store_passes_the_store_suite() {
         .sql
         .ensure_stream(&parts.snapshots, &parts.commits, &*parts.sequencer);
     runtime.block_on(made).expect("the SQL stream exists");
-    // Commits wait on the runtime from this (non-runtime) thread, as the
-    // SQL service's blocking threads do.
+    // `Store::commit` blocks this (non-runtime) thread until the log
+    // decides; the SQL service awaits the same commits on the runtime.
     let store = Arc::new(NodeSqlStore::new(
         parts.snapshots.clone(),
         parts.commits.clone(),

@@ -16,7 +16,7 @@ use ordo_log::Sequencer;
 use ordo_sql::store::{mvcc_get, mvcc_scan};
 use ordo_sql::{Commit, ScanPage, SqlError, Store};
 use ordo_txn::attest::Item;
-use ordo_txn::{Outcome, SigningKey, StreamId};
+use ordo_txn::{Address, Outcome, SigningKey, StreamId};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -28,6 +28,8 @@ pub const SQL_STREAM_NAME: &str = "sql";
 pub struct SqlPrincipal {
     /// The signing key.
     pub key: SigningKey,
+    /// The key's account (derived once: it costs a curve multiplication).
+    pub address: Address,
     /// The SQL stream, owned by `key`.
     pub stream: StreamId,
     /// Set once the stream is known to exist.
@@ -50,9 +52,11 @@ impl SqlPrincipal {
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join("sql.key");
         let key = ordo_client::keyfile::load_or_create(&path)?;
-        let stream = ordo_txn::stream_id(&ordo_txn::address_of(&key), SQL_STREAM_NAME.as_bytes());
+        let address = ordo_txn::address_of(&key);
+        let stream = ordo_txn::stream_id(&address, SQL_STREAM_NAME.as_bytes());
         Ok(Self {
             key,
+            address,
             stream,
             ready: Arc::new(tokio::sync::OnceCell::new()),
         })
@@ -78,8 +82,10 @@ impl SqlPrincipal {
     }
 }
 
-/// The node's state seen as a SQL store. Runs on a blocking thread: commits
-/// wait for the log's decision with `Handle::block_on`.
+/// The node's state seen as a SQL store. Its reads are point reads and
+/// scans of the replica's state; its commits wait for the log's decision,
+/// either on the runtime ([`NodeSqlStore::commit_async`]) or, through
+/// [`Store::commit`], by blocking the calling thread.
 pub struct NodeSqlStore {
     snapshots: Snapshots,
     commits: Commits,
@@ -138,9 +144,36 @@ impl Store for NodeSqlStore {
         )
     }
 
+    /// Waits for the log's decision on the runtime; call it only from a
+    /// thread that may block (a server session uses
+    /// [`NodeSqlStore::commit_async`]).
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {
-        let sender = ordo_txn::address_of(&self.principal.key);
-        let tx = commit.into_transaction(ordo_client::txn::fresh_id(), sender, self.stream());
+        self.runtime.block_on(self.commit_async(commit))
+    }
+}
+
+impl NodeSqlStore {
+    /// Commits `commit` as the SQL principal and waits for the log's
+    /// decision without holding a thread.
+    pub async fn commit_async(&self, commit: Commit) -> Result<Outcome, SqlError> {
+        let (item, encoded_len) = self.item_for(commit)?;
+        let decided = self
+            .commits
+            .committer
+            .commit(item, encoded_len)
+            .await
+            .map_err(|e| SqlError::Store(format!("commit: {e}")))?;
+        Ok(decided.outcome)
+    }
+
+    /// The log item that carries `commit`, and its encoded size (checked
+    /// against [`ordo_txn::limits::MAX_TXN_BYTES`]).
+    fn item_for(&self, commit: Commit) -> Result<(Item, usize), SqlError> {
+        let tx = commit.into_transaction(
+            ordo_client::txn::fresh_id(),
+            self.principal.address,
+            self.stream(),
+        );
         let item = self.vouch(tx)?;
         let encoded_len = match &item {
             Item::Signed(signed) => signed.encode().len(),
@@ -152,15 +185,9 @@ impl Store for NodeSqlStore {
                 ordo_txn::limits::MAX_TXN_BYTES
             )));
         }
-        let decided = self
-            .runtime
-            .block_on(self.commits.committer.commit(item, encoded_len))
-            .map_err(|e| SqlError::Store(format!("commit: {e}")))?;
-        Ok(decided.outcome)
+        Ok((item, encoded_len))
     }
-}
 
-impl NodeSqlStore {
     /// How the node stands behind a SQL transaction: as a gateway it
     /// attests it (one signature per entry); otherwise it signs it with the
     /// SQL key, as any client would.

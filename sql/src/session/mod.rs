@@ -28,7 +28,7 @@ pub use result::QueryResult;
 use crate::error::SqlError;
 use crate::exec::Exec;
 use crate::parse::{Parsed, parse_each};
-use crate::store::{Store, Txn};
+use crate::store::{Commit, Store, Txn};
 use ordo_txn::Outcome;
 use sqlparser::ast::{self, Statement};
 
@@ -75,8 +75,31 @@ impl<S: Store> Session<S> {
         &mut self,
         statement: Result<Parsed, SqlError>,
     ) -> Result<QueryResult, SqlError> {
+        let step = self.start_statement(statement)?;
+        self.complete(step)
+    }
+
+    /// Runs one parsed statement.
+    pub fn execute_parsed(&mut self, parsed: &Parsed) -> Result<QueryResult, SqlError> {
+        let step = self.start_parsed(parsed)?;
+        self.complete(step)
+    }
+
+    /// Runs a statement up to its commit, if it has one: the caller hands
+    /// the commit to the log by whatever path it likes and gives the
+    /// outcome to [`AwaitingOutcome::finish`]. A node uses this to
+    /// wait for the log without holding a thread; [`Session::execute_statement`]
+    /// is the same with [`Store::commit`] in between.
+    ///
+    /// Nothing in the session waits on the commit: by the time a statement
+    /// commits, its block (if any) is already closed, so the session takes
+    /// its next statement whatever the outcome.
+    pub fn start_statement(
+        &mut self,
+        statement: Result<Parsed, SqlError>,
+    ) -> Result<Step, SqlError> {
         match statement {
-            Ok(parsed) => self.execute_parsed(&parsed),
+            Ok(parsed) => self.start_parsed(&parsed),
             Err(e) => {
                 if self.block.is_some() {
                     self.failed = true;
@@ -86,10 +109,10 @@ impl<S: Store> Session<S> {
         }
     }
 
-    /// Runs one parsed statement.
-    pub fn execute_parsed(&mut self, parsed: &Parsed) -> Result<QueryResult, SqlError> {
+    /// [`Session::start_statement`] for a statement that parsed.
+    pub fn start_parsed(&mut self, parsed: &Parsed) -> Result<Step, SqlError> {
         match &parsed.statement {
-            Statement::StartTransaction { .. } => return self.begin(),
+            Statement::StartTransaction { .. } => return self.begin().map(Step::Done),
             Statement::Commit { chain: false, .. } => return self.commit_block(),
             Statement::Rollback {
                 chain: false,
@@ -97,7 +120,7 @@ impl<S: Store> Session<S> {
             } => {
                 self.block = None;
                 self.failed = false;
-                return Ok(QueryResult::command("ROLLBACK"));
+                return Ok(Step::Done(QueryResult::command("ROLLBACK")));
             }
             _ => {}
         }
@@ -105,7 +128,7 @@ impl<S: Store> Session<S> {
             return Err(SqlError::InFailedTransaction);
         }
         if let Some(version) = parsed.as_of {
-            return self.as_of(&parsed.statement, version);
+            return self.as_of(&parsed.statement, version).map(Step::Done);
         }
         match self.block.take() {
             Some(mut txn) => {
@@ -114,15 +137,23 @@ impl<S: Store> Session<S> {
                 if result.is_err() {
                     self.failed = true;
                 }
-                result
+                result.map(Step::Done)
             }
             None => {
                 let mut txn = Txn::new(self.store.latest_version()?);
-                let mut result = self.run(&mut txn, &parsed.statement)?;
-                if txn.has_writes() {
-                    result.version = Some(self.commit(txn)?);
-                }
-                Ok(result)
+                let result = self.run(&mut txn, &parsed.statement)?;
+                Step::commit_if_written(txn, result)
+            }
+        }
+    }
+
+    /// Commits a started statement through [`Store::commit`].
+    fn complete(&self, step: Step) -> Result<QueryResult, SqlError> {
+        match step {
+            Step::Done(result) => Ok(result),
+            Step::Commit(pending) => {
+                let (commit, awaiting) = pending.into_parts();
+                awaiting.finish(self.store.commit(commit)?)
             }
         }
     }
@@ -136,18 +167,14 @@ impl<S: Store> Session<S> {
         Ok(QueryResult::command("BEGIN"))
     }
 
-    fn commit_block(&mut self) -> Result<QueryResult, SqlError> {
+    fn commit_block(&mut self) -> Result<Step, SqlError> {
         let Some(txn) = self.block.take() else {
-            return Ok(QueryResult::command("COMMIT"));
+            return Ok(Step::Done(QueryResult::command("COMMIT")));
         };
         if std::mem::take(&mut self.failed) {
-            return Ok(QueryResult::command("ROLLBACK"));
+            return Ok(Step::Done(QueryResult::command("ROLLBACK")));
         }
-        let mut result = QueryResult::command("COMMIT");
-        if txn.has_writes() {
-            result.version = Some(self.commit(txn)?);
-        }
-        Ok(result)
+        Step::commit_if_written(txn, QueryResult::command("COMMIT"))
     }
 
     fn as_of(&mut self, statement: &Statement, version: u64) -> Result<QueryResult, SqlError> {
@@ -169,11 +196,6 @@ impl<S: Store> Session<S> {
         }
         let mut txn = Txn::read_only(version);
         dml::select(&mut self.exec(&mut txn), query)
-    }
-
-    fn commit(&self, txn: Txn) -> Result<u64, SqlError> {
-        let outcome = self.store.commit(txn.into_commit()?)?;
-        committed_version(outcome)
     }
 
     /// Runs a statement inside `txn`.
@@ -237,6 +259,84 @@ impl<S: Store> Session<S> {
     }
 }
 
+/// Most VALUES rows an INSERT may carry and still be [`is_brief`]: each
+/// row costs a few point reads (its primary key, each unique index), so 64
+/// rows stay within a millisecond or so of work.
+pub const BRIEF_INSERT_ROWS: usize = 64;
+
+/// Whether running `parsed` costs no more than a few point reads: `BEGIN`,
+/// `COMMIT`, `ROLLBACK`, and an INSERT of at most [`BRIEF_INSERT_ROWS`]
+/// VALUES rows (constant expressions, so no query hides in them).
+///
+/// A server may run such a statement on an event-loop thread; anything
+/// else may scan a table and belongs on a thread that can block.
+pub fn is_brief(parsed: &Parsed) -> bool {
+    match &parsed.statement {
+        Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. } => true,
+        Statement::Insert(insert) => insert.source.as_deref().is_some_and(|source| {
+            source.order_by.is_none()
+                && source.limit_clause.is_none()
+                && matches!(source.body.as_ref(), ast::SetExpr::Values(values)
+                    if values.rows.len() <= BRIEF_INSERT_ROWS)
+        }),
+        _ => false,
+    }
+}
+
+/// Where a statement stands after [`Session::start_statement`].
+#[derive(Debug)]
+pub enum Step {
+    /// The statement is finished (it wrote nothing, or it is part of an
+    /// open block).
+    Done(QueryResult),
+    /// The statement's transaction waits for the log's decision.
+    Commit(PendingCommit),
+}
+
+impl Step {
+    /// `result`, once `txn` is committed if it wrote anything.
+    fn commit_if_written(txn: Txn, result: QueryResult) -> Result<Step, SqlError> {
+        if !txn.has_writes() {
+            return Ok(Step::Done(result));
+        }
+        Ok(Step::Commit(PendingCommit {
+            commit: txn.into_commit()?,
+            result: AwaitingOutcome(result),
+        }))
+    }
+}
+
+/// A statement whose transaction is ready to commit.
+#[derive(Debug)]
+pub struct PendingCommit {
+    commit: Commit,
+    result: AwaitingOutcome,
+}
+
+impl PendingCommit {
+    /// What to commit, and the statement's result waiting for the outcome.
+    pub fn into_parts(self) -> (Commit, AwaitingOutcome) {
+        (self.commit, self.result)
+    }
+}
+
+/// A statement's result, complete but for its commit's outcome.
+#[derive(Debug)]
+pub struct AwaitingOutcome(QueryResult);
+
+impl AwaitingOutcome {
+    /// The statement's result once the log decided `outcome` on its
+    /// commit: the commit's version, or the error the outcome means
+    /// (SQLSTATE 40001 for a conflict).
+    pub fn finish(self, outcome: Outcome) -> Result<QueryResult, SqlError> {
+        let mut result = self.0;
+        result.version = Some(committed_version(outcome)?);
+        Ok(result)
+    }
+}
+
 /// Maps the log's decision on a commit to its version or an error.
 fn committed_version(outcome: Outcome) -> Result<u64, SqlError> {
     match outcome {
@@ -256,5 +356,103 @@ fn committed_version(outcome: Outcome) -> Result<u64, SqlError> {
             "this session may not {op} in the SQL stream"
         ))),
         other => Err(SqlError::Store(format!("the commit was refused: {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::LocalStore;
+    use crate::parse::parse;
+    use ordo_kv::MemEngine;
+    use std::sync::Arc;
+
+    fn parsed(sql: &str) -> Parsed {
+        parse(sql).expect("parses").remove(0)
+    }
+
+    fn values(rows: usize) -> String {
+        let rows: Vec<String> = (0..rows).map(|i| format!("({i})")).collect();
+        format!("INSERT INTO t VALUES {}", rows.join(", "))
+    }
+
+    #[test]
+    fn brief_statements_are_transaction_control_and_short_value_inserts() {
+        for sql in [
+            "BEGIN",
+            "COMMIT",
+            "ROLLBACK",
+            &values(1),
+            &values(BRIEF_INSERT_ROWS),
+        ] {
+            assert!(is_brief(&parsed(sql)), "{sql}");
+        }
+        let long = values(BRIEF_INSERT_ROWS + 1);
+        for sql in [
+            long.as_str(),
+            "INSERT INTO t SELECT * FROM u",
+            "SELECT * FROM t WHERE id = 1",
+            "UPDATE t SET v = 1 WHERE id = 1",
+            "DELETE FROM t WHERE id = 1",
+            "CREATE TABLE u (id INT PRIMARY KEY)",
+        ] {
+            assert!(!is_brief(&parsed(sql)), "{sql}");
+        }
+    }
+
+    type TestSession = Session<Arc<LocalStore<MemEngine>>>;
+
+    fn session_pair() -> (TestSession, TestSession) {
+        let store = Arc::new(LocalStore::open(MemEngine::new()).expect("store"));
+        let mut first = Session::new(store.clone());
+        first
+            .execute("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)")
+            .expect("table");
+        (first, Session::new(store))
+    }
+
+    fn started_commit(session: &mut TestSession, sql: &str) -> PendingCommit {
+        match session.start_parsed(&parsed(sql)).expect("starts") {
+            Step::Commit(pending) => pending,
+            Step::Done(result) => panic!("{sql} finished without a commit: {result:?}"),
+        }
+    }
+
+    #[test]
+    fn a_started_insert_is_visible_only_after_its_commit_and_reports_its_version() {
+        let (mut session, mut other) = session_pair();
+        let (commit, awaiting) =
+            started_commit(&mut session, "INSERT INTO t VALUES (1, 'a')").into_parts();
+        let before = other.execute("SELECT count(*) FROM t").expect("select");
+        assert_eq!(before[0].rows, vec![vec![crate::Value::Int(0)]]);
+        let outcome = session.store().commit(commit).expect("commit");
+        let result = awaiting.finish(outcome).expect("committed");
+        assert_eq!(result.tag, "INSERT 0 1");
+        let version = result.version.expect("a committed statement has a version");
+        assert_eq!(version, session.store().latest_version().expect("version"));
+        let after = other
+            .execute("SELECT v FROM t WHERE id = 1")
+            .expect("select");
+        assert_eq!(after[0].rows, vec![vec![crate::Value::Text("a".into())]]);
+    }
+
+    #[test]
+    fn of_two_started_inserts_of_one_key_the_later_commit_is_a_serialization_failure() {
+        let (mut first, mut second) = session_pair();
+        let a = started_commit(&mut first, "INSERT INTO t VALUES (7, 'first')");
+        let b = started_commit(&mut second, "INSERT INTO t VALUES (7, 'second')");
+        let (commit, awaiting) = a.into_parts();
+        awaiting
+            .finish(first.store().commit(commit).expect("commit"))
+            .expect("the first commits");
+        let (commit, awaiting) = b.into_parts();
+        let lost = awaiting.finish(second.store().commit(commit).expect("commit"));
+        let error = lost.expect_err("the second read the key as absent, then it was written");
+        assert_eq!(error.sqlstate(), "40001", "{error}");
+        assert!(!second.in_transaction());
+        let rows = second
+            .execute("SELECT v FROM t WHERE id = 7")
+            .expect("select");
+        assert_eq!(rows[0].rows, vec![vec![crate::Value::Text("first".into())]]);
     }
 }

@@ -1,8 +1,10 @@
 //! `ordo.v1.Sql`: SQL sessions over gRPC.
 //!
 //! A session is a [`ordo_sql::Session`] that lives as long as its stream.
-//! Statements run on a blocking thread (they read RocksDB and wait for
-//! commits); results stream back as typed rows in bounded messages.
+//! A brief statement (a few point reads, [`ordo_sql::is_brief`]) runs on
+//! the session's task; any other runs on a blocking thread, as it may scan.
+//! Either way the commit is awaited on the task, holding no thread. Results
+//! stream back as typed rows in bounded messages.
 
 use crate::node::handles::{Commits, Snapshots};
 use crate::node::sql::{NodeSqlStore, SqlPrincipal};
@@ -11,7 +13,8 @@ use ordo_proto::v1::{
     SqlColumn, SqlColumns, SqlDone, SqlFailure, SqlReady, SqlRequest, SqlResponse, SqlRow, SqlRows,
     SqlValue, sql_response, sql_server::Sql, sql_value,
 };
-use ordo_sql::{QueryResult, Session, SqlError, Value};
+use ordo_sql::parse::Parsed;
+use ordo_sql::{QueryResult, Session, SqlError, Step, Value};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
@@ -101,15 +104,12 @@ fn failure(e: &SqlError) -> sql_response::Kind {
     })
 }
 
-/// Sends one statement's result: columns, rows in pieces, done.
-fn send_result(
-    out: &mpsc::Sender<Result<SqlResponse, Status>>,
-    result: QueryResult,
-    elapsed_micros: u64,
-) -> Result<(), ()> {
-    let send = |kind| out.blocking_send(message(kind)).map_err(|_| ());
+/// One statement's result as response messages: columns, rows in pieces,
+/// done.
+fn result_messages(result: QueryResult, elapsed_micros: u64) -> Vec<sql_response::Kind> {
+    let mut messages = Vec::with_capacity(2 + result.rows.len().div_ceil(ROWS_PER_MESSAGE));
     if !result.columns.is_empty() {
-        send(sql_response::Kind::Columns(SqlColumns {
+        messages.push(sql_response::Kind::Columns(SqlColumns {
             columns: result
                 .columns
                 .iter()
@@ -118,49 +118,108 @@ fn send_result(
                     r#type: c.data_type.map_or("", |t| t.name()).to_string(),
                 })
                 .collect(),
-        }))?;
+        }));
         for chunk in result.rows.chunks(ROWS_PER_MESSAGE) {
-            send(sql_response::Kind::Rows(SqlRows {
+            messages.push(sql_response::Kind::Rows(SqlRows {
                 rows: chunk
                     .iter()
                     .map(|row| SqlRow {
                         values: row.iter().map(wire_value).collect(),
                     })
                     .collect(),
-            }))?;
+            }));
         }
     }
-    send(sql_response::Kind::Done(SqlDone {
+    messages.push(sql_response::Kind::Done(SqlDone {
         tag: result.tag,
         version: result.version.unwrap_or(0),
         elapsed_micros,
-    }))
+    }));
+    messages
+}
+
+/// The session went away: the client closed its stream, or a statement's
+/// thread panicked (already reported to the client).
+struct SessionGone;
+
+type Responses = mpsc::Sender<Result<SqlResponse, Status>>;
+
+async fn send(out: &Responses, kind: sql_response::Kind) -> Result<(), SessionGone> {
+    out.send(message(kind)).await.map_err(|_| SessionGone)
 }
 
 /// Runs one request's SQL on `session`, sending every response; returns
-/// the session for the next request. Runs on a blocking thread.
-fn run_request(
+/// the session for the next request.
+async fn run_request(
     mut session: Session<NodeSqlStore>,
     sql: &str,
-    out: &mpsc::Sender<Result<SqlResponse, Status>>,
-) -> Session<NodeSqlStore> {
+    out: &Responses,
+) -> Result<Session<NodeSqlStore>, SessionGone> {
     for statement in ordo_sql::parse::parse_each(sql) {
         let started = Instant::now();
-        match session.execute_statement(statement) {
+        let (back, result) = run_statement(session, statement, out).await?;
+        session = back;
+        match result {
             Ok(result) => {
                 let elapsed = started.elapsed().as_micros() as u64;
-                if send_result(out, result, elapsed).is_err() {
-                    return session;
+                for kind in result_messages(result, elapsed) {
+                    send(out, kind).await?;
                 }
             }
             Err(e) => {
-                let _ = out.blocking_send(message(failure(&e)));
+                send(out, failure(&e)).await?;
                 break;
             }
         }
     }
-    let _ = out.blocking_send(message(ready(&session)));
-    session
+    send(out, ready(&session)).await?;
+    Ok(session)
+}
+
+/// Runs one statement: up to its commit on this task if it is brief
+/// ([`ordo_sql::is_brief`]: a few point reads), else on a blocking thread
+/// (it may scan); then waits for its commit, if any, on this task.
+///
+/// Before, every statement ran on a blocking thread that also waited for
+/// its commit: four thread hand-offs per single-row insert, which on this
+/// class of machine cost more CPU than the statement itself
+/// (docs/BENCHMARKS.md, "Fast writes, fourth round").
+async fn run_statement(
+    mut session: Session<NodeSqlStore>,
+    statement: Result<Parsed, SqlError>,
+    out: &Responses,
+) -> Result<(Session<NodeSqlStore>, Result<QueryResult, SqlError>), SessionGone> {
+    let brief = statement.as_ref().map_or(true, ordo_sql::is_brief);
+    let (session, started) = match brief {
+        true => {
+            let started = session.start_statement(statement);
+            (session, started)
+        }
+        false => {
+            let blocking = tokio::task::spawn_blocking(move || {
+                let started = session.start_statement(statement);
+                (session, started)
+            });
+            match blocking.await {
+                Ok(done) => done,
+                Err(e) => {
+                    let status = Status::internal(format!("SQL session failed: {e}"));
+                    let _ = out.send(Err(status)).await;
+                    return Err(SessionGone);
+                }
+            }
+        }
+    };
+    let result = match started {
+        Ok(Step::Done(result)) => Ok(result),
+        Ok(Step::Commit(pending)) => {
+            let (commit, awaiting) = pending.into_parts();
+            let outcome = session.store().commit_async(commit).await;
+            outcome.and_then(|outcome| awaiting.finish(outcome))
+        }
+        Err(e) => Err(e),
+    };
+    Ok((session, result))
 }
 
 fn ready(session: &Session<NodeSqlStore>) -> sql_response::Kind {
@@ -194,17 +253,9 @@ impl Sql for SqlService {
                         return;
                     }
                 };
-                let sender = out.clone();
-                let handle =
-                    tokio::task::spawn_blocking(move || run_request(session, &sql, &sender));
-                session = match handle.await {
+                session = match run_request(session, &sql, &out).await {
                     Ok(session) => session,
-                    Err(e) => {
-                        let _ = out
-                            .send(Err(Status::internal(format!("SQL session failed: {e}"))))
-                            .await;
-                        return;
-                    }
+                    Err(SessionGone) => return,
                 };
             }
         });
@@ -221,8 +272,8 @@ impl Sql for SqlService {
         let sql = request.into_inner().sql;
         let (out, responses) = mpsc::channel(RESPONSE_QUEUE);
         let session = self.new_session();
-        tokio::task::spawn_blocking(move || {
-            run_request(session, &sql, &out);
+        tokio::spawn(async move {
+            let _ = run_request(session, &sql, &out).await;
         });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(responses),
