@@ -171,29 +171,88 @@ pub fn check_entry(payload: &[u8]) -> Vec<Checked> {
 /// names the signer (this node checked the signature at ingress, or made
 /// it as the entry's gateway).
 pub fn check_entry_with(payload: &[u8], known: &dyn KnownSignatures) -> Vec<Checked> {
-    let malformed = |e: crate::codec::DecodeError| {
-        vec![Checked::Rejected(Outcome::Malformed {
-            reason: e.to_string(),
-        })]
-    };
-    match payload.get(..4) {
-        Some(magic) if magic == ATTESTED_MAGIC || magic == ATTESTED_MAGIC_V1 => {
-            match decode_attested(payload) {
-                Ok(entry) => check_attested(entry, known),
-                Err(e) => malformed(e),
+    DecodedEntry::decode(payload).check(known)
+}
+
+/// An entry's payload decoded, each transaction with its signing hash, its
+/// signatures not yet checked: the cheap half of [`check_entry`], which
+/// tells what the expensive half (recoveries) will cost before paying it.
+#[derive(Debug)]
+pub enum DecodedEntry {
+    /// An attested entry.
+    Attested(DecodedAttested),
+    /// The genesis record.
+    Genesis(Genesis),
+    /// A batch of signed transactions, each with its signing hash.
+    Signed(Vec<Result<(SignedTransaction, [u8; 32]), crate::codec::DecodeError>>),
+    /// Not an entry at all.
+    Malformed(crate::codec::DecodeError),
+}
+
+impl DecodedEntry {
+    /// Decodes `payload` and hashes each transaction in it.
+    pub fn decode(payload: &[u8]) -> Self {
+        let decoded = match payload.get(..4) {
+            Some(magic) if magic == ATTESTED_MAGIC || magic == ATTESTED_MAGIC_V1 => {
+                decode_attested(payload).map(DecodedEntry::Attested)
             }
+            Some(magic) if magic == GENESIS_MAGIC => {
+                Genesis::decode(payload).map(DecodedEntry::Genesis)
+            }
+            _ => decode_batch(payload).map(|txs| {
+                let hashed = txs.into_iter().map(|decoded| {
+                    decoded.map(|signed| {
+                        let hash = sign::signing_hash(&signed.tx);
+                        (signed, hash)
+                    })
+                });
+                DecodedEntry::Signed(hashed.collect())
+            }),
+        };
+        decoded.unwrap_or_else(DecodedEntry::Malformed)
+    }
+
+    /// How many signatures [`DecodedEntry::check`] will recover: those
+    /// `known` cannot name.
+    pub fn recoveries(&self, known: &dyn KnownSignatures) -> usize {
+        let unknown = |signed: &SignedTransaction, hash: &[u8; 32]| {
+            known.signer(&signed.signature, hash) != Some(signed.tx.sender)
+        };
+        match self {
+            DecodedEntry::Attested(entry) => {
+                let gateway = known.signer(&entry.signature, &entry.hash).is_none();
+                let items = entry.items.iter().filter(|item| {
+                    matches!(item, Ok((Item::Signed(signed), hash)) if unknown(signed, hash))
+                });
+                usize::from(gateway) + items.count()
+            }
+            DecodedEntry::Signed(txs) => txs
+                .iter()
+                .filter(|tx| matches!(tx, Ok((signed, hash)) if unknown(signed, hash)))
+                .count(),
+            DecodedEntry::Genesis(_) | DecodedEntry::Malformed(_) => 0,
         }
-        Some(magic) if magic == GENESIS_MAGIC => match Genesis::decode(payload) {
-            Ok(genesis) => vec![Checked::Genesis(genesis)],
-            Err(e) => malformed(e),
-        },
-        _ => match decode_batch(payload) {
-            Err(e) => malformed(e),
-            Ok(txs) => txs
+    }
+
+    /// Verifies every signature: the transactions as replay takes them.
+    pub fn check(self, known: &dyn KnownSignatures) -> Vec<Checked> {
+        let malformed = |e: crate::codec::DecodeError| {
+            Checked::Rejected(Outcome::Malformed {
+                reason: e.to_string(),
+            })
+        };
+        match self {
+            DecodedEntry::Attested(entry) => check_attested(entry, known),
+            DecodedEntry::Genesis(genesis) => vec![Checked::Genesis(genesis)],
+            DecodedEntry::Signed(txs) => txs
                 .into_iter()
-                .map(|decoded| check_transaction(decoded, known))
+                .map(|tx| match tx {
+                    Ok((signed, hash)) => check_signed(signed, hash, known),
+                    Err(e) => malformed(e),
+                })
                 .collect(),
-        },
+            DecodedEntry::Malformed(e) => vec![malformed(e)],
+        }
     }
 }
 
@@ -225,22 +284,6 @@ fn check_attested(entry: DecodedAttested, known: &dyn KnownSignatures) -> Vec<Ch
             },
         })
         .collect()
-}
-
-fn check_transaction(
-    decoded: Result<SignedTransaction, crate::codec::DecodeError>,
-    known: &dyn KnownSignatures,
-) -> Checked {
-    let signed = match decoded {
-        Ok(signed) => signed,
-        Err(e) => {
-            return Checked::Rejected(Outcome::Malformed {
-                reason: e.to_string(),
-            });
-        }
-    };
-    let hash = sign::signing_hash(&signed.tx);
-    check_signed(signed, hash, known)
 }
 
 /// A signed transaction whose signing hash is `hash`: valid if its
@@ -894,5 +937,41 @@ mod check_tests {
         assert!(
             matches!(plain[0], Checked::Attested { gateway: g, .. } if g == crate::address_of(&gateway))
         );
+    }
+
+    #[test]
+    fn a_decoded_entry_counts_exactly_the_recoveries_its_check_will_make() {
+        use crate::attest::{Item, attest};
+        use crate::testkit::{blank, signing_key};
+        let gateway = signing_key(9);
+        let (good, other) = (signed(1), signed(2));
+        let good_hash = sign::signing_hash(&good.tx);
+        let knows_good = KnowsOne(good.signature, good_hash, good.tx.sender);
+        let batch = encode_batch(&[good.clone(), other.clone()]);
+        assert_eq!(DecodedEntry::decode(&batch).recoveries(&NoneKnown), 2);
+        assert_eq!(DecodedEntry::decode(&batch).recoveries(&knows_good), 1);
+
+        let mut unsigned = blank([4; 16], 0);
+        unsigned.sender = [7; 20];
+        let items = [Item::Attested(unsigned), Item::Signed(other)];
+        let made = attest(&items, &gateway).unwrap();
+        let knows_entry = KnowsOne(made.signature, made.hash, crate::address_of(&gateway));
+        let decoded = DecodedEntry::decode(&made.payload);
+        // The entry's own signature, then its one signed item.
+        assert_eq!(decoded.recoveries(&NoneKnown), 2);
+        assert_eq!(decoded.recoveries(&knows_entry), 1);
+        assert_eq!(decoded.check(&knows_entry), check_entry(&made.payload));
+
+        // A signature known for a different sender is recovered anyway.
+        let liar = KnowsOne(good.signature, good_hash, [9; 20]);
+        assert_eq!(DecodedEntry::decode(&batch).recoveries(&liar), 2);
+        for nothing_to_recover in [&b"no entry at all"[..], &[]] {
+            let decoded = DecodedEntry::decode(nothing_to_recover);
+            assert_eq!(decoded.recoveries(&NoneKnown), 0);
+            assert!(matches!(
+                decoded.check(&NoneKnown)[..],
+                [Checked::Rejected(Outcome::Malformed { .. })]
+            ));
+        }
     }
 }

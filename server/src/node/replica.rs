@@ -11,7 +11,8 @@
 use ordo_kv::{EngineError, RocksEngine};
 use ordo_log::{EntryError, EntryReader};
 use ordo_txn::{
-    Address, Applied, Checked, Outcome, ReplayError, Replayer, TxnId, check_entry, check_entry_with,
+    Address, Applied, Checked, DecodedEntry, KnownSignatures, NoneKnown, Outcome, ReplayError,
+    Replayer, TxnId,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -209,32 +210,55 @@ pub async fn follow(
 /// How many entries a replica reads and checks ahead of the one it applies.
 pub const CHECK_AHEAD: usize = 8;
 
-/// Largest entry whose transactions are checked on the replica's own task
-/// rather than on the blocking pool: at most a few signature recoveries
-/// (about 25 µs each), against two thread hand-offs.
-pub const INLINE_CHECK_BYTES: usize = 1024;
+/// Largest entry the replica decodes (and hashes) on its own task: about
+/// a hundred microseconds of hashing at most. Larger entries go to the
+/// blocking pool whole.
+pub const INLINE_DECODE_BYTES: usize = 64 * 1024;
+
+/// Most signature recoveries (about 25 µs each) the replica makes on its
+/// own task; an entry that needs more has them made on the blocking pool.
+/// An entry this node attested needs none: the node knows its own
+/// signature and those it verified at ingress.
+pub const INLINE_RECOVERIES: usize = 2;
 
 /// Reads entry `seq` (shards verified) and checks its transactions.
+///
+/// Checking on the blocking pool costs two thread hand-offs per entry,
+/// which at a few transactions per entry cost more than the check itself
+/// (they were a tenth of the replica's time in a 16-client SQL insert
+/// profile), so only the recoveries of an entry that needs several go
+/// there.
 async fn read_and_check(
     reader: EntryReader,
     seq: u64,
     verified: Option<Arc<crate::node::verified::VerifiedSignatures>>,
 ) -> Result<Vec<Checked>, ReplicaError> {
-    let verified_here = verified;
     let (_, entry) = reader
         .read(seq)
         .await
         .map_err(|source| ReplicaError::Log { seq, source })?;
-    let inline = entry.payload.len() <= INLINE_CHECK_BYTES;
-    let check = move || match verified_here {
-        Some(known) => check_entry_with(&entry.payload, known.as_ref()),
-        None => check_entry(&entry.payload),
+    let known: Arc<dyn KnownSignatures + Send + Sync> = match verified {
+        Some(known) => known,
+        None => Arc::new(NoneKnown),
     };
-    // A small entry holds one attested signature or a few signed ones:
-    // checking it here costs less than the hand-off to the blocking pool.
-    if inline {
-        return Ok(check());
+    let decoded = match entry.payload.len() <= INLINE_DECODE_BYTES {
+        true => DecodedEntry::decode(&entry.payload),
+        false => {
+            let check = move || DecodedEntry::decode(&entry.payload).check(known.as_ref());
+            return on_blocking_pool(seq, check).await;
+        }
+    };
+    if decoded.recoveries(known.as_ref()) <= INLINE_RECOVERIES {
+        return Ok(decoded.check(known.as_ref()));
     }
+    on_blocking_pool(seq, move || decoded.check(known.as_ref())).await
+}
+
+/// Runs a check of entry `seq` on the blocking pool.
+async fn on_blocking_pool(
+    seq: u64,
+    check: impl FnOnce() -> Vec<Checked> + Send + 'static,
+) -> Result<Vec<Checked>, ReplicaError> {
     tokio::task::spawn_blocking(check)
         .await
         .map_err(|e| ReplicaError::Check {
