@@ -70,7 +70,7 @@ pub fn state_dir(data_dir: &Path) -> PathBuf {
 /// The tasks a running node owns, stopped when it stops.
 struct Tasks {
     follower: tokio::task::JoinHandle<()>,
-    batcher: tokio::task::JoinHandle<()>,
+    batcher: crate::node::commits::Batcher,
 }
 
 /// What a running node must stop: its tasks, then its log.
@@ -81,7 +81,7 @@ struct Running {
 
 impl Running {
     fn stop(self) {
-        self.tasks.batcher.abort();
+        self.tasks.batcher.stop();
         self.tasks.follower.abort();
         self.log.close();
     }
@@ -172,7 +172,7 @@ fn start_roles(
         waiters,
         metrics.clone(),
         verified.clone(),
-    );
+    )?;
     let parts = ServiceParts {
         snapshots: Snapshots {
             state,
