@@ -2,7 +2,7 @@
 //!
 //! A commit is checked at ingress (decodes, within limits, signed by its
 //! sender), then queued. One batcher, on a thread of its own (see
-//! [`Batcher`]), packs whatever is queued into a
+//! [`crate::node::own_thread`]), packs whatever is queued into a
 //! single log entry, up to [`MAX_BATCH_TXNS`] transactions and
 //! [`MAX_BATCH_BYTES`], and appends it; commits that arrive while an append
 //! is in flight form the next batch, so batches grow with load and a lone
@@ -10,6 +10,7 @@
 //! applied the entry and reports the transaction's outcome. The server
 //! never retries: a conflict goes back to the client, which owns the retry.
 
+use crate::node::own_thread::OwnThread;
 use crate::node::replica::AppliedEntry;
 use crate::node::verified::VerifiedSignatures;
 use ordo_log::EntryWriter;
@@ -189,7 +190,7 @@ impl Committer {
         waiters: Arc<Waiters>,
         metrics: Arc<crate::node::metrics::Metrics>,
         made: Arc<VerifiedSignatures>,
-    ) -> std::io::Result<(Self, Batcher)> {
+    ) -> std::io::Result<(Self, OwnThread)> {
         let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
         let appender = Appender {
             writer,
@@ -198,7 +199,8 @@ impl Committer {
             made,
             waiters: waiters.clone(),
         };
-        let batcher = Batcher::spawn(run_batcher(appender, limits, receiver, metrics))?;
+        let batching = run_batcher(appender, limits, receiver, metrics);
+        let batcher = OwnThread::spawn("ordo-batcher", batching)?;
         Ok((Self { queue, waiters }, batcher))
     }
 
@@ -249,85 +251,6 @@ impl Committer {
             self.waiters.forget(&key);
         }
         outcome.unwrap_or(Err(CommitError::TimedOut))
-    }
-}
-
-/// The batcher's own thread, running a single-threaded runtime.
-///
-/// The batcher paces the log: from the moment one append is durable until
-/// it hands the log the next batch, the disk idles and every queued commit
-/// waits. As a task on the node's runtime it was woken by the log's writer
-/// thread, from outside the runtime, so it waited in the runtime's shared
-/// queue behind whatever each worker had queued locally: under 16 SQL
-/// clients the log idled 360-730 µs between writes on average, with under
-/// 2% of the gaps below 100 µs. On its own thread it runs as soon as it is
-/// woken: the mean gap fell to 170-300 µs, most of it below 100 µs when
-/// commits were waiting (docs/BENCHMARKS.md, "Fast writes, fourth round").
-pub struct Batcher {
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Batcher {
-    fn spawn(
-        batching: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("ordo-batcher".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    tokio::select! {
-                        _ = stopped => {}
-                        () = batching => {}
-                    }
-                });
-            })?;
-        Ok(Self {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-
-    /// Stops batching (an append in flight is abandoned, as a task's would
-    /// be: its entry may still be ordered, and its commits are told the node
-    /// is stopping) and waits for the thread to end.
-    pub fn stop(mut self) {
-        self.stop_and_join();
-    }
-
-    /// Waits for the batcher to end on its own (its queue closed).
-    #[cfg(test)]
-    fn join_without_stopping(mut self) {
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("the batcher thread does not panic");
-        }
-    }
-
-    fn stop_and_join(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            // The thread only awaits the queue and the log, and the stop
-            // signal wakes it from either: the join is short.
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Batcher {
-    fn drop(&mut self) {
-        self.stop_and_join();
-    }
-}
-
-impl std::fmt::Debug for Batcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batcher")
-            .field("running", &self.thread.is_some())
-            .finish()
     }
 }
 
@@ -470,7 +393,7 @@ mod tests {
     }
 
     /// A committer over a RocksDB log whose next write fails.
-    fn committer_over_a_failing_log(dir: &std::path::Path) -> (Committer, Batcher) {
+    fn committer_over_a_failing_log(dir: &std::path::Path) -> (Committer, OwnThread) {
         let fault = Arc::new(ordo_log::WriteFault::default());
         let options = ordo_log::RocksLogOptions {
             write_fault: Some(fault.clone()),
@@ -512,8 +435,11 @@ mod tests {
             );
         }
         drop(committer);
-        let ended = tokio::task::spawn_blocking(move || batcher.join_without_stopping());
-        ended.await.expect("the batcher ends once its queue closes");
+        let ended = tokio::task::spawn_blocking(move || batcher.join());
+        ended
+            .await
+            .expect("the batcher ends once its queue closes")
+            .expect("without a panic");
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! - [`commits`]: the commit path: batching commits into log entries and
 //!   waiting for their decisions.
 //! - [`replica`]: following the log into MVCC state.
+//! - [`own_thread`]: a loop on a thread of its own (the batcher), so the
+//!   log's writer wakes it without a queue.
 //! - [`verified`]: signatures already checked here, which the replica need
 //!   not recover again.
 //! - [`services`]: the gRPC services.
@@ -31,6 +33,7 @@ pub mod gateway;
 pub mod handles;
 pub mod local_log;
 pub mod metrics;
+pub mod own_thread;
 pub mod replica;
 pub mod run;
 pub mod services;

@@ -7,6 +7,7 @@ use crate::node::gateway::NodeKey;
 use crate::node::handles::{Commits, Snapshots};
 use crate::node::local_log::LocalLog;
 use crate::node::metrics::Metrics;
+use crate::node::own_thread::OwnThread;
 use crate::node::replica::Replica;
 use crate::node::services::{acl, kv, log, sql, status, txn};
 use crate::node::sql::SqlPrincipal;
@@ -70,7 +71,7 @@ pub fn state_dir(data_dir: &Path) -> PathBuf {
 /// The tasks a running node owns, stopped when it stops.
 struct Tasks {
     follower: tokio::task::JoinHandle<()>,
-    batcher: crate::node::commits::Batcher,
+    batcher: OwnThread,
 }
 
 /// What a running node must stop: its tasks, then its log.
@@ -156,12 +157,8 @@ fn start_roles(
     let state = replica.store();
     let (publish, applied) = tokio::sync::watch::channel(replica.applied());
     let waiters = Arc::new(Waiters::default());
-    let follower = tokio::spawn(follow_log(
-        replica,
-        sequencer.clone(),
-        publish,
-        waiters.clone(),
-    ));
+    let following = follow_log(replica, sequencer.clone(), publish, waiters.clone());
+    let follower = tokio::spawn(following);
     let metrics = Arc::new(Metrics::default());
     let writer = || log.writer(coding);
     let node = NodeKey::load_or_create(&config.data_dir)?;
