@@ -282,3 +282,31 @@ fn acknowledged_sql_commits_survive_kill_9() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_too_long_to_parse_inline_runs_up_to_its_first_bad_statement() {
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start(data.path());
+    let client = ordo_client::Client::connect(&node.endpoint).await.unwrap();
+    let mut session = client.sql_session().await.unwrap();
+    let mut script = String::from("CREATE TABLE s (id INT PRIMARY KEY, v TEXT);");
+    for i in 0..100 {
+        script.push_str(&format!(
+            "INSERT INTO s VALUES ({i}, 'a value that makes the script long');"
+        ));
+    }
+    assert!(script.len() > ordo_server::node::services::sql::INLINE_PARSE_BYTES);
+    script.push_str("SELEC 1; INSERT INTO s VALUES (999, 'after the error');");
+    let outcome = session.run(&script).await.unwrap();
+    assert_eq!(
+        outcome.results.len(),
+        101,
+        "every statement before the error ran"
+    );
+    let failure = outcome.failure.expect("the misspelt statement fails");
+    assert_eq!(failure.sqlstate, "42601", "{}", failure.message);
+    let count = session.run("SELECT count(*) FROM s").await.unwrap();
+    assert_eq!(count.failure, None);
+    let n = ordo_client::sql::value_text(&count.results[0].rows[0][0]);
+    assert_eq!(n, "100", "nothing after the error ran");
+}

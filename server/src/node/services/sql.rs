@@ -148,14 +148,36 @@ async fn send(out: &Responses, kind: sql_response::Kind) -> Result<(), SessionGo
     out.send(message(kind)).await.map_err(|_| SessionGone)
 }
 
+/// Longest SQL text a session parses on its own task. Parsing runs at a
+/// few megabytes a second, so a script up to [`ordo_sql::parse::MAX_SQL_BYTES`]
+/// would hold a runtime thread for hundreds of milliseconds; a statement
+/// of a few hundred bytes costs less than the hand-off to a blocking thread.
+pub const INLINE_PARSE_BYTES: usize = 4 * 1024;
+
+/// The statements of `sql`, parsed on the task if the text is short, else
+/// on a blocking thread.
+async fn parse(sql: String, out: &Responses) -> Result<Vec<Result<Parsed, SqlError>>, SessionGone> {
+    if sql.len() <= INLINE_PARSE_BYTES {
+        return Ok(ordo_sql::parse::parse_each(&sql));
+    }
+    match tokio::task::spawn_blocking(move || ordo_sql::parse::parse_each(&sql)).await {
+        Ok(statements) => Ok(statements),
+        Err(e) => {
+            let status = Status::internal(format!("SQL session failed: {e}"));
+            let _ = out.send(Err(status)).await;
+            Err(SessionGone)
+        }
+    }
+}
+
 /// Runs one request's SQL on `session`, sending every response; returns
 /// the session for the next request.
 async fn run_request(
     mut session: Session<NodeSqlStore>,
-    sql: &str,
+    sql: String,
     out: &Responses,
 ) -> Result<Session<NodeSqlStore>, SessionGone> {
-    for statement in ordo_sql::parse::parse_each(sql) {
+    for statement in parse(sql, out).await? {
         let started = Instant::now();
         let (back, result) = run_statement(session, statement, out).await?;
         session = back;
@@ -253,7 +275,7 @@ impl Sql for SqlService {
                         return;
                     }
                 };
-                session = match run_request(session, &sql, &out).await {
+                session = match run_request(session, sql, &out).await {
                     Ok(session) => session,
                     Err(SessionGone) => return,
                 };
@@ -273,7 +295,7 @@ impl Sql for SqlService {
         let (out, responses) = mpsc::channel(RESPONSE_QUEUE);
         let session = self.new_session();
         tokio::spawn(async move {
-            let _ = run_request(session, &sql, &out).await;
+            let _ = run_request(session, sql, &out).await;
         });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(responses),
