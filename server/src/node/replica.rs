@@ -210,10 +210,12 @@ pub async fn follow(
 /// How many entries a replica reads and checks ahead of the one it applies.
 pub const CHECK_AHEAD: usize = 8;
 
-/// Largest entry the replica decodes (and hashes) on its own task: about
-/// a hundred microseconds of hashing at most. Larger entries go to the
-/// blocking pool whole.
-pub const INLINE_DECODE_BYTES: usize = 64 * 1024;
+/// Largest entry the replica decodes (and hashes) on its own task: a few
+/// dozen microseconds of Keccak at most, about what a hand-off to the
+/// blocking pool costs. Larger entries (a busy node's groups of hundreds
+/// of transactions) go to the blocking pool whole, where their hashing
+/// runs beside the runtime on another core instead of delaying its tasks.
+pub const INLINE_DECODE_BYTES: usize = 16 * 1024;
 
 /// Most signature recoveries (about 25 µs each) the replica makes on its
 /// own task; an entry that needs more has them made on the blocking pool.
