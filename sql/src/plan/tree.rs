@@ -237,6 +237,23 @@ impl Plan {
         }
     }
 
+    /// How many rows the plan reads, if it reads every row by whole
+    /// primary key (`None` if any table is scanned, in whole or in part).
+    /// Every input runs once (joins hash-match), so the reads add up.
+    pub fn point_reads(&self) -> Option<usize> {
+        match self {
+            Plan::Scan {
+                access: Access::PkPoints(points),
+                ..
+            } => Some(points.len()),
+            Plan::Scan { .. } => None,
+            other => other
+                .inputs()
+                .iter()
+                .try_fold(0usize, |sum, input| Some(sum + input.point_reads()?)),
+        }
+    }
+
     /// The operators this one reads from, left to right.
     pub fn inputs(&self) -> Vec<&Plan> {
         match self {

@@ -158,6 +158,39 @@ impl<S: Store> Session<S> {
         }
     }
 
+    /// [`is_brief`], or a SELECT whose plan, made against this session's
+    /// snapshot, reads at most [`BRIEF_POINT_READS`] rows, each by whole
+    /// primary key (`WHERE id = 7`, `WHERE id IN (1, 2)`, joins of such).
+    ///
+    /// Planning reads only table definitions; the statement is planned
+    /// again when it runs. A SELECT that does not plan here (a table
+    /// created in the open block, a mistake) is not brief: it runs where
+    /// any statement may, and fails there if it must.
+    pub fn is_brief_here(&self, parsed: &Parsed) -> bool {
+        if is_brief(parsed) {
+            return true;
+        }
+        let Statement::Query(query) = &parsed.statement else {
+            return false;
+        };
+        let version = match (parsed.as_of, &self.block) {
+            (Some(version), _) => version,
+            (None, Some(block)) => block.version(),
+            (None, None) => match self.store.latest_version() {
+                Ok(version) => version,
+                Err(_) => return false,
+            },
+        };
+        let mut txn = Txn::read_only(version);
+        let planned = crate::plan::query::plan_query(&mut self.exec(&mut txn), query);
+        planned.is_ok_and(|planned| {
+            planned
+                .plan
+                .point_reads()
+                .is_some_and(|reads| reads <= BRIEF_POINT_READS)
+        })
+    }
+
     /// Opens a block; its snapshot is the newest version at BEGIN.
     fn begin(&mut self) -> Result<QueryResult, SqlError> {
         if self.block.is_none() {
@@ -285,6 +318,11 @@ pub fn is_brief(parsed: &Parsed) -> bool {
     }
 }
 
+/// Most rows a SELECT may read by primary key and still be brief in
+/// [`Session::is_brief_here`]: as many point reads as the longest brief
+/// INSERT makes.
+pub const BRIEF_POINT_READS: usize = BRIEF_INSERT_ROWS;
+
 /// Where a statement stands after [`Session::start_statement`].
 #[derive(Debug)]
 pub enum Step {
@@ -401,6 +439,35 @@ mod tests {
     }
 
     type TestSession = Session<Arc<LocalStore<MemEngine>>>;
+
+    #[test]
+    fn a_select_is_brief_here_when_it_reads_a_few_rows_by_whole_primary_key() {
+        let (mut session, _) = session_pair();
+        let ids: Vec<String> = (0..=BRIEF_POINT_READS).map(|i| i.to_string()).collect();
+        let too_many = format!("SELECT v FROM t WHERE id IN ({})", ids.join(", "));
+        let few = format!("SELECT v FROM t WHERE id IN ({})", ids[1..].join(", "));
+        for (sql, brief) in [
+            ("SELECT v FROM t WHERE id = 1", true),
+            (few.as_str(), true),
+            ("SELECT 1", true),
+            ("SELECT 1 AS OF VERSION 1", true),
+            (too_many.as_str(), false),
+            ("SELECT * FROM t", false),
+            ("SELECT * FROM t WHERE v = 'a'", false),
+            ("SELECT count(*) FROM t WHERE id > 3", false),
+            ("SELECT * FROM missing WHERE id = 1", false),
+        ] {
+            assert_eq!(session.is_brief_here(&parsed(sql)), brief, "{sql}");
+        }
+        // A table that exists only inside the open block does not plan
+        // against the block's snapshot: not brief, and still runs.
+        session
+            .execute("BEGIN; CREATE TABLE u (id INT PRIMARY KEY)")
+            .expect("block");
+        let in_block = parsed("SELECT * FROM u WHERE id = 1");
+        assert!(!session.is_brief_here(&in_block));
+        assert!(session.execute_parsed(&in_block).is_ok());
+    }
 
     fn session_pair() -> (TestSession, TestSession) {
         let store = Arc::new(LocalStore::open(MemEngine::new()).expect("store"));

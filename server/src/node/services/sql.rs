@@ -1,7 +1,8 @@
 //! `ordo.v1.Sql`: SQL sessions over gRPC.
 //!
 //! A session is a [`ordo_sql::Session`] that lives as long as its stream.
-//! A brief statement (a few point reads, [`ordo_sql::is_brief`]) runs on
+//! A brief statement (a few point reads: transaction control, a short
+//! INSERT, a SELECT by primary key; [`Session::is_brief_here`]) runs on
 //! the session's task; any other runs on a blocking thread, as it may scan.
 //! Either way the commit is awaited on the task, holding no thread. Results
 //! stream back as typed rows in bounded messages.
@@ -199,8 +200,8 @@ async fn run_request(
 }
 
 /// Runs one statement: up to its commit on this task if it is brief
-/// ([`ordo_sql::is_brief`]: a few point reads), else on a blocking thread
-/// (it may scan); then waits for its commit, if any, on this task.
+/// ([`Session::is_brief_here`]: a few point reads), else on a blocking
+/// thread (it may scan); then waits for its commit, if any, on this task.
 ///
 /// Before, every statement ran on a blocking thread that also waited for
 /// its commit: four thread hand-offs per single-row insert, which on this
@@ -211,7 +212,10 @@ async fn run_statement(
     statement: Result<Parsed, SqlError>,
     out: &Responses,
 ) -> Result<(Session<NodeSqlStore>, Result<QueryResult, SqlError>), SessionGone> {
-    let brief = statement.as_ref().map_or(true, ordo_sql::is_brief);
+    let brief = match &statement {
+        Ok(parsed) => session.is_brief_here(parsed),
+        Err(_) => true,
+    };
     let (session, started) = match brief {
         true => {
             let started = session.start_statement(statement);
