@@ -12,7 +12,11 @@
 //! ## Layout
 //!
 //! - this module: [`Session`], the block state machine (BEGIN, COMMIT,
-//!   ROLLBACK, a failed block, AS OF VERSION) and the commit's decision.
+//!   ROLLBACK, a failed block, AS OF VERSION) and the commit's decision;
+//!   [`Session::start_statement`], which stops at the commit ([`Step`]) so
+//!   a server can wait for the log without holding a thread; and
+//!   [`Session::is_brief_here`], which tells statements of a few point
+//!   reads from those that may scan.
 //! - [`result`]: [`QueryResult`], what a statement returns.
 //! - [`dml`]: SELECT, INSERT, UPDATE, DELETE, EXPLAIN.
 //! - [`ddl`]: CREATE/DROP TABLE and INDEX, ALTER TABLE.
