@@ -215,9 +215,7 @@ impl DecodedEntry {
     /// How many signatures [`DecodedEntry::check`] will recover: those
     /// `known` cannot name.
     pub fn recoveries(&self, known: &dyn KnownSignatures) -> usize {
-        let unknown = |signed: &SignedTransaction, hash: &[u8; 32]| {
-            known.signer(&signed.signature, hash) != Some(signed.tx.sender)
-        };
+        let unknown = |signed: &SignedTransaction, hash: &[u8; 32]| !vouched(known, signed, hash);
         match self {
             DecodedEntry::Attested(entry) => {
                 let gateway = known.signer(&entry.signature, &entry.hash).is_none();
@@ -286,10 +284,17 @@ fn check_attested(entry: DecodedAttested, known: &dyn KnownSignatures) -> Vec<Ch
         .collect()
 }
 
+/// Whether `known` already names `signed`'s sender as the signer of
+/// `hash`, so its signature need not be recovered. [`DecodedEntry::recoveries`]
+/// counts by the same rule [`check_signed`] skips by.
+fn vouched(known: &dyn KnownSignatures, signed: &SignedTransaction, hash: &[u8; 32]) -> bool {
+    known.signer(&signed.signature, hash) == Some(signed.tx.sender)
+}
+
 /// A signed transaction whose signing hash is `hash`: valid if its
 /// signature recovers to its sender.
 fn check_signed(signed: SignedTransaction, hash: [u8; 32], known: &dyn KnownSignatures) -> Checked {
-    if known.signer(&signed.signature, &hash) == Some(signed.tx.sender) {
+    if vouched(known, &signed, &hash) {
         return Checked::Valid(signed.tx, hash);
     }
     match sign::verify_signed_hash(&signed, hash) {

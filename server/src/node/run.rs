@@ -157,8 +157,12 @@ fn start_roles(
     let state = replica.store();
     let (publish, applied) = tokio::sync::watch::channel(replica.applied());
     let waiters = Arc::new(Waiters::default());
-    let following = follow_log(replica, sequencer.clone(), publish, waiters.clone());
-    let follower = tokio::spawn(following);
+    let follower = tokio::spawn(follow_log(
+        replica,
+        sequencer.clone(),
+        publish,
+        waiters.clone(),
+    ));
     let metrics = Arc::new(Metrics::default());
     let writer = || log.writer(coding);
     let node = NodeKey::load_or_create(&config.data_dir)?;

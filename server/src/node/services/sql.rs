@@ -161,8 +161,17 @@ async fn parse(sql: String, out: &Responses) -> Result<Vec<Result<Parsed, SqlErr
     if sql.len() <= INLINE_PARSE_BYTES {
         return Ok(ordo_sql::parse::parse_each(&sql));
     }
-    match tokio::task::spawn_blocking(move || ordo_sql::parse::parse_each(&sql)).await {
-        Ok(statements) => Ok(statements),
+    on_blocking_thread(out, move || ordo_sql::parse::parse_each(&sql)).await
+}
+
+/// Runs `work` on a blocking thread; if it panics, tells the client and
+/// ends the session (its state went with the thread).
+async fn on_blocking_thread<T: Send + 'static>(
+    out: &Responses,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SessionGone> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => Ok(done),
         Err(e) => {
             let status = Status::internal(format!("SQL session failed: {e}"));
             let _ = out.send(Err(status)).await;
@@ -222,18 +231,11 @@ async fn run_statement(
             (session, started)
         }
         false => {
-            let blocking = tokio::task::spawn_blocking(move || {
+            let run = move || {
                 let started = session.start_statement(statement);
                 (session, started)
-            });
-            match blocking.await {
-                Ok(done) => done,
-                Err(e) => {
-                    let status = Status::internal(format!("SQL session failed: {e}"));
-                    let _ = out.send(Err(status)).await;
-                    return Err(SessionGone);
-                }
-            }
+            };
+            on_blocking_thread(out, run).await?
         }
     };
     let result = match started {
