@@ -171,12 +171,13 @@ pub fn check_entry(payload: &[u8]) -> Vec<Checked> {
 /// names the signer (this node checked the signature at ingress, or made
 /// it as the entry's gateway).
 pub fn check_entry_with(payload: &[u8], known: &dyn KnownSignatures) -> Vec<Checked> {
-    DecodedEntry::decode(payload).check(known)
+    DecodedEntry::decode(payload).vouch(known).check()
 }
 
 /// An entry's payload decoded, each transaction with its signing hash, its
-/// signatures not yet checked: the cheap half of [`check_entry`], which
-/// tells what the expensive half (recoveries) will cost before paying it.
+/// signatures not yet checked: the cheap half of [`check_entry`]. Once
+/// vouched ([`DecodedEntry::vouch`]) it tells what the expensive half
+/// (recoveries) will cost before paying it.
 #[derive(Debug)]
 pub enum DecodedEntry {
     /// An attested entry.
@@ -212,40 +213,87 @@ impl DecodedEntry {
         decoded.unwrap_or_else(DecodedEntry::Malformed)
     }
 
-    /// How many signatures [`DecodedEntry::check`] will recover: those
-    /// `known` cannot name.
-    pub fn recoveries(&self, known: &dyn KnownSignatures) -> usize {
-        let unknown = |signed: &SignedTransaction, hash: &[u8; 32]| !vouched(known, signed, hash);
-        match self {
+    /// Looks up, once per signature, what `known` can name, so that
+    /// counting the recoveries and checking ask it nothing more. (A
+    /// [`KnownSignatures`] may forget a signature as it names it: each comes
+    /// back from the log once. Asking it twice turned the node's saved
+    /// recovery of its own attestation into one paid on every entry.)
+    pub fn vouch(self, known: &dyn KnownSignatures) -> VouchedEntry {
+        let (gateway, vouched) = match &self {
             DecodedEntry::Attested(entry) => {
-                let gateway = known.signer(&entry.signature, &entry.hash).is_none();
-                let items = entry.items.iter().filter(|item| {
-                    matches!(item, Ok((Item::Signed(signed), hash)) if unknown(signed, hash))
+                let items = entry.items.iter().map(|item| {
+                    matches!(item, Ok((Item::Signed(signed), hash)) if vouched(known, signed, hash))
                 });
-                usize::from(gateway) + items.count()
+                (known.signer(&entry.signature, &entry.hash), items.collect())
+            }
+            DecodedEntry::Signed(txs) => {
+                let txs = txs
+                    .iter()
+                    .map(|tx| matches!(tx, Ok((signed, hash)) if vouched(known, signed, hash)));
+                (None, txs.collect())
+            }
+            DecodedEntry::Genesis(_) | DecodedEntry::Malformed(_) => (None, Vec::new()),
+        };
+        VouchedEntry {
+            entry: self,
+            gateway,
+            vouched,
+        }
+    }
+}
+
+/// A decoded entry with the signatures a [`KnownSignatures`] named looked
+/// up ([`DecodedEntry::vouch`]): it tells what checking will cost
+/// ([`VouchedEntry::recoveries`]) before [`VouchedEntry::check`] pays it.
+#[derive(Debug)]
+pub struct VouchedEntry {
+    entry: DecodedEntry,
+    /// The signer named for an attested entry's own signature.
+    gateway: Option<Address>,
+    /// Per item (attested entry) or transaction (batch): whether its
+    /// signature was named for its sender.
+    vouched: Vec<bool>,
+}
+
+impl VouchedEntry {
+    /// How many signatures [`VouchedEntry::check`] will recover: those not
+    /// vouched for.
+    pub fn recoveries(&self) -> usize {
+        let unvouched = |is_signed: bool, vouched: &bool| is_signed && !*vouched;
+        match &self.entry {
+            DecodedEntry::Attested(entry) => {
+                let items = entry
+                    .items
+                    .iter()
+                    .zip(&self.vouched)
+                    .filter(|(item, v)| unvouched(matches!(item, Ok((Item::Signed(_), _))), v));
+                usize::from(self.gateway.is_none()) + items.count()
             }
             DecodedEntry::Signed(txs) => txs
                 .iter()
-                .filter(|tx| matches!(tx, Ok((signed, hash)) if unknown(signed, hash)))
+                .zip(&self.vouched)
+                .filter(|(tx, v)| unvouched(tx.is_ok(), v))
                 .count(),
             DecodedEntry::Genesis(_) | DecodedEntry::Malformed(_) => 0,
         }
     }
 
-    /// Verifies every signature: the transactions as replay takes them.
-    pub fn check(self, known: &dyn KnownSignatures) -> Vec<Checked> {
+    /// Verifies every signature not vouched for: the transactions as
+    /// replay takes them.
+    pub fn check(self) -> Vec<Checked> {
         let malformed = |e: crate::codec::DecodeError| {
             Checked::Rejected(Outcome::Malformed {
                 reason: e.to_string(),
             })
         };
-        match self {
-            DecodedEntry::Attested(entry) => check_attested(entry, known),
+        match self.entry {
+            DecodedEntry::Attested(entry) => check_attested(entry, self.gateway, self.vouched),
             DecodedEntry::Genesis(genesis) => vec![Checked::Genesis(genesis)],
             DecodedEntry::Signed(txs) => txs
                 .into_iter()
-                .map(|tx| match tx {
-                    Ok((signed, hash)) => check_signed(signed, hash, known),
+                .zip(self.vouched)
+                .map(|(tx, vouched)| match tx {
+                    Ok((signed, hash)) => check_signed(signed, hash, vouched),
                     Err(e) => malformed(e),
                 })
                 .collect(),
@@ -255,21 +303,26 @@ impl DecodedEntry {
 }
 
 /// The items of an attested entry: signed ones checked on their own,
-/// unsigned ones bound to the entry's signer (or rejected with the reason
-/// the entry's signature failed).
-fn check_attested(entry: DecodedAttested, known: &dyn KnownSignatures) -> Vec<Checked> {
-    let gateway = match known.signer(&entry.signature, &entry.hash) {
+/// unsigned ones bound to the entry's signer (named already, or recovered;
+/// or rejected with the reason the entry's signature failed).
+fn check_attested(
+    entry: DecodedAttested,
+    gateway: Option<Address>,
+    vouched: Vec<bool>,
+) -> Vec<Checked> {
+    let gateway = match gateway {
         Some(signer) => Ok(signer),
         None => entry.gateway(),
     };
     entry
         .items
         .into_iter()
-        .map(|item| match item {
+        .zip(vouched)
+        .map(|(item, vouched)| match item {
             Err(e) => Checked::Rejected(Outcome::Malformed {
                 reason: e.to_string(),
             }),
-            Ok((Item::Signed(signed), hash)) => check_signed(signed, hash, known),
+            Ok((Item::Signed(signed), hash)) => check_signed(signed, hash, vouched),
             Ok((Item::Attested(tx), hash)) => match &gateway {
                 Ok(gateway) => Checked::Attested {
                     hash,
@@ -285,16 +338,15 @@ fn check_attested(entry: DecodedAttested, known: &dyn KnownSignatures) -> Vec<Ch
 }
 
 /// Whether `known` already names `signed`'s sender as the signer of
-/// `hash`, so its signature need not be recovered. [`DecodedEntry::recoveries`]
-/// counts by the same rule [`check_signed`] skips by.
+/// `hash`, so its signature need not be recovered.
 fn vouched(known: &dyn KnownSignatures, signed: &SignedTransaction, hash: &[u8; 32]) -> bool {
     known.signer(&signed.signature, hash) == Some(signed.tx.sender)
 }
 
 /// A signed transaction whose signing hash is `hash`: valid if its
-/// signature recovers to its sender.
-fn check_signed(signed: SignedTransaction, hash: [u8; 32], known: &dyn KnownSignatures) -> Checked {
-    if vouched(known, &signed, &hash) {
+/// signature was vouched for, or recovers to its sender.
+fn check_signed(signed: SignedTransaction, hash: [u8; 32], vouched: bool) -> Checked {
+    if vouched {
         return Checked::Valid(signed.tx, hash);
     }
     match sign::verify_signed_hash(&signed, hash) {
@@ -945,7 +997,7 @@ mod check_tests {
     }
 
     #[test]
-    fn a_decoded_entry_counts_exactly_the_recoveries_its_check_will_make() {
+    fn a_vouched_entry_counts_exactly_the_recoveries_its_check_will_make() {
         use crate::attest::{Item, attest};
         use crate::testkit::{blank, signing_key};
         let gateway = signing_key(9);
@@ -953,30 +1005,85 @@ mod check_tests {
         let good_hash = sign::signing_hash(&good.tx);
         let knows_good = KnowsOne(good.signature, good_hash, good.tx.sender);
         let batch = encode_batch(&[good.clone(), other.clone()]);
-        assert_eq!(DecodedEntry::decode(&batch).recoveries(&NoneKnown), 2);
-        assert_eq!(DecodedEntry::decode(&batch).recoveries(&knows_good), 1);
+        let recoveries = |payload: &[u8], known: &dyn KnownSignatures| {
+            DecodedEntry::decode(payload).vouch(known).recoveries()
+        };
+        assert_eq!(recoveries(&batch, &NoneKnown), 2);
+        assert_eq!(recoveries(&batch, &knows_good), 1);
 
         let mut unsigned = blank([4; 16], 0);
         unsigned.sender = [7; 20];
         let items = [Item::Attested(unsigned), Item::Signed(other)];
         let made = attest(&items, &gateway).unwrap();
         let knows_entry = KnowsOne(made.signature, made.hash, crate::address_of(&gateway));
-        let decoded = DecodedEntry::decode(&made.payload);
         // The entry's own signature, then its one signed item.
-        assert_eq!(decoded.recoveries(&NoneKnown), 2);
-        assert_eq!(decoded.recoveries(&knows_entry), 1);
-        assert_eq!(decoded.check(&knows_entry), check_entry(&made.payload));
+        assert_eq!(recoveries(&made.payload, &NoneKnown), 2);
+        let vouched = DecodedEntry::decode(&made.payload).vouch(&knows_entry);
+        assert_eq!(vouched.recoveries(), 1);
+        assert_eq!(vouched.check(), check_entry(&made.payload));
 
         // A signature known for a different sender is recovered anyway.
         let liar = KnowsOne(good.signature, good_hash, [9; 20]);
-        assert_eq!(DecodedEntry::decode(&batch).recoveries(&liar), 2);
+        assert_eq!(recoveries(&batch, &liar), 2);
         for nothing_to_recover in [&b"no entry at all"[..], &[]] {
-            let decoded = DecodedEntry::decode(nothing_to_recover);
-            assert_eq!(decoded.recoveries(&NoneKnown), 0);
+            let vouched = DecodedEntry::decode(nothing_to_recover).vouch(&NoneKnown);
+            assert_eq!(vouched.recoveries(), 0);
             assert!(matches!(
-                decoded.check(&NoneKnown)[..],
+                vouched.check()[..],
                 [Checked::Rejected(Outcome::Malformed { .. })]
             ));
         }
+    }
+
+    /// What a signature was told to be over, and by whom.
+    type Told = FastMap<[u8; 65], ([u8; 32], Address)>;
+
+    /// Names each signature it was told once, then forgets it, as the
+    /// node's cache of verified signatures does; counts the questions.
+    struct ForgetsWhenAsked {
+        told: std::sync::Mutex<Told>,
+        asked: std::sync::atomic::AtomicUsize,
+    }
+
+    impl KnownSignatures for ForgetsWhenAsked {
+        fn signer(&self, signature: &[u8; 65], hash: &[u8; 32]) -> Option<Address> {
+            self.asked
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut told = self.told.lock().unwrap();
+            let (remembered, signer) = told.remove(signature)?;
+            (remembered == *hash).then_some(signer)
+        }
+    }
+
+    #[test]
+    fn counting_then_checking_asks_the_known_signatures_once_per_signature() {
+        use crate::attest::{Item, attest};
+        use crate::testkit::{blank, signing_key};
+        let gateway = signing_key(9);
+        let other = signed(2);
+        let other_hash = sign::signing_hash(&other.tx);
+        let mut unsigned = blank([4; 16], 0);
+        unsigned.sender = [7; 20];
+        let made = attest(
+            &[Item::Attested(unsigned), Item::Signed(other.clone())],
+            &gateway,
+        )
+        .unwrap();
+        // Told a signer that is not the key's, so a recovery would show:
+        // the check must take the answer it was given, not recover.
+        let named = [5; 20];
+        let mut told = FastMap::default();
+        told.insert(made.signature, (made.hash, named));
+        told.insert(other.signature, (other_hash, other.tx.sender));
+        let known = ForgetsWhenAsked {
+            told: std::sync::Mutex::new(told),
+            asked: Default::default(),
+        };
+        let vouched = DecodedEntry::decode(&made.payload).vouch(&known);
+        assert_eq!(vouched.recoveries(), 0);
+        let checked = vouched.check();
+        assert!(matches!(checked[0], Checked::Attested { gateway, .. } if gateway == named));
+        assert!(matches!(checked[1], Checked::Valid(ref tx, _) if tx.sender == other.tx.sender));
+        assert_eq!(known.asked.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 }

@@ -243,17 +243,21 @@ async fn read_and_check(
         Some(known) => known,
         None => Arc::new(NoneKnown),
     };
-    let decoded = match entry.payload.len() <= INLINE_DECODE_BYTES {
-        true => DecodedEntry::decode(&entry.payload),
+    let vouched = match entry.payload.len() <= INLINE_DECODE_BYTES {
+        true => DecodedEntry::decode(&entry.payload).vouch(known.as_ref()),
         false => {
-            let check = move || DecodedEntry::decode(&entry.payload).check(known.as_ref());
+            let check = move || {
+                DecodedEntry::decode(&entry.payload)
+                    .vouch(known.as_ref())
+                    .check()
+            };
             return on_blocking_pool(seq, check).await;
         }
     };
-    if decoded.recoveries(known.as_ref()) <= INLINE_RECOVERIES {
-        return Ok(decoded.check(known.as_ref()));
+    if vouched.recoveries() <= INLINE_RECOVERIES {
+        return Ok(vouched.check());
     }
-    on_blocking_pool(seq, move || decoded.check(known.as_ref())).await
+    on_blocking_pool(seq, move || vouched.check()).await
 }
 
 /// Runs a check of entry `seq` on the blocking pool.
