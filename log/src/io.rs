@@ -236,6 +236,34 @@ impl EntryWriter {
         }
     }
 
+    /// [`EntryWriter::append`] on the calling thread, which it blocks for
+    /// the coding and the sync: for a caller that owns its thread (the
+    /// node's batcher), which then pays no hand-off to the blocking pool or
+    /// to the log's writer thread. Never call it from an async worker
+    /// thread.
+    pub fn append_blocking(
+        &self,
+        payload: Vec<u8>,
+        tags: Vec<StreamId>,
+        submitter: Address,
+    ) -> Result<EntryHeader, EntryError> {
+        let encoded = self.params.encode(&payload)?;
+        let descriptor = EntryDescriptor {
+            commitment: encoded.commitment,
+            geometry: encoded.geometry,
+            tags,
+            submitter,
+        };
+        self.hand_over(encoded.commitment, payload);
+        match &self.sink {
+            Sink::Joint(log) => Ok(log.append_with_shards_blocking(descriptor, encoded.shards)?),
+            Sink::Separate { store, sequencer } => {
+                store.put_entry(&encoded.commitment, &encoded.shards)?;
+                Ok(crate::wait_here::wait_here(sequencer.append(descriptor))?)
+            }
+        }
+    }
+
     /// Hands `payload` to this process's readers before its entry is
     /// ordered: the reader that follows the log wakes when the header is
     /// durable, and must find the bytes already there, or it reads and

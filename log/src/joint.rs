@@ -26,4 +26,14 @@ pub trait JointLog: ShardStore + Sequencer {
         entry: EntryDescriptor,
         shards: Vec<Shard>,
     ) -> Result<EntryHeader, SequencerError>;
+
+    /// [`JointLog::append_with_shards`] on the calling thread, which it
+    /// blocks through the sync: for a caller that owns its thread, to
+    /// which a hand-off to the log's own writer and back would cost two
+    /// wake-ups. Never call it from an async worker thread.
+    fn append_with_shards_blocking(
+        &self,
+        entry: EntryDescriptor,
+        shards: Vec<Shard>,
+    ) -> Result<EntryHeader, SequencerError>;
 }

@@ -25,7 +25,9 @@
 //! - [`conformance`]: the suites every [`ShardStore`] and every
 //!   [`Sequencer`] must pass.
 //! - [`io`]: [`EntryWriter`] (code, store, then order) and [`EntryReader`]
-//!   (verify each shard, rebuild from any `k`).
+//!   (verify each shard, rebuild from any `k`); `wait_here` (private)
+//!   waits for a future on the calling thread, for the writer's blocking
+//!   append.
 //!
 //! ## Invariants
 //!
@@ -50,6 +52,7 @@ pub mod sequencer;
 pub mod shard_store;
 pub mod stats;
 pub mod stress;
+mod wait_here;
 
 pub use entry::{
     ChunkRangeProof, Coder, EncodedEntry, Geometry, Shard, verify_chunks, verify_shard,

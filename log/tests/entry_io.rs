@@ -241,3 +241,26 @@ async fn a_follower_woken_by_the_new_tail_finds_the_payload_in_memory() {
         "the payload was handed over before the entry was ordered"
     );
 }
+
+#[tokio::test]
+async fn an_entry_appended_blocking_from_a_thread_of_its_own_reads_back_verified() {
+    let log = log();
+    let writer = &log.writer;
+    let headers = std::thread::scope(|scope| {
+        let append = |len| {
+            writer
+                .append_blocking(payload(len), vec![], [2; 20])
+                .unwrap()
+        };
+        scope
+            .spawn(move || [1usize, 300_000].map(append))
+            .join()
+            .unwrap()
+    });
+    for (header, len) in headers.iter().zip([1usize, 300_000]) {
+        let (read_header, read) = log.reader.read(header.seq).await.unwrap();
+        assert_eq!(&read_header, header);
+        assert_eq!(read.payload, payload(len));
+    }
+    assert_eq!(log.sequencer.tail(), 2);
+}

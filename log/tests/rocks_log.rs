@@ -180,3 +180,92 @@ async fn a_second_open_of_the_same_log_is_refused_as_locked() {
         "{second:?}"
     );
 }
+
+fn descriptor_of(encoded: &ordo_log::EncodedEntry) -> ordo_log::EntryDescriptor {
+    ordo_log::EntryDescriptor {
+        commitment: encoded.commitment,
+        geometry: encoded.geometry,
+        tags: vec![],
+        submitter: [0; 20],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_and_queued_appends_share_one_gap_free_order_that_survives_a_reopen() {
+    let mut harness = RocksHarness::new();
+    let log = harness.open_log();
+    let entries: Vec<_> = (0..40u8)
+        .map(|i| CodingParams::default().encode(&[i; 100]).unwrap())
+        .collect();
+    // Half the entries from a thread of their own, blocking; half queued
+    // to the writer thread, at the same time.
+    let blocking_log = log.clone();
+    let blocking_entries = entries[..20].to_vec();
+    let blocking = std::thread::spawn(move || {
+        blocking_entries
+            .iter()
+            .map(|e| {
+                let header =
+                    blocking_log.append_with_shards_blocking(descriptor_of(e), e.shards.clone());
+                header.unwrap().seq
+            })
+            .collect::<Vec<u64>>()
+    });
+    let mut seqs = Vec::new();
+    for e in &entries[20..] {
+        let header = log.append_with_shards(descriptor_of(e), e.shards.clone());
+        seqs.push(header.await.unwrap().seq);
+    }
+    let blocking_seqs = blocking.join().unwrap();
+    assert!(
+        blocking_seqs.windows(2).all(|w| w[0] < w[1]),
+        "in call order"
+    );
+    seqs.extend(blocking_seqs);
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (0..40).collect::<Vec<u64>>(),
+        "every seq once, no gap"
+    );
+    drop(log);
+    harness.close();
+    let log = harness.open_log();
+    assert_eq!(log.tail(), 40);
+    for e in &entries {
+        assert_eq!(log.list(&e.commitment).unwrap().len(), e.shards.len());
+    }
+    drop(log);
+    harness.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_blocking_append_poisons_the_log_for_queued_appends_too() {
+    let mut harness = RocksHarness::new();
+    let log = harness.open_log();
+    let entry = CodingParams::default().encode(b"entry").unwrap();
+    harness.fail_next_write();
+    let failed = log.append_with_shards_blocking(descriptor_of(&entry), entry.shards.clone());
+    assert!(
+        matches!(failed, Err(SequencerError::Poisoned(_))),
+        "{failed:?}"
+    );
+    let queued = log.append_with_shards(descriptor_of(&entry), entry.shards.clone());
+    assert!(matches!(queued.await, Err(SequencerError::Poisoned(_))));
+    assert_eq!(log.tail(), 0, "nothing was ordered");
+    drop(log);
+    harness.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_append_after_close_is_refused() {
+    let mut harness = RocksHarness::new();
+    let log = harness.open_log();
+    let entry = CodingParams::default().encode(b"entry").unwrap();
+    log.close();
+    let refused = log.append_with_shards_blocking(descriptor_of(&entry), entry.shards.clone());
+    assert_eq!(refused, Err(SequencerError::Closed));
+    assert_eq!(log.tail(), 0);
+    drop(log);
+    harness.close();
+}
