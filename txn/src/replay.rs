@@ -144,7 +144,9 @@ impl Checked {
 ///
 /// Recovery is a pure function of (signature, hash), so an answer from
 /// here gives exactly the result recovery would: only the work is saved.
-/// An implementation must name only signers it verified or signed as.
+/// An implementation must name only signers it verified or signed as. It
+/// may forget a signature once it has named it (each comes back from the
+/// log once), so callers ask once per signature ([`DecodedEntry::vouch`]).
 pub trait KnownSignatures {
     /// The account whose `signature` over `hash` this node verified or
     /// made, if it knows one.

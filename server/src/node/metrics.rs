@@ -24,6 +24,8 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 #[derive(Debug)]
 pub struct Metrics {
     commits: AtomicU64,
+    /// Signatures the replica recovered (not vouched for by this node).
+    recoveries: AtomicU64,
     aborts: Mutex<BTreeMap<&'static str, u64>>,
     duplicates: Mutex<BTreeMap<&'static str, u64>>,
     commit_micros: Histogram,
@@ -34,6 +36,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Self {
             commits: AtomicU64::new(0),
+            recoveries: AtomicU64::new(0),
             aborts: Mutex::new(BTreeMap::new()),
             duplicates: Mutex::new(BTreeMap::new()),
             commit_micros: Histogram::new(LATENCY_BOUNDS_MICROS),
@@ -79,6 +82,11 @@ impl Metrics {
             .observe(u64::try_from(waited.as_micros()).unwrap_or(u64::MAX));
     }
 
+    /// Records `count` signature recoveries the replica is about to make.
+    pub fn record_recoveries(&self, count: usize) {
+        self.recoveries.fetch_add(count as u64, Ordering::Relaxed);
+    }
+
     /// Records the size of a batch appended to the log.
     pub fn record_batch(&self, transactions: usize) {
         self.batch_txns.observe(transactions as u64);
@@ -92,6 +100,12 @@ impl Metrics {
             "ordo_commits_total",
             "Transactions committed through this node.",
             self.commits.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "ordo_replica_signature_recoveries_total",
+            "Signatures the replica recovered: those this node neither verified at ingress nor made itself.",
+            self.recoveries.load(Ordering::Relaxed),
         );
         let _ = writeln!(
             out,

@@ -8,11 +8,12 @@
 //! effects, a replica that dies at any moment resumes at exactly the next
 //! entry: nothing is applied twice and nothing is skipped.
 
+use crate::node::metrics::Metrics;
 use ordo_kv::{EngineError, RocksEngine};
 use ordo_log::{EntryError, EntryReader};
 use ordo_txn::{
     Address, Applied, Checked, DecodedEntry, KnownSignatures, NoneKnown, Outcome, ReplayError,
-    Replayer, TxnId,
+    Replayer, TxnId, VouchedEntry,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub struct Replica {
     engine: Arc<RocksEngine>,
     reader: EntryReader,
     verified: Option<Arc<crate::node::verified::VerifiedSignatures>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -79,6 +81,7 @@ impl Replica {
             engine,
             reader,
             verified: None,
+            metrics: None,
         })
     }
 
@@ -89,6 +92,12 @@ impl Replica {
         verified: Arc<crate::node::verified::VerifiedSignatures>,
     ) -> Self {
         self.verified = Some(verified);
+        self
+    }
+
+    /// Counts the signatures the replica recovers in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -126,16 +135,12 @@ impl Replica {
         if next_to_check + 1 == tail {
             // One entry, the usual case under light load: nothing to read
             // ahead, so no task to hand it to.
-            let checked = read_and_check(self.reader.clone(), next_to_check, self.verified.clone());
+            let checked = read_and_check(self.checker(), next_to_check);
             return self.apply(next_to_check, checked.await?, &mut on_applied);
         }
         while self.replayer.applied().next_seq < tail {
             while next_to_check < tail && ahead.len() < CHECK_AHEAD {
-                ahead.push_back(tokio::spawn(read_and_check(
-                    self.reader.clone(),
-                    next_to_check,
-                    self.verified.clone(),
-                )));
+                ahead.push_back(tokio::spawn(read_and_check(self.checker(), next_to_check)));
                 next_to_check += 1;
             }
             let seq = self.replayer.applied().next_seq;
@@ -147,6 +152,15 @@ impl Replica {
             self.apply(seq, checked, &mut on_applied)?;
         }
         Ok(())
+    }
+
+    /// What reading and checking an entry needs, for a task of its own.
+    fn checker(&self) -> Checker {
+        Checker {
+            reader: self.reader.clone(),
+            verified: self.verified.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// Applies checked entry `seq` and reports it to `on_applied`.
@@ -230,34 +244,44 @@ pub const INLINE_RECOVERIES: usize = 2;
 /// (they were a tenth of the replica's time in a 16-client SQL insert
 /// profile), so only the recoveries of an entry that needs several go
 /// there.
-async fn read_and_check(
-    reader: EntryReader,
-    seq: u64,
-    verified: Option<Arc<crate::node::verified::VerifiedSignatures>>,
-) -> Result<Vec<Checked>, ReplicaError> {
-    let (_, entry) = reader
+async fn read_and_check(checker: Checker, seq: u64) -> Result<Vec<Checked>, ReplicaError> {
+    let (_, entry) = checker
+        .reader
         .read(seq)
         .await
         .map_err(|source| ReplicaError::Log { seq, source })?;
-    let known: Arc<dyn KnownSignatures + Send + Sync> = match verified {
+    let known: Arc<dyn KnownSignatures + Send + Sync> = match checker.verified {
         Some(known) => known,
         None => Arc::new(NoneKnown),
+    };
+    let count = move |vouched: &VouchedEntry| {
+        if let Some(metrics) = &checker.metrics {
+            metrics.record_recoveries(vouched.recoveries());
+        }
     };
     let vouched = match entry.payload.len() <= INLINE_DECODE_BYTES {
         true => DecodedEntry::decode(&entry.payload).vouch(known.as_ref()),
         false => {
             let check = move || {
-                DecodedEntry::decode(&entry.payload)
-                    .vouch(known.as_ref())
-                    .check()
+                let vouched = DecodedEntry::decode(&entry.payload).vouch(known.as_ref());
+                count(&vouched);
+                vouched.check()
             };
             return on_blocking_pool(seq, check).await;
         }
     };
+    count(&vouched);
     if vouched.recoveries() <= INLINE_RECOVERIES {
         return Ok(vouched.check());
     }
     on_blocking_pool(seq, move || vouched.check()).await
+}
+
+/// What reading and checking one entry needs.
+struct Checker {
+    reader: EntryReader,
+    verified: Option<Arc<crate::node::verified::VerifiedSignatures>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Runs a check of entry `seq` on the blocking pool.

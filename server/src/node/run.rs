@@ -151,9 +151,11 @@ fn start_roles(
     let sequencer = log.sequencer();
     let reader = log.reader();
     let verified = Arc::new(VerifiedSignatures::default());
+    let metrics = Arc::new(Metrics::default());
     let replica = Replica::open(&state_dir(&config.data_dir), reader.clone())
         .context("opening the replica state")?
-        .with_verified(verified.clone());
+        .with_verified(verified.clone())
+        .with_metrics(metrics.clone());
     let state = replica.store();
     let (publish, applied) = tokio::sync::watch::channel(replica.applied());
     let waiters = Arc::new(Waiters::default());
@@ -163,7 +165,6 @@ fn start_roles(
         publish,
         waiters.clone(),
     ));
-    let metrics = Arc::new(Metrics::default());
     let writer = || log.writer(coding);
     let node = NodeKey::load_or_create(&config.data_dir)?;
     let (committer, batcher) = Committer::start(
