@@ -13,7 +13,7 @@ use ordo_kv::{EngineError, RocksEngine};
 use ordo_log::{EntryError, EntryReader};
 use ordo_txn::{
     Address, Applied, Checked, DecodedEntry, KnownSignatures, NoneKnown, Outcome, ReplayError,
-    Replayer, TxnId, VouchedEntry,
+    Replayer, TxnId,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -58,7 +58,9 @@ pub struct Replica {
     replayer: Replayer<Arc<RocksEngine>>,
     engine: Arc<RocksEngine>,
     reader: EntryReader,
-    verified: Option<Arc<crate::node::verified::VerifiedSignatures>>,
+    /// Signatures this node already verified or made (none known unless
+    /// told, [`Replica::with_verified`]).
+    known: Arc<dyn KnownSignatures + Send + Sync>,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -80,7 +82,7 @@ impl Replica {
             replayer,
             engine,
             reader,
-            verified: None,
+            known: Arc::new(NoneKnown),
             metrics: None,
         })
     }
@@ -91,7 +93,7 @@ impl Replica {
         mut self,
         verified: Arc<crate::node::verified::VerifiedSignatures>,
     ) -> Self {
-        self.verified = Some(verified);
+        self.known = verified;
         self
     }
 
@@ -158,7 +160,7 @@ impl Replica {
     fn checker(&self) -> Checker {
         Checker {
             reader: self.reader.clone(),
-            verified: self.verified.clone(),
+            known: self.known.clone(),
             metrics: self.metrics.clone(),
         }
     }
@@ -250,13 +252,10 @@ async fn read_and_check(checker: Checker, seq: u64) -> Result<Vec<Checked>, Repl
         .read(seq)
         .await
         .map_err(|source| ReplicaError::Log { seq, source })?;
-    let known: Arc<dyn KnownSignatures + Send + Sync> = match checker.verified {
-        Some(known) => known,
-        None => Arc::new(NoneKnown),
-    };
-    let count = move |vouched: &VouchedEntry| {
-        if let Some(metrics) = &checker.metrics {
-            metrics.record_recoveries(vouched.recoveries());
+    let (known, metrics) = (checker.known, checker.metrics);
+    let count = move |recoveries: usize| {
+        if let Some(metrics) = &metrics {
+            metrics.record_recoveries(recoveries);
         }
     };
     let vouched = match entry.payload.len() <= INLINE_DECODE_BYTES {
@@ -264,14 +263,15 @@ async fn read_and_check(checker: Checker, seq: u64) -> Result<Vec<Checked>, Repl
         false => {
             let check = move || {
                 let vouched = DecodedEntry::decode(&entry.payload).vouch(known.as_ref());
-                count(&vouched);
+                count(vouched.recoveries());
                 vouched.check()
             };
             return on_blocking_pool(seq, check).await;
         }
     };
-    count(&vouched);
-    if vouched.recoveries() <= INLINE_RECOVERIES {
+    let recoveries = vouched.recoveries();
+    count(recoveries);
+    if recoveries <= INLINE_RECOVERIES {
         return Ok(vouched.check());
     }
     on_blocking_pool(seq, move || vouched.check()).await
@@ -280,7 +280,7 @@ async fn read_and_check(checker: Checker, seq: u64) -> Result<Vec<Checked>, Repl
 /// What reading and checking one entry needs.
 struct Checker {
     reader: EntryReader,
-    verified: Option<Arc<crate::node::verified::VerifiedSignatures>>,
+    known: Arc<dyn KnownSignatures + Send + Sync>,
     metrics: Option<Arc<Metrics>>,
 }
 
