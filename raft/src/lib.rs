@@ -1,0 +1,26 @@
+//! # ordo-raft: the replicated sequencer
+//!
+//! Entry headers ordered by an [openraft] cluster: every voter keeps raft's
+//! log and the header log on RocksDB, and a header is acknowledged once a
+//! quorum of voters has it on disk. This is the sequencer a cluster of
+//! `ordo node`s runs; `ordo dev` keeps its local one.
+//!
+//! ## Layout
+//!
+//! - [`types`]: what raft agrees on ([`HeaderBatch`]) and what applying it
+//!   answers ([`Assigned`]).
+//! - [`store`]: raft's log and vote, and the header log as raft's state
+//!   machine, in one RocksDB instance.
+//!
+//! ## Invariants
+//!
+//! - Seqs are assigned when a batch is applied, so they are gap-free and the
+//!   same on every voter, whatever raft indexes the batches took.
+//! - Raft's writes are synced before openraft is told they are done; the
+//!   header log is derived from the committed raft log and rebuilt from it.
+
+pub mod store;
+pub mod types;
+
+pub use store::{HeaderMachine, HeaderReader, LogStore, OpenError, open_store};
+pub use types::{Assigned, HeaderBatch, Node, NodeId, TypeConfig};
