@@ -14,9 +14,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
     }
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    let protos: Vec<PathBuf> = std::fs::read_dir("proto/ordo/v1")?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut protos: Vec<PathBuf> = Vec::new();
+    for package in ["proto/ordo/v1", "proto/ordo/cluster/v1"] {
+        for entry in std::fs::read_dir(package)? {
+            protos.push(entry?.path());
+        }
+    }
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("ordo_descriptor.bin"))
         .compile_protos(&protos, &[PathBuf::from("proto")])?;

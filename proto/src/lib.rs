@@ -7,6 +7,8 @@
 //! ## Layout
 //!
 //! - [`v1`]: the generated messages, clients and servers of `ordo.v1`.
+//! - [`cluster`]: `ordo.cluster.v1`, what nodes of a cluster say to each
+//!   other (raft between sequencer voters); not a client API.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, served by gRPC
 //!   reflection so tools such as grpcurl work without the files.
 
@@ -14,6 +16,15 @@
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v1 {
     tonic::include_proto!("ordo.v1");
+}
+
+/// Generated code of the cluster's internal packages.
+pub mod cluster {
+    /// Generated code of package `ordo.cluster.v1`.
+    #[allow(missing_docs, clippy::all, clippy::pedantic)]
+    pub mod v1 {
+        tonic::include_proto!("ordo.cluster.v1");
+    }
 }
 
 /// Encoded `FileDescriptorSet` of every ordo service, for gRPC reflection.

@@ -11,6 +11,10 @@
 //!   answers ([`Assigned`]).
 //! - [`store`]: raft's log and vote, and the header log as raft's state
 //!   machine, in one RocksDB instance.
+//! - [`network`]: raft's RPCs over gRPC (`ordo.cluster.v1.Sequencer`), both
+//!   halves, and the `Append` RPC followers forward appends through.
+//! - [`sequencer`]: [`RaftSequencer`], a voter as ordo's `Sequencer`:
+//!   batching, forwarding to the leader, waiting for the local apply.
 //!
 //! ## Invariants
 //!
@@ -19,8 +23,12 @@
 //! - Raft's writes are synced before openraft is told they are done; the
 //!   header log is derived from the committed raft log and rebuilt from it.
 
+pub mod network;
+pub mod sequencer;
 pub mod store;
 pub mod types;
 
+pub use network::VoterServer;
+pub use sequencer::{RaftSequencer, StartError, VoterConfig, raft_config};
 pub use store::{HeaderMachine, HeaderReader, LogStore, OpenError, open_store};
 pub use types::{Assigned, HeaderBatch, Node, NodeId, TypeConfig};

@@ -1,0 +1,259 @@
+//! Raft between voters over gRPC (`ordo.cluster.v1.Sequencer`): the client
+//! half openraft sends through, and the service that hands what arrives to
+//! the local [`Raft`].
+//!
+//! Raft's messages travel as postcard-encoded bodies of openraft's own
+//! types: the voters of one cluster run one build, and restating raft's
+//! messages in protobuf would only add a translation to keep right.
+
+use crate::types::{HeaderBatch, Node, NodeId, TypeConfig};
+use openraft::Raft;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
+use ordo_proto::cluster::v1::sequencer_server::Sequencer as SequencerRpc;
+use ordo_proto::cluster::v1::{AppendRequest, AppendResponse, RaftMessage};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+/// How long a voter waits to connect to a peer before calling it
+/// unreachable (openraft then backs off and retries).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The metadata key naming the leader in a refused forwarded append.
+pub const LEADER_METADATA: &str = "ordo-leader";
+
+/// A gRPC client to a voter, connected on first use.
+pub(crate) fn peer_client(addr: &str) -> Result<SequencerClient<Channel>, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    Ok(SequencerClient::new(endpoint.connect_lazy()))
+}
+
+/// Makes a [`Peer`] per voter for openraft.
+#[derive(Debug, Default, Clone)]
+pub struct Network;
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: NodeId, node: &Node) -> Peer {
+        Peer {
+            target,
+            addr: node.addr.clone(),
+            client: None,
+        }
+    }
+}
+
+/// One voter as openraft's sender sees it.
+pub struct Peer {
+    target: NodeId,
+    addr: String,
+    client: Option<SequencerClient<Channel>>,
+}
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<NodeId, Node, RaftError<NodeId, E>>>;
+
+fn network_error<E: std::error::Error>(
+    e: impl std::error::Error + 'static,
+) -> RPCError<NodeId, Node, E> {
+    RPCError::Network(NetworkError::new(&e))
+}
+
+impl Peer {
+    fn client(&mut self) -> Result<SequencerClient<Channel>, Unreachable> {
+        if self.client.is_none() {
+            self.client = Some(peer_client(&self.addr).map_err(|e| Unreachable::new(&e))?);
+        }
+        Ok(self.client.clone().expect("set above"))
+    }
+
+    // The error type is openraft's, fixed by the trait these serve.
+    #[allow(clippy::result_large_err)]
+    fn request<T: Serialize, E: std::error::Error>(
+        request: &T,
+        option: &RPCOption,
+    ) -> Result<Request<RaftMessage>, RPCError<NodeId, Node, E>> {
+        let body = postcard::to_allocvec(request).map_err(network_error)?;
+        let mut request = Request::new(RaftMessage { body });
+        request.set_timeout(option.hard_ttl());
+        Ok(request)
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn reply<T: DeserializeOwned, E: std::error::Error + DeserializeOwned>(
+        &self,
+        reply: Result<Response<RaftMessage>, Status>,
+    ) -> RpcResult<T, E> {
+        let reply = reply.map_err(|status| RPCError::Unreachable(Unreachable::new(&status)))?;
+        let result: Result<T, RaftError<NodeId, E>> =
+            postcard::from_bytes(&reply.into_inner().body).map_err(network_error)?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Peer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        let request = Self::request(&rpc, &option)?;
+        let reply = self.client()?.append_entries(request).await;
+        self.reply(reply)
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        let request = Self::request(&rpc, &option)?;
+        let reply = self.client()?.install_snapshot(request).await;
+        self.reply(reply)
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>> {
+        let request = Self::request(&rpc, &option)?;
+        let reply = self.client()?.vote(request).await;
+        self.reply(reply)
+    }
+}
+
+/// The voter's gRPC service: raft's RPCs into the local [`Raft`], and
+/// appends forwarded by followers.
+pub struct RaftService {
+    raft: Raft<TypeConfig>,
+}
+
+impl RaftService {
+    /// The service of `raft`.
+    pub fn new(raft: Raft<TypeConfig>) -> Self {
+        Self { raft }
+    }
+}
+
+fn decode<T: DeserializeOwned>(request: Request<RaftMessage>) -> Result<T, Status> {
+    postcard::from_bytes(&request.into_inner().body)
+        .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+}
+
+fn encode<T: Serialize>(result: &T) -> Result<Response<RaftMessage>, Status> {
+    postcard::to_allocvec(result)
+        .map(|body| Response::new(RaftMessage { body }))
+        .map_err(|e| Status::internal(format!("encoding a raft reply: {e}")))
+}
+
+#[tonic::async_trait]
+impl SequencerRpc for RaftService {
+    async fn append_entries(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> = decode(request)?;
+        encode(&self.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let rpc: VoteRequest<NodeId> = decode(request)?;
+        encode(&self.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let rpc: InstallSnapshotRequest<TypeConfig> = decode(request)?;
+        encode(&self.raft.install_snapshot(rpc).await)
+    }
+
+    async fn append(
+        &self,
+        request: Request<AppendRequest>,
+    ) -> Result<Response<AppendResponse>, Status> {
+        let batch = HeaderBatch::try_from(request.into_inner().descriptors)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        for descriptor in &batch.descriptors {
+            descriptor
+                .validate()
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        }
+        match self.raft.client_write(batch).await {
+            Ok(written) => Ok(Response::new(AppendResponse {
+                first_seq: written.data.first,
+            })),
+            Err(e) => Err(refused_append(&e)),
+        }
+    }
+}
+
+/// The status of a forwarded append raft refused: FAILED_PRECONDITION
+/// naming the leader when this voter is not it (nothing was proposed, so
+/// the follower may send it on), UNAVAILABLE otherwise.
+fn refused_append(
+    e: &RaftError<NodeId, openraft::error::ClientWriteError<NodeId, Node>>,
+) -> Status {
+    let Some(forward) = e.forward_to_leader() else {
+        return Status::unavailable(format!("raft refused the append: {e}"));
+    };
+    let mut status = Status::failed_precondition("this voter is not the leader");
+    if let Some(node) = &forward.leader_node
+        && let Ok(value) = node.addr.parse()
+    {
+        status.metadata_mut().insert(LEADER_METADATA, value);
+    }
+    status
+}
+
+/// A voter's gRPC server running on a task: stop it with
+/// [`VoterServer::stop`].
+pub struct VoterServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl VoterServer {
+    /// Serves `service` on `listener` until stopped.
+    pub fn spawn(
+        service: ordo_proto::cluster::v1::sequencer_server::SequencerServer<RaftService>,
+        listener: tokio::net::TcpListener,
+    ) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let server = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stopped.await;
+            });
+        Self {
+            stop,
+            task: tokio::spawn(server),
+        }
+    }
+
+    /// Stops serving and waits for the server to end.
+    pub async fn stop(self) -> Result<(), tonic::transport::Error> {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(result) => result,
+            // The task panicked or was cancelled: nothing left to stop.
+            Err(_) => Ok(()),
+        }
+    }
+}
