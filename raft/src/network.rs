@@ -6,8 +6,11 @@
 //! types: the voters of one cluster run one build, and restating raft's
 //! messages in protobuf would only add a translation to keep right.
 
+use crate::store::HeaderReader;
 use crate::types::{HeaderBatch, Node, NodeId, TypeConfig};
+use openraft::ChangeMembers;
 use openraft::Raft;
+use openraft::error::InitializeError;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -16,11 +19,17 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use ordo_log::EntryHeader;
+use ordo_log::limits::MAX_READ_BATCH;
 use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
 use ordo_proto::cluster::v1::sequencer_server::Sequencer as SequencerRpc;
-use ordo_proto::cluster::v1::{AppendRequest, AppendResponse, RaftMessage};
+use ordo_proto::cluster::v1::{
+    AppendRequest, AppendResponse, ChangeVotersRequest, HeadersRequest, HeadersResponse,
+    InitializeRequest, Member, MembershipResponse, RaftMessage, StatusRequest, VoterStatus,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
@@ -136,17 +145,62 @@ impl RaftNetwork<TypeConfig> for Peer {
     }
 }
 
-/// The voter's gRPC service: raft's RPCs into the local [`Raft`], and
-/// appends forwarded by followers.
+/// The voter's gRPC service: raft's RPCs into the local [`Raft`], appends
+/// forwarded by followers, headers for readers, and membership changes.
 pub struct RaftService {
     raft: Raft<TypeConfig>,
+    headers: HeaderReader,
 }
 
 impl RaftService {
-    /// The service of `raft`.
-    pub fn new(raft: Raft<TypeConfig>) -> Self {
-        Self { raft }
+    /// The service of `raft`, whose applied header log `headers` reads.
+    pub fn new(raft: Raft<TypeConfig>, headers: HeaderReader) -> Self {
+        Self { raft, headers }
     }
+
+    fn membership(&self) -> MembershipResponse {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        membership_of(metrics.membership_config.membership())
+    }
+}
+
+fn member(id: NodeId, node: Option<&Node>) -> Member {
+    Member {
+        id,
+        addr: node.map(|n| n.addr.clone()).unwrap_or_default(),
+    }
+}
+
+fn membership_of(membership: &openraft::Membership<NodeId, Node>) -> MembershipResponse {
+    let of = |ids: Vec<NodeId>| {
+        ids.into_iter()
+            .map(|id| member(id, membership.get_node(&id)))
+            .collect()
+    };
+    MembershipResponse {
+        voters: of(membership.voter_ids().collect()),
+        learners: of(membership.learner_ids().collect()),
+    }
+}
+
+/// The status a refused membership change or append gets: FAILED_PRECONDITION
+/// naming the leader when this voter is not it (nothing was proposed),
+/// otherwise UNAVAILABLE.
+fn refused<E>(e: &RaftError<NodeId, E>) -> Status
+where
+    E: std::error::Error + openraft::TryAsRef<openraft::error::ForwardToLeader<NodeId, Node>>,
+{
+    let Some(forward) = e.forward_to_leader() else {
+        return Status::unavailable(format!("raft refused: {e}"));
+    };
+    let mut status = Status::failed_precondition("this voter is not the leader");
+    if let Some(node) = &forward.leader_node
+        && let Ok(value) = node.addr.parse()
+    {
+        status.metadata_mut().insert(LEADER_METADATA, value);
+    }
+    status
 }
 
 fn decode<T: DeserializeOwned>(request: Request<RaftMessage>) -> Result<T, Status> {
@@ -198,27 +252,120 @@ impl SequencerRpc for RaftService {
             Ok(written) => Ok(Response::new(AppendResponse {
                 first_seq: written.data.first,
             })),
-            Err(e) => Err(refused_append(&e)),
+            Err(e) => Err(refused(&e)),
         }
+    }
+
+    async fn headers(
+        &self,
+        request: Request<HeadersRequest>,
+    ) -> Result<Response<HeadersResponse>, Status> {
+        let request = request.into_inner();
+        let max = (request.max as usize).min(MAX_READ_BATCH);
+        let headers = self
+            .headers
+            .read(request.from_seq, max)
+            .map_err(Status::internal)?;
+        Ok(Response::new(HeadersResponse {
+            headers: headers.iter().map(EntryHeader::encode).collect(),
+            tail: self.headers.tail(),
+        }))
+    }
+
+    async fn initialize(
+        &self,
+        request: Request<InitializeRequest>,
+    ) -> Result<Response<MembershipResponse>, Status> {
+        let voters: BTreeMap<NodeId, Node> = request
+            .into_inner()
+            .voters
+            .into_iter()
+            .map(|m| (m.id, Node::new(m.addr)))
+            .collect();
+        match self.raft.initialize(voters).await {
+            Ok(()) => Ok(Response::new(self.membership())),
+            Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+                Err(Status::already_exists(e.to_string()))
+            }
+            Err(e) => Err(Status::invalid_argument(e.to_string())),
+        }
+    }
+
+    async fn add_learner(
+        &self,
+        request: Request<Member>,
+    ) -> Result<Response<MembershipResponse>, Status> {
+        let Member { id, addr } = request.into_inner();
+        match self.raft.add_learner(id, Node::new(addr), true).await {
+            Ok(written) => Ok(Response::new(
+                written
+                    .membership
+                    .map(|m| membership_of(&m))
+                    .unwrap_or_else(|| self.membership()),
+            )),
+            Err(e) => Err(refused(&e)),
+        }
+    }
+
+    async fn change_voters(
+        &self,
+        request: Request<ChangeVotersRequest>,
+    ) -> Result<Response<MembershipResponse>, Status> {
+        let request = request.into_inner();
+        let voters: BTreeSet<NodeId> = request.voters.into_iter().collect();
+        if voters.is_empty() {
+            return Err(Status::invalid_argument(
+                "a cluster needs at least one voter",
+            ));
+        }
+        self.raft
+            .change_membership(ChangeMembers::ReplaceAllVoters(voters), true)
+            .await
+            .map_err(|e| refused(&e))?;
+        let remove: BTreeSet<NodeId> = request.remove.into_iter().collect();
+        if !remove.is_empty() {
+            self.raft
+                .change_membership(ChangeMembers::RemoveNodes(remove), false)
+                .await
+                .map_err(|e| refused(&e))?;
+        }
+        Ok(Response::new(self.membership()))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<VoterStatus>, Status> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow().clone();
+        let MembershipResponse { voters, learners } =
+            membership_of(metrics.membership_config.membership());
+        Ok(Response::new(VoterStatus {
+            id: metrics.id,
+            state: state_name(&metrics).into(),
+            term: metrics.current_term,
+            leader: metrics.current_leader,
+            last_log_index: metrics.last_log_index,
+            last_applied_index: metrics.last_applied.map(|id| id.index),
+            header_tail: self.headers.tail(),
+            voters,
+            learners,
+        }))
     }
 }
 
-/// The status of a forwarded append raft refused: FAILED_PRECONDITION
-/// naming the leader when this voter is not it (nothing was proposed, so
-/// the follower may send it on), UNAVAILABLE otherwise.
-fn refused_append(
-    e: &RaftError<NodeId, openraft::error::ClientWriteError<NodeId, Node>>,
-) -> Status {
-    let Some(forward) = e.forward_to_leader() else {
-        return Status::unavailable(format!("raft refused the append: {e}"));
-    };
-    let mut status = Status::failed_precondition("this voter is not the leader");
-    if let Some(node) = &forward.leader_node
-        && let Ok(value) = node.addr.parse()
-    {
-        status.metadata_mut().insert(LEADER_METADATA, value);
+fn state_name(metrics: &openraft::RaftMetrics<NodeId, Node>) -> &'static str {
+    use openraft::ServerState;
+    if metrics.running_state.is_err() {
+        return "shutdown";
     }
-    status
+    match metrics.state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    }
 }
 
 /// A voter's gRPC server running on a task: stop it with

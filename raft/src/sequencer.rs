@@ -120,7 +120,7 @@ impl RaftSequencer {
 
     /// The voter's gRPC service, for its node's peer-facing server.
     pub fn service(&self) -> SequencerServer<RaftService> {
-        SequencerServer::new(RaftService::new(self.raft.clone()))
+        SequencerServer::new(RaftService::new(self.raft.clone(), self.reader.clone()))
     }
 
     /// Forms a new cluster of `voters` (this one among them). Safe to call

@@ -22,6 +22,10 @@ pub struct Cli {
 pub enum Command {
     /// Run every role in one process on loopback: the embedded default.
     Dev(DevArgs),
+    /// Run one member of a cluster: the roles its config file names.
+    Node(NodeArgs),
+    /// Form a cluster, change its members, show what each member sees.
+    Cluster(crate::commands::cluster::ClusterArgs),
     /// Show a node's role and progress.
     Status(crate::commands::status::EndpointArgs),
     /// Replay a stopped node's log into MVCC state, offline, and print the
@@ -52,6 +56,14 @@ pub struct ReplayArgs {
     /// Print a line after each applied entry.
     #[arg(long)]
     pub progress: bool,
+}
+
+/// Options of `ordo node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// The member's TOML file (see `ordo_server::node::cluster_node`).
+    #[arg(long, env = "ORDO_CONFIG")]
+    pub config: PathBuf,
 }
 
 /// Options of `ordo dev`.
@@ -90,6 +102,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     match cli.command {
         Command::Dev(args) => runtime.block_on(crate::node::run::run_dev(dev_config(args)?)),
+        Command::Node(args) => {
+            let config = crate::node::cluster_node::NodeConfig::load(&args.config)?;
+            runtime.block_on(crate::node::cluster_node::run_node(config))
+        }
+        Command::Cluster(args) => runtime.block_on(crate::commands::cluster::run(args)),
         Command::Status(args) => runtime.block_on(crate::commands::status::status(args)),
         Command::Kv(args) => runtime.block_on(crate::commands::kv::run(args)),
         Command::Keygen(args) => crate::commands::keygen::keygen(&args),

@@ -11,9 +11,11 @@
 //! - [`watch`]: `ordo watch`.
 //! - [`stream`]: `ordo stream ...`, streams and roles.
 //! - [`status`]: `ordo status`.
+//! - [`cluster`]: `ordo cluster init|status|add-node|promote|remove-node`.
 //! - [`keygen`]: `ordo keygen`.
 //! - [`sql`]: `ordo sql`, the interactive shell and script runner.
 
+pub mod cluster;
 pub mod json;
 pub mod keygen;
 pub mod kv;

@@ -52,6 +52,30 @@ pub enum ConfigError {
     OutOfRange(String),
 }
 
+/// Reads the config file at `path` (refusing one over
+/// [`MAX_CONFIG_BYTES`]) and parses it with `parse`.
+pub fn load_with<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    let read = |error| ConfigError::Read {
+        path: path.into(),
+        error,
+    };
+    let size = std::fs::metadata(path).map_err(read)?.len();
+    if size > MAX_CONFIG_BYTES {
+        return Err(ConfigError::Invalid {
+            path: path.into(),
+            reason: format!("{size} bytes; the limit is {MAX_CONFIG_BYTES}"),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(read)?;
+    parse(&text).map_err(|reason| ConfigError::Invalid {
+        path: path.into(),
+        reason,
+    })
+}
+
 /// The file's contents: every key optional.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,22 +99,7 @@ pub struct FileConfig {
 impl FileConfig {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let read = |error| ConfigError::Read {
-            path: path.into(),
-            error,
-        };
-        let size = std::fs::metadata(path).map_err(read)?.len();
-        if size > MAX_CONFIG_BYTES {
-            return Err(ConfigError::Invalid {
-                path: path.into(),
-                reason: format!("{size} bytes; the limit is {MAX_CONFIG_BYTES}"),
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(read)?;
-        Self::parse(&text).map_err(|reason| ConfigError::Invalid {
-            path: path.into(),
-            reason,
-        })
+        load_with(path, Self::parse)
     }
 
     /// Parses TOML text.

@@ -25,8 +25,10 @@
 //! - [`appenders`]: who may append raw entries, and their nonces.
 //! - [`metrics`]: Prometheus metrics over HTTP.
 //! - [`config`]: `ordo dev`'s TOML file and its defaults.
+//! - [`cluster_node`]: `ordo node`, one member of a cluster, and its file.
 
 pub mod appenders;
+pub mod cluster_node;
 pub mod commits;
 pub mod config;
 pub mod gateway;

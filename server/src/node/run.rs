@@ -402,7 +402,7 @@ pub async fn serve(
 /// waits for the signal first polls it; a SIGTERM sent in between must
 /// stop the node gracefully, not kill it (a test saw exactly that under
 /// load).
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let (interrupt, terminate) = (
         signal(SignalKind::interrupt()),

@@ -1,0 +1,337 @@
+//! `ordo cluster ...`: forming a cluster, changing its members, and
+//! showing what each member sees. Speaks `ordo.cluster.v1` to members'
+//! peer addresses; membership changes go to the leader (a member that is
+//! not the leader names it, and the command asks there once).
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
+use ordo_proto::cluster::v1::{
+    ChangeVotersRequest, InitializeRequest, Member, MembershipResponse, StatusRequest, VoterStatus,
+};
+use serde::Serialize;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+/// How long the command waits for one member to answer.
+pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The metadata key a non-leader names the leader in.
+const LEADER_METADATA: &str = "ordo-leader";
+
+/// Options of `ordo cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+}
+
+/// The subcommands of `ordo cluster`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Form a new cluster of sequencer voters (run once, against any of them).
+    Init(InitArgs),
+    /// Show every member's view: raft state, term, leader, log and header tail.
+    Status(PeerArgs),
+    /// Add a member as a learner: it catches up from the leader, without a vote.
+    AddNode(AddNodeArgs),
+    /// Make a learner a voter.
+    Promote(MemberIdArgs),
+    /// Remove a member from the cluster.
+    RemoveNode(MemberIdArgs),
+}
+
+/// Which member to ask.
+#[derive(Debug, Args)]
+pub struct PeerArgs {
+    /// A member's peer address (`host:port`, its `peer_listen`).
+    #[arg(long, env = "ORDO_PEER")]
+    pub peer: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `ordo cluster init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Ask this member.
+    #[command(flatten)]
+    pub peer: PeerArgs,
+    /// A founding voter, `ID=HOST:PORT`; repeat for each.
+    #[arg(long = "voter", required = true)]
+    pub voters: Vec<String>,
+}
+
+/// Options of `ordo cluster add-node`.
+#[derive(Debug, Args)]
+pub struct AddNodeArgs {
+    /// Ask this member.
+    #[command(flatten)]
+    pub peer: PeerArgs,
+    /// The new member's id.
+    #[arg(long)]
+    pub id: u64,
+    /// The new member's peer address.
+    #[arg(long)]
+    pub addr: String,
+}
+
+/// Options of `promote` and `remove-node`.
+#[derive(Debug, Args)]
+pub struct MemberIdArgs {
+    /// Ask this member.
+    #[command(flatten)]
+    pub peer: PeerArgs,
+    /// The member's id.
+    #[arg(long)]
+    pub id: u64,
+}
+
+/// Runs `ordo cluster`.
+pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
+    match args.command {
+        ClusterCommand::Init(args) => init(args).await,
+        ClusterCommand::Status(args) => status(args).await,
+        ClusterCommand::AddNode(args) => add_node(args).await,
+        ClusterCommand::Promote(args) => change_voters(args, Change::Promote).await,
+        ClusterCommand::RemoveNode(args) => change_voters(args, Change::Remove).await,
+    }
+}
+
+fn connect(addr: &str) -> anyhow::Result<SequencerClient<Channel>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .with_context(|| format!("member address {addr}"))?
+        .connect_timeout(MEMBER_TIMEOUT)
+        .timeout(MEMBER_TIMEOUT);
+    Ok(SequencerClient::new(endpoint.connect_lazy()))
+}
+
+/// The leader a refusal names, if it is one that does.
+fn leader_named(status: &tonic::Status) -> Option<String> {
+    if status.code() != tonic::Code::FailedPrecondition {
+        return None;
+    }
+    let value = status.metadata().get(LEADER_METADATA)?;
+    value.to_str().ok().map(str::to_string)
+}
+
+/// Calls `call` on `peer`, and once more on the leader it names if it is
+/// not the leader.
+async fn on_leader<T, F, Fut>(peer: &str, call: F) -> anyhow::Result<T>
+where
+    F: Fn(SequencerClient<Channel>) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    match call(connect(peer)?).await {
+        Ok(reply) => Ok(reply.into_inner()),
+        Err(status) => match leader_named(&status) {
+            Some(leader) => Ok(call(connect(&leader)?)
+                .await
+                .with_context(|| format!("asking the leader at {leader}"))?
+                .into_inner()),
+            None => Err(status).with_context(|| format!("asking {peer}")),
+        },
+    }
+}
+
+fn parse_voter(text: &str) -> anyhow::Result<Member> {
+    let Some((id, addr)) = text.split_once('=') else {
+        bail!("voter {text:?}: expected ID=HOST:PORT");
+    };
+    let id: u64 = id.parse().with_context(|| format!("voter id {id:?}"))?;
+    addr.parse::<std::net::SocketAddr>()
+        .with_context(|| format!("voter address {addr:?}"))?;
+    Ok(Member {
+        id,
+        addr: addr.to_string(),
+    })
+}
+
+async fn init(args: InitArgs) -> anyhow::Result<()> {
+    let voters = args
+        .voters
+        .iter()
+        .map(|v| parse_voter(v))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let reply = connect(&args.peer.peer)?
+        .initialize(InitializeRequest { voters })
+        .await
+        .with_context(|| format!("initializing the cluster at {}", args.peer.peer))?;
+    print_membership(&reply.into_inner(), args.peer.json)
+}
+
+async fn add_node(args: AddNodeArgs) -> anyhow::Result<()> {
+    let member = Member {
+        id: args.id,
+        addr: args.addr,
+    };
+    let membership = on_leader(&args.peer.peer, |mut client| {
+        let member = member.clone();
+        async move { client.add_learner(member).await }
+    })
+    .await?;
+    print_membership(&membership, args.peer.json)
+}
+
+enum Change {
+    Promote,
+    Remove,
+}
+
+async fn change_voters(args: MemberIdArgs, change: Change) -> anyhow::Result<()> {
+    let current = on_leader(&args.peer.peer, |mut client| async move {
+        client.status(StatusRequest {}).await
+    })
+    .await?;
+    let mut voters: Vec<u64> = current.voters.iter().map(|m| m.id).collect();
+    let mut remove = Vec::new();
+    match change {
+        Change::Promote => {
+            if !current.learners.iter().any(|m| m.id == args.id) {
+                bail!(
+                    "member {} is not a learner (add it with add-node first)",
+                    args.id
+                );
+            }
+            voters.push(args.id);
+        }
+        Change::Remove => {
+            voters.retain(|&id| id != args.id);
+            remove.push(args.id);
+        }
+    }
+    let request = ChangeVotersRequest { voters, remove };
+    let membership = on_leader(&args.peer.peer, |mut client| {
+        let request = request.clone();
+        async move { client.change_voters(request).await }
+    })
+    .await?;
+    print_membership(&membership, args.peer.json)
+}
+
+/// One member in `--json` output.
+#[derive(Debug, Serialize)]
+struct MemberJson {
+    id: u64,
+    addr: String,
+    /// "voter" or "learner".
+    kind: &'static str,
+    /// The member's own view, when it answered.
+    view: Option<ViewJson>,
+    /// Why it did not answer.
+    error: Option<String>,
+}
+
+/// What a member reported about itself.
+#[derive(Debug, Serialize)]
+struct ViewJson {
+    state: String,
+    term: u64,
+    leader: Option<u64>,
+    last_log_index: Option<u64>,
+    last_applied_index: Option<u64>,
+    header_tail: u64,
+}
+
+fn view_of(status: VoterStatus) -> ViewJson {
+    ViewJson {
+        state: status.state,
+        term: status.term,
+        leader: status.leader,
+        last_log_index: status.last_log_index,
+        last_applied_index: status.last_applied_index,
+        header_tail: status.header_tail,
+    }
+}
+
+async fn member_view(member: &Member, kind: &'static str) -> MemberJson {
+    let asked = async {
+        connect(&member.addr)?
+            .status(StatusRequest {})
+            .await
+            .map_err(anyhow::Error::from)
+    };
+    let (view, error) = match asked.await {
+        Ok(reply) => (Some(view_of(reply.into_inner())), None),
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
+    MemberJson {
+        id: member.id,
+        addr: member.addr.clone(),
+        kind,
+        view,
+        error,
+    }
+}
+
+async fn status(args: PeerArgs) -> anyhow::Result<()> {
+    let first = connect(&args.peer)?
+        .status(StatusRequest {})
+        .await
+        .with_context(|| format!("asking {}", args.peer))?
+        .into_inner();
+    let mut members = Vec::new();
+    for member in &first.voters {
+        members.push(member_view(member, "voter").await);
+    }
+    for member in &first.learners {
+        members.push(member_view(member, "learner").await);
+    }
+    if args.json {
+        return crate::commands::json::print(&serde_json::json!({ "members": members }));
+    }
+    println!(
+        "{:<4} {:<22} {:<8} {:<10} {:>6} {:>7} {:>9} {:>9} {:>10}",
+        "id", "addr", "kind", "state", "term", "leader", "last log", "applied", "headers"
+    );
+    for m in &members {
+        match &m.view {
+            Some(v) => println!(
+                "{:<4} {:<22} {:<8} {:<10} {:>6} {:>7} {:>9} {:>9} {:>10}",
+                m.id,
+                m.addr,
+                m.kind,
+                v.state,
+                v.term,
+                v.leader.map_or("-".into(), |l| l.to_string()),
+                v.last_log_index.map_or("-".into(), |i| i.to_string()),
+                v.last_applied_index.map_or("-".into(), |i| i.to_string()),
+                v.header_tail
+            ),
+            None => println!(
+                "{:<4} {:<22} {:<8} unreachable: {}",
+                m.id,
+                m.addr,
+                m.kind,
+                m.error.as_deref().unwrap_or("")
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn print_membership(membership: &MembershipResponse, json: bool) -> anyhow::Result<()> {
+    let list = |members: &[Member]| -> Vec<serde_json::Value> {
+        members
+            .iter()
+            .map(|m| serde_json::json!({ "id": m.id, "addr": m.addr }))
+            .collect()
+    };
+    if json {
+        return crate::commands::json::print(&serde_json::json!({
+            "voters": list(&membership.voters),
+            "learners": list(&membership.learners),
+        }));
+    }
+    for (kind, members) in [
+        ("voter", &membership.voters),
+        ("learner", &membership.learners),
+    ] {
+        for m in members {
+            println!("{kind:<8} {:<4} {}", m.id, m.addr);
+        }
+    }
+    Ok(())
+}
