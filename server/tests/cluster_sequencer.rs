@@ -1,0 +1,288 @@
+//! Three `ordo node` processes running the sequencer role on loopback:
+//! appends from several clients while the raft leader is killed with
+//! SIGKILL. A new leader is elected within 5 s, appends resume, no
+//! acknowledged header is lost, and the old leader, restarted, catches up
+//! to the same header log.
+
+use ordo_log::{EntryHeader, stress};
+use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
+use ordo_proto::cluster::v1::{
+    AppendRequest, HeadersRequest, InitializeRequest, Member, StatusRequest,
+};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// The bound on electing a new leader.
+const ELECTION_BOUND: Duration = Duration::from_secs(5);
+/// Appending clients, and the appends each makes.
+const CLIENTS: u64 = 4;
+const APPENDS_PER_CLIENT: u64 = 60;
+/// Acknowledged appends before the leader is killed.
+const BEFORE_KILL: usize = 60;
+/// Bound on the whole load, and on any wait for catching up.
+const LOAD_BOUND: Duration = Duration::from_secs(60);
+
+/// One `ordo node` process with the sequencer role.
+struct NodeProcess {
+    id: u64,
+    addr: String,
+    config: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl NodeProcess {
+    fn new(id: u64, dir: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.join(format!("n{id}.toml"));
+        let text = format!(
+            "id = {id}\ndata_dir = {:?}\npeer_listen = \"{addr}\"\nroles = [\"sequencer\"]\n",
+            dir.join(format!("n{id}"))
+        );
+        std::fs::write(&config, text).expect("writes the config");
+        Self {
+            id,
+            addr,
+            config,
+            child: None,
+        }
+    }
+
+    /// Starts the process and waits for it to announce its address.
+    fn start(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["--log-level", "warn", "node", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawns ordo node");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("reads");
+        let expected = format!("ordo node {} sequencer listening on {}", self.id, self.addr);
+        assert_eq!(line.trim(), expected, "the node announces itself");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+    }
+
+    fn client(&self) -> SequencerClient<tonic::transport::Channel> {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("endpoint")
+            .timeout(Duration::from_secs(5));
+        SequencerClient::new(endpoint.connect_lazy())
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The leader the reachable members agree on, if they do.
+async fn agreed_leader(members: &[NodeProcess]) -> Option<u64> {
+    let mut seen = std::collections::BTreeSet::new();
+    for member in members.iter().filter(|m| m.child.is_some()) {
+        let status = member.client().status(StatusRequest {}).await.ok()?;
+        seen.insert(status.into_inner().leader?);
+    }
+    let only = *seen.iter().next()?;
+    let running = members.iter().any(|m| m.id == only && m.child.is_some());
+    (seen.len() == 1 && running).then_some(only)
+}
+
+async fn wait_for_leader(members: &[NodeProcess], bound: Duration) -> u64 {
+    let start = Instant::now();
+    loop {
+        if let Some(leader) = agreed_leader(members).await {
+            return leader;
+        }
+        assert!(start.elapsed() < bound, "no agreed leader within {bound:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Appends one descriptor through whichever member leads; `Some(seq)` when
+/// acknowledged. Tries the members in turn while none answers.
+async fn append_once(addrs: &[String], round: u64, client: u64, i: u64) -> Option<(u64, [u8; 32])> {
+    let descriptor = stress::descriptor(round, client, i);
+    let encoded = EntryHeader {
+        seq: 0,
+        entry: descriptor.clone(),
+    }
+    .encode();
+    for attempt in 0..100 {
+        let addr = &addrs[(client as usize + attempt) % addrs.len()];
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .timeout(Duration::from_secs(5));
+        let mut rpc = SequencerClient::new(endpoint.connect_lazy());
+        let request = AppendRequest {
+            descriptors: vec![encoded.clone()],
+        };
+        match rpc.append(request).await {
+            Ok(reply) => return Some((reply.into_inner().first_seq, descriptor.commitment)),
+            // Not the leader, or unreachable: nothing proposed, try another.
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::FailedPrecondition | tonic::Code::Unavailable
+                ) =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // Anything else leaves the outcome unknown: not counted.
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+async fn headers_of(member: &NodeProcess, tail: u64) -> Vec<EntryHeader> {
+    let mut headers = Vec::new();
+    while (headers.len() as u64) < tail {
+        let request = HeadersRequest {
+            from_seq: headers.len() as u64,
+            max: 1024,
+        };
+        let reply = member
+            .client()
+            .headers(request)
+            .await
+            .expect("headers")
+            .into_inner();
+        assert!(
+            !reply.headers.is_empty(),
+            "member {} stops at {}",
+            member.id,
+            headers.len()
+        );
+        for bytes in reply.headers {
+            headers.push(EntryHeader::decode(&bytes).expect("a valid header"));
+        }
+    }
+    headers
+}
+
+async fn wait_for_tail(member: &NodeProcess, tail: u64) {
+    let start = Instant::now();
+    loop {
+        if let Ok(status) = member.client().status(StatusRequest {}).await
+            && status.into_inner().header_tail >= tail
+        {
+            return;
+        }
+        assert!(
+            start.elapsed() < LOAD_BOUND,
+            "member {} did not reach {tail}",
+            member.id
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_raft_leader_under_load_loses_no_acknowledged_header() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut members: Vec<NodeProcess> =
+        (1..=3).map(|id| NodeProcess::new(id, dir.path())).collect();
+    for member in &mut members {
+        member.start();
+    }
+    let voters = members
+        .iter()
+        .map(|m| Member {
+            id: m.id,
+            addr: m.addr.clone(),
+        })
+        .collect();
+    members[0]
+        .client()
+        .initialize(InitializeRequest { voters })
+        .await
+        .expect("initializes");
+    let first_leader = wait_for_leader(&members, ELECTION_BOUND).await;
+
+    let addrs: Arc<Vec<String>> = Arc::new(members.iter().map(|m| m.addr.clone()).collect());
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let deadline = Instant::now() + LOAD_BOUND;
+    let mut clients = Vec::new();
+    for client in 0..CLIENTS {
+        let (addrs, acknowledged) = (addrs.clone(), acknowledged.clone());
+        clients.push(tokio::spawn(async move {
+            for i in 0..APPENDS_PER_CLIENT {
+                if Instant::now() > deadline {
+                    break;
+                }
+                if let Some(acked) = append_once(&addrs, 1, client, i).await {
+                    acknowledged.lock().await.push(acked);
+                }
+            }
+        }));
+    }
+    while acknowledged.lock().await.len() < BEFORE_KILL {
+        assert!(
+            Instant::now() < deadline,
+            "the load stalled before the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let old = members
+        .iter()
+        .position(|m| m.id == first_leader)
+        .expect("leader");
+    members[old].kill();
+    let killed_at = Instant::now();
+    let new_leader = wait_for_leader(&members, ELECTION_BOUND).await;
+    assert_ne!(new_leader, first_leader);
+    println!("new leader {new_leader} after {:?}", killed_at.elapsed());
+    for client in clients {
+        client.await.expect("client task");
+    }
+    let acknowledged = acknowledged.lock().await.clone();
+    assert!(
+        acknowledged.len() as u64 > BEFORE_KILL as u64,
+        "appends resumed after the kill"
+    );
+
+    members[old].start();
+    let tail = acknowledged
+        .iter()
+        .map(|(seq, _)| seq + 1)
+        .max()
+        .expect("acknowledged");
+    let mut logs = Vec::new();
+    for member in &members {
+        wait_for_tail(member, tail).await;
+        logs.push(headers_of(member, tail).await);
+    }
+    for log in &logs {
+        assert_eq!(
+            log[..tail as usize],
+            logs[0][..tail as usize],
+            "one header log on every member"
+        );
+    }
+    for (seq, commitment) in &acknowledged {
+        assert_eq!(
+            &logs[0][*seq as usize].entry.commitment, commitment,
+            "acknowledged seq {seq} holds its entry"
+        );
+    }
+}
