@@ -13,6 +13,8 @@
 //!   machine, in one RocksDB instance.
 //! - [`network`]: raft's RPCs over gRPC (`ordo.cluster.v1.Sequencer`), both
 //!   halves, and the `Append` RPC followers forward appends through.
+//! - [`tls`]: mutual TLS between members, and making the cluster's
+//!   certificate authority and member certificates.
 //! - [`sequencer`]: [`RaftSequencer`], a voter as ordo's `Sequencer`:
 //!   batching, forwarding to the leader, waiting for the local apply.
 //!
@@ -26,9 +28,11 @@
 pub mod network;
 pub mod sequencer;
 pub mod store;
+pub mod tls;
 pub mod types;
 
 pub use network::VoterServer;
 pub use sequencer::{RaftSequencer, StartError, VoterConfig, raft_config};
 pub use store::{HeaderMachine, HeaderReader, LogStore, OpenError, open_store};
+pub use tls::{PeerTls, TlsError};
 pub use types::{Assigned, HeaderBatch, Node, NodeId, TypeConfig};

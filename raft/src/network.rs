@@ -7,6 +7,7 @@
 //! messages in protobuf would only add a translation to keep right.
 
 use crate::store::HeaderReader;
+use crate::tls::PeerTls;
 use crate::types::{HeaderBatch, Node, NodeId, TypeConfig};
 use openraft::ChangeMembers;
 use openraft::Raft;
@@ -30,6 +31,7 @@ use ordo_proto::cluster::v1::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
@@ -41,17 +43,30 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The metadata key naming the leader in a refused forwarded append.
 pub const LEADER_METADATA: &str = "ordo-leader";
 
-/// A gRPC client to a voter, connected on first use.
-pub(crate) fn peer_client(addr: &str) -> Result<SequencerClient<Channel>, tonic::transport::Error> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
+/// A gRPC client to a voter over mutual TLS, connected on first use.
+pub fn peer_client(
+    addr: &str,
+    tls: &PeerTls,
+) -> Result<SequencerClient<Channel>, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(tls.client())?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true);
     Ok(SequencerClient::new(endpoint.connect_lazy()))
 }
 
 /// Makes a [`Peer`] per voter for openraft.
-#[derive(Debug, Default, Clone)]
-pub struct Network;
+#[derive(Debug, Clone)]
+pub struct Network {
+    tls: Arc<PeerTls>,
+}
+
+impl Network {
+    /// Peers reached with the member credentials `tls`.
+    pub fn new(tls: Arc<PeerTls>) -> Self {
+        Self { tls }
+    }
+}
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
@@ -60,6 +75,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         Peer {
             target,
             addr: node.addr.clone(),
+            tls: self.tls.clone(),
             client: None,
         }
     }
@@ -69,6 +85,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub struct Peer {
     target: NodeId,
     addr: String,
+    tls: Arc<PeerTls>,
     client: Option<SequencerClient<Channel>>,
 }
 
@@ -84,7 +101,8 @@ fn network_error<E: std::error::Error>(
 impl Peer {
     fn client(&mut self) -> Result<SequencerClient<Channel>, Unreachable> {
         if self.client.is_none() {
-            self.client = Some(peer_client(&self.addr).map_err(|e| Unreachable::new(&e))?);
+            let client = peer_client(&self.addr, &self.tls).map_err(|e| Unreachable::new(&e))?;
+            self.client = Some(client);
         }
         Ok(self.client.clone().expect("set above"))
     }
@@ -376,22 +394,24 @@ pub struct VoterServer {
 }
 
 impl VoterServer {
-    /// Serves `service` on `listener` until stopped.
+    /// Serves `service` on `listener` over mutual TLS until stopped.
     pub fn spawn(
         service: ordo_proto::cluster::v1::sequencer_server::SequencerServer<RaftService>,
         listener: tokio::net::TcpListener,
-    ) -> Self {
+        tls: &PeerTls,
+    ) -> Result<Self, tonic::transport::Error> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         let server = tonic::transport::Server::builder()
+            .tls_config(tls.server())?
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;
             });
-        Self {
+        Ok(Self {
             stop,
             task: tokio::spawn(server),
-        }
+        })
     }
 
     /// Stops serving and waits for the server to end.

@@ -16,6 +16,7 @@
 
 use crate::network::{LEADER_METADATA, Network, RaftService, peer_client};
 use crate::store::{HeaderReader, OpenError, open_store};
+use crate::tls::PeerTls;
 use crate::types::{HeaderBatch, Node, NodeId, TypeConfig};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Raft, SnapshotPolicy};
@@ -69,6 +70,8 @@ pub struct VoterConfig {
     pub dir: PathBuf,
     /// A switch that fails the store's next write (tests only).
     pub fault: Option<Arc<WriteFault>>,
+    /// Its member credentials, for raft and forwarded appends.
+    pub tls: Arc<PeerTls>,
 }
 
 /// Why a voter could not start.
@@ -105,11 +108,16 @@ impl RaftSequencer {
         let raft_config = raft_config()
             .validate()
             .map_err(|e| StartError::Raft(e.to_string()))?;
-        let raft = Raft::new(config.id, Arc::new(raft_config), Network, log, machine)
+        let network = Network::new(config.tls.clone());
+        let raft = Raft::new(config.id, Arc::new(raft_config), network, log, machine)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
         let (proposals, queue) = mpsc::channel(MAX_QUEUED_APPENDS);
-        tokio::spawn(run_batcher(raft.clone(), config.id, queue));
+        let forwarder = Forwarder {
+            id: config.id,
+            tls: config.tls,
+        };
+        tokio::spawn(run_batcher(raft.clone(), forwarder, queue));
         Ok(Arc::new(Self {
             id: config.id,
             raft,
@@ -201,13 +209,23 @@ impl Sequencer for RaftSequencer {
     }
 }
 
+/// Who the batcher is, for forwarding: its id and member credentials.
+struct Forwarder {
+    id: NodeId,
+    tls: Arc<PeerTls>,
+}
+
 /// Gathers queued appends into batches and proposes them one at a time.
-async fn run_batcher(raft: Raft<TypeConfig>, id: NodeId, mut queue: mpsc::Receiver<Proposal>) {
+async fn run_batcher(
+    raft: Raft<TypeConfig>,
+    forwarder: Forwarder,
+    mut queue: mpsc::Receiver<Proposal>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH_DESCRIPTORS);
     while queue.recv_many(&mut batch, MAX_BATCH_DESCRIPTORS).await > 0 {
         let (descriptors, replies): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|p| (p.descriptor, p.reply)).unzip();
-        let result = propose(&raft, id, HeaderBatch { descriptors }).await;
+        let result = propose(&raft, &forwarder, HeaderBatch { descriptors }).await;
         for (i, reply) in replies.into_iter().enumerate() {
             let _ = reply.send(result.clone().map(|first| first + i as u64));
         }
@@ -217,17 +235,17 @@ async fn run_batcher(raft: Raft<TypeConfig>, id: NodeId, mut queue: mpsc::Receiv
 /// Orders `batch` on the leader, wherever it is; returns its first seq.
 async fn propose(
     raft: &Raft<TypeConfig>,
-    id: NodeId,
+    forwarder: &Forwarder,
     batch: HeaderBatch,
 ) -> Result<u64, SequencerError> {
     let deadline = tokio::time::Instant::now() + APPEND_DEADLINE;
     loop {
         let leader = match raft.client_write(batch.clone()).await {
             Ok(written) => return Ok(written.data.first),
-            Err(e) => leader_to_try(&e, id)?,
+            Err(e) => leader_to_try(&e, forwarder.id)?,
         };
         if let Some(addr) = leader {
-            match forward(&addr, &batch).await {
+            match forward(&addr, &forwarder.tls, &batch).await {
                 Forwarded::Ordered(first) => return Ok(first),
                 Forwarded::Unknown(e) => return Err(e),
                 Forwarded::NotOrdered => {}
@@ -270,8 +288,8 @@ enum Forwarded {
 }
 
 /// Sends `batch` to the voter at `addr` to order.
-async fn forward(addr: &str, batch: &HeaderBatch) -> Forwarded {
-    let Ok(mut client) = peer_client(addr) else {
+async fn forward(addr: &str, tls: &PeerTls, batch: &HeaderBatch) -> Forwarded {
+    let Ok(mut client) = peer_client(addr, tls) else {
         return Forwarded::NotOrdered;
     };
     let request = AppendRequest {

@@ -4,11 +4,14 @@
 //! lives with `ordo node`'s tests.)
 
 use ordo_log::{EntryDescriptor, Sequencer, stress};
+use ordo_raft::tls::{self, PeerTls};
 use ordo_raft::{NodeId, RaftSequencer, VoterConfig, VoterServer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 /// How long the cluster may take to elect a leader: the bound.
 const ELECTION_BOUND: Duration = Duration::from_secs(5);
@@ -19,6 +22,7 @@ struct Voter {
     id: NodeId,
     dir: tempfile::TempDir,
     addr: SocketAddr,
+    tls: Arc<PeerTls>,
     running: Option<(Arc<RaftSequencer>, VoterServer)>,
 }
 
@@ -31,9 +35,10 @@ impl Voter {
             id: self.id,
             dir: self.dir.path().to_path_buf(),
             fault: None,
+            tls: self.tls.clone(),
         };
         let voter = RaftSequencer::start(config).await.expect("starts");
-        let server = VoterServer::spawn(voter.service(), listener);
+        let server = VoterServer::spawn(voter.service(), listener, &self.tls).expect("serves");
         self.running = Some((voter, server));
     }
 
@@ -48,7 +53,16 @@ impl Voter {
     }
 }
 
-async fn cluster_of_three() -> Vec<Voter> {
+/// A certificate directory with an authority, `node-1` to `node-3` and
+/// `admin`.
+fn cluster_certs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let holders = ["node-1", "node-2", "node-3", "admin"].map(String::from);
+    tls::make_authority(dir.path(), &holders).expect("certificates");
+    dir
+}
+
+async fn cluster_of_three(certs: &Path) -> Vec<Voter> {
     let mut voters = Vec::new();
     for id in 1..=3 {
         // Bind once to learn a free port; the voter binds it again.
@@ -57,6 +71,7 @@ async fn cluster_of_three() -> Vec<Voter> {
             id,
             dir: tempfile::tempdir().expect("temporary directory"),
             addr: probe.local_addr().expect("address"),
+            tls: Arc::new(PeerTls::load(certs, &format!("node-{id}")).expect("credentials")),
             running: None,
         });
     }
@@ -151,7 +166,8 @@ fn assert_one_order(logs: &[Vec<ordo_log::EntryHeader>], appended: &[EntryDescri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_through_any_voter_get_one_order_that_survives_losing_the_leader() {
-    let mut voters = cluster_of_three().await;
+    let certs = cluster_certs();
+    let mut voters = cluster_of_three(certs.path()).await;
     agreed_leader(&voters).await;
     let mut appended = append_through_each(&voters, 1, 10).await;
     assert_one_order(&logs_at(&voters, 30).await, &appended);
@@ -168,6 +184,88 @@ async fn appends_through_any_voter_get_one_order_that_survives_losing_the_leader
     let logs = logs_at(&voters, 50).await;
     assert_eq!(logs.len(), 3, "the old leader is back");
     assert_one_order(&logs, &appended);
+    for voter in &mut voters {
+        voter.stop().await;
+    }
+}
+
+/// Calls `Append` on `addr` with `client_tls` (or in the clear).
+async fn try_append(addr: SocketAddr, client_tls: Option<ClientTlsConfig>) -> Result<u64, String> {
+    use ordo_proto::cluster::v1::AppendRequest;
+    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
+    let scheme = if client_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{addr}"))
+        .expect("endpoint")
+        .timeout(Duration::from_secs(5));
+    if let Some(tls) = client_tls {
+        endpoint = endpoint.tls_config(tls).expect("tls");
+    }
+    let header = ordo_log::EntryHeader {
+        seq: 0,
+        entry: stress::descriptor(9, 9, 9),
+    };
+    let request = AppendRequest {
+        descriptors: vec![header.encode()],
+    };
+    match endpoint.connect().await {
+        Ok(channel) => SequencerClient::new(channel)
+            .append(request)
+            .await
+            .map(|reply| reply.into_inner().first_seq)
+            .map_err(|status| status.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_holders_of_the_clusters_certificates_reach_a_voter() {
+    let certs = cluster_certs();
+    let mut voters = cluster_of_three(certs.path()).await;
+    let leader = agreed_leader(&voters).await;
+    let addr = voters.iter().find(|v| v.id == leader).expect("leader").addr;
+
+    let read = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).expect("reads");
+    let trusting = || {
+        ClientTlsConfig::new()
+            .domain_name(tls::CLUSTER_NAME)
+            .ca_certificate(Certificate::from_pem(read(certs.path(), "ca.pem")))
+    };
+
+    let clear = try_append(addr, None).await;
+    assert!(clear.is_err(), "a client in the clear: {clear:?}");
+    let stranger = try_append(addr, Some(trusting())).await;
+    assert!(
+        stranger.is_err(),
+        "a TLS client with no certificate: {stranger:?}"
+    );
+
+    let forged = tempfile::tempdir().expect("temporary directory");
+    tls::make_authority(forged.path(), &["node-1".to_string()]).expect("another authority");
+    let forged_identity = Identity::from_pem(
+        read(forged.path(), "node-1.pem"),
+        read(forged.path(), "node-1.key"),
+    );
+    let forger = try_append(addr, Some(trusting().identity(forged_identity))).await;
+    assert!(
+        forger.is_err(),
+        "a member name certified by another authority: {forger:?}"
+    );
+
+    let member = PeerTls::load(certs.path(), "admin").expect("operator credentials");
+    assert_eq!(
+        try_append(addr, Some(member.client())).await,
+        Ok(0),
+        "the cluster's own certificate"
+    );
+    let tail = voters[0].sequencer().tail();
+    assert!(
+        tail <= 1,
+        "only the authenticated append was ordered: tail {tail}"
+    );
     for voter in &mut voters {
         voter.stop().await;
     }

@@ -3,6 +3,7 @@
 
 use ordo_log::conformance::{SequencerHarness, sequencer};
 use ordo_log::{Sequencer, WriteFault};
+use ordo_raft::tls::{self, PeerTls};
 use ordo_raft::{RaftSequencer, VoterConfig, VoterServer};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,6 +17,8 @@ const ELECTION_WAIT: Duration = Duration::from_secs(10);
 /// membership names it), fault switch, and what is running.
 struct VoterHarness {
     dir: tempfile::TempDir,
+    tls: Arc<PeerTls>,
+    _certs: tempfile::TempDir,
     addr: Option<std::net::SocketAddr>,
     fault: Arc<WriteFault>,
     running: Option<(Arc<RaftSequencer>, VoterServer)>,
@@ -23,7 +26,12 @@ struct VoterHarness {
 
 impl VoterHarness {
     fn new() -> Self {
+        let certs = tempfile::tempdir().expect("temporary directory");
+        tls::make_authority(certs.path(), &["node-1".to_string()]).expect("certificates");
+        let tls = Arc::new(PeerTls::load(certs.path(), "node-1").expect("credentials"));
         Self {
+            tls,
+            _certs: certs,
             dir: tempfile::tempdir().expect("temporary directory"),
             addr: None,
             fault: Arc::new(WriteFault::default()),
@@ -55,9 +63,10 @@ impl SequencerHarness for VoterHarness {
             id: 1,
             dir: self.dir.path().to_path_buf(),
             fault: Some(self.fault.clone()),
+            tls: self.tls.clone(),
         };
         let voter = RaftSequencer::start(config).await.expect("starts");
-        let server = VoterServer::spawn(voter.service(), listener);
+        let server = VoterServer::spawn(voter.service(), listener, &self.tls).expect("serves");
         let voters = BTreeMap::from([(1, openraft::BasicNode::new(addr))]);
         voter.initialize(voters).await.expect("initializes");
         voter

@@ -9,6 +9,7 @@ use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
 use ordo_proto::cluster::v1::{
     AppendRequest, HeadersRequest, InitializeRequest, Member, StatusRequest,
 };
+use ordo_raft::PeerTls;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -30,6 +31,7 @@ const LOAD_BOUND: Duration = Duration::from_secs(60);
 struct NodeProcess {
     id: u64,
     addr: String,
+    tls: Arc<PeerTls>,
     config: std::path::PathBuf,
     child: Option<Child>,
 }
@@ -43,13 +45,16 @@ impl NodeProcess {
         let addr = format!("127.0.0.1:{port}");
         let config = dir.join(format!("n{id}.toml"));
         let text = format!(
-            "id = {id}\ndata_dir = {:?}\npeer_listen = \"{addr}\"\nroles = [\"sequencer\"]\n",
-            dir.join(format!("n{id}"))
+            "id = {id}\ndata_dir = {:?}\npeer_listen = \"{addr}\"\nroles = [\"sequencer\"]\ntls_dir = {:?}\n",
+            dir.join(format!("n{id}")),
+            dir.join("certs"),
         );
         std::fs::write(&config, text).expect("writes the config");
+        let tls = PeerTls::load(&dir.join("certs"), "admin").expect("operator credentials");
         Self {
             id,
             addr,
+            tls: Arc::new(tls),
             config,
             child: None,
         }
@@ -79,10 +84,7 @@ impl NodeProcess {
     }
 
     fn client(&self) -> SequencerClient<tonic::transport::Channel> {
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("endpoint")
-            .timeout(Duration::from_secs(5));
-        SequencerClient::new(endpoint.connect_lazy())
+        client_of(&self.addr, &self.tls)
     }
 }
 
@@ -93,6 +95,29 @@ impl Drop for NodeProcess {
             let _ = child.wait();
         }
     }
+}
+
+/// A client of the member at `addr`, over the cluster's TLS.
+fn client_of(addr: &str, tls: &PeerTls) -> SequencerClient<tonic::transport::Channel> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+        .expect("endpoint")
+        .tls_config(tls.client())
+        .expect("tls")
+        .timeout(Duration::from_secs(5));
+    SequencerClient::new(endpoint.connect_lazy())
+}
+
+/// Makes the cluster's certificates with `ordo cluster certs`, as a user would.
+fn make_certs(dir: &Path) {
+    let status = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args([
+            "cluster", "certs", "--node", "1", "--node", "2", "--node", "3", "--dir",
+        ])
+        .arg(dir.join("certs"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("runs ordo cluster certs");
+    assert!(status.success(), "ordo cluster certs: {status}");
 }
 
 /// The leader the reachable members agree on, if they do.
@@ -120,7 +145,13 @@ async fn wait_for_leader(members: &[NodeProcess], bound: Duration) -> u64 {
 
 /// Appends one descriptor through whichever member leads; `Some(seq)` when
 /// acknowledged. Tries the members in turn while none answers.
-async fn append_once(addrs: &[String], round: u64, client: u64, i: u64) -> Option<(u64, [u8; 32])> {
+async fn append_once(
+    addrs: &[String],
+    tls: &PeerTls,
+    round: u64,
+    client: u64,
+    i: u64,
+) -> Option<(u64, [u8; 32])> {
     let descriptor = stress::descriptor(round, client, i);
     let encoded = EntryHeader {
         seq: 0,
@@ -129,10 +160,7 @@ async fn append_once(addrs: &[String], round: u64, client: u64, i: u64) -> Optio
     .encode();
     for attempt in 0..100 {
         let addr = &addrs[(client as usize + attempt) % addrs.len()];
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .expect("endpoint")
-            .timeout(Duration::from_secs(5));
-        let mut rpc = SequencerClient::new(endpoint.connect_lazy());
+        let mut rpc = client_of(addr, tls);
         let request = AppendRequest {
             descriptors: vec![encoded.clone()],
         };
@@ -200,6 +228,8 @@ async fn wait_for_tail(member: &NodeProcess, tail: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_raft_leader_under_load_loses_no_acknowledged_header() {
     let dir = tempfile::tempdir().expect("temporary directory");
+    make_certs(dir.path());
+    let tls = Arc::new(PeerTls::load(&dir.path().join("certs"), "admin").expect("credentials"));
     let mut members: Vec<NodeProcess> =
         (1..=3).map(|id| NodeProcess::new(id, dir.path())).collect();
     for member in &mut members {
@@ -224,13 +254,13 @@ async fn killing_the_raft_leader_under_load_loses_no_acknowledged_header() {
     let deadline = Instant::now() + LOAD_BOUND;
     let mut clients = Vec::new();
     for client in 0..CLIENTS {
-        let (addrs, acknowledged) = (addrs.clone(), acknowledged.clone());
+        let (addrs, acknowledged, tls) = (addrs.clone(), acknowledged.clone(), tls.clone());
         clients.push(tokio::spawn(async move {
             for i in 0..APPENDS_PER_CLIENT {
                 if Instant::now() > deadline {
                     break;
                 }
-                if let Some(acked) = append_once(&addrs, 1, client, i).await {
+                if let Some(acked) = append_once(&addrs, &tls, 1, client, i).await {
                     acknowledged.lock().await.push(acked);
                 }
             }

@@ -9,7 +9,9 @@ use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
 use ordo_proto::cluster::v1::{
     ChangeVotersRequest, InitializeRequest, Member, MembershipResponse, StatusRequest, VoterStatus,
 };
+use ordo_raft::PeerTls;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::time::Duration;
 use tonic::transport::Channel;
 
@@ -40,14 +42,35 @@ pub enum ClusterCommand {
     Promote(MemberIdArgs),
     /// Remove a member from the cluster.
     RemoveNode(MemberIdArgs),
+    /// Make the cluster's certificate authority and certificates for its
+    /// members (`node-ID`) and operators (`admin`), or add more with --add.
+    Certs(CertsArgs),
 }
 
-/// Which member to ask.
+/// Options of `ordo cluster certs`.
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Where the certificates go (created if missing).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// A member id to make `node-ID.pem`/`.key` for; repeatable.
+    #[arg(long = "node")]
+    pub nodes: Vec<u64>,
+    /// Add to the authority already in DIR instead of making a new one
+    /// (no `admin` certificate is made then).
+    #[arg(long)]
+    pub add: bool,
+}
+
+/// Which member to ask, and with which credentials.
 #[derive(Debug, Args)]
 pub struct PeerArgs {
     /// A member's peer address (`host:port`, its `peer_listen`).
     #[arg(long, env = "ORDO_PEER")]
     pub peer: String,
+    /// The cluster's certificate directory; the command presents `admin.pem`.
+    #[arg(long, env = "ORDO_CLUSTER_TLS")]
+    pub tls_dir: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -97,15 +120,38 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         ClusterCommand::AddNode(args) => add_node(args).await,
         ClusterCommand::Promote(args) => change_voters(args, Change::Promote).await,
         ClusterCommand::RemoveNode(args) => change_voters(args, Change::Remove).await,
+        ClusterCommand::Certs(args) => certs(args),
     }
 }
 
-fn connect(addr: &str) -> anyhow::Result<SequencerClient<Channel>> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+fn certs(args: CertsArgs) -> anyhow::Result<()> {
+    let mut holders: Vec<String> = args.nodes.iter().map(|id| format!("node-{id}")).collect();
+    if args.add {
+        ordo_raft::tls::add_holders(&args.dir, &holders)?;
+    } else {
+        holders.push("admin".into());
+        ordo_raft::tls::make_authority(&args.dir, &holders)?;
+    }
+    for holder in holders {
+        println!("{}", args.dir.join(format!("{holder}.pem")).display());
+    }
+    Ok(())
+}
+
+/// A member's client, presenting the operator's certificate.
+fn connect(addr: &str, tls: &PeerTls) -> anyhow::Result<SequencerClient<Channel>> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
         .with_context(|| format!("member address {addr}"))?
+        .tls_config(tls.client())
+        .context("cluster TLS")?
         .connect_timeout(MEMBER_TIMEOUT)
         .timeout(MEMBER_TIMEOUT);
     Ok(SequencerClient::new(endpoint.connect_lazy()))
+}
+
+fn operator(args: &PeerArgs) -> anyhow::Result<PeerTls> {
+    PeerTls::load(&args.tls_dir, "admin")
+        .with_context(|| format!("the admin certificate in {}", args.tls_dir.display()))
 }
 
 /// The leader a refusal names, if it is one that does.
@@ -119,15 +165,15 @@ fn leader_named(status: &tonic::Status) -> Option<String> {
 
 /// Calls `call` on `peer`, and once more on the leader it names if it is
 /// not the leader.
-async fn on_leader<T, F, Fut>(peer: &str, call: F) -> anyhow::Result<T>
+async fn on_leader<T, F, Fut>(peer: &str, tls: &PeerTls, call: F) -> anyhow::Result<T>
 where
     F: Fn(SequencerClient<Channel>) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
-    match call(connect(peer)?).await {
+    match call(connect(peer, tls)?).await {
         Ok(reply) => Ok(reply.into_inner()),
         Err(status) => match leader_named(&status) {
-            Some(leader) => Ok(call(connect(&leader)?)
+            Some(leader) => Ok(call(connect(&leader, tls)?)
                 .await
                 .with_context(|| format!("asking the leader at {leader}"))?
                 .into_inner()),
@@ -155,7 +201,8 @@ async fn init(args: InitArgs) -> anyhow::Result<()> {
         .iter()
         .map(|v| parse_voter(v))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let reply = connect(&args.peer.peer)?
+    let tls = operator(&args.peer)?;
+    let reply = connect(&args.peer.peer, &tls)?
         .initialize(InitializeRequest { voters })
         .await
         .with_context(|| format!("initializing the cluster at {}", args.peer.peer))?;
@@ -167,7 +214,8 @@ async fn add_node(args: AddNodeArgs) -> anyhow::Result<()> {
         id: args.id,
         addr: args.addr,
     };
-    let membership = on_leader(&args.peer.peer, |mut client| {
+    let tls = operator(&args.peer)?;
+    let membership = on_leader(&args.peer.peer, &tls, |mut client| {
         let member = member.clone();
         async move { client.add_learner(member).await }
     })
@@ -181,7 +229,8 @@ enum Change {
 }
 
 async fn change_voters(args: MemberIdArgs, change: Change) -> anyhow::Result<()> {
-    let current = on_leader(&args.peer.peer, |mut client| async move {
+    let tls = operator(&args.peer)?;
+    let current = on_leader(&args.peer.peer, &tls, |mut client| async move {
         client.status(StatusRequest {}).await
     })
     .await?;
@@ -203,7 +252,7 @@ async fn change_voters(args: MemberIdArgs, change: Change) -> anyhow::Result<()>
         }
     }
     let request = ChangeVotersRequest { voters, remove };
-    let membership = on_leader(&args.peer.peer, |mut client| {
+    let membership = on_leader(&args.peer.peer, &tls, |mut client| {
         let request = request.clone();
         async move { client.change_voters(request).await }
     })
@@ -246,9 +295,9 @@ fn view_of(status: VoterStatus) -> ViewJson {
     }
 }
 
-async fn member_view(member: &Member, kind: &'static str) -> MemberJson {
+async fn member_view(member: &Member, kind: &'static str, tls: &PeerTls) -> MemberJson {
     let asked = async {
-        connect(&member.addr)?
+        connect(&member.addr, tls)?
             .status(StatusRequest {})
             .await
             .map_err(anyhow::Error::from)
@@ -267,17 +316,18 @@ async fn member_view(member: &Member, kind: &'static str) -> MemberJson {
 }
 
 async fn status(args: PeerArgs) -> anyhow::Result<()> {
-    let first = connect(&args.peer)?
+    let tls = operator(&args)?;
+    let first = connect(&args.peer, &tls)?
         .status(StatusRequest {})
         .await
         .with_context(|| format!("asking {}", args.peer))?
         .into_inner();
     let mut members = Vec::new();
     for member in &first.voters {
-        members.push(member_view(member, "voter").await);
+        members.push(member_view(member, "voter", &tls).await);
     }
     for member in &first.learners {
-        members.push(member_view(member, "learner").await);
+        members.push(member_view(member, "learner", &tls).await);
     }
     if args.json {
         return crate::commands::json::print(&serde_json::json!({ "members": members }));

@@ -6,7 +6,12 @@
 //! data_dir = "./ordo-cluster/n1"
 //! peer_listen = "127.0.0.1:7531"   # what the other members dial
 //! roles = ["sequencer"]
+//! tls_dir = "./ordo-cluster/certs" # ca.pem, node-1.pem, node-1.key
 //! ```
+//!
+//! Members talk only over mutual TLS (see `ordo_raft::tls`): `ordo cluster
+//! certs` makes the authority and one certificate per member, named
+//! `node-ID` unless `tls_name` says otherwise.
 //!
 //! Roles today: `sequencer`, a raft voter ordering entry headers (its state
 //! under `DATA_DIR/raft`). A new cluster is formed once with `ordo cluster
@@ -14,9 +19,10 @@
 
 use crate::node::config::{ConfigError, load_with};
 use anyhow::Context;
-use ordo_raft::{RaftSequencer, VoterConfig, VoterServer};
+use ordo_raft::{PeerTls, RaftSequencer, VoterConfig, VoterServer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Directory of the raft voter's store inside a data directory.
 pub const RAFT_DIR: &str = "raft";
@@ -42,6 +48,11 @@ pub struct NodeConfig {
     pub peer_listen: SocketAddr,
     /// The roles this process runs.
     pub roles: Vec<Role>,
+    /// Directory with the cluster authority and this member's certificate.
+    pub tls_dir: PathBuf,
+    /// The name of this member's certificate files [default: node-ID].
+    #[serde(default)]
+    pub tls_name: Option<String>,
 }
 
 impl NodeConfig {
@@ -71,15 +82,22 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the peer address {}", config.peer_listen))?;
     let local = listener.local_addr()?;
+    let name = (config.tls_name.clone()).unwrap_or_else(|| format!("node-{}", config.id));
+    let tls = Arc::new(
+        PeerTls::load(&config.tls_dir, &name)
+            .with_context(|| format!("loading member certificate {name}"))?,
+    );
     let voter = RaftSequencer::start(VoterConfig {
         id: config.id,
         dir: config.data_dir.join(RAFT_DIR),
         fault: None,
+        tls: tls.clone(),
     })
     .await
     .with_context(|| format!("opening the raft voter in {}", config.data_dir.display()))?;
     let stopping = crate::node::run::shutdown_signal();
-    let server = VoterServer::spawn(voter.service(), listener);
+    let server =
+        VoterServer::spawn(voter.service(), listener, &tls).context("configuring peer TLS")?;
     println!("ordo node {} sequencer listening on {local}", config.id);
     stopping.await;
     voter.shutdown().await;
@@ -93,8 +111,10 @@ mod tests {
 
     #[test]
     fn a_member_file_parses_and_unknown_roles_or_keys_are_refused() {
-        let file =
-            "id = 2\ndata_dir = \"d\"\npeer_listen = \"127.0.0.1:7531\"\nroles = [\"sequencer\"]\n";
+        let file = concat!(
+            "id = 2\ndata_dir = \"d\"\npeer_listen = \"127.0.0.1:7531\"\n",
+            "roles = [\"sequencer\"]\ntls_dir = \"c\"\n"
+        );
         let config = NodeConfig::parse(file).expect("parses");
         assert_eq!((config.id, config.roles), (2, vec![Role::Sequencer]));
         let unknown_role = file.replace("\"sequencer\"", "\"oracle\"");
@@ -111,6 +131,11 @@ mod tests {
             "a member runs a role"
         );
         let zero = file.replace("id = 2", "id = 0");
+        let no_tls = file.replace("tls_dir = \"c\"\n", "");
+        assert!(
+            NodeConfig::parse(&no_tls).is_err(),
+            "members always use TLS"
+        );
         assert!(NodeConfig::parse(&zero).is_err(), "id 0 is reserved");
     }
 }
