@@ -20,6 +20,8 @@ check ordo-kv tonic sqlparser ordo-log ordo-txn ordo-sql ordo-proto
 check ordo-log tonic sqlparser ordo-kv ordo-txn ordo-sql ordo-proto
 check ordo-txn tonic sqlparser ordo-sql ordo-proto ordo-log
 check ordo-sql tonic ordo-proto ordo-log
+# The raft sequencer orders opaque headers: it knows no state, no SQL.
+check ordo-raft sqlparser ordo-kv ordo-txn ordo-sql ordo-server ordo-client
 # The client uses only the wire half of ordo-txn (no default features).
 check ordo-client ordo-server ordo-log ordo-kv ordo-sql rocksdb librocksdb-sys
 [ "$fail" -eq 0 ] && echo "layering: dependency invariants hold"
