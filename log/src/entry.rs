@@ -136,6 +136,16 @@ impl Geometry {
         out
     }
 
+    /// Parses [`Geometry::to_bytes`]'s form, checking the limits.
+    pub fn from_bytes(bytes: &[u8; 16]) -> Result<Self, LogError> {
+        let field = |range: std::ops::Range<usize>| &bytes[range];
+        let u64_at = u64::from_le_bytes(field(0..8).try_into().expect("8 bytes"));
+        let u32_at = u32::from_le_bytes(field(8..12).try_into().expect("4 bytes"));
+        let k = u16::from_le_bytes(field(12..14).try_into().expect("2 bytes"));
+        let m = u16::from_le_bytes(field(14..16).try_into().expect("2 bytes"));
+        Self::new(u64_at, u32_at, k, m)
+    }
+
     /// The commitment to an entry of this geometry whose tree has root `root`.
     pub fn commitment(&self, root: &Hash) -> Hash {
         let mut hasher = blake3::Hasher::new_keyed(&COMMIT_KEY);

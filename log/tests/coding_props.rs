@@ -150,3 +150,24 @@ fn empty_payload_codes_and_rebuilds() {
         Vec::<u8>::new()
     );
 }
+
+#[test]
+fn geometry_bytes_parse_back_and_out_of_limit_bytes_are_refused() {
+    let geometry = Geometry::new(12_345, 4096, 4, 2).unwrap();
+    assert_eq!(
+        Geometry::from_bytes(&geometry.to_bytes()).unwrap(),
+        geometry
+    );
+    let mut bad_chunk = geometry.to_bytes();
+    bad_chunk[8..12].copy_from_slice(&100u32.to_le_bytes());
+    assert!(matches!(
+        Geometry::from_bytes(&bad_chunk),
+        Err(LogError::BadChunkSize(100))
+    ));
+    let mut no_data = geometry.to_bytes();
+    no_data[12..14].copy_from_slice(&0u16.to_le_bytes());
+    assert!(matches!(
+        Geometry::from_bytes(&no_data),
+        Err(LogError::BadShardCounts { .. })
+    ));
+}

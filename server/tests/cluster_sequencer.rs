@@ -10,9 +10,6 @@ use ordo_proto::cluster::v1::{
     AppendRequest, HeadersRequest, InitializeRequest, Member, StatusRequest,
 };
 use ordo_raft::PeerTls;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -27,74 +24,13 @@ const BEFORE_KILL: usize = 60;
 /// Bound on the whole load, and on any wait for catching up.
 const LOAD_BOUND: Duration = Duration::from_secs(60);
 
-/// One `ordo node` process with the sequencer role.
-struct NodeProcess {
-    id: u64,
-    addr: String,
-    tls: Arc<PeerTls>,
-    config: std::path::PathBuf,
-    child: Option<Child>,
-}
+mod common;
 
-impl NodeProcess {
-    fn new(id: u64, dir: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let config = dir.join(format!("n{id}.toml"));
-        let text = format!(
-            "id = {id}\ndata_dir = {:?}\npeer_listen = \"{addr}\"\nroles = [\"sequencer\"]\ntls_dir = {:?}\n",
-            dir.join(format!("n{id}")),
-            dir.join("certs"),
-        );
-        std::fs::write(&config, text).expect("writes the config");
-        let tls = PeerTls::load(&dir.join("certs"), "admin").expect("operator credentials");
-        Self {
-            id,
-            addr,
-            tls: Arc::new(tls),
-            config,
-            child: None,
-        }
-    }
+use common::cluster::{MemberProcess, make_certs};
 
-    /// Starts the process and waits for it to announce its address.
-    fn start(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["--log-level", "warn", "node", "--config"])
-            .arg(&self.config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawns ordo node");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("reads");
-        let expected = format!("ordo node {} sequencer listening on {}", self.id, self.addr);
-        assert_eq!(line.trim(), expected, "the node announces itself");
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reaped");
-    }
-
-    fn client(&self) -> SequencerClient<tonic::transport::Channel> {
-        client_of(&self.addr, &self.tls)
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// A member's sequencer service, over the cluster's TLS.
+fn client(member: &MemberProcess, tls: &PeerTls) -> SequencerClient<tonic::transport::Channel> {
+    client_of(&member.addr, tls)
 }
 
 /// A client of the member at `addr`, over the cluster's TLS.
@@ -107,35 +43,22 @@ fn client_of(addr: &str, tls: &PeerTls) -> SequencerClient<tonic::transport::Cha
     SequencerClient::new(endpoint.connect_lazy())
 }
 
-/// Makes the cluster's certificates with `ordo cluster certs`, as a user would.
-fn make_certs(dir: &Path) {
-    let status = Command::new(env!("CARGO_BIN_EXE_ordo"))
-        .args([
-            "cluster", "certs", "--node", "1", "--node", "2", "--node", "3", "--dir",
-        ])
-        .arg(dir.join("certs"))
-        .stdout(Stdio::null())
-        .status()
-        .expect("runs ordo cluster certs");
-    assert!(status.success(), "ordo cluster certs: {status}");
-}
-
 /// The leader the reachable members agree on, if they do.
-async fn agreed_leader(members: &[NodeProcess]) -> Option<u64> {
+async fn agreed_leader(members: &[MemberProcess], tls: &PeerTls) -> Option<u64> {
     let mut seen = std::collections::BTreeSet::new();
-    for member in members.iter().filter(|m| m.child.is_some()) {
-        let status = member.client().status(StatusRequest {}).await.ok()?;
+    for member in members.iter().filter(|m| m.running()) {
+        let status = client(member, tls).status(StatusRequest {}).await.ok()?;
         seen.insert(status.into_inner().leader?);
     }
     let only = *seen.iter().next()?;
-    let running = members.iter().any(|m| m.id == only && m.child.is_some());
+    let running = members.iter().any(|m| m.id == only && m.running());
     (seen.len() == 1 && running).then_some(only)
 }
 
-async fn wait_for_leader(members: &[NodeProcess], bound: Duration) -> u64 {
+async fn wait_for_leader(members: &[MemberProcess], tls: &PeerTls, bound: Duration) -> u64 {
     let start = Instant::now();
     loop {
-        if let Some(leader) = agreed_leader(members).await {
+        if let Some(leader) = agreed_leader(members, tls).await {
             return leader;
         }
         assert!(start.elapsed() < bound, "no agreed leader within {bound:?}");
@@ -182,15 +105,14 @@ async fn append_once(
     None
 }
 
-async fn headers_of(member: &NodeProcess, tail: u64) -> Vec<EntryHeader> {
+async fn headers_of(member: &MemberProcess, tls: &PeerTls, tail: u64) -> Vec<EntryHeader> {
     let mut headers = Vec::new();
     while (headers.len() as u64) < tail {
         let request = HeadersRequest {
             from_seq: headers.len() as u64,
             max: 1024,
         };
-        let reply = member
-            .client()
+        let reply = client(member, tls)
             .headers(request)
             .await
             .expect("headers")
@@ -208,10 +130,10 @@ async fn headers_of(member: &NodeProcess, tail: u64) -> Vec<EntryHeader> {
     headers
 }
 
-async fn wait_for_tail(member: &NodeProcess, tail: u64) {
+async fn wait_for_tail(member: &MemberProcess, tls: &PeerTls, tail: u64) {
     let start = Instant::now();
     loop {
-        if let Ok(status) = member.client().status(StatusRequest {}).await
+        if let Ok(status) = client(member, tls).status(StatusRequest {}).await
             && status.into_inner().header_tail >= tail
         {
             return;
@@ -228,10 +150,11 @@ async fn wait_for_tail(member: &NodeProcess, tail: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_raft_leader_under_load_loses_no_acknowledged_header() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    make_certs(dir.path());
+    make_certs(dir.path(), &[1, 2, 3]);
     let tls = Arc::new(PeerTls::load(&dir.path().join("certs"), "admin").expect("credentials"));
-    let mut members: Vec<NodeProcess> =
-        (1..=3).map(|id| NodeProcess::new(id, dir.path())).collect();
+    let mut members: Vec<MemberProcess> = (1..=3)
+        .map(|id| MemberProcess::new(id, dir.path(), &["sequencer"]))
+        .collect();
     for member in &mut members {
         member.start();
     }
@@ -242,12 +165,11 @@ async fn killing_the_raft_leader_under_load_loses_no_acknowledged_header() {
             addr: m.addr.clone(),
         })
         .collect();
-    members[0]
-        .client()
+    client(&members[0], &tls)
         .initialize(InitializeRequest { voters })
         .await
         .expect("initializes");
-    let first_leader = wait_for_leader(&members, ELECTION_BOUND).await;
+    let first_leader = wait_for_leader(&members, &tls, ELECTION_BOUND).await;
 
     let addrs: Arc<Vec<String>> = Arc::new(members.iter().map(|m| m.addr.clone()).collect());
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
@@ -279,7 +201,7 @@ async fn killing_the_raft_leader_under_load_loses_no_acknowledged_header() {
         .expect("leader");
     members[old].kill();
     let killed_at = Instant::now();
-    let new_leader = wait_for_leader(&members, ELECTION_BOUND).await;
+    let new_leader = wait_for_leader(&members, &tls, ELECTION_BOUND).await;
     assert_ne!(new_leader, first_leader);
     println!("new leader {new_leader} after {:?}", killed_at.elapsed());
     for client in clients {
@@ -299,8 +221,8 @@ async fn killing_the_raft_leader_under_load_loses_no_acknowledged_header() {
         .expect("acknowledged");
     let mut logs = Vec::new();
     for member in &members {
-        wait_for_tail(member, tail).await;
-        logs.push(headers_of(member, tail).await);
+        wait_for_tail(member, &tls, tail).await;
+        logs.push(headers_of(member, &tls, tail).await);
     }
     for log in &logs {
         assert_eq!(

@@ -14,12 +14,16 @@
 //! `node-ID` unless `tls_name` says otherwise.
 //!
 //! Roles today: `sequencer`, a raft voter ordering entry headers (its state
-//! under `DATA_DIR/raft`). A new cluster is formed once with `ordo cluster
+//! under `DATA_DIR/raft`), and `storage`, a shard store that verifies every
+//! shard it takes and serves (under `DATA_DIR/shards`). A new cluster is formed once with `ordo cluster
 //! init`; members join with `ordo cluster add-node` and `promote`.
 
 use crate::node::config::{ConfigError, load_with};
+use crate::node::services::shards::ShardService;
 use anyhow::Context;
-use ordo_raft::{PeerTls, RaftSequencer, VoterConfig, VoterServer};
+use ordo_log::RocksShardStore;
+use ordo_proto::cluster::v1::shards_server::ShardsServer;
+use ordo_raft::{PeerTls, RaftSequencer, VoterConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,12 +31,27 @@ use std::sync::Arc;
 /// Directory of the raft voter's store inside a data directory.
 pub const RAFT_DIR: &str = "raft";
 
+/// Directory of a storage node's shards inside a data directory.
+pub const SHARDS_DIR: &str = "shards";
+
 /// A role a cluster member can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A raft voter ordering entry headers.
     Sequencer,
+    /// Keeps shards: verifies each against its commitment before storing
+    /// it, and again before serving it.
+    Storage,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Sequencer => "sequencer",
+            Role::Storage => "storage",
+        }
+    }
 }
 
 /// `ordo node`'s file: every key required but `roles`' content.
@@ -74,6 +93,53 @@ impl NodeConfig {
     }
 }
 
+/// What a running member serves on its peer address.
+struct PeerRoles {
+    voter: Option<Arc<RaftSequencer>>,
+    shards: Option<Arc<RocksShardStore>>,
+}
+
+impl PeerRoles {
+    async fn open(config: &NodeConfig, tls: &Arc<PeerTls>) -> anyhow::Result<Self> {
+        let voter = match config.roles.contains(&Role::Sequencer) {
+            false => None,
+            true => Some(
+                RaftSequencer::start(VoterConfig {
+                    id: config.id,
+                    dir: config.data_dir.join(RAFT_DIR),
+                    fault: None,
+                    tls: tls.clone(),
+                })
+                .await
+                .with_context(|| {
+                    format!("opening the raft voter in {}", config.data_dir.display())
+                })?,
+            ),
+        };
+        let shards = match config.roles.contains(&Role::Storage) {
+            false => None,
+            true => Some(Arc::new(
+                RocksShardStore::open(config.data_dir.join(SHARDS_DIR))
+                    .context("opening the shard store")?,
+            )),
+        };
+        Ok(Self { voter, shards })
+    }
+
+    fn router(&self, tls: &PeerTls) -> anyhow::Result<tonic::transport::server::Router> {
+        let shards = self.shards.clone().map(|store| {
+            ShardsServer::new(ShardService::new(store))
+                .max_decoding_message_size(crate::node::services::MAX_REQUEST_BYTES)
+                .max_encoding_message_size(crate::node::services::MAX_REQUEST_BYTES)
+        });
+        Ok(tonic::transport::Server::builder()
+            .tls_config(tls.server())
+            .context("configuring peer TLS")?
+            .add_optional_service(self.voter.as_ref().map(|voter| voter.service()))
+            .add_optional_service(shards))
+    }
+}
+
 /// Runs the member until SIGINT or SIGTERM.
 pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
@@ -87,21 +153,22 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         PeerTls::load(&config.tls_dir, &name)
             .with_context(|| format!("loading member certificate {name}"))?,
     );
-    let voter = RaftSequencer::start(VoterConfig {
-        id: config.id,
-        dir: config.data_dir.join(RAFT_DIR),
-        fault: None,
-        tls: tls.clone(),
-    })
-    .await
-    .with_context(|| format!("opening the raft voter in {}", config.data_dir.display()))?;
+    let roles = PeerRoles::open(&config, &tls).await?;
     let stopping = crate::node::run::shutdown_signal();
-    let server =
-        VoterServer::spawn(voter.service(), listener, &tls).context("configuring peer TLS")?;
-    println!("ordo node {} sequencer listening on {local}", config.id);
-    stopping.await;
-    voter.shutdown().await;
-    server.stop().await.context("stopping the peer server")?;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let server = roles
+        .router(&tls)?
+        .serve_with_incoming_shutdown(incoming, stopping);
+    let names: Vec<&str> = config.roles.iter().map(|r| r.name()).collect();
+    println!(
+        "ordo node {} listening on {local} ({})",
+        config.id,
+        names.join(", ")
+    );
+    server.await.context("serving the peer address")?;
+    if let Some(voter) = roles.voter {
+        voter.shutdown().await;
+    }
     Ok(())
 }
 

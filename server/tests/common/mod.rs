@@ -2,6 +2,8 @@
 //! the launcher tests and benchmarks share (`ordo_client::dev`).
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod cluster;
+
 use ordo_client::dev::DevProcess;
 use std::path::Path;
 use std::process::Stdio;

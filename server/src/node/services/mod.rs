@@ -10,6 +10,8 @@
 //! - [`log`] serves `ordo.v1.Log`: raw entries and the tail.
 //! - [`request`] holds the checks the read services share (key and id
 //!   sizes, the version a read runs at).
+//! - [`shards`] serves `ordo.cluster.v1.Shards`: a storage node's shards,
+//!   verified on the way in and on the way out.
 //! - [`sql`] serves `ordo.v1.Sql`: SQL sessions.
 //! - [`status`] serves `ordo.v1.Status`: the node's role and progress.
 //! - [`txn`] serves `ordo.v1.Txn`: begin and commit.
@@ -20,6 +22,7 @@ pub mod kv;
 pub mod log;
 pub mod request;
 pub mod session;
+pub mod shards;
 pub mod sql;
 pub mod status;
 pub mod txn;

@@ -1,0 +1,151 @@
+//! `ordo.cluster.v1.Shards`: a storage node's shards over gRPC, served
+//! from its [`ShardStore`].
+//!
+//! Nothing unverified crosses this service in either direction: a put is
+//! checked against the commitment and geometry it names before anything is
+//! stored, and a get checks what is stored against the commitment and
+//! geometry the caller names before sending it. A stored shard that no
+//! longer verifies (a damaged disk) is answered DATA_LOSS and logged, never
+//! sent.
+
+use ordo_log::limits::MAX_PROOF_HASHES;
+use ordo_log::{Geometry, Hash, Shard, ShardStore, verify_shard};
+use ordo_proto::cluster::v1::shards_server::Shards;
+use ordo_proto::cluster::v1::{
+    HasShardResponse, ListShardsRequest, ListShardsResponse, PutShardRequest, PutShardResponse,
+    ShardKey, ShardMessage,
+};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The shard service over one store.
+pub struct ShardService {
+    store: Arc<dyn ShardStore>,
+}
+
+impl ShardService {
+    /// Serves `store`.
+    pub fn new(store: Arc<dyn ShardStore>) -> Self {
+        Self { store }
+    }
+
+    /// Runs a store call on the blocking pool: stores sync to disk.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn ShardStore) -> Result<T, ordo_log::StoreError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || call(&*store))
+            .await
+            .map_err(|e| Status::internal(format!("shard store task: {e}")))?
+            .map_err(|e| Status::internal(e.to_string()))
+    }
+}
+
+fn commitment_of(bytes: &[u8]) -> Result<Hash, Status> {
+    bytes.try_into().map_err(|_| {
+        Status::invalid_argument(format!("a commitment is 32 bytes, not {}", bytes.len()))
+    })
+}
+
+fn geometry_of(bytes: &[u8]) -> Result<Geometry, Status> {
+    let bytes: &[u8; 16] = bytes.try_into().map_err(|_| {
+        Status::invalid_argument(format!("a geometry is 16 bytes, not {}", bytes.len()))
+    })?;
+    Geometry::from_bytes(bytes).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+fn index_of(index: u32) -> Result<u16, Status> {
+    u16::try_from(index)
+        .map_err(|_| Status::invalid_argument(format!("shard index {index} is out of range")))
+}
+
+/// The shard a message carries, its shape checked (its content is checked
+/// against the commitment by the caller).
+fn shard_of(message: ShardMessage) -> Result<Shard, Status> {
+    if message.proof.len() > MAX_PROOF_HASHES {
+        return Err(Status::invalid_argument(format!(
+            "a proof of {} hashes; at most {MAX_PROOF_HASHES}",
+            message.proof.len()
+        )));
+    }
+    let proof = message
+        .proof
+        .iter()
+        .map(|hash| commitment_of(hash))
+        .collect::<Result<_, _>>()?;
+    Ok(Shard {
+        index: index_of(message.index)?,
+        bytes: message.data,
+        proof,
+    })
+}
+
+/// The wire form of a shard.
+pub fn message_of(shard: Shard) -> ShardMessage {
+    ShardMessage {
+        index: u32::from(shard.index),
+        data: shard.bytes,
+        proof: shard.proof.iter().map(|hash| hash.to_vec()).collect(),
+    }
+}
+
+#[tonic::async_trait]
+impl Shards for ShardService {
+    async fn put(
+        &self,
+        request: Request<PutShardRequest>,
+    ) -> Result<Response<PutShardResponse>, Status> {
+        let request = request.into_inner();
+        let commitment = commitment_of(&request.commitment)?;
+        let geometry = geometry_of(&request.geometry)?;
+        let message = request
+            .shard
+            .ok_or_else(|| Status::invalid_argument("no shard"))?;
+        let shard = shard_of(message)?;
+        verify_shard(&commitment, &geometry, &shard)
+            .map_err(|e| Status::invalid_argument(format!("the shard does not verify: {e}")))?;
+        self.blocking(move |store| store.put(&commitment, &shard))
+            .await?;
+        Ok(Response::new(PutShardResponse {}))
+    }
+
+    async fn get(&self, request: Request<ShardKey>) -> Result<Response<ShardMessage>, Status> {
+        let key = request.into_inner();
+        let commitment = commitment_of(&key.commitment)?;
+        let geometry = geometry_of(&key.geometry)?;
+        let index = index_of(key.index)?;
+        let stored = self
+            .blocking(move |store| store.get(&commitment, index))
+            .await?;
+        let shard = stored.ok_or_else(|| Status::not_found("shard not held"))?;
+        if let Err(e) = verify_shard(&commitment, &geometry, &shard) {
+            tracing::error!(commitment = %ordo_log::hex(&commitment), index, error = %e, "a stored shard fails verification");
+            return Err(Status::data_loss(format!(
+                "the stored shard fails verification: {e}"
+            )));
+        }
+        Ok(Response::new(message_of(shard)))
+    }
+
+    async fn has(&self, request: Request<ShardKey>) -> Result<Response<HasShardResponse>, Status> {
+        let key = request.into_inner();
+        let commitment = commitment_of(&key.commitment)?;
+        let index = index_of(key.index)?;
+        let held = self
+            .blocking(move |store| store.has(&commitment, index))
+            .await?;
+        Ok(Response::new(HasShardResponse { held }))
+    }
+
+    async fn list(
+        &self,
+        request: Request<ListShardsRequest>,
+    ) -> Result<Response<ListShardsResponse>, Status> {
+        let commitment = commitment_of(&request.into_inner().commitment)?;
+        let indices = self.blocking(move |store| store.list(&commitment)).await?;
+        Ok(Response::new(ListShardsResponse {
+            indices: indices.into_iter().map(u32::from).collect(),
+        }))
+    }
+}

@@ -1,0 +1,126 @@
+//! An `ordo node` process with the storage role: shards that verify are
+//! stored and served back; a shard that does not verify is refused and not
+//! stored; a stored shard damaged under the service is never served; a
+//! client without the cluster's certificate is refused.
+
+use ordo_log::{Coder, EncodedEntry, RocksShardStore, ShardStore};
+use ordo_proto::cluster::v1::shards_client::ShardsClient;
+use ordo_proto::cluster::v1::{ListShardsRequest, PutShardRequest, ShardKey, ShardMessage};
+use ordo_raft::PeerTls;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+mod common;
+
+use common::cluster::{MemberProcess, make_certs};
+
+/// A client of the member's shard service, over the cluster's TLS.
+fn shards_client(node: &MemberProcess, tls: &PeerTls) -> ShardsClient<Channel> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", node.addr))
+        .expect("endpoint")
+        .tls_config(tls.client())
+        .expect("tls")
+        .timeout(Duration::from_secs(10));
+    ShardsClient::new(endpoint.connect_lazy())
+}
+
+fn entry() -> EncodedEntry {
+    let payload: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    Coder::new().encode(&payload, 4096, 4, 2).expect("encodes")
+}
+
+fn put_request(entry: &EncodedEntry, index: usize) -> PutShardRequest {
+    let shard = &entry.shards[index];
+    PutShardRequest {
+        commitment: entry.commitment.to_vec(),
+        geometry: entry.geometry.to_bytes().to_vec(),
+        shard: Some(ShardMessage {
+            index: u32::from(shard.index),
+            data: shard.bytes.clone(),
+            proof: shard.proof.iter().map(|h| h.to_vec()).collect(),
+        }),
+    }
+}
+
+fn key(entry: &EncodedEntry, index: u32) -> ShardKey {
+    ShardKey {
+        commitment: entry.commitment.to_vec(),
+        geometry: entry.geometry.to_bytes().to_vec(),
+        index,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_node_stores_and_serves_only_shards_that_verify() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    make_certs(dir.path(), &[1]);
+    let tls = PeerTls::load(&dir.path().join("certs"), "admin").expect("credentials");
+    let mut node = MemberProcess::new(1, dir.path(), &["storage"]);
+    node.start();
+    let mut client = shards_client(&node, &tls);
+    let entry = entry();
+
+    for index in 0..5 {
+        client
+            .put(put_request(&entry, index))
+            .await
+            .expect("a good shard is stored");
+    }
+    let mut flipped = put_request(&entry, 5);
+    flipped.shard.as_mut().expect("shard").data[100] ^= 1;
+    let refused = client.put(flipped).await.expect_err("a damaged shard");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused}");
+    let held = client
+        .has(key(&entry, 5))
+        .await
+        .expect("has")
+        .into_inner()
+        .held;
+    assert!(!held, "a refused shard is not stored");
+    let list = ListShardsRequest {
+        commitment: entry.commitment.to_vec(),
+    };
+    let indices = client.list(list).await.expect("list").into_inner().indices;
+    assert_eq!(indices, vec![0, 1, 2, 3, 4]);
+    let got = client.get(key(&entry, 2)).await.expect("get").into_inner();
+    assert_eq!(got.data, entry.shards[2].bytes, "served as stored");
+    let missing = client.get(key(&entry, 5)).await.expect_err("not held");
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    // Damage shard 3 under the service (as a failing disk would, past the
+    // store's own checks): the node must not serve it.
+    node.stop();
+    {
+        let store = RocksShardStore::open(node.data_dir.join("shards")).expect("opens");
+        let mut damaged = entry.shards[3].clone();
+        damaged.bytes[7] ^= 0x40;
+        store.put(&entry.commitment, &damaged).expect("overwrites");
+    }
+    node.start();
+    let mut client = shards_client(&node, &tls);
+    let lost = client
+        .get(key(&entry, 3))
+        .await
+        .expect_err("a damaged stored shard");
+    assert_eq!(lost.code(), tonic::Code::DataLoss, "{lost}");
+    client
+        .get(key(&entry, 1))
+        .await
+        .expect("the others still serve");
+
+    let clear = tonic::transport::Endpoint::from_shared(format!("http://{}", node.addr))
+        .expect("endpoint")
+        .timeout(Duration::from_secs(5));
+    let stranger = match clear.connect().await {
+        Ok(channel) => ShardsClient::new(channel)
+            .put(put_request(&entry, 5))
+            .await
+            .err(),
+        Err(e) => Some(tonic::Status::unavailable(e.to_string())),
+    };
+    assert!(
+        stranger.is_some(),
+        "a client without a certificate is refused"
+    );
+    node.stop();
+}

@@ -1,0 +1,112 @@
+//! `ordo node` processes for cluster tests: a member on a free loopback
+//! port with the roles it is given, and the certificates `ordo cluster
+//! certs` makes, as a user would.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Makes `DIR/certs` with a certificate for each member id, and `admin`.
+pub fn make_certs(dir: &Path, ids: &[u64]) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ordo"));
+    command
+        .args(["cluster", "certs", "--dir"])
+        .arg(dir.join("certs"));
+    for id in ids {
+        command.args(["--node", &id.to_string()]);
+    }
+    let status = command
+        .stdout(Stdio::null())
+        .status()
+        .expect("runs ordo cluster certs");
+    assert!(status.success(), "ordo cluster certs: {status}");
+}
+
+/// One `ordo node` process, killed if the test fails.
+pub struct MemberProcess {
+    /// The member's id.
+    pub id: u64,
+    /// Its peer address, `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    roles: String,
+    config: PathBuf,
+    child: Option<Child>,
+}
+
+impl MemberProcess {
+    /// A member with `roles` (e.g. `"sequencer"`), its files under `dir`
+    /// and the certificates of `DIR/certs`; not started.
+    pub fn new(id: u64, dir: &Path, roles: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let (config, data_dir) = (dir.join(format!("n{id}.toml")), dir.join(format!("n{id}")));
+        let quoted: Vec<String> = roles.iter().map(|r| format!("{r:?}")).collect();
+        let text = format!(
+            "id = {id}\ndata_dir = {data_dir:?}\npeer_listen = \"{addr}\"\nroles = [{}]\ntls_dir = {:?}\n",
+            quoted.join(", "),
+            dir.join("certs"),
+        );
+        std::fs::write(&config, text).expect("writes the config");
+        Self {
+            id,
+            addr,
+            data_dir,
+            roles: roles.join(", "),
+            config,
+            child: None,
+        }
+    }
+
+    /// Whether the process runs.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Starts the process and waits until it announces its address.
+    pub fn start(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["--log-level", "warn", "node", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawns ordo node");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout).read_line(&mut line).expect("reads");
+        let expected = format!(
+            "ordo node {} listening on {} ({})",
+            self.id, self.addr, self.roles
+        );
+        assert_eq!(line.trim(), expected, "the node announces itself");
+        self.child = Some(child);
+    }
+
+    /// SIGTERM, and a clean exit.
+    pub fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        assert!(child.wait().expect("exits").success(), "a clean stop");
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+    }
+}
+
+impl Drop for MemberProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
