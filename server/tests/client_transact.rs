@@ -131,23 +131,6 @@ async fn concurrent_read_modify_writes_all_land_and_strangers_are_refused() {
     assert!(node.terminate().success());
 }
 
-/// Fetches the metrics page with a bare HTTP/1.1 request.
-async fn scrape(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let address = url
-        .trim_start_matches("http://")
-        .trim_end_matches("/metrics");
-    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
-    socket
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: ordo\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    socket.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-}
-
 #[tokio::test]
 async fn metrics_count_commits_aborts_latency_batches_and_lag() {
     let data = tempfile::tempdir().unwrap();
@@ -174,7 +157,7 @@ async fn metrics_count_commits_aborts_latency_batches_and_lag() {
         })
         .await;
     assert!(denied.is_err());
-    let page = scrape(&node.metrics).await;
+    let page = common::scrape(&node.metrics).await;
     for needle in [
         "ordo_commits_total 6\n",
         "ordo_aborts_total{reason=\"permission_denied\"} 1\n",

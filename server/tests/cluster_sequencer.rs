@@ -213,6 +213,8 @@ async fn killing_the_raft_leader_under_load_loses_no_acknowledged_header() {
         "appends resumed after the kill"
     );
 
+    let page = common::scrape(&members[new_leader as usize - 1].metrics).await;
+    assert!(page.contains("ordo_raft_is_leader 1"), "{page}");
     members[old].start();
     let tail = acknowledged
         .iter()

@@ -7,6 +7,7 @@
 //! peer_listen = "127.0.0.1:7531"   # what the other members dial
 //! roles = ["sequencer"]
 //! tls_dir = "./ordo-cluster/certs" # ca.pem, node-1.pem, node-1.key
+//! metrics_listen = "127.0.0.1:7541" # optional: Prometheus, GET /metrics
 //! ```
 //!
 //! Members talk only over mutual TLS (see `ordo_raft::tls`): `ordo cluster
@@ -19,7 +20,7 @@
 //! init`; members join with `ordo cluster add-node` and `promote`.
 
 use crate::node::config::{ConfigError, load_with};
-use crate::node::services::shards::ShardService;
+use crate::node::services::shards::{ShardCounters, ShardService};
 use anyhow::Context;
 use ordo_log::RocksShardStore;
 use ordo_proto::cluster::v1::shards_server::ShardsServer;
@@ -72,6 +73,9 @@ pub struct NodeConfig {
     /// The name of this member's certificate files [default: node-ID].
     #[serde(default)]
     pub tls_name: Option<String>,
+    /// Where to serve Prometheus metrics (`GET /metrics`) [default: none].
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl NodeConfig {
@@ -97,6 +101,7 @@ impl NodeConfig {
 struct PeerRoles {
     voter: Option<Arc<RaftSequencer>>,
     shards: Option<Arc<RocksShardStore>>,
+    shard_counters: Arc<ShardCounters>,
 }
 
 impl PeerRoles {
@@ -123,12 +128,32 @@ impl PeerRoles {
                     .context("opening the shard store")?,
             )),
         };
-        Ok(Self { voter, shards })
+        Ok(Self {
+            voter,
+            shards,
+            shard_counters: Arc::default(),
+        })
+    }
+
+    /// The metrics page of the roles this member runs.
+    fn metrics_page(&self) -> Arc<dyn Fn() -> String + Send + Sync> {
+        let voter = self.voter.clone();
+        let counters = self.shards.as_ref().map(|_| self.shard_counters.clone());
+        Arc::new(move || {
+            let mut out = String::new();
+            if let Some(voter) = &voter {
+                render_raft(&mut out, voter);
+            }
+            if let Some(counters) = &counters {
+                counters.render(&mut out);
+            }
+            out
+        })
     }
 
     fn router(&self, tls: &PeerTls) -> anyhow::Result<tonic::transport::server::Router> {
         let shards = self.shards.clone().map(|store| {
-            ShardsServer::new(ShardService::new(store))
+            ShardsServer::new(ShardService::new(store, self.shard_counters.clone()))
                 .max_decoding_message_size(crate::node::services::MAX_REQUEST_BYTES)
                 .max_encoding_message_size(crate::node::services::MAX_REQUEST_BYTES)
         });
@@ -138,6 +163,46 @@ impl PeerRoles {
             .add_optional_service(self.voter.as_ref().map(|voter| voter.service()))
             .add_optional_service(shards))
     }
+}
+
+/// A voter's raft gauges in Prometheus' text format.
+fn render_raft(out: &mut String, voter: &RaftSequencer) {
+    use crate::node::metrics::gauge;
+    let metrics = voter.raft().metrics().borrow().clone();
+    let is_leader = metrics.current_leader == Some(metrics.id);
+    gauge(
+        out,
+        "ordo_raft_term",
+        "The voter's current raft term.",
+        metrics.current_term,
+    );
+    gauge(
+        out,
+        "ordo_raft_is_leader",
+        "1 while this voter leads.",
+        u64::from(is_leader),
+    );
+    let last_log = metrics.last_log_index.unwrap_or(0);
+    gauge(
+        out,
+        "ordo_raft_last_log_index",
+        "Index of the voter's last raft log entry.",
+        last_log,
+    );
+    let applied = metrics.last_applied.map_or(0, |id| id.index);
+    gauge(
+        out,
+        "ordo_raft_applied_index",
+        "Index of the last raft entry applied here.",
+        applied,
+    );
+    let tail = ordo_log::Sequencer::tail(voter);
+    gauge(
+        out,
+        "ordo_raft_header_tail",
+        "Headers applied here: the next seq.",
+        tail,
+    );
 }
 
 /// Runs the member until SIGINT or SIGTERM.
@@ -154,6 +219,16 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             .with_context(|| format!("loading member certificate {name}"))?,
     );
     let roles = PeerRoles::open(&config, &tls).await?;
+    let exporter = match config.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics address {addr}"))?;
+            let page = roles.metrics_page();
+            Some(tokio::spawn(crate::node::metrics::serve(listener, page)))
+        }
+    };
     let stopping = crate::node::run::shutdown_signal();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let server = roles
@@ -166,6 +241,9 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         names.join(", ")
     );
     server.await.context("serving the peer address")?;
+    if let Some(exporter) = exporter {
+        exporter.abort();
+    }
     if let Some(voter) = roles.voter {
         voter.shutdown().await;
     }

@@ -205,14 +205,14 @@ fn newest_cache(out: &mut String, stats: &ordo_kv::NewestStats) {
     );
 }
 
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+pub(crate) fn counter(out: &mut String, name: &str, help: &str, value: u64) {
     let _ = writeln!(
         out,
         "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
     );
 }
 
-fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+pub(crate) fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
     let _ = writeln!(
         out,
         "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"

@@ -22,6 +22,14 @@ pub fn make_certs(dir: &Path, ids: &[u64]) {
     assert!(status.success(), "ordo cluster certs: {status}");
 }
 
+/// A port free on loopback when asked (the member binds it again).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// One `ordo node` process, killed if the test fails.
 pub struct MemberProcess {
     /// The member's id.
@@ -30,6 +38,8 @@ pub struct MemberProcess {
     pub addr: String,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// Its metrics page, `http://127.0.0.1:PORT/metrics`.
+    pub metrics: String,
     roles: String,
     config: PathBuf,
     child: Option<Child>,
@@ -39,15 +49,12 @@ impl MemberProcess {
     /// A member with `roles` (e.g. `"sequencer"`), its files under `dir`
     /// and the certificates of `DIR/certs`; not started.
     pub fn new(id: u64, dir: &Path, roles: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let metrics_addr = format!("127.0.0.1:{}", free_port());
         let (config, data_dir) = (dir.join(format!("n{id}.toml")), dir.join(format!("n{id}")));
         let quoted: Vec<String> = roles.iter().map(|r| format!("{r:?}")).collect();
         let text = format!(
-            "id = {id}\ndata_dir = {data_dir:?}\npeer_listen = \"{addr}\"\nroles = [{}]\ntls_dir = {:?}\n",
+            "id = {id}\ndata_dir = {data_dir:?}\npeer_listen = \"{addr}\"\nroles = [{}]\ntls_dir = {:?}\nmetrics_listen = \"{metrics_addr}\"\n",
             quoted.join(", "),
             dir.join("certs"),
         );
@@ -56,6 +63,7 @@ impl MemberProcess {
             id,
             addr,
             data_dir,
+            metrics: format!("http://{metrics_addr}/metrics"),
             roles: roles.join(", "),
             config,
             child: None,

@@ -54,3 +54,20 @@ pub async fn channel(endpoint: &str) -> tonic::transport::Channel {
         .await
         .unwrap()
 }
+
+/// Fetches the metrics page with a bare HTTP/1.1 request.
+pub async fn scrape(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: ordo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}

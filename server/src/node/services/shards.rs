@@ -5,8 +5,8 @@
 //! checked against the commitment and geometry it names before anything is
 //! stored, and a get checks what is stored against the commitment and
 //! geometry the caller names before sending it. A stored shard that no
-//! longer verifies (a damaged disk) is answered DATA_LOSS and logged, never
-//! sent.
+//! longer verifies (a damaged disk) is answered DATA_LOSS, logged and
+//! counted, never sent.
 
 use ordo_log::limits::MAX_PROOF_HASHES;
 use ordo_log::{Geometry, Hash, Shard, ShardStore, verify_shard};
@@ -16,17 +16,56 @@ use ordo_proto::cluster::v1::{
     ShardKey, ShardMessage,
 };
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::{Request, Response, Status};
+
+/// What a storage node counts, for its metrics page.
+#[derive(Debug, Default)]
+pub struct ShardCounters {
+    /// Shards verified and stored.
+    pub stored: AtomicU64,
+    /// Puts refused because the shard did not verify.
+    pub refused: AtomicU64,
+    /// Stored shards a get found damaged (not served).
+    pub damaged: AtomicU64,
+}
+
+impl ShardCounters {
+    /// The counters in Prometheus' text format.
+    pub fn render(&self, out: &mut String) {
+        use crate::node::metrics::counter;
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        counter(
+            out,
+            "ordo_storage_shards_stored_total",
+            "Shards verified and stored.",
+            read(&self.stored),
+        );
+        counter(
+            out,
+            "ordo_storage_shards_refused_total",
+            "Puts refused: the shard did not verify.",
+            read(&self.refused),
+        );
+        counter(
+            out,
+            "ordo_storage_shards_damaged_total",
+            "Stored shards found damaged on read, not served.",
+            read(&self.damaged),
+        );
+    }
+}
 
 /// The shard service over one store.
 pub struct ShardService {
     store: Arc<dyn ShardStore>,
+    counters: Arc<ShardCounters>,
 }
 
 impl ShardService {
-    /// Serves `store`.
-    pub fn new(store: Arc<dyn ShardStore>) -> Self {
-        Self { store }
+    /// Serves `store`, counting into `counters`.
+    pub fn new(store: Arc<dyn ShardStore>, counters: Arc<ShardCounters>) -> Self {
+        Self { store, counters }
     }
 
     /// Runs a store call on the blocking pool: stores sync to disk.
@@ -120,6 +159,7 @@ impl Shards for ShardService {
             .await?;
         let shard = stored.ok_or_else(|| Status::not_found("shard not held"))?;
         if let Err(e) = verify_shard(&commitment, &geometry, &shard) {
+            self.counters.damaged.fetch_add(1, Ordering::Relaxed);
             tracing::error!(commitment = %ordo_log::hex(&commitment), index, error = %e, "a stored shard fails verification");
             return Err(Status::data_loss(format!(
                 "the stored shard fails verification: {e}"
