@@ -22,6 +22,8 @@
 //!   make an entry's shards and header durable with one sync;
 //!   `rocks_log` holds [`RocksLog`], the one on RocksDB (feature `rocksdb`)
 //!   that `ordo dev` runs on.
+//! - [`placement`]: which storage member holds which shard, a pure
+//!   function of the commitment and the members.
 //! - [`conformance`]: the suites every [`ShardStore`] and every
 //!   [`Sequencer`] must pass.
 //! - [`io`]: [`EntryWriter`] (code, store, then order) and [`EntryReader`]
@@ -44,6 +46,7 @@ pub mod io;
 pub mod joint;
 pub mod limits;
 pub mod merkle;
+pub mod placement;
 #[cfg(feature = "rocksdb")]
 pub mod rocks_log;
 #[cfg(feature = "rocksdb")]
