@@ -13,6 +13,8 @@
 //!   machine, in one RocksDB instance.
 //! - [`network`]: raft's RPCs over gRPC (`ordo.cluster.v1.Sequencer`), both
 //!   halves, and the `Append` RPC followers forward appends through.
+//! - [`remote`]: [`RemoteSequencer`], the voters' sequencer from a member
+//!   that is not one (appends to the leader, the tail from a followed voter).
 //! - [`tls`]: mutual TLS between members, and making the cluster's
 //!   certificate authority and member certificates.
 //! - [`sequencer`]: [`RaftSequencer`], a voter as ordo's `Sequencer`:
@@ -26,12 +28,14 @@
 //!   header log is derived from the committed raft log and rebuilt from it.
 
 pub mod network;
+pub mod remote;
 pub mod sequencer;
 pub mod store;
 pub mod tls;
 pub mod types;
 
 pub use network::VoterServer;
+pub use remote::RemoteSequencer;
 pub use sequencer::{RaftSequencer, StartError, VoterConfig, raft_config};
 pub use store::{HeaderMachine, HeaderReader, LogStore, OpenError, open_store};
 pub use tls::{PeerTls, TlsError};

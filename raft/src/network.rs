@@ -6,7 +6,7 @@
 //! types: the voters of one cluster run one build, and restating raft's
 //! messages in protobuf would only add a translation to keep right.
 
-use crate::store::HeaderReader;
+use crate::store::{HeaderReader, WeakHeaderReader};
 use crate::tls::PeerTls;
 use crate::types::{HeaderBatch, Node, NodeId, TypeConfig};
 use openraft::ChangeMembers;
@@ -25,8 +25,9 @@ use ordo_log::limits::MAX_READ_BATCH;
 use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
 use ordo_proto::cluster::v1::sequencer_server::Sequencer as SequencerRpc;
 use ordo_proto::cluster::v1::{
-    AppendRequest, AppendResponse, ChangeVotersRequest, HeadersRequest, HeadersResponse,
-    InitializeRequest, Member, MembershipResponse, RaftMessage, StatusRequest, VoterStatus,
+    AppendRequest, AppendResponse, ChangeVotersRequest, FollowRequest, HeadersRequest,
+    HeadersResponse, InitializeRequest, Member, MembershipResponse, RaftMessage, StatusRequest,
+    VoterStatus,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -202,13 +203,17 @@ fn membership_of(membership: &openraft::Membership<NodeId, Node>) -> MembershipR
     }
 }
 
-/// The status a refused membership change or append gets: FAILED_PRECONDITION
-/// naming the leader when this voter is not it (nothing was proposed),
-/// otherwise UNAVAILABLE.
+/// The status a refused membership change or append gets: ABORTED when
+/// raft stopped on this voter (a failed write; it must be restarted),
+/// FAILED_PRECONDITION naming the leader when this voter is not it (nothing
+/// was proposed), otherwise UNAVAILABLE.
 fn refused<E>(e: &RaftError<NodeId, E>) -> Status
 where
     E: std::error::Error + openraft::TryAsRef<openraft::error::ForwardToLeader<NodeId, Node>>,
 {
+    if let RaftError::Fatal(fatal) = e {
+        return Status::aborted(format!("raft stopped on this voter: {fatal}"));
+    }
     let Some(forward) = e.forward_to_leader() else {
         return Status::unavailable(format!("raft refused: {e}"));
     };
@@ -288,6 +293,21 @@ impl SequencerRpc for RaftService {
             headers: headers.iter().map(EntryHeader::encode).collect(),
             tail: self.headers.tail(),
         }))
+    }
+
+    type FollowStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<HeadersResponse, Status>> + Send>>;
+
+    async fn follow(
+        &self,
+        request: Request<FollowRequest>,
+    ) -> Result<Response<Self::FollowStream>, Status> {
+        let from = request.into_inner().from_seq;
+        let (sender, receiver) = tokio::sync::mpsc::channel(FOLLOW_BUFFER);
+        let tail = self.headers.watch();
+        tokio::spawn(feed_follower(self.headers.downgrade(), tail, from, sender));
+        let stream = tokio_stream::wrappers::ReceiverStream::new(receiver);
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn initialize(
@@ -370,6 +390,54 @@ impl SequencerRpc for RaftService {
             learners,
         }))
     }
+}
+
+/// Batches a follower may have in flight before the feed waits for it.
+pub const FOLLOW_BUFFER: usize = 16;
+
+/// Sends the headers from `from` on, a batch each time `tail` moves,
+/// until the receiver goes away or the voter stops. Holds the store only
+/// while reading a batch, so a stopping voter's store closes.
+async fn feed_follower(
+    headers: WeakHeaderReader,
+    mut tail: tokio::sync::watch::Receiver<u64>,
+    mut from: u64,
+    sender: tokio::sync::mpsc::Sender<Result<HeadersResponse, Status>>,
+) {
+    loop {
+        let Some(message) = next_batch(&headers, &mut from) else {
+            return;
+        };
+        if sender.send(message).await.is_err() {
+            return;
+        }
+        if *tail.borrow() > from {
+            continue;
+        }
+        let moved = tail.wait_for(|&now| now > from);
+        tokio::select! {
+            changed = moved => if changed.is_err() { return },
+            () = sender.closed() => return,
+        }
+    }
+}
+
+/// The next batch from `from` (advanced past it), or None once the store
+/// is closed.
+fn next_batch(
+    headers: &WeakHeaderReader,
+    from: &mut u64,
+) -> Option<Result<HeadersResponse, Status>> {
+    let headers = headers.upgrade()?;
+    let batch = match headers.read(*from, MAX_READ_BATCH) {
+        Ok(batch) => batch,
+        Err(e) => return Some(Err(Status::internal(e))),
+    };
+    *from += batch.len() as u64;
+    Some(Ok(HeadersResponse {
+        headers: batch.iter().map(EntryHeader::encode).collect(),
+        tail: headers.tail(),
+    }))
 }
 
 fn state_name(metrics: &openraft::RaftMetrics<NodeId, Node>) -> &'static str {

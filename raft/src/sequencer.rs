@@ -41,6 +41,9 @@ pub const MAX_QUEUED_APPENDS: usize = 16 * MAX_BATCH_DESCRIPTORS;
 /// unreachable for a moment) before it fails.
 pub const APPEND_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long [`RaftSequencer::shutdown`] waits for raft's tasks to drop the store.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
 /// Pause between attempts to find a leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
@@ -94,6 +97,8 @@ struct Proposal {
 pub struct RaftSequencer {
     id: NodeId,
     raft: Raft<TypeConfig>,
+    /// Raft's handles on the store, to know when shutdown let go of it.
+    raft_handles: Arc<()>,
     reader: HeaderReader,
     proposals: mpsc::Sender<Proposal>,
 }
@@ -105,6 +110,7 @@ impl RaftSequencer {
     pub async fn start(config: VoterConfig) -> Result<Arc<Self>, StartError> {
         let (log, machine) = open_store(&config.dir, config.fault)?;
         let reader = machine.reader();
+        let raft_handles = machine.raft_handles();
         let raft_config = raft_config()
             .validate()
             .map_err(|e| StartError::Raft(e.to_string()))?;
@@ -121,6 +127,7 @@ impl RaftSequencer {
         Ok(Arc::new(Self {
             id: config.id,
             raft,
+            raft_handles,
             reader,
             proposals,
         }))
@@ -152,10 +159,20 @@ impl RaftSequencer {
         self.id
     }
 
-    /// Stops raft on this voter. Appends after this fail.
+    /// Stops raft on this voter and waits (at most [`SHUTDOWN_WAIT`]) until
+    /// raft's tasks have let go of the store, so that the store closes once
+    /// the readers are gone. Appends after this fail.
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not stop cleanly");
+        }
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
+        while Arc::strong_count(&self.raft_handles) > 1 {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!("raft's tasks still hold the store after {SHUTDOWN_WAIT:?}");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

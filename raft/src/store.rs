@@ -182,12 +182,14 @@ pub fn open_store(
         .map_err(|e| OpenError::Corrupt(e.to_string()))?
         .unwrap_or_default();
     let (tail, _) = watch::channel(position.next_seq);
+    let held = Arc::new(());
     let machine = HeaderMachine {
         db: db.clone(),
         position,
         tail: Arc::new(tail),
+        held: held.clone(),
     };
-    Ok((LogStore { db }, machine))
+    Ok((LogStore { db, _held: held }, machine))
 }
 
 fn index_key(index: u64) -> [u8; 8] {
@@ -198,6 +200,8 @@ fn index_key(index: u64) -> [u8; 8] {
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<RaftDb>,
+    /// Counts raft's handles on the store (see [`HeaderMachine::raft_handles`]).
+    _held: Arc<()>,
 }
 
 impl LogStore {
@@ -370,9 +374,18 @@ pub struct HeaderMachine {
     db: Arc<RaftDb>,
     position: MachinePosition,
     tail: Arc<watch::Sender<u64>>,
+    held: Arc<()>,
 }
 
 impl HeaderMachine {
+    /// A count of the handles raft holds on the store (the log store, its
+    /// readers, this machine, snapshot builders) plus this one: once raft
+    /// is shut down and this is the only one left, raft has let go of the
+    /// store, and only readers keep it open.
+    pub fn raft_handles(&self) -> Arc<()> {
+        self.held.clone()
+    }
+
     /// The applied tail: the seq the next descriptor will get, as a watch.
     pub fn tail(&self) -> watch::Receiver<u64> {
         self.tail.subscribe()
@@ -425,7 +438,33 @@ pub struct HeaderReader {
     tail: Arc<watch::Sender<u64>>,
 }
 
+/// A [`HeaderReader`] that does not keep the store open: long-lived
+/// followers hold this between reads, so a stopped voter's store closes.
+#[derive(Clone)]
+pub struct WeakHeaderReader {
+    db: std::sync::Weak<RaftDb>,
+    tail: std::sync::Weak<watch::Sender<u64>>,
+}
+
+impl WeakHeaderReader {
+    /// The reader, while the store is open.
+    pub fn upgrade(&self) -> Option<HeaderReader> {
+        Some(HeaderReader {
+            db: self.db.upgrade()?,
+            tail: self.tail.upgrade()?,
+        })
+    }
+}
+
 impl HeaderReader {
+    /// A handle that does not keep the store open.
+    pub fn downgrade(&self) -> WeakHeaderReader {
+        WeakHeaderReader {
+            db: Arc::downgrade(&self.db),
+            tail: Arc::downgrade(&self.tail),
+        }
+    }
+
     /// The applied tail.
     pub fn tail(&self) -> u64 {
         *self.tail.borrow()
@@ -480,6 +519,7 @@ impl RaftStateMachine<TypeConfig> for HeaderMachine {
         SnapshotBuilder {
             db: self.db.clone(),
             position: self.position.clone(),
+            _held: self.held.clone(),
         }
     }
 
@@ -535,6 +575,7 @@ impl RaftStateMachine<TypeConfig> for HeaderMachine {
 pub struct SnapshotBuilder {
     db: Arc<RaftDb>,
     position: MachinePosition,
+    _held: Arc<()>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {

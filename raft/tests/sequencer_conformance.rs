@@ -4,7 +4,7 @@
 use ordo_log::conformance::{SequencerHarness, sequencer};
 use ordo_log::{Sequencer, WriteFault};
 use ordo_raft::tls::{self, PeerTls};
-use ordo_raft::{RaftSequencer, VoterConfig, VoterServer};
+use ordo_raft::{RaftSequencer, RemoteSequencer, VoterConfig, VoterServer};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
@@ -101,6 +101,48 @@ impl SequencerHarness for VoterHarness {
     fn fail_next_write(&mut self) {
         self.fault.arm();
     }
+}
+
+/// The same voter seen from outside, through [`RemoteSequencer`].
+struct RemoteHarness {
+    voter: VoterHarness,
+    open_voter: Option<Arc<dyn Sequencer>>,
+}
+
+#[async_trait::async_trait]
+impl SequencerHarness for RemoteHarness {
+    async fn open(&mut self) -> Arc<dyn Sequencer> {
+        self.open_voter = Some(self.voter.open().await);
+        let addr = self.voter.addr.expect("the voter's address").to_string();
+        let remote = RemoteSequencer::connect(vec![addr], self.voter.tls.clone())
+            .await
+            .expect("connects");
+        Arc::new(remote)
+    }
+
+    async fn stop(&mut self, sequencer: Arc<dyn Sequencer>) {
+        drop(sequencer);
+        if let Some(voter) = self.open_voter.take() {
+            self.voter.stop(voter).await;
+        }
+    }
+
+    fn tear_tail(&mut self) {
+        self.voter.tear_tail();
+    }
+
+    fn fail_next_write(&mut self) {
+        self.voter.fail_next_write();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_seen_through_the_remote_sequencer_passes_the_sequencer_suite() {
+    sequencer(|| RemoteHarness {
+        voter: VoterHarness::new(),
+        open_voter: None,
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
