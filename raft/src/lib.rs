@@ -13,6 +13,8 @@
 //!   machine, in one RocksDB instance.
 //! - [`network`]: raft's RPCs over gRPC (`ordo.cluster.v1.Sequencer`), both
 //!   halves, and the `Append` RPC followers forward appends through.
+//! - [`leader_queue`]: the queue behind the `Append` RPC, so appends from
+//!   many members share raft entries.
 //! - [`remote`]: [`RemoteSequencer`], the voters' sequencer from a member
 //!   that is not one (appends to the leader, the tail from a followed voter).
 //! - [`tls`]: mutual TLS between members, and making the cluster's
@@ -27,6 +29,7 @@
 //! - Raft's writes are synced before openraft is told they are done; the
 //!   header log is derived from the committed raft log and rebuilt from it.
 
+pub mod leader_queue;
 pub mod network;
 pub mod remote;
 pub mod sequencer;

@@ -6,6 +6,8 @@
 //! types: the voters of one cluster run one build, and restating raft's
 //! messages in protobuf would only add a translation to keep right.
 
+use crate::leader_queue::{Group, Refusal};
+use crate::sequencer::MAX_BATCH_DESCRIPTORS;
 use crate::store::{HeaderReader, WeakHeaderReader};
 use crate::tls::PeerTls;
 use crate::types::{HeaderBatch, Node, NodeId, TypeConfig};
@@ -169,12 +171,22 @@ impl RaftNetwork<TypeConfig> for Peer {
 pub struct RaftService {
     raft: Raft<TypeConfig>,
     headers: HeaderReader,
+    appends: tokio::sync::mpsc::Sender<Group>,
 }
 
 impl RaftService {
-    /// The service of `raft`, whose applied header log `headers` reads.
-    pub fn new(raft: Raft<TypeConfig>, headers: HeaderReader) -> Self {
-        Self { raft, headers }
+    /// The service of `raft`, whose applied header log `headers` reads and
+    /// whose `Append` RPC feeds `appends` (see [`crate::leader_queue`]).
+    pub fn new(
+        raft: Raft<TypeConfig>,
+        headers: HeaderReader,
+        appends: tokio::sync::mpsc::Sender<Group>,
+    ) -> Self {
+        Self {
+            raft,
+            headers,
+            appends,
+        }
     }
 
     fn membership(&self) -> MembershipResponse {
@@ -200,6 +212,21 @@ fn membership_of(membership: &openraft::Membership<NodeId, Node>) -> MembershipR
     MembershipResponse {
         voters: of(membership.voter_ids().collect()),
         learners: of(membership.learner_ids().collect()),
+    }
+}
+
+/// The status of an append the leader queue refused (see [`refused`]).
+fn refused_append(refusal: Refusal) -> Status {
+    match refusal {
+        Refusal::Stopped(why) => Status::aborted(format!("raft stopped on this voter: {why}")),
+        Refusal::Failed(why) => Status::unavailable(format!("raft refused: {why}")),
+        Refusal::NotLeader(leader) => {
+            let mut status = Status::failed_precondition("this voter is not the leader");
+            if let Some(value) = leader.and_then(|addr| addr.parse().ok()) {
+                status.metadata_mut().insert(LEADER_METADATA, value);
+            }
+            status
+        }
     }
 }
 
@@ -264,18 +291,30 @@ impl SequencerRpc for RaftService {
         &self,
         request: Request<AppendRequest>,
     ) -> Result<Response<AppendResponse>, Status> {
-        let batch = HeaderBatch::try_from(request.into_inner().descriptors)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let encoded = request.into_inner().descriptors;
+        if encoded.len() > MAX_BATCH_DESCRIPTORS {
+            return Err(Status::invalid_argument(format!(
+                "{} descriptors in one append; at most {MAX_BATCH_DESCRIPTORS}",
+                encoded.len()
+            )));
+        }
+        let batch =
+            HeaderBatch::try_from(encoded).map_err(|e| Status::invalid_argument(e.to_string()))?;
         for descriptor in &batch.descriptors {
             descriptor
                 .validate()
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
         }
-        match self.raft.client_write(batch).await {
-            Ok(written) => Ok(Response::new(AppendResponse {
-                first_seq: written.data.first,
-            })),
-            Err(e) => Err(refused(&e)),
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let group = Group {
+            descriptors: batch.descriptors,
+            reply,
+        };
+        let stopped = || Status::aborted("this voter is stopping");
+        self.appends.send(group).await.map_err(|_| stopped())?;
+        match answer.await.map_err(|_| stopped())? {
+            Ok(first_seq) => Ok(Response::new(AppendResponse { first_seq })),
+            Err(refusal) => Err(refused_append(refusal)),
         }
     }
 

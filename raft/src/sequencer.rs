@@ -101,6 +101,8 @@ pub struct RaftSequencer {
     raft_handles: Arc<()>,
     reader: HeaderReader,
     proposals: mpsc::Sender<Proposal>,
+    /// The queue behind the `Append` RPC.
+    leader_queue: mpsc::Sender<crate::leader_queue::Group>,
 }
 
 impl RaftSequencer {
@@ -124,18 +126,25 @@ impl RaftSequencer {
             tls: config.tls,
         };
         tokio::spawn(run_batcher(raft.clone(), forwarder, queue));
+        let leader_queue = crate::leader_queue::spawn(raft.clone(), config.id);
         Ok(Arc::new(Self {
             id: config.id,
             raft,
             raft_handles,
             reader,
             proposals,
+            leader_queue,
         }))
     }
 
     /// The voter's gRPC service, for its node's peer-facing server.
     pub fn service(&self) -> SequencerServer<RaftService> {
-        SequencerServer::new(RaftService::new(self.raft.clone(), self.reader.clone()))
+        let service = RaftService::new(
+            self.raft.clone(),
+            self.reader.clone(),
+            self.leader_queue.clone(),
+        );
+        SequencerServer::new(service)
     }
 
     /// Forms a new cluster of `voters` (this one among them). Safe to call

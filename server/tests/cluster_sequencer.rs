@@ -215,6 +215,19 @@ async fn killing_the_raft_leader_under_load_loses_no_acknowledged_header() {
 
     let page = common::scrape(&members[new_leader as usize - 1].metrics).await;
     assert!(page.contains("ordo_raft_is_leader 1"), "{page}");
+    // Concurrent appends share raft entries: without the leader's queue
+    // every acknowledged append would be a raft entry of its own.
+    let status = client(&members[new_leader as usize - 1], &tls)
+        .status(StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    let entries = status.last_log_index.expect("a raft log");
+    assert!(
+        entries < acknowledged.len() as u64,
+        "{} appends in {entries} raft entries",
+        acknowledged.len()
+    );
     members[old].start();
     let tail = acknowledged
         .iter()
