@@ -124,3 +124,58 @@ async fn a_storage_node_stores_and_serves_only_shards_that_verify() {
     );
     node.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_placed_on_six_storage_nodes_survives_losing_any_two() {
+    use ordo_server::node::storage_set::{StorageSet, StorageSetError};
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ids: Vec<u64> = (1..=6).collect();
+    make_certs(dir.path(), &ids);
+    let tls = PeerTls::load(&dir.path().join("certs"), "admin").expect("credentials");
+    let mut nodes: Vec<MemberProcess> = ids
+        .iter()
+        .map(|&id| MemberProcess::new(id, dir.path(), &["storage"]))
+        .collect();
+    for node in &mut nodes {
+        node.start();
+    }
+    let addrs: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.addr.clone())).collect();
+    let set = StorageSet::connect(&addrs, &tls).expect("clients");
+    let entry = entry();
+    let payload: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+
+    let too_low = set.put_entry(&entry, 4).await;
+    assert!(
+        matches!(too_low, Err(StorageSetError::BadQuorum { .. })),
+        "{too_low:?}"
+    );
+    assert_eq!(
+        set.put_entry(&entry, 6).await.expect("stored everywhere"),
+        6
+    );
+    let members = addrs.keys().copied().collect();
+    let homes = ordo_log::placement::place(&entry.commitment, 6, &members).expect("placed");
+    let distinct: std::collections::BTreeSet<_> = homes.iter().collect();
+    assert_eq!(distinct.len(), 6, "one shard per node");
+
+    for lost in [homes[0], homes[4]] {
+        nodes[lost as usize - 1].kill();
+    }
+    let read = set.get_payload(&entry.commitment, &entry.geometry).await;
+    assert_eq!(read.expect("rebuilt from four"), payload);
+
+    nodes[homes[2] as usize - 1].kill();
+    let short = set.get_payload(&entry.commitment, &entry.geometry).await;
+    assert!(
+        matches!(
+            short,
+            Err(StorageSetError::NotEnoughShards {
+                found: 3,
+                needed: 4,
+                ..
+            })
+        ),
+        "{short:?}"
+    );
+}

@@ -25,6 +25,8 @@
 //! - [`appenders`]: who may append raw entries, and their nonces.
 //! - [`metrics`]: Prometheus metrics over HTTP.
 //! - [`config`]: `ordo dev`'s TOML file and its defaults.
+//! - [`storage_set`]: the cluster's storage members as one shard store
+//!   (placement, write quorum, reads from any `k` verified shards).
 //! - [`cluster_node`]: `ordo node`, one member of a cluster, and its file.
 
 pub mod appenders;
@@ -40,5 +42,6 @@ pub mod replica;
 pub mod run;
 pub mod services;
 pub mod sql;
+pub mod storage_set;
 pub mod streams;
 pub mod verified;

@@ -1,0 +1,240 @@
+//! The storage members of a cluster as one shard store: an entry's shards
+//! written to the homes placement gives them, durable on a write quorum,
+//! and read back from any `k` homes whose shards verify.
+//!
+//! Today the members are named by configuration; recording the storage
+//! membership in the log (so every reader places alike as it changes) is
+//! still to come.
+
+use crate::node::services::shards::message_of;
+use ordo_log::placement::{MemberId, PlacementError, place};
+use ordo_log::{Coder, EncodedEntry, Geometry, Hash, LogError, Shard, verify_shard};
+use ordo_proto::cluster::v1::shards_client::ShardsClient;
+use ordo_proto::cluster::v1::{PutShardRequest, ShardKey};
+use ordo_raft::PeerTls;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tonic::transport::{Channel, Endpoint};
+
+/// How long one shard put or get may take before the member counts as
+/// failed for that shard.
+pub const SHARD_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an entry's shards could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageSetError {
+    /// The write quorum is outside `k + 1 ..= k + m`.
+    #[error("write quorum {quorum} is outside {min}..={max} for this geometry")]
+    BadQuorum {
+        /// Asked for.
+        quorum: usize,
+        /// `k + 1`.
+        min: usize,
+        /// `k + m`.
+        max: usize,
+    },
+    /// Placement failed (no members, too many).
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
+    /// Fewer shards became durable than the quorum asks.
+    #[error("{durable} shards durable, the quorum is {quorum}: {failures}")]
+    NoQuorum {
+        /// Shards stored.
+        durable: usize,
+        /// Needed.
+        quorum: usize,
+        /// What the failed members said.
+        failures: String,
+    },
+    /// Fewer than `k` verified shards could be fetched.
+    #[error("{found} verified shards of {needed} needed: {failures}")]
+    NotEnoughShards {
+        /// Verified shards fetched.
+        found: usize,
+        /// `k`.
+        needed: usize,
+        /// What the failed members said.
+        failures: String,
+    },
+    /// Rebuilding from verified shards failed.
+    #[error("rebuilding the payload: {0}")]
+    Rebuild(#[from] LogError),
+    /// A member address is not a URI.
+    #[error("storage member {id} at {addr}: {reason}")]
+    BadAddress {
+        /// The member.
+        id: MemberId,
+        /// Its address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The cluster's storage members, each with a client.
+#[derive(Clone)]
+pub struct StorageSet {
+    members: BTreeMap<MemberId, ShardsClient<Channel>>,
+}
+
+impl StorageSet {
+    /// Clients for `members` (id to peer address), over the cluster's TLS.
+    pub fn connect(
+        members: &BTreeMap<MemberId, String>,
+        tls: &PeerTls,
+    ) -> Result<Self, StorageSetError> {
+        let client = |(&id, addr): (&MemberId, &String)| {
+            let bad = |reason: String| StorageSetError::BadAddress {
+                id,
+                addr: addr.clone(),
+                reason,
+            };
+            let endpoint = Endpoint::from_shared(format!("https://{addr}"))
+                .map_err(|e| bad(e.to_string()))?
+                .tls_config(tls.client())
+                .map_err(|e| bad(e.to_string()))?
+                .timeout(SHARD_CALL_TIMEOUT)
+                .tcp_nodelay(true);
+            let limit = crate::node::services::MAX_REQUEST_BYTES;
+            let client = ShardsClient::new(endpoint.connect_lazy())
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit);
+            Ok::<_, StorageSetError>((id, client))
+        };
+        let members = members.iter().map(client).collect::<Result<_, _>>()?;
+        Ok(Self { members })
+    }
+
+    fn ids(&self) -> BTreeSet<MemberId> {
+        self.members.keys().copied().collect()
+    }
+
+    /// Stores each shard of `entry` on its home; returns once `quorum`
+    /// are durable (the rest are still sent, and repair finds any that fail).
+    pub async fn put_entry(
+        &self,
+        entry: &EncodedEntry,
+        quorum: usize,
+    ) -> Result<usize, StorageSetError> {
+        let (k, total) = (
+            usize::from(entry.geometry.data_shards),
+            usize::from(entry.geometry.total_shards()),
+        );
+        if quorum <= k || quorum > total {
+            return Err(StorageSetError::BadQuorum {
+                quorum,
+                min: k + 1,
+                max: total,
+            });
+        }
+        let homes = place(
+            &entry.commitment,
+            entry.geometry.total_shards(),
+            &self.ids(),
+        )?;
+        let mut puts = JoinSet::new();
+        for (shard, home) in entry.shards.iter().zip(homes) {
+            let mut client = self.members[&home].clone();
+            let request = PutShardRequest {
+                commitment: entry.commitment.to_vec(),
+                geometry: entry.geometry.to_bytes().to_vec(),
+                shard: Some(message_of(shard.clone())),
+            };
+            puts.spawn(async move {
+                client
+                    .put(request)
+                    .await
+                    .map_err(|s| format!("member {home}: {s}"))
+            });
+        }
+        let (mut durable, mut failures) = (0, Vec::new());
+        while let Some(done) = puts.join_next().await {
+            match done {
+                Ok(Ok(_)) => durable += 1,
+                Ok(Err(e)) => failures.push(e),
+                Err(e) => failures.push(format!("put task: {e}")),
+            }
+            if durable >= quorum {
+                // The other puts go on in the background.
+                puts.detach_all();
+                return Ok(durable);
+            }
+        }
+        Err(StorageSetError::NoQuorum {
+            durable,
+            quorum,
+            failures: failures.join("; "),
+        })
+    }
+
+    /// The entry's payload, rebuilt from the first `k` shards that verify.
+    pub async fn get_payload(
+        &self,
+        commitment: &Hash,
+        geometry: &Geometry,
+    ) -> Result<Vec<u8>, StorageSetError> {
+        let homes = place(commitment, geometry.total_shards(), &self.ids())?;
+        let mut gets = JoinSet::new();
+        for (index, home) in homes.into_iter().enumerate() {
+            let mut client = self.members[&home].clone();
+            let key = ShardKey {
+                commitment: commitment.to_vec(),
+                geometry: geometry.to_bytes().to_vec(),
+                index: index as u32,
+            };
+            gets.spawn(async move {
+                client
+                    .get(key)
+                    .await
+                    .map_err(|s| format!("member {home}: {s}"))
+            });
+        }
+        let needed = usize::from(geometry.data_shards);
+        let (mut shards, mut failures) = (Vec::new(), Vec::new());
+        while let Some(done) = gets.join_next().await {
+            match verified(done, commitment, geometry) {
+                Ok(shard) => shards.push(shard),
+                Err(e) => failures.push(e),
+            }
+            if shards.len() == needed {
+                gets.abort_all();
+                let refs: Vec<&Shard> = shards.iter().collect();
+                return Ok(Coder::new().rebuild(commitment, geometry, &refs)?);
+            }
+        }
+        Err(StorageSetError::NotEnoughShards {
+            found: shards.len(),
+            needed,
+            failures: failures.join("; "),
+        })
+    }
+}
+
+/// A fetched shard, if it arrived and verifies (the member verified it
+/// too, but a reader trusts only its own check).
+fn verified(
+    done: Result<
+        Result<tonic::Response<ordo_proto::cluster::v1::ShardMessage>, String>,
+        tokio::task::JoinError,
+    >,
+    commitment: &Hash,
+    geometry: &Geometry,
+) -> Result<Shard, String> {
+    let message = done.map_err(|e| format!("get task: {e}"))??.into_inner();
+    let shard = Shard {
+        index: u16::try_from(message.index).map_err(|_| "shard index out of range".to_string())?,
+        bytes: message.data,
+        proof: message
+            .proof
+            .iter()
+            .map(|h| {
+                <[u8; 32]>::try_from(h.as_slice())
+                    .map_err(|_| "a proof hash is not 32 bytes".to_string())
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    verify_shard(commitment, geometry, &shard)
+        .map_err(|e| format!("shard {}: {e}", shard.index))?;
+    Ok(shard)
+}
