@@ -107,11 +107,38 @@ async fn a_storage_node_stores_and_serves_only_shards_that_verify() {
         .get(key(&entry, 1))
         .await
         .expect("the others still serve");
+    let page = common::scrape(&node.metrics).await;
+    for line in [
+        "ordo_storage_shards_stored_total 0",
+        "ordo_storage_shards_refused_total 0",
+        "ordo_storage_shards_damaged_total 1",
+    ] {
+        assert!(page.contains(line), "{line} in {page}");
+    }
 
     let clear = tonic::transport::Endpoint::from_shared(format!("http://{}", node.addr))
         .expect("endpoint")
         .timeout(Duration::from_secs(5));
-    let stranger = match clear.connect().await {
+    let in_clear = match clear.connect().await {
+        Ok(channel) => ShardsClient::new(channel)
+            .put(put_request(&entry, 5))
+            .await
+            .err(),
+        Err(e) => Some(tonic::Status::unavailable(e.to_string())),
+    };
+    assert!(in_clear.is_some(), "a client in the clear is refused");
+    // A TLS client that trusts the cluster's authority but shows no
+    // certificate of its own.
+    let ca = std::fs::read_to_string(dir.path().join("certs").join("ca.pem")).expect("ca");
+    let anonymous = tonic::transport::ClientTlsConfig::new()
+        .domain_name(ordo_raft::tls::CLUSTER_NAME)
+        .ca_certificate(tonic::transport::Certificate::from_pem(ca));
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", node.addr))
+        .expect("endpoint")
+        .tls_config(anonymous)
+        .expect("tls")
+        .timeout(Duration::from_secs(5));
+    let stranger = match endpoint.connect().await {
         Ok(channel) => ShardsClient::new(channel)
             .put(put_request(&entry, 5))
             .await
@@ -120,7 +147,7 @@ async fn a_storage_node_stores_and_serves_only_shards_that_verify() {
     };
     assert!(
         stranger.is_some(),
-        "a client without a certificate is refused"
+        "a TLS client without a certificate is refused"
     );
     node.stop();
 }
