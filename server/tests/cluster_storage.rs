@@ -7,6 +7,8 @@ use ordo_log::{Coder, EncodedEntry, RocksShardStore, ShardStore};
 use ordo_proto::cluster::v1::shards_client::ShardsClient;
 use ordo_proto::cluster::v1::{ListShardsRequest, PutShardRequest, ShardKey, ShardMessage};
 use ordo_raft::PeerTls;
+use ordo_server::node::storage_set::StorageSet;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tonic::transport::Channel;
 
@@ -152,23 +154,29 @@ async fn a_storage_node_stores_and_serves_only_shards_that_verify() {
     node.stop();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_entry_placed_on_six_storage_nodes_survives_losing_any_two() {
-    use ordo_server::node::storage_set::{StorageSet, StorageSetError};
-    use std::collections::BTreeMap;
-    let dir = tempfile::tempdir().expect("temporary directory");
+/// Six storage processes (ids 1 to 6) with their files under `dir`, and
+/// the set of them as the operator's client sees it.
+fn six_storage_nodes(dir: &std::path::Path) -> (Vec<MemberProcess>, StorageSet) {
     let ids: Vec<u64> = (1..=6).collect();
-    make_certs(dir.path(), &ids);
-    let tls = PeerTls::load(&dir.path().join("certs"), "admin").expect("credentials");
+    make_certs(dir, &ids);
+    let tls = PeerTls::load(&dir.join("certs"), "admin").expect("credentials");
     let mut nodes: Vec<MemberProcess> = ids
         .iter()
-        .map(|&id| MemberProcess::new(id, dir.path(), &["storage"]))
+        .map(|&id| MemberProcess::new(id, dir, &["storage"]))
         .collect();
     for node in &mut nodes {
         node.start();
     }
     let addrs: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.addr.clone())).collect();
     let set = StorageSet::connect(&addrs, &tls).expect("clients");
+    (nodes, set)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_placed_on_six_storage_nodes_survives_losing_any_two() {
+    use ordo_server::node::storage_set::StorageSetError;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut nodes, set) = six_storage_nodes(dir.path());
     let entry = entry();
     let payload: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
 
@@ -181,7 +189,7 @@ async fn an_entry_placed_on_six_storage_nodes_survives_losing_any_two() {
         set.put_entry(&entry, 6).await.expect("stored everywhere"),
         6
     );
-    let members = addrs.keys().copied().collect();
+    let members = nodes.iter().map(|n| n.id).collect();
     let homes = ordo_log::placement::place(&entry.commitment, 6, &members).expect("placed");
     let distinct: std::collections::BTreeSet<_> = homes.iter().collect();
     assert_eq!(distinct.len(), 6, "one shard per node");
@@ -204,5 +212,45 @@ async fn an_entry_placed_on_six_storage_nodes_survives_losing_any_two() {
             })
         ),
         "{short:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_restores_the_shards_of_a_wiped_node_and_a_damaged_one() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut nodes, set) = six_storage_nodes(dir.path());
+    let entry = entry();
+    assert_eq!(set.put_entry(&entry, 6).await.expect("stored"), 6);
+    let members = nodes.iter().map(|n| n.id).collect();
+    let homes = ordo_log::placement::place(&entry.commitment, 6, &members).expect("placed");
+
+    // Shard 1's home loses its disk; shard 3's home holds a damaged copy.
+    let wiped = &mut nodes[homes[1] as usize - 1];
+    wiped.stop();
+    std::fs::remove_dir_all(&wiped.data_dir).expect("wipes");
+    wiped.start();
+    let damaged = &mut nodes[homes[3] as usize - 1];
+    damaged.stop();
+    {
+        let store = RocksShardStore::open(damaged.data_dir.join("shards")).expect("opens");
+        let mut shard = entry.shards[3].clone();
+        shard.bytes[0] ^= 1;
+        store.put(&entry.commitment, &shard).expect("overwrites");
+    }
+    damaged.start();
+
+    let repaired = set
+        .repair_entry(&entry.commitment, &entry.geometry)
+        .await
+        .expect("repairs");
+    assert_eq!((repaired.healthy, repaired.restored), (4, vec![1, 3]));
+    let again = set
+        .repair_entry(&entry.commitment, &entry.geometry)
+        .await
+        .expect("checks");
+    assert_eq!(
+        (again.healthy, again.restored),
+        (6, vec![]),
+        "every home verifies now"
     );
 }

@@ -60,6 +60,20 @@ pub enum StorageSetError {
     /// Rebuilding from verified shards failed.
     #[error("rebuilding the payload: {0}")]
     Rebuild(#[from] LogError),
+    /// Re-encoding the rebuilt payload gave another commitment (a bug, or
+    /// a geometry that is not the entry's).
+    #[error("the re-encoded entry does not match its commitment")]
+    ReencodedDiffers,
+    /// Storing a rebuilt shard at its home failed.
+    #[error("restoring shard {index} on member {member}: {reason}")]
+    Restore {
+        /// The shard.
+        index: u16,
+        /// Its home.
+        member: MemberId,
+        /// What the member said.
+        reason: String,
+    },
     /// A member address is not a URI.
     #[error("storage member {id} at {addr}: {reason}")]
     BadAddress {
@@ -207,6 +221,85 @@ impl StorageSet {
             found: shards.len(),
             needed,
             failures: failures.join("; "),
+        })
+    }
+}
+
+/// What repairing one entry did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Repaired {
+    /// Shards found at their homes, verified.
+    pub healthy: usize,
+    /// Shards rebuilt and stored at their homes (missing or damaged).
+    pub restored: Vec<u16>,
+}
+
+impl StorageSet {
+    /// Checks every shard of the entry at its home and stores again, from
+    /// the payload rebuilt out of any `k` verified shards, each one that is
+    /// missing or damaged there (a wiped, replaced or corrupted node, or a
+    /// put that met the quorum but not every home).
+    pub async fn repair_entry(
+        &self,
+        commitment: &Hash,
+        geometry: &Geometry,
+    ) -> Result<Repaired, StorageSetError> {
+        let homes = place(commitment, geometry.total_shards(), &self.ids())?;
+        let mut broken = Vec::new();
+        for (index, home) in homes.iter().enumerate() {
+            let key = ShardKey {
+                commitment: commitment.to_vec(),
+                geometry: geometry.to_bytes().to_vec(),
+                index: index as u32,
+            };
+            let fetched = self.members[home]
+                .clone()
+                .get(key)
+                .await
+                .map_err(|s| s.to_string());
+            if verified(Ok(fetched), commitment, geometry).is_err() {
+                broken.push(index as u16);
+            }
+        }
+        let healthy = homes.len() - broken.len();
+        if broken.is_empty() {
+            return Ok(Repaired {
+                healthy,
+                restored: broken,
+            });
+        }
+        let payload = self.get_payload(commitment, geometry).await?;
+        let entry = Coder::new().encode(
+            &payload,
+            geometry.chunk_size,
+            geometry.data_shards,
+            geometry.parity_shards,
+        )?;
+        if entry.commitment != *commitment {
+            return Err(StorageSetError::Rebuild(LogError::ChecksumMismatch {
+                what: "re-encoded entry",
+            }));
+        }
+        for &index in &broken {
+            let home = homes[usize::from(index)];
+            let request = PutShardRequest {
+                commitment: commitment.to_vec(),
+                geometry: geometry.to_bytes().to_vec(),
+                shard: Some(message_of(entry.shards[usize::from(index)].clone())),
+            };
+            self.members[&home]
+                .clone()
+                .put(request)
+                .await
+                .map_err(|s| StorageSetError::NoQuorum {
+                    durable: 0,
+                    quorum: 1,
+                    failures: format!("restoring shard {index} on member {home}: {s}"),
+                })?;
+        }
+        Ok(Repaired {
+            healthy,
+            restored: broken,
         })
     }
 }
