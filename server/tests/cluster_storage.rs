@@ -254,3 +254,110 @@ async fn repair_restores_the_shards_of_a_wiped_node_and_a_damaged_one() {
         "every home verifies now"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repair_role_restores_a_wiped_storage_node_from_the_log() {
+    use ordo_log::{EntryDescriptor, Sequencer};
+    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
+    use ordo_proto::cluster::v1::{InitializeRequest, Member};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ids: Vec<u64> = (1..=6).collect();
+    make_certs(dir.path(), &ids);
+    let tls = std::sync::Arc::new(
+        PeerTls::load(&dir.path().join("certs"), "admin").expect("credentials"),
+    );
+    let mut nodes: Vec<MemberProcess> = ids
+        .iter()
+        .map(|&id| match id {
+            1 => MemberProcess::new(id, dir.path(), &["sequencer", "storage", "repair"]),
+            _ => MemberProcess::new(id, dir.path(), &["storage"]),
+        })
+        .collect();
+    let storage: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("{{ id = {}, addr = \"{}\" }}", n.id, n.addr))
+        .collect();
+    nodes[0].add_config(&format!(
+        "sequencers = [\"{}\"]\nstorage = [{}]\n",
+        nodes[0].addr,
+        storage.join(", ")
+    ));
+    for node in &mut nodes {
+        node.start();
+    }
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", nodes[0].addr))
+        .expect("endpoint")
+        .tls_config(tls.client())
+        .expect("tls");
+    let voters = vec![Member {
+        id: 1,
+        addr: nodes[0].addr.clone(),
+    }];
+    SequencerClient::new(endpoint.connect_lazy())
+        .initialize(InitializeRequest { voters })
+        .await
+        .expect("initializes");
+
+    // Write three entries as a gateway would: shards first, then the header.
+    let addrs: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.addr.clone())).collect();
+    let set = StorageSet::connect(&addrs, &tls).expect("clients");
+    let sequencer = ordo_raft::RemoteSequencer::connect(vec![nodes[0].addr.clone()], tls.clone())
+        .await
+        .expect("sequencer");
+    let mut entries = Vec::new();
+    for i in 0..3u8 {
+        let payload = vec![i; 30_000];
+        let entry = ordo_log::Coder::new()
+            .encode(&payload, 4096, 4, 2)
+            .expect("encodes");
+        assert_eq!(set.put_entry(&entry, 6).await.expect("stored"), 6);
+        let descriptor = EntryDescriptor {
+            commitment: entry.commitment,
+            geometry: entry.geometry,
+            tags: vec![],
+            submitter: [9; 20],
+        };
+        sequencer.append(descriptor).await.expect("ordered");
+        entries.push(entry);
+    }
+
+    // Wipe a storage node that holds shards of the first entry.
+    let members = addrs.keys().copied().collect();
+    let homes = ordo_log::placement::place(&entries[0].commitment, 6, &members).expect("placed");
+    let victim = *homes
+        .iter()
+        .find(|&&m| m != 1)
+        .expect("a home other than node 1");
+    let wiped = &mut nodes[victim as usize - 1];
+    wiped.stop();
+    std::fs::remove_dir_all(&wiped.data_dir).expect("wipes");
+    wiped.start();
+    let held: usize = entries
+        .iter()
+        .map(|e| {
+            let homes = ordo_log::placement::place(&e.commitment, 6, &members).expect("placed");
+            homes.iter().filter(|&&m| m == victim).count()
+        })
+        .sum();
+
+    let expected = format!("ordo_repair_shards_restored_total {held}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !common::scrape(&nodes[0].metrics).await.contains(&expected) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "repair did not restore {held} shards"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for entry in &entries {
+        let checked = set
+            .repair_entry(&entry.commitment, &entry.geometry)
+            .await
+            .expect("checks");
+        assert_eq!(
+            (checked.healthy, checked.restored),
+            (6, vec![]),
+            "every home verifies"
+        );
+    }
+}

@@ -8,11 +8,16 @@
 //! roles = ["sequencer"]
 //! tls_dir = "./ordo-cluster/certs" # ca.pem, node-1.pem, node-1.key
 //! metrics_listen = "127.0.0.1:7541" # optional: Prometheus, GET /metrics
+//! # for roles that read the log or move shards (repair):
+//! sequencers = ["127.0.0.1:7531"]
+//! storage = [{ id = 1, addr = "127.0.0.1:7531" }, { id = 2, addr = "127.0.0.1:7532" }]
 //! ```
 //!
 //! Members talk only over mutual TLS (see `ordo_raft::tls`): `ordo cluster
 //! certs` makes the authority and one certificate per member, named
-//! `node-ID` unless `tls_name` says otherwise.
+//! `node-ID` unless `tls_name` says otherwise. `repair` restores shards
+//! missing from, or damaged at, their placement homes (see
+//! [`crate::node::repair`]).
 //!
 //! Roles today: `sequencer`, a raft voter ordering entry headers (its state
 //! under `DATA_DIR/raft`), and `storage`, a shard store that verifies every
@@ -20,11 +25,15 @@
 //! init`; members join with `ordo cluster add-node` and `promote`.
 
 use crate::node::config::{ConfigError, load_with};
+use crate::node::repair::RepairCounters;
 use crate::node::services::shards::{ShardCounters, ShardService};
+use crate::node::storage_set::StorageSet;
 use anyhow::Context;
 use ordo_log::RocksShardStore;
 use ordo_proto::cluster::v1::shards_server::ShardsServer;
+use ordo_raft::RemoteSequencer;
 use ordo_raft::{PeerTls, RaftSequencer, VoterConfig};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,6 +53,8 @@ pub enum Role {
     /// Keeps shards: verifies each against its commitment before storing
     /// it, and again before serving it.
     Storage,
+    /// Restores shards missing from, or damaged at, their homes.
+    Repair,
 }
 
 impl Role {
@@ -51,6 +62,7 @@ impl Role {
         match self {
             Role::Sequencer => "sequencer",
             Role::Storage => "storage",
+            Role::Repair => "repair",
         }
     }
 }
@@ -76,6 +88,23 @@ pub struct NodeConfig {
     /// Where to serve Prometheus metrics (`GET /metrics`) [default: none].
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// The sequencer voters' peer addresses (roles that read the log).
+    #[serde(default)]
+    pub sequencers: Vec<String>,
+    /// The storage members (roles that move shards). Named here until the
+    /// storage membership is recorded in the log.
+    #[serde(default)]
+    pub storage: Vec<StorageMember>,
+}
+
+/// A storage member as a config file names it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageMember {
+    /// Its member id.
+    pub id: u64,
+    /// Its peer address.
+    pub addr: String,
 }
 
 impl NodeConfig {
@@ -93,6 +122,10 @@ impl NodeConfig {
         if config.id == 0 {
             return Err("`id` 0 is reserved; ids start at 1".into());
         }
+        let repairs = config.roles.contains(&Role::Repair);
+        if repairs && (config.sequencers.is_empty() || config.storage.is_empty()) {
+            return Err("the repair role needs `sequencers` and `storage`".into());
+        }
         Ok(config)
     }
 }
@@ -102,6 +135,7 @@ struct PeerRoles {
     voter: Option<Arc<RaftSequencer>>,
     shards: Option<Arc<RocksShardStore>>,
     shard_counters: Arc<ShardCounters>,
+    repair: Option<Arc<RepairCounters>>,
 }
 
 impl PeerRoles {
@@ -128,10 +162,12 @@ impl PeerRoles {
                     .context("opening the shard store")?,
             )),
         };
+        let repair = config.roles.contains(&Role::Repair).then(Arc::default);
         Ok(Self {
             voter,
             shards,
             shard_counters: Arc::default(),
+            repair,
         })
     }
 
@@ -139,6 +175,7 @@ impl PeerRoles {
     fn metrics_page(&self) -> Arc<dyn Fn() -> String + Send + Sync> {
         let voter = self.voter.clone();
         let counters = self.shards.as_ref().map(|_| self.shard_counters.clone());
+        let repair = self.repair.clone();
         Arc::new(move || {
             let mut out = String::new();
             if let Some(voter) = &voter {
@@ -146,6 +183,9 @@ impl PeerRoles {
             }
             if let Some(counters) = &counters {
                 counters.render(&mut out);
+            }
+            if let Some(repair) = &repair {
+                repair.render(&mut out);
             }
             out
         })
@@ -205,6 +245,38 @@ fn render_raft(out: &mut String, voter: &RaftSequencer) {
     );
 }
 
+/// Starts the repair role: connects to the sequencers (retrying while none
+/// answers, as they may start after this member) and runs passes.
+fn start_repair(
+    config: &NodeConfig,
+    tls: &Arc<PeerTls>,
+    counters: Arc<RepairCounters>,
+) -> tokio::task::JoinHandle<()> {
+    let storage: BTreeMap<u64, String> = config
+        .storage
+        .iter()
+        .map(|m| (m.id, m.addr.clone()))
+        .collect();
+    let (voters, tls) = (config.sequencers.clone(), tls.clone());
+    tokio::spawn(async move {
+        let set = match StorageSet::connect(&storage, &tls) {
+            Ok(set) => set,
+            Err(e) => {
+                tracing::error!(error = %e, "repair cannot reach the storage members");
+                return;
+            }
+        };
+        let sequencer = loop {
+            match RemoteSequencer::connect(voters.clone(), tls.clone()).await {
+                Ok(sequencer) => break Arc::new(sequencer),
+                Err(e) => tracing::warn!(error = %e, "repair waits for the sequencers"),
+            }
+            tokio::time::sleep(crate::node::repair::REPAIR_PAUSE).await;
+        };
+        crate::node::repair::run(sequencer, set, counters).await;
+    })
+}
+
 /// Runs the member until SIGINT or SIGTERM.
 pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
@@ -234,6 +306,8 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     let server = roles
         .router(&tls)?
         .serve_with_incoming_shutdown(incoming, stopping);
+    let repairer =
+        (roles.repair.as_ref()).map(|counters| start_repair(&config, &tls, counters.clone()));
     let names: Vec<&str> = config.roles.iter().map(|r| r.name()).collect();
     println!(
         "ordo node {} listening on {local} ({})",
@@ -241,8 +315,8 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         names.join(", ")
     );
     server.await.context("serving the peer address")?;
-    if let Some(exporter) = exporter {
-        exporter.abort();
+    for task in [exporter, repairer].into_iter().flatten() {
+        task.abort();
     }
     if let Some(voter) = roles.voter {
         voter.shutdown().await;

@@ -27,6 +27,7 @@
 //! - [`config`]: `ordo dev`'s TOML file and its defaults.
 //! - [`storage_set`]: the cluster's storage members as one shard store
 //!   (placement, write quorum, reads from any `k` verified shards).
+//! - [`repair`]: the repair role, restoring shards missing from their homes.
 //! - [`cluster_node`]: `ordo node`, one member of a cluster, and its file.
 
 pub mod appenders;
@@ -38,6 +39,7 @@ pub mod handles;
 pub mod local_log;
 pub mod metrics;
 pub mod own_thread;
+pub mod repair;
 pub mod replica;
 pub mod run;
 pub mod services;

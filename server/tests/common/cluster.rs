@@ -70,6 +70,16 @@ impl MemberProcess {
         }
     }
 
+    /// Adds `text` (TOML lines) to the member's config file.
+    pub fn add_config(&self, text: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.config)
+            .expect("opens the config");
+        file.write_all(text.as_bytes()).expect("appends");
+    }
+
     /// Whether the process runs.
     pub fn running(&self) -> bool {
         self.child.is_some()
