@@ -9,16 +9,18 @@
 //! seq names them all.
 
 use crate::sequencer::MAX_BATCH_DESCRIPTORS;
-use crate::types::{HeaderBatch, NodeId, TypeConfig};
+use crate::types::{HeaderBatch, Node, NodeId, TypeConfig};
 use openraft::Raft;
-use openraft::error::RaftError;
+use openraft::TryAsRef;
+use openraft::error::{ForwardToLeader, RaftError};
 use ordo_log::EntryDescriptor;
 use tokio::sync::{mpsc, oneshot};
 
 /// Groups waiting for the queue beyond this make the RPC wait for room.
 pub const MAX_QUEUED_GROUPS: usize = 4096;
 
-/// Why the leader queue did not order a group.
+/// Why raft did not take a proposal or a membership change, as the
+/// voter's callers need it.
 #[derive(Debug, Clone)]
 pub enum Refusal {
     /// This voter is not the leader; the leader's address, if known.
@@ -76,7 +78,7 @@ async fn propose_groups(raft: &Raft<TypeConfig>, id: NodeId, groups: Vec<Group>)
         .collect();
     let result = match raft.client_write(HeaderBatch { descriptors }).await {
         Ok(written) => Ok(written.data.first),
-        Err(e) => Err(refusal(&e, id)),
+        Err(e) => Err(Refusal::of(&e, Some(id))),
     };
     let mut offset = 0u64;
     for group in groups {
@@ -85,18 +87,22 @@ async fn propose_groups(raft: &Raft<TypeConfig>, id: NodeId, groups: Vec<Group>)
     }
 }
 
-fn refusal(
-    e: &RaftError<NodeId, openraft::error::ClientWriteError<NodeId, crate::Node>>,
-    id: NodeId,
-) -> Refusal {
-    if let RaftError::Fatal(fatal) = e {
-        return Refusal::Stopped(fatal.to_string());
-    }
-    match e.forward_to_leader() {
-        Some(forward) if forward.leader_id != Some(id) => {
-            Refusal::NotLeader(forward.leader_node.as_ref().map(|n| n.addr.clone()))
+impl Refusal {
+    /// What raft's refusal `e` means to whoever asked `id` (when given, a
+    /// leader hint naming `id` itself counts as no hint: an election is on).
+    pub fn of<E>(e: &RaftError<NodeId, E>, id: Option<NodeId>) -> Self
+    where
+        E: std::error::Error + TryAsRef<ForwardToLeader<NodeId, Node>>,
+    {
+        if let RaftError::Fatal(fatal) = e {
+            return Refusal::Stopped(fatal.to_string());
         }
-        Some(_) => Refusal::NotLeader(None),
-        None => Refusal::Failed(e.to_string()),
+        match e.forward_to_leader() {
+            Some(forward) if id.is_none() || forward.leader_id != id => {
+                Refusal::NotLeader(forward.leader_node.as_ref().map(|n| n.addr.clone()))
+            }
+            Some(_) => Refusal::NotLeader(None),
+            None => Refusal::Failed(e.to_string()),
+        }
     }
 }

@@ -215,8 +215,11 @@ fn membership_of(membership: &openraft::Membership<NodeId, Node>) -> MembershipR
     }
 }
 
-/// The status of an append the leader queue refused (see [`refused`]).
-fn refused_append(refusal: Refusal) -> Status {
+/// The status a refusal gets on the wire: ABORTED when raft stopped on
+/// this voter (a failed write; it must be restarted), FAILED_PRECONDITION
+/// naming the leader when this voter is not it (nothing was proposed),
+/// otherwise UNAVAILABLE.
+fn status_of(refusal: Refusal) -> Status {
     match refusal {
         Refusal::Stopped(why) => Status::aborted(format!("raft stopped on this voter: {why}")),
         Refusal::Failed(why) => Status::unavailable(format!("raft refused: {why}")),
@@ -230,27 +233,12 @@ fn refused_append(refusal: Refusal) -> Status {
     }
 }
 
-/// The status a refused membership change or append gets: ABORTED when
-/// raft stopped on this voter (a failed write; it must be restarted),
-/// FAILED_PRECONDITION naming the leader when this voter is not it (nothing
-/// was proposed), otherwise UNAVAILABLE.
+/// The status of a membership change raft refused.
 fn refused<E>(e: &RaftError<NodeId, E>) -> Status
 where
     E: std::error::Error + openraft::TryAsRef<openraft::error::ForwardToLeader<NodeId, Node>>,
 {
-    if let RaftError::Fatal(fatal) = e {
-        return Status::aborted(format!("raft stopped on this voter: {fatal}"));
-    }
-    let Some(forward) = e.forward_to_leader() else {
-        return Status::unavailable(format!("raft refused: {e}"));
-    };
-    let mut status = Status::failed_precondition("this voter is not the leader");
-    if let Some(node) = &forward.leader_node
-        && let Ok(value) = node.addr.parse()
-    {
-        status.metadata_mut().insert(LEADER_METADATA, value);
-    }
-    status
+    status_of(Refusal::of(e, None))
 }
 
 fn decode<T: DeserializeOwned>(request: Request<RaftMessage>) -> Result<T, Status> {
@@ -314,7 +302,7 @@ impl SequencerRpc for RaftService {
         self.appends.send(group).await.map_err(|_| stopped())?;
         match answer.await.map_err(|_| stopped())? {
             Ok(first_seq) => Ok(Response::new(AppendResponse { first_seq })),
-            Err(refusal) => Err(refused_append(refusal)),
+            Err(refusal) => Err(status_of(refusal)),
         }
     }
 

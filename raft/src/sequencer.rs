@@ -14,6 +14,7 @@
 //! (the log's readers tolerate an entry ordered twice; replay's
 //! transaction ids make the second copy change nothing).
 
+use crate::leader_queue::Refusal;
 use crate::network::{LEADER_METADATA, Network, RaftService, peer_client};
 use crate::store::{HeaderReader, OpenError, open_store};
 use crate::tls::PeerTls;
@@ -292,15 +293,12 @@ fn leader_to_try(
     e: &RaftError<NodeId, ClientWriteError<NodeId, Node>>,
     id: NodeId,
 ) -> Result<Option<String>, SequencerError> {
-    match e {
-        RaftError::Fatal(fatal) => Err(SequencerError::Poisoned(format!("raft stopped: {fatal}"))),
-        _ => match e.forward_to_leader() {
-            Some(forward) if forward.leader_id != Some(id) => {
-                Ok(forward.leader_node.as_ref().map(|node| node.addr.clone()))
-            }
-            Some(_) => Ok(None),
-            None => Err(SequencerError::Io(format!("raft refused the append: {e}"))),
-        },
+    match Refusal::of(e, Some(id)) {
+        Refusal::NotLeader(leader) => Ok(leader),
+        Refusal::Stopped(why) => Err(SequencerError::Poisoned(format!("raft stopped: {why}"))),
+        Refusal::Failed(why) => Err(SequencerError::Io(format!(
+            "raft refused the append: {why}"
+        ))),
     }
 }
 
