@@ -303,9 +303,13 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     };
     let stopping = crate::node::run::shutdown_signal();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = roles
         .router(&tls)?
-        .serve_with_incoming_shutdown(incoming, stopping);
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = stopped.await;
+        });
+    let mut server = tokio::spawn(server);
     let repairer =
         (roles.repair.as_ref()).map(|counters| start_repair(&config, &tls, counters.clone()));
     let names: Vec<&str> = config.roles.iter().map(|r| r.name()).collect();
@@ -314,14 +318,43 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         config.id,
         names.join(", ")
     );
-    server.await.context("serving the peer address")?;
+    tokio::select! {
+        () = stopping => {}
+        ended = &mut server => return Err(server_ended(ended)),
+    }
+    // This member's own clients (repair follows the log) would hold the
+    // server's graceful stop open: end them first.
     for task in [exporter, repairer].into_iter().flatten() {
         task.abort();
+    }
+    let _ = stop.send(());
+    // Other members' follow streams end only when they go away: wait for
+    // them a while, then close what is left.
+    if tokio::time::timeout(crate::node::run::SHUTDOWN_GRACE, &mut server)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "peer connections still open after {:?}; closing them",
+            crate::node::run::SHUTDOWN_GRACE
+        );
+        server.abort();
     }
     if let Some(voter) = roles.voter {
         voter.shutdown().await;
     }
     Ok(())
+}
+
+/// Why the peer server ended before the node was told to stop.
+fn server_ended(
+    ended: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>,
+) -> anyhow::Error {
+    match ended {
+        Ok(Ok(())) => anyhow::anyhow!("the peer server stopped unasked"),
+        Ok(Err(e)) => anyhow::Error::new(e).context("serving the peer address"),
+        Err(e) => anyhow::Error::new(e).context("the peer server task"),
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,10 @@ pub fn make_certs(dir: &Path, ids: &[u64]) {
     assert!(status.success(), "ordo cluster certs: {status}");
 }
 
+/// How long a member may take to stop after SIGTERM: the node's grace for
+/// open connections (5 s) and room to spare.
+pub const STOP_BOUND: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A port free on loopback when asked (the member binds it again).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -104,12 +108,26 @@ impl MemberProcess {
         self.child = Some(child);
     }
 
-    /// SIGTERM, and a clean exit.
+    /// SIGTERM, and a clean exit within [`STOP_BOUND`].
     pub fn stop(&mut self) {
         let mut child = self.child.take().expect("running");
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
-        assert!(child.wait().expect("exits").success(), "a clean stop");
+        let deadline = std::time::Instant::now() + STOP_BOUND;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waits") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "member {} did not stop within {STOP_BOUND:?} of SIGTERM",
+                    self.id
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(status.success(), "a clean stop: {status}");
     }
 
     /// SIGKILL, and reap.

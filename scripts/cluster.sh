@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# A local cluster on loopback, data under ./ordo-cluster/:
+#   bash scripts/cluster.sh start   # builds ordo, starts the members, prints each endpoint
+#   bash scripts/cluster.sh stop    # stops them by PID (SIGTERM)
+# Members today: three sequencer voters that are also storage nodes
+# (127.0.0.1:7531-7533), three more storage nodes (7534-7536), node 1 also
+# runs repair; shards at 4+2 over the six. Metrics on 7541-7546.
+# Gateways and replicas are not built yet (see ARCHITECTURE.md, "The cluster").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=ordo-cluster
+VOTERS=3
+MEMBERS=6
+
+addr() { echo "127.0.0.1:$((7530 + $1))"; }
+
+write_config() {
+  local id=$1 roles=$2
+  {
+    printf 'id = %d\ndata_dir = "%s/n%d"\npeer_listen = "%s"\n' "$id" "$DIR" "$id" "$(addr "$id")"
+    printf 'roles = [%s]\ntls_dir = "%s/certs"\nmetrics_listen = "127.0.0.1:%d"\n' "$roles" "$DIR" $((7540 + id))
+    if [ "$id" -eq 1 ]; then
+      printf 'sequencers = ["%s"' "$(addr 1)"
+      for v in $(seq 2 $VOTERS); do printf ', "%s"' "$(addr "$v")"; done
+      printf ']\nstorage = [{ id = 1, addr = "%s" }' "$(addr 1)"
+      for m in $(seq 2 $MEMBERS); do printf ', { id = %d, addr = "%s" }' "$m" "$(addr "$m")"; done
+      printf ']\n'
+    fi
+  } > "$DIR/n$id.toml"
+}
+
+wait_for_line() {
+  local file=$1 pattern=$2
+  for _ in $(seq 1 100); do
+    grep -q "$pattern" "$file" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "cluster: no '$pattern' in $file" >&2
+  return 1
+}
+
+start() {
+  . scripts/setup.sh
+  cargo build --locked --workspace --bins
+  local ordo="$CARGO_TARGET_DIR/debug/ordo"
+  if [ -e "$DIR/pids" ]; then
+    echo "cluster: $DIR/pids exists; run '$0 stop' first" >&2
+    exit 1
+  fi
+  mkdir -p "$DIR"
+  [ -e "$DIR/certs/ca.pem" ] || "$ordo" cluster certs --dir "$DIR/certs" $(for m in $(seq 1 $MEMBERS); do echo --node "$m"; done) > /dev/null
+  for id in $(seq 1 $MEMBERS); do
+    local roles='"storage"'
+    [ "$id" -le $VOTERS ] && roles='"sequencer", "storage"'
+    [ "$id" -eq 1 ] && roles='"sequencer", "storage", "repair"'
+    write_config "$id" "$roles"
+    "$ordo" --log-level warn node --config "$DIR/n$id.toml" > "$DIR/n$id.out" 2>&1 &
+    echo $! >> "$DIR/pids"
+  done
+  for id in $(seq 1 $MEMBERS); do wait_for_line "$DIR/n$id.out" "listening on"; done
+  export ORDO_CLUSTER_TLS="$DIR/certs"
+  "$ordo" cluster init --peer "$(addr 1)" $(for v in $(seq 1 $VOTERS); do echo --voter "$v=$(addr "$v")"; done) > /dev/null 2>&1 || true
+  for id in $(seq 1 $MEMBERS); do head -1 "$DIR/n$id.out"; done
+  echo "metrics: http://127.0.0.1:7541/metrics .. http://127.0.0.1:7546/metrics"
+  echo "status:  ORDO_CLUSTER_TLS=$DIR/certs $ordo cluster status --peer $(addr 1)"
+}
+
+stop() {
+  [ -e "$DIR/pids" ] || { echo "cluster: not running (no $DIR/pids)"; return 0; }
+  while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$DIR/pids"
+  while read -r pid; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done < "$DIR/pids"
+  rm -f "$DIR/pids"
+  echo "cluster: stopped"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
