@@ -361,3 +361,67 @@ async fn the_repair_role_restores_a_wiped_storage_node_from_the_log() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_repair_follows_three_voters_stops_on_sigterm() {
+    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
+    use ordo_proto::cluster::v1::{InitializeRequest, Member};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ids: Vec<u64> = (1..=6).collect();
+    make_certs(dir.path(), &ids);
+    let tls = PeerTls::load(&dir.path().join("certs"), "admin").expect("credentials");
+    let mut nodes: Vec<MemberProcess> = ids
+        .iter()
+        .map(|&id| match id {
+            1 => MemberProcess::new(id, dir.path(), &["sequencer", "storage", "repair"]),
+            2 | 3 => MemberProcess::new(id, dir.path(), &["sequencer", "storage"]),
+            _ => MemberProcess::new(id, dir.path(), &["storage"]),
+        })
+        .collect();
+    let voters: Vec<String> = nodes[..3]
+        .iter()
+        .map(|n| format!("\"{}\"", n.addr))
+        .collect();
+    let storage: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("{{ id = {}, addr = \"{}\" }}", n.id, n.addr))
+        .collect();
+    nodes[0].add_config(&format!(
+        "sequencers = [{}]\nstorage = [{}]\n",
+        voters.join(", "),
+        storage.join(", ")
+    ));
+    for node in &mut nodes {
+        node.start();
+    }
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", nodes[0].addr))
+        .expect("endpoint")
+        .tls_config(tls.client())
+        .expect("tls");
+    let members = nodes[..3]
+        .iter()
+        .map(|n| Member {
+            id: n.id,
+            addr: n.addr.clone(),
+        })
+        .collect();
+    SequencerClient::new(endpoint.connect_lazy())
+        .initialize(InitializeRequest { voters: members })
+        .await
+        .expect("initializes");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !common::scrape(&nodes[0].metrics)
+        .await
+        .contains("ordo_repair_passes_total 1")
+    {
+        assert!(std::time::Instant::now() < deadline, "no repair pass");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // As `scripts/cluster.sh stop` does: every member told at once.
+    for node in &nodes {
+        node.terminate();
+    }
+    for node in &mut nodes {
+        node.stop_after_terminate();
+    }
+}

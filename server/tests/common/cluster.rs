@@ -110,9 +110,20 @@ impl MemberProcess {
 
     /// SIGTERM, and a clean exit within [`STOP_BOUND`].
     pub fn stop(&mut self) {
-        let mut child = self.child.take().expect("running");
+        self.terminate();
+        self.stop_after_terminate();
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn terminate(&self) {
+        let child = self.child.as_ref().expect("running");
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    }
+
+    /// After [`MemberProcess::terminate`]: a clean exit within [`STOP_BOUND`].
+    pub fn stop_after_terminate(&mut self) {
+        let mut child = self.child.take().expect("running");
         let deadline = std::time::Instant::now() + STOP_BOUND;
         let status = loop {
             if let Some(status) = child.try_wait().expect("waits") {
