@@ -8,7 +8,7 @@
 //! A group's descriptors stay together and in order, so the reply's first
 //! seq names them all.
 
-use crate::sequencer::MAX_BATCH_DESCRIPTORS;
+use crate::types::MAX_BATCH_DESCRIPTORS;
 use crate::types::{HeaderBatch, Node, NodeId, TypeConfig};
 use openraft::Raft;
 use openraft::TryAsRef;

@@ -42,4 +42,4 @@ pub use remote::RemoteSequencer;
 pub use sequencer::{RaftSequencer, StartError, VoterConfig, raft_config};
 pub use store::{HeaderMachine, HeaderReader, LogStore, OpenError, open_store};
 pub use tls::{PeerTls, TlsError};
-pub use types::{Assigned, HeaderBatch, Node, NodeId, TypeConfig};
+pub use types::{Assigned, HeaderBatch, MAX_BATCH_DESCRIPTORS, Node, NodeId, TypeConfig};

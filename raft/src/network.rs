@@ -7,9 +7,9 @@
 //! messages in protobuf would only add a translation to keep right.
 
 use crate::leader_queue::{Group, Refusal};
-use crate::sequencer::MAX_BATCH_DESCRIPTORS;
 use crate::store::{HeaderReader, WeakHeaderReader};
 use crate::tls::PeerTls;
+use crate::types::MAX_BATCH_DESCRIPTORS;
 use crate::types::{HeaderBatch, Node, NodeId, TypeConfig};
 use openraft::ChangeMembers;
 use openraft::Raft;

@@ -18,6 +18,7 @@ use crate::leader_queue::Refusal;
 use crate::network::{LEADER_METADATA, Network, RaftService, peer_client};
 use crate::store::{HeaderReader, OpenError, open_store};
 use crate::tls::PeerTls;
+use crate::types::MAX_BATCH_DESCRIPTORS;
 use crate::types::{HeaderBatch, Node, NodeId, TypeConfig};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Raft, SnapshotPolicy};
@@ -30,10 +31,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
-/// Most descriptors one raft entry carries: bounds a raft entry to about
-/// 1 MiB of headers (each at most [`ordo_log::header::MAX_HEADER_BYTES`]).
-pub const MAX_BATCH_DESCRIPTORS: usize = 1024;
 
 /// Appends waiting for the batcher beyond this make `append` wait for room.
 pub const MAX_QUEUED_APPENDS: usize = 16 * MAX_BATCH_DESCRIPTORS;

@@ -24,6 +24,10 @@ openraft::declare_raft_types!(
         AsyncRuntime = openraft::TokioRuntime,
 );
 
+/// Most descriptors one raft entry carries: bounds a raft entry to about
+/// 1 MiB of headers (each at most [`ordo_log::header::MAX_HEADER_BYTES`]).
+pub const MAX_BATCH_DESCRIPTORS: usize = 1024;
+
 /// Descriptors proposed together as one raft entry: one quorum round and
 /// one flush per voter for the whole batch (openraft 0.9 flushes every
 /// client write on its own, so batching is the only group commit).
