@@ -255,31 +255,37 @@ async fn repair_restores_the_shards_of_a_wiped_node_and_a_damaged_one() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_repair_role_restores_a_wiped_storage_node_from_the_log() {
-    use ordo_log::{EntryDescriptor, Sequencer};
+/// Six members started under `dir`: the first `voters` are sequencer
+/// voters and the first runs repair too, all store shards; the voters
+/// form a cluster. Returns them and the operator's credentials.
+async fn repairing_cluster(
+    dir: &std::path::Path,
+    voters: usize,
+) -> (Vec<MemberProcess>, std::sync::Arc<PeerTls>) {
     use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
     use ordo_proto::cluster::v1::{InitializeRequest, Member};
-    let dir = tempfile::tempdir().expect("temporary directory");
     let ids: Vec<u64> = (1..=6).collect();
-    make_certs(dir.path(), &ids);
-    let tls = std::sync::Arc::new(
-        PeerTls::load(&dir.path().join("certs"), "admin").expect("credentials"),
-    );
+    make_certs(dir, &ids);
+    let tls = std::sync::Arc::new(PeerTls::load(&dir.join("certs"), "admin").expect("credentials"));
     let mut nodes: Vec<MemberProcess> = ids
         .iter()
-        .map(|&id| match id {
-            1 => MemberProcess::new(id, dir.path(), &["sequencer", "storage", "repair"]),
-            _ => MemberProcess::new(id, dir.path(), &["storage"]),
+        .map(|&id| match id as usize {
+            1 => MemberProcess::new(id, dir, &["sequencer", "storage", "repair"]),
+            i if i <= voters => MemberProcess::new(id, dir, &["sequencer", "storage"]),
+            _ => MemberProcess::new(id, dir, &["storage"]),
         })
+        .collect();
+    let sequencers: Vec<String> = nodes[..voters]
+        .iter()
+        .map(|n| format!("\"{}\"", n.addr))
         .collect();
     let storage: Vec<String> = nodes
         .iter()
         .map(|n| format!("{{ id = {}, addr = \"{}\" }}", n.id, n.addr))
         .collect();
     nodes[0].add_config(&format!(
-        "sequencers = [\"{}\"]\nstorage = [{}]\n",
-        nodes[0].addr,
+        "sequencers = [{}]\nstorage = [{}]\n",
+        sequencers.join(", "),
         storage.join(", ")
     ));
     for node in &mut nodes {
@@ -289,14 +295,25 @@ async fn the_repair_role_restores_a_wiped_storage_node_from_the_log() {
         .expect("endpoint")
         .tls_config(tls.client())
         .expect("tls");
-    let voters = vec![Member {
-        id: 1,
-        addr: nodes[0].addr.clone(),
-    }];
+    let members = nodes[..voters]
+        .iter()
+        .map(|n| Member {
+            id: n.id,
+            addr: n.addr.clone(),
+        })
+        .collect();
     SequencerClient::new(endpoint.connect_lazy())
-        .initialize(InitializeRequest { voters })
+        .initialize(InitializeRequest { voters: members })
         .await
         .expect("initializes");
+    (nodes, tls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repair_role_restores_a_wiped_storage_node_from_the_log() {
+    use ordo_log::{EntryDescriptor, Sequencer};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut nodes, tls) = repairing_cluster(dir.path(), 1).await;
 
     // Write three entries as a gateway would: shards first, then the header.
     let addrs: BTreeMap<u64, String> = nodes.iter().map(|n| (n.id, n.addr.clone())).collect();
@@ -364,51 +381,8 @@ async fn the_repair_role_restores_a_wiped_storage_node_from_the_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_whose_repair_follows_three_voters_stops_on_sigterm() {
-    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
-    use ordo_proto::cluster::v1::{InitializeRequest, Member};
     let dir = tempfile::tempdir().expect("temporary directory");
-    let ids: Vec<u64> = (1..=6).collect();
-    make_certs(dir.path(), &ids);
-    let tls = PeerTls::load(&dir.path().join("certs"), "admin").expect("credentials");
-    let mut nodes: Vec<MemberProcess> = ids
-        .iter()
-        .map(|&id| match id {
-            1 => MemberProcess::new(id, dir.path(), &["sequencer", "storage", "repair"]),
-            2 | 3 => MemberProcess::new(id, dir.path(), &["sequencer", "storage"]),
-            _ => MemberProcess::new(id, dir.path(), &["storage"]),
-        })
-        .collect();
-    let voters: Vec<String> = nodes[..3]
-        .iter()
-        .map(|n| format!("\"{}\"", n.addr))
-        .collect();
-    let storage: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("{{ id = {}, addr = \"{}\" }}", n.id, n.addr))
-        .collect();
-    nodes[0].add_config(&format!(
-        "sequencers = [{}]\nstorage = [{}]\n",
-        voters.join(", "),
-        storage.join(", ")
-    ));
-    for node in &mut nodes {
-        node.start();
-    }
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", nodes[0].addr))
-        .expect("endpoint")
-        .tls_config(tls.client())
-        .expect("tls");
-    let members = nodes[..3]
-        .iter()
-        .map(|n| Member {
-            id: n.id,
-            addr: n.addr.clone(),
-        })
-        .collect();
-    SequencerClient::new(endpoint.connect_lazy())
-        .initialize(InitializeRequest { voters: members })
-        .await
-        .expect("initializes");
+    let (mut nodes, _) = repairing_cluster(dir.path(), 3).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !common::scrape(&nodes[0].metrics)
         .await
