@@ -6,7 +6,7 @@
 //! membership in the log (so every reader places alike as it changes) is
 //! still to come.
 
-use crate::node::services::shards::message_of;
+use crate::node::services::shards::{message_of, shard_of};
 use ordo_log::placement::{MemberId, PlacementError, place};
 use ordo_log::{Coder, EncodedEntry, Geometry, Hash, LogError, Shard, verify_shard};
 use ordo_proto::cluster::v1::shards_client::ShardsClient;
@@ -315,18 +315,7 @@ fn verified(
     geometry: &Geometry,
 ) -> Result<Shard, String> {
     let message = done.map_err(|e| format!("get task: {e}"))??.into_inner();
-    let shard = Shard {
-        index: u16::try_from(message.index).map_err(|_| "shard index out of range".to_string())?,
-        bytes: message.data,
-        proof: message
-            .proof
-            .iter()
-            .map(|h| {
-                <[u8; 32]>::try_from(h.as_slice())
-                    .map_err(|_| "a proof hash is not 32 bytes".to_string())
-            })
-            .collect::<Result<_, _>>()?,
-    };
+    let shard = shard_of(message).map_err(|status| status.message().to_string())?;
     verify_shard(commitment, geometry, &shard)
         .map_err(|e| format!("shard {}: {e}", shard.index))?;
     Ok(shard)

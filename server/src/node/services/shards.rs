@@ -100,8 +100,8 @@ fn index_of(index: u32) -> Result<u16, Status> {
 }
 
 /// The shard a message carries, its shape checked (its content is checked
-/// against the commitment by the caller).
-fn shard_of(message: ShardMessage) -> Result<Shard, Status> {
+/// against the commitment by the caller): the inverse of [`message_of`].
+pub fn shard_of(message: ShardMessage) -> Result<Shard, Status> {
     if message.proof.len() > MAX_PROOF_HASHES {
         return Err(Status::invalid_argument(format!(
             "a proof of {} hashes; at most {MAX_PROOF_HASHES}",
