@@ -2,15 +2,18 @@
 # A local cluster on loopback, data under ./ordo-cluster/:
 #   bash scripts/cluster.sh start   # builds ordo, starts the members, prints each endpoint
 #   bash scripts/cluster.sh stop    # stops them by PID (SIGTERM)
-# Members today: three sequencer voters that are also storage nodes
-# (127.0.0.1:7531-7533), three more storage nodes (7534-7536), node 1 also
-# runs repair; shards at 4+2 over the six. Metrics on 7541-7546.
-# Gateways and replicas are not built yet (see ARCHITECTURE.md, "The cluster").
+# Members: three sequencer voters that are also storage nodes
+# (peer addresses 127.0.0.1:7531-7533), three more storage nodes
+# (7534-7536), node 1 also runs repair; shards at 4+2 over the six. Nodes
+# 7 and 8 are gateways with their replicas, serving clients on
+# 127.0.0.1:7421 and 7422 (peer 7537-7538). Metrics on 7541-7548.
+# A CLI key is made at ordo-cluster/cli.key with its default stream.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=ordo-cluster
 VOTERS=3
-MEMBERS=6
+STORAGE=6
+MEMBERS=8
 
 addr() { echo "127.0.0.1:$((7530 + $1))"; }
 
@@ -19,11 +22,14 @@ write_config() {
   {
     printf 'id = %d\ndata_dir = "%s/n%d"\npeer_listen = "%s"\n' "$id" "$DIR" "$id" "$(addr "$id")"
     printf 'roles = [%s]\ntls_dir = "%s/certs"\nmetrics_listen = "127.0.0.1:%d"\n' "$roles" "$DIR" $((7540 + id))
-    if [ "$id" -eq 1 ]; then
+    if [ "$id" -gt $STORAGE ]; then
+      printf 'listen = "127.0.0.1:%d"\n' $((7420 + id - STORAGE))
+    fi
+    if [ "$id" -eq 1 ] || [ "$id" -gt $STORAGE ]; then
       printf 'sequencers = ["%s"' "$(addr 1)"
       for v in $(seq 2 $VOTERS); do printf ', "%s"' "$(addr "$v")"; done
       printf ']\nstorage = [{ id = 1, addr = "%s" }' "$(addr 1)"
-      for m in $(seq 2 $MEMBERS); do printf ', { id = %d, addr = "%s" }' "$m" "$(addr "$m")"; done
+      for m in $(seq 2 $STORAGE); do printf ', { id = %d, addr = "%s" }' "$m" "$(addr "$m")"; done
       printf ']\n'
     fi
   } > "$DIR/n$id.toml"
@@ -53,16 +59,25 @@ start() {
     local roles='"storage"'
     [ "$id" -le $VOTERS ] && roles='"sequencer", "storage"'
     [ "$id" -eq 1 ] && roles='"sequencer", "storage", "repair"'
+    [ "$id" -gt $STORAGE ] && roles='"gateway", "replica"'
     write_config "$id" "$roles"
     "$ordo" --log-level warn node --config "$DIR/n$id.toml" > "$DIR/n$id.out" 2>&1 &
     echo $! >> "$DIR/pids"
   done
-  for id in $(seq 1 $MEMBERS); do wait_for_line "$DIR/n$id.out" "listening on"; done
+  for id in $(seq 1 $MEMBERS); do wait_for_line "$DIR/n$id.out" "ordo node $id listening on"; done
   export ORDO_CLUSTER_TLS="$DIR/certs"
   "$ordo" cluster init --peer "$(addr 1)" $(for v in $(seq 1 $VOTERS); do echo --voter "$v=$(addr "$v")"; done) > /dev/null 2>&1 || true
-  for id in $(seq 1 $MEMBERS); do head -1 "$DIR/n$id.out"; done
-  echo "metrics: http://127.0.0.1:7541/metrics .. http://127.0.0.1:7546/metrics"
+  # A gateway serves clients once the log is founded (its first entry).
+  for id in $(seq $((STORAGE + 1)) $MEMBERS); do wait_for_line "$DIR/n$id.out" "^ordo listening on"; done
+  export ORDO_ENDPOINT=127.0.0.1:7421 ORDO_KEY="$DIR/cli.key"
+  if [ ! -e "$DIR/cli.key" ]; then
+    "$ordo" keygen --out "$DIR/cli.key" > /dev/null
+    "$ordo" stream create default > /dev/null
+  fi
+  for id in $(seq 1 $MEMBERS); do grep "listening on" "$DIR/n$id.out"; done
+  echo "metrics: http://127.0.0.1:7541/metrics .. http://127.0.0.1:7548/metrics"
   echo "status:  ORDO_CLUSTER_TLS=$DIR/certs $ordo cluster status --peer $(addr 1)"
+  echo "clients: export ORDO_ENDPOINT=127.0.0.1:7421 ORDO_KEY=$DIR/cli.key   # or 7422"
 }
 
 stop() {

@@ -501,3 +501,14 @@ fn split_payload(geometry: &Geometry, payload: &[u8]) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// A payload read back from shards, with what had to be worked around.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedPayload {
+    /// The payload; its shards matched the commitment.
+    pub payload: Vec<u8>,
+    /// Shards that were not found.
+    pub missing: Vec<u16>,
+    /// Shards that were found but failed verification, and were not used.
+    pub rejected: Vec<u16>,
+}

@@ -6,10 +6,12 @@
 //! every shard against the commitment and rebuilding from any `k` good ones.
 
 use crate::Hash;
+use crate::entry::VerifiedPayload;
 use crate::limits::{
     DEFAULT_CHUNK_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, INLINE_CODING_BYTES,
     MAX_RECENT_PAYLOAD_BYTES, MAX_RECENT_PAYLOADS,
 };
+use crate::spread::{SpreadError, SpreadShards};
 use crate::{
     Address, Coder, EntryDescriptor, EntryHeader, Geometry, JointLog, LogError, Sequencer,
     SequencerError, Shard, ShardStore, StoreError, StreamId, verify_shard,
@@ -39,6 +41,12 @@ pub enum EntryError {
     /// A blocking coding or storage task died.
     #[error("background task failed: {0}")]
     Task(String),
+    /// Storing or fetching the entry's shards on other machines failed
+    /// (see [`crate::spread`]). The cause is kept whole and printed in the
+    /// message; it is not also chained as the source, so reports that walk
+    /// the chain do not print it twice.
+    #[error("shards on the storage members: {0}")]
+    Spread(SpreadError),
 }
 
 /// How a log codes its entries.
@@ -83,13 +91,19 @@ impl CodingParams {
 #[derive(Clone)]
 enum Sink {
     /// Shards to a store, then the header to a sequencer: two durable
-    /// writes, in that order (the cluster's path).
+    /// writes, in that order (older data directories of one machine).
     Separate {
         store: Arc<dyn ShardStore>,
         sequencer: Arc<dyn Sequencer>,
     },
     /// Shards and header in one durable write (one machine's path).
     Joint(Arc<dyn JointLog>),
+    /// Shards to the storage members, durable on their write quorum, then
+    /// the header to the cluster's sequencer (the cluster's path).
+    Spread {
+        shards: Arc<dyn SpreadShards>,
+        sequencer: Arc<dyn Sequencer>,
+    },
 }
 
 /// Payloads this process just appended, by commitment, handed from the
@@ -142,7 +156,9 @@ impl RecentPayloads {
     }
 }
 
-/// Appends payloads to the log: code, store, then order.
+/// Appends payloads to the log: code, store, then order. Cheap to clone:
+/// clones share the stores.
+#[derive(Clone)]
 pub struct EntryWriter {
     sink: Sink,
     params: CodingParams,
@@ -192,6 +208,21 @@ impl EntryWriter {
         })
     }
 
+    /// A writer that spreads each entry's shards over the storage members
+    /// `shards` reaches, then orders its header with `sequencer`.
+    pub fn spread(
+        shards: Arc<dyn SpreadShards>,
+        sequencer: Arc<dyn Sequencer>,
+        params: CodingParams,
+    ) -> Result<Self, LogError> {
+        params.validate()?;
+        Ok(Self {
+            sink: Sink::Spread { shards, sequencer },
+            params,
+            recent: None,
+        })
+    }
+
     /// Codes and stores `payload`, then orders it. Returns the committed header.
     pub async fn append(
         &self,
@@ -228,6 +259,38 @@ impl EntryWriter {
                 self.hand_over(encoded.commitment, payload);
                 Ok(sequencer.append(describe(&encoded)).await?)
             }
+            Sink::Spread { shards, sequencer } => {
+                let params = self.params;
+                let (encoded, payload) = blocking(move || {
+                    let encoded = params.encode(&payload)?;
+                    Ok((encoded, payload))
+                })
+                .await?;
+                shards
+                    .store_entry(&encoded)
+                    .await
+                    .map_err(EntryError::Spread)?;
+                self.hand_over(encoded.commitment, payload);
+                Ok(sequencer.append(describe(&encoded)).await?)
+            }
+        }
+    }
+
+    /// Appends for a caller that owns its thread (the node's batcher): on
+    /// this machine's log the coding and the sync happen right here
+    /// ([`EntryWriter::append_blocking`]); a spread log waits for the
+    /// network like [`EntryWriter::append`].
+    pub async fn append_on_own_thread(
+        &self,
+        payload: Vec<u8>,
+        tags: Vec<StreamId>,
+        submitter: Address,
+    ) -> Result<EntryHeader, EntryError> {
+        match &self.sink {
+            Sink::Spread { .. } => self.append(payload, tags, submitter).await,
+            Sink::Joint(_) | Sink::Separate { .. } => {
+                self.append_blocking(payload, tags, submitter)
+            }
         }
     }
 
@@ -235,13 +298,19 @@ impl EntryWriter {
     /// the coding and the sync: for a caller that owns its thread (the
     /// node's batcher), which then pays no hand-off to the blocking pool or
     /// to the log's writer thread. Never call it from an async worker
-    /// thread.
+    /// thread. A spread log needs a runtime to reach the network: it is
+    /// refused here ([`EntryWriter::append_on_own_thread`] serves both).
     pub fn append_blocking(
         &self,
         payload: Vec<u8>,
         tags: Vec<StreamId>,
         submitter: Address,
     ) -> Result<EntryHeader, EntryError> {
+        if let Sink::Spread { .. } = self.sink {
+            return Err(EntryError::Task(
+                "a spread log cannot append on a thread without a runtime".into(),
+            ));
+        }
         let encoded = self.params.encode(&payload)?;
         let descriptor = describe(&encoded, tags, submitter);
         self.hand_over(encoded.commitment, payload);
@@ -251,6 +320,7 @@ impl EntryWriter {
                 store.put_entry(&encoded.commitment, &encoded.shards)?;
                 Ok(crate::wait_here::wait_here(sequencer.append(descriptor))?)
             }
+            Sink::Spread { .. } => unreachable!("refused above"),
         }
     }
 
@@ -287,17 +357,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| EntryError::Task(e.to_string()))?
-}
-
-/// A payload read back from shards, with what had to be worked around.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedPayload {
-    /// The payload; its shards matched the commitment.
-    pub payload: Vec<u8>,
-    /// Shards that were not found.
-    pub missing: Vec<u16>,
-    /// Shards that were found but failed verification, and were not used.
-    pub rejected: Vec<u16>,
 }
 
 /// Loads the payload of `header` from `store`: verifies each shard on its own,
@@ -348,9 +407,18 @@ pub fn load_payload(
 /// and the sequencer.
 #[derive(Clone)]
 pub struct EntryReader {
-    store: Arc<dyn ShardStore>,
+    source: Source,
     sequencer: Arc<dyn Sequencer>,
     recent: Option<Arc<RecentPayloads>>,
+}
+
+/// Where a reader finds an entry's shards.
+#[derive(Clone)]
+enum Source {
+    /// A store on this machine, read shard by shard.
+    Local(Arc<dyn ShardStore>),
+    /// The storage members of a cluster.
+    Spread(Arc<dyn SpreadShards>),
 }
 
 impl std::fmt::Debug for EntryReader {
@@ -363,7 +431,17 @@ impl EntryReader {
     /// A reader over a store and a sequencer.
     pub fn new(store: Arc<dyn ShardStore>, sequencer: Arc<dyn Sequencer>) -> Self {
         Self {
-            store,
+            source: Source::Local(store),
+            sequencer,
+            recent: None,
+        }
+    }
+
+    /// A reader over entries spread across storage members, ordered by
+    /// `sequencer`.
+    pub fn spread(shards: Arc<dyn SpreadShards>, sequencer: Arc<dyn Sequencer>) -> Self {
+        Self {
+            source: Source::Spread(shards),
             sequencer,
             recent: None,
         }
@@ -398,7 +476,13 @@ impl EntryReader {
             };
             return Ok((header, payload));
         }
-        let store = self.store.clone();
+        let store = match &self.source {
+            Source::Local(store) => store.clone(),
+            Source::Spread(shards) => {
+                let payload = shards.load_entry(&header).await;
+                return Ok((header, payload.map_err(EntryError::Spread)?));
+            }
+        };
         tokio::task::spawn_blocking(move || {
             let payload = load_payload(store.as_ref(), &header, &mut Coder::new())?;
             Ok((header, payload))

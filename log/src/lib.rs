@@ -24,6 +24,9 @@
 //!   that `ordo dev` runs on.
 //! - [`placement`]: which storage member holds which shard, a pure
 //!   function of the commitment and the members.
+//! - [`spread`]: [`SpreadShards`], whole entries whose shards live on a
+//!   cluster's storage members (written to a quorum, read from any `k`
+//!   that verify).
 //! - [`conformance`]: the suites every [`ShardStore`] and every
 //!   [`Sequencer`] must pass.
 //! - [`io`]: [`EntryWriter`] (code, store, then order) and [`EntryReader`]
@@ -53,19 +56,18 @@ pub mod rocks_log;
 pub mod rocks_shards;
 pub mod sequencer;
 pub mod shard_store;
+pub mod spread;
 pub mod stats;
 pub mod stress;
 mod wait_here;
 
 pub use entry::{
-    ChunkRangeProof, Coder, EncodedEntry, Geometry, Shard, verify_chunks, verify_shard,
+    ChunkRangeProof, Coder, EncodedEntry, Geometry, Shard, VerifiedPayload, verify_chunks,
+    verify_shard,
 };
 pub use error::LogError;
 pub use header::{Address, EntryDescriptor, EntryHeader, StreamId};
-pub use io::{
-    CodingParams, EntryError, EntryReader, EntryWriter, RecentPayloads, VerifiedPayload,
-    load_payload,
-};
+pub use io::{CodingParams, EntryError, EntryReader, EntryWriter, RecentPayloads, load_payload};
 pub use joint::JointLog;
 #[cfg(feature = "rocksdb")]
 pub use rocks_log::{RocksLog, RocksLogOptions};
@@ -76,6 +78,7 @@ pub use sequencer::{
     WriteFault,
 };
 pub use shard_store::{MemShardStore, ShardStore, StoreError};
+pub use spread::{SpreadError, SpreadShards};
 
 /// A 32-byte BLAKE3 hash.
 pub type Hash = [u8; 32];

@@ -65,6 +65,7 @@ mod tests {
             applied_version: 7,
             applied_seq: 40,
             replay_lag: 2,
+            state_digest: vec![9; 32],
         };
         let bytes = status.encode_to_vec();
         assert_eq!(

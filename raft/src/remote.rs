@@ -43,6 +43,9 @@ pub struct RemoteSequencer {
     tls: Arc<PeerTls>,
     /// The voter that last took an append.
     leader: Mutex<Option<String>>,
+    /// One client per voter, made on first use: a channel keeps its
+    /// connection (and TLS session) across calls and reconnects by itself.
+    clients: Mutex<std::collections::HashMap<String, SequencerClient<Channel>>>,
     tail: Arc<watch::Sender<u64>>,
     follower: tokio::task::JoinHandle<()>,
 }
@@ -86,9 +89,21 @@ impl RemoteSequencer {
             voters,
             tls,
             leader: Mutex::new(None),
+            clients: Mutex::default(),
             tail,
             follower,
         })
+    }
+
+    /// The client for the voter at `addr`, kept for later calls.
+    fn client_of(&self, addr: &str) -> Result<SequencerClient<Channel>, SequencerError> {
+        let mut clients = self.clients.lock().expect("clients lock");
+        if let Some(client) = clients.get(addr) {
+            return Ok(client.clone());
+        }
+        let made = client(addr, &self.tls)?;
+        clients.insert(addr.to_string(), made.clone());
+        Ok(made)
     }
 
     /// The voter to try on attempt `attempt`: the last leader first.
@@ -105,7 +120,7 @@ impl RemoteSequencer {
         let deadline = tokio::time::Instant::now() + REMOTE_APPEND_DEADLINE;
         let mut target = self.target(0);
         for attempt in 1.. {
-            let answer = client(&target, &self.tls)?.append(request.clone()).await;
+            let answer = self.client_of(&target)?.append(request.clone()).await;
             let status = match answer {
                 Ok(reply) => {
                     *self.leader.lock().expect("leader lock") = Some(target);
@@ -203,7 +218,7 @@ impl Sequencer for RemoteSequencer {
         let mut last_error = String::new();
         for attempt in 0..self.voters.len() + 1 {
             let target = self.target(attempt);
-            match client(&target, &self.tls)?.headers(request).await {
+            match self.client_of(&target)?.headers(request).await {
                 Ok(reply) => {
                     return reply
                         .into_inner()

@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 
 mod common;
 
-use common::cluster::{MemberProcess, make_certs};
+use common::cluster::{MemberProcess, initialize, log_members, make_certs};
 
 /// A client of the member's shard service, over the cluster's TLS.
 fn shards_client(node: &MemberProcess, tls: &PeerTls) -> ShardsClient<Channel> {
@@ -262,8 +262,6 @@ async fn repairing_cluster(
     dir: &std::path::Path,
     voters: usize,
 ) -> (Vec<MemberProcess>, std::sync::Arc<PeerTls>) {
-    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
-    use ordo_proto::cluster::v1::{InitializeRequest, Member};
     let ids: Vec<u64> = (1..=6).collect();
     make_certs(dir, &ids);
     let tls = std::sync::Arc::new(PeerTls::load(&dir.join("certs"), "admin").expect("credentials"));
@@ -275,37 +273,13 @@ async fn repairing_cluster(
             _ => MemberProcess::new(id, dir, &["storage"]),
         })
         .collect();
-    let sequencers: Vec<String> = nodes[..voters]
-        .iter()
-        .map(|n| format!("\"{}\"", n.addr))
-        .collect();
-    let storage: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("{{ id = {}, addr = \"{}\" }}", n.id, n.addr))
-        .collect();
-    nodes[0].add_config(&format!(
-        "sequencers = [{}]\nstorage = [{}]\n",
-        sequencers.join(", "),
-        storage.join(", ")
-    ));
+    let everyone: Vec<&MemberProcess> = nodes.iter().collect();
+    nodes[0].add_config(&log_members(&everyone[..voters], &everyone));
     for node in &mut nodes {
         node.start();
     }
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", nodes[0].addr))
-        .expect("endpoint")
-        .tls_config(tls.client())
-        .expect("tls");
-    let members = nodes[..voters]
-        .iter()
-        .map(|n| Member {
-            id: n.id,
-            addr: n.addr.clone(),
-        })
-        .collect();
-    SequencerClient::new(endpoint.connect_lazy())
-        .initialize(InitializeRequest { voters: members })
-        .await
-        .expect("initializes");
+    let everyone: Vec<&MemberProcess> = nodes.iter().collect();
+    initialize(&everyone[..voters], &tls).await;
     (nodes, tls)
 }
 

@@ -25,6 +25,8 @@ struct StatusJson {
     replay_lag: u64,
     data_shards: u32,
     parity_shards: u32,
+    /// Hex.
+    state_digest: String,
 }
 
 /// Prints the node's status.
@@ -41,6 +43,7 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
             replay_lag: status.replay_lag,
             data_shards: status.data_shards,
             parity_shards: status.parity_shards,
+            state_digest: ordo_txn::ids::hex(&status.state_digest),
         });
     }
     println!("version        {}", status.version);
@@ -51,6 +54,10 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
         status.applied_seq, status.applied_version
     );
     println!("replay lag     {} entries", status.replay_lag);
+    println!(
+        "state digest   {}",
+        ordo_txn::ids::hex(&status.state_digest)
+    );
     println!(
         "coding         {}+{} shards",
         status.data_shards, status.parity_shards

@@ -8,9 +8,12 @@
 //! roles = ["sequencer"]
 //! tls_dir = "./ordo-cluster/certs" # ca.pem, node-1.pem, node-1.key
 //! metrics_listen = "127.0.0.1:7541" # optional: Prometheus, GET /metrics
-//! # for roles that read the log or move shards (repair):
+//! # for roles that read the log or move shards (repair, replica, gateway):
 //! sequencers = ["127.0.0.1:7531"]
 //! storage = [{ id = 1, addr = "127.0.0.1:7531" }, { id = 2, addr = "127.0.0.1:7532" }]
+//! # for the client roles (replica, gateway):
+//! listen = "127.0.0.1:7421"        # the client API, as `ordo dev` serves it
+//! write_quorum = 5                 # optional; default k + m - 1
 //! ```
 //!
 //! Members talk only over mutual TLS (see `ordo_raft::tls`): `ordo cluster
@@ -19,11 +22,18 @@
 //! missing from, or damaged at, their placement homes (see
 //! [`crate::node::repair`]).
 //!
-//! Roles today: `sequencer`, a raft voter ordering entry headers (its state
-//! under `DATA_DIR/raft`), and `storage`, a shard store that verifies every
-//! shard it takes and serves (under `DATA_DIR/shards`). A new cluster is formed once with `ordo cluster
-//! init`; members join with `ordo cluster add-node` and `promote`.
+//! Roles: `sequencer`, a raft voter ordering entry headers (its state
+//! under `DATA_DIR/raft`); `storage`, a shard store that verifies every
+//! shard it takes and serves (under `DATA_DIR/shards`); `repair`; and the
+//! client roles of [`crate::node::cluster_client`], `replica` (follows the
+//! log into state under `DATA_DIR/state`, serves reads on `listen`) and
+//! `gateway` (also takes commits). A gateway or replica names `listen`,
+//! `storage`, and `sequencers` unless it is a voter itself; a gateway may
+//! set `data_shards`, `parity_shards` and `write_quorum`. A new cluster is
+//! formed once with `ordo cluster init`; members join with `ordo cluster
+//! add-node` and `promote`.
 
+use crate::node::cluster_client::{ClientConfig, ClientSide};
 use crate::node::config::{ConfigError, load_with};
 use crate::node::repair::RepairCounters;
 use crate::node::services::shards::{ShardCounters, ShardService};
@@ -31,7 +41,6 @@ use crate::node::storage_set::StorageSet;
 use anyhow::Context;
 use ordo_log::RocksShardStore;
 use ordo_proto::cluster::v1::shards_server::ShardsServer;
-use ordo_raft::RemoteSequencer;
 use ordo_raft::{PeerTls, RaftSequencer, VoterConfig};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -55,6 +64,12 @@ pub enum Role {
     Storage,
     /// Restores shards missing from, or damaged at, their homes.
     Repair,
+    /// Follows the log into state and serves reads, watch, SQL and status
+    /// to clients (see [`crate::node::cluster_client`]).
+    Replica,
+    /// Takes commits from clients and writes them to the log; runs with
+    /// `replica`, which tells it when a commit is applied.
+    Gateway,
 }
 
 impl Role {
@@ -63,6 +78,8 @@ impl Role {
             Role::Sequencer => "sequencer",
             Role::Storage => "storage",
             Role::Repair => "repair",
+            Role::Replica => "replica",
+            Role::Gateway => "gateway",
         }
     }
 }
@@ -95,6 +112,20 @@ pub struct NodeConfig {
     /// storage membership is recorded in the log.
     #[serde(default)]
     pub storage: Vec<StorageMember>,
+    /// Where the gateway and replica roles serve clients (the same gRPC
+    /// API as `ordo dev`) [required by those roles].
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Data shards per entry a gateway writes [default: the log's default].
+    #[serde(default)]
+    pub data_shards: Option<u16>,
+    /// Parity shards per entry a gateway writes [default: the log's default].
+    #[serde(default)]
+    pub parity_shards: Option<u16>,
+    /// Shards of an entry that must be durable on distinct storage members
+    /// before a gateway orders it, `k + 1 ..= k + m` [default: `k + m - 1`].
+    #[serde(default)]
+    pub write_quorum: Option<usize>,
 }
 
 /// A storage member as a config file names it.
@@ -126,7 +157,85 @@ impl NodeConfig {
         if repairs && (config.sequencers.is_empty() || config.storage.is_empty()) {
             return Err("the repair role needs `sequencers` and `storage`".into());
         }
+        config.check_client_roles()?;
         Ok(config)
+    }
+
+    /// Checks what the gateway and replica roles need.
+    fn check_client_roles(&self) -> Result<(), String> {
+        let has = |role| self.roles.contains(&role);
+        if has(Role::Gateway) && !has(Role::Replica) {
+            return Err("the gateway role acknowledges a commit once its own replica applied it: list `replica` too".into());
+        }
+        if !has(Role::Replica) {
+            return Ok(());
+        }
+        if self.listen.is_none() {
+            return Err("the replica role needs `listen`, the address it serves clients on".into());
+        }
+        if self.storage.is_empty() || (self.sequencers.is_empty() && !has(Role::Sequencer)) {
+            return Err(
+                "the replica role needs `storage`, and `sequencers` unless the member is a voter"
+                    .into(),
+            );
+        }
+        let coding = self.coding();
+        coding
+            .validate()
+            .map_err(|e| format!("data_shards/parity_shards: {e}"))?;
+        let (k, total) = (
+            usize::from(coding.data_shards),
+            usize::from(coding.data_shards + coding.parity_shards),
+        );
+        let quorum = self.write_quorum.unwrap_or(total - 1).max(k + 1);
+        if let Some(asked) = self.write_quorum.filter(|q| !(k + 1..=total).contains(q)) {
+            return Err(format!(
+                "write_quorum {asked} is outside {}..={total} for {k}+{} shards",
+                k + 1,
+                total - k
+            ));
+        }
+        if has(Role::Gateway) && self.storage.len() < quorum {
+            return Err(format!(
+                "write quorum {quorum} needs at least {quorum} storage members, `storage` names {}",
+                self.storage.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// How this member's gateway codes entries.
+    pub fn coding(&self) -> ordo_log::CodingParams {
+        let default = ordo_log::CodingParams::default();
+        ordo_log::CodingParams {
+            data_shards: self.data_shards.unwrap_or(default.data_shards),
+            parity_shards: self.parity_shards.unwrap_or(default.parity_shards),
+            ..default
+        }
+    }
+
+    /// What the client roles take from the file (`None` without `replica`
+    /// or `listen`, which `parse` refuses together).
+    fn client_config(&self) -> Option<ClientConfig> {
+        let listen = self
+            .listen
+            .filter(|_| self.roles.contains(&Role::Replica))?;
+        Some(ClientConfig {
+            data_dir: self.data_dir.clone(),
+            listen,
+            gateway: self.roles.contains(&Role::Gateway),
+            sequencers: self.sequencers.clone(),
+            storage: self.storage_members(),
+            coding: self.coding(),
+            write_quorum: self.write_quorum,
+        })
+    }
+
+    /// The storage members by id.
+    pub fn storage_members(&self) -> BTreeMap<u64, String> {
+        (self.storage.iter())
+            .map(|m| (m.id, m.addr.clone()))
+            .collect()
     }
 }
 
@@ -252,11 +361,7 @@ fn start_repair(
     tls: &Arc<PeerTls>,
     counters: Arc<RepairCounters>,
 ) -> tokio::task::JoinHandle<()> {
-    let storage: BTreeMap<u64, String> = config
-        .storage
-        .iter()
-        .map(|m| (m.id, m.addr.clone()))
-        .collect();
+    let storage = config.storage_members();
     let (voters, tls) = (config.sequencers.clone(), tls.clone());
     tokio::spawn(async move {
         let set = match StorageSet::connect(&storage, &tls) {
@@ -266,15 +371,35 @@ fn start_repair(
                 return;
             }
         };
-        let sequencer = loop {
-            match RemoteSequencer::connect(voters.clone(), tls.clone()).await {
-                Ok(sequencer) => break Arc::new(sequencer),
-                Err(e) => tracing::warn!(error = %e, "repair waits for the sequencers"),
-            }
-            tokio::time::sleep(crate::node::repair::REPAIR_PAUSE).await;
-        };
+        let sequencer = crate::node::cluster_client::connect_sequencers(&voters, &tls).await;
         crate::node::repair::run(sequencer, set, counters).await;
     })
+}
+
+/// The client roles' metrics page, once they have started.
+type LatePage = Arc<std::sync::OnceLock<Arc<dyn Fn() -> String + Send + Sync>>>;
+
+/// Starts the metrics exporter, if the file asks for one: the peer roles'
+/// page, then the client roles' once `late` is set.
+async fn start_exporter(
+    config: &NodeConfig,
+    roles: &PeerRoles,
+    late: &LatePage,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(addr) = config.metrics_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the metrics address {addr}"))?;
+    let (peer, late) = (roles.metrics_page(), late.clone());
+    let page = Arc::new(move || {
+        let client = late.get().map(|page| page()).unwrap_or_default();
+        peer() + &client
+    });
+    Ok(Some(tokio::spawn(crate::node::metrics::serve(
+        listener, page,
+    ))))
 }
 
 /// Runs the member until SIGINT or SIGTERM.
@@ -291,16 +416,8 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             .with_context(|| format!("loading member certificate {name}"))?,
     );
     let roles = PeerRoles::open(&config, &tls).await?;
-    let exporter = match config.metrics_listen {
-        None => None,
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the metrics address {addr}"))?;
-            let page = roles.metrics_page();
-            Some(tokio::spawn(crate::node::metrics::serve(listener, page)))
-        }
-    };
+    let late = LatePage::default();
+    let exporter = start_exporter(&config, &roles, &late).await?;
     let stopping = crate::node::run::shutdown_signal();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -318,10 +435,7 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         config.id,
         names.join(", ")
     );
-    tokio::select! {
-        () = stopping => {}
-        ended = &mut server => return Err(server_ended(ended)),
-    }
+    let outcome = serve_until_stopped(&config, &tls, &roles, &late, stopping, &mut server).await;
     // This member's own clients (repair follows the log) would hold the
     // server's graceful stop open: end them first.
     for task in [exporter, repairer].into_iter().flatten() {
@@ -343,8 +457,53 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     if let Some(voter) = roles.voter {
         voter.shutdown().await;
     }
-    Ok(())
+    outcome
 }
+
+/// Starts the client roles (if the member runs any) and serves until a
+/// stop signal or a server failure; stops the client roles before it
+/// returns.
+async fn serve_until_stopped(
+    config: &NodeConfig,
+    tls: &Arc<PeerTls>,
+    roles: &PeerRoles,
+    late: &LatePage,
+    stopping: impl std::future::Future<Output = ()>,
+    server: &mut PeerServer,
+) -> anyhow::Result<()> {
+    tokio::pin!(stopping);
+    let mut client = None;
+    if let Some(client_config) = config.client_config() {
+        // Starting waits for the sequencers and founds the log: a stop
+        // signal or a failing peer server must still end it.
+        let start = ClientSide::start(&client_config, tls, roles.voter.clone());
+        tokio::select! {
+            () = &mut stopping => return Ok(()),
+            ended = &mut *server => return Err(server_ended(ended)),
+            started = start => client = Some(started?),
+        }
+    }
+    if let Some(client) = &client {
+        let _ = late.set(client.metrics_page());
+    }
+    let outcome = tokio::select! {
+        () = &mut stopping => Ok(()),
+        ended = &mut *server => Err(server_ended(ended)),
+        error = async {
+            match client.as_mut() {
+                Some(client) => client.ended().await,
+                None => std::future::pending().await,
+            }
+        } => Err(error),
+    };
+    if let Some(client) = client {
+        client.stop().await;
+    }
+    outcome
+}
+
+/// The task serving the member's peer address.
+type PeerServer = tokio::task::JoinHandle<Result<(), tonic::transport::Error>>;
 
 /// Why the peer server ended before the node was told to stop.
 fn server_ended(
@@ -360,6 +519,43 @@ fn server_ended(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A gateway's file over six storage members, with `extra` lines.
+    fn gateway_file(extra: &str) -> String {
+        let storage: Vec<String> = (1..=6)
+            .map(|id| format!("{{ id = {id}, addr = \"127.0.0.1:75{id:02}\" }}"))
+            .collect();
+        format!(
+            "id = 7\ndata_dir = \"d\"\npeer_listen = \"127.0.0.1:7537\"\ntls_dir = \"c\"\nsequencers = [\"127.0.0.1:7531\"]\nstorage = [{}]\n{extra}",
+            storage.join(", ")
+        )
+    }
+
+    #[test]
+    fn client_roles_need_an_address_a_log_and_a_quorum_the_storage_can_meet() {
+        let ok = "roles = [\"gateway\", \"replica\"]\nlisten = \"127.0.0.1:7421\"\n";
+        let config = NodeConfig::parse(&gateway_file(ok)).expect("a gateway parses");
+        assert_eq!(config.coding().data_shards, 4);
+        let refused = |extra: &str, says: &str| {
+            let error = NodeConfig::parse(&gateway_file(extra)).expect_err(extra);
+            assert!(error.contains(says), "{extra}: {error}");
+        };
+        refused(
+            "roles = [\"gateway\"]\nlisten = \"127.0.0.1:7421\"\n",
+            "list `replica` too",
+        );
+        refused("roles = [\"replica\"]\n", "needs `listen`");
+        refused(&format!("{ok}write_quorum = 4\n"), "outside 5..=6");
+        refused(&format!("{ok}write_quorum = 7\n"), "outside 5..=6");
+        refused(&format!("{ok}data_shards = 0\n"), "data_shards");
+        refused(
+            &format!("{ok}data_shards = 8\nparity_shards = 4\n"),
+            "needs at least 11 storage members",
+        );
+        let no_log = gateway_file(ok).replace("sequencers = [\"127.0.0.1:7531\"]\n", "");
+        let error = NodeConfig::parse(&no_log).expect_err("no sequencers");
+        assert!(error.contains("`sequencers`"), "{error}");
+    }
 
     #[test]
     fn a_member_file_parses_and_unknown_roles_or_keys_are_refused() {

@@ -108,6 +108,11 @@ pub enum CommitError {
     /// The node is stopping.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// This member is a read replica: it takes no commits.
+    #[error(
+        "this member is a read replica and takes no commits; send them to a member with the gateway role"
+    )]
+    ReadOnly,
     /// No decision within [`COMMIT_TIMEOUT`].
     #[error(
         "no decision within {COMMIT_TIMEOUT:?}; resubmit the same transaction to learn its outcome"
@@ -167,7 +172,8 @@ struct Pending {
 /// The commit path of a node: queue, batcher, waiters.
 #[derive(Debug, Clone)]
 pub struct Committer {
-    queue: mpsc::Sender<Pending>,
+    /// `None` on a read replica, which refuses every commit.
+    queue: Option<mpsc::Sender<Pending>>,
     waiters: Arc<Waiters>,
 }
 
@@ -201,7 +207,17 @@ impl Committer {
         };
         let batching = run_batcher(appender, limits, receiver, metrics);
         let batcher = OwnThread::spawn("ordo-batcher", batching)?;
+        let queue = Some(queue);
         Ok((Self { queue, waiters }, batcher))
+    }
+
+    /// The commit path of a read replica: every commit is refused with
+    /// [`CommitError::ReadOnly`], before anything is queued.
+    pub fn refusing() -> Self {
+        Self {
+            queue: None,
+            waiters: Arc::default(),
+        }
     }
 
     /// Queues a checked transaction (signed by its sender, or unsigned from
@@ -209,6 +225,9 @@ impl Committer {
     /// `encoded_len` is the length of its canonical encoding (what ingress
     /// received), counted against [`BatchLimits::max_bytes`].
     pub async fn commit(&self, item: Item, encoded_len: usize) -> Result<Decided, CommitError> {
+        let Some(queue) = &self.queue else {
+            return Err(CommitError::ReadOnly);
+        };
         let key = (item.tx().sender, item.tx().id);
         // Registered before queueing, so a decision can never arrive first.
         let decided = self.waiters.register(key);
@@ -219,7 +238,7 @@ impl Committer {
             bytes,
             failed: failed_send,
         };
-        if let Err(e) = self.queue.try_send(pending) {
+        if let Err(e) = queue.try_send(pending) {
             self.waiters.forget(&key);
             return Err(match e {
                 mpsc::error::TrySendError::Full(_) => CommitError::Overloaded,
@@ -302,22 +321,24 @@ async fn run_batcher(
             batch.push(next);
         }
         metrics.record_batch(batch.len());
-        appender.append(batch);
+        appender.append(batch).await;
     }
 }
 
 impl Appender {
     /// Appends one batch. On success the callers wait for the replica; on
     /// failure each is told, and nothing of the batch was ordered.
-    fn append(&self, batch: Vec<Pending>) {
+    async fn append(&self, batch: Vec<Pending>) {
         let (payload, tags) = match self.payload(&batch) {
             Ok(built) => built,
             Err(error) => return self.fail(batch, &error),
         };
-        // The batcher owns its thread, so it codes and syncs the entry
-        // here: a queued append would wake the log's writer thread and then
-        // be woken by it, two wake-ups on every commit cycle.
-        if let Err(error) = self.writer.append_blocking(payload, tags, [0; 20]) {
+        // The batcher owns its thread, so on a local log it codes and syncs
+        // the entry here: a queued append would wake the log's writer
+        // thread and then be woken by it, two wake-ups on every commit
+        // cycle. A cluster's log is reached over the network instead.
+        let appended = self.writer.append_on_own_thread(payload, tags, [0; 20]);
+        if let Err(error) = appended.await {
             self.fail(batch, &error.to_string());
         }
     }

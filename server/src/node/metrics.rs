@@ -54,8 +54,9 @@ pub struct NodeGauges {
     pub applied_seq: u64,
     /// Newest applied commit version.
     pub applied_version: u64,
-    /// The sequencer's fsync latency, microseconds.
-    pub fsync_micros: HistogramSnapshot,
+    /// The fsync latency of the node's own log, microseconds (`None` when
+    /// the log lives on other machines).
+    pub fsync_micros: Option<HistogramSnapshot>,
     /// The state's cache of newest versions.
     pub newest: ordo_kv::NewestStats,
 }
@@ -135,12 +136,14 @@ impl Metrics {
             "Time from commit request to decision.",
             &self.commit_micros.snapshot(),
         );
-        seconds_histogram(
-            &mut out,
-            "ordo_fsync_latency_seconds",
-            "Time of each group fsync of the sequencer log.",
-            &node.fsync_micros,
-        );
+        if let Some(fsync) = &node.fsync_micros {
+            seconds_histogram(
+                &mut out,
+                "ordo_fsync_latency_seconds",
+                "Time of each group fsync of the node's own log.",
+                fsync,
+            );
+        }
         histogram(
             &mut out,
             "ordo_batch_transactions",
@@ -339,7 +342,7 @@ mod tests {
             log_tail: 5,
             applied_seq: 4,
             applied_version: 9,
-            fsync_micros: Histogram::new(LATENCY_BOUNDS_MICROS).snapshot(),
+            fsync_micros: Some(Histogram::new(LATENCY_BOUNDS_MICROS).snapshot()),
             newest: ordo_kv::NewestStats {
                 entries: 2,
                 bytes: 300,

@@ -29,8 +29,11 @@
 //!   (placement, write quorum, reads from any `k` verified shards).
 //! - [`repair`]: the repair role, restoring shards missing from their homes.
 //! - [`cluster_node`]: `ordo node`, one member of a cluster, and its file.
+//! - [`cluster_client`]: a member's gateway and replica roles: `ordo dev`'s
+//!   client-facing roles over the cluster's log.
 
 pub mod appenders;
+pub mod cluster_client;
 pub mod cluster_node;
 pub mod commits;
 pub mod config;

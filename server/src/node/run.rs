@@ -68,22 +68,61 @@ pub fn state_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("state")
 }
 
-/// The tasks a running node owns, stopped when it stops.
-struct Tasks {
+/// The log a node's client-facing roles run over: its own disk for `ordo
+/// dev`, the cluster's storage members and sequencers for `ordo node`.
+pub struct LogAccess {
+    /// Orders entries.
+    pub sequencer: Arc<dyn Sequencer>,
+    /// Codes, stores and orders entries.
+    pub writer: ordo_log::EntryWriter,
+    /// Reads committed entries back, verified.
+    pub reader: ordo_log::EntryReader,
+    /// How the writer codes entries.
+    pub coding: CodingParams,
+}
+
+/// How a node that serves clients runs, besides its log.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Where the node keeps its key and replica state.
+    pub data_dir: PathBuf,
+    /// How commits are packed into log entries.
+    pub batch: BatchLimits,
+    /// Accounts that may append raw entries (`Log.Append`).
+    pub log_appenders: Vec<ordo_txn::Address>,
+    /// The roles the status service reports.
+    pub role: &'static str,
+    /// Whether the node takes commits (a gateway) or refuses them (a read
+    /// replica).
+    pub takes_commits: bool,
+}
+
+/// The tasks of a node's client-facing roles, stopped when it stops.
+pub struct ClientTasks {
     follower: tokio::task::JoinHandle<()>,
-    batcher: OwnThread,
+    batcher: Option<OwnThread>,
+}
+
+impl ClientTasks {
+    /// Stops the batcher (commits in flight are abandoned, their callers
+    /// told the node is stopping) and the replica.
+    pub fn stop(self) {
+        if let Some(batcher) = self.batcher {
+            batcher.stop();
+        }
+        self.follower.abort();
+    }
 }
 
 /// What a running node must stop: its tasks, then its log.
 struct Running {
     log: LocalLog,
-    tasks: Tasks,
+    tasks: ClientTasks,
 }
 
 impl Running {
     fn stop(self) {
-        self.tasks.batcher.stop();
-        self.tasks.follower.abort();
+        self.tasks.stop();
         self.log.close();
     }
 }
@@ -103,7 +142,21 @@ impl LocalNode {
     /// is empty.
     pub async fn start(config: &DevConfig) -> anyhow::Result<Self> {
         let log = LocalLog::open(&config.data_dir)?;
-        let (parts, tasks) = start_roles(config, &log, CodingParams::default())?;
+        let coding = CodingParams::default();
+        let access = LogAccess {
+            sequencer: log.sequencer(),
+            writer: log.writer(coding)?,
+            reader: log.reader(),
+            coding,
+        };
+        let settings = ClientSettings {
+            data_dir: config.data_dir.clone(),
+            batch: config.batch,
+            log_appenders: config.log_appenders.clone(),
+            role: "dev",
+            takes_commits: true,
+        };
+        let (parts, tasks) = start_client_roles(&settings, access)?;
         let running = Running { log, tasks };
         let node = Self { parts, running };
         if let Err(error) = found_log_if_empty(&node.parts).await {
@@ -120,39 +173,50 @@ impl LocalNode {
 }
 
 /// On an empty log, appends the genesis record (this node the log's admin
-/// and first gateway) and waits until the replica applied it.
-async fn found_log_if_empty(parts: &ServiceParts) -> anyhow::Result<()> {
+/// and first gateway) and waits until the replica applied it. In a cluster
+/// several gateways may find the log empty at once: the first genesis
+/// ordered counts, replay rejects any later one, and a gateway whose record
+/// came second says so.
+pub async fn found_log_if_empty(parts: &ServiceParts) -> anyhow::Result<()> {
     if parts.sequencer.tail() > 0 {
         return Ok(());
     }
     let node = &parts.commits.node;
     let genesis = node.genesis().encode();
-    parts
+    let header = parts
         .writer
         .append(genesis, vec![], node.address)
         .await
         .context("appending the genesis record")?;
     parts
         .snapshots
-        .applied_through(1)
+        .applied_through(header.seq + 1)
         .await
         .context("the replica stopped before applying the genesis record")?;
     let address = ordo_log::hex(&node.address);
-    tracing::info!(node = %address, "founded a new log: this node is its admin and first gateway");
+    if header.seq == 0 {
+        tracing::info!(node = %address, "founded a new log: this node is its admin and first gateway");
+    } else {
+        tracing::info!(node = %address, seq = header.seq, "another gateway founded the log first; this node's genesis record was refused");
+    }
     Ok(())
 }
 
-/// Opens the replica and starts the replica and commit roles.
-fn start_roles(
-    config: &DevConfig,
-    log: &LocalLog,
-    coding: CodingParams,
-) -> anyhow::Result<(ServiceParts, Tasks)> {
-    let sequencer = log.sequencer();
-    let reader = log.reader();
+/// Opens the replica over `log` and starts the replica role and, on a
+/// node that takes commits, the batcher.
+pub fn start_client_roles(
+    settings: &ClientSettings,
+    log: LogAccess,
+) -> anyhow::Result<(ServiceParts, ClientTasks)> {
+    let LogAccess {
+        sequencer,
+        writer,
+        reader,
+        coding,
+    } = log;
     let verified = Arc::new(VerifiedSignatures::default());
     let metrics = Arc::new(Metrics::default());
-    let replica = Replica::open(&state_dir(&config.data_dir), reader.clone())
+    let replica = Replica::open(&state_dir(&settings.data_dir), reader.clone())
         .context("opening the replica state")?
         .with_verified(verified.clone())
         .with_metrics(metrics.clone());
@@ -165,16 +229,21 @@ fn start_roles(
         publish,
         waiters.clone(),
     ));
-    let writer = || log.writer(coding);
-    let node = NodeKey::load_or_create(&config.data_dir)?;
-    let (committer, batcher) = Committer::start(
-        writer()?,
-        node.key.clone(),
-        config.batch,
-        waiters,
-        metrics.clone(),
-        verified.clone(),
-    )?;
+    let node = NodeKey::load_or_create(&settings.data_dir)?;
+    let (committer, batcher) = match settings.takes_commits {
+        false => (Committer::refusing(), None),
+        true => {
+            let (committer, batcher) = Committer::start(
+                writer.clone(),
+                node.key.clone(),
+                settings.batch,
+                waiters,
+                metrics.clone(),
+                verified.clone(),
+            )?;
+            (committer, Some(batcher))
+        }
+    };
     let parts = ServiceParts {
         snapshots: Snapshots {
             state,
@@ -187,15 +256,18 @@ fn start_roles(
             metrics,
             node,
         },
-        writer: writer()?,
+        writer,
         sequencer,
         reader,
         coding,
-        role: "dev",
-        sql: SqlPrincipal::load_or_create(&config.data_dir)?,
-        appenders: Arc::new(Appenders::open(&config.data_dir, &config.log_appenders)?),
+        role: settings.role,
+        sql: SqlPrincipal::load_or_create(&settings.data_dir)?,
+        appenders: Arc::new(Appenders::open(
+            &settings.data_dir,
+            &settings.log_appenders,
+        )?),
     };
-    Ok((parts, Tasks { follower, batcher }))
+    Ok((parts, ClientTasks { follower, batcher }))
 }
 
 /// Runs the all-in-one node until SIGINT or SIGTERM.
@@ -218,9 +290,11 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         )
         .await?;
     }
+    let log = running.log.clone();
+    let fsync = Arc::new(move || log.fsync_latency());
     let exporter = tokio::spawn(crate::node::metrics::serve(
         metrics_listener,
-        metrics_page(&parts, &running.log),
+        metrics_page(&parts, Some(fsync)),
     ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -233,17 +307,24 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long the syncs of a node's own log took (a node whose log is on
+/// other machines has none).
+pub type FsyncLatency = Arc<dyn Fn() -> ordo_log::stats::HistogramSnapshot + Send + Sync>;
+
 /// Renders the metrics page from the node's counters and gauges.
-fn metrics_page(parts: &ServiceParts, log: &LocalLog) -> Arc<dyn Fn() -> String + Send + Sync> {
+pub fn metrics_page(
+    parts: &ServiceParts,
+    fsync: Option<FsyncLatency>,
+) -> Arc<dyn Fn() -> String + Send + Sync> {
     let (snapshots, metrics) = (parts.snapshots.clone(), parts.commits.metrics.clone());
-    let (sequencer, log) = (log.sequencer(), log.clone());
+    let sequencer = parts.sequencer.clone();
     Arc::new(move || {
         let applied = snapshots.position();
         metrics.render(&crate::node::metrics::NodeGauges {
             log_tail: sequencer.tail(),
             applied_seq: applied.next_seq,
             applied_version: applied.version,
-            fsync_micros: log.fsync_latency(),
+            fsync_micros: fsync.as_ref().map(|f| f()),
             newest: snapshots
                 .state
                 .newest()

@@ -8,7 +8,10 @@
 
 use crate::node::services::shards::{message_of, shard_of};
 use ordo_log::placement::{MemberId, PlacementError, place};
-use ordo_log::{Coder, EncodedEntry, Geometry, Hash, LogError, Shard, verify_shard};
+use ordo_log::{
+    Coder, EncodedEntry, EntryHeader, Geometry, Hash, LogError, Shard, SpreadError, SpreadShards,
+    VerifiedPayload, verify_shard,
+};
 use ordo_proto::cluster::v1::shards_client::ShardsClient;
 use ordo_proto::cluster::v1::{PutShardRequest, ShardKey};
 use ordo_raft::PeerTls;
@@ -90,6 +93,22 @@ pub enum StorageSetError {
 #[derive(Clone)]
 pub struct StorageSet {
     members: BTreeMap<MemberId, ShardsClient<Channel>>,
+    /// Shards an entry written through [`SpreadShards`] must have durable
+    /// before it is ordered; `None` is the default, `k + m - 1`.
+    write_quorum: Option<usize>,
+}
+
+/// The default write quorum of a geometry: every shard but one. One
+/// storage member may be slow or down without stalling writes, and an
+/// entry acknowledged at this quorum still survives `m - 1` further losses
+/// before repair runs. Never below `k + 1`, so that one loss after the
+/// acknowledgement never makes an entry unreadable.
+pub fn default_write_quorum(geometry: &Geometry) -> usize {
+    let (k, total) = (
+        usize::from(geometry.data_shards),
+        usize::from(geometry.total_shards()),
+    );
+    (total - 1).max(k + 1).min(total)
 }
 
 impl StorageSet {
@@ -117,7 +136,19 @@ impl StorageSet {
             Ok::<_, StorageSetError>((id, client))
         };
         let members = members.iter().map(client).collect::<Result<_, _>>()?;
-        Ok(Self { members })
+        Ok(Self {
+            members,
+            write_quorum: None,
+        })
+    }
+
+    /// This set, writing entries through [`SpreadShards`] at `quorum`
+    /// (checked against each entry's geometry when it is written).
+    pub fn with_write_quorum(self, quorum: Option<usize>) -> Self {
+        Self {
+            write_quorum: quorum,
+            ..self
+        }
     }
 
     fn ids(&self) -> BTreeSet<MemberId> {
@@ -188,33 +219,61 @@ impl StorageSet {
         commitment: &Hash,
         geometry: &Geometry,
     ) -> Result<Vec<u8>, StorageSetError> {
+        Ok(self.load(commitment, geometry).await?.payload)
+    }
+
+    /// The entry's payload, rebuilt from the first `k` shards that verify,
+    /// with the shards that were missing or failed to verify on the way.
+    pub async fn load(
+        &self,
+        commitment: &Hash,
+        geometry: &Geometry,
+    ) -> Result<VerifiedPayload, StorageSetError> {
         let homes = place(commitment, geometry.total_shards(), &self.ids())?;
         let mut gets = JoinSet::new();
         for (index, home) in homes.into_iter().enumerate() {
             let mut client = self.members[&home].clone();
-            let key = ShardKey {
-                commitment: commitment.to_vec(),
-                geometry: geometry.to_bytes().to_vec(),
-                index: index as u32,
-            };
+            let key = shard_key(commitment, geometry, index as u16);
             gets.spawn(async move {
-                client
-                    .get(key)
-                    .await
-                    .map_err(|s| format!("member {home}: {s}"))
+                let fetched = client.get(key).await;
+                (
+                    index as u16,
+                    fetched.map_err(|s| (s.code(), format!("member {home}: {s}"))),
+                )
             });
         }
         let needed = usize::from(geometry.data_shards);
-        let (mut shards, mut failures) = (Vec::new(), Vec::new());
+        let mut shards = Vec::with_capacity(needed);
+        let (mut missing, mut rejected, mut failures) = (Vec::new(), Vec::new(), Vec::new());
         while let Some(done) = gets.join_next().await {
-            match verified(done, commitment, geometry) {
+            let (index, fetched) = done.map_err(|e| StorageSetError::NotEnoughShards {
+                found: shards.len(),
+                needed,
+                failures: format!("get task: {e}"),
+            })?;
+            let checked = fetched.and_then(|response| {
+                let shard = verified_shard(response.into_inner(), commitment, geometry);
+                shard.map_err(|e| (tonic::Code::DataLoss, e))
+            });
+            match checked {
                 Ok(shard) => shards.push(shard),
-                Err(e) => failures.push(e),
+                Err((code, e)) => {
+                    let absent = code == tonic::Code::NotFound;
+                    (if absent { &mut missing } else { &mut rejected }).push(index);
+                    failures.push(e);
+                }
             }
             if shards.len() == needed {
                 gets.abort_all();
                 let refs: Vec<&Shard> = shards.iter().collect();
-                return Ok(Coder::new().rebuild(commitment, geometry, &refs)?);
+                let payload = Coder::new().rebuild(commitment, geometry, &refs)?;
+                missing.sort_unstable();
+                rejected.sort_unstable();
+                return Ok(VerifiedPayload {
+                    payload,
+                    missing,
+                    rejected,
+                });
             }
         }
         Err(StorageSetError::NotEnoughShards {
@@ -222,6 +281,15 @@ impl StorageSet {
             needed,
             failures: failures.join("; "),
         })
+    }
+}
+
+/// The key the shard service reads shard `index` of an entry under.
+fn shard_key(commitment: &Hash, geometry: &Geometry, index: u16) -> ShardKey {
+    ShardKey {
+        commitment: commitment.to_vec(),
+        geometry: geometry.to_bytes().to_vec(),
+        index: u32::from(index),
     }
 }
 
@@ -247,17 +315,12 @@ impl StorageSet {
         let homes = place(commitment, geometry.total_shards(), &self.ids())?;
         let mut broken = Vec::new();
         for (index, home) in homes.iter().enumerate() {
-            let key = ShardKey {
-                commitment: commitment.to_vec(),
-                geometry: geometry.to_bytes().to_vec(),
-                index: index as u32,
-            };
-            let fetched = self.members[home]
-                .clone()
-                .get(key)
-                .await
-                .map_err(|s| s.to_string());
-            if verified(Ok(fetched), commitment, geometry).is_err() {
+            let key = shard_key(commitment, geometry, index as u16);
+            let fetched = self.members[home].clone().get(key).await;
+            let good = fetched.is_ok_and(|response| {
+                verified_shard(response.into_inner(), commitment, geometry).is_ok()
+            });
+            if !good {
                 broken.push(index as u16);
             }
         }
@@ -304,19 +367,29 @@ impl StorageSet {
     }
 }
 
-/// A fetched shard, if it arrived and verifies (the member verified it
-/// too, but a reader trusts only its own check).
-fn verified(
-    done: Result<
-        Result<tonic::Response<ordo_proto::cluster::v1::ShardMessage>, String>,
-        tokio::task::JoinError,
-    >,
+/// A fetched shard, if it verifies (the member verified it too, but a
+/// reader trusts only its own check).
+fn verified_shard(
+    message: ordo_proto::cluster::v1::ShardMessage,
     commitment: &Hash,
     geometry: &Geometry,
 ) -> Result<Shard, String> {
-    let message = done.map_err(|e| format!("get task: {e}"))??.into_inner();
     let shard = shard_of(message).map_err(|status| status.message().to_string())?;
     verify_shard(commitment, geometry, &shard)
         .map_err(|e| format!("shard {}: {e}", shard.index))?;
     Ok(shard)
+}
+
+#[async_trait::async_trait]
+impl SpreadShards for StorageSet {
+    async fn store_entry(&self, entry: &EncodedEntry) -> Result<(), SpreadError> {
+        let quorum = (self.write_quorum).unwrap_or_else(|| default_write_quorum(&entry.geometry));
+        self.put_entry(entry, quorum).await?;
+        Ok(())
+    }
+
+    async fn load_entry(&self, header: &EntryHeader) -> Result<VerifiedPayload, SpreadError> {
+        let entry = &header.entry;
+        Ok(self.load(&entry.commitment, &entry.geometry).await?)
+    }
 }

@@ -44,9 +44,15 @@ pub struct MemberProcess {
     pub data_dir: PathBuf,
     /// Its metrics page, `http://127.0.0.1:PORT/metrics`.
     pub metrics: String,
+    /// Where it serves clients, `http://127.0.0.1:PORT` (gateway and
+    /// replica roles only).
+    pub endpoint: Option<String>,
     roles: String,
     config: PathBuf,
     child: Option<Child>,
+    /// The member's stdout, kept open: a member that prints to a closed
+    /// pipe fails.
+    stdout: Option<BufReader<std::process::ChildStdout>>,
 }
 
 impl MemberProcess {
@@ -68,10 +74,29 @@ impl MemberProcess {
             addr,
             data_dir,
             metrics: format!("http://{metrics_addr}/metrics"),
+            endpoint: None,
             roles: roles.join(", "),
             config,
             child: None,
+            stdout: None,
         }
+    }
+
+    /// A member with client roles (`gateway`, `replica`) reading the log of
+    /// `voters` and `storage`: it serves clients on a port of its own.
+    pub fn new_client(
+        id: u64,
+        dir: &Path,
+        roles: &[&str],
+        voters: &[&MemberProcess],
+        storage: &[&MemberProcess],
+    ) -> Self {
+        let mut member = Self::new(id, dir, roles);
+        let listen = format!("127.0.0.1:{}", free_port());
+        member.add_config(&format!("listen = \"{listen}\"\n"));
+        member.add_config(&log_members(voters, storage));
+        member.endpoint = Some(format!("http://{listen}"));
+        member
     }
 
     /// Adds `text` (TOML lines) to the member's config file.
@@ -98,13 +123,22 @@ impl MemberProcess {
             .spawn()
             .expect("spawns ordo node");
         let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout");
-        BufReader::new(stdout).read_line(&mut line).expect("reads");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        stdout.read_line(&mut line).expect("reads");
         let expected = format!(
             "ordo node {} listening on {} ({})",
             self.id, self.addr, self.roles
         );
         assert_eq!(line.trim(), expected, "the node announces itself");
+        if let Some(endpoint) = &self.endpoint {
+            // A gateway announces its client address once the log is
+            // founded; a read replica at once.
+            line.clear();
+            stdout.read_line(&mut line).expect("reads");
+            let address = endpoint.trim_start_matches("http://");
+            assert_eq!(line.trim(), format!("ordo listening on {address}"));
+        }
+        self.stdout = Some(stdout);
         self.child = Some(child);
     }
 
@@ -124,6 +158,7 @@ impl MemberProcess {
     /// After [`MemberProcess::terminate`]: a clean exit within [`STOP_BOUND`].
     pub fn stop_after_terminate(&mut self) {
         let mut child = self.child.take().expect("running");
+        self.stdout = None;
         let deadline = std::time::Instant::now() + STOP_BOUND;
         let status = loop {
             if let Some(status) = child.try_wait().expect("waits") {
@@ -146,6 +181,7 @@ impl MemberProcess {
         let mut child = self.child.take().expect("running");
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
+        self.stdout = None;
     }
 }
 
@@ -156,4 +192,41 @@ impl Drop for MemberProcess {
             let _ = child.wait();
         }
     }
+}
+
+/// The `sequencers` and `storage` lines of a member's config naming
+/// `voters` and `storage`.
+pub fn log_members(voters: &[&MemberProcess], storage: &[&MemberProcess]) -> String {
+    let sequencers: Vec<String> = voters.iter().map(|n| format!("\"{}\"", n.addr)).collect();
+    let storage: Vec<String> = storage
+        .iter()
+        .map(|n| format!("{{ id = {}, addr = \"{}\" }}", n.id, n.addr))
+        .collect();
+    format!(
+        "sequencers = [{}]\nstorage = [{}]\n",
+        sequencers.join(", "),
+        storage.join(", ")
+    )
+}
+
+/// Forms a cluster of `voters` through the first one, with the
+/// operator's credentials `tls`.
+pub async fn initialize(voters: &[&MemberProcess], tls: &ordo_raft::PeerTls) {
+    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
+    use ordo_proto::cluster::v1::{InitializeRequest, Member};
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", voters[0].addr))
+        .expect("endpoint")
+        .tls_config(tls.client())
+        .expect("tls");
+    let members = voters
+        .iter()
+        .map(|n| Member {
+            id: n.id,
+            addr: n.addr.clone(),
+        })
+        .collect();
+    SequencerClient::new(endpoint.connect_lazy())
+        .initialize(InitializeRequest { voters: members })
+        .await
+        .expect("initializes");
 }

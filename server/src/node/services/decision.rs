@@ -14,6 +14,7 @@ pub fn commit_status(error: CommitError) -> Status {
             Status::unavailable(error.to_string())
         }
         CommitError::TimedOut => Status::deadline_exceeded(error.to_string()),
+        CommitError::ReadOnly => Status::failed_precondition(error.to_string()),
     }
 }
 

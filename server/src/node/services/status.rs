@@ -49,6 +49,7 @@ impl Status for StatusService {
             log_tail,
             data_shards: u32::from(self.coding.data_shards),
             parity_shards: u32::from(self.coding.parity_shards),
+            state_digest: applied.digest.to_vec(),
         }))
     }
 }

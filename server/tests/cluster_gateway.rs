@@ -1,0 +1,208 @@
+//! A whole cluster as separate processes: three raft voters that also
+//! store shards, three more storage members, a gateway with its replica,
+//! and read replicas. Commits go through the gateway; a read replica
+//! killed with SIGKILL in the middle of catching up resumes where it
+//! stopped; a replica started after the writes catches up; all of them
+//! serve every acknowledged write and reach the gateway's state digest.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::cluster::{MemberProcess, initialize, make_certs};
+use ordo_client::{Client, ClientError};
+use ordo_proto::v1::GetStatusResponse;
+use ordo_txn::SigningKey;
+use ordo_txn::testkit::signing_key as key;
+use std::time::Duration;
+
+/// Commits per writer: enough entries that a replica is still catching up
+/// when it is killed.
+const COMMITS_PER_WRITER: u64 = 120;
+/// How long a replica may take to catch up with the gateway.
+const CATCH_UP_BOUND: Duration = Duration::from_secs(120);
+
+/// Voters 1-3 (also storage), storage members 4-6, formed into a cluster.
+async fn log_members(dir: &std::path::Path) -> Vec<MemberProcess> {
+    make_certs(dir, &(1..=9).collect::<Vec<u64>>());
+    let tls = ordo_raft::PeerTls::load(&dir.join("certs"), "admin").unwrap();
+    let mut nodes: Vec<MemberProcess> = (1..=6)
+        .map(|id| match id {
+            1..=3 => MemberProcess::new(id, dir, &["sequencer", "storage"]),
+            _ => MemberProcess::new(id, dir, &["storage"]),
+        })
+        .collect();
+    for node in &mut nodes {
+        node.start();
+    }
+    let voters: Vec<&MemberProcess> = nodes[..3].iter().collect();
+    initialize(&voters, &tls).await;
+    nodes
+}
+
+/// A client member (`gateway` and `replica`, or `replica` alone) of the
+/// cluster `log` holds, not started.
+fn client_member(
+    id: u64,
+    dir: &std::path::Path,
+    roles: &[&str],
+    log: &[MemberProcess],
+) -> MemberProcess {
+    let voters: Vec<&MemberProcess> = log[..3].iter().collect();
+    let storage: Vec<&MemberProcess> = log.iter().collect();
+    MemberProcess::new_client(id, dir, roles, &voters, &storage)
+}
+
+async fn status(member: &MemberProcess) -> GetStatusResponse {
+    let client = Client::connect(member.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    client.status().await.unwrap()
+}
+
+/// Creates `owner`'s stream "s" through `client`; returns its id.
+async fn create_stream(client: &Client, owner: &SigningKey) -> [u8; 32] {
+    client
+        .transact(owner, async |tx| {
+            tx.acl(ordo_txn::AclOp::CreateStream {
+                name: b"s".to_vec(),
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    ordo_txn::stream_id(&ordo_txn::address_of(owner), b"s")
+}
+
+/// Writes `COMMITS_PER_WRITER` distinct keys from each of four
+/// concurrent writers; returns every acknowledged (key, value).
+async fn write_through(
+    client: &Client,
+    owner: &SigningKey,
+    stream: [u8; 32],
+) -> Vec<(String, String)> {
+    // Joined on this task: their commits are in flight together.
+    let writer = async |writer: u64| {
+        let mut written = Vec::new();
+        for i in 0..COMMITS_PER_WRITER {
+            let (key, value) = (format!("w{writer}/k{i}"), format!("v{writer}.{i}"));
+            let put = async |tx: &mut ordo_client::txn::TxContext<'_>| {
+                tx.put(stream, key.as_bytes(), value.as_bytes());
+                Ok(())
+            };
+            client.transact(owner, put).await.unwrap();
+            written.push((key, value));
+        }
+        written
+    };
+    let (a, b, c, d) = tokio::join!(writer(0), writer(1), writer(2), writer(3));
+    [a, b, c, d].into_iter().flatten().collect()
+}
+
+/// Polls `member`'s status until `done` holds, within `bound`.
+async fn wait_status(
+    member: &MemberProcess,
+    bound: Duration,
+    done: impl Fn(&GetStatusResponse) -> bool,
+) -> GetStatusResponse {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let now = status(member).await;
+        if done(&now) {
+            return now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "member {} not there within {bound:?}: {now:?}",
+            member.id
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Every acknowledged write reads back on `member` with its value.
+async fn assert_serves(member: &MemberProcess, stream: [u8; 32], written: &[(String, String)]) {
+    let client = Client::connect(member.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    for (key, value) in written {
+        let read = client.get(stream, key.as_bytes()).await.unwrap();
+        assert_eq!(
+            read.as_deref(),
+            Some(value.as_bytes()),
+            "member {} serves {key}",
+            member.id
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_killed_mid_replay_or_started_late_reach_the_gateways_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_members(dir.path()).await;
+    let mut gateway = client_member(7, dir.path(), &["gateway", "replica"], &log);
+    gateway.start();
+    let client = Client::connect(gateway.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    let owner = key(1);
+    let stream = create_stream(&client, &owner).await;
+    let written = write_through(&client, &owner, stream).await;
+    let at_gateway = status(&gateway).await;
+    assert!(
+        at_gateway.log_tail > 100,
+        "enough entries to catch a replica mid-replay: {at_gateway:?}"
+    );
+
+    // A replica catching up from the storage members, killed half way.
+    let mut replica = client_member(8, dir.path(), &["replica"], &log);
+    replica.start();
+    let half = at_gateway.applied_seq / 2;
+    let before_kill = wait_status(&replica, CATCH_UP_BOUND, |s| s.applied_seq >= half).await;
+    replica.kill();
+    assert!(
+        before_kill.applied_seq < at_gateway.applied_seq,
+        "killed mid-replay: {before_kill:?}"
+    );
+    replica.start();
+    let resumed = status(&replica).await;
+    assert!(
+        resumed.applied_seq >= before_kill.applied_seq,
+        "resumes where it stopped, not from the start: {resumed:?} after {before_kill:?}"
+    );
+    let target = at_gateway.applied_seq;
+    let caught_up = wait_status(&replica, CATCH_UP_BOUND, |s| s.applied_seq >= target).await;
+    assert_eq!(caught_up.state_digest, at_gateway.state_digest);
+    assert_eq!(caught_up.applied_version, at_gateway.applied_version);
+
+    // A replica that joins after every write.
+    let mut late = client_member(9, dir.path(), &["replica"], &log);
+    late.start();
+    let late_status = wait_status(&late, CATCH_UP_BOUND, |s| s.applied_seq >= target).await;
+    assert_eq!(late_status.state_digest, at_gateway.state_digest);
+    for member in [&gateway, &replica, &late] {
+        assert_serves(member, stream, &written).await;
+    }
+
+    // A read replica takes no commits, with a typed error.
+    let on_replica = Client::connect(late.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    let refused = on_replica
+        .transact(&owner, async |tx| {
+            tx.put(stream, b"refused", b"x");
+            Ok(())
+        })
+        .await;
+    match refused {
+        Err(ClientError::Status(s)) => {
+            assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
+            assert!(s.message().contains("read replica"), "{s:?}");
+        }
+        other => panic!("a read replica refuses commits: {other:?}"),
+    }
+    // Hang up first: a stopping member waits a while for open connections.
+    drop((client, on_replica));
+    for member in [&mut late, &mut replica, &mut gateway] {
+        member.stop();
+    }
+}
