@@ -159,6 +159,27 @@ impl Client {
             .into_inner())
     }
 
+    /// Reads a key at the latest version the node applied, once that is at
+    /// least `min_version` (waiting, up to the node's bound): reads a
+    /// commit's own write on any replica, given the version it returned.
+    pub async fn get_after(
+        &self,
+        stream: StreamId,
+        key: &[u8],
+        min_version: u64,
+    ) -> Result<ordo_proto::v1::GetResponse, ClientError> {
+        let request = GetRequest {
+            stream: stream.to_vec(),
+            key: key.to_vec(),
+            version: 0,
+            min_version,
+        };
+        Ok(KvClient::new(self.channel.clone())
+            .get(request)
+            .await?
+            .into_inner())
+    }
+
     /// Up to `limit` rows under `prefix` at the latest applied version, in key order.
     pub async fn scan_prefix(
         &self,

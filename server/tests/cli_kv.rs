@@ -38,6 +38,8 @@ fn kv_commands_work_on_first_start_with_no_set_up() {
     assert!(stdout(&kv(&["put", "greeting", "hello"])).starts_with("committed at version "));
     kv(&["put", "other", "x"]);
     assert_eq!(stdout(&kv(&["get", "greeting"])), "hello\n");
+    let after_commit = kv(&["get", "greeting", "--min-version", "3"]);
+    assert_eq!(stdout(&after_commit), "hello\n", "version 3 is applied");
     assert_eq!(
         stdout(&kv(&["get", "greeting", "--json"])).trim_end(),
         r#"{"key":"greeting","found":true,"value":"hello","version":2}"#

@@ -26,6 +26,10 @@ pub enum KvCommand {
     Get {
         /// The key.
         key: String,
+        /// Wait until the node has applied this version (the one a commit
+        /// printed): reads your own write on any replica.
+        #[arg(long, default_value_t = 0)]
+        min_version: u64,
     },
     /// Write a key.
     Put {
@@ -86,8 +90,11 @@ pub async fn run(args: KvArgs) -> anyhow::Result<()> {
     let (key, stream, client) = args.target.connect().await?;
     let json = args.target.json;
     match &args.command {
-        KvCommand::Get { key: k } => {
-            let read = client.get_at(stream, k.as_bytes(), 0).await?;
+        KvCommand::Get {
+            key: k,
+            min_version,
+        } => {
+            let read = client.get_after(stream, k.as_bytes(), *min_version).await?;
             if json {
                 json::print(&ReadJson {
                     key: JsonBytes::of(k.as_bytes()),
