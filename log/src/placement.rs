@@ -16,6 +16,16 @@
 //! an entry. With fewer members than shards, the shards left over are
 //! matched again among all members (some member then holds two).
 //!
+//! # Spares
+//!
+//! A shard whose home cannot take it (down, unreachable, failing) goes to
+//! a *spare*: the entry's other members, in an order that is also a pure
+//! function of the commitment ([`spares`]), each spare taking at most one
+//! shard. So a writer still places an entry's shards on distinct members
+//! while some homes are down, a reader that finds fewer than `k` shards at
+//! the homes asks the spares in the same order, and repair later stores
+//! every shard at its home again.
+//!
 //! # Why this rule
 //!
 //! Membership changes should move few shards. No rule that keeps an
@@ -88,6 +98,25 @@ pub fn place(
         match_round(commitment, members, &mut homes);
     }
     Ok(homes.into_iter().flatten().collect())
+}
+
+/// The members that are not homes of the entry, in the order a writer
+/// hands them shards whose homes failed and a reader asks them: best score
+/// first, scored as one more shard index past the entry's last, so the
+/// order differs from entry to entry and spreads the spare load.
+pub fn spares(
+    commitment: &Hash,
+    homes: &[MemberId],
+    members: &BTreeSet<MemberId>,
+) -> Vec<MemberId> {
+    let slot = u16::try_from(homes.len()).unwrap_or(u16::MAX);
+    let mut others: Vec<(u64, MemberId)> = members
+        .iter()
+        .filter(|member| !homes.contains(member))
+        .map(|&member| (score(commitment, slot, member), member))
+        .collect();
+    others.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    others.into_iter().map(|(_, member)| member).collect()
 }
 
 /// One greedy matching of the unplaced shards to members, best score

@@ -1,7 +1,7 @@
 //! Placement: distinct homes, purity, and how few shards a membership
 //! change moves.
 
-use ordo_log::placement::{MAX_STORAGE_MEMBERS, MemberId, PlacementError, place};
+use ordo_log::placement::{MAX_STORAGE_MEMBERS, MemberId, PlacementError, place, spares};
 use std::collections::BTreeSet;
 
 const ENTRIES: u64 = 3_000;
@@ -101,4 +101,29 @@ fn no_members_and_too_many_members_are_typed_errors() {
         place(&commitment(0), SHARDS, &crowd),
         Err(PlacementError::TooManyMembers { .. })
     ));
+}
+
+#[test]
+fn spares_are_every_other_member_in_an_order_that_varies_by_entry() {
+    let all = members(1..=9);
+    let mut first_spares = BTreeSet::new();
+    for i in 0..200 {
+        let homes = place(&commitment(i), SHARDS, &all).expect("placed");
+        let order = spares(&commitment(i), &homes, &all);
+        assert_eq!(order, spares(&commitment(i), &homes, &all), "pure");
+        let mut everyone: Vec<MemberId> = homes.iter().chain(&order).copied().collect();
+        everyone.sort_unstable();
+        assert_eq!(
+            everyone,
+            (1..=9).collect::<Vec<_>>(),
+            "homes and spares are all members, once"
+        );
+        first_spares.insert(order[0]);
+    }
+    assert_eq!(
+        first_spares, all,
+        "every member is some entry's first spare"
+    );
+    let homes = place(&commitment(0), SHARDS, &members(1..=6)).expect("placed");
+    assert!(spares(&commitment(0), &homes, &members(1..=6)).is_empty());
 }

@@ -21,16 +21,22 @@ const COMMITS_PER_WRITER: u64 = 120;
 /// How long a replica may take to catch up with the gateway.
 const CATCH_UP_BOUND: Duration = Duration::from_secs(120);
 
-/// Voters 1-3 (also storage), storage members 4-6, formed into a cluster.
-async fn log_members(dir: &std::path::Path) -> Vec<MemberProcess> {
-    make_certs(dir, &(1..=9).collect::<Vec<u64>>());
+/// Voters 1-3 (also storage) and storage members 4..=`storage`, formed
+/// into a cluster; node 1 also runs repair when `repair` says so.
+async fn log_members(dir: &std::path::Path, storage: u64, repair: bool) -> Vec<MemberProcess> {
+    make_certs(dir, &(1..=storage + 3).collect::<Vec<u64>>());
     let tls = ordo_raft::PeerTls::load(&dir.join("certs"), "admin").unwrap();
-    let mut nodes: Vec<MemberProcess> = (1..=6)
+    let mut nodes: Vec<MemberProcess> = (1..=storage)
         .map(|id| match id {
+            1 if repair => MemberProcess::new(id, dir, &["sequencer", "storage", "repair"]),
             1..=3 => MemberProcess::new(id, dir, &["sequencer", "storage"]),
             _ => MemberProcess::new(id, dir, &["storage"]),
         })
         .collect();
+    if repair {
+        let everyone: Vec<&MemberProcess> = nodes.iter().collect();
+        nodes[0].add_config(&common::cluster::log_members(&everyone[..3], &everyone));
+    }
     for node in &mut nodes {
         node.start();
     }
@@ -50,6 +56,23 @@ fn client_member(
     let voters: Vec<&MemberProcess> = log[..3].iter().collect();
     let storage: Vec<&MemberProcess> = log.iter().collect();
     MemberProcess::new_client(id, dir, roles, &voters, &storage)
+}
+
+/// Starts gateway `id` over `log`, which founds the log, and creates
+/// `owner`'s stream "s" through it.
+async fn start_gateway(
+    id: u64,
+    dir: &std::path::Path,
+    log: &[MemberProcess],
+    owner: &SigningKey,
+) -> (MemberProcess, Client, [u8; 32]) {
+    let mut gateway = client_member(id, dir, &["gateway", "replica"], log);
+    gateway.start();
+    let client = Client::connect(gateway.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    let stream = create_stream(&client, owner).await;
+    (gateway, client, stream)
 }
 
 async fn status(member: &MemberProcess) -> GetStatusResponse {
@@ -73,18 +96,20 @@ async fn create_stream(client: &Client, owner: &SigningKey) -> [u8; 32] {
     ordo_txn::stream_id(&ordo_txn::address_of(owner), b"s")
 }
 
-/// Writes `COMMITS_PER_WRITER` distinct keys from each of four
+/// Writes `per_writer` distinct keys from each of four
 /// concurrent writers; returns every acknowledged (key, value).
 async fn write_through(
     client: &Client,
     owner: &SigningKey,
     stream: [u8; 32],
+    phase: &str,
+    per_writer: u64,
 ) -> Vec<(String, String)> {
     // Joined on this task: their commits are in flight together.
     let writer = async |writer: u64| {
         let mut written = Vec::new();
-        for i in 0..COMMITS_PER_WRITER {
-            let (key, value) = (format!("w{writer}/k{i}"), format!("v{writer}.{i}"));
+        for i in 0..per_writer {
+            let (key, value) = (format!("{phase}/w{writer}/k{i}"), format!("v{writer}.{i}"));
             let put = async |tx: &mut ordo_client::txn::TxContext<'_>| {
                 tx.put(stream, key.as_bytes(), value.as_bytes());
                 Ok(())
@@ -138,15 +163,10 @@ async fn assert_serves(member: &MemberProcess, stream: [u8; 32], written: &[(Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_killed_mid_replay_or_started_late_reach_the_gateways_digest() {
     let dir = tempfile::tempdir().unwrap();
-    let log = log_members(dir.path()).await;
-    let mut gateway = client_member(7, dir.path(), &["gateway", "replica"], &log);
-    gateway.start();
-    let client = Client::connect(gateway.endpoint.as_ref().unwrap())
-        .await
-        .unwrap();
+    let log = log_members(dir.path(), 6, false).await;
     let owner = key(1);
-    let stream = create_stream(&client, &owner).await;
-    let written = write_through(&client, &owner, stream).await;
+    let (mut gateway, client, stream) = start_gateway(7, dir.path(), &log, &owner).await;
+    let written = write_through(&client, &owner, stream, "load", COMMITS_PER_WRITER).await;
     let at_gateway = status(&gateway).await;
     assert!(
         at_gateway.log_tail > 100,
@@ -203,6 +223,85 @@ async fn replicas_killed_mid_replay_or_started_late_reach_the_gateways_digest() 
     // Hang up first: a stopping member waits a while for open connections.
     drop((client, on_replica));
     for member in [&mut late, &mut replica, &mut gateway] {
+        member.stop();
+    }
+}
+
+/// Waits until every committed entry has each shard verified at its home.
+async fn wait_all_shards_home(log: &[MemberProcess], tls: &std::sync::Arc<ordo_raft::PeerTls>) {
+    use ordo_log::Sequencer;
+    let storage = log.iter().map(|n| (n.id, n.addr.clone())).collect();
+    let set = ordo_server::node::storage_set::StorageSet::connect(&storage, tls).unwrap();
+    let voters = log[..3].iter().map(|n| n.addr.clone()).collect();
+    let sequencer = ordo_raft::RemoteSequencer::connect(voters, tls.clone())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
+    let mut seq = 0;
+    while seq < sequencer.tail() {
+        let header = sequencer.read(seq, 1).await.unwrap().remove(0);
+        let entry = &header.entry;
+        let broken = set
+            .broken_homes(&entry.commitment, &entry.geometry)
+            .await
+            .unwrap();
+        if broken.is_empty() {
+            seq += 1;
+            continue;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "entry {seq} still misses shards {broken:?} at home"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_go_on_with_two_storage_members_killed_and_repair_refills_a_wiped_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = log_members(dir.path(), 7, true).await;
+    let owner = key(1);
+    let (mut gateway, client, stream) = start_gateway(8, dir.path(), &log, &owner).await;
+    let mut written = write_through(&client, &owner, stream, "before", 40).await;
+
+    // Two storage members die while four writers commit.
+    let started = status(&gateway).await.applied_version;
+    let kill = async {
+        wait_status(&gateway, CATCH_UP_BOUND, |s| {
+            s.applied_version >= started + 40
+        })
+        .await;
+        log[4].kill();
+        log[5].kill();
+    };
+    let (during, ()) = tokio::join!(write_through(&client, &owner, stream, "during", 40), kill);
+    written.extend(during);
+    written.extend(write_through(&client, &owner, stream, "after", 40).await);
+
+    // A replica started now reads every entry from the five left.
+    let mut replica = client_member(9, dir.path(), &["replica"], &log);
+    replica.start();
+    let at_gateway = status(&gateway).await;
+    let target = at_gateway.applied_seq;
+    let caught_up = wait_status(&replica, CATCH_UP_BOUND, |s| s.applied_seq >= target).await;
+    assert_eq!(caught_up.state_digest, at_gateway.state_digest);
+    assert_serves(&replica, stream, &written).await;
+
+    // One comes back wiped, the other as it was: repair refills both.
+    std::fs::remove_dir_all(log[4].data_dir.join("shards")).unwrap();
+    log[4].start();
+    log[5].start();
+    let tls =
+        std::sync::Arc::new(ordo_raft::PeerTls::load(&dir.path().join("certs"), "admin").unwrap());
+    wait_all_shards_home(&log, &tls).await;
+    let page = common::scrape(&log[0].metrics).await;
+    assert!(
+        !page.contains("ordo_repair_shards_restored_total 0\n"),
+        "repair restored the shards: {page}"
+    );
+    drop(client);
+    for member in [&mut replica, &mut gateway] {
         member.stop();
     }
 }

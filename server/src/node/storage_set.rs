@@ -7,13 +7,13 @@
 //! still to come.
 
 use crate::node::services::shards::{message_of, shard_of};
-use ordo_log::placement::{MemberId, PlacementError, place};
+use ordo_log::placement::{self, MemberId, PlacementError, place};
 use ordo_log::{
     Coder, EncodedEntry, EntryHeader, Geometry, Hash, LogError, Shard, SpreadError, SpreadShards,
     VerifiedPayload, verify_shard,
 };
 use ordo_proto::cluster::v1::shards_client::ShardsClient;
-use ordo_proto::cluster::v1::{PutShardRequest, ShardKey};
+use ordo_proto::cluster::v1::{ListShardsRequest, PutShardRequest, ShardKey};
 use ordo_raft::PeerTls;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -173,31 +173,25 @@ impl StorageSet {
                 max: total,
             });
         }
-        let homes = place(
-            &entry.commitment,
-            entry.geometry.total_shards(),
-            &self.ids(),
-        )?;
+        let members = self.ids();
+        let homes = place(&entry.commitment, entry.geometry.total_shards(), &members)?;
+        // A shard whose home fails goes to the next spare: distinct members
+        // still, and readers ask the spares in the same order.
+        let mut spares = placement::spares(&entry.commitment, &homes, &members).into_iter();
         let mut puts = JoinSet::new();
-        for (shard, home) in entry.shards.iter().zip(homes) {
-            let mut client = self.members[&home].clone();
-            let request = PutShardRequest {
-                commitment: entry.commitment.to_vec(),
-                geometry: entry.geometry.to_bytes().to_vec(),
-                shard: Some(message_of(shard.clone())),
-            };
-            puts.spawn(async move {
-                client
-                    .put(request)
-                    .await
-                    .map_err(|s| format!("member {home}: {s}"))
-            });
+        for (index, &home) in homes.iter().enumerate() {
+            puts.spawn(self.put_shard(entry, index, home));
         }
         let (mut durable, mut failures) = (0, Vec::new());
         while let Some(done) = puts.join_next().await {
             match done {
-                Ok(Ok(_)) => durable += 1,
-                Ok(Err(e)) => failures.push(e),
+                Ok(Ok(())) => durable += 1,
+                Ok(Err((index, e))) => {
+                    failures.push(e);
+                    if let Some(spare) = spares.next() {
+                        puts.spawn(self.put_shard(entry, index, spare));
+                    }
+                }
                 Err(e) => failures.push(format!("put task: {e}")),
             }
             if durable >= quorum {
@@ -213,6 +207,28 @@ impl StorageSet {
         })
     }
 
+    /// Stores shard `index` of `entry` on `member`; on failure, the index
+    /// and what the member said.
+    fn put_shard(
+        &self,
+        entry: &EncodedEntry,
+        index: usize,
+        member: MemberId,
+    ) -> impl std::future::Future<Output = Result<(), (usize, String)>> + use<> {
+        let mut client = self.members[&member].clone();
+        let request = PutShardRequest {
+            commitment: entry.commitment.to_vec(),
+            geometry: entry.geometry.to_bytes().to_vec(),
+            shard: Some(message_of(entry.shards[index].clone())),
+        };
+        async move {
+            match client.put(request).await {
+                Ok(_) => Ok(()),
+                Err(s) => Err((index, format!("member {member}: {s}"))),
+            }
+        }
+    }
+
     /// The entry's payload, rebuilt from the first `k` shards that verify.
     pub async fn get_payload(
         &self,
@@ -223,15 +239,51 @@ impl StorageSet {
     }
 
     /// The entry's payload, rebuilt from the first `k` shards that verify,
-    /// with the shards that were missing or failed to verify on the way.
+    /// with the shards that were missing or failed to verify at their
+    /// homes. Asks the spares, in order, only when the homes give fewer
+    /// than `k`.
     pub async fn load(
         &self,
         commitment: &Hash,
         geometry: &Geometry,
     ) -> Result<VerifiedPayload, StorageSetError> {
-        let homes = place(commitment, geometry.total_shards(), &self.ids())?;
+        let members = self.ids();
+        let homes = place(commitment, geometry.total_shards(), &members)?;
+        let needed = usize::from(geometry.data_shards);
+        let mut found = self.fetch_from_homes(commitment, geometry, &homes).await;
+        if found.shards.len() < needed {
+            let spares = placement::spares(commitment, &homes, &members);
+            self.fetch_from_spares(commitment, geometry, &spares, &mut found)
+                .await;
+        }
+        if found.shards.len() < needed {
+            return Err(StorageSetError::NotEnoughShards {
+                found: found.shards.len(),
+                needed,
+                failures: found.failures.join("; "),
+            });
+        }
+        let refs: Vec<&Shard> = found.shards.iter().take(needed).collect();
+        let payload = Coder::new().rebuild(commitment, geometry, &refs)?;
+        found.missing.sort_unstable();
+        found.rejected.sort_unstable();
+        Ok(VerifiedPayload {
+            payload,
+            missing: found.missing,
+            rejected: found.rejected,
+        })
+    }
+
+    /// Fetches every shard from its home at once, keeping the first `k`
+    /// that verify (the other fetches are dropped then).
+    async fn fetch_from_homes(
+        &self,
+        commitment: &Hash,
+        geometry: &Geometry,
+        homes: &[MemberId],
+    ) -> Fetched {
         let mut gets = JoinSet::new();
-        for (index, home) in homes.into_iter().enumerate() {
+        for (index, &home) in homes.iter().enumerate() {
             let mut client = self.members[&home].clone();
             let key = shard_key(commitment, geometry, index as u16);
             gets.spawn(async move {
@@ -243,44 +295,100 @@ impl StorageSet {
             });
         }
         let needed = usize::from(geometry.data_shards);
-        let mut shards = Vec::with_capacity(needed);
-        let (mut missing, mut rejected, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+        let mut found = Fetched::default();
         while let Some(done) = gets.join_next().await {
-            let (index, fetched) = done.map_err(|e| StorageSetError::NotEnoughShards {
-                found: shards.len(),
-                needed,
-                failures: format!("get task: {e}"),
-            })?;
+            let Ok((index, fetched)) = done else {
+                found.failures.push("get task failed".into());
+                continue;
+            };
             let checked = fetched.and_then(|response| {
                 let shard = verified_shard(response.into_inner(), commitment, geometry);
                 shard.map_err(|e| (tonic::Code::DataLoss, e))
             });
-            match checked {
-                Ok(shard) => shards.push(shard),
-                Err((code, e)) => {
-                    let absent = code == tonic::Code::NotFound;
-                    (if absent { &mut missing } else { &mut rejected }).push(index);
-                    failures.push(e);
-                }
-            }
-            if shards.len() == needed {
+            found.record(index, checked);
+            if found.shards.len() == needed {
                 gets.abort_all();
-                let refs: Vec<&Shard> = shards.iter().collect();
-                let payload = Coder::new().rebuild(commitment, geometry, &refs)?;
-                missing.sort_unstable();
-                rejected.sort_unstable();
-                return Ok(VerifiedPayload {
-                    payload,
-                    missing,
-                    rejected,
-                });
+                break;
             }
         }
-        Err(StorageSetError::NotEnoughShards {
-            found: shards.len(),
-            needed,
-            failures: failures.join("; "),
-        })
+        found
+    }
+
+    /// Asks each spare, in order, which shards of the entry it holds, and
+    /// fetches those still missing until `k` verify.
+    async fn fetch_from_spares(
+        &self,
+        commitment: &Hash,
+        geometry: &Geometry,
+        spares: &[MemberId],
+        found: &mut Fetched,
+    ) {
+        let needed = usize::from(geometry.data_shards);
+        for &spare in spares {
+            let mut client = self.members[&spare].clone();
+            let listed = client
+                .list(ListShardsRequest {
+                    commitment: commitment.to_vec(),
+                })
+                .await;
+            let Ok(listed) = listed else { continue };
+            for index in listed.into_inner().indices {
+                let Ok(index) = u16::try_from(index) else {
+                    continue;
+                };
+                if found.shards.len() == needed || found.has(index) {
+                    continue;
+                }
+                let fetched = client.get(shard_key(commitment, geometry, index)).await;
+                let checked = match fetched {
+                    Ok(response) => verified_shard(response.into_inner(), commitment, geometry)
+                        .map_err(|e| (tonic::Code::DataLoss, e)),
+                    Err(s) => Err((s.code(), format!("spare {spare}: {s}"))),
+                };
+                match checked {
+                    // A spare answering with another index than asked
+                    // still gave a verified shard; only duplicates are dropped.
+                    Ok(shard) if !found.has(shard.index) => found.shards.push(shard),
+                    Ok(_) => {}
+                    Err((_, e)) => found.failures.push(e),
+                }
+            }
+            if found.shards.len() == needed {
+                return;
+            }
+        }
+    }
+}
+
+/// Shards fetched for one read, and what failed on the way.
+#[derive(Default)]
+struct Fetched {
+    shards: Vec<Shard>,
+    missing: Vec<u16>,
+    rejected: Vec<u16>,
+    failures: Vec<String>,
+}
+
+impl Fetched {
+    fn has(&self, index: u16) -> bool {
+        self.shards.iter().any(|shard| shard.index == index)
+    }
+
+    /// Records the outcome of fetching shard `index` from its home.
+    fn record(&mut self, index: u16, checked: Result<Shard, (tonic::Code, String)>) {
+        match checked {
+            Ok(shard) => self.shards.push(shard),
+            Err((code, e)) => {
+                let absent = code == tonic::Code::NotFound;
+                (if absent {
+                    &mut self.missing
+                } else {
+                    &mut self.rejected
+                })
+                .push(index);
+                self.failures.push(e);
+            }
+        }
     }
 }
 
@@ -290,6 +398,31 @@ fn shard_key(commitment: &Hash, geometry: &Geometry, index: u16) -> ShardKey {
         commitment: commitment.to_vec(),
         geometry: geometry.to_bytes().to_vec(),
         index: u32::from(index),
+    }
+}
+
+impl StorageSet {
+    /// The indices of the entry's shards that are missing from, or do not
+    /// verify at, their homes (shards held by spares do not count: repair
+    /// stores them at home).
+    pub async fn broken_homes(
+        &self,
+        commitment: &Hash,
+        geometry: &Geometry,
+    ) -> Result<Vec<u16>, StorageSetError> {
+        let homes = place(commitment, geometry.total_shards(), &self.ids())?;
+        let mut broken = Vec::new();
+        for (index, home) in homes.iter().enumerate() {
+            let key = shard_key(commitment, geometry, index as u16);
+            let fetched = self.members[home].clone().get(key).await;
+            let good = fetched.is_ok_and(|response| {
+                verified_shard(response.into_inner(), commitment, geometry).is_ok()
+            });
+            if !good {
+                broken.push(index as u16);
+            }
+        }
+        Ok(broken)
     }
 }
 
@@ -313,17 +446,7 @@ impl StorageSet {
         geometry: &Geometry,
     ) -> Result<Repaired, StorageSetError> {
         let homes = place(commitment, geometry.total_shards(), &self.ids())?;
-        let mut broken = Vec::new();
-        for (index, home) in homes.iter().enumerate() {
-            let key = shard_key(commitment, geometry, index as u16);
-            let fetched = self.members[home].clone().get(key).await;
-            let good = fetched.is_ok_and(|response| {
-                verified_shard(response.into_inner(), commitment, geometry).is_ok()
-            });
-            if !good {
-                broken.push(index as u16);
-            }
-        }
+        let broken = self.broken_homes(commitment, geometry).await?;
         let healthy = homes.len() - broken.len();
         if broken.is_empty() {
             return Ok(Repaired {
