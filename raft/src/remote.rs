@@ -219,6 +219,11 @@ impl Sequencer for RemoteSequencer {
         for attempt in 0..self.voters.len() + 1 {
             let target = self.target(attempt);
             match self.client_of(&target)?.headers(request).await {
+                // The followed tail may be ahead of this voter (it lags, or
+                // has just restarted): another voter has the headers.
+                Ok(reply) if reply.get_ref().headers.is_empty() => {
+                    last_error = format!("{target}: has not applied seq {from} yet");
+                }
                 Ok(reply) => {
                     return reply
                         .into_inner()

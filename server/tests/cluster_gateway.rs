@@ -19,7 +19,7 @@ use std::time::Duration;
 /// when it is killed.
 const COMMITS_PER_WRITER: u64 = 120;
 /// How long a replica may take to catch up with the gateway.
-const CATCH_UP_BOUND: Duration = Duration::from_secs(120);
+const CATCH_UP_BOUND: Duration = Duration::from_secs(60);
 
 /// Voters 1-3 (also storage) and storage members 4..=`storage`, formed
 /// into a cluster; node 1 also runs repair when `repair` says so.
@@ -144,6 +144,23 @@ async fn wait_status(
     }
 }
 
+/// Starts read replica `id` over `log` and waits until it has applied
+/// what `gateway` has, with the same state digest.
+async fn replica_agreeing_with(
+    id: u64,
+    dir: &std::path::Path,
+    log: &[MemberProcess],
+    gateway: &MemberProcess,
+) -> MemberProcess {
+    let mut replica = client_member(id, dir, &["replica"], log);
+    replica.start();
+    let at_gateway = status(gateway).await;
+    let target = at_gateway.applied_seq;
+    let caught_up = wait_status(&replica, CATCH_UP_BOUND, |s| s.applied_seq >= target).await;
+    assert_eq!(caught_up.state_digest, at_gateway.state_digest);
+    replica
+}
+
 /// Every acknowledged write reads back on `member` with its value.
 async fn assert_serves(member: &MemberProcess, stream: [u8; 32], written: &[(String, String)]) {
     let client = Client::connect(member.endpoint.as_ref().unwrap())
@@ -262,7 +279,7 @@ async fn commits_go_on_with_two_storage_members_killed_and_repair_refills_a_wipe
     let dir = tempfile::tempdir().unwrap();
     let mut log = log_members(dir.path(), 7, true).await;
     let owner = key(1);
-    let (mut gateway, client, stream) = start_gateway(8, dir.path(), &log, &owner).await;
+    let (gateway, client, stream) = start_gateway(8, dir.path(), &log, &owner).await;
     let mut written = write_through(&client, &owner, stream, "before", 40).await;
 
     // Two storage members die while four writers commit.
@@ -280,12 +297,7 @@ async fn commits_go_on_with_two_storage_members_killed_and_repair_refills_a_wipe
     written.extend(write_through(&client, &owner, stream, "after", 40).await);
 
     // A replica started now reads every entry from the five left.
-    let mut replica = client_member(9, dir.path(), &["replica"], &log);
-    replica.start();
-    let at_gateway = status(&gateway).await;
-    let target = at_gateway.applied_seq;
-    let caught_up = wait_status(&replica, CATCH_UP_BOUND, |s| s.applied_seq >= target).await;
-    assert_eq!(caught_up.state_digest, at_gateway.state_digest);
+    let replica = replica_agreeing_with(9, dir.path(), &log, &gateway).await;
     assert_serves(&replica, stream, &written).await;
 
     // One comes back wiped, the other as it was: repair refills both.
@@ -301,7 +313,128 @@ async fn commits_go_on_with_two_storage_members_killed_and_repair_refills_a_wipe
         "repair restored the shards: {page}"
     );
     drop(client);
-    for member in [&mut replica, &mut gateway] {
+    for mut member in [replica, gateway] {
+        member.stop();
+    }
+}
+
+/// The voter among `voters` whose metrics say it leads, once one does.
+async fn leader_among(voters: &[MemberProcess], not: Option<u64>) -> usize {
+    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
+    loop {
+        for (i, voter) in voters.iter().enumerate() {
+            if voter.running() && Some(voter.id) != not {
+                let page = common::scrape(&voter.metrics).await;
+                if page.contains("ordo_raft_is_leader 1\n") {
+                    return i;
+                }
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Like [`write_through`], but a commit that fails (its gateway lost the
+/// sequencer's leader) is tried again, a bounded number of times; returns
+/// the acknowledged writes and how many attempts failed.
+async fn write_retrying(
+    client: &Client,
+    owner: &SigningKey,
+    stream: [u8; 32],
+    per_writer: u64,
+) -> (Vec<(String, String)>, usize) {
+    const ATTEMPTS: usize = 100;
+    let writer = async |writer: u64| {
+        let (mut written, mut failed) = (Vec::new(), 0);
+        for i in 0..per_writer {
+            let (key, value) = (format!("r/w{writer}/k{i}"), format!("v{writer}.{i}"));
+            for attempt in 1..=ATTEMPTS {
+                let put = async |tx: &mut ordo_client::txn::TxContext<'_>| {
+                    tx.put(stream, key.as_bytes(), value.as_bytes());
+                    Ok(())
+                };
+                match client.transact(owner, put).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        assert!(attempt < ATTEMPTS, "{key} never committed: {e}");
+                        failed += 1;
+                        // Back off while the voters elect a leader.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+            written.push((key, value));
+        }
+        (written, failed)
+    };
+    let all = tokio::join!(writer(0), writer(1), writer(2), writer(3));
+    let mut written = Vec::new();
+    let mut failed = 0;
+    for (w, f) in [all.0, all.1, all.2, all.3] {
+        written.extend(w);
+        failed += f;
+    }
+    (written, failed)
+}
+
+/// The voter's header tail, from its metrics.
+async fn header_tail(voter: &MemberProcess) -> u64 {
+    let page = common::scrape(&voter.metrics).await;
+    let line = page
+        .lines()
+        .find(|l| l.starts_with("ordo_raft_header_tail "))
+        .expect("a voter reports its header tail");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_raft_leader_under_commits_loses_no_acknowledged_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = log_members(dir.path(), 6, false).await;
+    let owner = key(1);
+    let (gateway, client, stream) = start_gateway(7, dir.path(), &log, &owner).await;
+    let leader = leader_among(&log[..3], None).await;
+    let started = status(&gateway).await.applied_version;
+    let kill = async {
+        wait_status(&gateway, CATCH_UP_BOUND, |s| {
+            s.applied_version >= started + 40
+        })
+        .await;
+        log[leader].kill();
+        let killed_at = tokio::time::Instant::now();
+        let next = leader_among(&log[..3], Some(log[leader].id)).await;
+        (next, killed_at.elapsed())
+    };
+    let ((written, failed), (next, elected_after)) =
+        tokio::join!(write_retrying(&client, &owner, stream, 60), kill);
+    assert_ne!(next, leader);
+    assert!(
+        elected_after < Duration::from_secs(5),
+        "new leader after {elected_after:?}"
+    );
+    println!("new leader after {elected_after:?}; {failed} commit attempts failed over");
+    // Commits go on after the election: one more round, no failures.
+    let (after, failed_after) = write_retrying(&client, &owner, stream, 5).await;
+    assert_eq!(failed_after, 0, "commits resumed");
+
+    // The old leader comes back and catches up.
+    log[leader].start();
+    let tail = header_tail(&log[next]).await;
+    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
+    while header_tail(&log[leader]).await < tail {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old leader catches up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every acknowledged commit is in the log: a new replica serves it.
+    let replica = replica_agreeing_with(8, dir.path(), &log, &gateway).await;
+    assert_serves(&replica, stream, &written).await;
+    assert_serves(&replica, stream, &after).await;
+    drop(client);
+    for mut member in [replica, gateway] {
         member.stop();
     }
 }

@@ -209,17 +209,62 @@ pub async fn follow(
     applied: tokio::sync::watch::Sender<Applied>,
     mut on_entry: impl FnMut(&AppliedEntry<'_>),
 ) -> Result<(), ReplicaError> {
+    let mut failures = 0u64;
     loop {
         let next = replica.applied().next_seq;
-        let tail = sequencer.wait_beyond(next).await?;
-        replica
-            .catch_up(tail, |entry| {
-                // Published first: whoever learns of a decision can then read
-                // its effects at once (read-your-writes).
-                applied.send_replace(entry.applied);
-                on_entry(entry);
-            })
-            .await?;
+        let caught_up = match sequencer.wait_beyond(next).await {
+            Ok(tail) => {
+                replica
+                    .catch_up(tail, |entry| {
+                        // Published first: whoever learns of a decision can
+                        // then read its effects at once (read-your-writes).
+                        applied.send_replace(entry.applied);
+                        on_entry(entry);
+                    })
+                    .await
+            }
+            Err(e) => Err(ReplicaError::Sequencer(e)),
+        };
+        match caught_up {
+            Ok(()) => failures = 0,
+            Err(e) if e.is_transient() => {
+                failures += 1;
+                if failures % TRANSIENT_REPORT_EVERY == 1 {
+                    tracing::warn!(error = %e, failures, "the replica waits for the log to be readable again");
+                }
+                tokio::time::sleep(TRANSIENT_RETRY_PAUSE).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Pause before a replica tries again after a failure another member may
+/// mend (a voter or storage member down, a lagging voter).
+pub const TRANSIENT_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A replica retrying a transient failure logs it once every this many
+/// attempts.
+const TRANSIENT_REPORT_EVERY: u64 = 25;
+
+impl ReplicaError {
+    /// Whether the failure is one that other members mend with time (a
+    /// shard or header read that found too few members, or a voter that
+    /// lags), so the replica should try again; anything else (a failed
+    /// write of its own state, an entry that does not verify, replay
+    /// refusing) stops it.
+    pub fn is_transient(&self) -> bool {
+        use ordo_log::SequencerError;
+        match self {
+            ReplicaError::Log { source, .. } => matches!(
+                source,
+                EntryError::NotCommitted { .. }
+                    | EntryError::Spread(_)
+                    | EntryError::Sequencer(SequencerError::Io(_))
+            ),
+            ReplicaError::Sequencer(SequencerError::Io(_)) => true,
+            _ => false,
+        }
     }
 }
 
