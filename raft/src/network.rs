@@ -54,6 +54,7 @@ pub fn peer_client(
     let endpoint = Endpoint::from_shared(format!("https://{addr}"))?
         .tls_config(tls.client())?
         .connect_timeout(CONNECT_TIMEOUT)
+        .local_address(tls.source())
         .tcp_nodelay(true);
     Ok(SequencerClient::new(endpoint.connect_lazy()))
 }

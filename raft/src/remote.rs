@@ -26,6 +26,17 @@ pub const REMOTE_APPEND_DEADLINE: Duration = Duration::from_secs(10);
 /// Pause before trying the next voter.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
+/// Longest one append to one voter may take. A healthy leader answers once
+/// the batch is committed (milliseconds); a leader cut off from the other
+/// voters never answers, and the append must move on. Past it the outcome
+/// is unknown: the append fails, and the next one starts at another voter.
+pub const APPEND_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How often the voters' tails are compared. The followed voter may be cut
+/// off from the others (its stream stays open but stops moving); another
+/// voter that is further ahead then becomes the one followed.
+pub const TAIL_PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Why a remote sequencer could not be reached at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -46,13 +57,18 @@ pub struct RemoteSequencer {
     /// One client per voter, made on first use: a channel keeps its
     /// connection (and TLS session) across calls and reconnects by itself.
     clients: Mutex<std::collections::HashMap<String, SequencerClient<Channel>>>,
+    /// Where the search for the leader starts when none is known: moved
+    /// on past a voter whose append failed.
+    rotation: std::sync::atomic::AtomicUsize,
     tail: Arc<watch::Sender<u64>>,
     follower: tokio::task::JoinHandle<()>,
+    prober: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for RemoteSequencer {
     fn drop(&mut self) {
         self.follower.abort();
+        self.prober.abort();
     }
 }
 
@@ -84,14 +100,18 @@ impl RemoteSequencer {
         }
         let start = start.ok_or(ConnectError::Unreachable(last_error))?;
         let tail = Arc::new(watch::Sender::new(start));
-        let follower = tokio::spawn(follow(voters.clone(), tls.clone(), tail.clone()));
+        let (prefer, preferred) = watch::channel(None);
+        let follower = tokio::spawn(follow(voters.clone(), tls.clone(), tail.clone(), preferred));
+        let prober = tokio::spawn(probe(voters.clone(), tls.clone(), tail.clone(), prefer));
         Ok(Self {
             voters,
             tls,
             leader: Mutex::new(None),
+            rotation: Default::default(),
             clients: Mutex::default(),
             tail,
             follower,
+            prober,
         })
     }
 
@@ -109,10 +129,23 @@ impl RemoteSequencer {
     /// The voter to try on attempt `attempt`: the last leader first.
     fn target(&self, attempt: usize) -> String {
         let leader = self.leader.lock().expect("leader lock").clone();
+        let start = self.rotation.load(std::sync::atomic::Ordering::Relaxed);
         match (attempt, leader) {
             (0, Some(leader)) => leader,
-            _ => self.voters[attempt % self.voters.len()].clone(),
+            _ => self.voters[(start + attempt) % self.voters.len()].clone(),
         }
+    }
+
+    /// After an append whose outcome is unknown: forget the leader and
+    /// start the next search at another voter, so a leader cut off from
+    /// the others is not asked first again.
+    fn suspect(&self, target: &str) {
+        let mut leader = self.leader.lock().expect("leader lock");
+        if leader.as_deref() == Some(target) {
+            *leader = None;
+        }
+        self.rotation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sends `request` to the leader; returns its first seq.
@@ -120,13 +153,21 @@ impl RemoteSequencer {
         let deadline = tokio::time::Instant::now() + REMOTE_APPEND_DEADLINE;
         let mut target = self.target(0);
         for attempt in 1.. {
-            let answer = self.client_of(&target)?.append(request.clone()).await;
-            let status = match answer {
-                Ok(reply) => {
+            let mut client = self.client_of(&target)?;
+            let answer =
+                tokio::time::timeout(APPEND_ATTEMPT_TIMEOUT, client.append(request.clone()));
+            let status = match answer.await {
+                Ok(Ok(reply)) => {
                     *self.leader.lock().expect("leader lock") = Some(target);
                     return Ok(reply.into_inner().first_seq);
                 }
-                Err(status) => status,
+                Ok(Err(status)) => status,
+                Err(_) => {
+                    self.suspect(&target);
+                    return Err(SequencerError::Io(format!(
+                        "append to {target} unanswered after {APPEND_ATTEMPT_TIMEOUT:?}; outcome unknown"
+                    )));
+                }
             };
             let named = status
                 .metadata()
@@ -143,6 +184,7 @@ impl RemoteSequencer {
                     self.target(attempt)
                 }
                 _ => {
+                    self.suspect(&target);
                     return Err(SequencerError::Io(format!(
                         "append to {target} ended unknown: {status}"
                     )));
@@ -160,23 +202,102 @@ impl RemoteSequencer {
 }
 
 /// Follows the voters' tail into `tail`, moving to the next voter when a
-/// stream ends or fails; the tail never moves back.
-async fn follow(voters: Vec<String>, tls: Arc<PeerTls>, tail: Arc<watch::Sender<u64>>) {
-    for addr in voters.iter().cycle() {
+/// stream ends or fails, and to the voter `preferred` names when it
+/// changes; the tail never moves back.
+async fn follow(
+    voters: Vec<String>,
+    tls: Arc<PeerTls>,
+    tail: Arc<watch::Sender<u64>>,
+    mut preferred: watch::Receiver<Option<String>>,
+) {
+    let mut next = 0;
+    loop {
+        let addr = match preferred.borrow_and_update().clone() {
+            Some(addr) => addr,
+            None => {
+                next += 1;
+                voters[next % voters.len()].clone()
+            }
+        };
         let from = *tail.borrow();
-        if let Ok(mut voter) = client(addr, &tls)
+        if let Ok(mut voter) = client(&addr, &tls)
             && let Ok(stream) = voter.follow(FollowRequest { from_seq: from }).await
         {
             let mut stream = stream.into_inner();
-            while let Ok(Some(batch)) = stream.message().await {
-                tail.send_if_modified(|known| {
-                    let moved = batch.tail > *known;
-                    *known = (*known).max(batch.tail);
+            loop {
+                tokio::select! {
+                    message = stream.message() => match message {
+                        Ok(Some(batch)) => raise(&tail, batch.tail),
+                        _ => break,
+                    },
+                    changed = preferred.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+}
+
+/// Moves `tail` up to `seen`, never down.
+fn raise(tail: &watch::Sender<u64>, seen: u64) {
+    tail.send_if_modified(|known| {
+        let moved = seen > *known;
+        *known = (*known).max(seen);
+        moved
+    });
+}
+
+/// Every [`TAIL_PROBE_INTERVAL`], asks each voter for its header tail; when
+/// one is ahead of the tail the stream brought, the tail moves up to it
+/// (its headers below that are committed), and if the stream brought
+/// nothing since the last probe, that voter is followed instead.
+async fn probe(
+    voters: Vec<String>,
+    tls: Arc<PeerTls>,
+    tail: Arc<watch::Sender<u64>>,
+    prefer: watch::Sender<Option<String>>,
+) {
+    let clients: Vec<(String, SequencerClient<Channel>)> = voters
+        .iter()
+        .filter_map(|addr| Some((addr.clone(), client(addr, &tls).ok()?)))
+        .collect();
+    let mut last = *tail.borrow();
+    loop {
+        tokio::time::sleep(TAIL_PROBE_INTERVAL).await;
+        let mut best: Option<(u64, &String)> = None;
+        for (addr, client) in &clients {
+            let mut client = client.clone();
+            let asked = client.status(StatusRequest {});
+            let Ok(Ok(status)) = tokio::time::timeout(TAIL_PROBE_INTERVAL, asked).await else {
+                continue;
+            };
+            let seen = status.into_inner().header_tail;
+            if best.is_none_or(|(most, _)| seen > most) {
+                best = Some((seen, addr));
+            }
+        }
+        let before = *tail.borrow();
+        if let Some((seen, addr)) = best
+            && seen > before
+        {
+            raise(&tail, seen);
+            // Only a stream that brought nothing since the last probe is
+            // left: under load the stream trails the probe a little, and
+            // moving it then would only cost a reconnection.
+            if before == last {
+                prefer.send_if_modified(|now| {
+                    let moved = now.as_deref() != Some(addr.as_str());
+                    *now = Some(addr.clone());
                     moved
                 });
             }
         }
-        tokio::time::sleep(RETRY_PAUSE).await;
+        last = *tail.borrow();
     }
 }
 

@@ -90,6 +90,9 @@ fn checked_name(name: &str) -> Result<&str, TlsError> {
 pub struct PeerTls {
     authority: Certificate,
     identity: Identity,
+    /// The address this member's connections to other members come from
+    /// (`None`: the system picks).
+    source: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for PeerTls {
@@ -108,7 +111,24 @@ impl PeerTls {
         Ok(Self {
             authority,
             identity: Identity::from_pem(cert, key),
+            source: None,
         })
+    }
+
+    /// These credentials, dialing other members from `ip` (the address the
+    /// member listens on): peers and firewalls then see one address per
+    /// member, whatever route the system would pick. An unspecified
+    /// address (`0.0.0.0`, `::`) leaves the choice to the system.
+    pub fn dialing_from(self, ip: std::net::IpAddr) -> Self {
+        Self {
+            source: (!ip.is_unspecified()).then_some(ip),
+            ..self
+        }
+    }
+
+    /// The address connections to other members come from, if fixed.
+    pub fn source(&self) -> Option<std::net::IpAddr> {
+        self.source
     }
 
     /// A voter's server side: its identity, and client certificates required.

@@ -8,7 +8,8 @@
 
 mod common;
 
-use common::cluster::{MemberProcess, initialize, make_certs};
+use common::cluster::{MemberProcess, initialize, initialize_as, make_certs};
+use common::proxy::Proxy;
 use ordo_client::{Client, ClientError};
 use ordo_proto::v1::GetStatusResponse;
 use ordo_txn::SigningKey;
@@ -342,13 +343,14 @@ async fn write_retrying(
     client: &Client,
     owner: &SigningKey,
     stream: [u8; 32],
+    phase: &str,
     per_writer: u64,
 ) -> (Vec<(String, String)>, usize) {
     const ATTEMPTS: usize = 100;
     let writer = async |writer: u64| {
         let (mut written, mut failed) = (Vec::new(), 0);
         for i in 0..per_writer {
-            let (key, value) = (format!("r/w{writer}/k{i}"), format!("v{writer}.{i}"));
+            let (key, value) = (format!("{phase}/w{writer}/k{i}"), format!("v{writer}.{i}"));
             for attempt in 1..=ATTEMPTS {
                 let put = async |tx: &mut ordo_client::txn::TxContext<'_>| {
                     tx.put(stream, key.as_bytes(), value.as_bytes());
@@ -407,7 +409,7 @@ async fn killing_the_raft_leader_under_commits_loses_no_acknowledged_commit() {
         (next, killed_at.elapsed())
     };
     let ((written, failed), (next, elected_after)) =
-        tokio::join!(write_retrying(&client, &owner, stream, 60), kill);
+        tokio::join!(write_retrying(&client, &owner, stream, "load", 60), kill);
     assert_ne!(next, leader);
     assert!(
         elected_after < Duration::from_secs(5),
@@ -415,7 +417,7 @@ async fn killing_the_raft_leader_under_commits_loses_no_acknowledged_commit() {
     );
     println!("new leader after {elected_after:?}; {failed} commit attempts failed over");
     // Commits go on after the election: one more round, no failures.
-    let (after, failed_after) = write_retrying(&client, &owner, stream, 5).await;
+    let (after, failed_after) = write_retrying(&client, &owner, stream, "after", 5).await;
     assert_eq!(failed_after, 0, "commits resumed");
 
     // The old leader comes back and catches up.
@@ -433,6 +435,164 @@ async fn killing_the_raft_leader_under_commits_loses_no_acknowledged_commit() {
     let replica = replica_agreeing_with(8, dir.path(), &log, &gateway).await;
     assert_serves(&replica, stream, &written).await;
     assert_serves(&replica, stream, &after).await;
+    drop(client);
+    for mut member in [replica, gateway] {
+        member.stop();
+    }
+}
+
+/// Voters 1-3 on loopback addresses of their own (127.0.0.11-13), each
+/// behind a proxy that the others dial, and storage members 4-6; formed
+/// into a cluster whose raft traffic all passes the proxies.
+async fn partitionable_log(dir: &std::path::Path) -> (Vec<MemberProcess>, Vec<Proxy>) {
+    make_certs(dir, &(1..=8).collect::<Vec<u64>>());
+    let tls = ordo_raft::PeerTls::load(&dir.join("certs"), "admin").unwrap();
+    let mut nodes: Vec<MemberProcess> = (1..=6u64)
+        .map(|id| match id {
+            1..=3 => MemberProcess::new_on(
+                id,
+                dir,
+                &["sequencer", "storage"],
+                &format!("127.0.0.1{id}"),
+            ),
+            _ => MemberProcess::new(id, dir, &["storage"]),
+        })
+        .collect();
+    for node in &mut nodes {
+        node.start();
+    }
+    let mut proxies = Vec::new();
+    for voter in &nodes[..3] {
+        proxies.push(Proxy::start(voter.addr.parse().unwrap()).await);
+    }
+    let members = (nodes[..3].iter().zip(&proxies))
+        .map(|(voter, proxy)| (voter.id, proxy.addr.to_string()))
+        .collect();
+    initialize_as(&nodes[0].addr, members, &tls).await;
+    (nodes, proxies)
+}
+
+/// Appends one header straight to `voter`, as a member would.
+async fn append_directly(voter: &MemberProcess, tls: &ordo_raft::PeerTls) -> Result<u64, String> {
+    use ordo_proto::cluster::v1::AppendRequest;
+    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", voter.addr))
+        .unwrap()
+        .tls_config(tls.client())
+        .unwrap();
+    let header = ordo_log::EntryHeader {
+        seq: 0,
+        entry: ordo_log::EntryDescriptor {
+            commitment: [7; 32],
+            geometry: ordo_log::Geometry::new(1000, 4096, 4, 2).unwrap(),
+            tags: vec![],
+            submitter: [0; 20],
+        },
+    };
+    let request = AppendRequest {
+        descriptors: vec![header.encode()],
+    };
+    let mut client = SequencerClient::new(endpoint.connect_lazy());
+    match client.append(request).await {
+        Ok(reply) => Ok(reply.into_inner().first_seq),
+        Err(status) => Err(status.to_string()),
+    }
+}
+
+/// Every voter's committed headers, once their tails agree.
+async fn converged_headers(
+    voters: &[MemberProcess],
+    tls: &ordo_raft::PeerTls,
+) -> Vec<Vec<Vec<u8>>> {
+    use ordo_proto::cluster::v1::HeadersRequest;
+    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
+    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
+    loop {
+        let mut tails = Vec::new();
+        for voter in voters {
+            tails.push(header_tail(voter).await);
+        }
+        if tails.iter().all(|t| *t == tails[0]) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "tails differ: {tails:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut all = Vec::new();
+    for voter in voters {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", voter.addr))
+            .unwrap()
+            .tls_config(tls.client())
+            .unwrap();
+        let mut client = SequencerClient::new(endpoint.connect_lazy());
+        let (mut headers, mut from) = (Vec::new(), 0);
+        loop {
+            let request = HeadersRequest {
+                from_seq: from,
+                max: 256,
+            };
+            let batch = client.headers(request).await.unwrap().into_inner().headers;
+            if batch.is_empty() {
+                break;
+            }
+            from += batch.len() as u64;
+            headers.extend(batch);
+        }
+        all.push(headers);
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_voters_acknowledges_nothing_and_every_member_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, proxies) = partitionable_log(dir.path()).await;
+    let tls = ordo_raft::PeerTls::load(&dir.path().join("certs"), "admin").unwrap();
+    let owner = key(1);
+    let (gateway, client, stream) = start_gateway(7, dir.path(), &log, &owner).await;
+    let (mut written, _) = write_retrying(&client, &owner, stream, "before", 10).await;
+
+    // Cut the leader off from the other voters, both ways.
+    let leader = leader_among(&log[..3], None).await;
+    let leader_ip: std::net::IpAddr = format!("127.0.0.1{}", log[leader].id).parse().unwrap();
+    for (i, proxy) in proxies.iter().enumerate() {
+        match i == leader {
+            true => proxy.cut_everyone(),
+            false => proxy.cut_from(leader_ip),
+        }
+    }
+    // The minority side takes an append but never acknowledges it; the
+    // majority elects a leader and commits go on through the gateway.
+    let minority =
+        tokio::time::timeout(Duration::from_secs(5), append_directly(&log[leader], &tls));
+    let ((during, failed), minority, next) = tokio::join!(
+        write_retrying(&client, &owner, stream, "during", 10),
+        minority,
+        leader_among(&log[..3], Some(log[leader].id)),
+    );
+    assert!(
+        !matches!(minority, Ok(Ok(_))),
+        "the cut-off leader acknowledged {minority:?}"
+    );
+    assert_ne!(next, leader);
+    println!("{failed} commit attempts failed while the leader was cut off");
+    written.extend(during);
+
+    // Heal: every voter holds the same headers, and a new replica agrees
+    // with the gateway and serves every acknowledged commit.
+    for proxy in &proxies {
+        proxy.heal();
+    }
+    let headers = converged_headers(&log[..3], &tls).await;
+    assert!(
+        headers.iter().all(|h| *h == headers[0]),
+        "voters hold the same log"
+    );
+    let replica = replica_agreeing_with(8, dir.path(), &log, &gateway).await;
+    assert_serves(&replica, stream, &written).await;
     drop(client);
     for mut member in [replica, gateway] {
         member.stop();

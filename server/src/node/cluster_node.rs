@@ -413,7 +413,8 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     let name = (config.tls_name.clone()).unwrap_or_else(|| format!("node-{}", config.id));
     let tls = Arc::new(
         PeerTls::load(&config.tls_dir, &name)
-            .with_context(|| format!("loading member certificate {name}"))?,
+            .with_context(|| format!("loading member certificate {name}"))?
+            .dialing_from(config.peer_listen.ip()),
     );
     let roles = PeerRoles::open(&config, &tls).await?;
     let late = LatePage::default();

@@ -128,6 +128,7 @@ impl StorageSet {
                 .tls_config(tls.client())
                 .map_err(|e| bad(e.to_string()))?
                 .timeout(SHARD_CALL_TIMEOUT)
+                .local_address(tls.source())
                 .tcp_nodelay(true);
             let limit = crate::node::services::MAX_REQUEST_BYTES;
             let client = ShardsClient::new(endpoint.connect_lazy())

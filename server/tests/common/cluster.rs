@@ -28,7 +28,12 @@ pub const STOP_BOUND: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A port free on loopback when asked (the member binds it again).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    free_port_on("127.0.0.1")
+}
+
+/// A port free on `ip` when asked.
+fn free_port_on(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
@@ -59,7 +64,13 @@ impl MemberProcess {
     /// A member with `roles` (e.g. `"sequencer"`), its files under `dir`
     /// and the certificates of `DIR/certs`; not started.
     pub fn new(id: u64, dir: &Path, roles: &[&str]) -> Self {
-        let addr = format!("127.0.0.1:{}", free_port());
+        Self::new_on(id, dir, roles, "127.0.0.1")
+    }
+
+    /// [`MemberProcess::new`], listening for peers on loopback address
+    /// `ip` (one of its own, so proxies can tell its connections apart).
+    pub fn new_on(id: u64, dir: &Path, roles: &[&str], ip: &str) -> Self {
+        let addr = format!("{ip}:{}", free_port_on(ip));
         let metrics_addr = format!("127.0.0.1:{}", free_port());
         let (config, data_dir) = (dir.join(format!("n{id}.toml")), dir.join(format!("n{id}")));
         let quoted: Vec<String> = roles.iter().map(|r| format!("{r:?}")).collect();
@@ -212,21 +223,25 @@ pub fn log_members(voters: &[&MemberProcess], storage: &[&MemberProcess]) -> Str
 /// Forms a cluster of `voters` through the first one, with the
 /// operator's credentials `tls`.
 pub async fn initialize(voters: &[&MemberProcess], tls: &ordo_raft::PeerTls) {
+    let members = voters.iter().map(|n| (n.id, n.addr.clone())).collect();
+    initialize_as(&voters[0].addr, members, tls).await;
+}
+
+/// Forms a cluster through the voter at `through`, with `members` (id and
+/// the address the others dial it at).
+pub async fn initialize_as(through: &str, members: Vec<(u64, String)>, tls: &ordo_raft::PeerTls) {
     use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
     use ordo_proto::cluster::v1::{InitializeRequest, Member};
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", voters[0].addr))
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{through}"))
         .expect("endpoint")
         .tls_config(tls.client())
         .expect("tls");
-    let members = voters
-        .iter()
-        .map(|n| Member {
-            id: n.id,
-            addr: n.addr.clone(),
-        })
+    let voters = members
+        .into_iter()
+        .map(|(id, addr)| Member { id, addr })
         .collect();
     SequencerClient::new(endpoint.connect_lazy())
-        .initialize(InitializeRequest { voters: members })
+        .initialize(InitializeRequest { voters })
         .await
         .expect("initializes");
 }

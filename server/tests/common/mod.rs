@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod cluster;
+pub mod proxy;
 
 use ordo_client::dev::DevProcess;
 use std::path::Path;
