@@ -5,7 +5,13 @@
 //! - `ordo-bench compare`: installs etcd-server if missing, starts etcd and
 //!   `ordo dev` on loopback with fresh data directories, runs every workload
 //!   at each client count on both, stops both, and writes
-//!   `target/bench-report/report.md` and `chart.svg`.
+//!   `target/bench-report/report.md` and `chart.svg`. With `--cluster`,
+//!   the two are clusters: ordo's of eight `ordo node` processes (three
+//!   voters that store, three storage members, a gateway) and etcd's of
+//!   three members (see [`cluster`]).
+
+#[path = "ordo_bench/cluster.rs"]
+mod cluster;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -134,6 +140,11 @@ struct CompareArgs {
     /// load generator to core 1, so they never take turns on one core.
     #[arg(long)]
     pin: bool,
+    /// Compare clusters: ordo's local cluster (three voters that also store
+    /// shards, three storage members, a gateway) against three etcd
+    /// members; the contenders default to ordo and etcd.
+    #[arg(long)]
+    cluster: bool,
     #[command(flatten)]
     load: LoadArgs,
 }
@@ -378,22 +389,88 @@ async fn start_etcd(dir: &Path, cpu: Option<usize>) -> anyhow::Result<(Server, S
         name: "etcd",
         child,
     };
+    wait_for_etcd(&client_url, dir).await?;
+    Ok((server, client_url))
+}
+
+/// Waits (at most 30 s) until the etcd at `endpoint` answers a
+/// linearizable read, which needs an elected leader.
+async fn wait_for_etcd(endpoint: &str, dir: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ready = async {
-            let mut t = EtcdTarget::new(EtcdTarget::channel(&client_url).await?);
+            let mut t = EtcdTarget::new(EtcdTarget::channel(endpoint).await?);
             t.get(b"ready?").await
         };
         if ready.await.is_ok() {
-            return Ok((server, client_url));
+            return Ok(());
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "etcd did not become ready; see {}",
-            dir.join("etcd.log").display()
+            "etcd did not become ready; see the etcd logs in {}",
+            dir.display()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The servers a comparison started; they stop when this is dropped.
+enum Started {
+    Single {
+        _etcd: Server,
+        ordo: DevProcess,
+    },
+    Clusters {
+        _etcd: cluster::EtcdCluster,
+        _ordo: cluster::OrdoCluster,
+    },
+}
+
+impl Started {
+    /// Stops ordo with SIGTERM, as in production (etcd's guards do the same
+    /// when dropped).
+    fn stop(self) -> anyhow::Result<()> {
+        if let Started::Single { ordo, .. } = self {
+            ordo.terminate()?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts etcd and ordo, single processes or clusters as `args` says.
+async fn start_contenders(
+    args: &CompareArgs,
+    ordo_binary: &Path,
+    dir: &Path,
+    cpu: Option<usize>,
+) -> anyhow::Result<(Started, OrdoAt, String)> {
+    if !args.cluster {
+        let (etcd, etcd_url) = start_etcd(dir, cpu).await?;
+        let (ordo, ordo_at) = start_ordo(ordo_binary, dir, cpu)?;
+        return Ok((Started::Single { _etcd: etcd, ordo }, ordo_at, etcd_url));
+    }
+    let etcd = cluster::EtcdCluster::start(dir, cpu).await?;
+    let ordo = cluster::OrdoCluster::start(ordo_binary, dir, cpu)?;
+    let key = ordo_txn::testkit::signing_key(1);
+    let client = ordo_client::Client::connect(&ordo.endpoint).await?;
+    let name = ordo_client::DEFAULT_STREAM.as_bytes().to_vec();
+    client
+        .transact(&key, async |tx| {
+            tx.acl(ordo_txn::AclOp::CreateStream { name: name.clone() });
+            Ok(())
+        })
+        .await?;
+    let at = OrdoAt {
+        endpoint: ordo.endpoint.clone(),
+        stream: ordo_txn::stream_id(&ordo_txn::address_of(&key), &name),
+        key,
+    };
+    let etcd_url = etcd.endpoint.clone();
+    let started = Started::Clusters {
+        _etcd: etcd,
+        _ordo: ordo,
+    };
+    Ok((started, at, etcd_url))
 }
 
 /// Starts `ordo dev` (with its CLI key and default stream) and learns its
@@ -484,8 +561,8 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
     };
     let server_cpu = args.pin.then_some(SERVER_CPU);
     let dir = tempfile::tempdir()?;
-    let (_etcd, etcd_url) = start_etcd(dir.path(), server_cpu).await?;
-    let (ordo_process, ordo_at) = start_ordo(&ordo_binary, dir.path(), server_cpu)?;
+    let (running, ordo_at, etcd_url) =
+        start_contenders(&args, &ordo_binary, dir.path(), server_cpu).await?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let null_workers = if args.pin { 1 } else { cores };
     let null = ordo_bench::null::start(null_workers, server_cpu)?;
@@ -504,8 +581,14 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
         }
         false => "nothing pinned".to_string(),
     };
+    let shape = match args.cluster {
+        true => {
+            "ordo: a cluster of 3 voters that store, 3 storage members and a gateway, shards at 4+2, write quorum 5; etcd: 3 members"
+        }
+        false => "ordo dev and a single etcd",
+    };
     let header = format!(
-        "{} cores ({pinning}); {} keys of {} bytes, values of {} bytes; {} s measured after {} s warm-up per cell; {} shared connections per target; put/get uniform, txn-rmw and YCSB zipfian (theta 0.99). ordo and etcd fsync before acknowledging a write; the null target answers at once. Whole run: {:.0} s.",
+        "{shape}; {} cores ({pinning}); {} keys of {} bytes, values of {} bytes; {} s measured after {} s warm-up per cell; {} shared connections per target; put/get uniform, txn-rmw and YCSB zipfian (theta 0.99). ordo and etcd fsync before acknowledging a write; the null target answers at once. Whole run: {:.0} s.",
         num_cores(),
         args.load.keys,
         args.load.key_size,
@@ -515,9 +598,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
         args.load.connections,
         started.elapsed().as_secs_f64()
     );
-    // SIGTERM, so the node shuts down as in production (etcd's guard does
-    // the same when dropped).
-    ordo_process.terminate()?;
+    running.stop()?;
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("report.md"), report::markdown(&rows, &header))?;
     std::fs::write(args.out.join("chart.svg"), report::svg(&rows))?;
@@ -537,10 +618,10 @@ async fn measure_matrix(args: &CompareArgs, servers: &Contenders) -> anyhow::Res
     } else {
         args.workloads.clone()
     };
-    let contenders = if args.contenders.is_empty() {
-        Contender::ALL.to_vec()
-    } else {
-        args.contenders.clone()
+    let contenders = match (args.contenders.is_empty(), args.cluster) {
+        (false, _) => args.contenders.clone(),
+        (true, false) => Contender::ALL.to_vec(),
+        (true, true) => vec![Contender::Ordo, Contender::Etcd],
     };
     let mut rows = Vec::new();
     for &workload in &workloads {

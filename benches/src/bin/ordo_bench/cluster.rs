@@ -1,0 +1,237 @@
+//! The clusters `ordo-bench compare --cluster` measures, on loopback with
+//! fresh data directories, every member stopped by PID (SIGTERM) when
+//! dropped:
+//!
+//! - ordo's: three raft voters that also store shards, three more storage
+//!   members, and one gateway with its replica that the load goes to;
+//!   shards at 4+2, write quorum 5 (the default), every member syncing its
+//!   writes before it answers;
+//! - etcd's: three members, the load going to the first (etcd forwards
+//!   writes to its leader, as ordo's gateway forwards headers to its own).
+
+use crate::Server;
+use anyhow::Context;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a member may take to announce itself.
+const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Voters in each cluster.
+const VOTERS: u64 = 3;
+/// ordo's storage members (the voters among them).
+const STORAGE: u64 = 6;
+/// ordo's gateway.
+const GATEWAY: u64 = STORAGE + 1;
+
+fn loopback() -> anyhow::Result<String> {
+    Ok(format!("127.0.0.1:{}", crate::free_port()?))
+}
+
+/// The lines a child prints, read on a thread of their own.
+fn stdout_lines(child: &mut Child) -> anyhow::Result<mpsc::Receiver<String>> {
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(lines)
+}
+
+/// Waits for a line starting with `prefix`; returns the rest.
+fn announced(lines: &mpsc::Receiver<String>, prefix: &str) -> anyhow::Result<String> {
+    let deadline = Instant::now() + ANNOUNCE_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .with_context(|| format!("no '{prefix}' line within {ANNOUNCE_TIMEOUT:?}"))?;
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return Ok(rest.to_string());
+        }
+    }
+}
+
+/// A running ordo cluster: its members and where clients reach the gateway.
+pub struct OrdoCluster {
+    /// Every member; dropped (stopped) with the cluster.
+    _members: Vec<Server>,
+    /// The gateway's client address, `http://HOST:PORT`.
+    pub endpoint: String,
+    /// Keeps the gateway's stdout read, so its prints never fail.
+    _gateway_lines: mpsc::Receiver<String>,
+}
+
+/// One member's file.
+fn member_config(dir: &Path, id: u64, peer: &str, roles: &str) -> String {
+    format!(
+        "id = {id}\ndata_dir = {:?}\npeer_listen = \"{peer}\"\nroles = [{roles}]\ntls_dir = {:?}\n",
+        dir.join(format!("n{id}")),
+        dir.join("certs"),
+    )
+}
+
+impl OrdoCluster {
+    /// Makes the certificates, starts the members, forms the raft cluster
+    /// and waits until the gateway founded the log and serves.
+    pub fn start(binary: &Path, dir: &Path, cpu: Option<usize>) -> anyhow::Result<Self> {
+        let status = Command::new(binary)
+            .args(["cluster", "certs", "--dir"])
+            .arg(dir.join("certs"))
+            .args((1..=GATEWAY).flat_map(|id| ["--node".to_string(), id.to_string()]))
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "ordo cluster certs failed");
+        let peers: Vec<String> = (1..=GATEWAY)
+            .map(|_| loopback())
+            .collect::<Result<_, _>>()?;
+        let mut members = Vec::new();
+        for id in 1..=STORAGE {
+            let roles = match id <= VOTERS {
+                true => "\"sequencer\", \"storage\"",
+                false => "\"storage\"",
+            };
+            let config = member_config(dir, id, &peers[id as usize - 1], roles);
+            let (server, lines) = start_member(binary, dir, id, &config, cpu)?;
+            announced(&lines, &format!("ordo node {id} listening on"))?;
+            members.push(server);
+        }
+        let listen = loopback()?;
+        let mut gateway = member_config(
+            dir,
+            GATEWAY,
+            &peers[GATEWAY as usize - 1],
+            "\"gateway\", \"replica\"",
+        );
+        let voters: Vec<String> = peers[..VOTERS as usize]
+            .iter()
+            .map(|p| format!("\"{p}\""))
+            .collect();
+        let storage: Vec<String> = (1..=STORAGE)
+            .map(|id| format!("{{ id = {id}, addr = \"{}\" }}", peers[id as usize - 1]))
+            .collect();
+        gateway.push_str(&format!(
+            "listen = \"{listen}\"\nsequencers = [{}]\nstorage = [{}]\n",
+            voters.join(", "),
+            storage.join(", ")
+        ));
+        let (server, gateway_lines) = start_member(binary, dir, GATEWAY, &gateway, cpu)?;
+        members.push(server);
+        initialize(binary, dir, &peers)?;
+        let address = announced(&gateway_lines, "ordo listening on ")?;
+        Ok(Self {
+            _members: members,
+            endpoint: format!("http://{}", address.trim()),
+            _gateway_lines: gateway_lines,
+        })
+    }
+}
+
+/// Writes member `id`'s file and starts it, its log in `DIR/nID.log`.
+fn start_member(
+    binary: &Path,
+    dir: &Path,
+    id: u64,
+    config: &str,
+    cpu: Option<usize>,
+) -> anyhow::Result<(Server, mpsc::Receiver<String>)> {
+    let path = dir.join(format!("n{id}.toml"));
+    std::fs::write(&path, config)?;
+    let log = std::fs::File::create(dir.join(format!("n{id}.log")))?;
+    let mut child = ordo_bench::pin::on_cpu(binary, cpu)
+        .args(["--log-level", "warn", "node", "--config"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .with_context(|| format!("starting ordo node {id}"))?;
+    let lines = stdout_lines(&mut child)?;
+    let server = Server {
+        name: "ordo node",
+        child,
+    };
+    Ok((server, lines))
+}
+
+/// `ordo cluster init` with the first `VOTERS` members.
+fn initialize(binary: &Path, dir: &Path, peers: &[String]) -> anyhow::Result<()> {
+    let voters = (1..=VOTERS).flat_map(|id| {
+        [
+            "--voter".to_string(),
+            format!("{id}={}", peers[id as usize - 1]),
+        ]
+    });
+    let status = Command::new(binary)
+        .args(["cluster", "init", "--peer", &peers[0], "--tls-dir"])
+        .arg(dir.join("certs"))
+        .args(voters)
+        .stdout(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "ordo cluster init failed");
+    Ok(())
+}
+
+/// A running etcd cluster of three members.
+pub struct EtcdCluster {
+    /// Every member; dropped (stopped) with the cluster.
+    _members: Vec<Server>,
+    /// The first member's client URL.
+    pub endpoint: String,
+}
+
+impl EtcdCluster {
+    /// Starts three members and waits until the cluster takes a write.
+    pub async fn start(dir: &Path, cpu: Option<usize>) -> anyhow::Result<Self> {
+        let clients: Vec<String> = (0..VOTERS).map(|_| loopback()).collect::<Result<_, _>>()?;
+        let peers: Vec<String> = (0..VOTERS).map(|_| loopback()).collect::<Result<_, _>>()?;
+        let initial: Vec<String> = (0..VOTERS as usize)
+            .map(|i| format!("e{i}=http://{}", peers[i]))
+            .collect();
+        let mut members = Vec::new();
+        for i in 0..VOTERS as usize {
+            let (client, peer) = (
+                format!("http://{}", clients[i]),
+                format!("http://{}", peers[i]),
+            );
+            let log = std::fs::File::create(dir.join(format!("etcd{i}.log")))?;
+            let child = ordo_bench::pin::on_cpu(Path::new("etcd"), cpu)
+                .args(["--name", &format!("e{i}"), "--data-dir"])
+                .arg(dir.join(format!("etcd{i}")))
+                .args([
+                    "--listen-client-urls",
+                    &client,
+                    "--advertise-client-urls",
+                    &client,
+                ])
+                .args([
+                    "--listen-peer-urls",
+                    &peer,
+                    "--initial-advertise-peer-urls",
+                    &peer,
+                ])
+                .args(["--initial-cluster", &initial.join(",")])
+                .args(["--initial-cluster-state", "new"])
+                .stdout(Stdio::from(log.try_clone()?))
+                .stderr(Stdio::from(log))
+                .spawn()
+                .context("starting etcd")?;
+            members.push(Server {
+                name: "etcd",
+                child,
+            });
+        }
+        let endpoint = format!("http://{}", clients[0]);
+        crate::wait_for_etcd(&endpoint, dir).await?;
+        Ok(Self {
+            _members: members,
+            endpoint,
+        })
+    }
+}
