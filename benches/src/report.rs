@@ -52,8 +52,9 @@ fn shown(x: Option<f64>, suffix: &str) -> String {
     x.map_or_else(|| "".into(), |x| format!("{x:.2}{suffix}"))
 }
 
-/// The Markdown report.
-pub fn markdown(rows: &[Row], header: &str) -> String {
+/// The Markdown report; `cluster` picks the goals of a comparison of
+/// clusters.
+pub fn markdown(rows: &[Row], header: &str, cluster: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# ordo vs etcd\n\n{header}\n");
     let _ = writeln!(
@@ -84,11 +85,41 @@ pub fn markdown(rows: &[Row], header: &str) -> String {
         }
     }
     let _ = writeln!(out, "\n## Goals\n");
-    for line in goals(rows) {
+    let lines = match cluster {
+        true => cluster_goals(rows),
+        false => goals(rows),
+    };
+    for line in lines {
         let _ = writeln!(out, "- {line}");
     }
     let _ = writeln!(out, "\n![throughput](chart.svg)");
     out
+}
+
+/// The goal of a comparison of clusters: durable puts on ordo's cluster at
+/// least etcd's cluster's, at every client count from 16 up.
+pub fn cluster_goals(rows: &[Row]) -> Vec<String> {
+    let verdict = |ok: bool| if ok { "met" } else { "**not met**" };
+    let puts: Vec<String> = rows
+        .iter()
+        .filter(|r| r.workload == Workload::Put && r.clients >= 16)
+        .filter_map(|r| {
+            let x = r.ratio(Contender::Ordo, Contender::Etcd)?;
+            Some(format!(
+                "{}: {x:.2}x at {} clients",
+                verdict(x >= 1.0),
+                r.clients
+            ))
+        })
+        .collect();
+    let shown = if puts.is_empty() {
+        "not measured".to_string()
+    } else {
+        puts.join("; ")
+    };
+    vec![format!(
+        "Cluster durable puts >= etcd cluster durable puts at 16, 64 and 256 clients: {shown}"
+    )]
 }
 
 /// Each goal of the comparison, met or not, with the figures behind it.

@@ -61,6 +61,11 @@ pub struct RemoteSequencer {
     /// on past a voter whose append failed.
     rotation: std::sync::atomic::AtomicUsize,
     tail: Arc<watch::Sender<u64>>,
+    /// The voter the tail is followed from, when chosen: the leader that
+    /// last took an append (it learns of a commit first; a follower only at
+    /// the leader's next message, up to a heartbeat later), or the voter
+    /// furthest ahead when the followed one stalls.
+    prefer: Arc<watch::Sender<Option<String>>>,
     follower: tokio::task::JoinHandle<()>,
     prober: tokio::task::JoinHandle<()>,
 }
@@ -101,8 +106,14 @@ impl RemoteSequencer {
         let start = start.ok_or(ConnectError::Unreachable(last_error))?;
         let tail = Arc::new(watch::Sender::new(start));
         let (prefer, preferred) = watch::channel(None);
+        let prefer = Arc::new(prefer);
         let follower = tokio::spawn(follow(voters.clone(), tls.clone(), tail.clone(), preferred));
-        let prober = tokio::spawn(probe(voters.clone(), tls.clone(), tail.clone(), prefer));
+        let prober = tokio::spawn(probe(
+            voters.clone(),
+            tls.clone(),
+            tail.clone(),
+            prefer.clone(),
+        ));
         Ok(Self {
             voters,
             tls,
@@ -110,6 +121,7 @@ impl RemoteSequencer {
             rotation: Default::default(),
             clients: Mutex::default(),
             tail,
+            prefer,
             follower,
             prober,
         })
@@ -158,6 +170,7 @@ impl RemoteSequencer {
                 tokio::time::timeout(APPEND_ATTEMPT_TIMEOUT, client.append(request.clone()));
             let status = match answer.await {
                 Ok(Ok(reply)) => {
+                    prefer_voter(&self.prefer, &target);
                     *self.leader.lock().expect("leader lock") = Some(target);
                     return Ok(reply.into_inner().first_seq);
                 }
@@ -243,6 +256,15 @@ async fn follow(
     }
 }
 
+/// Follows `addr` from now on (a no-op when it is already followed).
+fn prefer_voter(prefer: &watch::Sender<Option<String>>, addr: &str) {
+    prefer.send_if_modified(|now| {
+        let moved = now.as_deref() != Some(addr);
+        *now = Some(addr.to_string());
+        moved
+    });
+}
+
 /// Moves `tail` up to `seen`, never down.
 fn raise(tail: &watch::Sender<u64>, seen: u64) {
     tail.send_if_modified(|known| {
@@ -260,7 +282,7 @@ async fn probe(
     voters: Vec<String>,
     tls: Arc<PeerTls>,
     tail: Arc<watch::Sender<u64>>,
-    prefer: watch::Sender<Option<String>>,
+    prefer: Arc<watch::Sender<Option<String>>>,
 ) {
     let clients: Vec<(String, SequencerClient<Channel>)> = voters
         .iter()
@@ -290,11 +312,7 @@ async fn probe(
             // left: under load the stream trails the probe a little, and
             // moving it then would only cost a reconnection.
             if before == last {
-                prefer.send_if_modified(|now| {
-                    let moved = now.as_deref() != Some(addr.as_str());
-                    *now = Some(addr.clone());
-                    moved
-                });
+                prefer_voter(&prefer, addr);
             }
         }
         last = *tail.borrow();

@@ -600,9 +600,12 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
     );
     running.stop()?;
     std::fs::create_dir_all(&args.out)?;
-    std::fs::write(args.out.join("report.md"), report::markdown(&rows, &header))?;
+    std::fs::write(
+        args.out.join("report.md"),
+        report::markdown(&rows, &header, args.cluster),
+    )?;
     std::fs::write(args.out.join("chart.svg"), report::svg(&rows))?;
-    println!("{}", report::markdown(&rows, &header));
+    println!("{}", report::markdown(&rows, &header, args.cluster));
     eprintln!("wrote {}/report.md and chart.svg", args.out.display());
     Ok(())
 }
