@@ -8,6 +8,8 @@
 # 7 and 8 are gateways with their replicas, serving clients on
 # 127.0.0.1:7421 and 7422 (peer 7537-7538). Metrics on 7541-7548.
 # A CLI key is made at ordo-cluster/cli.key with its default stream.
+# ORDO_BIN=PATH runs that binary instead of building the debug one (for
+# example a release build, to measure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=ordo-cluster
@@ -46,9 +48,12 @@ wait_for_line() {
 }
 
 start() {
-  . scripts/setup.sh
-  cargo build --locked --workspace --bins
-  local ordo="$CARGO_TARGET_DIR/debug/ordo"
+  local ordo="${ORDO_BIN:-}"
+  if [ -z "$ordo" ]; then
+    . scripts/setup.sh
+    cargo build --locked --workspace --bins
+    ordo="$CARGO_TARGET_DIR/debug/ordo"
+  fi
   if [ -e "$DIR/pids" ]; then
     echo "cluster: $DIR/pids exists; run '$0 stop' first" >&2
     exit 1

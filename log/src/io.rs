@@ -11,7 +11,7 @@ use crate::limits::{
     DEFAULT_CHUNK_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, INLINE_CODING_BYTES,
     MAX_RECENT_PAYLOAD_BYTES, MAX_RECENT_PAYLOADS,
 };
-use crate::spread::{SpreadError, SpreadShards};
+use crate::spread::{SpreadError, SpreadShards, SpreadTimings};
 use crate::{
     Address, Coder, EntryDescriptor, EntryHeader, Geometry, JointLog, LogError, Sequencer,
     SequencerError, Shard, ShardStore, StoreError, StreamId, verify_shard,
@@ -103,6 +103,7 @@ enum Sink {
     Spread {
         shards: Arc<dyn SpreadShards>,
         sequencer: Arc<dyn Sequencer>,
+        timings: Arc<SpreadTimings>,
     },
 }
 
@@ -216,11 +217,31 @@ impl EntryWriter {
         params: CodingParams,
     ) -> Result<Self, LogError> {
         params.validate()?;
+        let timings = Arc::default();
         Ok(Self {
-            sink: Sink::Spread { shards, sequencer },
+            sink: Sink::Spread {
+                shards,
+                sequencer,
+                timings,
+            },
             params,
             recent: None,
         })
+    }
+
+    /// Whether entries go to other machines (a cluster's log), where an
+    /// append waits on the network rather than on this machine's disk.
+    pub fn is_spread(&self) -> bool {
+        matches!(self.sink, Sink::Spread { .. })
+    }
+
+    /// How long a spread writer's stores and orderings took (`None` for a
+    /// log on this machine).
+    pub fn spread_timings(&self) -> Option<Arc<SpreadTimings>> {
+        match &self.sink {
+            Sink::Spread { timings, .. } => Some(timings.clone()),
+            Sink::Joint(_) | Sink::Separate { .. } => None,
+        }
     }
 
     /// Codes and stores `payload`, then orders it. Returns the committed header.
@@ -259,19 +280,28 @@ impl EntryWriter {
                 self.hand_over(encoded.commitment, payload);
                 Ok(sequencer.append(describe(&encoded)).await?)
             }
-            Sink::Spread { shards, sequencer } => {
+            Sink::Spread {
+                shards,
+                sequencer,
+                timings,
+            } => {
                 let params = self.params;
                 let (encoded, payload) = blocking(move || {
                     let encoded = params.encode(&payload)?;
                     Ok((encoded, payload))
                 })
                 .await?;
+                let started = std::time::Instant::now();
                 shards
                     .store_entry(&encoded)
                     .await
                     .map_err(EntryError::Spread)?;
+                let stored = std::time::Instant::now();
+                timings.store.observe(micros(stored - started));
                 self.hand_over(encoded.commitment, payload);
-                Ok(sequencer.append(describe(&encoded)).await?)
+                let header = sequencer.append(describe(&encoded)).await?;
+                timings.order.observe(micros(stored.elapsed()));
+                Ok(header)
             }
         }
     }
@@ -348,6 +378,10 @@ fn describe(
         tags,
         submitter,
     }
+}
+
+fn micros(elapsed: std::time::Duration) -> u64 {
+    u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Runs `work` on the blocking pool.

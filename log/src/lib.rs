@@ -78,7 +78,7 @@ pub use sequencer::{
     WriteFault,
 };
 pub use shard_store::{MemShardStore, ShardStore, StoreError};
-pub use spread::{SpreadError, SpreadShards};
+pub use spread::{SpreadError, SpreadShards, SpreadTimings};
 
 /// A 32-byte BLAKE3 hash.
 pub type Hash = [u8; 32];

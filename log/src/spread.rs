@@ -18,6 +18,26 @@ use crate::{EncodedEntry, EntryHeader, VerifiedPayload};
 /// network's errors.
 pub type SpreadError = Box<dyn std::error::Error + Send + Sync>;
 
+/// How long a spread log's writes take, in microseconds: the two network
+/// round trips every entry pays, one after the other.
+#[derive(Debug)]
+pub struct SpreadTimings {
+    /// Storing the entry's shards until the write quorum is durable.
+    pub store: crate::stats::Histogram,
+    /// Ordering its header, until the sequencer answered with its seq.
+    pub order: crate::stats::Histogram,
+}
+
+impl Default for SpreadTimings {
+    fn default() -> Self {
+        use crate::stats::{Histogram, LATENCY_BOUNDS_MICROS};
+        Self {
+            store: Histogram::new(LATENCY_BOUNDS_MICROS),
+            order: Histogram::new(LATENCY_BOUNDS_MICROS),
+        }
+    }
+}
+
 /// Where the shards of whole entries are kept, across machines.
 #[async_trait::async_trait]
 pub trait SpreadShards: Send + Sync {

@@ -35,6 +35,16 @@ pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// resubmitting it (same id) returns its outcome without applying it twice.
 pub const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Most entries a gateway has in flight at once on a cluster's log. An
+/// entry there waits on two network round trips (shards to the write
+/// quorum, then the header to the sequencer), about 15 ms on this
+/// machine's shared disk, during which a batcher that appends one entry at
+/// a time leaves the storage members and the voters idle; with several in
+/// flight, the voters' leader queue also packs them into one raft entry.
+/// On a local log one append at a time is the group commit (the disk is
+/// the bottleneck), so it stays one.
+pub const MAX_SPREAD_APPENDS_IN_FLIGHT: usize = 8;
+
 /// Longest a batcher may be told to linger for more commits.
 pub const MAX_BATCH_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -290,39 +300,73 @@ async fn run_batcher(
     mut queue: mpsc::Receiver<Pending>,
     metrics: Arc<crate::node::metrics::Metrics>,
 ) {
+    let appends = match appender.writer.is_spread() {
+        true => MAX_SPREAD_APPENDS_IN_FLIGHT,
+        false => 1,
+    };
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(appends));
+    let appender = Arc::new(appender);
     let mut carried: Option<Pending> = None;
     loop {
-        let first = match carried.take() {
-            Some(pending) => pending,
-            None => match queue.recv().await {
-                Some(pending) => pending,
-                None => return,
+        // The permit first: commits that queue while every append is in
+        // flight join the next batch, so batches grow with the load.
+        let permit = match appends {
+            1 => None,
+            _ => match in_flight.clone().acquire_owned().await {
+                Ok(permit) => Some(permit),
+                Err(_) => return,
             },
         };
-        let mut bytes = first.bytes;
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + limits.linger;
-        while batch.len() < limits.max_transactions {
-            let next = match queue.try_recv() {
-                Ok(next) => next,
-                Err(mpsc::error::TryRecvError::Empty) if !limits.linger.is_zero() => {
-                    match tokio::time::timeout_at(deadline, queue.recv()).await {
-                        Ok(Some(next)) => next,
-                        Ok(None) | Err(_) => break,
-                    }
-                }
-                Err(_) => break,
-            };
-            if bytes + next.bytes > limits.max_bytes {
-                carried = Some(next);
-                break;
-            }
-            bytes += next.bytes;
-            batch.push(next);
-        }
+        let Some(batch) = next_batch(&mut queue, &mut carried, &limits).await else {
+            return;
+        };
         metrics.record_batch(batch.len());
-        appender.append(batch).await;
+        let Some(permit) = permit else {
+            appender.append(batch).await;
+            continue;
+        };
+        let appender = appender.clone();
+        tokio::spawn(async move {
+            appender.append(batch).await;
+            drop(permit);
+        });
     }
+}
+
+/// The next batch: the commit carried over from the last one (or the next
+/// to arrive), then whatever is queued, up to the limits; `None` once the
+/// queue is closed.
+async fn next_batch(
+    queue: &mut mpsc::Receiver<Pending>,
+    carried: &mut Option<Pending>,
+    limits: &BatchLimits,
+) -> Option<Vec<Pending>> {
+    let first = match carried.take() {
+        Some(pending) => pending,
+        None => queue.recv().await?,
+    };
+    let mut bytes = first.bytes;
+    let mut batch = vec![first];
+    let deadline = tokio::time::Instant::now() + limits.linger;
+    while batch.len() < limits.max_transactions {
+        let next = match queue.try_recv() {
+            Ok(next) => next,
+            Err(mpsc::error::TryRecvError::Empty) if !limits.linger.is_zero() => {
+                match tokio::time::timeout_at(deadline, queue.recv()).await {
+                    Ok(Some(next)) => next,
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            Err(_) => break,
+        };
+        if bytes + next.bytes > limits.max_bytes {
+            *carried = Some(next);
+            break;
+        }
+        bytes += next.bytes;
+        batch.push(next);
+    }
+    Some(batch)
 }
 
 impl Appender {

@@ -57,6 +57,9 @@ pub struct NodeGauges {
     /// The fsync latency of the node's own log, microseconds (`None` when
     /// the log lives on other machines).
     pub fsync_micros: Option<HistogramSnapshot>,
+    /// A cluster gateway's two round trips per entry, microseconds: shards
+    /// to their write quorum, then the header to the sequencer.
+    pub spread_micros: Option<(HistogramSnapshot, HistogramSnapshot)>,
     /// The state's cache of newest versions.
     pub newest: ordo_kv::NewestStats,
 }
@@ -136,6 +139,20 @@ impl Metrics {
             "Time from commit request to decision.",
             &self.commit_micros.snapshot(),
         );
+        if let Some((store, order)) = &node.spread_micros {
+            seconds_histogram(
+                &mut out,
+                "ordo_gateway_shard_store_seconds",
+                "Time to make an entry's shards durable on the write quorum.",
+                store,
+            );
+            seconds_histogram(
+                &mut out,
+                "ordo_gateway_header_order_seconds",
+                "Time for the sequencer to order an entry's header.",
+                order,
+            );
+        }
         if let Some(fsync) = &node.fsync_micros {
             seconds_histogram(
                 &mut out,
@@ -343,6 +360,7 @@ mod tests {
             applied_seq: 4,
             applied_version: 9,
             fsync_micros: Some(Histogram::new(LATENCY_BOUNDS_MICROS).snapshot()),
+            spread_micros: None,
             newest: ordo_kv::NewestStats {
                 entries: 2,
                 bytes: 300,

@@ -318,6 +318,7 @@ pub fn metrics_page(
 ) -> Arc<dyn Fn() -> String + Send + Sync> {
     let (snapshots, metrics) = (parts.snapshots.clone(), parts.commits.metrics.clone());
     let sequencer = parts.sequencer.clone();
+    let spread = parts.writer.spread_timings();
     Arc::new(move || {
         let applied = snapshots.position();
         metrics.render(&crate::node::metrics::NodeGauges {
@@ -325,6 +326,9 @@ pub fn metrics_page(
             applied_seq: applied.next_seq,
             applied_version: applied.version,
             fsync_micros: fsync.as_ref().map(|f| f()),
+            spread_micros: spread
+                .as_ref()
+                .map(|t| (t.store.snapshot(), t.order.snapshot())),
             newest: snapshots
                 .state
                 .newest()
