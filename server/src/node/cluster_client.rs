@@ -61,6 +61,9 @@ pub struct ClientConfig {
     pub coding: ordo_log::CodingParams,
     /// Shards durable before an entry is ordered (`None`: `k + m - 1`).
     pub write_quorum: Option<usize>,
+    /// How the gateway packs commits into entries, and how many entries it
+    /// keeps in flight.
+    pub batch: BatchLimits,
 }
 
 /// The client-facing half of a running member.
@@ -89,7 +92,7 @@ impl ClientSide {
         let gateway = config.gateway;
         let settings = ClientSettings {
             data_dir: config.data_dir.clone(),
-            batch: BatchLimits::default(),
+            batch: config.batch,
             log_appenders: Vec::new(),
             role: if gateway { "gateway" } else { "replica" },
             takes_commits: gateway,

@@ -126,6 +126,11 @@ pub struct NodeConfig {
     /// before a gateway orders it, `k + 1 ..= k + m` [default: `k + m - 1`].
     #[serde(default)]
     pub write_quorum: Option<usize>,
+    /// Entries a gateway keeps in flight at once, 1..=64 [default: 1; more
+    /// pays when members have disks of their own, see
+    /// `commits::MAX_APPENDS_IN_FLIGHT`].
+    #[serde(default)]
+    pub appends_in_flight: Option<usize>,
 }
 
 /// A storage member as a config file names it.
@@ -195,6 +200,7 @@ impl NodeConfig {
                 total - k
             ));
         }
+        self.batch_limits().check()?;
         if has(Role::Gateway) && self.storage.len() < quorum {
             return Err(format!(
                 "write quorum {quorum} needs at least {quorum} storage members, `storage` names {}",
@@ -228,7 +234,17 @@ impl NodeConfig {
             storage: self.storage_members(),
             coding: self.coding(),
             write_quorum: self.write_quorum,
+            batch: self.batch_limits(),
         })
+    }
+
+    /// The gateway's batching: the defaults, with `appends_in_flight`.
+    fn batch_limits(&self) -> crate::node::commits::BatchLimits {
+        let defaults = crate::node::commits::BatchLimits::default();
+        crate::node::commits::BatchLimits {
+            appends_in_flight: self.appends_in_flight.unwrap_or(defaults.appends_in_flight),
+            ..defaults
+        }
     }
 
     /// The storage members by id.
@@ -549,6 +565,7 @@ mod tests {
         refused(&format!("{ok}write_quorum = 4\n"), "outside 5..=6");
         refused(&format!("{ok}write_quorum = 7\n"), "outside 5..=6");
         refused(&format!("{ok}data_shards = 0\n"), "data_shards");
+        refused(&format!("{ok}appends_in_flight = 0\n"), "appends_in_flight");
         refused(
             &format!("{ok}data_shards = 8\nparity_shards = 4\n"),
             "needs at least 11 storage members",

@@ -127,6 +127,7 @@ impl FileConfig {
             linger: self
                 .batch_linger_ms
                 .map_or(defaults.linger, std::time::Duration::from_millis),
+            ..defaults
         };
         limits.check().map_err(ConfigError::OutOfRange)?;
         Ok(limits)
