@@ -27,10 +27,12 @@ write_config() {
     if [ "$id" -gt $STORAGE ]; then
       printf 'listen = "127.0.0.1:%d"\n' $((7420 + id - STORAGE))
     fi
+    # Every member reports to the voters (for `ordo cluster status`).
+    printf 'sequencers = ["%s"' "$(addr 1)"
+    for v in $(seq 2 $VOTERS); do printf ', "%s"' "$(addr "$v")"; done
+    printf ']\n'
     if [ "$id" -eq 1 ] || [ "$id" -gt $STORAGE ]; then
-      printf 'sequencers = ["%s"' "$(addr 1)"
-      for v in $(seq 2 $VOTERS); do printf ', "%s"' "$(addr "$v")"; done
-      printf ']\nstorage = [{ id = 1, addr = "%s" }' "$(addr 1)"
+      printf 'storage = [{ id = 1, addr = "%s" }' "$(addr 1)"
       for m in $(seq 2 $STORAGE); do printf ', { id = %d, addr = "%s" }' "$m" "$(addr "$m")"; done
       printf ']\n'
     fi

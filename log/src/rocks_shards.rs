@@ -34,6 +34,13 @@ impl RocksShardStore {
         Ok(Self { db })
     }
 
+    /// About how many shards the store holds (RocksDB's estimate: exact
+    /// after a compaction, close otherwise), for reports and status.
+    pub fn estimated_shards(&self) -> u64 {
+        let property = self.db.property_int_value("rocksdb.estimate-num-keys");
+        property.ok().flatten().unwrap_or(0)
+    }
+
     fn synced() -> rocksdb::WriteOptions {
         let mut options = rocksdb::WriteOptions::default();
         options.set_sync(true);

@@ -21,6 +21,8 @@
 //!   certificate authority and member certificates.
 //! - [`sequencer`]: [`RaftSequencer`], a voter as ordo's `Sequencer`:
 //!   batching, forwarding to the leader, waiting for the local apply.
+//! - [`reports`]: what members report about themselves, kept by each
+//!   voter for `ordo cluster status`.
 //!
 //! ## Invariants
 //!
@@ -32,6 +34,7 @@
 pub mod leader_queue;
 pub mod network;
 pub mod remote;
+pub mod reports;
 pub mod sequencer;
 pub mod store;
 pub mod tls;
@@ -39,6 +42,7 @@ pub mod types;
 
 pub use network::VoterServer;
 pub use remote::RemoteSequencer;
+pub use reports::{MAX_REPORTED_MEMBERS, MemberReports, ReportError};
 pub use sequencer::{RaftSequencer, StartError, VoterConfig, raft_config};
 pub use store::{HeaderMachine, HeaderReader, LogStore, OpenError, open_store};
 pub use tls::{PeerTls, TlsError};

@@ -7,6 +7,7 @@
 //! messages in protobuf would only add a translation to keep right.
 
 use crate::leader_queue::{Group, Refusal};
+use crate::reports::{MemberReports, ReportError};
 use crate::store::{HeaderReader, WeakHeaderReader};
 use crate::tls::PeerTls;
 use crate::types::MAX_BATCH_DESCRIPTORS;
@@ -28,8 +29,8 @@ use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
 use ordo_proto::cluster::v1::sequencer_server::Sequencer as SequencerRpc;
 use ordo_proto::cluster::v1::{
     AppendRequest, AppendResponse, ChangeVotersRequest, FollowRequest, HeadersRequest,
-    HeadersResponse, InitializeRequest, Member, MembershipResponse, RaftMessage, StatusRequest,
-    VoterStatus,
+    HeadersResponse, InitializeRequest, Member, MemberReport, MembershipResponse, RaftMessage,
+    ReportResponse, StatusRequest, VoterStatus,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -173,6 +174,7 @@ pub struct RaftService {
     raft: Raft<TypeConfig>,
     headers: HeaderReader,
     appends: tokio::sync::mpsc::Sender<Group>,
+    reports: Arc<MemberReports>,
 }
 
 impl RaftService {
@@ -182,11 +184,13 @@ impl RaftService {
         raft: Raft<TypeConfig>,
         headers: HeaderReader,
         appends: tokio::sync::mpsc::Sender<Group>,
+        reports: Arc<MemberReports>,
     ) -> Self {
         Self {
             raft,
             headers,
             appends,
+            reports,
         }
     }
 
@@ -416,7 +420,19 @@ impl SequencerRpc for RaftService {
             header_tail: self.headers.tail(),
             voters,
             learners,
+            reported: self.reports.seen(),
         }))
+    }
+
+    async fn report(
+        &self,
+        request: Request<MemberReport>,
+    ) -> Result<Response<ReportResponse>, Status> {
+        match self.reports.record(request.into_inner()) {
+            Ok(()) => Ok(Response::new(ReportResponse {})),
+            Err(e @ ReportError::TooManyMembers) => Err(Status::resource_exhausted(e.to_string())),
+            Err(e @ ReportError::TooLong(_)) => Err(Status::invalid_argument(e.to_string())),
+        }
     }
 }
 

@@ -101,6 +101,8 @@ pub struct RaftSequencer {
     proposals: mpsc::Sender<Proposal>,
     /// The queue behind the `Append` RPC.
     leader_queue: mpsc::Sender<crate::leader_queue::Group>,
+    /// What members report to this voter.
+    reports: Arc<crate::reports::MemberReports>,
 }
 
 impl RaftSequencer {
@@ -132,7 +134,14 @@ impl RaftSequencer {
             reader,
             proposals,
             leader_queue,
+            reports: Arc::default(),
         }))
+    }
+
+    /// What members report to this voter (its own member reports here
+    /// directly).
+    pub fn reports(&self) -> &Arc<crate::reports::MemberReports> {
+        &self.reports
     }
 
     /// The voter's gRPC service, for its node's peer-facing server.
@@ -141,6 +150,7 @@ impl RaftSequencer {
             self.raft.clone(),
             self.reader.clone(),
             self.leader_queue.clone(),
+            self.reports.clone(),
         );
         SequencerServer::new(service)
     }

@@ -34,9 +34,17 @@ async fn log_members(dir: &std::path::Path, storage: u64, repair: bool) -> Vec<M
             _ => MemberProcess::new(id, dir, &["storage"]),
         })
         .collect();
+    let everyone: Vec<&MemberProcess> = nodes.iter().collect();
+    let voters: Vec<String> = everyone[..3]
+        .iter()
+        .map(|n| format!("\"{}\"", n.addr))
+        .collect();
     if repair {
-        let everyone: Vec<&MemberProcess> = nodes.iter().collect();
         nodes[0].add_config(&common::cluster::log_members(&everyone[..3], &everyone));
+    }
+    // Storage members report to the voters, for `ordo cluster status`.
+    for node in &nodes[3..] {
+        node.add_config(&format!("sequencers = [{}]\n", voters.join(", ")));
     }
     for node in &mut nodes {
         node.start();
@@ -313,6 +321,7 @@ async fn commits_go_on_with_two_storage_members_killed_and_repair_refills_a_wipe
         !page.contains("ordo_repair_shards_restored_total 0\n"),
         "repair restored the shards: {page}"
     );
+    wait_for_status_reports(&log[0], dir.path(), 7, &[8, 9]).await;
     drop(client);
     for mut member in [replica, gateway] {
         member.stop();
@@ -596,5 +605,59 @@ async fn a_leader_cut_off_from_the_voters_acknowledges_nothing_and_every_member_
     drop(client);
     for mut member in [replica, gateway] {
         member.stop();
+    }
+}
+
+/// `ordo cluster status --json`, asked of `voter` as an operator.
+fn cluster_status(voter: &MemberProcess, dir: &std::path::Path) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args([
+            "cluster",
+            "status",
+            "--json",
+            "--peer",
+            &voter.addr,
+            "--tls-dir",
+        ])
+        .arg(dir.join("certs"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Waits until `ordo cluster status` shows every one of `storage` members
+/// holding shards, repair finding nothing under-replicated, and each of
+/// `replicas` caught up with the voters' tail.
+async fn wait_for_status_reports(
+    voter: &MemberProcess,
+    dir: &std::path::Path,
+    storage: u64,
+    replicas: &[u64],
+) {
+    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
+    loop {
+        let status = cluster_status(voter, dir);
+        let reported = status["reported"].as_array().unwrap().clone();
+        let of = |id: u64| reported.iter().find(|r| r["id"] == id).cloned();
+        let stores =
+            (1..=storage).all(|id| of(id).is_some_and(|r| r["shards_held"].as_u64() > Some(0)));
+        let repaired = of(1)
+            .is_some_and(|r| r["under_replicated"] == 0 && r["repair_passes"].as_u64() > Some(0));
+        let caught_up = replicas.iter().all(|&id| {
+            of(id).is_some_and(|r| r["replica_lag"] == 0 && r["client_addr"].is_string())
+        });
+        if stores && repaired && caught_up {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "status never showed it: {status:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

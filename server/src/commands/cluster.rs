@@ -7,7 +7,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
 use ordo_proto::cluster::v1::{
-    ChangeVotersRequest, InitializeRequest, Member, MembershipResponse, StatusRequest, VoterStatus,
+    ChangeVotersRequest, InitializeRequest, Member, MembershipResponse, SeenMember, StatusRequest,
+    VoterStatus,
 };
 use ordo_raft::PeerTls;
 use serde::Serialize;
@@ -295,23 +296,109 @@ fn view_of(status: VoterStatus) -> ViewJson {
     }
 }
 
-async fn member_view(member: &Member, kind: &'static str, tls: &PeerTls) -> MemberJson {
+/// A voter's own view, and the reports of the members that report to it.
+async fn member_view(
+    member: &Member,
+    kind: &'static str,
+    tls: &PeerTls,
+) -> (MemberJson, Vec<SeenMember>) {
     let asked = async {
         connect(&member.addr, tls)?
             .status(StatusRequest {})
             .await
             .map_err(anyhow::Error::from)
     };
-    let (view, error) = match asked.await {
-        Ok(reply) => (Some(view_of(reply.into_inner())), None),
-        Err(e) => (None, Some(format!("{e:#}"))),
+    let (view, error, reported) = match asked.await {
+        Ok(reply) => {
+            let mut status = reply.into_inner();
+            let reported = std::mem::take(&mut status.reported);
+            (Some(view_of(status)), None, reported)
+        }
+        Err(e) => (None, Some(format!("{e:#}")), Vec::new()),
     };
-    MemberJson {
+    let json = MemberJson {
         id: member.id,
         addr: member.addr.clone(),
         kind,
         view,
         error,
+    };
+    (json, reported)
+}
+
+/// One member's latest report in `--json` output (and the text table).
+#[derive(Debug, Serialize)]
+struct ReportJson {
+    id: u64,
+    roles: Vec<String>,
+    peer_addr: String,
+    client_addr: Option<String>,
+    /// Milliseconds since the freshest voter heard from it.
+    age_ms: u64,
+    applied_seq: Option<u64>,
+    /// Committed entries its replica has not applied yet.
+    replica_lag: Option<u64>,
+    shards_held: Option<u64>,
+    repair_passes: Option<u64>,
+    under_replicated: Option<u64>,
+}
+
+/// The freshest report of each member among every voter's.
+fn freshest_reports(seen: Vec<SeenMember>, tail: u64) -> Vec<ReportJson> {
+    let mut freshest: std::collections::BTreeMap<u64, SeenMember> = Default::default();
+    for member in seen {
+        let Some(id) = member.report.as_ref().map(|r| r.id) else {
+            continue;
+        };
+        let newer = freshest
+            .get(&id)
+            .is_none_or(|known| member.age_ms < known.age_ms);
+        if newer {
+            freshest.insert(id, member);
+        }
+    }
+    freshest
+        .into_values()
+        .filter_map(|seen| {
+            let r = seen.report?;
+            Some(ReportJson {
+                id: r.id,
+                roles: r.roles,
+                peer_addr: r.peer_addr,
+                client_addr: (!r.client_addr.is_empty()).then_some(r.client_addr),
+                age_ms: seen.age_ms,
+                applied_seq: r.applied_seq,
+                replica_lag: r.applied_seq.map(|a| tail.saturating_sub(a)),
+                shards_held: r.shards_held,
+                repair_passes: r.repair_passes,
+                under_replicated: r.under_replicated,
+            })
+        })
+        .collect()
+}
+
+fn shown(value: Option<u64>) -> String {
+    value.map_or("-".into(), |v| v.to_string())
+}
+
+fn print_reports(reports: &[ReportJson]) {
+    println!(
+        "\n{:<4} {:<26} {:<22} {:<22} {:>6} {:>9} {:>5} {:>8} {:>8}",
+        "id", "roles", "peer", "clients", "seen", "applied", "lag", "shards", "under-rep"
+    );
+    for r in reports {
+        println!(
+            "{:<4} {:<26} {:<22} {:<22} {:>5}s {:>9} {:>5} {:>8} {:>8}",
+            r.id,
+            r.roles.join(","),
+            r.peer_addr,
+            r.client_addr.as_deref().unwrap_or("-"),
+            r.age_ms / 1000,
+            shown(r.applied_seq),
+            shown(r.replica_lag),
+            shown(r.shards_held),
+            shown(r.under_replicated),
+        );
     }
 }
 
@@ -322,15 +409,23 @@ async fn status(args: PeerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("asking {}", args.peer))?
         .into_inner();
-    let mut members = Vec::new();
-    for member in &first.voters {
-        members.push(member_view(member, "voter", &tls).await);
+    let (mut members, mut seen) = (Vec::new(), Vec::new());
+    let kinds = (first.voters.iter().map(|m| (m, "voter")))
+        .chain(first.learners.iter().map(|m| (m, "learner")));
+    for (member, kind) in kinds {
+        let (view, reported) = member_view(member, kind, &tls).await;
+        members.push(view);
+        seen.extend(reported);
     }
-    for member in &first.learners {
-        members.push(member_view(member, "learner", &tls).await);
-    }
+    let tail = (members.iter())
+        .filter_map(|m| m.view.as_ref().map(|v| v.header_tail))
+        .max()
+        .unwrap_or(0);
+    let reports = freshest_reports(seen, tail);
     if args.json {
-        return crate::commands::json::print(&serde_json::json!({ "members": members }));
+        return crate::commands::json::print(
+            &serde_json::json!({ "members": members, "reported": reports }),
+        );
     }
     println!(
         "{:<4} {:<22} {:<8} {:<10} {:>6} {:>7} {:>9} {:>9} {:>10}",
@@ -359,6 +454,7 @@ async fn status(args: PeerArgs) -> anyhow::Result<()> {
             ),
         }
     }
+    print_reports(&reports);
     Ok(())
 }
 

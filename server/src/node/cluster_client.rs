@@ -70,6 +70,8 @@ pub struct ClientConfig {
 pub struct ClientSide {
     /// The replica's and commit path's metrics page.
     metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// The replica's applied position and the tail it knows of.
+    position: crate::node::reporter::Position,
     tasks: ClientTasks,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -102,12 +104,16 @@ impl ClientSide {
             found_log(&parts).await;
         }
         let metrics = crate::node::run::metrics_page(&parts, None);
+        let (snapshots, sequencer) = (parts.snapshots.clone(), parts.sequencer.clone());
+        let position: crate::node::reporter::Position =
+            Arc::new(move || (snapshots.position().next_seq, sequencer.tail()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(crate::node::run::serve(parts, listener, async {
             let _ = stopped.await;
         }));
         Ok(Self {
             metrics,
+            position,
             tasks,
             server,
             stop,
@@ -117,6 +123,11 @@ impl ClientSide {
     /// The replica's and commit path's metrics page.
     pub fn metrics_page(&self) -> Arc<dyn Fn() -> String + Send + Sync> {
         self.metrics.clone()
+    }
+
+    /// The replica's applied position and the tail it knows of, for reports.
+    pub fn position(&self) -> crate::node::reporter::Position {
+        self.position.clone()
     }
 
     /// Waits until the client server ends on its own (an error: it ends

@@ -8,8 +8,10 @@
 //! roles = ["sequencer"]
 //! tls_dir = "./ordo-cluster/certs" # ca.pem, node-1.pem, node-1.key
 //! metrics_listen = "127.0.0.1:7541" # optional: Prometheus, GET /metrics
-//! # for roles that read the log or move shards (repair, replica, gateway):
+//! # the voters: roles that read the log use them, and every member
+//! # reports to them for `ordo cluster status`:
 //! sequencers = ["127.0.0.1:7531"]
+//! # for roles that move shards (repair, replica, gateway):
 //! storage = [{ id = 1, addr = "127.0.0.1:7531" }, { id = 2, addr = "127.0.0.1:7532" }]
 //! # for the client roles (replica, gateway):
 //! listen = "127.0.0.1:7421"        # the client API, as `ordo dev` serves it
@@ -105,7 +107,8 @@ pub struct NodeConfig {
     /// Where to serve Prometheus metrics (`GET /metrics`) [default: none].
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
-    /// The sequencer voters' peer addresses (roles that read the log).
+    /// The sequencer voters' peer addresses: roles that read the log use
+    /// them, and every member reports to them for `ordo cluster status`.
     #[serde(default)]
     pub sequencers: Vec<String>,
     /// The storage members (roles that move shards). Named here until the
@@ -503,6 +506,12 @@ async fn serve_until_stopped(
     if let Some(client) = &client {
         let _ = late.set(client.metrics_page());
     }
+    let sources = report_sources(config, roles, client.as_ref());
+    let reporter = tokio::spawn(crate::node::reporter::run(
+        sources,
+        config.sequencers.clone(),
+        tls.clone(),
+    ));
     let outcome = tokio::select! {
         () = &mut stopping => Ok(()),
         ended = &mut *server => Err(server_ended(ended)),
@@ -513,10 +522,29 @@ async fn serve_until_stopped(
             }
         } => Err(error),
     };
+    reporter.abort();
     if let Some(client) = client {
         client.stop().await;
     }
     outcome
+}
+
+/// What this member reports to the voters, and where the figures come from.
+fn report_sources(
+    config: &NodeConfig,
+    roles: &PeerRoles,
+    client: Option<&ClientSide>,
+) -> crate::node::reporter::ReportSources {
+    crate::node::reporter::ReportSources {
+        id: config.id,
+        roles: config.roles.iter().map(|r| r.name().to_string()).collect(),
+        peer_addr: config.peer_listen.to_string(),
+        client_addr: client.and(config.listen).map(|a| a.to_string()),
+        voter: roles.voter.clone(),
+        shards: roles.shards.clone(),
+        repair: roles.repair.clone(),
+        replica: client.map(ClientSide::position),
+    }
 }
 
 /// The task serving the member's peer address.

@@ -28,6 +28,8 @@
 //! - [`storage_set`]: the cluster's storage members as one shard store
 //!   (placement, write quorum, reads from any `k` verified shards).
 //! - [`repair`]: the repair role, restoring shards missing from their homes.
+//! - [`reporter`]: a cluster member's reports to the voters, for `ordo
+//!   cluster status`.
 //! - [`cluster_node`]: `ordo node`, one member of a cluster, and its file.
 //! - [`cluster_client`]: a member's gateway and replica roles: `ordo dev`'s
 //!   client-facing roles over the cluster's log.
@@ -44,6 +46,7 @@ pub mod metrics;
 pub mod own_thread;
 pub mod repair;
 pub mod replica;
+pub mod reporter;
 pub mod run;
 pub mod services;
 pub mod sql;
