@@ -577,6 +577,21 @@ mod tests {
     }
 
     #[test]
+    fn the_example_cluster_files_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/cluster");
+        let mut parsed = 0;
+        for entry in std::fs::read_dir(&dir).expect("examples/cluster exists") {
+            let path = entry.expect("an entry").path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).expect("reads");
+                NodeConfig::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                parsed += 1;
+            }
+        }
+        assert!(parsed >= 5, "only {parsed} example files");
+    }
+
+    #[test]
     fn client_roles_need_an_address_a_log_and_a_quorum_the_storage_can_meet() {
         let ok = "roles = [\"gateway\", \"replica\"]\nlisten = \"127.0.0.1:7421\"\n";
         let config = NodeConfig::parse(&gateway_file(ok)).expect("a gateway parses");
