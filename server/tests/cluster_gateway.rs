@@ -1,9 +1,11 @@
 //! A whole cluster as separate processes: three raft voters that also
-//! store shards, three more storage members, a gateway with its replica,
-//! and read replicas. Commits go through the gateway; a read replica
-//! killed with SIGKILL in the middle of catching up resumes where it
-//! stopped; a replica started after the writes catches up; all of them
-//! serve every acknowledged write and reach the gateway's state digest.
+//! store shards, more storage members, a gateway with its replica, and
+//! read replicas, under the faults a cluster must survive: a read replica
+//! killed with SIGKILL mid-replay, or started late; storage members killed
+//! under commits, wiped, or with every shard damaged; the raft leader
+//! killed under commits, or cut off from the other voters. In each, every
+//! acknowledged commit is served and replicas reach the gateway's state
+//! digest.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -253,20 +255,53 @@ async fn replicas_killed_mid_replay_or_started_late_reach_the_gateways_digest() 
     }
 }
 
-/// Waits until every committed entry has each shard verified at its home.
-async fn wait_all_shards_home(log: &[MemberProcess], tls: &std::sync::Arc<ordo_raft::PeerTls>) {
+/// Every committed header, read from the voters of `log`.
+async fn committed_headers(
+    log: &[MemberProcess],
+    tls: &std::sync::Arc<ordo_raft::PeerTls>,
+) -> Vec<ordo_log::EntryHeader> {
     use ordo_log::Sequencer;
-    let storage = log.iter().map(|n| (n.id, n.addr.clone())).collect();
-    let set = ordo_server::node::storage_set::StorageSet::connect(&storage, tls).unwrap();
     let voters = log[..3].iter().map(|n| n.addr.clone()).collect();
     let sequencer = ordo_raft::RemoteSequencer::connect(voters, tls.clone())
         .await
         .unwrap();
+    let mut headers = Vec::new();
+    while (headers.len() as u64) < sequencer.tail() {
+        let from = headers.len() as u64;
+        headers.extend(sequencer.read(from, 256).await.unwrap());
+    }
+    headers
+}
+
+/// Damages every shard the stopped storage member at `data_dir` holds, as
+/// a failing disk would (one bit of each, the store's own checksum intact).
+fn damage_every_shard(data_dir: &std::path::Path, headers: &[ordo_log::EntryHeader]) -> usize {
+    use ordo_log::ShardStore;
+    let store = ordo_log::RocksShardStore::open(data_dir.join("shards")).unwrap();
+    let mut damaged = 0;
+    for header in headers {
+        let commitment = &header.entry.commitment;
+        for index in store.list(commitment).unwrap() {
+            let Ok(Some(mut shard)) = store.get(commitment, index) else {
+                continue;
+            };
+            shard.bytes[0] ^= 1;
+            store.put(commitment, &shard).unwrap();
+            damaged += 1;
+        }
+    }
+    damaged
+}
+
+/// Waits until every committed entry has each shard verified at its home.
+async fn wait_all_shards_home(log: &[MemberProcess], tls: &std::sync::Arc<ordo_raft::PeerTls>) {
+    let storage = log.iter().map(|n| (n.id, n.addr.clone())).collect();
+    let set = ordo_server::node::storage_set::StorageSet::connect(&storage, tls).unwrap();
+    let headers = committed_headers(log, tls).await;
     let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
     let mut seq = 0;
-    while seq < sequencer.tail() {
-        let header = sequencer.read(seq, 1).await.unwrap().remove(0);
-        let entry = &header.entry;
+    while seq < headers.len() {
+        let entry = &headers[seq].entry;
         let broken = set
             .broken_homes(&entry.commitment, &entry.geometry)
             .await
@@ -284,7 +319,8 @@ async fn wait_all_shards_home(log: &[MemberProcess], tls: &std::sync::Arc<ordo_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commits_go_on_with_two_storage_members_killed_and_repair_refills_a_wiped_one() {
+async fn commits_go_on_with_two_storage_members_killed_and_repair_refills_a_wiped_and_a_damaged_one()
+ {
     let dir = tempfile::tempdir().unwrap();
     let mut log = log_members(dir.path(), 7, true).await;
     let owner = key(1);
@@ -322,8 +358,25 @@ async fn commits_go_on_with_two_storage_members_killed_and_repair_refills_a_wipe
         "repair restored the shards: {page}"
     );
     wait_for_status_reports(&log[0], dir.path(), 7, &[8, 9]).await;
+
+    // A storage member's disk goes bad under every shard it holds: no
+    // reader uses one (a new replica still agrees with the gateway), the
+    // member counts what it refused to serve, and repair stores good
+    // copies again.
+    log[3].stop();
+    let headers = committed_headers(&log, &tls).await;
+    assert!(damage_every_shard(&log[3].data_dir, &headers) > 0);
+    log[3].start();
+    let second = replica_agreeing_with(10, dir.path(), &log, &gateway).await;
+    assert_serves(&second, stream, &written).await;
+    wait_all_shards_home(&log, &tls).await;
+    let page = common::scrape(&log[3].metrics).await;
+    assert!(
+        !page.contains("ordo_storage_shards_damaged_total 0\n"),
+        "the damaged shards were detected: {page}"
+    );
     drop(client);
-    for mut member in [replica, gateway] {
+    for mut member in [second, replica, gateway] {
         member.stop();
     }
 }
