@@ -6,7 +6,7 @@
 # (peer addresses 127.0.0.1:7531-7533), three more storage nodes
 # (7534-7536), node 1 also runs repair; shards at 4+2 over the six. Nodes
 # 7 and 8 are gateways with their replicas, serving clients on
-# 127.0.0.1:7421 and 7422 (peer 7537-7538). Metrics on 7541-7548.
+# 127.0.0.1:7551 and 7552 (peer 7537-7538). Metrics on 7541-7548.
 # A CLI key is made at ordo-cluster/cli.key with its default stream.
 # ORDO_BIN=PATH runs that binary instead of building the debug one (for
 # example a release build, to measure).
@@ -25,7 +25,7 @@ write_config() {
     printf 'id = %d\ndata_dir = "%s/n%d"\npeer_listen = "%s"\n' "$id" "$DIR" "$id" "$(addr "$id")"
     printf 'roles = [%s]\ntls_dir = "%s/certs"\nmetrics_listen = "127.0.0.1:%d"\n' "$roles" "$DIR" $((7540 + id))
     if [ "$id" -gt $STORAGE ]; then
-      printf 'listen = "127.0.0.1:%d"\n' $((7420 + id - STORAGE))
+      printf 'listen = "127.0.0.1:%d"\n' $((7550 + id - STORAGE))
     fi
     # Every member reports to the voters (for `ordo cluster status`).
     printf 'sequencers = ["%s"' "$(addr 1)"
@@ -76,7 +76,7 @@ start() {
   "$ordo" cluster init --peer "$(addr 1)" $(for v in $(seq 1 $VOTERS); do echo --voter "$v=$(addr "$v")"; done) > /dev/null 2>&1 || true
   # A gateway serves clients once the log is founded (its first entry).
   for id in $(seq $((STORAGE + 1)) $MEMBERS); do wait_for_line "$DIR/n$id.out" "^ordo listening on"; done
-  export ORDO_ENDPOINT=127.0.0.1:7421 ORDO_KEY="$DIR/cli.key"
+  export ORDO_ENDPOINT=127.0.0.1:7551 ORDO_KEY="$DIR/cli.key"
   if [ ! -e "$DIR/cli.key" ]; then
     "$ordo" keygen --out "$DIR/cli.key" > /dev/null
     "$ordo" stream create default > /dev/null
@@ -84,7 +84,7 @@ start() {
   for id in $(seq 1 $MEMBERS); do grep "listening on" "$DIR/n$id.out"; done
   echo "metrics: http://127.0.0.1:7541/metrics .. http://127.0.0.1:7548/metrics"
   echo "status:  ORDO_CLUSTER_TLS=$DIR/certs $ordo cluster status --peer $(addr 1)"
-  echo "clients: export ORDO_ENDPOINT=127.0.0.1:7421 ORDO_KEY=$DIR/cli.key   # or 7422"
+  echo "clients: export ORDO_ENDPOINT=127.0.0.1:7551 ORDO_KEY=$DIR/cli.key   # or 7552"
 }
 
 stop() {

@@ -14,7 +14,7 @@
 //! # for roles that move shards (repair, replica, gateway):
 //! storage = [{ id = 1, addr = "127.0.0.1:7531" }, { id = 2, addr = "127.0.0.1:7532" }]
 //! # for the client roles (replica, gateway):
-//! listen = "127.0.0.1:7421"        # the client API, as `ordo dev` serves it
+//! listen = "127.0.0.1:7551"        # the client API, as `ordo dev` serves it
 //! write_quorum = 5                 # optional; default k + m - 1
 //! ```
 //!
@@ -593,7 +593,7 @@ mod tests {
 
     #[test]
     fn client_roles_need_an_address_a_log_and_a_quorum_the_storage_can_meet() {
-        let ok = "roles = [\"gateway\", \"replica\"]\nlisten = \"127.0.0.1:7421\"\n";
+        let ok = "roles = [\"gateway\", \"replica\"]\nlisten = \"127.0.0.1:7551\"\n";
         let config = NodeConfig::parse(&gateway_file(ok)).expect("a gateway parses");
         assert_eq!(config.coding().data_shards, 4);
         let refused = |extra: &str, says: &str| {
@@ -601,7 +601,7 @@ mod tests {
             assert!(error.contains(says), "{extra}: {error}");
         };
         refused(
-            "roles = [\"gateway\"]\nlisten = \"127.0.0.1:7421\"\n",
+            "roles = [\"gateway\"]\nlisten = \"127.0.0.1:7551\"\n",
             "list `replica` too",
         );
         refused("roles = [\"replica\"]\n", "needs `listen`");
