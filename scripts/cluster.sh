@@ -62,20 +62,17 @@ start() {
   fi
   mkdir -p "$DIR"
   [ -e "$DIR/certs/ca.pem" ] || "$ordo" cluster certs --dir "$DIR/certs" $(for m in $(seq 1 $MEMBERS); do echo --node "$m"; done) > /dev/null
-  for id in $(seq 1 $MEMBERS); do
-    local roles='"storage"'
-    [ "$id" -le $VOTERS ] && roles='"sequencer", "storage"'
-    [ "$id" -eq 1 ] && roles='"sequencer", "storage", "repair"'
-    [ "$id" -gt $STORAGE ] && roles='"gateway", "replica"'
-    write_config "$id" "$roles"
-    "$ordo" --log-level warn node --config "$DIR/n$id.toml" > "$DIR/n$id.out" 2>&1 &
-    echo $! >> "$DIR/pids"
-  done
-  for id in $(seq 1 $MEMBERS); do wait_for_line "$DIR/n$id.out" "ordo node $id listening on"; done
+  # Every member but the last gateway, then the raft cluster; gateway 7
+  # founds the log (its key becomes the log's admin) before gateway 8
+  # starts, so the admin key is known: ordo-cluster/n7/node.key.
+  for id in $(seq 1 $((MEMBERS - 1))); do start_member "$ordo" "$id"; done
+  for id in $(seq 1 $((MEMBERS - 1))); do wait_for_line "$DIR/n$id.out" "ordo node $id listening on"; done
   export ORDO_CLUSTER_TLS="$DIR/certs"
   "$ordo" cluster init --peer "$(addr 1)" $(for v in $(seq 1 $VOTERS); do echo --voter "$v=$(addr "$v")"; done) > /dev/null 2>&1 || true
   # A gateway serves clients once the log is founded (its first entry).
-  for id in $(seq $((STORAGE + 1)) $MEMBERS); do wait_for_line "$DIR/n$id.out" "^ordo listening on"; done
+  wait_for_line "$DIR/n$((STORAGE + 1)).out" "^ordo listening on"
+  start_member "$ordo" "$MEMBERS"
+  wait_for_line "$DIR/n$MEMBERS.out" "^ordo listening on"
   export ORDO_ENDPOINT=127.0.0.1:7551 ORDO_KEY="$DIR/cli.key"
   if [ ! -e "$DIR/cli.key" ]; then
     "$ordo" keygen --out "$DIR/cli.key" > /dev/null
@@ -85,6 +82,17 @@ start() {
   echo "metrics: http://127.0.0.1:7541/metrics .. http://127.0.0.1:7548/metrics"
   echo "status:  ORDO_CLUSTER_TLS=$DIR/certs $ordo cluster status --peer $(addr 1)"
   echo "clients: export ORDO_ENDPOINT=127.0.0.1:7551 ORDO_KEY=$DIR/cli.key   # or 7552"
+  echo "log admin key (ordo cluster storage add|remove): $DIR/n$((STORAGE + 1))/node.key"
+}
+
+start_member() {
+  local ordo=$1 id=$2 roles='"storage"'
+  [ "$id" -le $VOTERS ] && roles='"sequencer", "storage"'
+  [ "$id" -eq 1 ] && roles='"sequencer", "storage", "repair"'
+  [ "$id" -gt $STORAGE ] && roles='"gateway", "replica"'
+  write_config "$id" "$roles"
+  "$ordo" --log-level warn node --config "$DIR/n$id.toml" > "$DIR/n$id.out" 2>&1 &
+  echo $! >> "$DIR/pids"
 }
 
 stop() {

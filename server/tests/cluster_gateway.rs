@@ -714,3 +714,84 @@ async fn wait_for_status_reports(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// `ordo cluster storage add` through `gateway`, signed with its key (the
+/// founding gateway's key is the log's admin).
+fn record_storage_member(gateway: &MemberProcess, member: &MemberProcess) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(["cluster", "storage", "add", "--id", &member.id.to_string()])
+        .args(["--addr", &member.addr, "--endpoint"])
+        .arg(gateway.endpoint.as_ref().unwrap())
+        .arg("--key")
+        .arg(gateway.data_dir.join("node.key"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.starts_with(&format!("storage member {} at", member.id)),
+        "{said}"
+    );
+}
+
+/// The shards a storage member has stored since it started.
+async fn shards_stored(member: &MemberProcess) -> u64 {
+    let page = common::scrape(&member.metrics).await;
+    let line = page
+        .lines()
+        .find(|l| l.starts_with("ordo_storage_shards_stored_total "))
+        .expect("a storage member counts what it stores");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_member_recorded_in_the_log_takes_shards_and_replicas_follow_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_members(dir.path(), 6, false).await;
+    // A seventh storage member that no member's file names.
+    let mut extra = MemberProcess::new(7, dir.path(), &["storage"]);
+    extra.start();
+    let owner = key(1);
+    let (gateway, client, stream) = start_gateway(8, dir.path(), &log, &owner).await;
+    let mut written = write_through(&client, &owner, stream, "before", 10).await;
+    assert_eq!(shards_stored(&extra).await, 0, "no file names it yet");
+
+    // Only the log's admin may record members: a stranger is refused.
+    let stranger = client
+        .transact(&owner, async |tx| {
+            let key = ordo_txn::attest::storage_member_key(extra.id);
+            tx.put(ordo_txn::attest::SYSTEM_STREAM, &key, extra.addr.as_bytes());
+            Ok(())
+        })
+        .await;
+    assert!(
+        matches!(&stranger, Err(ClientError::Aborted { outcome, .. }) if outcome == "permission_denied"),
+        "{stranger:?}"
+    );
+    // The log's admin records all seven; the gateway follows the record.
+    for member in log.iter().chain([&extra]) {
+        record_storage_member(&gateway, member);
+    }
+    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
+    while shards_stored(&extra).await == 0 {
+        written.extend(write_through(&client, &owner, stream, "after", 5).await);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the recorded member never took a shard: {}",
+            common::scrape(&extra.metrics).await
+        );
+    }
+
+    // A replica whose file names only the first six follows the record and
+    // reads every entry, those with shards on the seventh included.
+    let replica = replica_agreeing_with(9, dir.path(), &log, &gateway).await;
+    assert_serves(&replica, stream, &written).await;
+    drop(client);
+    for mut member in [replica, gateway, extra] {
+        member.stop();
+    }
+}

@@ -88,6 +88,13 @@ async fn a_storage_node_stores_and_serves_only_shards_that_verify() {
     assert_eq!(got.data, entry.shards[2].bytes, "served as stored");
     let missing = client.get(key(&entry, 5)).await.expect_err("not held");
     assert_eq!(missing.code(), tonic::Code::NotFound);
+    let page = common::scrape(&node.metrics).await;
+    for line in [
+        "ordo_storage_shards_stored_total 5",
+        "ordo_storage_shards_refused_total 1",
+    ] {
+        assert!(page.contains(line), "{line} in {page}");
+    }
 
     // Damage shard 3 under the service (as a failing disk would, past the
     // store's own checks): the node must not serve it.

@@ -57,6 +57,18 @@ pub const GENESIS_MAGIC: &[u8; 4] = b"OGN1";
 /// produces (those are BLAKE3 outputs), so no account can create it.
 pub const SYSTEM_STREAM: StreamId = *b"ordo/system-stream/v1\0\0\0\0\0\0\0\0\0\0\0";
 
+/// Where the keys recording a cluster's storage members start in the
+/// [`SYSTEM_STREAM`]: `PREFIX` then the member id as 20 decimal digits,
+/// valued with the member's peer address. The log's admins write them.
+pub const STORAGE_MEMBER_PREFIX: &[u8] = b"cluster/storage/";
+
+/// The key recording storage member `id` (keys sort by id).
+pub fn storage_member_key(id: u64) -> Vec<u8> {
+    let mut key = STORAGE_MEMBER_PREFIX.to_vec();
+    key.extend_from_slice(format!("{id:020}").as_bytes());
+    key
+}
+
 /// Most gateways a genesis record may name.
 pub const MAX_GENESIS_GATEWAYS: usize = 256;
 

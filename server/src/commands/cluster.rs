@@ -46,6 +46,45 @@ pub enum ClusterCommand {
     /// Make the cluster's certificate authority and certificates for its
     /// members (`node-ID`) and operators (`admin`), or add more with --add.
     Certs(CertsArgs),
+    /// Record the storage membership in the log (a transaction of the
+    /// log's admin, committed through a gateway): gateways and replicas
+    /// place shards by it from then on.
+    Storage(StorageArgs),
+}
+
+/// Options of `ordo cluster storage`.
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// What to record.
+    #[command(subcommand)]
+    pub change: StorageChange,
+    /// A gateway's client address (`host:port` or `http://host:port`).
+    #[arg(long, env = "ORDO_ENDPOINT", default_value = ordo_client::DEFAULT_ENDPOINT, global = true)]
+    pub endpoint: String,
+    /// The log admin's key file (the founding gateway's `node.key`, or an
+    /// account it made an admin of the system stream).
+    #[arg(long = "key", env = "ORDO_KEY", global = true)]
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+/// A change of the recorded storage membership.
+#[derive(Debug, Subcommand)]
+pub enum StorageChange {
+    /// Record storage member ID at its peer address.
+    Add {
+        /// The member's id.
+        #[arg(long)]
+        id: u64,
+        /// Its peer address, `host:port`.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Remove storage member ID from the recorded membership.
+    Remove {
+        /// The member's id.
+        #[arg(long)]
+        id: u64,
+    },
 }
 
 /// Options of `ordo cluster certs`.
@@ -122,7 +161,41 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         ClusterCommand::Promote(args) => change_voters(args, Change::Promote).await,
         ClusterCommand::RemoveNode(args) => change_voters(args, Change::Remove).await,
         ClusterCommand::Certs(args) => certs(args),
+        ClusterCommand::Storage(args) => record_storage(args).await,
     }
+}
+
+/// Commits the change of the storage membership as the log's admin.
+async fn record_storage(args: StorageArgs) -> anyhow::Result<()> {
+    use ordo_txn::attest::{SYSTEM_STREAM, storage_member_key};
+    let key_file = args
+        .key_file
+        .context("--key (or ORDO_KEY): the log admin's key file")?;
+    let key = ordo_client::keyfile::load(&key_file)?;
+    let (id, addr) = match &args.change {
+        StorageChange::Add { id, addr } => {
+            addr.parse::<std::net::SocketAddr>()
+                .with_context(|| format!("storage member address {addr:?}"))?;
+            (*id, Some(addr.clone()))
+        }
+        StorageChange::Remove { id } => (*id, None),
+    };
+    let client = ordo_client::Client::connect(&args.endpoint).await?;
+    let member_key = storage_member_key(id);
+    let (_, version) = client
+        .transact(&key, async |tx| {
+            match &addr {
+                Some(addr) => tx.put(SYSTEM_STREAM, &member_key, addr.as_bytes()),
+                None => tx.delete(SYSTEM_STREAM, &member_key),
+            }
+            Ok(())
+        })
+        .await?;
+    match addr {
+        Some(addr) => println!("storage member {id} at {addr} recorded at version {version}"),
+        None => println!("storage member {id} removed at version {version}"),
+    }
+    Ok(())
 }
 
 fn certs(args: CertsArgs) -> anyhow::Result<()> {

@@ -66,12 +66,25 @@ pub struct ClientConfig {
     pub batch: BatchLimits,
 }
 
+impl ClientConfig {
+    /// The fewest storage members the write quorum can be met on.
+    pub fn fewest_storage_members(&self) -> usize {
+        let geometry_total = usize::from(self.coding.data_shards + self.coding.parity_shards);
+        let k = usize::from(self.coding.data_shards);
+        self.write_quorum.unwrap_or((geometry_total - 1).max(k + 1))
+    }
+}
+
 /// The client-facing half of a running member.
 pub struct ClientSide {
     /// The replica's and commit path's metrics page.
     metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// The replica's applied position and the tail it knows of.
     position: crate::node::reporter::Position,
+    /// The storage members, as the log records them.
+    storage: StorageSet,
+    /// Keeps `storage` on the membership the replica applied.
+    membership: tokio::task::JoinHandle<()>,
     tasks: ClientTasks,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -90,7 +103,7 @@ impl ClientSide {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding the client address {listen}"))?;
-        let access = cluster_log(config, tls, voter).await?;
+        let (access, storage) = cluster_log(config, tls, voter).await?;
         let gateway = config.gateway;
         let settings = ClientSettings {
             data_dir: config.data_dir.clone(),
@@ -100,6 +113,12 @@ impl ClientSide {
             takes_commits: gateway,
         };
         let (parts, tasks) = crate::node::run::start_client_roles(&settings, access)?;
+        let membership = tokio::spawn(crate::node::storage_members::follow(
+            parts.snapshots.clone(),
+            storage.clone(),
+            config.storage.clone(),
+            config.fewest_storage_members(),
+        ));
         if gateway {
             found_log(&parts).await;
         }
@@ -114,6 +133,8 @@ impl ClientSide {
         Ok(Self {
             metrics,
             position,
+            storage,
+            membership,
             tasks,
             server,
             stop,
@@ -123,6 +144,11 @@ impl ClientSide {
     /// The replica's and commit path's metrics page.
     pub fn metrics_page(&self) -> Arc<dyn Fn() -> String + Send + Sync> {
         self.metrics.clone()
+    }
+
+    /// The storage members, kept on the membership the log records.
+    pub fn storage_set(&self) -> StorageSet {
+        self.storage.clone()
     }
 
     /// The replica's applied position and the tail it knows of, for reports.
@@ -143,6 +169,7 @@ impl ClientSide {
     /// Stops serving clients (in-flight calls get the server's grace
     /// period), then the batcher and the replica.
     pub async fn stop(self) {
+        self.membership.abort();
         let _ = self.stop.send(());
         // `ended` may have seen the server end already; a finished
         // handle must not be awaited again.
@@ -166,11 +193,11 @@ async fn cluster_log(
     config: &ClientConfig,
     tls: &Arc<PeerTls>,
     voter: Option<Arc<RaftSequencer>>,
-) -> anyhow::Result<LogAccess> {
+) -> anyhow::Result<(LogAccess, StorageSet)> {
     let storage = StorageSet::connect(&config.storage, tls)
         .context("reaching the storage members")?
         .with_write_quorum(config.write_quorum);
-    let shards: Arc<dyn SpreadShards> = Arc::new(storage);
+    let shards: Arc<dyn SpreadShards> = Arc::new(storage.clone());
     let sequencer: Arc<dyn Sequencer> = match voter {
         Some(voter) => voter,
         None => connect_sequencers(&config.sequencers, tls).await,
@@ -183,12 +210,13 @@ async fn cluster_log(
         .context("coding parameters")?
         .remembering(recent.clone());
     let reader = EntryReader::spread(shards, sequencer.clone()).remembering(recent);
-    Ok(LogAccess {
+    let access = LogAccess {
         sequencer,
         writer,
         reader,
         coding,
-    })
+    };
+    Ok((access, storage))
 }
 
 /// Founds the log if it is empty, retrying while the cluster forms: the

@@ -374,16 +374,20 @@ fn render_raft(out: &mut String, voter: &RaftSequencer) {
 }
 
 /// Starts the repair role: connects to the sequencers (retrying while none
-/// answers, as they may start after this member) and runs passes.
+/// answers, as they may start after this member) and runs passes over
+/// `followed` (the storage members as this member's replica follows them
+/// in the log) or, on a member without a replica, the members its file
+/// names.
 fn start_repair(
     config: &NodeConfig,
     tls: &Arc<PeerTls>,
     counters: Arc<RepairCounters>,
+    followed: Option<StorageSet>,
 ) -> tokio::task::JoinHandle<()> {
     let storage = config.storage_members();
     let (voters, tls) = (config.sequencers.clone(), tls.clone());
     tokio::spawn(async move {
-        let set = match StorageSet::connect(&storage, &tls) {
+        let set = match followed.map_or_else(|| StorageSet::connect(&storage, &tls), Ok) {
             Ok(set) => set,
             Err(e) => {
                 tracing::error!(error = %e, "repair cannot reach the storage members");
@@ -447,8 +451,6 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
             let _ = stopped.await;
         });
     let mut server = tokio::spawn(server);
-    let repairer =
-        (roles.repair.as_ref()).map(|counters| start_repair(&config, &tls, counters.clone()));
     let names: Vec<&str> = config.roles.iter().map(|r| r.name()).collect();
     println!(
         "ordo node {} listening on {local} ({})",
@@ -456,10 +458,10 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
         names.join(", ")
     );
     let outcome = serve_until_stopped(&config, &tls, &roles, &late, stopping, &mut server).await;
-    // This member's own clients (repair follows the log) would hold the
-    // server's graceful stop open: end them first.
-    for task in [exporter, repairer].into_iter().flatten() {
-        task.abort();
+    // This member's own clients (its repair, which follows the log, ended
+    // in `serve_until_stopped`) would hold the server's graceful stop open.
+    if let Some(exporter) = exporter {
+        exporter.abort();
     }
     let _ = stop.send(());
     // Other members' follow streams end only when they go away: wait for
@@ -507,6 +509,9 @@ async fn serve_until_stopped(
         let _ = late.set(client.metrics_page());
     }
     let sources = report_sources(config, roles, client.as_ref());
+    let followed = client.as_ref().map(ClientSide::storage_set);
+    let repairer = (roles.repair.as_ref())
+        .map(|counters| start_repair(config, tls, counters.clone(), followed));
     let reporter = tokio::spawn(crate::node::reporter::run(
         sources,
         config.sequencers.clone(),
@@ -523,6 +528,9 @@ async fn serve_until_stopped(
         } => Err(error),
     };
     reporter.abort();
+    if let Some(repairer) = repairer {
+        repairer.abort();
+    }
     if let Some(client) = client {
         client.stop().await;
     }

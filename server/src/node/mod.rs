@@ -25,6 +25,8 @@
 //! - [`appenders`]: who may append raw entries, and their nonces.
 //! - [`metrics`]: Prometheus metrics over HTTP.
 //! - [`config`]: `ordo dev`'s TOML file and its defaults.
+//! - [`storage_members`]: the storage membership recorded in the log (keys
+//!   of the system stream), which gateways and replicas follow.
 //! - [`storage_set`]: the cluster's storage members as one shard store
 //!   (placement, write quorum, reads from any `k` verified shards).
 //! - [`repair`]: the repair role, restoring shards missing from their homes.
@@ -50,6 +52,7 @@ pub mod reporter;
 pub mod run;
 pub mod services;
 pub mod sql;
+pub mod storage_members;
 pub mod storage_set;
 pub mod streams;
 pub mod verified;

@@ -16,6 +16,7 @@ use ordo_proto::cluster::v1::shards_client::ShardsClient;
 use ordo_proto::cluster::v1::{ListShardsRequest, PutShardRequest, ShardKey};
 use ordo_raft::PeerTls;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tonic::transport::{Channel, Endpoint};
@@ -89,13 +90,79 @@ pub enum StorageSetError {
     },
 }
 
-/// The cluster's storage members, each with a client.
+/// The cluster's storage members, each with a client. Cheap to clone:
+/// clones share the members, which [`StorageSet::replace_members`] changes
+/// for all of them at once.
 #[derive(Clone)]
 pub struct StorageSet {
-    members: BTreeMap<MemberId, ShardsClient<Channel>>,
+    members: Arc<RwLock<Arc<Members>>>,
+    tls: PeerTls,
     /// Shards an entry written through [`SpreadShards`] must have durable
     /// before it is ordered; `None` is the default, `k + m - 1`.
     write_quorum: Option<usize>,
+}
+
+/// The members at one moment. Every operation takes one snapshot, so a
+/// membership change never splits an operation between two memberships.
+#[derive(Default)]
+struct Members {
+    addrs: BTreeMap<MemberId, String>,
+    clients: BTreeMap<MemberId, ShardsClient<Channel>>,
+}
+
+impl Members {
+    fn ids(&self) -> BTreeSet<MemberId> {
+        self.clients.keys().copied().collect()
+    }
+
+    fn client(&self, id: MemberId) -> ShardsClient<Channel> {
+        self.clients[&id].clone()
+    }
+}
+
+/// A client of the storage member `id` at `addr`, over the cluster's TLS.
+fn shards_client(
+    id: MemberId,
+    addr: &str,
+    tls: &PeerTls,
+) -> Result<ShardsClient<Channel>, StorageSetError> {
+    let bad = |reason: String| StorageSetError::BadAddress {
+        id,
+        addr: addr.to_string(),
+        reason,
+    };
+    let endpoint = Endpoint::from_shared(format!("https://{addr}"))
+        .map_err(|e| bad(e.to_string()))?
+        .tls_config(tls.client())
+        .map_err(|e| bad(e.to_string()))?
+        .timeout(SHARD_CALL_TIMEOUT)
+        .local_address(tls.source())
+        .tcp_nodelay(true);
+    let limit = crate::node::services::MAX_REQUEST_BYTES;
+    Ok(ShardsClient::new(endpoint.connect_lazy())
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit))
+}
+
+/// Members for `addrs`, keeping the clients of `before` whose address did
+/// not change.
+fn members_of(
+    addrs: &BTreeMap<MemberId, String>,
+    before: &Members,
+    tls: &PeerTls,
+) -> Result<Members, StorageSetError> {
+    let mut clients = BTreeMap::new();
+    for (&id, addr) in addrs {
+        let client = match before.addrs.get(&id) == Some(addr) {
+            true => before.client(id),
+            false => shards_client(id, addr, tls)?,
+        };
+        clients.insert(id, client);
+    }
+    Ok(Members {
+        addrs: addrs.clone(),
+        clients,
+    })
 }
 
 /// The default write quorum of a geometry: every shard but one. One
@@ -117,30 +184,41 @@ impl StorageSet {
         members: &BTreeMap<MemberId, String>,
         tls: &PeerTls,
     ) -> Result<Self, StorageSetError> {
-        let client = |(&id, addr): (&MemberId, &String)| {
-            let bad = |reason: String| StorageSetError::BadAddress {
-                id,
-                addr: addr.clone(),
-                reason,
-            };
-            let endpoint = Endpoint::from_shared(format!("https://{addr}"))
-                .map_err(|e| bad(e.to_string()))?
-                .tls_config(tls.client())
-                .map_err(|e| bad(e.to_string()))?
-                .timeout(SHARD_CALL_TIMEOUT)
-                .local_address(tls.source())
-                .tcp_nodelay(true);
-            let limit = crate::node::services::MAX_REQUEST_BYTES;
-            let client = ShardsClient::new(endpoint.connect_lazy())
-                .max_decoding_message_size(limit)
-                .max_encoding_message_size(limit);
-            Ok::<_, StorageSetError>((id, client))
-        };
-        let members = members.iter().map(client).collect::<Result<_, _>>()?;
+        let members = members_of(members, &Members::default(), tls)?;
         Ok(Self {
-            members,
+            members: Arc::new(RwLock::new(Arc::new(members))),
+            tls: tls.clone(),
             write_quorum: None,
         })
+    }
+
+    /// The members now.
+    fn members(&self) -> Arc<Members> {
+        self.members
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The members' ids and addresses now.
+    pub fn addresses(&self) -> BTreeMap<MemberId, String> {
+        self.members().addrs.clone()
+    }
+
+    /// Makes `addrs` the members, for every clone of this set (operations
+    /// in flight finish with the members they started with). Returns
+    /// whether anything changed.
+    pub fn replace_members(
+        &self,
+        addrs: &BTreeMap<MemberId, String>,
+    ) -> Result<bool, StorageSetError> {
+        let before = self.members();
+        if before.addrs == *addrs {
+            return Ok(false);
+        }
+        let after = members_of(addrs, &before, &self.tls)?;
+        *self.members.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(after);
+        Ok(true)
     }
 
     /// This set, writing entries through [`SpreadShards`] at `quorum`
@@ -152,12 +230,8 @@ impl StorageSet {
         }
     }
 
-    fn ids(&self) -> BTreeSet<MemberId> {
-        self.members.keys().copied().collect()
-    }
-
-    /// Stores each shard of `entry` on its home; returns once `quorum`
-    /// are durable (the rest are still sent, and repair finds any that fail).
+    /// Stores each shard of `entry` on its home; returns once shards are
+    /// durable on `quorum` distinct members (the rest are still sent, and repair finds any that fail).
     pub async fn put_entry(
         &self,
         entry: &EncodedEntry,
@@ -174,60 +248,44 @@ impl StorageSet {
                 max: total,
             });
         }
-        let members = self.ids();
+        let snapshot = self.members();
+        let members = snapshot.ids();
         let homes = place(&entry.commitment, entry.geometry.total_shards(), &members)?;
         // A shard whose home fails goes to the next spare: distinct members
         // still, and readers ask the spares in the same order.
         let mut spares = placement::spares(&entry.commitment, &homes, &members).into_iter();
         let mut puts = JoinSet::new();
         for (index, &home) in homes.iter().enumerate() {
-            puts.spawn(self.put_shard(entry, index, home));
+            puts.spawn(put_shard(snapshot.client(home), entry, index, home));
         }
-        let (mut durable, mut failures) = (0, Vec::new());
+        // The quorum counts distinct members: with fewer members than
+        // shards, one member may hold two, and its loss loses both.
+        let (mut durable, mut failures) = (BTreeSet::new(), Vec::new());
         while let Some(done) = puts.join_next().await {
             match done {
-                Ok(Ok(())) => durable += 1,
+                Ok(Ok(member)) => {
+                    durable.insert(member);
+                }
                 Ok(Err((index, e))) => {
+                    tracing::debug!(error = %e, index, "a shard put failed; trying a spare");
                     failures.push(e);
                     if let Some(spare) = spares.next() {
-                        puts.spawn(self.put_shard(entry, index, spare));
+                        puts.spawn(put_shard(snapshot.client(spare), entry, index, spare));
                     }
                 }
                 Err(e) => failures.push(format!("put task: {e}")),
             }
-            if durable >= quorum {
+            if durable.len() >= quorum {
                 // The other puts go on in the background.
                 puts.detach_all();
-                return Ok(durable);
+                return Ok(durable.len());
             }
         }
         Err(StorageSetError::NoQuorum {
-            durable,
+            durable: durable.len(),
             quorum,
             failures: failures.join("; "),
         })
-    }
-
-    /// Stores shard `index` of `entry` on `member`; on failure, the index
-    /// and what the member said.
-    fn put_shard(
-        &self,
-        entry: &EncodedEntry,
-        index: usize,
-        member: MemberId,
-    ) -> impl std::future::Future<Output = Result<(), (usize, String)>> + use<> {
-        let mut client = self.members[&member].clone();
-        let request = PutShardRequest {
-            commitment: entry.commitment.to_vec(),
-            geometry: entry.geometry.to_bytes().to_vec(),
-            shard: Some(message_of(entry.shards[index].clone())),
-        };
-        async move {
-            match client.put(request).await {
-                Ok(_) => Ok(()),
-                Err(s) => Err((index, format!("member {member}: {s}"))),
-            }
-        }
     }
 
     /// The entry's payload, rebuilt from the first `k` shards that verify.
@@ -248,14 +306,18 @@ impl StorageSet {
         commitment: &Hash,
         geometry: &Geometry,
     ) -> Result<VerifiedPayload, StorageSetError> {
-        let members = self.ids();
+        let snapshot = self.members();
+        let members = snapshot.ids();
         let homes = place(commitment, geometry.total_shards(), &members)?;
         let needed = usize::from(geometry.data_shards);
-        let mut found = self.fetch_from_homes(commitment, geometry, &homes).await;
+        let mut found = fetch_from_homes(&snapshot, commitment, geometry, &homes).await;
         if found.shards.len() < needed {
-            let spares = placement::spares(commitment, &homes, &members);
-            self.fetch_from_spares(commitment, geometry, &spares, &mut found)
-                .await;
+            // The spares first, then the homes again: a shard placed under
+            // another membership may sit on a home under another index.
+            let mut others = placement::spares(commitment, &homes, &members);
+            let mut seen = BTreeSet::new();
+            others.extend(homes.iter().copied().filter(|home| seen.insert(*home)));
+            fetch_from_spares(&snapshot, commitment, geometry, &others, &mut found).await;
         }
         if found.shards.len() < needed {
             return Err(StorageSetError::NotEnoughShards {
@@ -274,89 +336,110 @@ impl StorageSet {
             rejected: found.rejected,
         })
     }
+}
 
-    /// Fetches every shard from its home at once, keeping the first `k`
-    /// that verify (the other fetches are dropped then).
-    async fn fetch_from_homes(
-        &self,
-        commitment: &Hash,
-        geometry: &Geometry,
-        homes: &[MemberId],
-    ) -> Fetched {
-        let mut gets = JoinSet::new();
-        for (index, &home) in homes.iter().enumerate() {
-            let mut client = self.members[&home].clone();
-            let key = shard_key(commitment, geometry, index as u16);
-            gets.spawn(async move {
-                let fetched = client.get(key).await;
-                (
-                    index as u16,
-                    fetched.map_err(|s| (s.code(), format!("member {home}: {s}"))),
-                )
-            });
+/// Stores shard `index` of `entry` on `member`; on failure, the index
+/// and what the member said.
+fn put_shard(
+    mut client: ShardsClient<Channel>,
+    entry: &EncodedEntry,
+    index: usize,
+    member: MemberId,
+) -> impl std::future::Future<Output = Result<MemberId, (usize, String)>> + use<> {
+    let request = PutShardRequest {
+        commitment: entry.commitment.to_vec(),
+        geometry: entry.geometry.to_bytes().to_vec(),
+        shard: Some(message_of(entry.shards[index].clone())),
+    };
+    async move {
+        match client.put(request).await {
+            Ok(_) => Ok(member),
+            Err(s) => Err((index, format!("member {member}: {s}"))),
         }
-        let needed = usize::from(geometry.data_shards);
-        let mut found = Fetched::default();
-        while let Some(done) = gets.join_next().await {
-            let Ok((index, fetched)) = done else {
-                found.failures.push("get task failed".into());
+    }
+}
+
+/// Fetches every shard from its home at once, keeping the first `k`
+/// that verify (the other fetches are dropped then).
+async fn fetch_from_homes(
+    members: &Members,
+    commitment: &Hash,
+    geometry: &Geometry,
+    homes: &[MemberId],
+) -> Fetched {
+    let mut gets = JoinSet::new();
+    for (index, &home) in homes.iter().enumerate() {
+        let mut client = members.client(home);
+        let key = shard_key(commitment, geometry, index as u16);
+        gets.spawn(async move {
+            let fetched = client.get(key).await;
+            (
+                index as u16,
+                fetched.map_err(|s| (s.code(), format!("member {home}: {s}"))),
+            )
+        });
+    }
+    let needed = usize::from(geometry.data_shards);
+    let mut found = Fetched::default();
+    while let Some(done) = gets.join_next().await {
+        let Ok((index, fetched)) = done else {
+            found.failures.push("get task failed".into());
+            continue;
+        };
+        let checked = fetched.and_then(|response| {
+            let shard = verified_shard(response.into_inner(), commitment, geometry);
+            shard.map_err(|e| (tonic::Code::DataLoss, e))
+        });
+        found.record(index, checked);
+        if found.shards.len() == needed {
+            gets.abort_all();
+            break;
+        }
+    }
+    found
+}
+
+/// Asks each spare, in order, which shards of the entry it holds, and
+/// fetches those still missing until `k` verify.
+async fn fetch_from_spares(
+    members: &Members,
+    commitment: &Hash,
+    geometry: &Geometry,
+    spares: &[MemberId],
+    found: &mut Fetched,
+) {
+    let needed = usize::from(geometry.data_shards);
+    for &spare in spares {
+        let mut client = members.client(spare);
+        let listed = client
+            .list(ListShardsRequest {
+                commitment: commitment.to_vec(),
+            })
+            .await;
+        let Ok(listed) = listed else { continue };
+        for index in listed.into_inner().indices {
+            let Ok(index) = u16::try_from(index) else {
                 continue;
             };
-            let checked = fetched.and_then(|response| {
-                let shard = verified_shard(response.into_inner(), commitment, geometry);
-                shard.map_err(|e| (tonic::Code::DataLoss, e))
-            });
-            found.record(index, checked);
-            if found.shards.len() == needed {
-                gets.abort_all();
-                break;
+            if found.shards.len() == needed || found.has(index) {
+                continue;
+            }
+            let fetched = client.get(shard_key(commitment, geometry, index)).await;
+            let checked = match fetched {
+                Ok(response) => verified_shard(response.into_inner(), commitment, geometry)
+                    .map_err(|e| (tonic::Code::DataLoss, e)),
+                Err(s) => Err((s.code(), format!("spare {spare}: {s}"))),
+            };
+            match checked {
+                // A spare answering with another index than asked
+                // still gave a verified shard; only duplicates are dropped.
+                Ok(shard) if !found.has(shard.index) => found.shards.push(shard),
+                Ok(_) => {}
+                Err((_, e)) => found.failures.push(e),
             }
         }
-        found
-    }
-
-    /// Asks each spare, in order, which shards of the entry it holds, and
-    /// fetches those still missing until `k` verify.
-    async fn fetch_from_spares(
-        &self,
-        commitment: &Hash,
-        geometry: &Geometry,
-        spares: &[MemberId],
-        found: &mut Fetched,
-    ) {
-        let needed = usize::from(geometry.data_shards);
-        for &spare in spares {
-            let mut client = self.members[&spare].clone();
-            let listed = client
-                .list(ListShardsRequest {
-                    commitment: commitment.to_vec(),
-                })
-                .await;
-            let Ok(listed) = listed else { continue };
-            for index in listed.into_inner().indices {
-                let Ok(index) = u16::try_from(index) else {
-                    continue;
-                };
-                if found.shards.len() == needed || found.has(index) {
-                    continue;
-                }
-                let fetched = client.get(shard_key(commitment, geometry, index)).await;
-                let checked = match fetched {
-                    Ok(response) => verified_shard(response.into_inner(), commitment, geometry)
-                        .map_err(|e| (tonic::Code::DataLoss, e)),
-                    Err(s) => Err((s.code(), format!("spare {spare}: {s}"))),
-                };
-                match checked {
-                    // A spare answering with another index than asked
-                    // still gave a verified shard; only duplicates are dropped.
-                    Ok(shard) if !found.has(shard.index) => found.shards.push(shard),
-                    Ok(_) => {}
-                    Err((_, e)) => found.failures.push(e),
-                }
-            }
-            if found.shards.len() == needed {
-                return;
-            }
+        if found.shards.len() == needed {
+            return;
         }
     }
 }
@@ -411,11 +494,12 @@ impl StorageSet {
         commitment: &Hash,
         geometry: &Geometry,
     ) -> Result<Vec<u16>, StorageSetError> {
-        let homes = place(commitment, geometry.total_shards(), &self.ids())?;
+        let snapshot = self.members();
+        let homes = place(commitment, geometry.total_shards(), &snapshot.ids())?;
         let mut broken = Vec::new();
         for (index, home) in homes.iter().enumerate() {
             let key = shard_key(commitment, geometry, index as u16);
-            let fetched = self.members[home].clone().get(key).await;
+            let fetched = snapshot.client(*home).get(key).await;
             let good = fetched.is_ok_and(|response| {
                 verified_shard(response.into_inner(), commitment, geometry).is_ok()
             });
@@ -446,7 +530,8 @@ impl StorageSet {
         commitment: &Hash,
         geometry: &Geometry,
     ) -> Result<Repaired, StorageSetError> {
-        let homes = place(commitment, geometry.total_shards(), &self.ids())?;
+        let snapshot = self.members();
+        let homes = place(commitment, geometry.total_shards(), &snapshot.ids())?;
         let broken = self.broken_homes(commitment, geometry).await?;
         let healthy = homes.len() - broken.len();
         if broken.is_empty() {
@@ -474,8 +559,8 @@ impl StorageSet {
                 geometry: geometry.to_bytes().to_vec(),
                 shard: Some(message_of(entry.shards[usize::from(index)].clone())),
             };
-            self.members[&home]
-                .clone()
+            snapshot
+                .client(home)
                 .put(request)
                 .await
                 .map_err(|s| StorageSetError::NoQuorum {

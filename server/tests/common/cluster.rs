@@ -26,6 +26,11 @@ pub fn make_certs(dir: &Path, ids: &[u64]) {
 /// open connections (5 s) and room to spare.
 pub const STOP_BOUND: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// The log filter members run with: `warn`, or `ORDO_TEST_MEMBER_LOG`.
+fn member_log_level() -> String {
+    std::env::var("ORDO_TEST_MEMBER_LOG").unwrap_or_else(|_| "warn".into())
+}
+
 /// A port free on loopback when asked (the member binds it again).
 fn free_port() -> u16 {
     free_port_on("127.0.0.1")
@@ -128,7 +133,8 @@ impl MemberProcess {
     /// Starts the process and waits until it announces its address.
     pub fn start(&mut self) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ordo"))
-            .args(["--log-level", "warn", "node", "--config"])
+            // ORDO_TEST_MEMBER_LOG (e.g. `info`) shows more when a test fails.
+            .args(["--log-level", &member_log_level(), "node", "--config"])
             .arg(&self.config)
             .stdout(Stdio::piped())
             .spawn()

@@ -142,10 +142,15 @@ impl Shards for ShardService {
             .shard
             .ok_or_else(|| Status::invalid_argument("no shard"))?;
         let shard = shard_of(message)?;
-        verify_shard(&commitment, &geometry, &shard)
-            .map_err(|e| Status::invalid_argument(format!("the shard does not verify: {e}")))?;
+        if let Err(e) = verify_shard(&commitment, &geometry, &shard) {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Status::invalid_argument(format!(
+                "the shard does not verify: {e}"
+            )));
+        }
         self.blocking(move |store| store.put(&commitment, &shard))
             .await?;
+        self.counters.stored.fetch_add(1, Ordering::Relaxed);
         Ok(Response::new(PutShardResponse {}))
     }
 
