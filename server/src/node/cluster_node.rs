@@ -111,8 +111,9 @@ pub struct NodeConfig {
     /// them, and every member reports to them for `ordo cluster status`.
     #[serde(default)]
     pub sequencers: Vec<String>,
-    /// The storage members (roles that move shards). Named here until the
-    /// storage membership is recorded in the log.
+    /// The storage members (roles that move shards), until the log records
+    /// the storage membership (`ordo cluster storage add`), which gateways
+    /// and replicas then follow.
     #[serde(default)]
     pub storage: Vec<StorageMember>,
     /// Where the gateway and replica roles serve clients (the same gRPC

@@ -1,10 +1,10 @@
 //! The storage members of a cluster as one shard store: an entry's shards
-//! written to the homes placement gives them, durable on a write quorum,
-//! and read back from any `k` homes whose shards verify.
+//! written to the homes placement gives them, durable on a write quorum of
+//! distinct members, and read back from any `k` shards that verify.
 //!
-//! Today the members are named by configuration; recording the storage
-//! membership in the log (so every reader places alike as it changes) is
-//! still to come.
+//! The members start as a member's file names them and follow the
+//! membership the log records (see [`crate::node::storage_members`]),
+//! through [`StorageSet::replace_members`].
 
 use crate::node::services::shards::{message_of, shard_of};
 use ordo_log::placement::{self, MemberId, PlacementError, place};
