@@ -37,12 +37,40 @@ fn free_port() -> u16 {
 }
 
 /// A port free on `ip` when asked.
+///
+/// A member binds its port only when it starts, so the port must stay
+/// free until then. Ports the kernel picks come from its ephemeral range
+/// (32768-60999 on Linux), from which every outgoing connection of every
+/// test running beside this one also takes its port: a member then failed
+/// to bind, now and then, under a full test run. These ports come from
+/// below that range, and a lock file per port, held until this test
+/// process exits, keeps concurrent test processes from picking the same
+/// one.
 fn free_port_on(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    const FIRST: u16 = 20_000;
+    const COUNT: u16 = 12_000;
+    let dir = std::env::temp_dir().join("ordo-test-ports");
+    std::fs::create_dir_all(&dir).expect("the port lock directory");
+    let start = (std::process::id() % u32::from(COUNT)) as u16;
+    for step in 0..COUNT {
+        let port = FIRST + (start + step) % COUNT;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(port.to_string()))
+            .expect("a port lock file");
+        if file.try_lock().is_err() || std::net::TcpListener::bind((ip, port)).is_err() {
+            continue;
+        }
+        HELD_PORTS.lock().unwrap().push(file);
+        return port;
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + COUNT);
 }
+
+/// The lock files of the ports this test process handed out.
+static HELD_PORTS: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
 
 /// One `ordo node` process, killed if the test fails.
 pub struct MemberProcess {
