@@ -37,7 +37,7 @@ use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 /// How long a voter waits to connect to a peer before calling it
@@ -52,11 +52,7 @@ pub fn peer_client(
     addr: &str,
     tls: &PeerTls,
 ) -> Result<SequencerClient<Channel>, tonic::transport::Error> {
-    let endpoint = Endpoint::from_shared(format!("https://{addr}"))?
-        .tls_config(tls.client())?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .local_address(tls.source())
-        .tcp_nodelay(true);
+    let endpoint = tls.endpoint(addr)?.connect_timeout(CONNECT_TIMEOUT);
     Ok(SequencerClient::new(endpoint.connect_lazy()))
 }
 

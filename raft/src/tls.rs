@@ -145,6 +145,22 @@ impl PeerTls {
             .ca_certificate(self.authority.clone())
             .identity(self.identity.clone())
     }
+
+    /// An endpoint for the member at `addr` (`host:port`) with these
+    /// credentials, dialing from [`PeerTls::source`], without Nagle (peer
+    /// calls are small and latency-bound). Every client of a member's peer
+    /// services starts here; callers add their timeouts.
+    pub fn endpoint(
+        &self,
+        addr: &str,
+    ) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
+        Ok(
+            tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
+                .tls_config(self.client())?
+                .local_address(self.source)
+                .tcp_nodelay(true),
+        )
+    }
 }
 
 fn valid_from_now(params: &mut rcgen::CertificateParams) {

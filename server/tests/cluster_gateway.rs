@@ -107,8 +107,9 @@ async fn create_stream(client: &Client, owner: &SigningKey) -> [u8; 32] {
     ordo_txn::stream_id(&ordo_txn::address_of(owner), b"s")
 }
 
-/// Writes `per_writer` distinct keys from each of four
-/// concurrent writers; returns every acknowledged (key, value).
+/// Writes `per_writer` distinct keys from each of four concurrent
+/// writers, every commit succeeding at its first attempt; returns every
+/// acknowledged (key, value).
 async fn write_through(
     client: &Client,
     owner: &SigningKey,
@@ -116,22 +117,9 @@ async fn write_through(
     phase: &str,
     per_writer: u64,
 ) -> Vec<(String, String)> {
-    // Joined on this task: their commits are in flight together.
-    let writer = async |writer: u64| {
-        let mut written = Vec::new();
-        for i in 0..per_writer {
-            let (key, value) = (format!("{phase}/w{writer}/k{i}"), format!("v{writer}.{i}"));
-            let put = async |tx: &mut ordo_client::txn::TxContext<'_>| {
-                tx.put(stream, key.as_bytes(), value.as_bytes());
-                Ok(())
-            };
-            client.transact(owner, put).await.unwrap();
-            written.push((key, value));
-        }
-        written
-    };
-    let (a, b, c, d) = tokio::join!(writer(0), writer(1), writer(2), writer(3));
-    [a, b, c, d].into_iter().flatten().collect()
+    let (written, failed) = write_retrying(client, owner, stream, phase, per_writer).await;
+    assert_eq!(failed, 0, "every commit of phase {phase} succeeded at once");
+    written
 }
 
 /// Polls `member`'s status until `done` holds, within `bound`.
@@ -444,12 +432,17 @@ async fn write_retrying(
 
 /// The voter's header tail, from its metrics.
 async fn header_tail(voter: &MemberProcess) -> u64 {
-    let page = common::scrape(&voter.metrics).await;
-    let line = page
-        .lines()
-        .find(|l| l.starts_with("ordo_raft_header_tail "))
-        .expect("a voter reports its header tail");
-    line.rsplit(' ').next().unwrap().parse().unwrap()
+    member_metric(voter, "ordo_raft_header_tail").await
+}
+
+/// The value of the unlabelled metric `name` on `member`'s page.
+async fn member_metric(member: &MemberProcess, name: &str) -> u64 {
+    let page = common::scrape(&member.metrics).await;
+    let prefix = format!("{name} ");
+    let line = (page.lines())
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("member {} reports {name}: {page}", member.id));
+    line[prefix.len()..].trim().parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -537,11 +530,6 @@ async fn partitionable_log(dir: &std::path::Path) -> (Vec<MemberProcess>, Vec<Pr
 /// Appends one header straight to `voter`, as a member would.
 async fn append_directly(voter: &MemberProcess, tls: &ordo_raft::PeerTls) -> Result<u64, String> {
     use ordo_proto::cluster::v1::AppendRequest;
-    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", voter.addr))
-        .unwrap()
-        .tls_config(tls.client())
-        .unwrap();
     let header = ordo_log::EntryHeader {
         seq: 0,
         entry: ordo_log::EntryDescriptor {
@@ -554,7 +542,7 @@ async fn append_directly(voter: &MemberProcess, tls: &ordo_raft::PeerTls) -> Res
     let request = AppendRequest {
         descriptors: vec![header.encode()],
     };
-    let mut client = SequencerClient::new(endpoint.connect_lazy());
+    let mut client = ordo_raft::network::peer_client(&voter.addr, tls).unwrap();
     match client.append(request).await {
         Ok(reply) => Ok(reply.into_inner().first_seq),
         Err(status) => Err(status.to_string()),
@@ -567,7 +555,6 @@ async fn converged_headers(
     tls: &ordo_raft::PeerTls,
 ) -> Vec<Vec<Vec<u8>>> {
     use ordo_proto::cluster::v1::HeadersRequest;
-    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
     let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
     loop {
         let mut tails = Vec::new();
@@ -585,11 +572,7 @@ async fn converged_headers(
     }
     let mut all = Vec::new();
     for voter in voters {
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{}", voter.addr))
-            .unwrap()
-            .tls_config(tls.client())
-            .unwrap();
-        let mut client = SequencerClient::new(endpoint.connect_lazy());
+        let mut client = ordo_raft::network::peer_client(&voter.addr, tls).unwrap();
         let (mut headers, mut from) = (Vec::new(), 0);
         loop {
             let request = HeadersRequest {
@@ -740,12 +723,7 @@ fn record_storage_member(gateway: &MemberProcess, member: &MemberProcess) {
 
 /// The shards a storage member has stored since it started.
 async fn shards_stored(member: &MemberProcess) -> u64 {
-    let page = common::scrape(&member.metrics).await;
-    let line = page
-        .lines()
-        .find(|l| l.starts_with("ordo_storage_shards_stored_total "))
-        .expect("a storage member counts what it stores");
-    line.rsplit(' ').next().unwrap().parse().unwrap()
+    member_metric(member, "ordo_storage_shards_stored_total").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

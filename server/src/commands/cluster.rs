@@ -214,10 +214,8 @@ fn certs(args: CertsArgs) -> anyhow::Result<()> {
 
 /// A member's client, presenting the operator's certificate.
 fn connect(addr: &str, tls: &PeerTls) -> anyhow::Result<SequencerClient<Channel>> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+    let endpoint = (tls.endpoint(addr))
         .with_context(|| format!("member address {addr}"))?
-        .tls_config(tls.client())
-        .context("cluster TLS")?
         .connect_timeout(MEMBER_TIMEOUT)
         .timeout(MEMBER_TIMEOUT);
     Ok(SequencerClient::new(endpoint.connect_lazy()))

@@ -69,9 +69,12 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// The fewest storage members the write quorum can be met on.
     pub fn fewest_storage_members(&self) -> usize {
-        let geometry_total = usize::from(self.coding.data_shards + self.coding.parity_shards);
-        let k = usize::from(self.coding.data_shards);
-        self.write_quorum.unwrap_or((geometry_total - 1).max(k + 1))
+        let coding = &self.coding;
+        crate::node::storage_set::write_quorum(
+            coding.data_shards,
+            coding.parity_shards,
+            self.write_quorum,
+        )
     }
 }
 

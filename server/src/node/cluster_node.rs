@@ -196,7 +196,6 @@ impl NodeConfig {
             usize::from(coding.data_shards),
             usize::from(coding.data_shards + coding.parity_shards),
         );
-        let quorum = self.write_quorum.unwrap_or(total - 1).max(k + 1);
         if let Some(asked) = self.write_quorum.filter(|q| !(k + 1..=total).contains(q)) {
             return Err(format!(
                 "write_quorum {asked} is outside {}..={total} for {k}+{} shards",
@@ -205,6 +204,11 @@ impl NodeConfig {
             ));
         }
         self.batch_limits().check()?;
+        let quorum = crate::node::storage_set::write_quorum(
+            coding.data_shards,
+            coding.parity_shards,
+            self.write_quorum,
+        );
         if has(Role::Gateway) && self.storage.len() < quorum {
             return Err(format!(
                 "write quorum {quorum} needs at least {quorum} storage members, `storage` names {}",

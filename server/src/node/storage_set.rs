@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::task::JoinSet;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// How long one shard put or get may take before the member counts as
 /// failed for that shard.
@@ -131,13 +131,9 @@ fn shards_client(
         addr: addr.to_string(),
         reason,
     };
-    let endpoint = Endpoint::from_shared(format!("https://{addr}"))
+    let endpoint = (tls.endpoint(addr))
         .map_err(|e| bad(e.to_string()))?
-        .tls_config(tls.client())
-        .map_err(|e| bad(e.to_string()))?
-        .timeout(SHARD_CALL_TIMEOUT)
-        .local_address(tls.source())
-        .tcp_nodelay(true);
+        .timeout(SHARD_CALL_TIMEOUT);
     let limit = crate::node::services::MAX_REQUEST_BYTES;
     Ok(ShardsClient::new(endpoint.connect_lazy())
         .max_decoding_message_size(limit)
@@ -169,13 +165,15 @@ fn members_of(
 /// storage member may be slow or down without stalling writes, and an
 /// entry acknowledged at this quorum still survives `m - 1` further losses
 /// before repair runs. Never below `k + 1`, so that one loss after the
-/// acknowledgement never makes an entry unreadable.
-pub fn default_write_quorum(geometry: &Geometry) -> usize {
+/// acknowledgement never makes an entry unreadable. `asked` (a member's
+/// `write_quorum`) replaces the default; it is checked against
+/// `k + 1 ..= k + m` where it is read and where an entry is stored.
+pub fn write_quorum(data_shards: u16, parity_shards: u16, asked: Option<usize>) -> usize {
     let (k, total) = (
-        usize::from(geometry.data_shards),
-        usize::from(geometry.total_shards()),
+        usize::from(data_shards),
+        usize::from(data_shards) + usize::from(parity_shards),
     );
-    (total - 1).max(k + 1).min(total)
+    asked.unwrap_or((total - 1).max(k + 1).min(total))
 }
 
 impl StorageSet {
@@ -592,7 +590,12 @@ fn verified_shard(
 #[async_trait::async_trait]
 impl SpreadShards for StorageSet {
     async fn store_entry(&self, entry: &EncodedEntry) -> Result<(), SpreadError> {
-        let quorum = (self.write_quorum).unwrap_or_else(|| default_write_quorum(&entry.geometry));
+        let geometry = &entry.geometry;
+        let quorum = write_quorum(
+            geometry.data_shards,
+            geometry.parity_shards,
+            self.write_quorum,
+        );
         self.put_entry(entry, quorum).await?;
         Ok(())
     }

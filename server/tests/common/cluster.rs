@@ -264,17 +264,13 @@ pub async fn initialize(voters: &[&MemberProcess], tls: &ordo_raft::PeerTls) {
 /// Forms a cluster through the voter at `through`, with `members` (id and
 /// the address the others dial it at).
 pub async fn initialize_as(through: &str, members: Vec<(u64, String)>, tls: &ordo_raft::PeerTls) {
-    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
     use ordo_proto::cluster::v1::{InitializeRequest, Member};
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("https://{through}"))
-        .expect("endpoint")
-        .tls_config(tls.client())
-        .expect("tls");
+    let mut client = ordo_raft::network::peer_client(through, tls).expect("a client");
     let voters = members
         .into_iter()
         .map(|(id, addr)| Member { id, addr })
         .collect();
-    SequencerClient::new(endpoint.connect_lazy())
+    client
         .initialize(InitializeRequest { voters })
         .await
         .expect("initializes");
