@@ -501,6 +501,15 @@ pub struct VoterServer {
     task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
+/// The connections a member's peer services accept, without Nagle's
+/// algorithm. Peer replies (a shard stored, a header ordered, a frame of
+/// the follow stream) are small and every one is on a commit's path: with
+/// Nagle, a reply written in pieces waits for the peer's delayed ACK, about
+/// 40 ms, which put a 40 ms step in a cluster's commit latency.
+pub fn peer_incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 impl VoterServer {
     /// Serves `service` on `listener` over mutual TLS until stopped.
     pub fn spawn(
@@ -509,11 +518,10 @@ impl VoterServer {
         tls: &PeerTls,
     ) -> Result<Self, tonic::transport::Error> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         let server = tonic::transport::Server::builder()
             .tls_config(tls.server())?
             .add_service(service)
-            .serve_with_incoming_shutdown(incoming, async {
+            .serve_with_incoming_shutdown(peer_incoming(listener), async {
                 let _ = stopped.await;
             });
         Ok(Self {

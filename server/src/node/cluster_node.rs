@@ -448,7 +448,7 @@ pub async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
     let late = LatePage::default();
     let exporter = start_exporter(&config, &roles, &late).await?;
     let stopping = crate::node::run::shutdown_signal();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = ordo_raft::network::peer_incoming(listener);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = roles
         .router(&tls)?
