@@ -5,8 +5,12 @@
 
 use ordo_log::{Coder, EncodedEntry, RocksShardStore, ShardStore};
 use ordo_proto::cluster::v1::shards_client::ShardsClient;
-use ordo_proto::cluster::v1::{ListShardsRequest, PutShardRequest, ShardKey, ShardMessage};
+use ordo_proto::cluster::v1::{
+    CheckShardsRequest, IdentifyRequest, ListShardsRequest, PutShardRequest, ShardKey,
+    ShardMessage, ShardState,
+};
 use ordo_raft::PeerTls;
+use ordo_server::node::services::shards::MAX_CHECK_KEYS;
 use ordo_server::node::storage_set::StorageSet;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -52,22 +56,42 @@ fn key(entry: &EncodedEntry, index: u32) -> ShardKey {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_storage_node_stores_and_serves_only_shards_that_verify() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    make_certs(dir.path(), &[1]);
-    let tls = PeerTls::load(&dir.path().join("certs"), "admin").expect("credentials");
-    let mut node = MemberProcess::new(1, dir.path(), &["storage"]);
+/// A storage node started alone under `dir` holding shards 0 to 4 of
+/// [`entry`], with the admin's credentials.
+async fn storage_node_holding_five_shards(
+    dir: &std::path::Path,
+) -> (MemberProcess, PeerTls, EncodedEntry) {
+    make_certs(dir, &[1]);
+    let tls = PeerTls::load(&dir.join("certs"), "admin").expect("credentials");
+    let mut node = MemberProcess::new(1, dir, &["storage"]);
     node.start();
     let mut client = shards_client(&node, &tls);
     let entry = entry();
-
     for index in 0..5 {
-        client
-            .put(put_request(&entry, index))
-            .await
-            .expect("a good shard is stored");
+        let stored = client.put(put_request(&entry, index)).await;
+        stored.expect("a good shard is stored");
     }
+    (node, tls, entry)
+}
+
+/// Damages the shard `index` of `entry` on `node`'s disk while it is
+/// stopped, as a failing disk would (past the store's own checks).
+fn damage_stored_shard(node: &mut MemberProcess, entry: &EncodedEntry, index: usize) {
+    node.stop();
+    {
+        let store = RocksShardStore::open(node.data_dir.join("shards")).expect("opens");
+        let mut damaged = entry.shards[index].clone();
+        damaged.bytes[7] ^= 0x40;
+        store.put(&entry.commitment, &damaged).expect("overwrites");
+    }
+    node.start();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_node_stores_and_serves_only_shards_that_verify() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut node, tls, entry) = storage_node_holding_five_shards(dir.path()).await;
+    let mut client = shards_client(&node, &tls);
     let mut flipped = put_request(&entry, 5);
     flipped.shard.as_mut().expect("shard").data[100] ^= 1;
     let refused = client.put(flipped).await.expect_err("a damaged shard");
@@ -98,14 +122,7 @@ async fn a_storage_node_stores_and_serves_only_shards_that_verify() {
 
     // Damage shard 3 under the service (as a failing disk would, past the
     // store's own checks): the node must not serve it.
-    node.stop();
-    {
-        let store = RocksShardStore::open(node.data_dir.join("shards")).expect("opens");
-        let mut damaged = entry.shards[3].clone();
-        damaged.bytes[7] ^= 0x40;
-        store.put(&entry.commitment, &damaged).expect("overwrites");
-    }
-    node.start();
+    damage_stored_shard(&mut node, &entry, 3);
     let mut client = shards_client(&node, &tls);
     let lost = client
         .get(key(&entry, 3))
@@ -358,6 +375,113 @@ async fn the_repair_role_restores_a_wiped_storage_node_from_the_log() {
             "every home verifies"
         );
     }
+
+    // With nothing new in the log and no member changed, passes go on and
+    // neither read nor check a shard on any storage member.
+    let checks = async || {
+        let mut total = 0;
+        for node in &nodes {
+            let page = common::scrape(&node.metrics).await;
+            total += common::metric(&page, "ordo_storage_shards_served_total");
+            total += common::metric(&page, "ordo_storage_shards_checked_total");
+        }
+        total
+    };
+    let passes = async || {
+        common::metric(
+            &common::scrape(&nodes[0].metrics).await,
+            "ordo_repair_passes_total",
+        )
+    };
+    let (before, from) = (checks().await, passes().await);
+    while passes().await < from + 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no further repair passes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(checks().await, before, "idle passes checked shards");
+}
+
+/// `Check` answers for `indices` of `entry`, as states.
+async fn check(
+    client: &mut ShardsClient<Channel>,
+    entry: &EncodedEntry,
+    indices: std::ops::Range<u32>,
+    verify: bool,
+) -> Vec<ShardState> {
+    let keys = indices.map(|index| key(entry, index)).collect();
+    let answer = client.check(CheckShardsRequest { keys, verify }).await;
+    let states = answer.expect("check").into_inner().states;
+    states
+        .into_iter()
+        .map(|state| ShardState::try_from(state).expect("a known state"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_node_checks_many_shards_in_one_call_and_says_when_it_restarted() {
+    use ShardState::{Damaged, Held, Missing};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut node, tls, entry) = storage_node_holding_five_shards(dir.path()).await;
+    let mut client = shards_client(&node, &tls);
+    let first = client.identify(IdentifyRequest {}).await.expect("identify");
+    let first = first.into_inner();
+    assert_eq!((first.boot_id.len(), first.damaged), (16, 0));
+    let expected = vec![Held, Held, Held, Held, Held, Missing];
+    assert_eq!(check(&mut client, &entry, 0..6, false).await, expected);
+    assert_eq!(check(&mut client, &entry, 0..6, true).await, expected);
+
+    // Damaged on disk while stopped: a new boot id; a presence check
+    // still finds the shard, a verifying one finds it damaged and counts.
+    damage_stored_shard(&mut node, &entry, 3);
+    let mut client = shards_client(&node, &tls);
+    let second = client.identify(IdentifyRequest {}).await.expect("identify");
+    assert_ne!(
+        second.into_inner().boot_id,
+        first.boot_id,
+        "a restart shows"
+    );
+    assert_eq!(check(&mut client, &entry, 3..4, false).await, vec![Held]);
+    assert_eq!(
+        check(&mut client, &entry, 2..5, true).await,
+        vec![Held, Damaged, Held]
+    );
+    let third = client.identify(IdentifyRequest {}).await.expect("identify");
+    assert_eq!(third.into_inner().damaged, 1, "the damage found is told");
+
+    // Too many keys, or a malformed one: refused, typed.
+    let many = (0..=MAX_CHECK_KEYS as u32)
+        .map(|i| key(&entry, i % 6))
+        .collect();
+    let refused = client
+        .check(CheckShardsRequest {
+            keys: many,
+            verify: false,
+        })
+        .await;
+    assert_eq!(
+        refused.expect_err("too many").code(),
+        tonic::Code::InvalidArgument
+    );
+    let mut short = key(&entry, 0);
+    short.commitment.pop();
+    let refused = client
+        .check(CheckShardsRequest {
+            keys: vec![short],
+            verify: true,
+        })
+        .await;
+    assert_eq!(
+        refused.expect_err("malformed").code(),
+        tonic::Code::InvalidArgument
+    );
+    let page = common::scrape(&node.metrics).await;
+    assert!(
+        page.contains("ordo_storage_shards_checked_total 4\n"),
+        "{page}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,33 +1,65 @@
-//! The repair role: walks the committed header log and restores every
-//! shard missing from, or damaged at, its placement home.
+//! The repair role: keeps every committed entry's shards at their
+//! placement homes.
 //!
-//! Each pass reads the headers from the sequencer (through
-//! [`RemoteSequencer`]) and repairs each entry with
-//! [`StorageSet::repair_entry`]. A pass scans the whole log: simple and
-//! bounded by the log's size; a cursor of entries known healthy is the next
-//! step once logs grow long. Passes are [`REPAIR_PAUSE`] apart.
+//! Checking every shard of every entry on every pass costs the cluster a
+//! read of everything it stores, all the time (it did: an idle cluster of
+//! six storage members spent more than half a core on it, and commits
+//! waited behind it). A shard goes missing from its home in few ways, and
+//! repair looks where each one can have happened:
+//!
+//! - **New entries**: a put that met the write quorum but not every home.
+//!   Each pass checks the entries ordered since the last, presence only (a
+//!   member verified every shard it took).
+//! - **A member that restarted** (a new boot id), **came back** after not
+//!   answering, or **found damage** (its count of damaged shards grew): it
+//!   may hold less than before, so every shard homed on it is checked,
+//!   read and verified.
+//! - **The membership changed**: homes moved, every shard is checked.
+//! - **Damage no read has met**: every shard, verified, when repair starts
+//!   and every [`AUDIT_INTERVAL`] after.
+//!
+//! Checks ask each member about many shards in one call
+//! ([`StorageSet::check_homes`]); what is missing or damaged is rebuilt
+//! from any `k` verified shards and stored at home
+//! ([`StorageSet::restore`]). Entries with a shard still not at home (its
+//! member down, too few shards to rebuild) are the under-replicated count.
+//! Passes are [`REPAIR_PAUSE`] apart.
 
-use crate::node::storage_set::StorageSet;
-use ordo_log::Sequencer;
+use crate::node::storage_set::{HomeCheck, MemberLook, StorageSet};
 use ordo_log::limits::MAX_READ_BATCH;
+use ordo_log::placement::{MemberId, place};
+use ordo_log::{EntryHeader, Sequencer};
 use ordo_raft::RemoteSequencer;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Pause between repair passes.
 pub const REPAIR_PAUSE: Duration = Duration::from_secs(2);
 
+/// How often every shard is read and verified at its home, to find damage
+/// no read has met. Each audit reads everything the cluster stores once.
+pub const AUDIT_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Entries with shards not at home that repair keeps track of (about 100
+/// bytes each); past it the count stops growing, and the entries are
+/// found again by the next check of their members.
+pub const MAX_TRACKED_UNDER_REPLICATED: usize = 1_000_000;
+
 /// What repair counts, for the metrics page.
 #[derive(Debug, Default)]
 pub struct RepairCounters {
-    /// Passes over the whole log completed.
+    /// Passes completed.
     pub passes: AtomicU64,
     /// Shards rebuilt and stored at their homes.
     pub restored: AtomicU64,
-    /// Entries found with a missing or damaged shard in the last pass.
+    /// Entries with a shard not at home (missing, damaged, its member not
+    /// answering) that repair has not restored.
     pub under_replicated: AtomicU64,
-    /// Entries whose repair failed in the last pass (too few shards left).
+    /// Entries whose restore failed in the last pass (too few shards left,
+    /// the home not answering).
     pub failed: AtomicU64,
 }
 
@@ -39,7 +71,7 @@ impl RepairCounters {
         counter(
             out,
             "ordo_repair_passes_total",
-            "Repair passes over the whole log.",
+            "Repair passes (new entries, and members that need a second look).",
             read(&self.passes),
         );
         counter(
@@ -51,13 +83,13 @@ impl RepairCounters {
         gauge(
             out,
             "ordo_repair_under_replicated_entries",
-            "Entries missing a shard at its home in the last pass.",
+            "Entries with a shard not at its home that repair has not restored.",
             read(&self.under_replicated),
         );
         gauge(
             out,
             "ordo_repair_failed_entries",
-            "Entries the last pass could not repair.",
+            "Entries whose restore failed in the last pass.",
             read(&self.failed),
         );
     }
@@ -69,54 +101,198 @@ pub async fn run(
     storage: StorageSet,
     counters: Arc<RepairCounters>,
 ) {
+    let mut repair = Repair {
+        sequencer,
+        storage,
+        counters,
+        checked: 0,
+        looks: BTreeMap::new(),
+        missing: BTreeMap::new(),
+        last_audit: None,
+    };
     loop {
-        let (broken, failed) = pass(&sequencer, &storage, &counters).await;
-        counters.under_replicated.store(broken, Ordering::Relaxed);
-        counters.failed.store(failed, Ordering::Relaxed);
-        counters.passes.fetch_add(1, Ordering::Relaxed);
+        repair.pass().await;
         tokio::time::sleep(REPAIR_PAUSE).await;
     }
 }
 
-/// One pass: (entries found broken, entries that could not be repaired).
-async fn pass(
-    sequencer: &RemoteSequencer,
-    storage: &StorageSet,
-    counters: &RepairCounters,
-) -> (u64, u64) {
-    let (mut broken, mut failed, mut from) = (0, 0, 0);
-    let tail = sequencer.tail();
-    while from < tail {
-        let headers = match sequencer.read(from, MAX_READ_BATCH).await {
-            Ok(headers) if !headers.is_empty() => headers,
-            Ok(_) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, from, "repair could not read headers");
-                return (broken, failed + 1);
+/// Repair's memory between passes (soft: a restarted repair audits).
+struct Repair {
+    sequencer: Arc<RemoteSequencer>,
+    storage: StorageSet,
+    counters: Arc<RepairCounters>,
+    /// Entries below this seq have been checked at every home at least once.
+    checked: u64,
+    /// What each member said at the last pass; `None` for one that did not
+    /// answer (or whose check must be done again).
+    looks: BTreeMap<MemberId, Option<MemberLook>>,
+    /// Entries by seq with shards not at home: indices of those shards.
+    missing: BTreeMap<u64, BTreeSet<u16>>,
+    /// When every shard was last checked, verified.
+    last_audit: Option<Instant>,
+}
+
+/// What one pass checks: entries, members to ask, whether to verify.
+struct Sweep<'a> {
+    from: u64,
+    to: u64,
+    asked: &'a BTreeSet<MemberId>,
+    verify: bool,
+}
+
+impl Repair {
+    /// One pass: an audit when one is due, else the members that need a
+    /// second look over the entries checked before, then the new entries.
+    async fn pass(&mut self) {
+        let looks = self.storage.identify().await;
+        let answering: BTreeSet<MemberId> = (looks.iter())
+            .filter(|(_, look)| look.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        let moved = !looks.keys().eq(self.looks.keys());
+        let suspects = self.suspects(&looks);
+        let audit_due = self
+            .last_audit
+            .is_none_or(|last| last.elapsed() >= AUDIT_INTERVAL);
+        self.looks = looks;
+        self.counters.failed.store(0, Ordering::Relaxed);
+        let tail = self.sequencer.tail();
+        if audit_due || moved {
+            self.missing.clear();
+            let sweep = Sweep {
+                from: 0,
+                to: tail,
+                asked: &answering,
+                verify: true,
+            };
+            self.checked = self.sweep(&sweep).await;
+            self.last_audit = (self.checked == tail).then(Instant::now);
+        } else {
+            if !suspects.is_empty() {
+                let sweep = Sweep {
+                    from: 0,
+                    to: self.checked,
+                    asked: &suspects,
+                    verify: true,
+                };
+                if self.sweep(&sweep).await < self.checked {
+                    suspects.iter().for_each(|&m| self.forget(m));
+                }
             }
-        };
-        from += headers.len() as u64;
-        for header in headers {
-            let entry = &header.entry;
-            match storage
-                .repair_entry(&entry.commitment, &entry.geometry)
+            let sweep = Sweep {
+                from: self.checked,
+                to: tail,
+                asked: &answering,
+                verify: false,
+            };
+            self.checked = self.sweep(&sweep).await;
+        }
+        let tracked = self.missing.len() as u64;
+        self.counters
+            .under_replicated
+            .store(tracked, Ordering::Relaxed);
+        self.counters.passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Members answering now that restarted, came back, or found damage
+    /// since the last pass.
+    fn suspects(&self, looks: &BTreeMap<MemberId, Option<MemberLook>>) -> BTreeSet<MemberId> {
+        (looks.iter())
+            .filter(|(id, look)| look.is_some() && self.looks.get(id) != Some(look))
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// Makes `member` a suspect again at the next pass it answers.
+    fn forget(&mut self, member: MemberId) {
+        self.looks.insert(member, None);
+    }
+
+    /// Checks `sweep`'s entries and restores what is broken; returns the
+    /// seq it got to (`sweep.to` unless the headers or a check failed).
+    async fn sweep(&mut self, sweep: &Sweep<'_>) -> u64 {
+        let mut at = sweep.from;
+        while at < sweep.to {
+            let max = MAX_READ_BATCH.min((sweep.to - at) as usize);
+            let headers = match self.sequencer.read(at, max).await {
+                Ok(headers) if !headers.is_empty() => headers,
+                Ok(_) => return at,
+                Err(e) => {
+                    tracing::warn!(error = %e, at, "repair could not read headers");
+                    return at;
+                }
+            };
+            let found = match (self.storage)
+                .check_homes(&headers, sweep.asked, sweep.verify)
                 .await
             {
-                Ok(repaired) if repaired.restored.is_empty() => {}
-                Ok(repaired) => {
-                    broken += 1;
-                    counters
-                        .restored
-                        .fetch_add(repaired.restored.len() as u64, Ordering::Relaxed);
-                    tracing::info!(seq = header.seq, shards = ?repaired.restored, "repaired");
-                }
+                Ok(found) => found,
                 Err(e) => {
-                    broken += 1;
-                    failed += 1;
-                    tracing::warn!(seq = header.seq, error = %e, "entry not repaired");
+                    tracing::warn!(error = %e, at, "repair could not check shards");
+                    return at;
                 }
+            };
+            found.unanswered.iter().for_each(|&m| self.forget(m));
+            self.settle(&headers, sweep.asked, &found).await;
+            at += headers.len() as u64;
+        }
+        at
+    }
+
+    /// Restores the broken shards `found` in `headers`, and keeps count of
+    /// the shards still not at home.
+    async fn settle(
+        &mut self,
+        headers: &[EntryHeader],
+        asked: &BTreeSet<MemberId>,
+        found: &HomeCheck,
+    ) {
+        let unknown: BTreeSet<MemberId> = (self.looks.iter())
+            .filter(|(_, look)| look.is_none())
+            .map(|(&id, _)| id)
+            .collect();
+        let members: BTreeSet<MemberId> = self.looks.keys().copied().collect();
+        for (position, header) in headers.iter().enumerate() {
+            let entry = &header.entry;
+            let Ok(homes) = place(&entry.commitment, entry.geometry.total_shards(), &members)
+            else {
+                continue;
+            };
+            let mut still = self.missing.remove(&header.seq).unwrap_or_default();
+            still.retain(|&i| !asked.contains(&homes[usize::from(i)]));
+            still.extend(
+                (0..homes.len() as u16).filter(|&i| unknown.contains(&homes[usize::from(i)])),
+            );
+            if let Some(broken) = found.broken.get(&position) {
+                still.extend(self.restore(header, broken).await);
+            }
+            if !still.is_empty() && self.missing.len() < MAX_TRACKED_UNDER_REPLICATED {
+                self.missing.insert(header.seq, still);
             }
         }
     }
-    (broken, failed)
+
+    /// Restores `broken` shards of `header`'s entry; returns those that
+    /// are still not at home.
+    async fn restore(&self, header: &EntryHeader, broken: &[u16]) -> Vec<u16> {
+        let entry = &header.entry;
+        match (self.storage)
+            .restore(&entry.commitment, &entry.geometry, broken)
+            .await
+        {
+            Ok(()) => {
+                let restored = broken.len() as u64;
+                self.counters
+                    .restored
+                    .fetch_add(restored, Ordering::Relaxed);
+                tracing::info!(seq = header.seq, shards = ?broken, "repaired");
+                Vec::new()
+            }
+            Err(e) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(seq = header.seq, error = %e, "entry not repaired");
+                broken.to_vec()
+            }
+        }
+    }
 }

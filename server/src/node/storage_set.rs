@@ -6,6 +6,7 @@
 //! membership the log records (see [`crate::node::storage_members`]),
 //! through [`StorageSet::replace_members`].
 
+use crate::node::services::shards::MAX_CHECK_KEYS;
 use crate::node::services::shards::{message_of, shard_of};
 use ordo_log::placement::{self, MemberId, PlacementError, place};
 use ordo_log::{
@@ -13,7 +14,9 @@ use ordo_log::{
     VerifiedPayload, verify_shard,
 };
 use ordo_proto::cluster::v1::shards_client::ShardsClient;
-use ordo_proto::cluster::v1::{ListShardsRequest, PutShardRequest, ShardKey};
+use ordo_proto::cluster::v1::{
+    CheckShardsRequest, IdentifyRequest, ListShardsRequest, PutShardRequest, ShardKey, ShardState,
+};
 use ordo_raft::PeerTls;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
@@ -78,6 +81,10 @@ pub enum StorageSetError {
         /// What the member said.
         reason: String,
     },
+    /// A task of the operation ended without an answer (the runtime is
+    /// shutting down).
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// A member address is not a URI.
     #[error("storage member {id} at {addr}: {reason}")]
     BadAddress {
@@ -483,32 +490,6 @@ fn shard_key(commitment: &Hash, geometry: &Geometry, index: u16) -> ShardKey {
     }
 }
 
-impl StorageSet {
-    /// The indices of the entry's shards that are missing from, or do not
-    /// verify at, their homes (shards held by spares do not count: repair
-    /// stores them at home).
-    pub async fn broken_homes(
-        &self,
-        commitment: &Hash,
-        geometry: &Geometry,
-    ) -> Result<Vec<u16>, StorageSetError> {
-        let snapshot = self.members();
-        let homes = place(commitment, geometry.total_shards(), &snapshot.ids())?;
-        let mut broken = Vec::new();
-        for (index, home) in homes.iter().enumerate() {
-            let key = shard_key(commitment, geometry, index as u16);
-            let fetched = snapshot.client(*home).get(key).await;
-            let good = fetched.is_ok_and(|response| {
-                verified_shard(response.into_inner(), commitment, geometry).is_ok()
-            });
-            if !good {
-                broken.push(index as u16);
-            }
-        }
-        Ok(broken)
-    }
-}
-
 /// What repairing one entry did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Repaired {
@@ -518,26 +499,177 @@ pub struct Repaired {
     pub restored: Vec<u16>,
 }
 
+/// What asking the homes of a run of entries found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HomeCheck {
+    /// For each entry (by its position in the run) with shards missing or
+    /// damaged at their homes: those shards' indices, ascending.
+    pub broken: BTreeMap<usize, Vec<u16>>,
+    /// Members that did not answer: the state of their shards is unknown.
+    pub unanswered: BTreeSet<MemberId>,
+}
+
+/// What a storage member says of itself (its `Identify` answer): repair
+/// looks again at a member whose answer changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberLook {
+    /// Drawn when its process started: a new one means a restart.
+    pub boot_id: Vec<u8>,
+    /// Stored shards it has found damaged since it started.
+    pub damaged: u64,
+}
+
+/// How long a member may take to say who it is before it counts as not
+/// answering.
+pub const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One `Check` call: a member, the (entry position, shard index) pairs it
+/// is asked about, and its answer.
+type CheckCall = (MemberId, Vec<(usize, u16)>, Result<Vec<i32>, tonic::Status>);
+
 impl StorageSet {
-    /// Checks every shard of the entry at its home and stores again, from
-    /// the payload rebuilt out of any `k` verified shards, each one that is
-    /// missing or damaged there (a wiped, replaced or corrupted node, or a
-    /// put that met the quorum but not every home).
+    /// Asks the homes in `asked` of each entry's shards whether they hold
+    /// them (verified against the commitment, when `verify`): one `Check`
+    /// per member per [`MAX_CHECK_KEYS`] shards, all members at once.
+    /// Shards held by spares do not count: repair stores them at home.
+    pub async fn check_homes(
+        &self,
+        headers: &[EntryHeader],
+        asked: &BTreeSet<MemberId>,
+        verify: bool,
+    ) -> Result<HomeCheck, StorageSetError> {
+        let snapshot = self.members();
+        let mut wanted: BTreeMap<MemberId, Vec<(usize, u16)>> = BTreeMap::new();
+        for (position, header) in headers.iter().enumerate() {
+            let entry = &header.entry;
+            let homes = place(
+                &entry.commitment,
+                entry.geometry.total_shards(),
+                &snapshot.ids(),
+            )?;
+            for (index, home) in homes.into_iter().enumerate() {
+                if asked.contains(&home) {
+                    wanted
+                        .entry(home)
+                        .or_default()
+                        .push((position, index as u16));
+                }
+            }
+        }
+        let mut calls = JoinSet::new();
+        for (member, shards) in wanted {
+            for run in shards.chunks(MAX_CHECK_KEYS) {
+                let keys = (run.iter())
+                    .map(|&(p, i)| {
+                        shard_key(&headers[p].entry.commitment, &headers[p].entry.geometry, i)
+                    })
+                    .collect();
+                let mut client = snapshot.client(member);
+                let run = run.to_vec();
+                calls.spawn(async move {
+                    let answer = client.check(CheckShardsRequest { keys, verify }).await;
+                    (member, run, answer.map(|r| r.into_inner().states))
+                });
+            }
+        }
+        let mut found = HomeCheck::default();
+        while let Some(call) = calls.join_next().await {
+            let call = call.map_err(|e| StorageSetError::Interrupted(e.to_string()))?;
+            record_check(&mut found, call);
+        }
+        found
+            .broken
+            .values_mut()
+            .for_each(|indices| indices.sort_unstable());
+        Ok(found)
+    }
+
+    /// Each member's answer to `Identify`, or `None` when it did not
+    /// answer within [`IDENTIFY_TIMEOUT`]; all members at once.
+    pub async fn identify(&self) -> BTreeMap<MemberId, Option<MemberLook>> {
+        let snapshot = self.members();
+        let mut calls = JoinSet::new();
+        for id in snapshot.ids() {
+            let mut client = snapshot.client(id);
+            calls.spawn(async move {
+                let asked = client.identify(IdentifyRequest {});
+                let answer = tokio::time::timeout(IDENTIFY_TIMEOUT, asked).await;
+                let look = answer.ok().and_then(Result::ok).map(|answer| {
+                    let answer = answer.into_inner();
+                    MemberLook {
+                        boot_id: answer.boot_id,
+                        damaged: answer.damaged,
+                    }
+                });
+                (id, look)
+            });
+        }
+        let mut looks: BTreeMap<MemberId, Option<MemberLook>> =
+            snapshot.ids().into_iter().map(|id| (id, None)).collect();
+        while let Some(Ok((id, look))) = calls.join_next().await {
+            looks.insert(id, look);
+        }
+        looks
+    }
+
+    /// The indices of the entry's shards that are missing from, or do not
+    /// verify at, their homes, every home asked.
+    pub async fn broken_homes(
+        &self,
+        commitment: &Hash,
+        geometry: &Geometry,
+    ) -> Result<Vec<u16>, StorageSetError> {
+        let header = EntryHeader {
+            seq: 0,
+            entry: ordo_log::EntryDescriptor {
+                commitment: *commitment,
+                geometry: *geometry,
+                tags: Vec::new(),
+                submitter: [0; 20],
+            },
+        };
+        let found = self
+            .check_homes(&[header], &self.members().ids(), true)
+            .await?;
+        if let Some(&member) = found.unanswered.first() {
+            return Err(StorageSetError::NoQuorum {
+                durable: 0,
+                quorum: 1,
+                failures: format!("storage member {member} did not answer a check"),
+            });
+        }
+        Ok(found.broken.into_values().next().unwrap_or_default())
+    }
+
+    /// Checks every shard of the entry at its home and stores again each
+    /// one that is missing or damaged there (see [`StorageSet::restore`]).
     pub async fn repair_entry(
         &self,
         commitment: &Hash,
         geometry: &Geometry,
     ) -> Result<Repaired, StorageSetError> {
+        let broken = self.broken_homes(commitment, geometry).await?;
+        let healthy = usize::from(geometry.total_shards()) - broken.len();
+        if !broken.is_empty() {
+            self.restore(commitment, geometry, &broken).await?;
+        }
+        Ok(Repaired {
+            healthy,
+            restored: broken,
+        })
+    }
+
+    /// Stores the entry's shards `indices` at their homes again, rebuilt
+    /// from the payload out of any `k` verified shards (a wiped, replaced
+    /// or damaged member, or a put that met the quorum but not every home).
+    pub async fn restore(
+        &self,
+        commitment: &Hash,
+        geometry: &Geometry,
+        indices: &[u16],
+    ) -> Result<(), StorageSetError> {
         let snapshot = self.members();
         let homes = place(commitment, geometry.total_shards(), &snapshot.ids())?;
-        let broken = self.broken_homes(commitment, geometry).await?;
-        let healthy = homes.len() - broken.len();
-        if broken.is_empty() {
-            return Ok(Repaired {
-                healthy,
-                restored: broken,
-            });
-        }
         let payload = self.get_payload(commitment, geometry).await?;
         let entry = Coder::new().encode(
             &payload,
@@ -546,31 +678,42 @@ impl StorageSet {
             geometry.parity_shards,
         )?;
         if entry.commitment != *commitment {
-            return Err(StorageSetError::Rebuild(LogError::ChecksumMismatch {
-                what: "re-encoded entry",
-            }));
+            return Err(StorageSetError::ReencodedDiffers);
         }
-        for &index in &broken {
-            let home = homes[usize::from(index)];
+        for &index in indices {
+            let member = homes[usize::from(index)];
             let request = PutShardRequest {
                 commitment: commitment.to_vec(),
                 geometry: geometry.to_bytes().to_vec(),
                 shard: Some(message_of(entry.shards[usize::from(index)].clone())),
             };
-            snapshot
-                .client(home)
-                .put(request)
-                .await
-                .map_err(|s| StorageSetError::NoQuorum {
-                    durable: 0,
-                    quorum: 1,
-                    failures: format!("restoring shard {index} on member {home}: {s}"),
-                })?;
+            (snapshot.client(member).put(request).await).map_err(|status| {
+                StorageSetError::Restore {
+                    index,
+                    member,
+                    reason: status.to_string(),
+                }
+            })?;
         }
-        Ok(Repaired {
-            healthy,
-            restored: broken,
-        })
+        Ok(())
+    }
+}
+
+/// Adds one `Check` call's answer to `found`: every shard not held (and
+/// verified) is broken; a member that did not answer, or answered the
+/// wrong number of states, is unanswered.
+fn record_check(found: &mut HomeCheck, (member, run, answer): CheckCall) {
+    match answer {
+        Ok(states) if states.len() == run.len() => {
+            for (&(position, index), state) in run.iter().zip(states) {
+                if state != ShardState::Held as i32 {
+                    found.broken.entry(position).or_default().push(index);
+                }
+            }
+        }
+        _ => {
+            found.unanswered.insert(member);
+        }
     }
 }
 

@@ -72,3 +72,13 @@ pub async fn scrape(url: &str) -> String {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     response
 }
+
+/// The value of the unlabelled metric `name` on a scraped `page`.
+pub fn metric(page: &str, name: &str) -> u64 {
+    let line = (page.lines())
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {page}"));
+    line.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{name} is {line}: {e}"))
+}

@@ -12,12 +12,19 @@ use ordo_log::limits::MAX_PROOF_HASHES;
 use ordo_log::{Geometry, Hash, Shard, ShardStore, verify_shard};
 use ordo_proto::cluster::v1::shards_server::Shards;
 use ordo_proto::cluster::v1::{
-    HasShardResponse, ListShardsRequest, ListShardsResponse, PutShardRequest, PutShardResponse,
-    ShardKey, ShardMessage,
+    CheckShardsRequest, CheckShardsResponse, HasShardResponse, IdentifyRequest, IdentifyResponse,
+    ListShardsRequest, ListShardsResponse, PutShardRequest, PutShardResponse, ShardKey,
+    ShardMessage, ShardState,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::{Request, Response, Status};
+
+/// Keys one `Check` may name. Each costs a store lookup (and, verifying,
+/// a read and a hash of the shard) on the blocking pool in one call: 4,096
+/// shards of the largest entries are about 64 MiB read, a few hundred
+/// milliseconds of one core; of typical entries, a few milliseconds.
+pub const MAX_CHECK_KEYS: usize = 4096;
 
 /// What a storage node counts, for its metrics page.
 #[derive(Debug, Default)]
@@ -26,8 +33,12 @@ pub struct ShardCounters {
     pub stored: AtomicU64,
     /// Puts refused because the shard did not verify.
     pub refused: AtomicU64,
-    /// Stored shards a get found damaged (not served).
+    /// Stored shards a get or a check found damaged (not served).
     pub damaged: AtomicU64,
+    /// Shards looked up or verified by `Check` calls (repair's work here).
+    pub checked: AtomicU64,
+    /// Shards a get served (verified).
+    pub served: AtomicU64,
 }
 
 impl ShardCounters {
@@ -53,6 +64,18 @@ impl ShardCounters {
             "Stored shards found damaged on read, not served.",
             read(&self.damaged),
         );
+        counter(
+            out,
+            "ordo_storage_shards_checked_total",
+            "Shards looked up or verified for a Check call (repair).",
+            read(&self.checked),
+        );
+        counter(
+            out,
+            "ordo_storage_shards_served_total",
+            "Shards served by a get, verified.",
+            read(&self.served),
+        );
     }
 }
 
@@ -60,12 +83,19 @@ impl ShardCounters {
 pub struct ShardService {
     store: Arc<dyn ShardStore>,
     counters: Arc<ShardCounters>,
+    /// Drawn when the service starts: tells repair this process is not the
+    /// one it asked before.
+    boot_id: [u8; 16],
 }
 
 impl ShardService {
     /// Serves `store`, counting into `counters`.
     pub fn new(store: Arc<dyn ShardStore>, counters: Arc<ShardCounters>) -> Self {
-        Self { store, counters }
+        Self {
+            store,
+            counters,
+            boot_id: rand::random(),
+        }
     }
 
     /// Runs a store call on the blocking pool: stores sync to disk.
@@ -129,6 +159,45 @@ pub fn message_of(shard: Shard) -> ShardMessage {
     }
 }
 
+/// A key's parts, checked: the commitment, the geometry and the index.
+fn parts_of(key: &ShardKey) -> Result<(Hash, Geometry, u16), Status> {
+    Ok((
+        commitment_of(&key.commitment)?,
+        geometry_of(&key.geometry)?,
+        index_of(key.index)?,
+    ))
+}
+
+/// The state of one shard in `store`; a damaged one is counted and logged.
+fn shard_state(
+    store: &dyn ShardStore,
+    (commitment, geometry, index): &(Hash, Geometry, u16),
+    verify: bool,
+    counters: &ShardCounters,
+) -> Result<ShardState, ordo_log::StoreError> {
+    if !verify {
+        return Ok(match store.has(commitment, *index)? {
+            true => ShardState::Held,
+            false => ShardState::Missing,
+        });
+    }
+    let Some(shard) = store.get(commitment, *index)? else {
+        return Ok(ShardState::Missing);
+    };
+    match verify_shard(commitment, geometry, &shard) {
+        Ok(()) => Ok(ShardState::Held),
+        Err(e) => {
+            found_damaged(counters, commitment, *index, &e);
+            Ok(ShardState::Damaged)
+        }
+    }
+}
+
+fn found_damaged(counters: &ShardCounters, commitment: &Hash, index: u16, e: &ordo_log::LogError) {
+    counters.damaged.fetch_add(1, Ordering::Relaxed);
+    tracing::error!(commitment = %ordo_log::hex(commitment), index, error = %e, "a stored shard fails verification");
+}
+
 #[tonic::async_trait]
 impl Shards for ShardService {
     async fn put(
@@ -164,12 +233,12 @@ impl Shards for ShardService {
             .await?;
         let shard = stored.ok_or_else(|| Status::not_found("shard not held"))?;
         if let Err(e) = verify_shard(&commitment, &geometry, &shard) {
-            self.counters.damaged.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(commitment = %ordo_log::hex(&commitment), index, error = %e, "a stored shard fails verification");
+            found_damaged(&self.counters, &commitment, index, &e);
             return Err(Status::data_loss(format!(
                 "the stored shard fails verification: {e}"
             )));
         }
+        self.counters.served.fetch_add(1, Ordering::Relaxed);
         Ok(Response::new(message_of(shard)))
     }
 
@@ -191,6 +260,40 @@ impl Shards for ShardService {
         let indices = self.blocking(move |store| store.list(&commitment)).await?;
         Ok(Response::new(ListShardsResponse {
             indices: indices.into_iter().map(u32::from).collect(),
+        }))
+    }
+
+    async fn check(
+        &self,
+        request: Request<CheckShardsRequest>,
+    ) -> Result<Response<CheckShardsResponse>, Status> {
+        let request = request.into_inner();
+        if request.keys.len() > MAX_CHECK_KEYS {
+            return Err(Status::invalid_argument(format!(
+                "{} keys in one check; at most {MAX_CHECK_KEYS}",
+                request.keys.len()
+            )));
+        }
+        let keys = (request.keys.iter().map(parts_of)).collect::<Result<Vec<_>, _>>()?;
+        let (verify, counters) = (request.verify, self.counters.clone());
+        (self.counters.checked).fetch_add(keys.len() as u64, Ordering::Relaxed);
+        let states = self
+            .blocking(move |store| {
+                keys.iter()
+                    .map(|key| shard_state(store, key, verify, &counters).map(i32::from))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(Response::new(CheckShardsResponse { states }))
+    }
+
+    async fn identify(
+        &self,
+        _request: Request<IdentifyRequest>,
+    ) -> Result<Response<IdentifyResponse>, Status> {
+        Ok(Response::new(IdentifyResponse {
+            boot_id: self.boot_id.to_vec(),
+            damaged: self.counters.damaged.load(Ordering::Relaxed),
         }))
     }
 }
