@@ -22,6 +22,8 @@ check ordo-txn tonic sqlparser ordo-sql ordo-proto ordo-log
 check ordo-sql tonic ordo-proto ordo-log
 # The raft sequencer orders opaque headers: it knows no state, no SQL.
 check ordo-raft sqlparser ordo-kv ordo-txn ordo-sql ordo-server ordo-client
+# The EVM sequencer orders opaque headers too, and needs no RocksDB.
+check ordo-evm sqlparser ordo-kv ordo-txn ordo-sql ordo-server ordo-client ordo-raft tonic rocksdb librocksdb-sys
 # The client uses only the wire half of ordo-txn (no default features).
 check ordo-client ordo-server ordo-log ordo-kv ordo-sql rocksdb librocksdb-sys
 [ "$fail" -eq 0 ] && echo "layering: dependency invariants hold"

@@ -41,3 +41,11 @@ fi
 
 # One build cache outside the work tree, so a fresh clone builds warm.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ordo-target}"
+
+# The EVM sequencer's tools from npm, pinned in evm/package-lock.json: solc
+# (scripts/evm-contract.sh) and anvil, the local chain its tests start.
+evm_tools="$(cd "$(dirname "${BASH_SOURCE[0]}")/../evm" && pwd)"
+if [ ! -d "$evm_tools/node_modules/solc" ] || [ ! -x "$evm_tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil" ]; then
+  echo "setup: installing solc and anvil from npm under evm/node_modules" >&2
+  npm ci --prefix "$evm_tools" --no-audit --no-fund --loglevel=error
+fi
