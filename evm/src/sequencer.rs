@@ -10,11 +10,14 @@
 //! it reads the events again from the contract's first block.
 
 use crate::contract::{OrdoLog, contract_header, ordo_header};
+use alloy::eips::eip2718::Encodable2718;
 use alloy::network::EthereumWallet;
+use alloy::network::{NetworkTransactionBuilder, TransactionBuilder};
 use alloy::primitives::{Address as ChainAddress, B256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::types::Filter;
+use alloy::rpc::types::{Filter, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolCall;
 use alloy::sol_types::SolEvent;
 use ordo_log::limits::MAX_READ_BATCH;
 use ordo_log::{EntryDescriptor, EntryHeader, Sequencer, SequencerError, WriteFault};
@@ -35,9 +38,10 @@ pub const MAX_CONFIRMATIONS: u64 = 64;
 /// room.
 pub const MAX_QUEUED_APPENDS: usize = 4096;
 
-/// Longest a transaction may take to be mined before the append fails
-/// (its outcome unknown: the follower still finds its headers if it was).
-pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest one transaction may take to land, its endpoint down or slow
+/// meanwhile, before the append fails (its outcome unknown: the follower
+/// still finds its headers if it landed).
+pub const SEND_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Most blocks one `eth_getLogs` call spans: public endpoints refuse wide
 /// ranges.
@@ -105,11 +109,20 @@ struct Followed {
 /// One queued append.
 struct Queued {
     entry: EntryDescriptor,
-    reply: oneshot::Sender<Result<u64, SequencerError>>,
+    reply: oneshot::Sender<Result<Landed, SequencerError>>,
+}
+
+/// Where an append landed: its transaction (kept to broadcast again if a
+/// reorg drops it before it is confirmed) and its place in the batch.
+struct Landed {
+    signed: Arc<SignedAppend>,
+    offset: u64,
 }
 
 /// The log's order on an EVM chain. See the module documentation.
 pub struct EvmSequencer {
+    provider: DynProvider,
+    poll_interval: Duration,
     followed: Arc<RwLock<Followed>>,
     tail: watch::Receiver<u64>,
     /// Set when following stopped for good (a deep reorg, a gap).
@@ -147,23 +160,13 @@ impl EvmSettings {
         Ok(())
     }
 
-    /// A provider for the endpoint, signing with `signer` when given. The
-    /// nonce is asked of the chain for every transaction (a cached one goes
-    /// wrong after a failed send, a restart or a reorg).
-    fn provider(&self, signer: Option<PrivateKeySigner>) -> Result<DynProvider, EvmError> {
+    /// A provider for the endpoint, with no fillers: the submitter fills
+    /// and signs its transactions itself (the nonce asked of the chain each
+    /// time, so a restart, a failed send or a reorg never leaves it wrong).
+    fn provider(&self) -> Result<DynProvider, EvmError> {
         let url = self.rpc_url.parse().map_err(|e| rpc_error(self, e))?;
-        let builder = ProviderBuilder::new()
-            .disable_recommended_fillers()
-            .with_gas_estimation()
-            .with_simple_nonce_management()
-            .with_chain_id(self.chain_id);
-        Ok(match signer {
-            Some(signer) => builder
-                .wallet(EthereumWallet::from(signer))
-                .connect_http(url)
-                .erased(),
-            None => builder.connect_http(url).erased(),
-        })
+        let builder = ProviderBuilder::new().disable_recommended_fillers();
+        Ok(builder.connect_http(url).erased())
     }
 }
 
@@ -176,7 +179,7 @@ impl EvmSequencer {
         signer: Option<PrivateKeySigner>,
     ) -> Result<Self, EvmError> {
         settings.check()?;
-        let provider = settings.provider(signer.clone())?;
+        let provider = settings.provider()?;
         let served = (provider.get_chain_id().await).map_err(|e| rpc_error(&settings, e))?;
         if served != settings.chain_id {
             return Err(EvmError::WrongChain {
@@ -202,10 +205,15 @@ impl EvmSequencer {
         follower.poll().await?;
         let mut tasks = vec![tokio::spawn(follower.run())];
         let fault = Arc::new(WriteFault::default());
-        let appends = signer.map(|_| {
+        let appends = signer.map(|signer| {
             let (sender, queue) = mpsc::channel(MAX_QUEUED_APPENDS);
             let submitter = Submitter {
-                contract: OrdoLog::new(settings.contract, provider.clone()),
+                provider: provider.clone(),
+                account: signer.address(),
+                wallet: EthereumWallet::from(signer),
+                contract: settings.contract,
+                chain_id: settings.chain_id,
+                poll_interval: settings.poll_interval,
                 fault: fault.clone(),
                 poisoned: None,
             };
@@ -213,6 +221,8 @@ impl EvmSequencer {
             sender
         });
         Ok(Self {
+            provider,
+            poll_interval: settings.poll_interval,
             followed,
             tail,
             stopped,
@@ -226,6 +236,38 @@ impl EvmSequencer {
     /// conformance suite (a node never arms it).
     pub fn write_fault(&self) -> Arc<WriteFault> {
         self.fault.clone()
+    }
+
+    /// Waits until `landed`'s header is in a confirmed block and taken by
+    /// the follower; returns it as the chain recorded it. Its seq comes
+    /// from the transaction's receipt each time: a reorg that drops the
+    /// block before it is confirmed drops the receipt, the same signed
+    /// transaction is broadcast again, and it may land at another seq.
+    async fn confirm(
+        &self,
+        landed: &Landed,
+        sent: &EntryDescriptor,
+    ) -> Result<EntryHeader, SequencerError> {
+        let deadline = tokio::time::Instant::now() + SEND_DEADLINE;
+        loop {
+            self.check_following()?;
+            let first = land(&self.provider, &landed.signed).await;
+            if let Ok(Some(first)) = first {
+                let seq = first + landed.offset;
+                let header = self.read(seq, 1).await?.into_iter().next();
+                if let Some(header) = header.filter(|h| same_header(&h.entry, sent)) {
+                    return Ok(header);
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(SequencerError::Io(format!(
+                    "transaction {} was not confirmed within {SEND_DEADLINE:?}; its outcome is unknown",
+                    landed.signed.hash
+                )));
+            }
+            let mut tail = self.tail.clone();
+            let _ = tokio::time::timeout(self.poll_interval, tail.changed()).await;
+        }
     }
 
     fn check_following(&self) -> Result<(), SequencerError> {
@@ -345,13 +387,41 @@ impl Follower {
     }
 }
 
+/// Whether `recorded` (submitter from the chain) is `sent` (submitter as
+/// the appender named it, which the chain replaces).
+fn same_header(recorded: &EntryDescriptor, sent: &EntryDescriptor) -> bool {
+    recorded.commitment == sent.commitment
+        && recorded.geometry == sent.geometry
+        && recorded.tags == sent.tags
+}
+
 /// Sends queued appends as transactions, one at a time.
+///
+/// Each batch becomes one transaction, signed here with an explicit nonce,
+/// and that same signed transaction is broadcast again until it has a
+/// receipt: a lost answer, an endpoint that is down or slow, or a reorg
+/// that dropped it never makes a second transaction with the same headers
+/// (which would order them twice). Only what waiting cannot mend (a
+/// revert, a signing failure, an injected fault) stops the submitter until
+/// the sequencer is reopened.
 struct Submitter {
-    contract: OrdoLog::OrdoLogInstance<DynProvider>,
+    provider: DynProvider,
+    wallet: EthereumWallet,
+    account: ChainAddress,
+    contract: ChainAddress,
+    chain_id: u64,
+    poll_interval: Duration,
     fault: Arc<WriteFault>,
-    /// Why sending stopped: after a failed send the account's nonce and
-    /// whether the transaction landed are unknown until reopened.
+    /// Why sending stopped.
     poisoned: Option<String>,
+}
+
+/// Why one transaction did not land: worth waiting out, or not.
+enum SendFailure {
+    /// The endpoint did not answer, or answered an error waiting mends.
+    Transient(String),
+    /// Waiting will not mend it.
+    Fatal(String),
 }
 
 impl Submitter {
@@ -364,53 +434,149 @@ impl Submitter {
                     Err(_) => break,
                 }
             }
-            let result = self.send(&batch).await;
+            let result = self.send(&batch).await.map(Arc::new);
             for (offset, queued) in batch.into_iter().enumerate() {
-                let _ = queued
-                    .reply
-                    .send(result.clone().map(|first| first + offset as u64));
+                let landed = (result.clone()).map(|signed| Landed {
+                    signed,
+                    offset: offset as u64,
+                });
+                let _ = queued.reply.send(landed);
             }
         }
     }
 
-    /// Sends one transaction with `batch`'s headers; returns the first seq.
-    async fn send(&mut self, batch: &[Queued]) -> Result<u64, SequencerError> {
+    /// Sends one transaction with `batch`'s headers; returns it once it
+    /// has a receipt.
+    async fn send(&mut self, batch: &[Queued]) -> Result<SignedAppend, SequencerError> {
         if let Some(reason) = &self.poisoned {
             return Err(SequencerError::Poisoned(reason.clone()));
         }
-        let sent = self.try_send(batch).await;
-        if let Err(reason) = &sent {
-            self.poisoned = Some(reason.clone());
+        if self.fault.take() {
+            return Err(self.poison("injected write fault".into()));
         }
-        sent.map_err(SequencerError::Poisoned)
+        let deadline = tokio::time::Instant::now() + SEND_DEADLINE;
+        let signed = loop {
+            match self.sign(batch).await {
+                Ok(signed) => break signed,
+                Err(SendFailure::Fatal(reason)) => return Err(self.poison(reason)),
+                Err(SendFailure::Transient(reason)) => self.pause(deadline, &reason).await?,
+            }
+        };
+        loop {
+            match land(&self.provider, &signed).await {
+                Ok(Some(_)) => return Ok(signed),
+                Ok(None) => self.pause(deadline, "no receipt yet").await?,
+                Err(SendFailure::Fatal(reason)) => return Err(self.poison(reason)),
+                Err(SendFailure::Transient(reason)) => {
+                    tracing::warn!(%reason, "the chain's endpoint failed; broadcasting again");
+                    self.pause(deadline, &reason).await?;
+                }
+            }
+        }
     }
 
-    async fn try_send(&self, batch: &[Queued]) -> Result<u64, String> {
-        if self.fault.take() {
-            return Err("injected write fault".into());
-        }
-        let headers = batch.iter().map(|q| contract_header(&q.entry)).collect();
-        let pending = (self.contract.append(headers).send().await)
-            .map_err(|e| format!("sending the append: {e}"))?;
-        let receipt = pending
-            .with_timeout(Some(RECEIPT_TIMEOUT))
-            .get_receipt()
-            .await
-            .map_err(|e| format!("waiting for the append's receipt: {e}"))?;
-        if !receipt.status() {
-            return Err(format!(
-                "the append reverted in transaction {}",
-                receipt.transaction_hash
-            ));
-        }
-        let event = receipt.decoded_log::<OrdoLog::Appended>().ok_or_else(|| {
-            format!(
-                "no Appended event in transaction {}",
-                receipt.transaction_hash
-            )
-        })?;
-        Ok(event.data.first)
+    fn poison(&mut self, reason: String) -> SequencerError {
+        self.poisoned = Some(reason.clone());
+        SequencerError::Poisoned(reason)
     }
+
+    /// Waits one poll interval, or fails once `deadline` has passed (the
+    /// transaction's outcome is then unknown: the follower finds its
+    /// headers if it landed).
+    async fn pause(&self, deadline: tokio::time::Instant, why: &str) -> Result<(), SequencerError> {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(SequencerError::Io(format!(
+                "the append did not land within {SEND_DEADLINE:?} ({why}); its outcome is unknown"
+            )));
+        }
+        tokio::time::sleep(self.poll_interval).await;
+        Ok(())
+    }
+
+    /// The batch's transaction: the account's next nonce, gas and fees
+    /// from the endpoint, signed here.
+    async fn sign(&self, batch: &[Queued]) -> Result<SignedAppend, SendFailure> {
+        let transient =
+            |e: alloy::transports::TransportError| SendFailure::Transient(e.to_string());
+        let headers = batch.iter().map(|q| contract_header(&q.entry)).collect();
+        let request = TransactionRequest::default()
+            .with_from(self.account)
+            .with_to(self.contract)
+            .with_input(OrdoLog::appendCall { headers }.abi_encode())
+            .with_chain_id(self.chain_id);
+        let pending = self.provider.get_transaction_count(self.account).pending();
+        let nonce = pending.await.map_err(transient)?;
+        let gas = match self.provider.estimate_gas(request.clone()).await {
+            Ok(gas) => gas,
+            // The endpoint ran the call and it reverted: a limit the queue
+            // should have kept, or another contract at the address.
+            Err(e) if e.as_error_resp().is_some() => {
+                return Err(SendFailure::Fatal(format!("the append would revert: {e}")));
+            }
+            Err(e) => return Err(transient(e)),
+        };
+        let fees = self
+            .provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(transient)?;
+        let request = request
+            .with_nonce(nonce)
+            .with_gas_limit(gas + gas / 5)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        let envelope = (request.build(&self.wallet).await)
+            .map_err(|e| SendFailure::Fatal(format!("signing the append: {e}")))?;
+        Ok(SignedAppend {
+            hash: *envelope.tx_hash(),
+            raw: envelope.encoded_2718().into(),
+        })
+    }
+}
+
+/// Broadcasts `signed` (again, unless it already has a receipt); the first
+/// seq of its batch once it has one.
+async fn land(provider: &DynProvider, signed: &SignedAppend) -> Result<Option<u64>, SendFailure> {
+    if let Some(receipt) = receipt(provider, signed.hash).await? {
+        return first_seq(&receipt).map(Some);
+    }
+    // "already known", or "nonce too low" when it was mined meanwhile, are
+    // answers too: the receipt decides.
+    if let Err(e) = provider.send_raw_transaction(&signed.raw).await {
+        tracing::debug!(error = %e, hash = %signed.hash, "broadcasting the append");
+    }
+    match receipt(provider, signed.hash).await? {
+        Some(receipt) => first_seq(&receipt).map(Some),
+        None => Ok(None),
+    }
+}
+
+async fn receipt(
+    provider: &DynProvider,
+    hash: B256,
+) -> Result<Option<TransactionReceipt>, SendFailure> {
+    (provider.get_transaction_receipt(hash).await)
+        .map_err(|e| SendFailure::Transient(e.to_string()))
+}
+
+/// A signed append transaction, kept to broadcast again.
+struct SignedAppend {
+    hash: B256,
+    raw: alloy::primitives::Bytes,
+}
+
+/// The first seq of the `Appended` event in `receipt`.
+fn first_seq(receipt: &TransactionReceipt) -> Result<u64, SendFailure> {
+    let hash = receipt.transaction_hash;
+    if !receipt.status() {
+        return Err(SendFailure::Fatal(format!(
+            "the append reverted in transaction {hash}"
+        )));
+    }
+    let event = receipt.decoded_log::<OrdoLog::Appended>();
+    let event = event
+        .ok_or_else(|| SendFailure::Fatal(format!("no Appended event in transaction {hash}")))?;
+    Ok(event.data.first)
 }
 
 #[async_trait::async_trait]
@@ -424,14 +590,13 @@ impl Sequencer for EvmSequencer {
             ));
         };
         let (reply, answer) = oneshot::channel();
-        (appends.send(Queued { entry, reply }).await).map_err(|_| SequencerError::Closed)?;
-        let seq = answer.await.map_err(|_| SequencerError::Closed)??;
-        self.wait_beyond(seq).await?;
-        let headers = self.read(seq, 1).await?;
-        headers
-            .into_iter()
-            .next()
-            .ok_or_else(|| SequencerError::Io(format!("header {seq} not followed")))
+        let queued = Queued {
+            entry: entry.clone(),
+            reply,
+        };
+        (appends.send(queued).await).map_err(|_| SequencerError::Closed)?;
+        let landed = answer.await.map_err(|_| SequencerError::Closed)??;
+        self.confirm(&landed, &entry).await
     }
 
     async fn read(&self, from: u64, max: usize) -> Result<Vec<EntryHeader>, SequencerError> {

@@ -127,3 +127,85 @@ impl Anvil {
         }
     }
 }
+
+impl Anvil {
+    /// A provider for anvil's own RPC methods (mining, reorgs).
+    pub fn provider(&self) -> alloy::providers::DynProvider {
+        ProviderBuilder::new()
+            .connect_http(self.url.parse().expect("url"))
+            .erased()
+    }
+
+    /// Mines one block.
+    pub async fn mine(&self) {
+        let mined: serde_json::Value = (self.provider())
+            .raw_request("evm_mine".into(), ())
+            .await
+            .expect("evm_mine");
+        assert!(!mined.is_null());
+    }
+
+    /// Replaces the newest `depth` blocks with as many empty ones; their
+    /// transactions are dropped.
+    pub async fn reorg(&self, depth: u64) {
+        let pairs: Vec<(serde_json::Value, u64)> = Vec::new();
+        let _: serde_json::Value = (self.provider())
+            .raw_request("anvil_reorg".into(), (depth, pairs))
+            .await
+            .expect("anvil_reorg");
+    }
+
+    /// How many transactions block `number` holds.
+    pub async fn transactions_in(&self, number: u64) -> usize {
+        let block = self.provider().get_block_by_number(number.into()).await;
+        let block = block.expect("the chain answers").expect("the block exists");
+        block.transactions.len()
+    }
+
+    /// The chain's head.
+    pub async fn head(&self) -> u64 {
+        self.provider().get_block_number().await.expect("head")
+    }
+
+    /// Pauses (SIGSTOP) or resumes (SIGCONT) the anvil process: an
+    /// endpoint that stops answering, then comes back.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal}");
+    }
+}
+
+/// Mines a block every `interval` while `on` is set, until dropped.
+pub struct Miner {
+    pub on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Miner {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Miner {
+    /// Starts mining on `anvil` every `interval`.
+    pub fn start(anvil: &Anvil, interval: Duration) -> Self {
+        let on = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (flag, provider) = (on.clone(), anvil.provider());
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    let mined: Result<serde_json::Value, _> =
+                        provider.raw_request("evm_mine".into(), ()).await;
+                    mined.expect("evm_mine");
+                }
+            }
+        });
+        Self { on, task }
+    }
+}

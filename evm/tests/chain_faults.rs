@@ -1,0 +1,232 @@
+//! The EVM sequencer against what a chain does to it: reorgs shallower and
+//! deeper than its confirmations, an endpoint that stops answering, and a
+//! restart after the account's nonce moved on. Each on a fresh anvil.
+
+mod common;
+
+use alloy::providers::Provider;
+use common::{Anvil, Miner};
+use ordo_evm::EvmSequencer;
+use ordo_log::{EntryDescriptor, EntryHeader, Sequencer, SequencerError, stress};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Longest anything promised here may take.
+const BOUND: Duration = Duration::from_secs(30);
+
+fn descriptor(i: u64) -> EntryDescriptor {
+    stress::descriptor(9, 0, i)
+}
+
+async fn append(sequencer: &EvmSequencer, i: u64) -> EntryHeader {
+    let appended = tokio::time::timeout(BOUND, sequencer.append(descriptor(i))).await;
+    appended.expect("append returns").expect("append")
+}
+
+async fn all_headers(sequencer: &EvmSequencer) -> Vec<EntryHeader> {
+    sequencer.read(0, 1000).await.expect("read")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_shallower_than_the_confirmations_changes_nothing_applied() {
+    let anvil = Anvil::start(&[]);
+    let mut settings = anvil.deploy().await;
+    settings.confirmations = 3;
+    let miner = Miner::start(&anvil, Duration::from_millis(100));
+    let sequencer = EvmSequencer::open(settings, Some(Anvil::signer(0)))
+        .await
+        .expect("the chain answers");
+    for i in 0..3 {
+        assert_eq!(append(&sequencer, i).await.seq, i);
+    }
+    let confirmed = all_headers(&sequencer).await;
+
+    // The two newest blocks, not yet three deep, are replaced.
+    anvil.reorg(2).await;
+    assert_eq!(append(&sequencer, 3).await.seq, 3, "appends go on");
+    assert_eq!(
+        all_headers(&sequencer).await[..3],
+        confirmed[..],
+        "nothing applied changed"
+    );
+
+    // An append whose block is dropped before it is confirmed lands again,
+    // once: the same signed transaction is broadcast again.
+    miner.on.store(false, Ordering::SeqCst);
+    // A block the miner had under way lands first.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let head = anvil.head().await;
+    let pending = {
+        let sequencer = std::sync::Arc::new(sequencer);
+        let appender = sequencer.clone();
+        let task = tokio::spawn(async move { appender.append(descriptor(4)).await });
+        let deadline = tokio::time::Instant::now() + BOUND;
+        while anvil.head().await == head {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the append was never mined"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            anvil.transactions_in(head + 1).await,
+            1,
+            "the append's block"
+        );
+        // Long past the submitter's receipt: only the wait for its
+        // confirmation can notice the block is gone.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        anvil.reorg(1).await;
+        miner.on.store(true, Ordering::SeqCst);
+        let landed = tokio::time::timeout(BOUND, task)
+            .await
+            .expect("append returns");
+        let header = landed.expect("task").expect("append");
+        (sequencer, header)
+    };
+    let (sequencer, header) = pending;
+    assert_eq!(header.entry.commitment, descriptor(4).commitment);
+    let headers = all_headers(&sequencer).await;
+    let copies = headers
+        .iter()
+        .filter(|h| h.entry.commitment == descriptor(4).commitment)
+        .count();
+    assert_eq!(copies, 1, "the dropped append is ordered once: {headers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_deeper_than_the_confirmations_stops_the_sequencer() {
+    let anvil = Anvil::start(&[]);
+    let settings = anvil.deploy().await;
+    let sequencer = EvmSequencer::open(settings, Some(Anvil::signer(0)))
+        .await
+        .expect("the chain answers");
+    for i in 0..2 {
+        append(&sequencer, i).await;
+    }
+    // Automining: each append is a block; both are replaced.
+    anvil.reorg(2).await;
+    let deadline = tokio::time::Instant::now() + BOUND;
+    let stopped = loop {
+        match sequencer.wait_beyond(5).await {
+            Err(e) => break e,
+            Ok(_) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the reorg went unseen"
+            ),
+        }
+    };
+    assert!(
+        matches!(&stopped, SequencerError::Poisoned(reason) if reason.contains("reorg")),
+        "{stopped}"
+    );
+    let refused = sequencer.append(descriptor(2)).await.expect_err("stopped");
+    assert!(matches!(refused, SequencerError::Poisoned(_)), "{refused}");
+    assert_eq!(sequencer.tail(), 2, "what was applied stays as it was");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_stops_answering_delays_appends_and_loses_none() {
+    let anvil = Anvil::start(&[]);
+    let settings = anvil.deploy().await;
+    let sequencer = std::sync::Arc::new(
+        EvmSequencer::open(settings, Some(Anvil::signer(0)))
+            .await
+            .expect("the chain answers"),
+    );
+    append(&sequencer, 0).await;
+    anvil.signal("STOP");
+    let appender = sequencer.clone();
+    let task = tokio::spawn(async move { appender.append(descriptor(1)).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !task.is_finished(),
+        "an append cannot land while the chain is silent"
+    );
+    anvil.signal("CONT");
+    let header = tokio::time::timeout(BOUND, task).await.expect("returns");
+    assert_eq!(header.expect("task").expect("append").seq, 1);
+    append(&sequencer, 2).await;
+    let seqs: Vec<u64> = all_headers(&sequencer)
+        .await
+        .iter()
+        .map(|h| h.seq)
+        .collect();
+    assert_eq!(seqs, vec![0, 1, 2], "every append once, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_after_the_accounts_nonce_moved_on_appends_again() {
+    let anvil = Anvil::start(&[]);
+    let settings = anvil.deploy().await;
+    let first = EvmSequencer::open(settings.clone(), Some(Anvil::signer(0)))
+        .await
+        .expect("the chain answers");
+    append(&first, 0).await;
+    drop(first);
+    // Another process with the same key appends meanwhile.
+    let other = EvmSequencer::open(settings.clone(), Some(Anvil::signer(0)))
+        .await
+        .expect("the chain answers");
+    append(&other, 1).await;
+    drop(other);
+    // And a transaction one nonce ahead waits in the pool: a gap.
+    let gapped = send_with_nonce_gap(&anvil).await;
+    let reopened = EvmSequencer::open(settings, Some(Anvil::signer(0)))
+        .await
+        .expect("the chain answers");
+    assert_eq!(reopened.tail(), 2, "a restart finds every header");
+    assert_eq!(
+        append(&reopened, 2).await.seq,
+        2,
+        "the append fills the gap"
+    );
+    let provider = anvil.provider();
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while provider
+        .get_transaction_receipt(gapped)
+        .await
+        .expect("the chain answers")
+        .is_none()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gapped transaction never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Broadcasts a transfer from dev account 0 with the nonce after its next
+/// one, so that it waits for the one before; returns its hash.
+async fn send_with_nonce_gap(anvil: &Anvil) -> alloy::primitives::B256 {
+    use alloy::eips::eip2718::Encodable2718;
+    use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+    use alloy::providers::Provider;
+    let provider = anvil.provider();
+    let account = Anvil::signer(0).address();
+    let next = provider
+        .get_transaction_count(account)
+        .pending()
+        .await
+        .expect("the chain answers");
+    let fees = provider
+        .estimate_eip1559_fees()
+        .await
+        .expect("the chain answers");
+    let request = alloy::rpc::types::TransactionRequest::default()
+        .with_from(account)
+        .with_to(account)
+        .with_nonce(next + 1)
+        .with_chain_id(common::CHAIN_ID)
+        .with_gas_limit(21_000)
+        .with_max_fee_per_gas(fees.max_fee_per_gas)
+        .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+    let wallet = EthereumWallet::from(Anvil::signer(0));
+    let envelope = request.build(&wallet).await.expect("the chain answers");
+    let _ = provider
+        .send_raw_transaction(&envelope.encoded_2718())
+        .await
+        .expect("the chain answers");
+    *envelope.tx_hash()
+}
