@@ -13,6 +13,8 @@
 //!   `evm/artifacts/`, checked against the source by
 //!   `scripts/evm-contract.sh check`) and the mapping between its headers
 //!   and ordo's.
+//! - [`devchain`]: a local chain for tests and scripts (anvil from npm)
+//!   and deploying the contract.
 //! - [`sequencer`]: [`EvmSequencer`]: batching appends into transactions,
 //!   following confirmed events, refusing to go on past a reorg deeper
 //!   than the confirmations.
@@ -30,6 +32,7 @@
 //!   instead of diverging.
 
 pub mod contract;
+pub mod devchain;
 pub mod sequencer;
 
 pub use sequencer::{EvmError, EvmSequencer, EvmSettings, MAX_CONFIRMATIONS};

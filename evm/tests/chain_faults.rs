@@ -29,7 +29,7 @@ async fn all_headers(sequencer: &EvmSequencer) -> Vec<EntryHeader> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_shallower_than_the_confirmations_changes_nothing_applied() {
-    let anvil = Anvil::start(&[]);
+    let anvil = common::anvil(&[]);
     let mut settings = anvil.deploy().await;
     settings.confirmations = 3;
     let miner = Miner::start(&anvil, Duration::from_millis(100));
@@ -96,7 +96,7 @@ async fn a_reorg_shallower_than_the_confirmations_changes_nothing_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_deeper_than_the_confirmations_stops_the_sequencer() {
-    let anvil = Anvil::start(&[]);
+    let anvil = common::anvil(&[]);
     let settings = anvil.deploy().await;
     let sequencer = EvmSequencer::open(settings, Some(Anvil::signer(0)))
         .await
@@ -127,7 +127,7 @@ async fn a_reorg_deeper_than_the_confirmations_stops_the_sequencer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_that_stops_answering_delays_appends_and_loses_none() {
-    let anvil = Anvil::start(&[]);
+    let anvil = common::anvil(&[]);
     let settings = anvil.deploy().await;
     let sequencer = std::sync::Arc::new(
         EvmSequencer::open(settings, Some(Anvil::signer(0)))
@@ -157,7 +157,7 @@ async fn an_endpoint_that_stops_answering_delays_appends_and_loses_none() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_after_the_accounts_nonce_moved_on_appends_again() {
-    let anvil = Anvil::start(&[]);
+    let anvil = common::anvil(&[]);
     let settings = anvil.deploy().await;
     let first = EvmSequencer::open(settings.clone(), Some(Anvil::signer(0)))
         .await

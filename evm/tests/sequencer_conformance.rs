@@ -55,7 +55,7 @@ impl SequencerHarness for EvmHarness {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_evm_sequencer_passes_the_conformance_suite_on_anvil() {
-    let anvil = Arc::new(Anvil::start(&[]));
+    let anvil = Arc::new(common::anvil(&[]));
     sequencers::sequencer(|| EvmHarness {
         anvil: anvil.clone(),
         settings: None,
