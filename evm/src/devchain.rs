@@ -98,6 +98,12 @@ impl Anvil {
     /// it (one confirmation, polled every 50 ms).
     pub async fn deploy(&self) -> EvmSettings {
         let (contract, from_block) = deploy(&self.url, Self::signer(0)).await.expect("deploys");
+        self.settings(contract, from_block)
+    }
+
+    /// Settings for the contract at `contract`, deployed in `from_block`:
+    /// one confirmation, polled every 50 ms.
+    pub fn settings(&self, contract: alloy::primitives::Address, from_block: u64) -> EvmSettings {
         EvmSettings {
             rpc_url: self.url.clone(),
             contract,
@@ -215,4 +221,31 @@ impl Miner {
         });
         Self { on, task }
     }
+}
+
+/// Sends `wei` from `signer`'s account to `to` at the endpoint `url` and
+/// waits for it to be mined: a member's node key needs gas before its
+/// gateway appends.
+pub async fn fund(
+    url: &str,
+    signer: PrivateKeySigner,
+    to: alloy::primitives::Address,
+    wei: alloy::primitives::U256,
+) -> Result<(), crate::EvmError> {
+    use alloy::network::TransactionBuilder;
+    let rpc = |reason: String| crate::EvmError::Rpc {
+        url: url.to_string(),
+        reason,
+    };
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url.parse().map_err(|e| rpc(format!("{e}")))?);
+    let request = alloy::rpc::types::TransactionRequest::default()
+        .with_to(to)
+        .with_value(wei);
+    let sent = provider.send_transaction(request).await;
+    let pending = sent.map_err(|e| rpc(format!("sending the transfer: {e}")))?;
+    let receipt = pending.get_receipt().await;
+    receipt.map_err(|e| rpc(format!("waiting for the transfer: {e}")))?;
+    Ok(())
 }

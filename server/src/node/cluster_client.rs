@@ -44,6 +44,36 @@ pub async fn connect_sequencers(voters: &[String], tls: &Arc<PeerTls>) -> Arc<Re
     }
 }
 
+/// The log's order on a chain: waits, retrying every
+/// [`FORMING_RETRY_PAUSE`], until the endpoint answers. A gateway appends
+/// with its node key, so the chain records its own address as the
+/// submitter of its entries; a replica only reads.
+async fn connect_chain(
+    config: &ClientConfig,
+    chain: &ordo_evm::EvmSettings,
+) -> anyhow::Result<Arc<ordo_evm::EvmSequencer>> {
+    let signer = match config.gateway {
+        true => Some(crate::node::gateway::NodeKey::load_or_create(&config.data_dir)?.key),
+        false => None,
+    };
+    let mut attempts = 0u64;
+    loop {
+        match ordo_evm::EvmSequencer::open(chain.clone(), signer.clone()).await {
+            Ok(sequencer) => return Ok(Arc::new(sequencer)),
+            // The endpoint may come up after this member; nothing else
+            // (another chain, no contract) mends itself.
+            Err(e @ ordo_evm::EvmError::Rpc { .. }) => {
+                attempts += 1;
+                if attempts % 10 == 1 {
+                    tracing::warn!(error = %e, "waiting for the chain");
+                }
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("opening the chain's log")),
+        }
+        tokio::time::sleep(FORMING_RETRY_PAUSE).await;
+    }
+}
+
 /// What the client roles of a member are told by its config file.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -64,6 +94,9 @@ pub struct ClientConfig {
     /// How the gateway packs commits into entries, and how many entries it
     /// keeps in flight.
     pub batch: BatchLimits,
+    /// The chain that orders the log, instead of the voters of
+    /// `sequencers`.
+    pub evm: Option<ordo_evm::EvmSettings>,
 }
 
 impl ClientConfig {
@@ -201,9 +234,10 @@ async fn cluster_log(
         .context("reaching the storage members")?
         .with_write_quorum(config.write_quorum);
     let shards: Arc<dyn SpreadShards> = Arc::new(storage.clone());
-    let sequencer: Arc<dyn Sequencer> = match voter {
-        Some(voter) => voter,
-        None => connect_sequencers(&config.sequencers, tls).await,
+    let sequencer: Arc<dyn Sequencer> = match (voter, &config.evm) {
+        (Some(voter), _) => voter,
+        (None, Some(chain)) => connect_chain(config, chain).await?,
+        (None, None) => connect_sequencers(&config.sequencers, tls).await,
     };
     let coding = config.coding;
     // The gateway's replica takes the entries its own batcher just wrote

@@ -34,6 +34,25 @@
 //! set `data_shards`, `parity_shards` and `write_quorum`. A new cluster is
 //! formed once with `ordo cluster init`; members join with `ordo cluster
 //! add-node` and `promote`.
+//!
+//! With `sequencer = "evm"` the log's order is a contract on an EVM chain
+//! instead of the raft voters (see `ordo_evm`); gateways and replicas then
+//! name the chain instead of `sequencers`:
+//!
+//! ```toml
+//! sequencer = "evm"
+//! [evm]
+//! rpc_url = "http://127.0.0.1:8545"
+//! contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+//! chain_id = 31337
+//! from_block = 1          # the block the contract was deployed in
+//! confirmations = 1       # optional; how deep a block must be, 1..=64
+//! poll_interval_ms = 1000 # optional
+//! ```
+//!
+//! A gateway signs its chain transactions with its node key
+//! (`DATA_DIR/node.key`), so the submitter the chain records for its
+//! entries is the address its attestations carry; the account needs gas.
 
 use crate::node::cluster_client::{ClientConfig, ClientSide};
 use crate::node::config::{ConfigError, load_with};
@@ -135,6 +154,80 @@ pub struct NodeConfig {
     /// `commits::MAX_APPENDS_IN_FLIGHT`].
     #[serde(default)]
     pub appends_in_flight: Option<usize>,
+    /// What orders the log: the raft voters of `sequencers` [default], or
+    /// a contract on an EVM chain (the `[evm]` table).
+    #[serde(default)]
+    pub sequencer: SequencerKind,
+    /// The chain and contract, with `sequencer = "evm"`.
+    #[serde(default)]
+    pub evm: Option<EvmConfig>,
+}
+
+/// What orders the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SequencerKind {
+    /// The raft voters named by `sequencers`.
+    #[default]
+    Raft,
+    /// The contract named by the `[evm]` table.
+    Evm,
+}
+
+/// The `[evm]` table: where the log's contract lives.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvmConfig {
+    /// The chain's JSON-RPC endpoint (`http://`).
+    pub rpc_url: String,
+    /// The `OrdoLog` contract's address (`0x` and 40 hex digits).
+    pub contract: String,
+    /// The chain id the endpoint must serve.
+    pub chain_id: u64,
+    /// The block the contract was deployed in [default: 0].
+    #[serde(default)]
+    pub from_block: u64,
+    /// How deep a block must be before its headers are used, 1..=64
+    /// [default: 1].
+    #[serde(default = "one_confirmation")]
+    pub confirmations: u64,
+    /// How often the chain is polled, in milliseconds [default: 1000].
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+}
+
+fn one_confirmation() -> u64 {
+    1
+}
+
+fn default_poll_ms() -> u64 {
+    1000
+}
+
+impl EvmConfig {
+    /// The sequencer's settings, checked.
+    pub fn settings(&self) -> Result<ordo_evm::EvmSettings, String> {
+        let contract = (self.contract.parse())
+            .map_err(|e| format!("[evm] contract {:?}: {e}", self.contract))?;
+        if !(1..=ordo_evm::MAX_CONFIRMATIONS).contains(&self.confirmations) {
+            return Err(format!(
+                "[evm] confirmations must be 1..={}, not {}",
+                ordo_evm::MAX_CONFIRMATIONS,
+                self.confirmations
+            ));
+        }
+        if self.poll_interval_ms == 0 {
+            return Err("[evm] poll_interval_ms must not be 0".into());
+        }
+        Ok(ordo_evm::EvmSettings {
+            rpc_url: self.rpc_url.clone(),
+            contract,
+            chain_id: self.chain_id,
+            from_block: self.from_block,
+            confirmations: self.confirmations,
+            poll_interval: std::time::Duration::from_millis(self.poll_interval_ms),
+        })
+    }
 }
 
 /// A storage member as a config file names it.
@@ -166,8 +259,33 @@ impl NodeConfig {
         if repairs && (config.sequencers.is_empty() || config.storage.is_empty()) {
             return Err("the repair role needs `sequencers` and `storage`".into());
         }
+        config.check_sequencer()?;
         config.check_client_roles()?;
         Ok(config)
+    }
+
+    /// Checks the `sequencer` choice against the roles and tables.
+    fn check_sequencer(&self) -> Result<(), String> {
+        match (self.sequencer, &self.evm) {
+            (SequencerKind::Raft, Some(_)) => {
+                Err("an `[evm]` table needs `sequencer = \"evm\"`".into())
+            }
+            (SequencerKind::Raft, None) => Ok(()),
+            (SequencerKind::Evm, None) => {
+                Err("`sequencer = \"evm\"` needs an `[evm]` table".into())
+            }
+            (SequencerKind::Evm, Some(evm)) => {
+                evm.settings()?;
+                let raft_only = [Role::Sequencer, Role::Repair];
+                match self.roles.iter().find(|role| raft_only.contains(role)) {
+                    Some(role) => Err(format!(
+                        "the {} role runs with the raft sequencer only, not with `sequencer = \"evm\"`",
+                        role.name()
+                    )),
+                    None => Ok(()),
+                }
+            }
+        }
     }
 
     /// Checks what the gateway and replica roles need.
@@ -182,9 +300,12 @@ impl NodeConfig {
         if self.listen.is_none() {
             return Err("the replica role needs `listen`, the address it serves clients on".into());
         }
-        if self.storage.is_empty() || (self.sequencers.is_empty() && !has(Role::Sequencer)) {
+        let ordered = !self.sequencers.is_empty()
+            || has(Role::Sequencer)
+            || self.sequencer == SequencerKind::Evm;
+        if self.storage.is_empty() || !ordered {
             return Err(
-                "the replica role needs `storage`, and `sequencers` unless the member is a voter"
+                "the replica role needs `storage`, and `sequencers` unless the member is a voter or the log is ordered on a chain"
                     .into(),
             );
         }
@@ -243,6 +364,8 @@ impl NodeConfig {
             coding: self.coding(),
             write_quorum: self.write_quorum,
             batch: self.batch_limits(),
+            // Checked by `parse`.
+            evm: self.evm.as_ref().and_then(|evm| evm.settings().ok()),
         })
     }
 
@@ -629,6 +752,46 @@ mod tests {
         let no_log = gateway_file(ok).replace("sequencers = [\"127.0.0.1:7531\"]\n", "");
         let error = NodeConfig::parse(&no_log).expect_err("no sequencers");
         assert!(error.contains("`sequencers`"), "{error}");
+    }
+
+    #[test]
+    fn a_log_ordered_on_a_chain_needs_its_table_and_no_raft_roles() {
+        let client = "roles = [\"gateway\", \"replica\"]\nlisten = \"127.0.0.1:7551\"\n";
+        let table = "[evm]\nrpc_url = \"http://127.0.0.1:8545\"\ncontract = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\nchain_id = 31337\n";
+        let ok = format!("{client}sequencer = \"evm\"\n{table}");
+        let config = NodeConfig::parse(&gateway_file(&ok)).expect("a chain gateway parses");
+        let settings = config
+            .client_config()
+            .expect("client roles")
+            .evm
+            .expect("the chain");
+        assert_eq!((settings.chain_id, settings.confirmations), (31337, 1));
+        assert_eq!(settings.poll_interval, std::time::Duration::from_secs(1));
+        let refused = |text: String, says: &str| {
+            let error = NodeConfig::parse(&gateway_file(&text)).expect_err(&text);
+            assert!(error.contains(says), "{text}: {error}");
+        };
+        refused(
+            format!("{client}sequencer = \"evm\"\n"),
+            "needs an `[evm]` table",
+        );
+        refused(format!("{client}{table}"), "needs `sequencer = \"evm\"`");
+        refused(
+            format!("{client}sequencer = \"chain\"\n"),
+            "unknown variant",
+        );
+        let voter = ok.replace("\"gateway\", \"replica\"", "\"sequencer\"");
+        refused(voter, "raft sequencer only");
+        refused(
+            ok.replace("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x12"),
+            "contract",
+        );
+        refused(
+            format!("{ok}confirmations = 0\n"),
+            "confirmations must be 1..=64",
+        );
+        refused(format!("{ok}poll_interval_ms = 0\n"), "poll_interval_ms");
+        refused(format!("{ok}gas = 1\n"), "unknown field");
     }
 
     #[test]

@@ -1,0 +1,185 @@
+//! Gateways and replicas over a log ordered by a contract on a chain
+//! (anvil, started by the test): two gateways with keys of their own
+//! append to one contract, and every replica applies the same headers in
+//! the same order to the same digest, each header's submitter the account
+//! the chain authenticated.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::cluster::{MemberProcess, make_certs};
+use ordo_client::Client;
+use ordo_evm::devchain::{Anvil, CHAIN_ID, DEV_KEYS, deploy, fund, npm_anvil};
+use ordo_log::Sequencer;
+use ordo_proto::v1::GetStatusResponse;
+use ordo_txn::SigningKey;
+use ordo_txn::testkit::signing_key as key;
+use std::time::Duration;
+
+/// How long a member may take to catch up.
+const BOUND: Duration = Duration::from_secs(60);
+/// Commits through each gateway.
+const COMMITS: u64 = 20;
+
+fn anvil() -> Anvil {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    Anvil::start(&npm_anvil(&root), &[])
+}
+
+/// The `sequencer = "evm"` lines for the contract at `contract`.
+fn chain_config(anvil: &Anvil, contract: alloy_primitives::Address, from_block: u64) -> String {
+    format!(
+        "sequencer = \"evm\"\n[evm]\nrpc_url = \"{}\"\ncontract = \"{contract}\"\nchain_id = {CHAIN_ID}\nfrom_block = {from_block}\npoll_interval_ms = 50\n",
+        anvil.url
+    )
+}
+
+/// A client member over the chain's log and the storage members `storage`,
+/// with a node key made now and funded from anvil's first account (a
+/// gateway pays for its appends).
+async fn chain_member(
+    id: u64,
+    dir: &std::path::Path,
+    roles: &[&str],
+    storage: &[MemberProcess],
+    chain: &str,
+    anvil: &Anvil,
+) -> (MemberProcess, SigningKey) {
+    let storage: Vec<&MemberProcess> = storage.iter().collect();
+    let member = MemberProcess::new_client(id, dir, roles, &[], &storage);
+    member.add_config("data_shards = 2\nparity_shards = 1\n");
+    member.add_config(chain);
+    std::fs::create_dir_all(&member.data_dir).unwrap();
+    let node = ordo_client::keyfile::load_or_create(&member.data_dir.join("node.key")).unwrap();
+    let funder = DEV_KEYS[0].parse().unwrap();
+    let ether = alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(19u64));
+    fund(&anvil.url, funder, node.address(), ether)
+        .await
+        .unwrap();
+    (member, node)
+}
+
+async fn status(member: &MemberProcess) -> GetStatusResponse {
+    let client = Client::connect(member.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    client.status().await.unwrap()
+}
+
+/// Commits `COMMITS` keys `PREFIX/i` through `member` as `owner`.
+async fn write(member: &MemberProcess, owner: &SigningKey, stream: [u8; 32], prefix: &str) {
+    let client = Client::connect(member.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    for i in 0..COMMITS {
+        let key = format!("{prefix}/{i}");
+        client
+            .transact(owner, async |tx| {
+                tx.put(stream, key.as_bytes(), b"v");
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_append_to_one_contract_and_every_replica_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let anvil = anvil();
+    let (contract, from_block) = deploy(&anvil.url, DEV_KEYS[0].parse().unwrap())
+        .await
+        .unwrap();
+    let chain = chain_config(&anvil, contract, from_block);
+    make_certs(dir.path(), &[1, 2, 3, 4, 5, 6]);
+    let mut storage: Vec<MemberProcess> = (1..=3)
+        .map(|id| MemberProcess::new(id, dir.path(), &["storage"]))
+        .collect();
+    storage.iter_mut().for_each(MemberProcess::start);
+    let gateway_roles = ["gateway", "replica"];
+    let (mut first, first_key) =
+        chain_member(4, dir.path(), &gateway_roles, &storage, &chain, &anvil).await;
+    let (mut second, second_key) =
+        chain_member(5, dir.path(), &gateway_roles, &storage, &chain, &anvil).await;
+    first.start();
+    second.start();
+
+    // One stream, written through both gateways at once.
+    let owner = key(1);
+    let client = Client::connect(first.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    client
+        .transact(&owner, async |tx| {
+            tx.acl(ordo_txn::AclOp::CreateStream {
+                name: b"s".to_vec(),
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let stream = ordo_txn::stream_id(&ordo_txn::address_of(&owner), b"s");
+    tokio::join!(
+        write(&first, &owner, stream, "first"),
+        write(&second, &owner, stream, "second")
+    );
+
+    // A replica started now, and both gateways' own replicas, agree.
+    let (mut replica, _) =
+        chain_member(6, dir.path(), &["replica"], &storage, &chain, &anvil).await;
+    replica.start();
+    let settings = anvil.settings(contract, from_block);
+    let reader = ordo_evm::EvmSequencer::open(settings, None).await.unwrap();
+    let tail = reader.tail();
+    let mut digests = Vec::new();
+    for member in [&first, &second, &replica] {
+        let deadline = tokio::time::Instant::now() + BOUND;
+        let mut now = status(member).await;
+        while now.applied_seq < tail {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "member {} lags: {now:?}",
+                member.id
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            now = status(member).await;
+        }
+        digests.push((now.applied_seq, now.state_digest));
+    }
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+    let client = Client::connect(replica.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    for prefix in ["first", "second"] {
+        for i in 0..COMMITS {
+            let read = client
+                .get(stream, format!("{prefix}/{i}").as_bytes())
+                .await
+                .unwrap();
+            assert_eq!(read.as_deref(), Some(&b"v"[..]), "{prefix}/{i}");
+        }
+    }
+
+    // Every header's submitter is a gateway's account, as the chain
+    // authenticated it; both gateways appended.
+    let headers = reader.read(0, tail as usize).await.unwrap();
+    let gateways = [
+        first_key.address().into_array(),
+        second_key.address().into_array(),
+    ];
+    assert!(
+        headers
+            .iter()
+            .all(|h| gateways.contains(&h.entry.submitter))
+    );
+    for gateway in gateways {
+        assert!(
+            headers.iter().any(|h| h.entry.submitter == gateway),
+            "{gateway:?} appended"
+        );
+    }
+    for member in [&mut first, &mut second, &mut replica] {
+        member.stop();
+    }
+}
