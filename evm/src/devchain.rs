@@ -115,6 +115,21 @@ impl Anvil {
     }
 }
 
+fn rpc_error(url: &str, reason: String) -> crate::EvmError {
+    crate::EvmError::Rpc {
+        url: url.to_string(),
+        reason,
+    }
+}
+
+/// A provider at `url` whose transactions `signer` signs and pays for,
+/// with alloy's fillers (nonce, gas, fees, chain id).
+fn paying_provider(url: &str, signer: PrivateKeySigner) -> Result<impl Provider, crate::EvmError> {
+    let url = url.parse().map_err(|e| rpc_error(url, format!("{e}")))?;
+    let wallet = EthereumWallet::from(signer);
+    Ok(ProviderBuilder::new().wallet(wallet).connect_http(url))
+}
+
 /// Deploys a fresh `OrdoLog` at the endpoint `url`, paid for by `signer`;
 /// returns its address and the block it was deployed in (where readers
 /// start).
@@ -122,13 +137,8 @@ pub async fn deploy(
     url: &str,
     signer: PrivateKeySigner,
 ) -> Result<(alloy::primitives::Address, u64), crate::EvmError> {
-    let rpc = |reason: String| crate::EvmError::Rpc {
-        url: url.to_string(),
-        reason,
-    };
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer))
-        .connect_http(url.parse().map_err(|e| rpc(format!("{e}")))?);
+    let rpc = |reason: String| rpc_error(url, reason);
+    let provider = paying_provider(url, signer)?;
     let sent = OrdoLog::deploy_builder(&provider).send().await;
     let pending = sent.map_err(|e| rpc(format!("sending the deployment: {e}")))?;
     let receipt = pending.get_receipt().await;
@@ -233,13 +243,8 @@ pub async fn fund(
     wei: alloy::primitives::U256,
 ) -> Result<(), crate::EvmError> {
     use alloy::network::TransactionBuilder;
-    let rpc = |reason: String| crate::EvmError::Rpc {
-        url: url.to_string(),
-        reason,
-    };
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer))
-        .connect_http(url.parse().map_err(|e| rpc(format!("{e}")))?);
+    let rpc = |reason: String| rpc_error(url, reason);
+    let provider = paying_provider(url, signer)?;
     let request = alloy::rpc::types::TransactionRequest::default()
         .with_to(to)
         .with_value(wei);
