@@ -26,6 +26,8 @@ pub enum Command {
     Node(NodeArgs),
     /// Form a cluster, change its members, show what each member sees.
     Cluster(crate::commands::cluster::ClusterArgs),
+    /// Deploy the log's contract on an EVM chain, fund a member's key.
+    Chain(crate::commands::chain::ChainArgs),
     /// Show a node's role and progress.
     Status(crate::commands::status::EndpointArgs),
     /// Replay a stopped node's log into MVCC state, offline, and print the
@@ -107,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(crate::node::cluster_node::run_node(config))
         }
         Command::Cluster(args) => runtime.block_on(crate::commands::cluster::run(args)),
+        Command::Chain(args) => runtime.block_on(crate::commands::chain::run(args)),
         Command::Status(args) => runtime.block_on(crate::commands::status::status(args)),
         Command::Kv(args) => runtime.block_on(crate::commands::kv::run(args)),
         Command::Keygen(args) => crate::commands::keygen::keygen(&args),

@@ -13,8 +13,11 @@
 //! - [`status`]: `ordo status`.
 //! - [`cluster`]: `ordo cluster init|status|add-node|promote|remove-node`.
 //! - [`keygen`]: `ordo keygen`.
+//! - [`chain`]: `ordo chain deploy|fund`, the log's contract on an EVM
+//!   chain (through `ordo_evm`, not a node).
 //! - [`sql`]: `ordo sql`, the interactive shell and script runner.
 
+pub mod chain;
 pub mod cluster;
 pub mod json;
 pub mod keygen;
