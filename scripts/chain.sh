@@ -12,20 +12,12 @@
 # ORDO_BIN=PATH runs that binary instead of building the debug one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+NAME=chain
+. scripts/processes.sh
 DIR=ordo-chain
 RPC=http://127.0.0.1:7560
 # anvil's first dev account (its published test mnemonic): local use only.
 DEV_KEY=ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
-
-wait_for_line() {
-  local file=$1 pattern=$2
-  for _ in $(seq 1 300); do
-    grep -q "$pattern" "$file" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "chain: no '$pattern' in $file" >&2
-  return 1
-}
 
 write_config() {
   local id=$1 roles=$2
@@ -92,13 +84,7 @@ start() {
 }
 
 stop() {
-  [ -e "$DIR/pids" ] || { echo "chain: not running (no $DIR/pids)"; return 0; }
-  while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$DIR/pids"
-  while read -r pid; do
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  done < "$DIR/pids"
-  rm -f "$DIR/pids"
-  echo "chain: stopped"
+  stop_pids "$DIR/pids"
 }
 
 case "${1:-}" in

@@ -12,6 +12,8 @@
 # example a release build, to measure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+NAME=cluster
+. scripts/processes.sh
 DIR=ordo-cluster
 VOTERS=3
 STORAGE=6
@@ -37,16 +39,6 @@ write_config() {
       printf ']\n'
     fi
   } > "$DIR/n$id.toml"
-}
-
-wait_for_line() {
-  local file=$1 pattern=$2
-  for _ in $(seq 1 100); do
-    grep -q "$pattern" "$file" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "cluster: no '$pattern' in $file" >&2
-  return 1
 }
 
 start() {
@@ -96,13 +88,7 @@ start_member() {
 }
 
 stop() {
-  [ -e "$DIR/pids" ] || { echo "cluster: not running (no $DIR/pids)"; return 0; }
-  while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$DIR/pids"
-  while read -r pid; do
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  done < "$DIR/pids"
-  rm -f "$DIR/pids"
-  echo "cluster: stopped"
+  stop_pids "$DIR/pids"
 }
 
 case "${1:-}" in
