@@ -35,4 +35,4 @@ pub mod contract;
 pub mod devchain;
 pub mod sequencer;
 
-pub use sequencer::{EvmError, EvmSequencer, EvmSettings, MAX_CONFIRMATIONS};
+pub use sequencer::{EvmError, EvmSequencer, EvmSettings, EvmStats, MAX_CONFIRMATIONS};

@@ -21,6 +21,7 @@ use alloy::sol_types::SolCall;
 use alloy::sol_types::SolEvent;
 use ordo_log::limits::MAX_READ_BATCH;
 use ordo_log::{EntryDescriptor, EntryHeader, Sequencer, SequencerError, WriteFault};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -94,6 +95,25 @@ pub enum EvmError {
     Follow(#[from] SequencerError),
 }
 
+/// What an EVM sequencer counts, for metrics and status.
+#[derive(Debug, Default)]
+pub struct EvmStats {
+    /// The chain's head at the last poll.
+    pub chain_head: AtomicU64,
+    /// The newest block whose events were taken (confirmed).
+    pub confirmed_block: AtomicU64,
+    /// Appends waiting to be sent or confirmed.
+    pub pending_appends: AtomicU64,
+    /// Append transactions that landed.
+    pub transactions: AtomicU64,
+    /// Headers those transactions carried.
+    pub headers_sent: AtomicU64,
+    /// Gas they used.
+    pub gas_used: AtomicU64,
+    /// What they cost, in gwei (gas used times the effective price).
+    pub gwei_spent: AtomicU64,
+}
+
 /// The headers taken from confirmed blocks, and the last such block (its
 /// hash is checked on every poll: a change is a reorg past the
 /// confirmations).
@@ -121,6 +141,7 @@ struct Landed {
 
 /// The log's order on an EVM chain. See the module documentation.
 pub struct EvmSequencer {
+    stats: Arc<EvmStats>,
     provider: DynProvider,
     poll_interval: Duration,
     followed: Arc<RwLock<Followed>>,
@@ -193,9 +214,11 @@ impl EvmSequencer {
             return Err(EvmError::NoContract(settings.contract));
         }
         let followed = Arc::new(RwLock::new(Followed::default()));
+        let stats = Arc::new(EvmStats::default());
         let stopped = Arc::new(Mutex::new(None));
         let (tail_sender, tail) = watch::channel(0);
         let follower = Follower {
+            stats: stats.clone(),
             provider: provider.clone(),
             settings: settings.clone(),
             followed: followed.clone(),
@@ -208,6 +231,7 @@ impl EvmSequencer {
         let appends = signer.map(|signer| {
             let (sender, queue) = mpsc::channel(MAX_QUEUED_APPENDS);
             let submitter = Submitter {
+                stats: stats.clone(),
                 provider: provider.clone(),
                 account: signer.address(),
                 wallet: EthereumWallet::from(signer),
@@ -221,6 +245,7 @@ impl EvmSequencer {
             sender
         });
         Ok(Self {
+            stats,
             provider,
             poll_interval: settings.poll_interval,
             followed,
@@ -251,9 +276,9 @@ impl EvmSequencer {
         let deadline = tokio::time::Instant::now() + SEND_DEADLINE;
         loop {
             self.check_following()?;
-            let first = land(&self.provider, &landed.signed).await;
-            if let Ok(Some(first)) = first {
-                let seq = first + landed.offset;
+            let receipt = land(&self.provider, &landed.signed).await;
+            if let Ok(Some(receipt)) = receipt {
+                let seq = receipt.first + landed.offset;
                 let header = self.read(seq, 1).await?.into_iter().next();
                 if let Some(header) = header.filter(|h| same_header(&h.entry, sent)) {
                     return Ok(header);
@@ -270,6 +295,11 @@ impl EvmSequencer {
         }
     }
 
+    /// What this sequencer counts.
+    pub fn stats(&self) -> Arc<EvmStats> {
+        self.stats.clone()
+    }
+
     fn check_following(&self) -> Result<(), SequencerError> {
         match &*self.stopped.lock().expect("stopped lock") {
             Some(reason) => Err(SequencerError::Poisoned(reason.clone())),
@@ -278,8 +308,25 @@ impl EvmSequencer {
     }
 }
 
+/// Counts one append as pending while it lives.
+struct Pending<'a>(&'a EvmStats);
+
+impl<'a> Pending<'a> {
+    fn count(stats: &'a EvmStats) -> Self {
+        stats.pending_appends.fetch_add(1, Ordering::Relaxed);
+        Self(stats)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.pending_appends.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Follows the contract's events into [`Followed`].
 struct Follower {
+    stats: Arc<EvmStats>,
     provider: DynProvider,
     settings: EvmSettings,
     followed: Arc<RwLock<Followed>>,
@@ -309,6 +356,7 @@ impl Follower {
         let io = |e: alloy::transports::TransportError| SequencerError::Io(e.to_string());
         self.check_anchor().await?;
         let head = self.provider.get_block_number().await.map_err(io)?;
+        self.stats.chain_head.store(head, Ordering::Relaxed);
         let Some(confirmed) = (head + 1).checked_sub(self.settings.confirmations) else {
             return Ok(());
         };
@@ -379,6 +427,7 @@ impl Follower {
             }
         }
         followed.scanned = Some(to);
+        self.stats.confirmed_block.store(to, Ordering::Relaxed);
         let tail = followed.headers.len() as u64;
         drop(followed);
         self.tail
@@ -405,6 +454,7 @@ fn same_header(recorded: &EntryDescriptor, sent: &EntryDescriptor) -> bool {
 /// revert, a signing failure, an injected fault) stops the submitter until
 /// the sequencer is reopened.
 struct Submitter {
+    stats: Arc<EvmStats>,
     provider: DynProvider,
     wallet: EthereumWallet,
     account: ChainAddress,
@@ -464,7 +514,10 @@ impl Submitter {
         };
         loop {
             match land(&self.provider, &signed).await {
-                Ok(Some(_)) => return Ok(signed),
+                Ok(Some(landed)) => {
+                    self.count(&landed, batch.len());
+                    return Ok(signed);
+                }
                 Ok(None) => self.pause(deadline, "no receipt yet").await?,
                 Err(SendFailure::Fatal(reason)) => return Err(self.poison(reason)),
                 Err(SendFailure::Transient(reason)) => {
@@ -473,6 +526,19 @@ impl Submitter {
                 }
             }
         }
+    }
+
+    fn count(&self, landed: &LandedReceipt, headers: usize) {
+        let stats = &self.stats;
+        stats.transactions.fetch_add(1, Ordering::Relaxed);
+        stats
+            .headers_sent
+            .fetch_add(headers as u64, Ordering::Relaxed);
+        stats.gas_used.fetch_add(landed.gas_used, Ordering::Relaxed);
+        let gwei = landed.wei / 1_000_000_000;
+        stats
+            .gwei_spent
+            .fetch_add(u64::try_from(gwei).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     fn poison(&mut self, reason: String) -> SequencerError {
@@ -534,9 +600,21 @@ impl Submitter {
     }
 }
 
-/// Broadcasts `signed` (again, unless it already has a receipt); the first
-/// seq of its batch once it has one.
-async fn land(provider: &DynProvider, signed: &SignedAppend) -> Result<Option<u64>, SendFailure> {
+/// What a landed append's receipt says.
+struct LandedReceipt {
+    /// The seq of the batch's first header.
+    first: u64,
+    gas_used: u64,
+    /// Gas used times the effective price.
+    wei: u128,
+}
+
+/// Broadcasts `signed` (again, unless it already has a receipt); its
+/// receipt once it has one.
+async fn land(
+    provider: &DynProvider,
+    signed: &SignedAppend,
+) -> Result<Option<LandedReceipt>, SendFailure> {
     if let Some(receipt) = receipt(provider, signed.hash).await? {
         return first_seq(&receipt).map(Some);
     }
@@ -565,8 +643,8 @@ struct SignedAppend {
     raw: alloy::primitives::Bytes,
 }
 
-/// The first seq of the `Appended` event in `receipt`.
-fn first_seq(receipt: &TransactionReceipt) -> Result<u64, SendFailure> {
+/// The first seq of the `Appended` event in `receipt`, and its cost.
+fn first_seq(receipt: &TransactionReceipt) -> Result<LandedReceipt, SendFailure> {
     let hash = receipt.transaction_hash;
     if !receipt.status() {
         return Err(SendFailure::Fatal(format!(
@@ -576,7 +654,11 @@ fn first_seq(receipt: &TransactionReceipt) -> Result<u64, SendFailure> {
     let event = receipt.decoded_log::<OrdoLog::Appended>();
     let event = event
         .ok_or_else(|| SendFailure::Fatal(format!("no Appended event in transaction {hash}")))?;
-    Ok(event.data.first)
+    Ok(LandedReceipt {
+        first: event.data.first,
+        gas_used: receipt.gas_used,
+        wei: u128::from(receipt.gas_used).saturating_mul(receipt.effective_gas_price),
+    })
 }
 
 #[async_trait::async_trait]
@@ -589,6 +671,7 @@ impl Sequencer for EvmSequencer {
                 "this EVM sequencer has no key to append with".into(),
             ));
         };
+        let _pending = Pending::count(&self.stats);
         let (reply, answer) = oneshot::channel();
         let queued = Queued {
             entry: entry.clone(),

@@ -230,3 +230,36 @@ async fn send_with_nonce_gap(anvil: &Anvil) -> alloy::primitives::B256 {
         .expect("the chain answers");
     *envelope.tx_hash()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sequencer_counts_its_transactions_gas_and_the_chains_progress() {
+    let anvil = common::anvil(&[]);
+    let settings = anvil.deploy().await;
+    let sequencer = EvmSequencer::open(settings, Some(Anvil::signer(0)))
+        .await
+        .expect("opens");
+    for i in 0..3 {
+        append(&sequencer, i).await;
+    }
+    let stats = sequencer.stats();
+    let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    assert_eq!(read(&stats.headers_sent), 3);
+    assert_eq!(
+        read(&stats.transactions),
+        3,
+        "one append at a time: one each"
+    );
+    assert!(
+        read(&stats.gas_used) > 3 * 21_000,
+        "each paid more than a transfer"
+    );
+    assert!(read(&stats.gwei_spent) > 0);
+    assert_eq!(read(&stats.pending_appends), 0);
+    let head = anvil.head().await;
+    assert_eq!(read(&stats.chain_head), head);
+    assert_eq!(
+        read(&stats.confirmed_block),
+        head,
+        "one confirmation: the head"
+    );
+}

@@ -179,6 +179,25 @@ async fn two_gateways_append_to_one_contract_and_every_replica_agrees() {
             "{gateway:?} appended"
         );
     }
+    // The gateways' metrics count what the chain did for them.
+    let page = common::scrape(&first.metrics).await;
+    assert!(
+        common::metric(&page, "ordo_chain_headers_sent_total") > 0,
+        "{page}"
+    );
+    assert!(
+        common::metric(&page, "ordo_chain_gas_used_total") > 0,
+        "{page}"
+    );
+    assert!(
+        common::metric(&page, "ordo_chain_confirmed_block") > from_block,
+        "{page}"
+    );
+    assert_eq!(
+        common::metric(&page, "ordo_chain_pending_appends"),
+        0,
+        "{page}"
+    );
     for member in [&mut first, &mut second, &mut replica] {
         member.stop();
     }

@@ -9,7 +9,11 @@
 //!   the two are clusters: ordo's of eight `ordo node` processes (three
 //!   voters that store, three storage members, a gateway) and etcd's of
 //!   three members (see [`cluster`]).
+//! - `ordo-bench chain`: the EVM sequencer on a local anvil: confirmed
+//!   headers per second and gas per header (see [`chain`]).
 
+#[path = "ordo_bench/chain.rs"]
+mod chain;
 #[path = "ordo_bench/cluster.rs"]
 mod cluster;
 
@@ -37,6 +41,25 @@ enum Cmd {
     Run(RunArgs),
     /// Start etcd and ordo, run the whole matrix on both, write the report.
     Compare(CompareArgs),
+    /// The EVM sequencer on a local anvil: headers per second, gas per header.
+    Chain(ChainArgs),
+}
+
+/// Options of `ordo-bench chain`.
+#[derive(Debug, Args)]
+struct ChainArgs {
+    /// anvil block times in seconds (0: a block per transaction).
+    #[arg(long, value_delimiter = ',', default_value = "0,1")]
+    block_times: Vec<u64>,
+    /// Concurrent appenders (1: one header per transaction).
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    appenders: Vec<u64>,
+    /// Measured seconds per cell.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Print JSON instead of a Markdown table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -662,6 +685,15 @@ fn main() -> anyhow::Result<()> {
         match command {
             Cmd::Run(args) => run_one(args).await,
             Cmd::Compare(args) => compare(args).await,
+            Cmd::Chain(args) => {
+                let cells =
+                    chain::measure(&args.block_times, &args.appenders, args.seconds).await?;
+                match args.json {
+                    true => println!("{}", serde_json::to_string_pretty(&cells)?),
+                    false => print!("{}", chain::table(&cells)),
+                }
+                Ok(())
+            }
         }
     })
 }

@@ -139,7 +139,7 @@ impl ClientSide {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding the client address {listen}"))?;
-        let (access, storage) = cluster_log(config, tls, voter).await?;
+        let (access, storage, chain) = cluster_log(config, tls, voter).await?;
         let gateway = config.gateway;
         let settings = ClientSettings {
             data_dir: config.data_dir.clone(),
@@ -158,7 +158,7 @@ impl ClientSide {
         if gateway {
             found_log(&parts).await;
         }
-        let metrics = crate::node::run::metrics_page(&parts, None);
+        let metrics = with_chain(crate::node::run::metrics_page(&parts, None), chain);
         let (snapshots, sequencer) = (parts.snapshots.clone(), parts.sequencer.clone());
         let position: crate::node::reporter::Position =
             Arc::new(move || (snapshots.position().next_seq, sequencer.tail()));
@@ -229,14 +229,19 @@ async fn cluster_log(
     config: &ClientConfig,
     tls: &Arc<PeerTls>,
     voter: Option<Arc<RaftSequencer>>,
-) -> anyhow::Result<(LogAccess, StorageSet)> {
+) -> anyhow::Result<(LogAccess, StorageSet, Option<Arc<ordo_evm::EvmStats>>)> {
     let storage = StorageSet::connect(&config.storage, tls)
         .context("reaching the storage members")?
         .with_write_quorum(config.write_quorum);
     let shards: Arc<dyn SpreadShards> = Arc::new(storage.clone());
+    let mut chain_stats = None;
     let sequencer: Arc<dyn Sequencer> = match (voter, &config.evm) {
         (Some(voter), _) => voter,
-        (None, Some(chain)) => connect_chain(config, chain).await?,
+        (None, Some(chain)) => {
+            let chain = connect_chain(config, chain).await?;
+            chain_stats = Some(chain.stats());
+            chain
+        }
         (None, None) => connect_sequencers(&config.sequencers, tls).await,
     };
     let coding = config.coding;
@@ -253,7 +258,22 @@ async fn cluster_log(
         reader,
         coding,
     };
-    Ok((access, storage))
+    Ok((access, storage, chain_stats))
+}
+
+/// `page` with the chain's counters after it, when the log is on a chain.
+fn with_chain(
+    page: Arc<dyn Fn() -> String + Send + Sync>,
+    chain: Option<Arc<ordo_evm::EvmStats>>,
+) -> Arc<dyn Fn() -> String + Send + Sync> {
+    match chain {
+        None => page,
+        Some(chain) => Arc::new(move || {
+            let mut out = page();
+            crate::node::metrics::render_chain(&chain, &mut out);
+            out
+        }),
+    }
 }
 
 /// Founds the log if it is empty, retrying while the cluster forms: the

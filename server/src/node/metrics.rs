@@ -225,6 +225,56 @@ fn newest_cache(out: &mut String, stats: &ordo_kv::NewestStats) {
     );
 }
 
+/// The counters of a log ordered on a chain (`sequencer = "evm"`).
+pub fn render_chain(stats: &ordo_evm::EvmStats, out: &mut String) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let gauges = [
+        (
+            "ordo_chain_head_block",
+            "The chain's head at the last poll.",
+            &stats.chain_head,
+        ),
+        (
+            "ordo_chain_confirmed_block",
+            "The newest block whose headers were taken.",
+            &stats.confirmed_block,
+        ),
+        (
+            "ordo_chain_pending_appends",
+            "Appends waiting to be sent or confirmed.",
+            &stats.pending_appends,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        gauge(out, name, help, value.load(Relaxed));
+    }
+    let counters = [
+        (
+            "ordo_chain_transactions_total",
+            "Append transactions that landed.",
+            &stats.transactions,
+        ),
+        (
+            "ordo_chain_headers_sent_total",
+            "Headers those transactions carried.",
+            &stats.headers_sent,
+        ),
+        (
+            "ordo_chain_gas_used_total",
+            "Gas those transactions used.",
+            &stats.gas_used,
+        ),
+        (
+            "ordo_chain_gwei_spent_total",
+            "What they cost, in gwei.",
+            &stats.gwei_spent,
+        ),
+    ];
+    for (name, help, value) in counters {
+        counter(out, name, help, value.load(Relaxed));
+    }
+}
+
 pub(crate) fn counter(out: &mut String, name: &str, help: &str, value: u64) {
     let _ = writeln!(
         out,
