@@ -66,6 +66,13 @@ mod tests {
             applied_seq: 40,
             replay_lag: 2,
             state_digest: vec![9; 32],
+            chain: Some(v1::ChainStatus {
+                head_block: 12,
+                confirmed_block: 11,
+                pending_appends: 1,
+                transactions: 3,
+                gas_used: 99_000,
+            }),
         };
         let bytes = status.encode_to_vec();
         assert_eq!(

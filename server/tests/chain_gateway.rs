@@ -179,6 +179,17 @@ async fn two_gateways_append_to_one_contract_and_every_replica_agrees() {
             "{gateway:?} appended"
         );
     }
+    // Status shows where the chain stands, on a gateway and a replica.
+    let at_gateway = status(&first).await.chain.expect("the chain's status");
+    assert!(
+        at_gateway.transactions > 0 && at_gateway.gas_used > 0,
+        "{at_gateway:?}"
+    );
+    assert!(at_gateway.confirmed_block > from_block, "{at_gateway:?}");
+    assert_eq!(at_gateway.pending_appends, 0);
+    let at_replica = status(&replica).await.chain.expect("the chain's status");
+    assert_eq!(at_replica.transactions, 0, "a replica sends nothing");
+    assert!(at_replica.head_block >= at_replica.confirmed_block);
     // The gateways' metrics count what the chain did for them.
     let page = common::scrape(&first.metrics).await;
     assert!(

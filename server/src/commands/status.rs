@@ -27,6 +27,19 @@ struct StatusJson {
     parity_shards: u32,
     /// Hex.
     state_digest: String,
+    /// Present when a chain orders the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chain: Option<ChainJson>,
+}
+
+/// The chain's part of `--json`.
+#[derive(Debug, Serialize)]
+struct ChainJson {
+    head_block: u64,
+    confirmed_block: u64,
+    pending_appends: u64,
+    transactions: u64,
+    gas_used: u64,
 }
 
 /// Prints the node's status.
@@ -44,6 +57,13 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
             data_shards: status.data_shards,
             parity_shards: status.parity_shards,
             state_digest: ordo_txn::ids::hex(&status.state_digest),
+            chain: status.chain.map(|c| ChainJson {
+                head_block: c.head_block,
+                confirmed_block: c.confirmed_block,
+                pending_appends: c.pending_appends,
+                transactions: c.transactions,
+                gas_used: c.gas_used,
+            }),
         });
     }
     println!("version        {}", status.version);
@@ -62,5 +82,15 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
         "coding         {}+{} shards",
         status.data_shards, status.parity_shards
     );
+    if let Some(chain) = status.chain {
+        println!(
+            "chain          head block {}, confirmed block {}",
+            chain.head_block, chain.confirmed_block
+        );
+        println!(
+            "chain appends  {} pending, {} transactions, {} gas",
+            chain.pending_appends, chain.transactions, chain.gas_used
+        );
+    }
     Ok(())
 }

@@ -257,6 +257,7 @@ async fn cluster_log(
         writer,
         reader,
         coding,
+        chain: chain_stats.clone(),
     };
     Ok((access, storage, chain_stats))
 }

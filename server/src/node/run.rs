@@ -61,6 +61,8 @@ pub struct ServiceParts {
     pub sql: SqlPrincipal,
     /// Who may append raw entries.
     pub appenders: Arc<Appenders>,
+    /// What the chain ordering the log did, when one does.
+    pub chain: Option<Arc<ordo_evm::EvmStats>>,
 }
 
 /// The state directory of a node with data directory `data_dir`.
@@ -79,6 +81,8 @@ pub struct LogAccess {
     pub reader: ordo_log::EntryReader,
     /// How the writer codes entries.
     pub coding: CodingParams,
+    /// What the chain ordering the log did, when one does.
+    pub chain: Option<Arc<ordo_evm::EvmStats>>,
 }
 
 /// How a node that serves clients runs, besides its log.
@@ -148,6 +152,7 @@ impl LocalNode {
             writer: log.writer(coding)?,
             reader: log.reader(),
             coding,
+            chain: None,
         };
         let settings = ClientSettings {
             data_dir: config.data_dir.clone(),
@@ -213,6 +218,7 @@ pub fn start_client_roles(
         writer,
         reader,
         coding,
+        chain,
     } = log;
     let verified = Arc::new(VerifiedSignatures::default());
     let metrics = Arc::new(Metrics::default());
@@ -266,6 +272,7 @@ pub fn start_client_roles(
             &settings.data_dir,
             &settings.log_appenders,
         )?),
+        chain,
     };
     Ok((parts, ClientTasks { follower, batcher }))
 }
@@ -364,8 +371,10 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
         role,
         sql,
         appenders,
+        chain,
     } = parts;
-    let status = status::StatusService::new(snapshots.clone(), sequencer.clone(), role, coding);
+    let status = status::StatusService::new(snapshots.clone(), sequencer.clone(), role, coding)
+        .with_chain(chain);
     let log = log::LogService::new(writer, reader, sequencer.clone(), appenders);
     let sql = sql::SqlService::new(snapshots.clone(), commits.clone(), sql, sequencer);
     let txn = txn::TxnService::new(snapshots.clone(), commits);

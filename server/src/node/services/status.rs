@@ -2,7 +2,7 @@
 
 use crate::node::handles::Snapshots;
 use ordo_log::{CodingParams, Sequencer};
-use ordo_proto::v1::{GetStatusRequest, GetStatusResponse, status_server::Status};
+use ordo_proto::v1::{ChainStatus, GetStatusRequest, GetStatusResponse, status_server::Status};
 use std::sync::Arc;
 use tonic::{Request, Response};
 
@@ -12,6 +12,7 @@ pub struct StatusService {
     sequencer: Arc<dyn Sequencer>,
     role: &'static str,
     coding: CodingParams,
+    chain: Option<Arc<ordo_evm::EvmStats>>,
 }
 
 impl StatusService {
@@ -28,7 +29,25 @@ impl StatusService {
             sequencer,
             role,
             coding,
+            chain: None,
         }
+    }
+
+    /// Also reports where the chain ordering the log stands.
+    pub fn with_chain(self, chain: Option<Arc<ordo_evm::EvmStats>>) -> Self {
+        Self { chain, ..self }
+    }
+}
+
+/// The chain's part of the status.
+fn chain_status(stats: &ordo_evm::EvmStats) -> ChainStatus {
+    use std::sync::atomic::Ordering::Relaxed;
+    ChainStatus {
+        head_block: stats.chain_head.load(Relaxed),
+        confirmed_block: stats.confirmed_block.load(Relaxed),
+        pending_appends: stats.pending_appends.load(Relaxed),
+        transactions: stats.transactions.load(Relaxed),
+        gas_used: stats.gas_used.load(Relaxed),
     }
 }
 
@@ -50,6 +69,7 @@ impl Status for StatusService {
             data_shards: u32::from(self.coding.data_shards),
             parity_shards: u32::from(self.coding.parity_shards),
             state_digest: applied.digest.to_vec(),
+            chain: self.chain.as_deref().map(chain_status),
         }))
     }
 }
