@@ -30,6 +30,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// (`MAX_HEADERS_PER_CALL`).
 pub const MAX_HEADERS_PER_TRANSACTION: usize = 256;
 
+/// Longest one JSON-RPC call may take. Calls are small (a block number,
+/// a receipt, a range of at most [`MAX_LOG_RANGE`] blocks of logs); one
+/// that takes longer is failed and tried again.
+pub const RPC_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Most confirmations asked for: 64 blocks is two epochs of Ethereum's
 /// beacon chain, past which a block is final there; more only delays every
 /// append.
@@ -184,10 +189,20 @@ impl EvmSettings {
     /// A provider for the endpoint, with no fillers: the submitter fills
     /// and signs its transactions itself (the nonce asked of the chain each
     /// time, so a restart, a failed send or a reorg never leaves it wrong).
+    /// Every call gets [`RPC_CALL_TIMEOUT`]: an endpoint that takes the
+    /// connection and never answers fails the call, which is then retried,
+    /// instead of holding the follower or the submitter for ever.
     fn provider(&self) -> Result<DynProvider, EvmError> {
-        let url = self.rpc_url.parse().map_err(|e| rpc_error(self, e))?;
+        use alloy::transports::http::{Http, reqwest};
+        let url: reqwest::Url = self.rpc_url.parse().map_err(|e| rpc_error(self, e))?;
+        let client = (reqwest::Client::builder().timeout(RPC_CALL_TIMEOUT).build())
+            .map_err(|e| rpc_error(self, e))?;
+        let local = url
+            .host_str()
+            .is_some_and(|h| h == "127.0.0.1" || h == "localhost");
+        let rpc = alloy::rpc::client::RpcClient::new(Http::with_client(client, url), local);
         let builder = ProviderBuilder::new().disable_recommended_fillers();
-        Ok(builder.connect_http(url).erased())
+        Ok(builder.connect_client(rpc).erased())
     }
 }
 
