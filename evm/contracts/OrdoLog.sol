@@ -7,15 +7,24 @@ pragma solidity 0.8.30;
 /// transaction's sender is recorded as the submitter of every header in the
 /// batch. The contract keeps one word of state (the next seq): the headers
 /// live only in the `Appended` events, which every reader follows.
-/// @dev What the contract cannot check cheaply (that a geometry is well
-/// formed, that shards for a commitment exist, that the submitter may write)
-/// readers decide in replay, deterministically, from the headers alone.
+/// @dev Every header it emits passes ordo's own checks (its geometry's
+/// limits, at most `MAX_TAGS` tags), so any account may append and no
+/// reader ever meets a header it cannot take. What a contract cannot check
+/// (that shards for a commitment exist, that the submitter may write)
+/// readers decide in replay.
 contract OrdoLog {
     /// Most headers one call may append: bounds the gas of one transaction
     /// (about 3 M at the largest headers) and the size of one event.
     uint256 public constant MAX_HEADERS_PER_CALL = 256;
     /// Most tags (stream ids) one header may carry, as ordo's log allows.
     uint256 public constant MAX_TAGS = 32;
+    /// ordo's geometry limits (`ordo_log::limits`): payload bytes, chunk
+    /// sizes (a power of two between the two), data and parity shards.
+    uint256 public constant MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+    uint256 public constant MIN_CHUNK_SIZE = 256;
+    uint256 public constant MAX_CHUNK_SIZE = 1024 * 1024;
+    uint256 public constant MAX_DATA_SHARDS = 128;
+    uint256 public constant MAX_PARITY_SHARDS = 128;
 
     /// One entry header as a gateway sends it: the submitter is not part of
     /// it, the chain provides that.
@@ -38,6 +47,8 @@ contract OrdoLog {
     error TooManyHeaders(uint256 count);
     /// A header with more than `MAX_TAGS` tags.
     error TooManyTags(uint256 index, uint256 count);
+    /// A header whose geometry ordo's log refuses.
+    error InvalidGeometry(uint256 index);
 
     /// Appends `headers`; returns the seq of the first.
     function append(Header[] calldata headers) external returns (uint64 first) {
@@ -47,9 +58,30 @@ contract OrdoLog {
         for (uint256 i = 0; i < count; i++) {
             uint256 tags = headers[i].tags.length;
             if (tags > MAX_TAGS) revert TooManyTags(i, tags);
+            if (!validGeometry(headers[i].geometry)) revert InvalidGeometry(i);
         }
         first = next;
         next = first + uint64(count);
         emit Appended(first, msg.sender, headers);
+    }
+
+    /// Whether `geometry` (ordo's 16 bytes: payload length u64, chunk size
+    /// u32, data shards u16, parity shards u16, each little-endian) is
+    /// within ordo's limits.
+    function validGeometry(bytes16 geometry) internal pure returns (bool) {
+        uint256 payload = littleEndian(geometry, 0, 8);
+        uint256 chunk = littleEndian(geometry, 8, 4);
+        uint256 k = littleEndian(geometry, 12, 2);
+        uint256 m = littleEndian(geometry, 14, 2);
+        bool chunkOk = chunk >= MIN_CHUNK_SIZE && chunk <= MAX_CHUNK_SIZE && (chunk & (chunk - 1)) == 0;
+        return payload <= MAX_PAYLOAD_BYTES && chunkOk && k >= 1 && k <= MAX_DATA_SHARDS && m >= 1
+            && m <= MAX_PARITY_SHARDS;
+    }
+
+    /// The little-endian number in `width` bytes of `data` from `offset`.
+    function littleEndian(bytes16 data, uint256 offset, uint256 width) internal pure returns (uint256 value) {
+        for (uint256 i = width; i > 0; i--) {
+            value = (value << 8) | uint8(data[offset + i - 1]);
+        }
     }
 }
