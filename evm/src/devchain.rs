@@ -177,6 +177,25 @@ impl Anvil {
             .expect("anvil_reorg");
     }
 
+    /// Turns mining a block per transaction on or off (off: blocks only
+    /// when [`Anvil::mine`] is called).
+    pub async fn set_automine(&self, on: bool) {
+        let _: serde_json::Value = (self.provider())
+            .raw_request("evm_setAutomine".into(), (on,))
+            .await
+            .expect("evm_setAutomine");
+    }
+
+    /// Transactions waiting in anvil's pool.
+    pub async fn pool_pending(&self) -> u64 {
+        let status: serde_json::Value = (self.provider())
+            .raw_request("txpool_status".into(), ())
+            .await
+            .expect("txpool_status");
+        let pending = status["pending"].as_str().expect("a hex count");
+        u64::from_str_radix(pending.trim_start_matches("0x"), 16).expect("hex")
+    }
+
     /// How many transactions block `number` holds.
     pub async fn transactions_in(&self, number: u64) -> usize {
         let block = self.provider().get_block_by_number(number.into()).await;

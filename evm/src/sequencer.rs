@@ -40,6 +40,12 @@ pub const RPC_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// append.
 pub const MAX_CONFIRMATIONS: u64 = 64;
 
+/// Append transactions out at once, with consecutive nonces. Enough for
+/// a block to carry the batches that queued during the last one, few
+/// enough that one lost transaction does not leave a long run of later
+/// nonces waiting behind it.
+pub const MAX_TRANSACTIONS_IN_FLIGHT: usize = 16;
+
 /// Appends waiting for a transaction beyond this make `append` wait for
 /// room.
 pub const MAX_QUEUED_APPENDS: usize = 4096;
@@ -245,16 +251,21 @@ impl EvmSequencer {
         let fault = Arc::new(WriteFault::default());
         let appends = signer.map(|signer| {
             let (sender, queue) = mpsc::channel(MAX_QUEUED_APPENDS);
-            let submitter = Submitter {
+            let shared = Shared {
                 stats: stats.clone(),
                 provider: provider.clone(),
+                poll_interval: settings.poll_interval,
+                poisoned: Mutex::new(None),
+                resync: Default::default(),
+            };
+            let submitter = Submitter {
+                shared: Arc::new(shared),
                 account: signer.address(),
                 wallet: EthereumWallet::from(signer),
                 contract: settings.contract,
                 chain_id: settings.chain_id,
-                poll_interval: settings.poll_interval,
                 fault: fault.clone(),
-                poisoned: None,
+                next_nonce: None,
             };
             tasks.push(tokio::spawn(submitter.run(queue)));
             sender
@@ -459,26 +470,39 @@ fn same_header(recorded: &EntryDescriptor, sent: &EntryDescriptor) -> bool {
         && recorded.tags == sent.tags
 }
 
-/// Sends queued appends as transactions, one at a time.
+/// Sends queued appends as transactions, up to
+/// [`MAX_TRANSACTIONS_IN_FLIGHT`] at once.
 ///
-/// Each batch becomes one transaction, signed here with an explicit nonce,
-/// and that same signed transaction is broadcast again until it has a
-/// receipt: a lost answer, an endpoint that is down or slow, or a reorg
-/// that dropped it never makes a second transaction with the same headers
-/// (which would order them twice). Only what waiting cannot mend (a
-/// revert, a signing failure, an injected fault) stops the submitter until
-/// the sequencer is reopened.
+/// Each batch becomes one transaction, signed here with the account's next
+/// nonce (counted here after the first, asked of the chain again after any
+/// failure), and that same signed transaction is broadcast again until it
+/// has a receipt: a lost answer, an endpoint that is down or slow, or a
+/// reorg that dropped it never makes a second transaction with the same
+/// headers (which would order them twice). Several transactions out at
+/// once, with consecutive nonces, let one block carry several batches:
+/// with blocks on a timer, one at a time would confirm one batch every two
+/// blocks. Only what waiting cannot mend (a revert, a signing failure, an
+/// injected fault) stops the submitter until the sequencer is reopened.
 struct Submitter {
-    stats: Arc<EvmStats>,
-    provider: DynProvider,
+    shared: Arc<Shared>,
     wallet: EthereumWallet,
     account: ChainAddress,
     contract: ChainAddress,
     chain_id: u64,
-    poll_interval: Duration,
     fault: Arc<WriteFault>,
+    /// The nonce the next transaction takes, once known.
+    next_nonce: Option<u64>,
+}
+
+/// What the submitter and its landing tasks share.
+struct Shared {
+    stats: Arc<EvmStats>,
+    provider: DynProvider,
+    poll_interval: Duration,
     /// Why sending stopped.
-    poisoned: Option<String>,
+    poisoned: Mutex<Option<String>>,
+    /// Set when a transaction failed: the nonce is asked of the chain again.
+    resync: std::sync::atomic::AtomicBool,
 }
 
 /// Why one transaction did not land: worth waiting out, or not.
@@ -491,7 +515,11 @@ enum SendFailure {
 
 impl Submitter {
     async fn run(mut self, mut queue: mpsc::Receiver<Queued>) {
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_TRANSACTIONS_IN_FLIGHT));
         while let Some(first) = queue.recv().await {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                return;
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_HEADERS_PER_TRANSACTION {
                 match queue.try_recv() {
@@ -499,46 +527,151 @@ impl Submitter {
                     Err(_) => break,
                 }
             }
-            let result = self.send(&batch).await.map(Arc::new);
-            for (offset, queued) in batch.into_iter().enumerate() {
-                let landed = (result.clone()).map(|signed| Landed {
-                    signed,
-                    offset: offset as u64,
-                });
-                let _ = queued.reply.send(landed);
+            match self.prepare(&batch).await {
+                Ok(signed) => {
+                    let shared = self.shared.clone();
+                    tokio::spawn(async move {
+                        let result = shared.land_until_receipt(&signed, batch.len()).await;
+                        reply(batch, result.map(|()| Arc::new(signed)));
+                        drop(permit);
+                    });
+                }
+                Err(e) => reply(batch, Err(e)),
             }
         }
     }
 
-    /// Sends one transaction with `batch`'s headers; returns it once it
-    /// has a receipt.
-    async fn send(&mut self, batch: &[Queued]) -> Result<SignedAppend, SequencerError> {
-        if let Some(reason) = &self.poisoned {
-            return Err(SequencerError::Poisoned(reason.clone()));
-        }
+    /// Signs `batch`'s transaction with the next nonce and broadcasts it
+    /// once (its landing task broadcasts it again until it lands).
+    async fn prepare(&mut self, batch: &[Queued]) -> Result<SignedAppend, SequencerError> {
+        self.shared.check()?;
         if self.fault.take() {
-            return Err(self.poison("injected write fault".into()));
+            return Err(self.shared.poison("injected write fault".into()));
         }
         let deadline = tokio::time::Instant::now() + SEND_DEADLINE;
-        let signed = loop {
-            match self.sign(batch).await {
-                Ok(signed) => break signed,
-                Err(SendFailure::Fatal(reason)) => return Err(self.poison(reason)),
-                Err(SendFailure::Transient(reason)) => self.pause(deadline, &reason).await?,
-            }
-        };
         loop {
-            match land(&self.provider, &signed).await {
-                Ok(Some(landed)) => {
-                    self.count(&landed, batch.len());
+            match self.sign(batch).await {
+                Ok(signed) => {
+                    let provider = &self.shared.provider;
+                    if let Err(e) = provider.send_raw_transaction(&signed.raw).await {
+                        tracing::debug!(error = %e, hash = %signed.hash, "broadcasting the append");
+                    }
                     return Ok(signed);
                 }
-                Ok(None) => self.pause(deadline, "no receipt yet").await?,
-                Err(SendFailure::Fatal(reason)) => return Err(self.poison(reason)),
+                Err(SendFailure::Fatal(reason)) => return Err(self.shared.poison(reason)),
+                Err(SendFailure::Transient(reason)) => {
+                    self.next_nonce = None;
+                    self.shared.pause(deadline, &reason).await?;
+                }
+            }
+        }
+    }
+
+    /// The nonce the next transaction takes: counted on from the last,
+    /// unless a transaction failed since (then the chain's pending count).
+    async fn nonce(&mut self) -> Result<u64, SendFailure> {
+        let resync = self.shared.resync.swap(false, Ordering::SeqCst);
+        if let (Some(next), false) = (self.next_nonce, resync) {
+            return Ok(next);
+        }
+        let pending = self
+            .shared
+            .provider
+            .get_transaction_count(self.account)
+            .pending();
+        pending
+            .await
+            .map_err(|e| SendFailure::Transient(e.to_string()))
+    }
+
+    /// The batch's transaction: the account's next nonce, gas and fees
+    /// from the endpoint, signed here.
+    async fn sign(&mut self, batch: &[Queued]) -> Result<SignedAppend, SendFailure> {
+        let transient =
+            |e: alloy::transports::TransportError| SendFailure::Transient(e.to_string());
+        let headers = batch.iter().map(|q| contract_header(&q.entry)).collect();
+        let request = TransactionRequest::default()
+            .with_from(self.account)
+            .with_to(self.contract)
+            .with_input(OrdoLog::appendCall { headers }.abi_encode())
+            .with_chain_id(self.chain_id);
+        let nonce = self.nonce().await?;
+        let provider = &self.shared.provider;
+        let gas = match provider.estimate_gas(request.clone()).await {
+            Ok(gas) => gas,
+            // The endpoint ran the call and it reverted: a limit the queue
+            // should have kept, or another contract at the address.
+            Err(e) if e.as_error_resp().is_some() => {
+                return Err(SendFailure::Fatal(format!("the append would revert: {e}")));
+            }
+            Err(e) => return Err(transient(e)),
+        };
+        let fees = provider.estimate_eip1559_fees().await.map_err(transient)?;
+        let request = request
+            .with_nonce(nonce)
+            .with_gas_limit(gas + gas / 5)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        let envelope = (request.build(&self.wallet).await)
+            .map_err(|e| SendFailure::Fatal(format!("signing the append: {e}")))?;
+        self.next_nonce = Some(nonce + 1);
+        Ok(SignedAppend {
+            hash: *envelope.tx_hash(),
+            raw: envelope.encoded_2718().into(),
+        })
+    }
+}
+
+/// Tells each queued append of `batch` where its transaction landed.
+fn reply(batch: Vec<Queued>, result: Result<Arc<SignedAppend>, SequencerError>) {
+    for (offset, queued) in batch.into_iter().enumerate() {
+        let landed = (result.clone()).map(|signed| Landed {
+            signed,
+            offset: offset as u64,
+        });
+        let _ = queued.reply.send(landed);
+    }
+}
+
+impl Shared {
+    fn check(&self) -> Result<(), SequencerError> {
+        match &*self.poisoned.lock().expect("poisoned lock") {
+            Some(reason) => Err(SequencerError::Poisoned(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&self, reason: String) -> SequencerError {
+        *self.poisoned.lock().expect("poisoned lock") = Some(reason.clone());
+        SequencerError::Poisoned(reason)
+    }
+
+    /// Broadcasts `signed` again until it has a receipt.
+    async fn land_until_receipt(
+        &self,
+        signed: &SignedAppend,
+        headers: usize,
+    ) -> Result<(), SequencerError> {
+        let deadline = tokio::time::Instant::now() + SEND_DEADLINE;
+        loop {
+            let failed = match land(&self.provider, signed).await {
+                Ok(Some(landed)) => {
+                    self.count(&landed, headers);
+                    return Ok(());
+                }
+                Ok(None) => "no receipt yet".to_string(),
+                Err(SendFailure::Fatal(reason)) => {
+                    self.resync.store(true, Ordering::SeqCst);
+                    return Err(self.poison(reason));
+                }
                 Err(SendFailure::Transient(reason)) => {
                     tracing::warn!(%reason, "the chain's endpoint failed; broadcasting again");
-                    self.pause(deadline, &reason).await?;
+                    reason
                 }
+            };
+            if let Err(e) = self.pause(deadline, &failed).await {
+                self.resync.store(true, Ordering::SeqCst);
+                return Err(e);
             }
         }
     }
@@ -546,19 +679,10 @@ impl Submitter {
     fn count(&self, landed: &LandedReceipt, headers: usize) {
         let stats = &self.stats;
         stats.transactions.fetch_add(1, Ordering::Relaxed);
-        stats
-            .headers_sent
-            .fetch_add(headers as u64, Ordering::Relaxed);
+        (stats.headers_sent).fetch_add(headers as u64, Ordering::Relaxed);
         stats.gas_used.fetch_add(landed.gas_used, Ordering::Relaxed);
-        let gwei = landed.wei / 1_000_000_000;
-        stats
-            .gwei_spent
-            .fetch_add(u64::try_from(gwei).unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
-
-    fn poison(&mut self, reason: String) -> SequencerError {
-        self.poisoned = Some(reason.clone());
-        SequencerError::Poisoned(reason)
+        let gwei = u64::try_from(landed.wei / 1_000_000_000).unwrap_or(u64::MAX);
+        stats.gwei_spent.fetch_add(gwei, Ordering::Relaxed);
     }
 
     /// Waits one poll interval, or fails once `deadline` has passed (the
@@ -572,46 +696,6 @@ impl Submitter {
         }
         tokio::time::sleep(self.poll_interval).await;
         Ok(())
-    }
-
-    /// The batch's transaction: the account's next nonce, gas and fees
-    /// from the endpoint, signed here.
-    async fn sign(&self, batch: &[Queued]) -> Result<SignedAppend, SendFailure> {
-        let transient =
-            |e: alloy::transports::TransportError| SendFailure::Transient(e.to_string());
-        let headers = batch.iter().map(|q| contract_header(&q.entry)).collect();
-        let request = TransactionRequest::default()
-            .with_from(self.account)
-            .with_to(self.contract)
-            .with_input(OrdoLog::appendCall { headers }.abi_encode())
-            .with_chain_id(self.chain_id);
-        let pending = self.provider.get_transaction_count(self.account).pending();
-        let nonce = pending.await.map_err(transient)?;
-        let gas = match self.provider.estimate_gas(request.clone()).await {
-            Ok(gas) => gas,
-            // The endpoint ran the call and it reverted: a limit the queue
-            // should have kept, or another contract at the address.
-            Err(e) if e.as_error_resp().is_some() => {
-                return Err(SendFailure::Fatal(format!("the append would revert: {e}")));
-            }
-            Err(e) => return Err(transient(e)),
-        };
-        let fees = self
-            .provider
-            .estimate_eip1559_fees()
-            .await
-            .map_err(transient)?;
-        let request = request
-            .with_nonce(nonce)
-            .with_gas_limit(gas + gas / 5)
-            .with_max_fee_per_gas(fees.max_fee_per_gas)
-            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
-        let envelope = (request.build(&self.wallet).await)
-            .map_err(|e| SendFailure::Fatal(format!("signing the append: {e}")))?;
-        Ok(SignedAppend {
-            hash: *envelope.tx_hash(),
-            raw: envelope.encoded_2718().into(),
-        })
     }
 }
 

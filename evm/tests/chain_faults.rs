@@ -263,3 +263,44 @@ async fn the_sequencer_counts_its_transactions_gas_and_the_chains_progress() {
         "one confirmation: the head"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_append_transactions_wait_for_one_block_together() {
+    let anvil = common::anvil(&[]);
+    let settings = anvil.deploy().await;
+    let sequencer = std::sync::Arc::new(
+        EvmSequencer::open(settings, Some(Anvil::signer(0)))
+            .await
+            .expect("opens"),
+    );
+    anvil.set_automine(false).await;
+    let mut tasks = Vec::new();
+    for i in 0..3 {
+        let appender = sequencer.clone();
+        tasks.push(tokio::spawn(
+            async move { appender.append(descriptor(i)).await },
+        ));
+        // Each append is its own transaction, out before the last is mined.
+        let deadline = tokio::time::Instant::now() + BOUND;
+        while anvil.pool_pending().await < i + 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "transaction {i} never went out"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    anvil.mine().await;
+    let head = anvil.head().await;
+    assert_eq!(
+        anvil.transactions_in(head).await,
+        3,
+        "one block carries all three"
+    );
+    let mut seqs = Vec::new();
+    for task in tasks {
+        let header = tokio::time::timeout(BOUND, task).await.expect("returns");
+        seqs.push(header.expect("task").expect("append").seq);
+    }
+    assert_eq!(seqs, vec![0, 1, 2], "nonce order is seq order");
+}
