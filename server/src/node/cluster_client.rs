@@ -139,7 +139,7 @@ impl ClientSide {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding the client address {listen}"))?;
-        let (access, storage, chain) = cluster_log(config, tls, voter).await?;
+        let (access, storage) = cluster_log(config, tls, voter).await?;
         let gateway = config.gateway;
         let settings = ClientSettings {
             data_dir: config.data_dir.clone(),
@@ -158,7 +158,7 @@ impl ClientSide {
         if gateway {
             found_log(&parts).await;
         }
-        let metrics = with_chain(crate::node::run::metrics_page(&parts, None), chain);
+        let metrics = crate::node::run::metrics_page(&parts, None);
         let (snapshots, sequencer) = (parts.snapshots.clone(), parts.sequencer.clone());
         let position: crate::node::reporter::Position =
             Arc::new(move || (snapshots.position().next_seq, sequencer.tail()));
@@ -229,7 +229,7 @@ async fn cluster_log(
     config: &ClientConfig,
     tls: &Arc<PeerTls>,
     voter: Option<Arc<RaftSequencer>>,
-) -> anyhow::Result<(LogAccess, StorageSet, Option<Arc<ordo_evm::EvmStats>>)> {
+) -> anyhow::Result<(LogAccess, StorageSet)> {
     let storage = StorageSet::connect(&config.storage, tls)
         .context("reaching the storage members")?
         .with_write_quorum(config.write_quorum);
@@ -257,24 +257,9 @@ async fn cluster_log(
         writer,
         reader,
         coding,
-        chain: chain_stats.clone(),
+        chain: chain_stats,
     };
-    Ok((access, storage, chain_stats))
-}
-
-/// `page` with the chain's counters after it, when the log is on a chain.
-fn with_chain(
-    page: Arc<dyn Fn() -> String + Send + Sync>,
-    chain: Option<Arc<ordo_evm::EvmStats>>,
-) -> Arc<dyn Fn() -> String + Send + Sync> {
-    match chain {
-        None => page,
-        Some(chain) => Arc::new(move || {
-            let mut out = page();
-            crate::node::metrics::render_chain(&chain, &mut out);
-            out
-        }),
-    }
+    Ok((access, storage))
 }
 
 /// Founds the log if it is empty, retrying while the cluster forms: the

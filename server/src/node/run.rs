@@ -326,9 +326,10 @@ pub fn metrics_page(
     let (snapshots, metrics) = (parts.snapshots.clone(), parts.commits.metrics.clone());
     let sequencer = parts.sequencer.clone();
     let spread = parts.writer.spread_timings();
+    let chain = parts.chain.clone();
     Arc::new(move || {
         let applied = snapshots.position();
-        metrics.render(&crate::node::metrics::NodeGauges {
+        let mut page = metrics.render(&crate::node::metrics::NodeGauges {
             log_tail: sequencer.tail(),
             applied_seq: applied.next_seq,
             applied_version: applied.version,
@@ -341,7 +342,11 @@ pub fn metrics_page(
                 .newest()
                 .map(|n| n.stats())
                 .unwrap_or_default(),
-        })
+        });
+        if let Some(chain) = &chain {
+            crate::node::metrics::render_chain(chain, &mut page);
+        }
+        page
     })
 }
 
