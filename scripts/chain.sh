@@ -49,16 +49,10 @@ start_anvil() {
 }
 
 start() {
-  local ordo="${ORDO_BIN:-}"
-  . scripts/setup.sh
-  if [ -z "$ordo" ]; then
-    cargo build --locked --workspace --bins
-    ordo="$CARGO_TARGET_DIR/debug/ordo"
-  fi
-  if [ -e "$DIR/pids" ]; then
-    echo "chain: $DIR/pids exists; run '$0 stop' first" >&2
-    exit 1
-  fi
+  local ordo
+  . scripts/setup.sh   # anvil and solc from npm, whichever binary runs
+  ordo=$(ordo_binary)
+  refuse_if_running "$DIR/pids"
   # anvil keeps its chain in memory: a new start is a new chain and a new log.
   rm -rf "$DIR"
   mkdir -p "$DIR"

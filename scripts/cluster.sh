@@ -42,16 +42,9 @@ write_config() {
 }
 
 start() {
-  local ordo="${ORDO_BIN:-}"
-  if [ -z "$ordo" ]; then
-    . scripts/setup.sh
-    cargo build --locked --workspace --bins
-    ordo="$CARGO_TARGET_DIR/debug/ordo"
-  fi
-  if [ -e "$DIR/pids" ]; then
-    echo "cluster: $DIR/pids exists; run '$0 stop' first" >&2
-    exit 1
-  fi
+  local ordo
+  ordo=$(ordo_binary)
+  refuse_if_running "$DIR/pids"
   mkdir -p "$DIR"
   [ -e "$DIR/certs/ca.pem" ] || "$ordo" cluster certs --dir "$DIR/certs" $(for m in $(seq 1 $MEMBERS); do echo --node "$m"; done) > /dev/null
   # Every member but the last gateway, then the raft cluster; gateway 7

@@ -1,7 +1,25 @@
 #!/usr/bin/env bash
-# What scripts/cluster.sh and scripts/chain.sh share: waiting for a
-# process to print a line, and stopping every process whose PID a file
-# lists. Sourced; $NAME prefixes the messages.
+# What scripts/cluster.sh and scripts/chain.sh share: the ordo binary to
+# run, refusing to start twice, waiting for a process to print a line, and
+# stopping every process whose PID a file lists. Sourced; $NAME prefixes
+# the messages.
+
+# Prints the ordo binary to run: $ORDO_BIN, or the debug build (installing
+# what building needs and building it first).
+ordo_binary() {
+  if [ -n "${ORDO_BIN:-}" ]; then echo "$ORDO_BIN"; return; fi
+  . scripts/setup.sh >&2
+  cargo build --locked --workspace --bins >&2
+  echo "$CARGO_TARGET_DIR/debug/ordo"
+}
+
+# Fails when `pids` exists: the processes it lists may still run.
+refuse_if_running() {
+  if [ -e "$1" ]; then
+    echo "$NAME: $1 exists; run '$0 stop' first" >&2
+    exit 1
+  fi
+}
 
 # Waits up to 30 s for `pattern` in `file`.
 wait_for_line() {
