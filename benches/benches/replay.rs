@@ -482,6 +482,7 @@ fn gateway_replayer(engine: RocksEngine) -> Replayer<RocksEngine> {
     let genesis = ordo_txn::attest::Genesis {
         admin: ordo_txn::address_of(&signer(0)),
         gateways: vec![ordo_txn::address_of(&gateway())],
+        ordering: ordo_txn::attest::Ordering::Members,
     };
     let checked = ordo_txn::check_entry(&genesis.encode());
     replayer.apply_entry(0, checked).expect("genesis");

@@ -492,15 +492,27 @@ impl EntryReader {
 
     /// The header and verified payload of entry `seq`.
     pub async fn read(&self, seq: u64) -> Result<(EntryHeader, VerifiedPayload), EntryError> {
-        let header =
-            self.sequencer
-                .read(seq, 1)
-                .await?
-                .pop()
-                .ok_or_else(|| EntryError::NotCommitted {
-                    seq,
-                    tail: self.sequencer.tail(),
-                })?;
+        let header = self.header(seq).await?;
+        self.payload(header).await
+    }
+
+    /// The header of committed entry `seq`, without its payload.
+    pub async fn header(&self, seq: u64) -> Result<EntryHeader, EntryError> {
+        self.sequencer
+            .read(seq, 1)
+            .await?
+            .pop()
+            .ok_or_else(|| EntryError::NotCommitted {
+                seq,
+                tail: self.sequencer.tail(),
+            })
+    }
+
+    /// The verified payload of the entry `header` describes.
+    pub async fn payload(
+        &self,
+        header: EntryHeader,
+    ) -> Result<(EntryHeader, VerifiedPayload), EntryError> {
         let recent = self.recent.as_ref();
         if let Some(payload) = recent.and_then(|r| r.take(&header.entry.commitment)) {
             let payload = VerifiedPayload {

@@ -20,7 +20,11 @@
 //! item_hash = keccak256(bytes)                             (kind 0x00)
 //!           | the signing hash of the transaction bytes   (kind 0x01)
 //!
+//! Submitted := "OTS1" | count u32 | count x Item        (no signature)
+//!
 //! Genesis  := "OGN1" | admin[20] | count u32 | count x gateway[20]
+//!           | "OGN2" | admin[20] | count u32 | count x gateway[20]
+//!             | chain_id u64 | contract[20]           (ordered by a chain)
 //! ```
 //!
 //! Why the signature covers item hashes and not the bytes: replay needs the
@@ -33,6 +37,21 @@
 //! Version 1 (`"OTA1"`, the signature over `"ordo/attested-entry/v1\0"`
 //! and every byte before it) is still read, so logs written with it replay
 //! unchanged; nothing writes it any more.
+//!
+//! # Who vouches, by how the log is ordered
+//!
+//! A log's genesis record says what orders it ([`Ordering`]). Ordered by
+//! its own members (one node, or raft voters that authenticate each other),
+//! a header's submitter is whatever the appending member named, so a
+//! gateway's word must be its signature: attested entries. Ordered by a
+//! contract on a chain, a header's submitter is the account the chain
+//! authenticated (`msg.sender`), so the header itself says which gateway
+//! wrote the entry: a *submitted* entry carries no signature of its own and
+//! its unsigned items are vouched for by the header's submitter. On such a
+//! log replay also reads only entries whose submitter is a gateway or an
+//! admin of the log: the chain lets anyone append, and an entry from
+//! anyone else is skipped without fetching its shards, so a stranger can
+//! neither write nor stall the log with a header whose data exists nowhere.
 //!
 //! A genesis record counts only as the log's first entry (seq 0); it makes
 //! `admin` an admin of the [`SYSTEM_STREAM`] (the log's own admins, who
@@ -49,8 +68,13 @@ use crate::sign::{SignatureError, SigningKey, recover_canonical, sign_hash};
 pub const ATTESTED_MAGIC: &[u8; 4] = b"OTA2";
 /// Magic of a version 1 attested entry: still read, no longer written.
 pub const ATTESTED_MAGIC_V1: &[u8; 4] = b"OTA1";
-/// Magic of a genesis record.
+/// Magic of a submitted entry (unsigned items vouched for by the header's
+/// chain-authenticated submitter).
+pub const SUBMITTED_MAGIC: &[u8; 4] = b"OTS1";
+/// Magic of a genesis record of a log its members order.
 pub const GENESIS_MAGIC: &[u8; 4] = b"OGN1";
+/// Magic of a genesis record of a log a chain orders.
+pub const GENESIS_MAGIC_CHAIN: &[u8; 4] = b"OGN2";
 
 /// The stream whose facts are the log's own: its admins are the log's
 /// admins, and gateway facts live in it. Not a value [`crate::stream_id`]
@@ -96,13 +120,60 @@ impl Item {
     }
 }
 
-/// The log's first entry: who administers the log, and its first gateways.
+/// The log's first entry: who administers the log, its first gateways, and
+/// what orders it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Genesis {
     /// Admin of the [`SYSTEM_STREAM`]: grants and revokes gateways.
     pub admin: Address,
     /// Accounts that are gateways from the start.
     pub gateways: Vec<Address>,
+    /// What orders the log's headers, and so what a header's submitter is
+    /// worth.
+    pub ordering: Ordering,
+}
+
+/// What orders a log's headers, as its genesis record declares it. Part of
+/// the log, so every replica takes a header's submitter alike; a node
+/// checks it against the sequencer it follows (a log is refused by a node
+/// that orders it another way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ordering {
+    /// The log's own members: a single node, or raft voters that admit only
+    /// authenticated members. A header's submitter is what the appending
+    /// member named; every submitter's entries are read.
+    #[default]
+    Members,
+    /// The contract at `contract` on the EVM chain `chain_id`: a header's
+    /// submitter is the account the chain authenticated. Only entries
+    /// submitted by a gateway or an admin of the log are read, and a
+    /// gateway may vouch for unsigned items by submitting them.
+    Chain {
+        /// The chain's id (EIP-155).
+        chain_id: u64,
+        /// The log contract's address.
+        contract: Address,
+    },
+}
+
+impl Ordering {
+    /// Whether headers' submitters are authenticated by the ordering itself.
+    pub fn authenticates_submitters(&self) -> bool {
+        matches!(self, Ordering::Chain { .. })
+    }
+}
+
+impl std::fmt::Display for Ordering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ordering::Members => f.write_str("its members"),
+            Ordering::Chain { chain_id, contract } => write!(
+                f,
+                "contract 0x{} on chain {chain_id}",
+                alloy_primitives::hex::encode(contract)
+            ),
+        }
+    }
 }
 
 /// Builds the hash a gateway signs over an attested entry (version 2):
@@ -203,13 +274,54 @@ where
     })
 }
 
+/// Packs `items` into a submitted entry: no signature, its unsigned items
+/// vouched for by whoever the chain authenticates as the header's submitter
+/// (valid only on a log a chain orders, see [`Ordering`]).
+pub fn encode_submitted<'a, I>(items: I) -> Vec<u8>
+where
+    I: IntoIterator<Item = &'a Item>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let items = items.into_iter();
+    let mut w = Writer::new();
+    w.fixed(SUBMITTED_MAGIC);
+    w.fixed(&(items.len() as u32).to_le_bytes());
+    for item in items {
+        match item {
+            Item::Signed(signed) => w.u8(SIGNED_ITEM).bytes(&signed.encode()),
+            Item::Attested(tx) => w.u8(ATTESTED_ITEM).bytes(&tx.encode()),
+        };
+    }
+    w.finish()
+}
+
+/// An item as decoded: the item and its transaction's signing hash, or why
+/// it did not decode.
+pub type DecodedItem = Result<(Item, [u8; 32]), DecodeError>;
+
+/// Decodes a submitted entry: its items, each on its own. Errors only when
+/// the entry's framing is broken.
+pub fn decode_submitted(payload: &[u8]) -> Result<Vec<DecodedItem>, DecodeError> {
+    let mut r = Reader::new(payload);
+    r.expect_magic(SUBMITTED_MAGIC, "submitted entry magic")?;
+    let count = r.count("submitted entry", MAX_BATCH_TXNS)?;
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        let kind = r.u8("item kind")?;
+        let bytes = r.bytes("item", MAX_TXN_BYTES + 100)?;
+        items.push(decode_item(kind, bytes, item_hash(kind, bytes)));
+    }
+    r.finish()?;
+    Ok(items)
+}
+
 /// An attested entry taken apart: each item with the signing hash of its
 /// transaction (or why it did not decode), and the entry's signature with
 /// the hash it must sign.
 #[derive(Debug)]
 pub struct DecodedAttested {
     /// The items, each decoded on its own so one bad item hides no other.
-    pub items: Vec<Result<(Item, [u8; 32]), DecodeError>>,
+    pub items: Vec<DecodedItem>,
     /// The entry's signature.
     pub signature: [u8; 65],
     /// The hash the signature must sign.
@@ -274,7 +386,7 @@ pub fn decode_attested(payload: &[u8]) -> Result<DecodedAttested, DecodeError> {
 /// [`item_hash`]. Decoding accepts only the canonical encoding, so an
 /// unsigned item's hash, taken over the bytes as they came, is its
 /// transaction's signing hash.
-fn decode_item(kind: u8, bytes: &[u8], hash: [u8; 32]) -> Result<(Item, [u8; 32]), DecodeError> {
+fn decode_item(kind: u8, bytes: &[u8], hash: [u8; 32]) -> DecodedItem {
     match kind {
         SIGNED_ITEM => {
             let signed = SignedTransaction::decode(bytes)?;
@@ -292,26 +404,52 @@ fn decode_item(kind: u8, bytes: &[u8], hash: [u8; 32]) -> Result<(Item, [u8; 32]
 impl Genesis {
     /// The record's canonical bytes.
     pub fn encode(&self) -> Vec<u8> {
+        let magic = match self.ordering {
+            // A member-ordered log's genesis keeps the first encoding, so
+            // logs founded before chains existed read the same.
+            Ordering::Members => GENESIS_MAGIC,
+            Ordering::Chain { .. } => GENESIS_MAGIC_CHAIN,
+        };
         let mut w = Writer::new();
-        w.fixed(GENESIS_MAGIC).fixed(&self.admin);
+        w.fixed(magic).fixed(&self.admin);
         w.fixed(&(self.gateways.len() as u32).to_le_bytes());
         for gateway in &self.gateways {
             w.fixed(gateway);
+        }
+        if let Ordering::Chain { chain_id, contract } = self.ordering {
+            w.u64(chain_id).fixed(&contract);
         }
         w.finish()
     }
 
     /// Parses canonical bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let chain = bytes.starts_with(GENESIS_MAGIC_CHAIN);
         let mut r = Reader::new(bytes);
-        r.expect_magic(GENESIS_MAGIC, "genesis magic")?;
+        let magic = if chain {
+            GENESIS_MAGIC_CHAIN
+        } else {
+            GENESIS_MAGIC
+        };
+        r.expect_magic(magic, "genesis magic")?;
         let admin = r.fixed("genesis admin")?;
         let count = r.count("genesis gateways", MAX_GENESIS_GATEWAYS)?;
         let gateways = (0..count)
             .map(|_| r.fixed("genesis gateway"))
             .collect::<Result<_, _>>()?;
+        let ordering = match chain {
+            false => Ordering::Members,
+            true => Ordering::Chain {
+                chain_id: r.u64("genesis chain id")?,
+                contract: r.fixed("genesis contract")?,
+            },
+        };
         r.finish()?;
-        Ok(Self { admin, gateways })
+        Ok(Self {
+            admin,
+            gateways,
+            ordering,
+        })
     }
 }
 
@@ -414,6 +552,21 @@ mod tests {
     }
 
     #[test]
+    fn a_submitted_entry_round_trips_without_a_signature() {
+        let entry = encode_submitted(&items());
+        assert!(entry.starts_with(SUBMITTED_MAGIC));
+        let back: Vec<Item> = decode_submitted(&entry)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.unwrap().0)
+            .collect();
+        assert_eq!(back, items());
+        let mut cut = entry.clone();
+        cut.pop();
+        assert!(decode_submitted(&cut).is_err());
+    }
+
+    #[test]
     fn broken_framing_is_a_typed_error() {
         assert!(decode_attested(b"OTA1").is_err());
         let mut entry = encode_attested(&items(), &signing_key(9)).unwrap();
@@ -426,8 +579,19 @@ mod tests {
         let genesis = Genesis {
             admin: [1; 20],
             gateways: vec![[2; 20], [3; 20]],
+            ordering: Ordering::Members,
         };
-        assert_eq!(Genesis::decode(&genesis.encode()), Ok(genesis));
+        assert!(genesis.encode().starts_with(GENESIS_MAGIC));
+        assert_eq!(Genesis::decode(&genesis.encode()), Ok(genesis.clone()));
+        let chained = Genesis {
+            ordering: Ordering::Chain {
+                chain_id: 31337,
+                contract: [4; 20],
+            },
+            ..genesis
+        };
+        assert!(chained.encode().starts_with(GENESIS_MAGIC_CHAIN));
+        assert_eq!(Genesis::decode(&chained.encode()), Ok(chained));
         let mut too_many = Writer::new();
         too_many.fixed(GENESIS_MAGIC).fixed(&[1; 20]);
         too_many.fixed(&(MAX_GENESIS_GATEWAYS as u32 + 1).to_le_bytes());

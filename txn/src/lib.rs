@@ -73,7 +73,7 @@ pub use record::{
 };
 #[cfg(feature = "replay")]
 pub use replay::{
-    Applied, Checked, DecodedEntry, KnownSignatures, NoneKnown, ReplayError, Replayer,
+    Applied, Checked, DecodedEntry, EntryBody, KnownSignatures, NoneKnown, ReplayError, Replayer,
     VouchedEntry, check_entry, check_entry_with,
 };
 pub use sign::{SigningKey, address_of, sign, verify};

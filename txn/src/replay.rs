@@ -16,8 +16,9 @@
 
 use crate::acl::{AclView, Fact, FactCache, FactChange, FactMap};
 use crate::attest::{
-    ATTESTED_MAGIC, ATTESTED_MAGIC_V1, DecodedAttested, GENESIS_MAGIC, Genesis, Item,
-    SYSTEM_STREAM, decode_attested,
+    ATTESTED_MAGIC, ATTESTED_MAGIC_V1, DecodedAttested, DecodedItem, GENESIS_MAGIC,
+    GENESIS_MAGIC_CHAIN, Genesis, Item, Ordering, SUBMITTED_MAGIC, SYSTEM_STREAM, decode_attested,
+    decode_submitted,
 };
 use crate::changes::{self, ChangeRecord, Changes};
 use crate::codec::{Reader, Writer};
@@ -30,6 +31,12 @@ use ordo_kv::mvcc::stage_write;
 use ordo_kv::{Column, Engine, EngineError, MvccError, MvccStore, StreamId, WriteBatch};
 
 const APPLIED_KEY: &[u8] = b"applied";
+/// Where the log's [`Ordering`] is kept once its genesis record applied
+/// (absent: ordered by its members).
+const ORDERING_KEY: &[u8] = b"ordering";
+/// Folded into the digest for an entry skipped unread (its submitter may
+/// not write this log, see [`Ordering::Chain`]).
+const SKIPPED_MARK: &[u8] = b"skipped: submitter may not write";
 const DIGEST_KEY: [u8; 32] = *b"ordo/txn/state-digest/v1........";
 
 /// Most (sender, stream) pairs the writer memo keeps before it starts over
@@ -86,6 +93,22 @@ pub enum ReplayError {
     /// Stored replay state could not be decoded.
     #[error("corrupt replay state: {0}")]
     Corrupt(String),
+    /// An entry was offered unread although its submitter may write the
+    /// log: the caller must read and check it ([`Replayer::reads_entries_of`]).
+    #[error("entry {seq} must be read: its submitter may write this log")]
+    NotRead {
+        /// The entry.
+        seq: u64,
+    },
+    /// An entry of a log a chain orders was offered without its submitter,
+    /// which decides whether it is read at all.
+    #[error("entry {seq} of a log ordered by {ordering} needs its header's submitter")]
+    SubmitterNeeded {
+        /// The entry.
+        seq: u64,
+        /// The log's ordering.
+        ordering: Ordering,
+    },
     /// A write failed earlier; the in-memory state may be ahead of the store.
     #[error("replayer stopped after a failed write; reopen it")]
     Poisoned,
@@ -115,6 +138,15 @@ pub enum Checked {
         /// Who signed the entry.
         gateway: Address,
     },
+    /// Decoded, unsigned, in a submitted entry: vouched for by the header's
+    /// submitter, which counts only on a log a chain orders and only while
+    /// the submitter holds the gateway role.
+    Submitted {
+        /// The transaction.
+        tx: Transaction,
+        /// Its signing hash.
+        hash: [u8; 32],
+    },
     /// Rejected before replay looked at state (bad signature, malformed).
     Rejected(Outcome),
     /// The genesis record (only valid as entry 0).
@@ -133,7 +165,9 @@ impl Checked {
     /// authority (signed or attested).
     pub fn id(&self) -> Option<(Address, TxnId)> {
         match self {
-            Checked::Valid(tx, _) | Checked::Attested { tx, .. } => Some((tx.sender, tx.id)),
+            Checked::Valid(tx, _)
+            | Checked::Attested { tx, .. }
+            | Checked::Submitted { tx, .. } => Some((tx.sender, tx.id)),
             Checked::Rejected(_) | Checked::Genesis(_) => None,
         }
     }
@@ -184,6 +218,8 @@ pub fn check_entry_with(payload: &[u8], known: &dyn KnownSignatures) -> Vec<Chec
 pub enum DecodedEntry {
     /// An attested entry.
     Attested(DecodedAttested),
+    /// A submitted entry (no signature of its own).
+    Submitted(Vec<DecodedItem>),
     /// The genesis record.
     Genesis(Genesis),
     /// A batch of signed transactions, each with its signing hash.
@@ -199,8 +235,11 @@ impl DecodedEntry {
             Some(magic) if magic == ATTESTED_MAGIC || magic == ATTESTED_MAGIC_V1 => {
                 decode_attested(payload).map(DecodedEntry::Attested)
             }
-            Some(magic) if magic == GENESIS_MAGIC => {
+            Some(magic) if magic == GENESIS_MAGIC || magic == GENESIS_MAGIC_CHAIN => {
                 Genesis::decode(payload).map(DecodedEntry::Genesis)
+            }
+            Some(magic) if magic == SUBMITTED_MAGIC => {
+                decode_submitted(payload).map(DecodedEntry::Submitted)
             }
             _ => decode_batch(payload).map(|txs| {
                 let hashed = txs.into_iter().map(|decoded| {
@@ -227,6 +266,12 @@ impl DecodedEntry {
                     matches!(item, Ok((Item::Signed(signed), hash)) if vouched(known, signed, hash))
                 });
                 (known.signer(&entry.signature, &entry.hash), items.collect())
+            }
+            DecodedEntry::Submitted(items) => {
+                let items = items.iter().map(|item| {
+                    matches!(item, Ok((Item::Signed(signed), hash)) if vouched(known, signed, hash))
+                });
+                (None, items.collect())
             }
             DecodedEntry::Signed(txs) => {
                 let txs = txs
@@ -271,6 +316,11 @@ impl VouchedEntry {
                     .filter(|(item, v)| unvouched(matches!(item, Ok((Item::Signed(_), _))), v));
                 usize::from(self.gateway.is_none()) + items.count()
             }
+            DecodedEntry::Submitted(items) => items
+                .iter()
+                .zip(&self.vouched)
+                .filter(|(item, v)| unvouched(matches!(item, Ok((Item::Signed(_), _))), v))
+                .count(),
             DecodedEntry::Signed(txs) => txs
                 .iter()
                 .zip(&self.vouched)
@@ -290,6 +340,7 @@ impl VouchedEntry {
         };
         match self.entry {
             DecodedEntry::Attested(entry) => check_attested(entry, self.gateway, self.vouched),
+            DecodedEntry::Submitted(items) => check_submitted(items, self.vouched),
             DecodedEntry::Genesis(genesis) => vec![Checked::Genesis(genesis)],
             DecodedEntry::Signed(txs) => txs
                 .into_iter()
@@ -302,6 +353,22 @@ impl VouchedEntry {
             DecodedEntry::Malformed(e) => vec![malformed(e)],
         }
     }
+}
+
+/// The items of a submitted entry: signed ones checked on their own,
+/// unsigned ones left to the header's submitter, which replay judges.
+fn check_submitted(items: Vec<DecodedItem>, vouched: Vec<bool>) -> Vec<Checked> {
+    items
+        .into_iter()
+        .zip(vouched)
+        .map(|(item, vouched)| match item {
+            Err(e) => Checked::Rejected(Outcome::Malformed {
+                reason: e.to_string(),
+            }),
+            Ok((Item::Signed(signed), hash)) => check_signed(signed, hash, vouched),
+            Ok((Item::Attested(tx), hash)) => Checked::Submitted { tx, hash },
+        })
+        .collect()
 }
 
 /// The items of an attested entry: signed ones checked on their own,
@@ -373,7 +440,19 @@ pub struct Replayer<E> {
     /// committed state and emptied whenever an ACL fact changes, so it never
     /// changes a decision.
     writers: std::cell::RefCell<FastSet<(Address, StreamId)>>,
+    /// What orders the log (from its genesis record).
+    ordering: Ordering,
     poisoned: bool,
+}
+
+/// An entry as offered to [`Replayer::apply_submitted`].
+#[derive(Debug)]
+pub enum EntryBody {
+    /// Read and checked ([`check_entry`]).
+    Read(Vec<Checked>),
+    /// Not read: its submitter may not write the log, as
+    /// [`Replayer::reads_entries_of`] said.
+    Unread,
 }
 
 /// Rebuilds the conflict window from the change log of the last
@@ -410,6 +489,16 @@ struct EntryEffects {
     /// attested entry asks about the same signer.
     gateway_asked: Option<(Address, usize, bool)>,
     outcomes: FastMap<(Address, TxnId), Decided>,
+    /// The log's ordering, when this entry is its genesis record.
+    ordering: Option<Ordering>,
+}
+
+/// What settles a checked transaction without a decision against state.
+enum Settled {
+    /// Refused with this outcome.
+    Outcome(Outcome),
+    /// The genesis record, applied on its own terms.
+    Genesis(Genesis),
 }
 
 /// An id's decision as stored: the signing hash of the transaction decided
@@ -472,6 +561,7 @@ impl EntryEffects {
             acl_staged: 0,
             gateway_asked: None,
             outcomes,
+            ordering: None,
         }
     }
 }
@@ -481,6 +571,17 @@ fn outcome_key(sender: &Address, id: &TxnId) -> Vec<u8> {
     key.extend_from_slice(sender);
     key.extend_from_slice(id);
     key
+}
+
+/// The log's ordering stored in `engine` (its members', before a genesis
+/// record said otherwise).
+fn stored_ordering<E: Engine>(engine: &E) -> Result<Ordering, ReplayError> {
+    let Some(bytes) = engine.get(Column::Meta, ORDERING_KEY)? else {
+        return Ok(Ordering::Members);
+    };
+    let genesis = Genesis::decode(&bytes)
+        .map_err(|e| ReplayError::Corrupt(format!("stored ordering: {e}")))?;
+    Ok(genesis.ordering)
 }
 
 /// The applied position stored in `engine` (the start, for a new store).
@@ -533,6 +634,7 @@ impl<E: Engine> Replayer<E> {
         conflict_window: u64,
     ) -> Result<Self, ReplayError> {
         let window = rebuild_window(&store, applied.version, conflict_window)?;
+        let ordering = stored_ordering(store.engine())?;
         Ok(Self {
             store,
             applied,
@@ -540,8 +642,89 @@ impl<E: Engine> Replayer<E> {
             conflict_window,
             facts: FactCache::new(),
             writers: Default::default(),
+            ordering,
             poisoned: false,
         })
+    }
+
+    /// What orders the log, as its genesis record said ([`Ordering::Members`]
+    /// before one applied, and for logs without one).
+    pub fn ordering(&self) -> Ordering {
+        self.ordering
+    }
+
+    /// Whether the next entry is read if `submitter` submitted it: always on
+    /// a log its members order; on one a chain orders, only if `submitter`
+    /// is a gateway or an admin of the log at this position.
+    pub fn reads_entries_of(&self, submitter: &Address) -> Result<bool, ReplayError> {
+        if !self.ordering.authenticates_submitters() {
+            return Ok(true);
+        }
+        let overlay = FastMap::default();
+        let view = AclView::new(
+            &self.store,
+            &overlay,
+            Some(&self.facts),
+            self.applied.version,
+        );
+        let gateway = view.holds(&SYSTEM_STREAM, &Fact::Gateway(*submitter))?;
+        Ok(gateway || view.holds(&SYSTEM_STREAM, &Fact::Admin(*submitter))?)
+    }
+
+    /// Decides and applies entry `seq`, whose header names `submitter`:
+    /// skipped (nothing decided, its position and a mark folded into the
+    /// digest) when the submitter may not write the log, else as
+    /// [`Replayer::apply_entry`] with unsigned items of a submitted entry
+    /// vouched for by the submitter. `None` when it was skipped.
+    pub fn apply_submitted(
+        &mut self,
+        seq: u64,
+        submitter: Address,
+        body: EntryBody,
+    ) -> Result<Option<Vec<Outcome>>, ReplayError> {
+        self.check_next(seq)?;
+        let txs = match (self.reads_entries_of(&submitter)?, body) {
+            (false, _) => return self.skip_entry(seq, &submitter).map(|()| None),
+            (true, EntryBody::Unread) => return Err(ReplayError::NotRead { seq }),
+            (true, EntryBody::Read(txs)) => txs,
+        };
+        self.apply_checked(seq, Some(submitter), txs).map(Some)
+    }
+
+    /// Moves past entry `seq` without reading it.
+    fn skip_entry(&mut self, seq: u64, submitter: &Address) -> Result<(), ReplayError> {
+        let mut digest = blake3::Hasher::new_keyed(&DIGEST_KEY);
+        digest.update(&self.applied.digest);
+        digest.update(&seq.to_le_bytes());
+        digest.update(SKIPPED_MARK);
+        digest.update(submitter);
+        let next = Applied {
+            next_seq: seq + 1,
+            digest: *digest.finalize().as_bytes(),
+            ..self.applied
+        };
+        let mut batch = WriteBatch::with_capacity(1);
+        batch.put(Column::Meta, APPLIED_KEY.to_vec(), next.encode());
+        if let Err(e) = self.store.write(batch, false) {
+            self.poisoned = true;
+            return Err(e.into());
+        }
+        self.applied = next;
+        Ok(())
+    }
+
+    /// Refuses to apply anything but the next entry, or after a failed write.
+    fn check_next(&self, seq: u64) -> Result<(), ReplayError> {
+        if self.poisoned {
+            return Err(ReplayError::Poisoned);
+        }
+        if seq != self.applied.next_seq {
+            return Err(ReplayError::OutOfOrder {
+                expected: self.applied.next_seq,
+                got: seq,
+            });
+        }
+        Ok(())
     }
 
     /// How far replay has got.
@@ -567,21 +750,28 @@ impl<E: Engine> Replayer<E> {
     }
 
     /// Decides and applies entry `seq`, whose transactions went through
-    /// [`check_entry`]. Returns one outcome per transaction, in order.
+    /// [`check_entry`], on a log its members order (whose headers' submitters
+    /// count for nothing). Returns one outcome per transaction, in order.
     pub fn apply_entry(
         &mut self,
         seq: u64,
         txs: Vec<Checked>,
     ) -> Result<Vec<Outcome>, ReplayError> {
-        if self.poisoned {
-            return Err(ReplayError::Poisoned);
+        self.check_next(seq)?;
+        if self.ordering.authenticates_submitters() {
+            let ordering = self.ordering;
+            return Err(ReplayError::SubmitterNeeded { seq, ordering });
         }
-        if seq != self.applied.next_seq {
-            return Err(ReplayError::OutOfOrder {
-                expected: self.applied.next_seq,
-                got: seq,
-            });
-        }
+        self.apply_checked(seq, None, txs)
+    }
+
+    /// Decides and applies checked entry `seq`, the next one.
+    fn apply_checked(
+        &mut self,
+        seq: u64,
+        submitter: Option<Address>,
+        txs: Vec<Checked>,
+    ) -> Result<Vec<Outcome>, ReplayError> {
         let stored = self.stored_outcomes(&txs)?;
         let mut effects = EntryEffects::sized_for(&txs);
         let mut next = self.applied;
@@ -590,22 +780,13 @@ impl<E: Engine> Replayer<E> {
         digest.update(&seq.to_le_bytes());
         let mut outcomes = Vec::with_capacity(txs.len());
         for (checked, stored) in txs.into_iter().zip(stored) {
-            let (tx, hash) = match checked {
-                Checked::Valid(tx, hash) => (tx, hash),
-                Checked::Attested { tx, hash, gateway }
-                    if self.is_gateway(&gateway, &mut effects, next.version)? =>
-                {
-                    (tx, hash)
-                }
-                Checked::Attested { gateway, .. } => {
-                    outcomes.push(settled(Outcome::NotAGateway { gateway }, &mut digest));
-                    continue;
-                }
-                Checked::Rejected(outcome) => {
+            let (tx, hash) = match self.vouched_for(checked, submitter, &mut effects, &next)? {
+                Ok(valid) => valid,
+                Err(Settled::Outcome(outcome)) => {
                     outcomes.push(settled(outcome, &mut digest));
                     continue;
                 }
-                Checked::Genesis(genesis) => {
+                Err(Settled::Genesis(genesis)) => {
                     let outcome = self.apply_genesis(seq, &genesis, &mut effects, &mut digest);
                     outcomes.push(settled(outcome, &mut digest));
                     continue;
@@ -615,6 +796,53 @@ impl<E: Engine> Replayer<E> {
                 self.decide_and_record(&tx, &hash, stored, &mut effects, &mut next, &mut digest)?;
             outcomes.push(outcome);
         }
+        self.write_entry(seq, effects, next, digest)?;
+        Ok(outcomes)
+    }
+
+    /// A checked transaction whose sender is established (signed, or
+    /// vouched for by a gateway), or what settles it without a decision.
+    fn vouched_for(
+        &self,
+        checked: Checked,
+        submitter: Option<Address>,
+        effects: &mut EntryEffects,
+        next: &Applied,
+    ) -> Result<Result<(Transaction, [u8; 32]), Settled>, ReplayError> {
+        let refused = |outcome| Ok(Err(Settled::Outcome(outcome)));
+        let gateway = match checked {
+            Checked::Valid(tx, hash) => return Ok(Ok((tx, hash))),
+            Checked::Rejected(outcome) => return refused(outcome),
+            Checked::Genesis(genesis) => return Ok(Err(Settled::Genesis(genesis))),
+            Checked::Attested { tx, hash, gateway } => (gateway, (tx, hash)),
+            Checked::Submitted { tx, hash } => match submitter {
+                Some(by) if self.ordering.authenticates_submitters() => (by, (tx, hash)),
+                _ => {
+                    return refused(Outcome::BadSignature {
+                        reason: format!(
+                            "an unsigned item of an entry without an attestation counts only \
+                             on a log whose ordering authenticates submitters; this log is \
+                             ordered by {}",
+                            self.ordering
+                        ),
+                    });
+                }
+            },
+        };
+        match self.is_gateway(&gateway.0, effects, next.version)? {
+            true => Ok(Ok(gateway.1)),
+            false => refused(Outcome::NotAGateway { gateway: gateway.0 }),
+        }
+    }
+
+    /// Writes a decided entry's effects, position and digest in one batch.
+    fn write_entry(
+        &mut self,
+        seq: u64,
+        mut effects: EntryEffects,
+        mut next: Applied,
+        digest: blake3::Hasher,
+    ) -> Result<(), ReplayError> {
         if let Some(record) = effects.changes.finish() {
             effects
                 .batch
@@ -637,8 +865,11 @@ impl<E: Engine> Replayer<E> {
             self.writers.borrow_mut().clear();
         }
         self.facts.merge(effects.acl);
+        if let Some(ordering) = effects.ordering {
+            self.ordering = ordering;
+        }
         self.applied = next;
-        Ok(outcomes)
+        Ok(())
     }
 
     /// The stored outcome of each valid transaction's id (None for rejected
@@ -745,7 +976,15 @@ impl<E: Engine> Replayer<E> {
                 .map(|g| (SYSTEM_STREAM, Fact::Gateway(*g), true)),
         );
         self.stage_facts(facts, effects, 0);
-        digest.update(&genesis.encode());
+        let encoded = genesis.encode();
+        digest.update(&encoded);
+        if genesis.ordering != Ordering::Members {
+            // Kept as the whole record: one decoder for both.
+            effects
+                .batch
+                .put(Column::Meta, ORDERING_KEY.to_vec(), encoded);
+            effects.ordering = Some(genesis.ordering);
+        }
         Outcome::Committed { version: 0 }
     }
 

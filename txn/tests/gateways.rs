@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use ordo_kv::MemEngine;
-use ordo_txn::attest::{Genesis, Item, SYSTEM_STREAM, encode_attested};
+use ordo_txn::attest::{Genesis, Item, Ordering, SYSTEM_STREAM, encode_attested};
 use ordo_txn::{AclOp, Outcome, Replayer, Transaction, Write, check_entry};
 
 /// Account 0 is the log's admin, account 1 its gateway, account 2 a
@@ -22,6 +22,7 @@ fn genesis_log() -> Replayer<MemEngine> {
     let genesis = Genesis {
         admin: address(ADMIN),
         gateways: vec![address(GATEWAY)],
+        ordering: Ordering::Members,
     };
     let outcomes = replayer
         .apply_entry(0, check_entry(&genesis.encode()))
@@ -228,6 +229,7 @@ fn a_genesis_record_after_the_first_entry_is_refused() {
     let late = Genesis {
         admin: address(STRANGER),
         gateways: vec![address(STRANGER)],
+        ordering: Ordering::Members,
     };
     let outcomes = apply_payload(&mut replayer, &late.encode());
     assert!(

@@ -24,6 +24,7 @@ use crate::node::storage_set::StorageSet;
 use anyhow::Context;
 use ordo_log::{EntryReader, EntryWriter, RecentPayloads, Sequencer, SpreadShards};
 use ordo_raft::{PeerTls, RaftSequencer, RemoteSequencer};
+use ordo_txn::attest::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -234,12 +235,16 @@ async fn cluster_log(
         .context("reaching the storage members")?
         .with_write_quorum(config.write_quorum);
     let shards: Arc<dyn SpreadShards> = Arc::new(storage.clone());
-    let mut chain_stats = None;
+    let (mut chain_stats, mut ordering) = (None, Ordering::Members);
     let sequencer: Arc<dyn Sequencer> = match (voter, &config.evm) {
         (Some(voter), _) => voter,
-        (None, Some(chain)) => {
-            let chain = connect_chain(config, chain).await?;
+        (None, Some(settings)) => {
+            let chain = connect_chain(config, settings).await?;
             chain_stats = Some(chain.stats());
+            ordering = Ordering::Chain {
+                chain_id: settings.chain_id,
+                contract: settings.contract.into_array(),
+            };
             chain
         }
         (None, None) => connect_sequencers(&config.sequencers, tls).await,
@@ -258,6 +263,7 @@ async fn cluster_log(
         reader,
         coding,
         chain: chain_stats,
+        ordering,
     };
     Ok((access, storage))
 }

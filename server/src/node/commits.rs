@@ -207,13 +207,37 @@ impl std::fmt::Debug for Pending {
     }
 }
 
+/// How a gateway vouches for the senders of the unsigned (session)
+/// transactions in its entries, which follows from what orders the log
+/// (`ordo_txn::attest::Ordering`).
+#[derive(Clone)]
+pub enum Vouch {
+    /// By signing each such entry with the node's key (an attested entry):
+    /// on a log its members order, a header's submitter proves nothing.
+    Signature(SigningKey),
+    /// By submitting the entry: on a log a chain orders, the chain
+    /// authenticates the node's account as the header's submitter, so the
+    /// entry needs no signature of its own.
+    Submission,
+}
+
+impl std::fmt::Debug for Vouch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.write_str(match self {
+            Vouch::Signature(_) => "Vouch::Signature",
+            Vouch::Submission => "Vouch::Submission",
+        })
+    }
+}
+
 impl Committer {
     /// Starts the batcher, appending through `writer`; entries holding
-    /// unsigned (session) transactions are attested with `gateway`, the
-    /// node's key. Outcomes arrive through `waiters`, which the replica feeds.
+    /// unsigned (session) transactions are vouched for as `vouch` says.
+    /// Outcomes arrive through `waiters`, which the replica feeds.
     pub fn start(
         writer: EntryWriter,
-        gateway: SigningKey,
+        vouch: Vouch,
         limits: BatchLimits,
         waiters: Arc<Waiters>,
         metrics: Arc<crate::node::metrics::Metrics>,
@@ -222,8 +246,7 @@ impl Committer {
         let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
         let appender = Appender {
             writer,
-            address: ordo_txn::address_of(&gateway),
-            gateway,
+            vouch,
             made,
             waiters: waiters.clone(),
         };
@@ -300,8 +323,7 @@ impl Committer {
 /// the waiters to release when an append fails.
 struct Appender {
     writer: EntryWriter,
-    gateway: SigningKey,
-    address: Address,
+    vouch: Vouch,
     made: Arc<VerifiedSignatures>,
     waiters: Arc<Waiters>,
 }
@@ -417,14 +439,17 @@ impl Appender {
                 Item::Attested(_) => None,
             })
             .collect();
-        let payload = if signed.len() == batch.len() {
-            ordo_txn::encode_batch(signed)
-        } else {
-            let attested = ordo_txn::attest::attest(items(), &self.gateway)
-                .map_err(|e| format!("attesting the entry: {e}"))?;
-            self.made
-                .remember_signature(attested.signature, attested.hash, self.address);
-            attested.payload
+        let payload = match &self.vouch {
+            _ if signed.len() == batch.len() => ordo_txn::encode_batch(signed),
+            Vouch::Submission => ordo_txn::attest::encode_submitted(items()),
+            Vouch::Signature(gateway) => {
+                let attested = ordo_txn::attest::attest(items(), gateway)
+                    .map_err(|e| format!("attesting the entry: {e}"))?;
+                let address = ordo_txn::address_of(gateway);
+                self.made
+                    .remember_signature(attested.signature, attested.hash, address);
+                attested.payload
+            }
         };
         Ok((payload, tags))
     }
@@ -484,7 +509,7 @@ mod tests {
         let key = ordo_txn::testkit::signing_key(9);
         Committer::start(
             writer,
-            key,
+            Vouch::Signature(key),
             BatchLimits::default(),
             Arc::default(),
             Arc::default(),

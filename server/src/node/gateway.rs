@@ -9,7 +9,7 @@
 //! admin and first gateway; a node over a log made before gateways existed
 //! is no gateway, so it takes only signed commits.
 
-use ordo_txn::attest::{Genesis, SYSTEM_STREAM};
+use ordo_txn::attest::{Genesis, Ordering, SYSTEM_STREAM};
 use ordo_txn::{Address, Fact, SigningKey};
 use std::path::Path;
 
@@ -50,12 +50,13 @@ impl NodeKey {
         ordo_txn::replay::fact_holds(state, &SYSTEM_STREAM, &fact, version)
     }
 
-    /// The genesis record of a log this node founds: the node is its admin
-    /// and first gateway.
-    pub fn genesis(&self) -> Genesis {
+    /// The genesis record of a log this node founds, ordered by
+    /// `ordering`: the node is its admin and first gateway.
+    pub fn genesis(&self, ordering: Ordering) -> Genesis {
         Genesis {
             admin: self.address,
             gateways: vec![self.address],
+            ordering,
         }
     }
 }

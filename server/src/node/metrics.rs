@@ -26,6 +26,9 @@ pub struct Metrics {
     commits: AtomicU64,
     /// Signatures the replica recovered (not vouched for by this node).
     recoveries: AtomicU64,
+    /// Entries the replica passed over unread: submitted by an account
+    /// that may not write the log (a log a chain orders).
+    skipped_entries: AtomicU64,
     aborts: Mutex<BTreeMap<&'static str, u64>>,
     duplicates: Mutex<BTreeMap<&'static str, u64>>,
     commit_micros: Histogram,
@@ -37,6 +40,7 @@ impl Default for Metrics {
         Self {
             commits: AtomicU64::new(0),
             recoveries: AtomicU64::new(0),
+            skipped_entries: AtomicU64::new(0),
             aborts: Mutex::new(BTreeMap::new()),
             duplicates: Mutex::new(BTreeMap::new()),
             commit_micros: Histogram::new(LATENCY_BOUNDS_MICROS),
@@ -91,6 +95,11 @@ impl Metrics {
         self.recoveries.fetch_add(count as u64, Ordering::Relaxed);
     }
 
+    /// Records an entry the replica passed over unread.
+    pub fn record_skipped_entry(&self) {
+        self.skipped_entries.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records the size of a batch appended to the log.
     pub fn record_batch(&self, transactions: usize) {
         self.batch_txns.observe(transactions as u64);
@@ -110,6 +119,12 @@ impl Metrics {
             "ordo_replica_signature_recoveries_total",
             "Signatures the replica recovered: those this node neither verified at ingress nor made itself.",
             self.recoveries.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "ordo_replica_entries_skipped_total",
+            "Entries passed over unread because their chain-authenticated submitter may not write the log.",
+            self.skipped_entries.load(Ordering::Relaxed),
         );
         let _ = writeln!(
             out,

@@ -7,13 +7,23 @@
 //! position in one atomic batch. Because the position is stored with the
 //! effects, a replica that dies at any moment resumes at exactly the next
 //! entry: nothing is applied twice and nothing is skipped.
+//!
+//! On a log a chain orders (`ordo_txn::attest::Ordering::Chain`), an entry
+//! whose header names a submitter that may not write the log is passed
+//! over unread: its shards are never fetched, so a stranger's header for
+//! data that exists nowhere cannot stall the replica. Whether a submitter
+//! may write is decided by replay at the entry's position; reading ahead
+//! only guesses from the state applied so far, and an entry guessed wrong
+//! (its submitter made a gateway by an entry just before it) is read when
+//! its turn comes.
 
 use crate::node::metrics::Metrics;
 use ordo_kv::{EngineError, RocksEngine};
-use ordo_log::{EntryError, EntryReader};
+use ordo_log::{EntryError, EntryHeader, EntryReader};
+use ordo_txn::attest::Ordering;
 use ordo_txn::{
-    Address, Applied, Checked, DecodedEntry, KnownSignatures, NoneKnown, Outcome, ReplayError,
-    Replayer, TxnId,
+    Address, Applied, Checked, DecodedEntry, EntryBody, KnownSignatures, NoneKnown, Outcome,
+    ReplayError, Replayer, TxnId,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -51,6 +61,20 @@ pub enum ReplicaError {
         /// What went wrong.
         reason: String,
     },
+    /// The log's genesis record names another ordering than the one this
+    /// node follows it by: a log founded on another chain or contract, or
+    /// by raft members, replayed here would take headers' submitters for
+    /// what they are not.
+    #[error(
+        "this log says it is ordered by {found}, but this node follows it by {expected}; \
+         point the node at the log's own sequencer"
+    )]
+    Ordering {
+        /// What this node orders the log by.
+        expected: Ordering,
+        /// What the log's genesis record says.
+        found: Ordering,
+    },
 }
 
 /// MVCC state fed from the log.
@@ -62,6 +86,20 @@ pub struct Replica {
     /// told, [`Replica::with_verified`]).
     known: Arc<dyn KnownSignatures + Send + Sync>,
     metrics: Option<Arc<Metrics>>,
+    /// What the node orders the log by, which the log's genesis must say
+    /// (unchecked when `None`: `ordo replay` of a local log).
+    expected: Option<Ordering>,
+}
+
+/// An entry on its way from the log to replay.
+enum Reading {
+    /// Being read and checked on a task of its own.
+    Task(tokio::task::JoinHandle<Result<(Address, Vec<Checked>), ReplicaError>>),
+    /// Read and checked.
+    Done(Address, Vec<Checked>),
+    /// Only its header read: its submitter may not write the log, as far as
+    /// the state applied so far tells.
+    Unread(EntryHeader),
 }
 
 impl std::fmt::Debug for Replica {
@@ -84,7 +122,27 @@ impl Replica {
             reader,
             known: Arc::new(NoneKnown),
             metrics: None,
+            expected: None,
         })
+    }
+
+    /// Requires the log's genesis record to say it is ordered by
+    /// `ordering`; checked now if the genesis is applied, else once it is.
+    pub fn expecting(mut self, ordering: Ordering) -> Result<Self, ReplicaError> {
+        self.expected = Some(ordering);
+        if self.replayer.applied().next_seq > 0 {
+            self.check_ordering()?;
+        }
+        Ok(self)
+    }
+
+    /// Whether the log's ordering is the expected one.
+    fn check_ordering(&self) -> Result<(), ReplicaError> {
+        let found = self.replayer.ordering();
+        match self.expected {
+            Some(expected) if expected != found => Err(ReplicaError::Ordering { expected, found }),
+            _ => Ok(()),
+        }
     }
 
     /// Lets the signature check skip recovery for transactions this node
@@ -133,27 +191,76 @@ impl Replica {
         mut on_applied: impl FnMut(&AppliedEntry<'_>),
     ) -> Result<(), ReplicaError> {
         let mut next_to_check = self.replayer.applied().next_seq;
+        // One entry, the usual case under light load: nothing to read
+        // ahead, so no task to hand it to.
+        let inline = next_to_check + 1 == tail;
         let mut ahead = std::collections::VecDeque::new();
-        if next_to_check + 1 == tail {
-            // One entry, the usual case under light load: nothing to read
-            // ahead, so no task to hand it to.
-            let checked = read_and_check(self.checker(), next_to_check);
-            return self.apply(next_to_check, checked.await?, &mut on_applied);
-        }
         while self.replayer.applied().next_seq < tail {
             while next_to_check < tail && ahead.len() < CHECK_AHEAD {
-                ahead.push_back(tokio::spawn(read_and_check(self.checker(), next_to_check)));
+                ahead.push_back(self.start_reading(next_to_check, inline).await?);
                 next_to_check += 1;
             }
             let seq = self.replayer.applied().next_seq;
-            let Some(task) = ahead.pop_front() else { break };
-            let checked = task.await.map_err(|e| ReplicaError::Check {
-                seq,
-                reason: e.to_string(),
-            })??;
-            self.apply(seq, checked, &mut on_applied)?;
+            let Some(reading) = ahead.pop_front() else {
+                break;
+            };
+            let (submitter, body) = self.finish_reading(seq, reading).await?;
+            self.apply(seq, submitter, body, &mut on_applied)?;
         }
         Ok(())
+    }
+
+    /// Starts reading entry `seq`: on its own task unless `inline`; not at
+    /// all, past its header, when its submitter may not write the log.
+    /// (`&mut self` because the replayer is not `Sync`: a shared borrow held
+    /// across an await would make the future not `Send`.)
+    async fn start_reading(&mut self, seq: u64, inline: bool) -> Result<Reading, ReplicaError> {
+        let checker = self.checker();
+        if !self.replayer.ordering().authenticates_submitters() {
+            return Ok(match inline {
+                true => {
+                    let (submitter, checked) = read_and_check(checker, seq).await?;
+                    Reading::Done(submitter, checked)
+                }
+                false => Reading::Task(tokio::spawn(read_and_check(checker, seq))),
+            });
+        }
+        let header =
+            (self.reader.header(seq).await).map_err(|source| ReplicaError::Log { seq, source })?;
+        let replay = |source| ReplicaError::Replay { seq, source };
+        if !self
+            .replayer
+            .reads_entries_of(&header.entry.submitter)
+            .map_err(replay)?
+        {
+            return Ok(Reading::Unread(header));
+        }
+        Ok(Reading::Task(tokio::spawn(check_payload(checker, header))))
+    }
+
+    /// Waits for entry `seq`'s reading, reading it now if it was passed
+    /// over but its submitter may write the log after all.
+    async fn finish_reading(
+        &mut self,
+        seq: u64,
+        reading: Reading,
+    ) -> Result<(Address, EntryBody), ReplicaError> {
+        let (submitter, checked) = match reading {
+            Reading::Done(submitter, checked) => (submitter, checked),
+            Reading::Task(task) => task.await.map_err(|e| ReplicaError::Check {
+                seq,
+                reason: e.to_string(),
+            })??,
+            Reading::Unread(header) => {
+                let submitter = header.entry.submitter;
+                let replay = |source| ReplicaError::Replay { seq, source };
+                if !self.replayer.reads_entries_of(&submitter).map_err(replay)? {
+                    return Ok((submitter, EntryBody::Unread));
+                }
+                check_payload(self.checker(), header).await?
+            }
+        };
+        Ok((submitter, EntryBody::Read(checked)))
     }
 
     /// What reading and checking an entry needs, for a task of its own.
@@ -165,23 +272,40 @@ impl Replica {
         }
     }
 
-    /// Applies checked entry `seq` and reports it to `on_applied`.
+    /// Applies entry `seq`, submitted by `submitter`, and reports it to
+    /// `on_applied` (with no transactions when it was skipped unread).
     fn apply(
         &mut self,
         seq: u64,
-        checked: Vec<Checked>,
+        submitter: Address,
+        body: EntryBody,
         on_applied: &mut impl FnMut(&AppliedEntry<'_>),
     ) -> Result<(), ReplicaError> {
-        let ids: Vec<Option<(Address, TxnId)>> = checked.iter().map(Checked::id).collect();
+        let ids: Vec<Option<(Address, TxnId)>> = match &body {
+            EntryBody::Read(checked) => checked.iter().map(Checked::id).collect(),
+            EntryBody::Unread => Vec::new(),
+        };
         let outcomes = self
             .replayer
-            .apply_entry(seq, checked)
+            .apply_submitted(seq, submitter, body)
             .map_err(|source| ReplicaError::Replay { seq, source })?;
+        if seq == 0 {
+            self.check_ordering()?;
+        }
+        let (ids, outcomes) = match &outcomes {
+            Some(outcomes) => (&ids[..], &outcomes[..]),
+            None => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.record_skipped_entry();
+                }
+                (&[][..], &[][..])
+            }
+        };
         on_applied(&AppliedEntry {
             seq,
             applied: self.replayer.applied(),
-            ids: &ids,
-            outcomes: &outcomes,
+            ids,
+            outcomes,
         });
         Ok(())
     }
@@ -291,12 +415,41 @@ pub const INLINE_RECOVERIES: usize = 2;
 /// (they were a tenth of the replica's time in a 16-client SQL insert
 /// profile), so only the recoveries of an entry that needs several go
 /// there.
-async fn read_and_check(checker: Checker, seq: u64) -> Result<Vec<Checked>, ReplicaError> {
+async fn read_and_check(
+    checker: Checker,
+    seq: u64,
+) -> Result<(Address, Vec<Checked>), ReplicaError> {
+    let header = checker.reader.header(seq).await;
+    check_payload(
+        checker,
+        header.map_err(|source| ReplicaError::Log { seq, source })?,
+    )
+    .await
+}
+
+/// Reads the payload of the entry `header` describes (shards verified) and
+/// checks its transactions; with the header's submitter.
+async fn check_payload(
+    checker: Checker,
+    header: EntryHeader,
+) -> Result<(Address, Vec<Checked>), ReplicaError> {
+    let (seq, submitter) = (header.seq, header.entry.submitter);
     let (_, entry) = checker
         .reader
-        .read(seq)
+        .payload(header)
         .await
         .map_err(|source| ReplicaError::Log { seq, source })?;
+    check_transactions(checker, seq, entry)
+        .await
+        .map(|checked| (submitter, checked))
+}
+
+/// Checks the transactions of entry `seq`'s verified payload.
+async fn check_transactions(
+    checker: Checker,
+    seq: u64,
+    entry: ordo_log::VerifiedPayload,
+) -> Result<Vec<Checked>, ReplicaError> {
     let (known, metrics) = (checker.known, checker.metrics);
     let count = move |recoveries: usize| {
         if let Some(metrics) = &metrics {

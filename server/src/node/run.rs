@@ -2,7 +2,7 @@
 //! serving gRPC until SIGINT or SIGTERM.
 
 use crate::node::appenders::Appenders;
-use crate::node::commits::{BatchLimits, Committer, Waiters};
+use crate::node::commits::{BatchLimits, Committer, Vouch, Waiters};
 use crate::node::gateway::NodeKey;
 use crate::node::handles::{Commits, Snapshots};
 use crate::node::local_log::LocalLog;
@@ -15,6 +15,7 @@ use crate::node::verified::VerifiedSignatures;
 use anyhow::Context;
 use ordo_log::{CodingParams, Sequencer};
 use ordo_proto::v1::{acl_server, kv_server, log_server, sql_server, status_server, txn_server};
+use ordo_txn::attest::Ordering;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,6 +64,9 @@ pub struct ServiceParts {
     pub appenders: Arc<Appenders>,
     /// What the chain ordering the log did, when one does.
     pub chain: Option<Arc<ordo_evm::EvmStats>>,
+    /// What orders the log: written into the genesis record of a log this
+    /// node founds, and required of the log's genesis by its replica.
+    pub ordering: Ordering,
 }
 
 /// The state directory of a node with data directory `data_dir`.
@@ -83,6 +87,8 @@ pub struct LogAccess {
     pub coding: CodingParams,
     /// What the chain ordering the log did, when one does.
     pub chain: Option<Arc<ordo_evm::EvmStats>>,
+    /// What orders the log.
+    pub ordering: Ordering,
 }
 
 /// How a node that serves clients runs, besides its log.
@@ -153,6 +159,7 @@ impl LocalNode {
             reader: log.reader(),
             coding,
             chain: None,
+            ordering: Ordering::Members,
         };
         let settings = ClientSettings {
             data_dir: config.data_dir.clone(),
@@ -187,7 +194,7 @@ pub async fn found_log_if_empty(parts: &ServiceParts) -> anyhow::Result<()> {
         return Ok(());
     }
     let node = &parts.commits.node;
-    let genesis = node.genesis().encode();
+    let genesis = node.genesis(parts.ordering).encode();
     let header = parts
         .writer
         .append(genesis, vec![], node.address)
@@ -219,13 +226,15 @@ pub fn start_client_roles(
         reader,
         coding,
         chain,
+        ordering,
     } = log;
     let verified = Arc::new(VerifiedSignatures::default());
     let metrics = Arc::new(Metrics::default());
     let replica = Replica::open(&state_dir(&settings.data_dir), reader.clone())
         .context("opening the replica state")?
         .with_verified(verified.clone())
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .expecting(ordering)?;
     let state = replica.store();
     let (publish, applied) = tokio::sync::watch::channel(replica.applied());
     let waiters = Arc::new(Waiters::default());
@@ -239,9 +248,13 @@ pub fn start_client_roles(
     let (committer, batcher) = match settings.takes_commits {
         false => (Committer::refusing(), None),
         true => {
+            let vouch = match ordering {
+                Ordering::Members => Vouch::Signature(node.key.clone()),
+                Ordering::Chain { .. } => Vouch::Submission,
+            };
             let (committer, batcher) = Committer::start(
                 writer.clone(),
-                node.key.clone(),
+                vouch,
                 settings.batch,
                 waiters,
                 metrics.clone(),
@@ -273,6 +286,7 @@ pub fn start_client_roles(
             &settings.log_appenders,
         )?),
         chain,
+        ordering,
     };
     Ok((parts, ClientTasks { follower, batcher }))
 }
@@ -377,6 +391,7 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
         sql,
         appenders,
         chain,
+        ordering: _,
     } = parts;
     let status = status::StatusService::new(snapshots.clone(), sequencer.clone(), role, coding)
         .with_chain(chain);
