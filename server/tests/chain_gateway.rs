@@ -2,7 +2,9 @@
 //! (anvil, started by the test): two gateways with keys of their own
 //! append to one contract, and every replica applies the same headers in
 //! the same order to the same digest, each header's submitter the account
-//! the chain authenticated.
+//! the chain authenticated. The chain lets anyone append: a stranger's
+//! header is passed over unread, so one whose shards exist nowhere stalls
+//! no replica, and a node that is no gateway of the log refuses commits.
 
 #![allow(clippy::unwrap_used)]
 
@@ -58,6 +60,66 @@ async fn chain_member(
         .await
         .unwrap();
     (member, node)
+}
+
+/// Waits until `member` has applied every header below `tail`.
+async fn applied_through(member: &MemberProcess, tail: u64) -> GetStatusResponse {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    let mut now = status(member).await;
+    while now.applied_seq < tail {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "member {} lags: {now:?}",
+            member.id
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        now = status(member).await;
+    }
+    now
+}
+
+/// Makes `gateway` a gateway of the log, as the log's admin `admin` (the
+/// founding gateway's key) through `through`, and waits until `gateway`
+/// itself has applied the grant.
+async fn grant_gateway(
+    through: &MemberProcess,
+    admin: &SigningKey,
+    gateway: &MemberProcess,
+    account: alloy_primitives::Address,
+) {
+    let client = Client::connect(through.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    client
+        .transact(admin, async |tx| {
+            tx.acl(ordo_txn::AclOp::GrantGateway {
+                account: account.into_array(),
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let granted_at = status(through).await.applied_seq;
+    applied_through(gateway, granted_at).await;
+}
+
+/// A stranger, funded by anvil, appends a header for an entry whose shards
+/// were never stored anywhere; returns its seq.
+async fn stranger_appends(
+    anvil: &Anvil,
+    contract: alloy_primitives::Address,
+    from_block: u64,
+) -> u64 {
+    let stranger: SigningKey = DEV_KEYS[1].parse().unwrap();
+    let settings = anvil.settings(contract, from_block);
+    let sequencer = ordo_evm::EvmSequencer::open(settings, Some(stranger))
+        .await
+        .unwrap();
+    let header = sequencer
+        .append(ordo_log::stress::descriptor(9, 0, 1))
+        .await
+        .unwrap();
+    header.seq
 }
 
 async fn status(member: &MemberProcess) -> GetStatusResponse {
@@ -120,10 +182,29 @@ async fn two_gateways_append_to_one_contract_and_every_replica_agrees() {
         .await
         .unwrap();
     let stream = ordo_txn::stream_id(&ordo_txn::address_of(&owner), b"s");
+    // The second node is no gateway of the log yet: it refuses commits
+    // rather than append entries every replica would pass over.
+    let second_client = Client::connect(second.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    let refused = second_client
+        .transact(&owner, async |tx| {
+            tx.put(stream, b"early", b"v");
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("may not write"), "{refused}");
+    grant_gateway(&first, &first_key, &second, second_key.address()).await;
     tokio::join!(
         write(&first, &owner, stream, "first"),
         write(&second, &owner, stream, "second")
     );
+
+    // A stranger's header for data that exists nowhere, then one more
+    // commit: every replica passes over the first and applies the second.
+    let foreign = stranger_appends(&anvil, contract, from_block).await;
+    write(&first, &owner, stream, "after").await;
 
     // A replica started now, and both gateways' own replicas, agree.
     let (mut replica, _) =
@@ -134,24 +215,14 @@ async fn two_gateways_append_to_one_contract_and_every_replica_agrees() {
     let tail = reader.tail();
     let mut digests = Vec::new();
     for member in [&first, &second, &replica] {
-        let deadline = tokio::time::Instant::now() + BOUND;
-        let mut now = status(member).await;
-        while now.applied_seq < tail {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "member {} lags: {now:?}",
-                member.id
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            now = status(member).await;
-        }
+        let now = applied_through(member, tail).await;
         digests.push((now.applied_seq, now.state_digest));
     }
     assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
     let client = Client::connect(replica.endpoint.as_ref().unwrap())
         .await
         .unwrap();
-    for prefix in ["first", "second"] {
+    for prefix in ["first", "second", "after"] {
         for i in 0..COMMITS {
             let read = client
                 .get(stream, format!("{prefix}/{i}").as_bytes())
@@ -162,23 +233,32 @@ async fn two_gateways_append_to_one_contract_and_every_replica_agrees() {
     }
 
     // Every header's submitter is a gateway's account, as the chain
-    // authenticated it; both gateways appended.
+    // authenticated it, but the stranger's; both gateways appended.
     let headers = reader.read(0, tail as usize).await.unwrap();
     let gateways = [
         first_key.address().into_array(),
         second_key.address().into_array(),
     ];
-    assert!(
-        headers
-            .iter()
-            .all(|h| gateways.contains(&h.entry.submitter))
-    );
+    let stranger: SigningKey = DEV_KEYS[1].parse().unwrap();
+    for header in &headers {
+        let expected = match header.seq == foreign {
+            true => vec![stranger.address().into_array()],
+            false => gateways.to_vec(),
+        };
+        assert!(expected.contains(&header.entry.submitter), "{header:?}");
+    }
     for gateway in gateways {
         assert!(
             headers.iter().any(|h| h.entry.submitter == gateway),
             "{gateway:?} appended"
         );
     }
+    let page = common::scrape(&replica.metrics).await;
+    assert_eq!(
+        common::metric(&page, "ordo_replica_entries_skipped_total"),
+        1,
+        "the stranger's entry, and only it, is passed over: {page}"
+    );
     // Status shows where the chain stands, on a gateway and a replica.
     let at_gateway = status(&first).await.chain.expect("the chain's status");
     assert!(

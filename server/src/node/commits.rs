@@ -135,6 +135,19 @@ pub enum CommitError {
         "this member is a read replica and takes no commits; send them to a member with the gateway role"
     )]
     ReadOnly,
+    /// The log is ordered by a chain, and this node's account is neither a
+    /// gateway nor an admin of it: replay would pass over its entries.
+    #[error(
+        "this node (0x{}) may not write its log: on a log a chain orders, replicas read only entries a gateway or an admin of the log submitted; ask the log's admin to grant this node the gateway role",
+        ordo_txn::ids::hex(node)
+    )]
+    NotAWriter {
+        /// The node's account.
+        node: Address,
+    },
+    /// The state could not be read to tell whether this node may write.
+    #[error("reading whether this node may write its log: {0}")]
+    State(String),
     /// No decision within [`COMMIT_TIMEOUT`].
     #[error(
         "no decision within {COMMIT_TIMEOUT:?}; resubmit the same transaction to learn its outcome"
@@ -197,6 +210,50 @@ pub struct Committer {
     /// `None` on a read replica, which refuses every commit.
     queue: Option<mpsc::Sender<Pending>>,
     waiters: Arc<Waiters>,
+    /// On a log a chain orders: whether this node may write it.
+    writers: Option<Arc<WriterCheck>>,
+}
+
+/// Whether a node may write a log a chain orders, asked before each commit:
+/// replay passes over entries whose chain-authenticated submitter is
+/// neither a gateway nor an admin of the log
+/// (`ordo_txn::attest::Ordering::Chain`), so such a node refuses commits
+/// at once instead of appending entries no replica reads, whose commits
+/// would only time out. (A role revoked between this check and the entry's
+/// position still leaves that entry unread: its commits time out.)
+pub struct WriterCheck {
+    /// The replicated state.
+    pub state: ordo_kv::MvccStore<Arc<ordo_kv::RocksEngine>>,
+    /// How far the replica has applied the log.
+    pub applied: tokio::sync::watch::Receiver<ordo_txn::Applied>,
+    /// The node's account, the submitter the chain records.
+    pub node: Address,
+}
+
+impl std::fmt::Debug for WriterCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterCheck")
+            .field("node", &ordo_txn::ids::hex(&self.node))
+            .finish_non_exhaustive()
+    }
+}
+
+impl WriterCheck {
+    /// Refuses unless the node is a gateway or an admin of the log as of
+    /// the state applied so far.
+    fn check(&self) -> Result<(), CommitError> {
+        use ordo_txn::attest::SYSTEM_STREAM;
+        let version = self.applied.borrow().version;
+        let holds = |fact| {
+            ordo_txn::replay::fact_holds(&self.state, &SYSTEM_STREAM, &fact, version)
+                .map_err(|e| CommitError::State(e.to_string()))
+        };
+        let node = self.node;
+        match holds(ordo_txn::Fact::Gateway(node))? || holds(ordo_txn::Fact::Admin(node))? {
+            true => Ok(()),
+            false => Err(CommitError::NotAWriter { node }),
+        }
+    }
 }
 
 impl std::fmt::Debug for Pending {
@@ -253,7 +310,24 @@ impl Committer {
         let batching = run_batcher(appender, limits, receiver, metrics);
         let batcher = OwnThread::spawn("ordo-batcher", batching)?;
         let queue = Some(queue);
-        Ok((Self { queue, waiters }, batcher))
+        let writers = None;
+        Ok((
+            Self {
+                queue,
+                waiters,
+                writers,
+            },
+            batcher,
+        ))
+    }
+
+    /// This commit path, refusing every commit while `check` says the node
+    /// may not write its log (a log a chain orders).
+    pub fn checking_writers(self, check: WriterCheck) -> Self {
+        Self {
+            writers: Some(Arc::new(check)),
+            ..self
+        }
     }
 
     /// The commit path of a read replica: every commit is refused with
@@ -262,6 +336,7 @@ impl Committer {
         Self {
             queue: None,
             waiters: Arc::default(),
+            writers: None,
         }
     }
 
@@ -273,6 +348,9 @@ impl Committer {
         let Some(queue) = &self.queue else {
             return Err(CommitError::ReadOnly);
         };
+        if let Some(writers) = &self.writers {
+            writers.check()?;
+        }
         let key = (item.tx().sender, item.tx().id);
         // Registered before queueing, so a decision can never arrive first.
         let decided = self.waiters.register(key);

@@ -2,7 +2,7 @@
 //! serving gRPC until SIGINT or SIGTERM.
 
 use crate::node::appenders::Appenders;
-use crate::node::commits::{BatchLimits, Committer, Vouch, Waiters};
+use crate::node::commits::{BatchLimits, Committer, Vouch, Waiters, WriterCheck};
 use crate::node::gateway::NodeKey;
 use crate::node::handles::{Commits, Snapshots};
 use crate::node::local_log::LocalLog;
@@ -248,18 +248,22 @@ pub fn start_client_roles(
     let (committer, batcher) = match settings.takes_commits {
         false => (Committer::refusing(), None),
         true => {
-            let vouch = match ordering {
-                Ordering::Members => Vouch::Signature(node.key.clone()),
-                Ordering::Chain { .. } => Vouch::Submission,
-            };
             let (committer, batcher) = Committer::start(
                 writer.clone(),
-                vouch,
+                vouch_for(ordering, &node),
                 settings.batch,
                 waiters,
                 metrics.clone(),
                 verified.clone(),
             )?;
+            let committer = match ordering {
+                Ordering::Members => committer,
+                Ordering::Chain { .. } => committer.checking_writers(WriterCheck {
+                    state: state.clone(),
+                    applied: applied.clone(),
+                    node: node.address,
+                }),
+            };
             (committer, Some(batcher))
         }
     };
@@ -289,6 +293,16 @@ pub fn start_client_roles(
         ordering,
     };
     Ok((parts, ClientTasks { follower, batcher }))
+}
+
+/// How the node vouches for its session transactions on a log ordered by
+/// `ordering`: with a signature per entry where the header's submitter
+/// proves nothing, by its chain-authenticated submission where it does.
+fn vouch_for(ordering: Ordering, node: &NodeKey) -> Vouch {
+    match ordering {
+        Ordering::Members => Vouch::Signature(node.key.clone()),
+        Ordering::Chain { .. } => Vouch::Submission,
+    }
 }
 
 /// Runs the all-in-one node until SIGINT or SIGTERM.

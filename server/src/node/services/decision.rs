@@ -14,7 +14,10 @@ pub fn commit_status(error: CommitError) -> Status {
             Status::unavailable(error.to_string())
         }
         CommitError::TimedOut => Status::deadline_exceeded(error.to_string()),
-        CommitError::ReadOnly => Status::failed_precondition(error.to_string()),
+        CommitError::ReadOnly | CommitError::NotAWriter { .. } => {
+            Status::failed_precondition(error.to_string())
+        }
+        CommitError::State(_) => Status::internal(error.to_string()),
     }
 }
 
