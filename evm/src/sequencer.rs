@@ -1,8 +1,11 @@
 //! [`EvmSequencer`]: ordo's [`Sequencer`] over the `OrdoLog` contract.
 //!
 //! Appends queue and leave in chain transactions of up to
-//! [`MAX_HEADERS_PER_TRANSACTION`] headers, one transaction at a time (one
-//! account, one nonce sequence). An append returns once the follower has
+//! [`MAX_HEADERS_PER_TRANSACTION`] headers, up to
+//! [`MAX_TRANSACTIONS_IN_FLIGHT`] at once with consecutive nonces of one
+//! account. Each is broadcast again until one of its versions has a
+//! receipt; a stuck one is signed again with higher fees
+//! ([`FEE_BUMP_AFTER_POLLS`], [`MAX_FEE_BUMPS`]). An append returns once the follower has
 //! taken its header from a block `confirmations` deep. The follower polls
 //! the chain every `poll_interval`: the head, then the `Appended` events of
 //! the blocks newly confirmed, in chain order. It keeps the headers in
@@ -54,6 +57,19 @@ pub const MAX_QUEUED_APPENDS: usize = 4096;
 /// meanwhile, before the append fails (its outcome unknown: the follower
 /// still finds its headers if it landed).
 pub const SEND_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Polls without a receipt after which a pending append is signed again
+/// with higher fees: it is stuck, most likely underpriced (the base fee
+/// rose past what it offers). The new version keeps the nonce, so only one
+/// version can ever land; every version is watched for a receipt.
+pub const FEE_BUMP_AFTER_POLLS: u32 = 10;
+
+/// Most fee raises for one transaction: each raises both fees by at least
+/// an eighth (nodes replace a pending transaction only for 10% more) or to
+/// the endpoint's current estimate, whichever is higher; ten raises go to
+/// at least 3.2 times the first offer. Past them the last version is
+/// broadcast until [`SEND_DEADLINE`].
+pub const MAX_FEE_BUMPS: usize = 10;
 
 /// Most blocks one `eth_getLogs` call spans: public endpoints refuse wide
 /// ranges.
@@ -123,6 +139,8 @@ pub struct EvmStats {
     pub gas_used: AtomicU64,
     /// What they cost, in gwei (gas used times the effective price).
     pub gwei_spent: AtomicU64,
+    /// Pending transactions signed again with higher fees.
+    pub fee_bumps: AtomicU64,
 }
 
 /// The headers taken from confirmed blocks, and the last such block (its
@@ -251,8 +269,10 @@ impl EvmSequencer {
         let fault = Arc::new(WriteFault::default());
         let appends = signer.map(|signer| {
             let (sender, queue) = mpsc::channel(MAX_QUEUED_APPENDS);
+            let account = signer.address();
             let shared = Shared {
                 stats: stats.clone(),
+                wallet: EthereumWallet::from(signer),
                 provider: provider.clone(),
                 poll_interval: settings.poll_interval,
                 poisoned: Mutex::new(None),
@@ -260,8 +280,7 @@ impl EvmSequencer {
             };
             let submitter = Submitter {
                 shared: Arc::new(shared),
-                account: signer.address(),
-                wallet: EthereumWallet::from(signer),
+                account,
                 contract: settings.contract,
                 chain_id: settings.chain_id,
                 fault: fault.clone(),
@@ -313,7 +332,7 @@ impl EvmSequencer {
             if tokio::time::Instant::now() >= deadline {
                 return Err(SequencerError::Io(format!(
                     "transaction {} was not confirmed within {SEND_DEADLINE:?}; its outcome is unknown",
-                    landed.signed.hash
+                    landed.signed.newest().hash
                 )));
             }
             let mut tail = self.tail.clone();
@@ -485,7 +504,6 @@ fn same_header(recorded: &EntryDescriptor, sent: &EntryDescriptor) -> bool {
 /// injected fault) stops the submitter until the sequencer is reopened.
 struct Submitter {
     shared: Arc<Shared>,
-    wallet: EthereumWallet,
     account: ChainAddress,
     contract: ChainAddress,
     chain_id: u64,
@@ -497,6 +515,8 @@ struct Submitter {
 /// What the submitter and its landing tasks share.
 struct Shared {
     stats: Arc<EvmStats>,
+    /// Signs appends, and again with higher fees.
+    wallet: EthereumWallet,
     provider: DynProvider,
     poll_interval: Duration,
     /// Why sending stopped.
@@ -552,10 +572,7 @@ impl Submitter {
         loop {
             match self.sign(batch).await {
                 Ok(signed) => {
-                    let provider = &self.shared.provider;
-                    if let Err(e) = provider.send_raw_transaction(&signed.raw).await {
-                        tracing::debug!(error = %e, hash = %signed.hash, "broadcasting the append");
-                    }
+                    broadcast(&self.shared.provider, &signed.newest()).await;
                     return Ok(signed);
                 }
                 Err(SendFailure::Fatal(reason)) => return Err(self.shared.poison(reason)),
@@ -607,17 +624,14 @@ impl Submitter {
             Err(e) => return Err(transient(e)),
         };
         let fees = provider.estimate_eip1559_fees().await.map_err(transient)?;
-        let request = request
-            .with_nonce(nonce)
-            .with_gas_limit(gas + gas / 5)
-            .with_max_fee_per_gas(fees.max_fee_per_gas)
-            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
-        let envelope = (request.build(&self.wallet).await)
+        let request = request.with_nonce(nonce).with_gas_limit(gas + gas / 5);
+        let fees = (fees.max_fee_per_gas, fees.max_priority_fee_per_gas);
+        let first = (self.shared.sign_version(&request, fees).await)
             .map_err(|e| SendFailure::Fatal(format!("signing the append: {e}")))?;
         self.next_nonce = Some(nonce + 1);
         Ok(SignedAppend {
-            hash: *envelope.tx_hash(),
-            raw: envelope.encoded_2718().into(),
+            request,
+            versions: Mutex::new(vec![first]),
         })
     }
 }
@@ -646,20 +660,70 @@ impl Shared {
         SequencerError::Poisoned(reason)
     }
 
-    /// Broadcasts `signed` again until it has a receipt.
+    /// Signs `request` (nonce and gas set) offering `fees` (max fee per
+    /// gas, max priority fee per gas).
+    async fn sign_version(
+        &self,
+        request: &TransactionRequest,
+        (max_fee, tip): (u128, u128),
+    ) -> Result<SignedVersion, String> {
+        let request = (request.clone())
+            .with_max_fee_per_gas(max_fee)
+            .with_max_priority_fee_per_gas(tip);
+        let envelope = (request.build(&self.wallet).await).map_err(|e| e.to_string())?;
+        Ok(SignedVersion {
+            hash: *envelope.tx_hash(),
+            raw: envelope.encoded_2718().into(),
+            fees: (max_fee, tip),
+        })
+    }
+
+    /// Signs `signed` again, same nonce, offering more (see
+    /// [`MAX_FEE_BUMPS`]), and broadcasts the new version. Does nothing
+    /// past the limit or when the endpoint gives no estimate.
+    async fn bump_fees(&self, signed: &SignedAppend) {
+        let last = signed.newest();
+        if signed.version_count() > MAX_FEE_BUMPS {
+            return;
+        }
+        let Ok(now) = self.provider.estimate_eip1559_fees().await else {
+            return;
+        };
+        let raise = |old: u128, now: u128| (old + old / 8 + 1).max(now);
+        let tip = raise(last.fees.1, now.max_priority_fee_per_gas);
+        let max_fee = raise(last.fees.0, now.max_fee_per_gas).max(tip);
+        let version = match self.sign_version(&signed.request, (max_fee, tip)).await {
+            Ok(version) => version,
+            Err(e) => return tracing::warn!(error = %e, "signing an append again"),
+        };
+        tracing::info!(stuck = %last.hash, replacement = %version.hash, max_fee, tip, "an append is stuck: offering higher fees");
+        broadcast(&self.provider, &version).await;
+        signed.push(version);
+        self.stats.fee_bumps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Broadcasts `signed` again until one of its versions has a receipt,
+    /// raising its fees every [`FEE_BUMP_AFTER_POLLS`] polls without one.
     async fn land_until_receipt(
         &self,
         signed: &SignedAppend,
         headers: usize,
     ) -> Result<(), SequencerError> {
         let deadline = tokio::time::Instant::now() + SEND_DEADLINE;
+        let mut polls_without_receipt = 0u32;
         loop {
             let failed = match land(&self.provider, signed).await {
                 Ok(Some(landed)) => {
                     self.count(&landed, headers);
                     return Ok(());
                 }
-                Ok(None) => "no receipt yet".to_string(),
+                Ok(None) => {
+                    polls_without_receipt += 1;
+                    if polls_without_receipt.is_multiple_of(FEE_BUMP_AFTER_POLLS) {
+                        self.bump_fees(signed).await;
+                    }
+                    "no receipt yet".to_string()
+                }
                 Err(SendFailure::Fatal(reason)) => {
                     self.resync.store(true, Ordering::SeqCst);
                     return Err(self.poison(reason));
@@ -708,24 +772,42 @@ struct LandedReceipt {
     wei: u128,
 }
 
-/// Broadcasts `signed` (again, unless it already has a receipt); its
-/// receipt once it has one.
+/// Broadcasts the newest version of `signed` (again, unless a version
+/// already has a receipt); the receipt once one has.
 async fn land(
     provider: &DynProvider,
     signed: &SignedAppend,
 ) -> Result<Option<LandedReceipt>, SendFailure> {
-    if let Some(receipt) = receipt(provider, signed.hash).await? {
+    if let Some(receipt) = any_receipt(provider, signed).await? {
         return first_seq(&receipt).map(Some);
     }
-    // "already known", or "nonce too low" when it was mined meanwhile, are
-    // answers too: the receipt decides.
-    if let Err(e) = provider.send_raw_transaction(&signed.raw).await {
-        tracing::debug!(error = %e, hash = %signed.hash, "broadcasting the append");
-    }
-    match receipt(provider, signed.hash).await? {
+    broadcast(provider, &signed.newest()).await;
+    match any_receipt(provider, signed).await? {
         Some(receipt) => first_seq(&receipt).map(Some),
         None => Ok(None),
     }
+}
+
+/// Sends `version` to the endpoint. "Already known", "nonce too low" (an
+/// earlier version was mined) or "underpriced" are answers too: only a
+/// receipt decides, so a failure is logged and nothing more.
+async fn broadcast(provider: &DynProvider, version: &SignedVersion) {
+    if let Err(e) = provider.send_raw_transaction(&version.raw).await {
+        tracing::debug!(error = %e, hash = %version.hash, "broadcasting the append");
+    }
+}
+
+/// The receipt of whichever version of `signed` landed, newest first.
+async fn any_receipt(
+    provider: &DynProvider,
+    signed: &SignedAppend,
+) -> Result<Option<TransactionReceipt>, SendFailure> {
+    for hash in signed.hashes().into_iter().rev() {
+        if let Some(receipt) = receipt(provider, hash).await? {
+            return Ok(Some(receipt));
+        }
+    }
+    Ok(None)
 }
 
 async fn receipt(
@@ -736,10 +818,49 @@ async fn receipt(
         .map_err(|e| SendFailure::Transient(e.to_string()))
 }
 
-/// A signed append transaction, kept to broadcast again.
+/// An append transaction, kept to broadcast again: every version signed
+/// for its nonce (the first, then each fee raise), any of which may land.
 struct SignedAppend {
+    /// The transaction without fees: nonce, gas, call.
+    request: TransactionRequest,
+    /// Oldest first; never empty.
+    versions: Mutex<Vec<SignedVersion>>,
+}
+
+/// One signed version of an append transaction.
+#[derive(Clone)]
+struct SignedVersion {
     hash: B256,
     raw: alloy::primitives::Bytes,
+    /// (max fee per gas, max priority fee per gas), in wei.
+    fees: (u128, u128),
+}
+
+impl SignedAppend {
+    fn versions(&self) -> std::sync::MutexGuard<'_, Vec<SignedVersion>> {
+        // Each change is one push: a panic elsewhere leaves it whole.
+        self.versions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn newest(&self) -> SignedVersion {
+        let versions = self.versions();
+        versions
+            .last()
+            .cloned()
+            .expect("an append has a first version")
+    }
+
+    fn hashes(&self) -> Vec<B256> {
+        self.versions().iter().map(|v| v.hash).collect()
+    }
+
+    fn version_count(&self) -> usize {
+        self.versions().len()
+    }
+
+    fn push(&self, version: SignedVersion) {
+        self.versions().push(version);
+    }
 }
 
 /// The first seq of the `Appended` event in `receipt`, and its cost.

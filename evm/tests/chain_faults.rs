@@ -1,6 +1,7 @@
 //! The EVM sequencer against what a chain does to it: reorgs shallower and
-//! deeper than its confirmations, an endpoint that stops answering, and a
-//! restart after the account's nonce moved on. Each on a fresh anvil.
+//! deeper than its confirmations, an endpoint that stops answering, a
+//! restart after the account's nonce moved on, and a transaction left
+//! underpriced by a rising base fee. Each on a fresh anvil.
 
 mod common;
 
@@ -303,4 +304,54 @@ async fn several_append_transactions_wait_for_one_block_together() {
         seqs.push(header.expect("task").expect("append").seq);
     }
     assert_eq!(seqs, vec![0, 1, 2], "nonce order is seq order");
+}
+
+/// Sets the base fee of the next block anvil mines.
+async fn next_base_fee(anvil: &Anvil, wei: u128) {
+    let fee = alloy::primitives::U256::from(wei);
+    let _: serde_json::Value = (anvil.provider())
+        .raw_request("anvil_setNextBlockBaseFeePerGas".into(), (fee,))
+        .await
+        .expect("anvil_setNextBlockBaseFeePerGas");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_underpriced_append_is_signed_again_with_higher_fees_and_lands_once() {
+    let anvil = common::anvil(&[]);
+    let settings = anvil.deploy().await;
+    let sequencer = std::sync::Arc::new(
+        EvmSequencer::open(settings, Some(Anvil::signer(0)))
+            .await
+            .expect("the chain answers"),
+    );
+    append(&sequencer, 0).await;
+    anvil.set_automine(false).await;
+    let appender = sequencer.clone();
+    let task = tokio::spawn(async move { appender.append(descriptor(1)).await });
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while anvil.pool_pending().await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the append is sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every block now asks far more than the append offered: as signed
+    // first, it never lands.
+    let base_fee = 1_000_000_000_000; // 1,000 gwei, ~500 times anvil's start
+    while !task.is_finished() {
+        assert!(tokio::time::Instant::now() < deadline, "the append lands");
+        next_base_fee(&anvil, base_fee).await;
+        anvil.mine().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let header = task.await.expect("task").expect("append");
+    assert_eq!(header.seq, 1);
+    let bumps = sequencer.stats().fee_bumps.load(Ordering::Relaxed);
+    assert!(bumps >= 1, "signed again with higher fees: {bumps}");
+    let seqs: Vec<u64> = all_headers(&sequencer)
+        .await
+        .iter()
+        .map(|h| h.seq)
+        .collect();
+    assert_eq!(seqs, vec![0, 1], "one version landed, once");
+    anvil.set_automine(true).await;
+    append(&sequencer, 2).await;
 }

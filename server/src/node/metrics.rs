@@ -284,6 +284,11 @@ pub fn render_chain(stats: &ordo_evm::EvmStats, out: &mut String) {
             "What they cost, in gwei.",
             &stats.gwei_spent,
         ),
+        (
+            "ordo_chain_fee_bumps_total",
+            "Pending append transactions signed again with higher fees (stuck or underpriced).",
+            &stats.fee_bumps,
+        ),
     ];
     for (name, help, value) in counters {
         counter(out, name, help, value.load(Relaxed));
