@@ -24,6 +24,12 @@ async fn append(sequencer: &EvmSequencer, i: u64) -> EntryHeader {
     appended.expect("append returns").expect("append")
 }
 
+/// A sequencer over `settings` that appends as dev account 0.
+async fn appender(settings: ordo_evm::EvmSettings) -> EvmSequencer {
+    let opened = EvmSequencer::open(settings, Some(Anvil::signer(0))).await;
+    opened.expect("the chain answers")
+}
+
 async fn all_headers(sequencer: &EvmSequencer) -> Vec<EntryHeader> {
     sequencer.read(0, 1000).await.expect("read")
 }
@@ -34,9 +40,7 @@ async fn a_reorg_shallower_than_the_confirmations_changes_nothing_applied() {
     let mut settings = anvil.deploy().await;
     settings.confirmations = 3;
     let miner = Miner::start(&anvil, Duration::from_millis(100));
-    let sequencer = EvmSequencer::open(settings, Some(Anvil::signer(0)))
-        .await
-        .expect("the chain answers");
+    let sequencer = appender(settings).await;
     for i in 0..3 {
         assert_eq!(append(&sequencer, i).await.seq, i);
     }
@@ -99,9 +103,7 @@ async fn a_reorg_shallower_than_the_confirmations_changes_nothing_applied() {
 async fn a_reorg_deeper_than_the_confirmations_stops_the_sequencer() {
     let anvil = common::anvil(&[]);
     let settings = anvil.deploy().await;
-    let sequencer = EvmSequencer::open(settings, Some(Anvil::signer(0)))
-        .await
-        .expect("the chain answers");
+    let sequencer = appender(settings).await;
     for i in 0..2 {
         append(&sequencer, i).await;
     }
@@ -130,11 +132,7 @@ async fn a_reorg_deeper_than_the_confirmations_stops_the_sequencer() {
 async fn an_endpoint_that_stops_answering_delays_appends_and_loses_none() {
     let anvil = common::anvil(&[]);
     let settings = anvil.deploy().await;
-    let sequencer = std::sync::Arc::new(
-        EvmSequencer::open(settings, Some(Anvil::signer(0)))
-            .await
-            .expect("the chain answers"),
-    );
+    let sequencer = std::sync::Arc::new(appender(settings).await);
     append(&sequencer, 0).await;
     anvil.signal("STOP");
     let appender = sequencer.clone();
@@ -173,9 +171,7 @@ async fn a_restart_after_the_accounts_nonce_moved_on_appends_again() {
     drop(other);
     // And a transaction one nonce ahead waits in the pool: a gap.
     let gapped = send_with_nonce_gap(&anvil).await;
-    let reopened = EvmSequencer::open(settings, Some(Anvil::signer(0)))
-        .await
-        .expect("the chain answers");
+    let reopened = appender(settings).await;
     assert_eq!(reopened.tail(), 2, "a restart finds every header");
     assert_eq!(
         append(&reopened, 2).await.seq,
@@ -236,9 +232,7 @@ async fn send_with_nonce_gap(anvil: &Anvil) -> alloy::primitives::B256 {
 async fn the_sequencer_counts_its_transactions_gas_and_the_chains_progress() {
     let anvil = common::anvil(&[]);
     let settings = anvil.deploy().await;
-    let sequencer = EvmSequencer::open(settings, Some(Anvil::signer(0)))
-        .await
-        .expect("opens");
+    let sequencer = appender(settings).await;
     for i in 0..3 {
         append(&sequencer, i).await;
     }
@@ -269,11 +263,7 @@ async fn the_sequencer_counts_its_transactions_gas_and_the_chains_progress() {
 async fn several_append_transactions_wait_for_one_block_together() {
     let anvil = common::anvil(&[]);
     let settings = anvil.deploy().await;
-    let sequencer = std::sync::Arc::new(
-        EvmSequencer::open(settings, Some(Anvil::signer(0)))
-            .await
-            .expect("opens"),
-    );
+    let sequencer = std::sync::Arc::new(appender(settings).await);
     anvil.set_automine(false).await;
     let mut tasks = Vec::new();
     for i in 0..3 {
@@ -319,11 +309,7 @@ async fn next_base_fee(anvil: &Anvil, wei: u128) {
 async fn an_underpriced_append_is_signed_again_with_higher_fees_and_lands_once() {
     let anvil = common::anvil(&[]);
     let settings = anvil.deploy().await;
-    let sequencer = std::sync::Arc::new(
-        EvmSequencer::open(settings, Some(Anvil::signer(0)))
-            .await
-            .expect("the chain answers"),
-    );
+    let sequencer = std::sync::Arc::new(appender(settings).await);
     append(&sequencer, 0).await;
     anvil.set_automine(false).await;
     let appender = sequencer.clone();
