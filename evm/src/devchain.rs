@@ -108,6 +108,7 @@ impl Anvil {
             rpc_url: self.url.clone(),
             contract,
             chain_id: CHAIN_ID,
+            rpc_timeout: crate::sequencer::RPC_CALL_TIMEOUT,
             from_block,
             confirmations: 1,
             poll_interval: Duration::from_millis(50),

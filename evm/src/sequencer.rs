@@ -33,10 +33,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// (`MAX_HEADERS_PER_CALL`).
 pub const MAX_HEADERS_PER_TRANSACTION: usize = 256;
 
-/// Longest one JSON-RPC call may take. Calls are small (a block number,
-/// a receipt, a range of at most [`MAX_LOG_RANGE`] blocks of logs); one
-/// that takes longer is failed and tried again.
+/// Longest one JSON-RPC call may take unless the settings say otherwise
+/// ([`EvmSettings::rpc_timeout`]). Calls are small (a block number, a
+/// receipt, a range of at most [`MAX_LOG_RANGE`] blocks of logs); one that
+/// takes longer is failed and tried again.
 pub const RPC_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest call timeout the settings may ask for: past it a silent
+/// endpoint would hold an append longer than [`SEND_DEADLINE`] allows.
+pub const MAX_RPC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Most confirmations asked for: 64 blocks is two epochs of Ethereum's
 /// beacon chain, past which a block is final there; more only delays every
@@ -90,6 +95,9 @@ pub struct EvmSettings {
     pub confirmations: u64,
     /// How often the chain is polled for new blocks.
     pub poll_interval: Duration,
+    /// Longest one JSON-RPC call may take (default [`RPC_CALL_TIMEOUT`],
+    /// at most [`MAX_RPC_TIMEOUT`]).
+    pub rpc_timeout: Duration,
 }
 
 /// Why an [`EvmSequencer`] could not be opened.
@@ -207,19 +215,26 @@ impl EvmSettings {
         if self.poll_interval.is_zero() {
             return Err(EvmError::Settings("poll_interval must not be zero".into()));
         }
+        if self.rpc_timeout.is_zero() || self.rpc_timeout > MAX_RPC_TIMEOUT {
+            return Err(EvmError::Settings(format!(
+                "rpc_timeout must be above zero and at most {MAX_RPC_TIMEOUT:?}, not {:?}",
+                self.rpc_timeout
+            )));
+        }
         Ok(())
     }
 
     /// A provider for the endpoint, with no fillers: the submitter fills
     /// and signs its transactions itself (the nonce asked of the chain each
     /// time, so a restart, a failed send or a reorg never leaves it wrong).
-    /// Every call gets [`RPC_CALL_TIMEOUT`]: an endpoint that takes the
-    /// connection and never answers fails the call, which is then retried,
-    /// instead of holding the follower or the submitter for ever.
+    /// Every call gets `rpc_timeout`: an endpoint that takes the
+    /// connection and never answers fails the call, which is then retried
+    /// on a new connection, instead of holding the follower or the
+    /// submitter for ever.
     fn provider(&self) -> Result<DynProvider, EvmError> {
         use alloy::transports::http::{Http, reqwest};
         let url: reqwest::Url = self.rpc_url.parse().map_err(|e| rpc_error(self, e))?;
-        let client = (reqwest::Client::builder().timeout(RPC_CALL_TIMEOUT).build())
+        let client = (reqwest::Client::builder().timeout(self.rpc_timeout).build())
             .map_err(|e| rpc_error(self, e))?;
         let local = url
             .host_str()

@@ -6,7 +6,7 @@
 mod common;
 
 use alloy::providers::Provider;
-use common::{Anvil, Miner};
+use common::{Anvil, Miner, SilentProxy};
 use ordo_evm::EvmSequencer;
 use ordo_log::{EntryDescriptor, EntryHeader, Sequencer, SequencerError, stress};
 use std::sync::atomic::Ordering;
@@ -28,6 +28,11 @@ async fn append(sequencer: &EvmSequencer, i: u64) -> EntryHeader {
 async fn appender(settings: ordo_evm::EvmSettings) -> EvmSequencer {
     let opened = EvmSequencer::open(settings, Some(Anvil::signer(0))).await;
     opened.expect("the chain answers")
+}
+
+/// The seq of every header the sequencer has taken.
+async fn seqs(sequencer: &EvmSequencer) -> Vec<u64> {
+    all_headers(sequencer).await.iter().map(|h| h.seq).collect()
 }
 
 async fn all_headers(sequencer: &EvmSequencer) -> Vec<EntryHeader> {
@@ -146,11 +151,7 @@ async fn an_endpoint_that_stops_answering_delays_appends_and_loses_none() {
     let header = tokio::time::timeout(BOUND, task).await.expect("returns");
     assert_eq!(header.expect("task").expect("append").seq, 1);
     append(&sequencer, 2).await;
-    let seqs: Vec<u64> = all_headers(&sequencer)
-        .await
-        .iter()
-        .map(|h| h.seq)
-        .collect();
+    let seqs = seqs(&sequencer).await;
     assert_eq!(seqs, vec![0, 1, 2], "every append once, in order");
 }
 
@@ -332,12 +333,33 @@ async fn an_underpriced_append_is_signed_again_with_higher_fees_and_lands_once()
     assert_eq!(header.seq, 1);
     let bumps = sequencer.stats().fee_bumps.load(Ordering::Relaxed);
     assert!(bumps >= 1, "signed again with higher fees: {bumps}");
-    let seqs: Vec<u64> = all_headers(&sequencer)
-        .await
-        .iter()
-        .map(|h| h.seq)
-        .collect();
+    let seqs = seqs(&sequencer).await;
     assert_eq!(seqs, vec![0, 1], "one version landed, once");
     anvil.set_automine(true).await;
     append(&sequencer, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_takes_calls_and_never_answers_times_them_out_and_appends_resume() {
+    let anvil = common::anvil(&[]);
+    let mut settings = anvil.deploy().await;
+    let proxy = SilentProxy::start(&anvil.url).await;
+    settings.rpc_url = proxy.url.clone();
+    settings.rpc_timeout = Duration::from_millis(300);
+    let sequencer = std::sync::Arc::new(appender(settings).await);
+    append(&sequencer, 0).await;
+    proxy.set_silent(true);
+    let appender = sequencer.clone();
+    let task = tokio::spawn(async move { appender.append(descriptor(1)).await });
+    // Long enough for calls on the open connections to have timed out.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !task.is_finished(),
+        "nothing lands while the endpoint is silent"
+    );
+    proxy.set_silent(false);
+    let header = tokio::time::timeout(BOUND, task).await.expect("returns");
+    assert_eq!(header.expect("task").expect("append").seq, 1);
+    let seqs = seqs(&sequencer).await;
+    assert_eq!(seqs, vec![0, 1], "every append once");
 }

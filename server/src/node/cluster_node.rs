@@ -48,6 +48,7 @@
 //! from_block = 1          # the block the contract was deployed in
 //! confirmations = 1       # optional; how deep a block must be, 1..=64
 //! poll_interval_ms = 1000 # optional
+//! rpc_timeout_ms = 10000  # optional; longest one call may take, up to 60000
 //! ```
 //!
 //! A gateway signs its chain transactions with its node key
@@ -194,6 +195,14 @@ pub struct EvmConfig {
     /// How often the chain is polled, in milliseconds [default: 1000].
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
+    /// Longest one JSON-RPC call may take, in milliseconds, 1..=60000
+    /// [default: 10000].
+    #[serde(default = "default_rpc_timeout_ms")]
+    pub rpc_timeout_ms: u64,
+}
+
+fn default_rpc_timeout_ms() -> u64 {
+    ordo_evm::sequencer::RPC_CALL_TIMEOUT.as_millis() as u64
 }
 
 fn one_confirmation() -> u64 {
@@ -219,6 +228,13 @@ impl EvmConfig {
         if self.poll_interval_ms == 0 {
             return Err("[evm] poll_interval_ms must not be 0".into());
         }
+        let longest = ordo_evm::sequencer::MAX_RPC_TIMEOUT.as_millis() as u64;
+        if !(1..=longest).contains(&self.rpc_timeout_ms) {
+            return Err(format!(
+                "[evm] rpc_timeout_ms must be 1..={longest}, not {}",
+                self.rpc_timeout_ms
+            ));
+        }
         Ok(ordo_evm::EvmSettings {
             rpc_url: self.rpc_url.clone(),
             contract,
@@ -226,6 +242,7 @@ impl EvmConfig {
             from_block: self.from_block,
             confirmations: self.confirmations,
             poll_interval: std::time::Duration::from_millis(self.poll_interval_ms),
+            rpc_timeout: std::time::Duration::from_millis(self.rpc_timeout_ms),
         })
     }
 }
@@ -791,6 +808,10 @@ mod tests {
             "confirmations must be 1..=64",
         );
         refused(format!("{ok}poll_interval_ms = 0\n"), "poll_interval_ms");
+        refused(
+            format!("{ok}rpc_timeout_ms = 60001\n"),
+            "rpc_timeout_ms must be",
+        );
         refused(format!("{ok}gas = 1\n"), "unknown field");
     }
 
