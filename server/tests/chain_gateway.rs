@@ -78,27 +78,26 @@ async fn applied_through(member: &MemberProcess, tail: u64) -> GetStatusResponse
     now
 }
 
-/// Makes `gateway` a gateway of the log, as the log's admin `admin` (the
-/// founding gateway's key) through `through`, and waits until `gateway`
-/// itself has applied the grant.
+/// Makes `gateway` a gateway of the log with `ordo cluster gateway
+/// grant`, as the log's admin (the founding gateway `through`, whose node
+/// key it uses), and waits until `gateway` itself has applied the grant.
 async fn grant_gateway(
     through: &MemberProcess,
-    admin: &SigningKey,
     gateway: &MemberProcess,
     account: alloy_primitives::Address,
 ) {
-    let client = Client::connect(through.endpoint.as_ref().unwrap())
-        .await
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(["cluster", "gateway", "grant", "--account"])
+        .arg(account.to_string())
+        .arg("--endpoint")
+        .arg(through.endpoint.as_ref().unwrap())
+        .arg("--key")
+        .arg(through.data_dir.join("node.key"))
+        .output()
         .unwrap();
-    client
-        .transact(admin, async |tx| {
-            tx.acl(ordo_txn::AclOp::GrantGateway {
-                account: account.into_array(),
-            });
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed} {output:?}");
+    assert!(printed.contains("gateway role granted"), "{printed}");
     let granted_at = status(through).await.applied_seq;
     applied_through(gateway, granted_at).await;
 }
@@ -195,7 +194,7 @@ async fn two_gateways_append_to_one_contract_and_every_replica_agrees() {
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("may not write"), "{refused}");
-    grant_gateway(&first, &first_key, &second, second_key.address()).await;
+    grant_gateway(&first, &second, second_key.address()).await;
     tokio::join!(
         write(&first, &owner, stream, "first"),
         write(&second, &owner, stream, "second")

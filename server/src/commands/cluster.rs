@@ -50,6 +50,43 @@ pub enum ClusterCommand {
     /// log's admin, committed through a gateway): gateways and replicas
     /// place shards by it from then on.
     Storage(StorageArgs),
+    /// Grant or revoke the gateway role (a transaction of the log's admin,
+    /// committed through a gateway). A gateway vouches for its clients'
+    /// session transactions; on a log a chain orders, only gateways and
+    /// admins have their entries read at all.
+    Gateway(GatewayArgs),
+}
+
+/// Options of `ordo cluster gateway`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// What to change.
+    #[command(subcommand)]
+    pub change: GatewayChange,
+    /// A gateway's client address (`host:port` or `http://host:port`).
+    #[arg(long, env = "ORDO_ENDPOINT", default_value = ordo_client::DEFAULT_ENDPOINT, global = true)]
+    pub endpoint: String,
+    /// The log admin's key file (the founding gateway's `node.key`, or an
+    /// account it made an admin of the system stream).
+    #[arg(long = "key", env = "ORDO_KEY", global = true)]
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+/// A change of who holds the gateway role.
+#[derive(Debug, Subcommand)]
+pub enum GatewayChange {
+    /// Make ACCOUNT a gateway (its node key's address, `0x` and 40 hex digits).
+    Grant {
+        /// The account.
+        #[arg(long)]
+        account: String,
+    },
+    /// Take the gateway role from ACCOUNT.
+    Revoke {
+        /// The account.
+        #[arg(long)]
+        account: String,
+    },
 }
 
 /// Options of `ordo cluster storage`.
@@ -162,16 +199,44 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         ClusterCommand::RemoveNode(args) => change_voters(args, Change::Remove).await,
         ClusterCommand::Certs(args) => certs(args),
         ClusterCommand::Storage(args) => record_storage(args).await,
+        ClusterCommand::Gateway(args) => change_gateway(args).await,
     }
+}
+
+/// The log admin's key, from `--key` (or `ORDO_KEY`).
+fn admin_key(key_file: Option<&std::path::Path>) -> anyhow::Result<ordo_txn::SigningKey> {
+    let key_file = key_file.context("--key (or ORDO_KEY): the log admin's key file")?;
+    Ok(ordo_client::keyfile::load(key_file)?)
+}
+
+/// Commits the grant or revocation of a gateway as the log's admin.
+async fn change_gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    let key = admin_key(args.key_file.as_deref())?;
+    let (op, verb) = match &args.change {
+        GatewayChange::Grant { account } => {
+            let account = crate::commands::stream::parse_account(account)?;
+            (ordo_txn::AclOp::GrantGateway { account }, "granted")
+        }
+        GatewayChange::Revoke { account } => {
+            let account = crate::commands::stream::parse_account(account)?;
+            (ordo_txn::AclOp::RevokeGateway { account }, "revoked")
+        }
+    };
+    let client = ordo_client::Client::connect(&args.endpoint).await?;
+    let (_, version) = client
+        .transact(&key, async |tx| {
+            tx.acl(op.clone());
+            Ok(())
+        })
+        .await?;
+    println!("gateway role {verb} at version {version}");
+    Ok(())
 }
 
 /// Commits the change of the storage membership as the log's admin.
 async fn record_storage(args: StorageArgs) -> anyhow::Result<()> {
     use ordo_txn::attest::{SYSTEM_STREAM, storage_member_key};
-    let key_file = args
-        .key_file
-        .context("--key (or ORDO_KEY): the log admin's key file")?;
-    let key = ordo_client::keyfile::load(&key_file)?;
+    let key = admin_key(args.key_file.as_deref())?;
     let (id, addr) = match &args.change {
         StorageChange::Add { id, addr } => {
             addr.parse::<std::net::SocketAddr>()

@@ -87,7 +87,9 @@ pub enum StreamCommand {
     },
 }
 
-fn account(text: &str) -> anyhow::Result<Address> {
+/// Parses a 0x-prefixed 20-byte address, as every command taking an
+/// ACCOUNT does.
+pub(crate) fn parse_account(text: &str) -> anyhow::Result<Address> {
     keyfile::parse_hex::<20>(text)
         .with_context(|| format!("{text:?} is not a 0x-prefixed 20-byte address"))
 }
@@ -102,7 +104,7 @@ fn operation(command: &StreamCommand, stream: StreamId) -> anyhow::Result<Option
         },
         GrantAdmin { account: a } => AclOp::GrantAdmin {
             stream,
-            account: account(a)?,
+            account: parse_account(a)?,
         },
         RenounceAdmin => AclOp::RenounceAdmin { stream },
         SetSpecial { key: k } => AclOp::SetKeySpecial {
@@ -115,22 +117,22 @@ fn operation(command: &StreamCommand, stream: StreamId) -> anyhow::Result<Option
         },
         GrantWriter { account: a } => AclOp::GrantWriter {
             stream,
-            account: account(a)?,
+            account: parse_account(a)?,
         },
         RevokeWriter { account: a } => AclOp::RevokeWriter {
             stream,
-            account: account(a)?,
+            account: parse_account(a)?,
         },
         RenounceWriter => AclOp::RenounceWriter { stream },
         GrantSpecialWriter { key: k, account: a } => AclOp::GrantSpecialWriter {
             stream,
             key: key(k),
-            account: account(a)?,
+            account: parse_account(a)?,
         },
         RevokeSpecialWriter { key: k, account: a } => AclOp::RevokeSpecialWriter {
             stream,
             key: key(k),
-            account: account(a)?,
+            account: parse_account(a)?,
         },
         RenounceSpecialWriter { key: k } => AclOp::RenounceSpecialWriter {
             stream,
@@ -150,7 +152,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<()> {
     {
         let who = who
             .as_deref()
-            .map(account)
+            .map(parse_account)
             .transpose()?
             .unwrap_or(ordo_txn::address_of(&key));
         return info(&client, &args.target, stream, who, for_key.as_deref()).await;
