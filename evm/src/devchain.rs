@@ -109,6 +109,7 @@ impl Anvil {
             contract,
             chain_id: CHAIN_ID,
             rpc_timeout: crate::sequencer::RPC_CALL_TIMEOUT,
+            saved_dir: None,
             from_block,
             confirmations: 1,
             poll_interval: Duration::from_millis(50),
@@ -166,6 +167,14 @@ impl Anvil {
             .await
             .expect("evm_mine");
         assert!(!mined.is_null());
+    }
+
+    /// Mines `count` empty blocks at once.
+    pub async fn mine_many(&self, count: u64) {
+        let _: serde_json::Value = (self.provider())
+            .raw_request("anvil_mine".into(), (count,))
+            .await
+            .expect("anvil_mine");
     }
 
     /// Replaces the newest `depth` blocks with as many empty ones; their

@@ -15,6 +15,8 @@
 //!   and ordo's.
 //! - [`devchain`]: a local chain for tests and scripts (anvil from npm)
 //!   and deploying the contract.
+//! - [`saved`]: the followed headers kept on disk, so a restart reads
+//!   only the blocks after the last one scanned.
 //! - [`sequencer`]: [`EvmSequencer`]: batching appends into transactions,
 //!   following confirmed events, refusing to go on past a reorg deeper
 //!   than the confirmations.
@@ -33,6 +35,7 @@
 
 pub mod contract;
 pub mod devchain;
+pub mod saved;
 pub mod sequencer;
 
 pub use sequencer::{EvmError, EvmSequencer, EvmSettings, EvmStats, MAX_CONFIRMATIONS};

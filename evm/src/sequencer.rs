@@ -9,10 +9,13 @@
 //! taken its header from a block `confirmations` deep. The follower polls
 //! the chain every `poll_interval`: the head, then the `Appended` events of
 //! the blocks newly confirmed, in chain order. It keeps the headers in
-//! memory, so `read` and `tail` never wait for the chain; after a restart
-//! it reads the events again from the contract's first block.
+//! memory, so `read` and `tail` never wait for the chain. With a
+//! `saved_dir` it also keeps them on disk ([`crate::saved`]) and a restart
+//! reads only the blocks after the last one scanned; without, it reads the
+//! events again from the contract's first block.
 
 use crate::contract::{OrdoLog, contract_header, ordo_header};
+use crate::saved::SavedHeaders;
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::EthereumWallet;
 use alloy::network::{NetworkTransactionBuilder, TransactionBuilder};
@@ -98,6 +101,10 @@ pub struct EvmSettings {
     /// Longest one JSON-RPC call may take (default [`RPC_CALL_TIMEOUT`],
     /// at most [`MAX_RPC_TIMEOUT`]).
     pub rpc_timeout: Duration,
+    /// Where followed headers are kept across restarts
+    /// ([`crate::saved`]); `None`: in memory only, every event read again
+    /// at open.
+    pub saved_dir: Option<std::path::PathBuf>,
 }
 
 /// Why an [`EvmSequencer`] could not be opened.
@@ -128,6 +135,9 @@ pub enum EvmError {
     /// The chain's events could not be followed.
     #[error(transparent)]
     Follow(#[from] SequencerError),
+    /// The saved headers could not be read.
+    #[error(transparent)]
+    Saved(#[from] crate::saved::SavedError),
 }
 
 /// What an EVM sequencer counts, for metrics and status.
@@ -149,19 +159,14 @@ pub struct EvmStats {
     pub gwei_spent: AtomicU64,
     /// Pending transactions signed again with higher fees.
     pub fee_bumps: AtomicU64,
+    /// `eth_getLogs` calls made to follow the contract.
+    pub log_queries: AtomicU64,
 }
 
 /// The headers taken from confirmed blocks, and the last such block (its
 /// hash is checked on every poll: a change is a reorg past the
-/// confirmations).
-#[derive(Default)]
-struct Followed {
-    headers: Vec<EntryHeader>,
-    /// The last block scanned for events.
-    scanned: Option<u64>,
-    /// The newest block headers were taken from, and its hash.
-    anchor: Option<(u64, B256)>,
-}
+/// confirmations). The same record the saved headers keep on disk.
+type Followed = crate::saved::Progress;
 
 /// One queued append.
 struct Queued {
@@ -267,15 +272,24 @@ impl EvmSequencer {
         if code.is_empty() {
             return Err(EvmError::NoContract(settings.contract));
         }
-        let followed = Arc::new(RwLock::new(Followed::default()));
+        let (saved, progress) = match &settings.saved_dir {
+            Some(dir) => {
+                let (saved, progress) =
+                    SavedHeaders::open(dir, settings.chain_id, settings.contract)?;
+                (Some(Mutex::new(saved)), progress)
+            }
+            None => (None, Followed::default()),
+        };
+        let (tail_sender, tail) = watch::channel(progress.headers.len() as u64);
+        let followed = Arc::new(RwLock::new(progress));
         let stats = Arc::new(EvmStats::default());
         let stopped = Arc::new(Mutex::new(None));
-        let (tail_sender, tail) = watch::channel(0);
         let follower = Follower {
             stats: stats.clone(),
             provider: provider.clone(),
             settings: settings.clone(),
             followed: followed.clone(),
+            saved,
             tail: tail_sender,
             stopped: stopped.clone(),
         };
@@ -390,6 +404,8 @@ struct Follower {
     provider: DynProvider,
     settings: EvmSettings,
     followed: Arc<RwLock<Followed>>,
+    /// Where what is followed is kept across restarts, if anywhere.
+    saved: Option<Mutex<SavedHeaders>>,
     tail: watch::Sender<u64>,
     stopped: Arc<Mutex<Option<String>>>,
 }
@@ -435,6 +451,7 @@ impl Follower {
                 .from_block(from)
                 .to_block(to);
             let logs = self.provider.get_logs(&filter).await.map_err(io)?;
+            self.stats.log_queries.fetch_add(1, Ordering::Relaxed);
             self.take(&logs, to)?;
         }
     }
@@ -487,6 +504,14 @@ impl Follower {
             }
         }
         followed.scanned = Some(to);
+        if let Some(saved) = &self.saved {
+            // Saved before the tail moves: a header is used only once it is
+            // on disk, so a restart never forgets one a replica applied.
+            let mut saved = saved.lock().expect("saved lock");
+            saved
+                .save(&followed)
+                .map_err(|e| SequencerError::Io(e.to_string()))?;
+        }
         self.stats.confirmed_block.store(to, Ordering::Relaxed);
         let tail = followed.headers.len() as u64;
         drop(followed);

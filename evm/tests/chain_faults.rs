@@ -363,3 +363,61 @@ async fn an_endpoint_that_takes_calls_and_never_answers_times_them_out_and_appen
     let seqs = seqs(&sequencer).await;
     assert_eq!(seqs, vec![0, 1], "every append once");
 }
+
+/// Waits until `sequencer` has scanned up to the chain's head.
+async fn scanned_to_head(anvil: &Anvil, sequencer: &EvmSequencer) {
+    let head = anvil.head().await;
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while sequencer.stats().confirmed_block.load(Ordering::Relaxed) < head {
+        assert!(tokio::time::Instant::now() < deadline, "scans to {head}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_saved_headers_reads_only_the_blocks_after_the_last_one_scanned() {
+    let anvil = common::anvil(&[]);
+    let saved = tempfile::tempdir().expect("a directory");
+    let mut settings = anvil.deploy().await;
+    settings.saved_dir = Some(saved.path().to_path_buf());
+    let first = appender(settings.clone()).await;
+    for i in 0..3 {
+        append(&first, i).await;
+    }
+    // Three windows of MAX_LOG_RANGE blocks to read from the start.
+    anvil
+        .mine_many(3 * ordo_evm::sequencer::MAX_LOG_RANGE)
+        .await;
+    scanned_to_head(&anvil, &first).await;
+    let before = all_headers(&first).await;
+    drop(first);
+
+    let reopened = appender(settings.clone()).await;
+    assert_eq!(reopened.tail(), 3, "the saved headers are there at once");
+    assert_eq!(all_headers(&reopened).await, before);
+    let queries = reopened.stats().log_queries.load(Ordering::Relaxed);
+    assert!(
+        queries <= 1,
+        "only the blocks since the last scan: {queries}"
+    );
+    append(&reopened, 3).await;
+    assert_eq!(seqs(&reopened).await, vec![0, 1, 2, 3]);
+    drop(reopened);
+
+    // Without them, every window is read again.
+    let fresh = EvmSequencer::open(
+        ordo_evm::EvmSettings {
+            saved_dir: None,
+            ..settings
+        },
+        None,
+    )
+    .await
+    .expect("the chain answers");
+    assert_eq!(seqs(&fresh).await, vec![0, 1, 2, 3]);
+    let queries = fresh.stats().log_queries.load(Ordering::Relaxed);
+    assert!(
+        queries >= 3,
+        "every window from the contract's block: {queries}"
+    );
+}

@@ -57,6 +57,10 @@ async fn connect_chain(
         true => Some(crate::node::gateway::NodeKey::load_or_create(&config.data_dir)?.key),
         false => None,
     };
+    let chain = ordo_evm::EvmSettings {
+        saved_dir: Some(config.data_dir.join("chain")),
+        ..chain.clone()
+    };
     let mut attempts = 0u64;
     loop {
         match ordo_evm::EvmSequencer::open(chain.clone(), signer.clone()).await {

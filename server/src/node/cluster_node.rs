@@ -243,6 +243,8 @@ impl EvmConfig {
             confirmations: self.confirmations,
             poll_interval: std::time::Duration::from_millis(self.poll_interval_ms),
             rpc_timeout: std::time::Duration::from_millis(self.rpc_timeout_ms),
+            // Set by the member, which knows its data directory.
+            saved_dir: None,
         })
     }
 }

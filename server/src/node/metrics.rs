@@ -289,6 +289,11 @@ pub fn render_chain(stats: &ordo_evm::EvmStats, out: &mut String) {
             "Pending append transactions signed again with higher fees (stuck or underpriced).",
             &stats.fee_bumps,
         ),
+        (
+            "ordo_chain_log_queries_total",
+            "eth_getLogs calls made to follow the contract.",
+            &stats.log_queries,
+        ),
     ];
     for (name, help, value) in counters {
         counter(out, name, help, value.load(Relaxed));
