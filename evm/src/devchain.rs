@@ -7,7 +7,7 @@
 use crate::EvmSettings;
 use crate::contract::OrdoLog;
 use alloy::network::EthereumWallet;
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -110,6 +110,7 @@ impl Anvil {
             chain_id: CHAIN_ID,
             rpc_timeout: crate::sequencer::RPC_CALL_TIMEOUT,
             saved_dir: None,
+            ca_file: None,
             from_block,
             confirmations: 1,
             poll_interval: Duration::from_millis(50),
@@ -126,10 +127,13 @@ fn rpc_error(url: &str, reason: String) -> crate::EvmError {
 
 /// A provider at `url` whose transactions `signer` signs and pays for,
 /// with alloy's fillers (nonce, gas, fees, chain id).
-fn paying_provider(url: &str, signer: PrivateKeySigner) -> Result<impl Provider, crate::EvmError> {
-    let url = url.parse().map_err(|e| rpc_error(url, format!("{e}")))?;
+fn paying_provider(
+    url: &str,
+    signer: PrivateKeySigner,
+) -> Result<alloy::providers::DynProvider, crate::EvmError> {
+    let endpoint = crate::http::Endpoint::plain(url);
     let wallet = EthereumWallet::from(signer);
-    Ok(ProviderBuilder::new().wallet(wallet).connect_http(url))
+    (endpoint.signing_provider(wallet)).map_err(|e| rpc_error(url, e.to_string()))
 }
 
 /// Deploys a fresh `OrdoLog` at the endpoint `url`, paid for by `signer`;
@@ -154,10 +158,14 @@ pub async fn deploy(
 
 impl Anvil {
     /// A provider for anvil's own RPC methods (mining, reorgs).
+    /// Its calls may take up to [`crate::sequencer::MAX_RPC_TIMEOUT`]:
+    /// mining thousands of blocks at once is slow on a busy machine.
     pub fn provider(&self) -> alloy::providers::DynProvider {
-        ProviderBuilder::new()
-            .connect_http(self.url.parse().expect("url"))
-            .erased()
+        let endpoint = crate::http::Endpoint {
+            timeout: crate::sequencer::MAX_RPC_TIMEOUT,
+            ..crate::http::Endpoint::plain(&self.url)
+        };
+        endpoint.provider().expect("anvil's url")
     }
 
     /// Mines one block.

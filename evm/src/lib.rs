@@ -15,6 +15,7 @@
 //!   and ordo's.
 //! - [`devchain`]: a local chain for tests and scripts (anvil from npm)
 //!   and deploying the contract.
+//! - [`http`]: clients for the endpoint, http or https (rustls on ring).
 //! - [`saved`]: the followed headers kept on disk, so a restart reads
 //!   only the blocks after the last one scanned.
 //! - [`sequencer`]: [`EvmSequencer`]: batching appends into transactions,
@@ -35,6 +36,7 @@
 
 pub mod contract;
 pub mod devchain;
+pub mod http;
 pub mod saved;
 pub mod sequencer;
 

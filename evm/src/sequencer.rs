@@ -20,7 +20,7 @@ use alloy::eips::eip2718::Encodable2718;
 use alloy::network::EthereumWallet;
 use alloy::network::{NetworkTransactionBuilder, TransactionBuilder};
 use alloy::primitives::{Address as ChainAddress, B256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{Filter, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
@@ -86,7 +86,7 @@ pub const MAX_LOG_RANGE: u64 = 1000;
 /// Where and how to reach the contract.
 #[derive(Clone, Debug)]
 pub struct EvmSettings {
-    /// The chain's JSON-RPC endpoint (`http://...`).
+    /// The chain's JSON-RPC endpoint (`http://...` or `https://...`).
     pub rpc_url: String,
     /// The `OrdoLog` contract.
     pub contract: ChainAddress,
@@ -101,6 +101,9 @@ pub struct EvmSettings {
     /// Longest one JSON-RPC call may take (default [`RPC_CALL_TIMEOUT`],
     /// at most [`MAX_RPC_TIMEOUT`]).
     pub rpc_timeout: Duration,
+    /// A PEM file of extra certificates to trust for an `https` endpoint
+    /// behind a private authority (the system's roots are always trusted).
+    pub ca_file: Option<std::path::PathBuf>,
     /// Where followed headers are kept across restarts
     /// ([`crate::saved`]); `None`: in memory only, every event read again
     /// at open.
@@ -237,16 +240,12 @@ impl EvmSettings {
     /// on a new connection, instead of holding the follower or the
     /// submitter for ever.
     fn provider(&self) -> Result<DynProvider, EvmError> {
-        use alloy::transports::http::{Http, reqwest};
-        let url: reqwest::Url = self.rpc_url.parse().map_err(|e| rpc_error(self, e))?;
-        let client = (reqwest::Client::builder().timeout(self.rpc_timeout).build())
-            .map_err(|e| rpc_error(self, e))?;
-        let local = url
-            .host_str()
-            .is_some_and(|h| h == "127.0.0.1" || h == "localhost");
-        let rpc = alloy::rpc::client::RpcClient::new(Http::with_client(client, url), local);
-        let builder = ProviderBuilder::new().disable_recommended_fillers();
-        Ok(builder.connect_client(rpc).erased())
+        let endpoint = crate::http::Endpoint {
+            url: &self.rpc_url,
+            timeout: self.rpc_timeout,
+            ca_file: self.ca_file.as_deref(),
+        };
+        endpoint.provider().map_err(|e| rpc_error(self, e))
     }
 }
 

@@ -6,7 +6,6 @@ mod common;
 
 use alloy::network::EthereumWallet;
 use alloy::primitives::{FixedBytes, U256};
-use alloy::providers::ProviderBuilder;
 use common::Anvil;
 use ordo_evm::EvmSequencer;
 use ordo_evm::contract::OrdoLog;
@@ -50,9 +49,9 @@ fn header(geometry: [u8; 16], tags: usize) -> OrdoLog::Header {
 async fn any_account_appends_and_the_contract_refuses_exactly_what_ordo_refuses() {
     let anvil = common::anvil(&[]);
     let settings = anvil.deploy().await;
-    let stranger = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(Anvil::signer(1)))
-        .connect_http(anvil.url.parse().expect("url"));
+    let stranger = ordo_evm::http::Endpoint::plain(&anvil.url)
+        .signing_provider(EthereumWallet::from(Anvil::signer(1)))
+        .expect("anvil's url");
     let contract = OrdoLog::new(settings.contract, &stranger);
     let limits = [
         (contract.MAX_TAGS().call().await, MAX_TAGS as u64),

@@ -49,6 +49,7 @@
 //! confirmations = 1       # optional; how deep a block must be, 1..=64
 //! poll_interval_ms = 1000 # optional
 //! rpc_timeout_ms = 10000  # optional; longest one call may take, up to 60000
+//! ca_file = "chain-ca.pem" # optional; extra roots for an https endpoint
 //! ```
 //!
 //! A gateway signs its chain transactions with its node key
@@ -199,6 +200,10 @@ pub struct EvmConfig {
     /// [default: 10000].
     #[serde(default = "default_rpc_timeout_ms")]
     pub rpc_timeout_ms: u64,
+    /// A PEM file of extra certificates to trust for an `https` endpoint
+    /// behind a private authority [default: the system's roots only].
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_rpc_timeout_ms() -> u64 {
@@ -243,6 +248,7 @@ impl EvmConfig {
             confirmations: self.confirmations,
             poll_interval: std::time::Duration::from_millis(self.poll_interval_ms),
             rpc_timeout: std::time::Duration::from_millis(self.rpc_timeout_ms),
+            ca_file: self.ca_file.clone(),
             // Set by the member, which knows its data directory.
             saved_dir: None,
         })
