@@ -159,8 +159,11 @@ async fn two_gateways_append_to_one_contract_and_every_replica_agrees() {
         .collect();
     storage.iter_mut().for_each(MemberProcess::start);
     let gateway_roles = ["gateway", "replica"];
+    // The first gateway also repairs the storage members, as its replica
+    // follows them and the chain.
+    let first_roles = ["gateway", "replica", "repair"];
     let (mut first, first_key) =
-        chain_member(4, dir.path(), &gateway_roles, &storage, &chain, &anvil).await;
+        chain_member(4, dir.path(), &first_roles, &storage, &chain, &anvil).await;
     let (mut second, second_key) =
         chain_member(5, dir.path(), &gateway_roles, &storage, &chain, &anvil).await;
     first.start();
@@ -288,6 +291,21 @@ async fn two_gateways_append_to_one_contract_and_every_replica_agrees() {
         0,
         "{page}"
     );
+    // A storage member wiped and restarted is refilled by repair over the
+    // chain-ordered log.
+    let wiped = &mut storage[2];
+    wiped.stop();
+    std::fs::remove_dir_all(&wiped.data_dir).unwrap();
+    wiped.start();
+    let deadline = tokio::time::Instant::now() + BOUND;
+    loop {
+        let page = common::scrape(&first.metrics).await;
+        if common::metric(&page, "ordo_repair_shards_restored_total") > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no repair: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for member in [&mut first, &mut second, &mut replica] {
         member.stop();
     }

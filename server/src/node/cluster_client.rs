@@ -124,6 +124,8 @@ pub struct ClientSide {
     position: crate::node::reporter::Position,
     /// The storage members, as the log records them.
     storage: StorageSet,
+    /// The log's order, as this member's replica follows it.
+    sequencer: Arc<dyn Sequencer>,
     /// Keeps `storage` on the membership the replica applied.
     membership: tokio::task::JoinHandle<()>,
     tasks: ClientTasks,
@@ -164,9 +166,10 @@ impl ClientSide {
             found_log(&parts).await;
         }
         let metrics = crate::node::run::metrics_page(&parts, None);
-        let (snapshots, sequencer) = (parts.snapshots.clone(), parts.sequencer.clone());
+        let (snapshots, followed) = (parts.snapshots.clone(), parts.sequencer.clone());
+        let sequencer = followed.clone();
         let position: crate::node::reporter::Position =
-            Arc::new(move || (snapshots.position().next_seq, sequencer.tail()));
+            Arc::new(move || (snapshots.position().next_seq, followed.tail()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(crate::node::run::serve(parts, listener, async {
             let _ = stopped.await;
@@ -175,6 +178,7 @@ impl ClientSide {
             metrics,
             position,
             storage,
+            sequencer,
             membership,
             tasks,
             server,
@@ -190,6 +194,12 @@ impl ClientSide {
     /// The storage members, kept on the membership the log records.
     pub fn storage_set(&self) -> StorageSet {
         self.storage.clone()
+    }
+
+    /// The log's order as this member's replica follows it (raft voters or
+    /// a chain), for a repair role beside it.
+    pub fn sequencer(&self) -> Arc<dyn Sequencer> {
+        self.sequencer.clone()
     }
 
     /// The replica's applied position and the tail it knows of, for reports.

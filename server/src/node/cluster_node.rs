@@ -36,8 +36,9 @@
 //! add-node` and `promote`.
 //!
 //! With `sequencer = "evm"` the log's order is a contract on an EVM chain
-//! instead of the raft voters (see `ordo_evm`); gateways and replicas then
-//! name the chain instead of `sequencers`:
+//! instead of the raft voters (see `ordo_evm`); gateways and replicas (and
+//! a repair role beside a replica) then name the chain instead of
+//! `sequencers`:
 //!
 //! ```toml
 //! sequencer = "evm"
@@ -281,8 +282,12 @@ impl NodeConfig {
             return Err("`id` 0 is reserved; ids start at 1".into());
         }
         let repairs = config.roles.contains(&Role::Repair);
-        if repairs && (config.sequencers.is_empty() || config.storage.is_empty()) {
-            return Err("the repair role needs `sequencers` and `storage`".into());
+        let ordered = !config.sequencers.is_empty() || config.sequencer == SequencerKind::Evm;
+        if repairs && (!ordered || config.storage.is_empty()) {
+            return Err(
+                "the repair role needs `storage`, and `sequencers` unless a chain orders the log"
+                    .into(),
+            );
         }
         config.check_sequencer()?;
         config.check_client_roles()?;
@@ -301,14 +306,14 @@ impl NodeConfig {
             }
             (SequencerKind::Evm, Some(evm)) => {
                 evm.settings()?;
-                let raft_only = [Role::Sequencer, Role::Repair];
-                match self.roles.iter().find(|role| raft_only.contains(role)) {
-                    Some(role) => Err(format!(
-                        "the {} role runs with the raft sequencer only, not with `sequencer = \"evm\"`",
-                        role.name()
-                    )),
-                    None => Ok(()),
+                let has = |role| self.roles.contains(&role);
+                if has(Role::Sequencer) {
+                    return Err("the sequencer role runs with the raft sequencer only, not with `sequencer = \"evm\"`: the chain orders the log".into());
                 }
+                if has(Role::Repair) && !has(Role::Replica) {
+                    return Err("with `sequencer = \"evm\"` the repair role follows the chain through its own replica: list `replica` too".into());
+                }
+                Ok(())
             }
         }
     }
@@ -526,28 +531,33 @@ fn render_raft(out: &mut String, voter: &RaftSequencer) {
     );
 }
 
-/// Starts the repair role: connects to the sequencers (retrying while none
-/// answers, as they may start after this member) and runs passes over
-/// `followed` (the storage members as this member's replica follows them
-/// in the log) or, on a member without a replica, the members its file
-/// names.
+/// Starts the repair role. Beside a replica it repairs what that replica
+/// follows: the storage members as the log records them, ordered by the
+/// replica's own sequencer (raft voters or a chain). Without one it
+/// connects to the voters its file names (retrying while none answers, as
+/// they may start after this member) and repairs the members it names.
 fn start_repair(
     config: &NodeConfig,
     tls: &Arc<PeerTls>,
     counters: Arc<RepairCounters>,
-    followed: Option<StorageSet>,
+    followed: Option<(StorageSet, Arc<dyn ordo_log::Sequencer>)>,
 ) -> tokio::task::JoinHandle<()> {
     let storage = config.storage_members();
     let (voters, tls) = (config.sequencers.clone(), tls.clone());
     tokio::spawn(async move {
-        let set = match followed.map_or_else(|| StorageSet::connect(&storage, &tls), Ok) {
-            Ok(set) => set,
-            Err(e) => {
-                tracing::error!(error = %e, "repair cannot reach the storage members");
-                return;
-            }
+        let (set, sequencer) = match followed {
+            Some(followed) => followed,
+            None => match StorageSet::connect(&storage, &tls) {
+                Ok(set) => {
+                    let sequencer: Arc<dyn ordo_log::Sequencer> =
+                        crate::node::cluster_client::connect_sequencers(&voters, &tls).await;
+                    (set, sequencer)
+                }
+                Err(e) => {
+                    return tracing::error!(error = %e, "repair cannot reach the storage members");
+                }
+            },
         };
-        let sequencer = crate::node::cluster_client::connect_sequencers(&voters, &tls).await;
         crate::node::repair::run(sequencer, set, counters).await;
     })
 }
@@ -662,7 +672,9 @@ async fn serve_until_stopped(
         let _ = late.set(client.metrics_page());
     }
     let sources = report_sources(config, roles, client.as_ref());
-    let followed = client.as_ref().map(ClientSide::storage_set);
+    let followed = client
+        .as_ref()
+        .map(|client| (client.storage_set(), client.sequencer()));
     let repairer = (roles.repair.as_ref())
         .map(|counters| start_repair(config, tls, counters.clone(), followed));
     let reporter = tokio::spawn(crate::node::reporter::run(
@@ -780,7 +792,7 @@ mod tests {
     }
 
     #[test]
-    fn a_log_ordered_on_a_chain_needs_its_table_and_no_raft_roles() {
+    fn a_log_ordered_on_a_chain_needs_its_table_no_voter_role_and_repair_beside_a_replica() {
         let client = "roles = [\"gateway\", \"replica\"]\nlisten = \"127.0.0.1:7551\"\n";
         let table = "[evm]\nrpc_url = \"http://127.0.0.1:8545\"\ncontract = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\nchain_id = 31337\n";
         let ok = format!("{client}sequencer = \"evm\"\n{table}");
@@ -807,6 +819,14 @@ mod tests {
         );
         let voter = ok.replace("\"gateway\", \"replica\"", "\"sequencer\"");
         refused(voter, "raft sequencer only");
+        let lone_repair = ok.replace("\"gateway\", \"replica\"", "\"repair\"");
+        refused(lone_repair, "list `replica` too");
+        let repairing = ok.replace(
+            "\"gateway\", \"replica\"",
+            "\"gateway\", \"replica\", \"repair\"",
+        );
+        NodeConfig::parse(&gateway_file(&repairing))
+            .expect("repair beside a replica over the chain");
         refused(
             ok.replace("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x12"),
             "contract",

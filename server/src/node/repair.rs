@@ -29,7 +29,6 @@ use crate::node::storage_set::{HomeCheck, MemberLook, StorageSet};
 use ordo_log::limits::MAX_READ_BATCH;
 use ordo_log::placement::{MemberId, place};
 use ordo_log::{EntryHeader, Sequencer};
-use ordo_raft::RemoteSequencer;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,7 +96,7 @@ impl RepairCounters {
 
 /// Runs repair passes until the task is dropped.
 pub async fn run(
-    sequencer: Arc<RemoteSequencer>,
+    sequencer: Arc<dyn Sequencer>,
     storage: StorageSet,
     counters: Arc<RepairCounters>,
 ) {
@@ -118,7 +117,7 @@ pub async fn run(
 
 /// Repair's memory between passes (soft: a restarted repair audits).
 struct Repair {
-    sequencer: Arc<RemoteSequencer>,
+    sequencer: Arc<dyn Sequencer>,
     storage: StorageSet,
     counters: Arc<RepairCounters>,
     /// Entries below this seq have been checked at every home at least once.
