@@ -17,6 +17,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Longest one JSON-RPC call may take unless the settings say otherwise
+/// (`EvmSettings::rpc_timeout`). Calls are small (a block number, a
+/// receipt, a range of at most 1,000 blocks of logs); one that takes
+/// longer is failed and tried again.
+pub const RPC_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest call timeout the settings may ask for: past it a silent
+/// endpoint would hold an append for most of the sequencer's two-minute
+/// send deadline.
+pub const MAX_RPC_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Why a client for an endpoint could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -57,7 +68,7 @@ impl Endpoint<'_> {
     pub fn plain(url: &str) -> Endpoint<'_> {
         Endpoint {
             url,
-            timeout: crate::sequencer::RPC_CALL_TIMEOUT,
+            timeout: RPC_CALL_TIMEOUT,
             ca_file: None,
         }
     }

@@ -36,15 +36,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// (`MAX_HEADERS_PER_CALL`).
 pub const MAX_HEADERS_PER_TRANSACTION: usize = 256;
 
-/// Longest one JSON-RPC call may take unless the settings say otherwise
-/// ([`EvmSettings::rpc_timeout`]). Calls are small (a block number, a
-/// receipt, a range of at most [`MAX_LOG_RANGE`] blocks of logs); one that
-/// takes longer is failed and tried again.
-pub const RPC_CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Longest call timeout the settings may ask for: past it a silent
-/// endpoint would hold an append longer than [`SEND_DEADLINE`] allows.
-pub const MAX_RPC_TIMEOUT: Duration = Duration::from_secs(60);
+/// The call deadlines live with the clients that enforce them.
+pub use crate::http::{MAX_RPC_TIMEOUT, RPC_CALL_TIMEOUT};
 
 /// Most confirmations asked for: 64 blocks is two epochs of Ethereum's
 /// beacon chain, past which a block is final there; more only delays every
