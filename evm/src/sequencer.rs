@@ -342,7 +342,8 @@ impl EvmSequencer {
         let deadline = tokio::time::Instant::now() + SEND_DEADLINE;
         loop {
             self.check_following()?;
-            let receipt = land(&self.provider, &landed.signed).await;
+            let fresh = self.poll_interval / 2;
+            let receipt = land_shared(&self.provider, &landed.signed, fresh).await;
             if let Ok(Some(receipt)) = receipt {
                 let seq = receipt.first + landed.offset;
                 let header = self.read(seq, 1).await?.into_iter().next();
@@ -664,6 +665,7 @@ impl Submitter {
         Ok(SignedAppend {
             request,
             versions: Mutex::new(vec![first]),
+            looked: Default::default(),
         })
     }
 }
@@ -796,6 +798,7 @@ impl Shared {
 }
 
 /// What a landed append's receipt says.
+#[derive(Clone, Copy)]
 struct LandedReceipt {
     /// The seq of the batch's first header.
     first: u64,
@@ -818,6 +821,27 @@ async fn land(
         Some(receipt) => first_seq(&receipt).map(Some),
         None => Ok(None),
     }
+}
+
+/// [`land`], shared by the appends of one transaction: a look younger
+/// than `fresh` is reused, and appends that ask at once wait for one look.
+/// (Each of up to [`MAX_HEADERS_PER_TRANSACTION`] appends asking on its
+/// own made as many receipt calls per poll, a burden on a rate-limited
+/// endpoint.)
+async fn land_shared(
+    provider: &DynProvider,
+    signed: &SignedAppend,
+    fresh: Duration,
+) -> Result<Option<LandedReceipt>, SendFailure> {
+    let mut looked = signed.looked.lock().await;
+    if let Some((at, receipt)) = *looked
+        && at.elapsed() < fresh
+    {
+        return Ok(receipt);
+    }
+    let receipt = land(provider, signed).await?;
+    *looked = Some((tokio::time::Instant::now(), receipt));
+    Ok(receipt)
 }
 
 /// Sends `version` to the endpoint. "Already known", "nonce too low" (an
@@ -857,6 +881,8 @@ struct SignedAppend {
     request: TransactionRequest,
     /// Oldest first; never empty.
     versions: Mutex<Vec<SignedVersion>>,
+    /// The last look for a receipt, and when (see [`land_shared`]).
+    looked: tokio::sync::Mutex<Option<(tokio::time::Instant, Option<LandedReceipt>)>>,
 }
 
 /// One signed version of an append transaction.

@@ -421,3 +421,36 @@ async fn a_restart_with_saved_headers_reads_only_the_blocks_after_the_last_one_s
         "every window from the contract's block: {queries}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_appends_of_one_transaction_share_their_receipt_lookups() {
+    const APPENDS: u64 = 64;
+    let anvil = common::anvil(&[]);
+    let mut settings = anvil.deploy().await;
+    let proxy = SilentProxy::start(&anvil.url).await;
+    settings.rpc_url = proxy.url.clone();
+    // Each append waits for its header to be four blocks deep, a block
+    // every 200 ms: about sixteen polls of 50 ms after its receipt.
+    settings.confirmations = 4;
+    let sequencer = std::sync::Arc::new(appender(settings).await);
+    anvil.set_automine(false).await;
+    let _miner = Miner::start(&anvil, Duration::from_millis(200));
+    let tasks: Vec<_> = (0..APPENDS)
+        .map(|i| {
+            let appender = sequencer.clone();
+            tokio::spawn(async move { appender.append(descriptor(i)).await })
+        })
+        .collect();
+    for task in tasks {
+        let appended = tokio::time::timeout(BOUND, task).await.expect("returns");
+        appended.expect("task").expect("append");
+    }
+    // Looking on its own, every append asked about once a poll while it
+    // waited: 529 lookups in one run before they shared, 39 after.
+    let calls = proxy.receipt_calls.load(Ordering::Relaxed);
+    assert!(
+        calls < APPENDS * 2,
+        "{calls} receipt lookups for {APPENDS} appends"
+    );
+    assert_eq!(seqs(&sequencer).await.len() as u64, APPENDS);
+}

@@ -18,6 +18,8 @@ pub struct SilentProxy {
     /// `http://` address of the proxy.
     pub url: String,
     silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Requests relayed that ask for a transaction's receipt.
+    pub receipt_calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -37,13 +39,20 @@ impl SilentProxy {
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let silent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = silent.clone();
+        let receipt_calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = receipt_calls.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, flag) = (upstream.clone(), flag.clone());
-                tokio::spawn(async move { relay(client, &upstream, flag).await });
+                let (upstream, flag, counter) = (upstream.clone(), flag.clone(), counter.clone());
+                tokio::spawn(async move { relay(client, &upstream, flag, counter).await });
             }
         });
-        Self { url, silent, task }
+        Self {
+            url,
+            silent,
+            receipt_calls,
+            task,
+        }
     }
 
     /// Goes silent (`true`) or answers again (`false`).
@@ -58,8 +67,10 @@ async fn relay(
     client: tokio::net::TcpStream,
     upstream: &str,
     silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    receipt_calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const RECEIPT: &[u8] = b"eth_getTransactionReceipt";
     let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
         return;
     };
@@ -74,6 +85,11 @@ async fn relay(
             if silent.load(std::sync::atomic::Ordering::SeqCst) {
                 continue;
             }
+            let asked = buffer[..read]
+                .windows(RECEIPT.len())
+                .filter(|w| *w == RECEIPT);
+            let asked = asked.count() as u64;
+            receipt_calls.fetch_add(asked, std::sync::atomic::Ordering::Relaxed);
             if server_write.write_all(&buffer[..read]).await.is_err() {
                 break;
             }
