@@ -111,6 +111,15 @@ pub enum Item {
 }
 
 impl Item {
+    /// The item's kind byte and its transaction's bytes, as entries carry
+    /// them.
+    fn encoded(&self) -> (u8, Vec<u8>) {
+        match self {
+            Item::Signed(signed) => (SIGNED_ITEM, signed.encode()),
+            Item::Attested(tx) => (ATTESTED_ITEM, tx.encode()),
+        }
+    }
+
     /// The transaction, signed or not.
     pub fn tx(&self) -> &Transaction {
         match self {
@@ -256,10 +265,7 @@ where
     w.fixed(&(items.len() as u32).to_le_bytes());
     let mut attestation = AttestationHasher::new(items.len());
     for item in items {
-        let (kind, bytes) = match item {
-            Item::Signed(signed) => (SIGNED_ITEM, signed.encode()),
-            Item::Attested(tx) => (ATTESTED_ITEM, tx.encode()),
-        };
+        let (kind, bytes) = item.encoded();
         attestation.item(kind, &item_hash(kind, &bytes));
         w.u8(kind).bytes(&bytes);
     }
@@ -287,10 +293,8 @@ where
     w.fixed(SUBMITTED_MAGIC);
     w.fixed(&(items.len() as u32).to_le_bytes());
     for item in items {
-        match item {
-            Item::Signed(signed) => w.u8(SIGNED_ITEM).bytes(&signed.encode()),
-            Item::Attested(tx) => w.u8(ATTESTED_ITEM).bytes(&tx.encode()),
-        };
+        let (kind, bytes) = item.encoded();
+        w.u8(kind).bytes(&bytes);
     }
     w.finish()
 }

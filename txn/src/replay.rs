@@ -358,6 +358,16 @@ impl VouchedEntry {
 /// The items of a submitted entry: signed ones checked on their own,
 /// unsigned ones left to the header's submitter, which replay judges.
 fn check_submitted(items: Vec<DecodedItem>, vouched: Vec<bool>) -> Vec<Checked> {
+    check_items(items, vouched, |tx, hash| Checked::Submitted { tx, hash })
+}
+
+/// An entry's items checked: undecodable ones `Malformed`, signed ones on
+/// their own signature, unsigned ones as `unsigned` makes them.
+fn check_items(
+    items: Vec<DecodedItem>,
+    vouched: Vec<bool>,
+    unsigned: impl Fn(Transaction, [u8; 32]) -> Checked,
+) -> Vec<Checked> {
     items
         .into_iter()
         .zip(vouched)
@@ -366,7 +376,7 @@ fn check_submitted(items: Vec<DecodedItem>, vouched: Vec<bool>) -> Vec<Checked> 
                 reason: e.to_string(),
             }),
             Ok((Item::Signed(signed), hash)) => check_signed(signed, hash, vouched),
-            Ok((Item::Attested(tx), hash)) => Checked::Submitted { tx, hash },
+            Ok((Item::Attested(tx), hash)) => unsigned(tx, hash),
         })
         .collect()
 }
@@ -383,27 +393,16 @@ fn check_attested(
         Some(signer) => Ok(signer),
         None => entry.gateway(),
     };
-    entry
-        .items
-        .into_iter()
-        .zip(vouched)
-        .map(|(item, vouched)| match item {
-            Err(e) => Checked::Rejected(Outcome::Malformed {
-                reason: e.to_string(),
-            }),
-            Ok((Item::Signed(signed), hash)) => check_signed(signed, hash, vouched),
-            Ok((Item::Attested(tx), hash)) => match &gateway {
-                Ok(gateway) => Checked::Attested {
-                    hash,
-                    tx,
-                    gateway: *gateway,
-                },
-                Err(e) => Checked::Rejected(Outcome::BadSignature {
-                    reason: format!("the entry's attestation: {e}"),
-                }),
-            },
-        })
-        .collect()
+    check_items(entry.items, vouched, |tx, hash| match &gateway {
+        Ok(gateway) => Checked::Attested {
+            hash,
+            tx,
+            gateway: *gateway,
+        },
+        Err(e) => Checked::Rejected(Outcome::BadSignature {
+            reason: format!("the entry's attestation: {e}"),
+        }),
+    })
 }
 
 /// Whether `known` already names `signed`'s sender as the signer of
