@@ -18,8 +18,13 @@ check() {
 }
 check ordo-kv tonic sqlparser ordo-log ordo-txn ordo-sql ordo-proto
 check ordo-log tonic sqlparser ordo-kv ordo-txn ordo-sql ordo-proto
-check ordo-txn tonic sqlparser ordo-sql ordo-proto ordo-log
-check ordo-sql tonic ordo-proto ordo-log
+# Replay reaches the log's commitments only through the mining rules,
+# which need no RocksDB of the log's own.
+check ordo-txn tonic sqlparser ordo-sql ordo-proto ordo-raft ordo-evm
+check ordo-mine tonic sqlparser ordo-kv ordo-txn ordo-sql ordo-proto rocksdb librocksdb-sys
+# SQL reaches the log's types only through replay's mining rules (no RocksDB
+# of the log's own: ordo-mine's check below).
+check ordo-sql tonic ordo-proto ordo-raft ordo-evm
 # The raft sequencer orders opaque headers: it knows no state, no SQL.
 check ordo-raft sqlparser ordo-kv ordo-txn ordo-sql ordo-server ordo-client
 # The EVM sequencer orders opaque headers too, and needs no RocksDB.

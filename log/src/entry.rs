@@ -154,8 +154,9 @@ impl Geometry {
         *hasher.finalize().as_bytes()
     }
 
-    /// Leaf hashes of one shard's subtree, padding included.
-    fn shard_leaves(&self, bytes: &[u8]) -> Vec<Hash> {
+    /// Leaf hashes of one shard's subtree, padding included: what a holder
+    /// of one shard builds that shard's part of the tree from.
+    pub fn shard_leaves(&self, bytes: &[u8]) -> Vec<Hash> {
         let mut leaves: Vec<Hash> = bytes
             .chunks(self.chunk_size as usize)
             .map(merkle::leaf_hash)

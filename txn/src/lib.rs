@@ -20,6 +20,9 @@
 //! - [`changes`]: the per-entry record of written keys that rebuilds the
 //!   window and feeds watchers (feature `replay`).
 //! - [`outcome`]: what replay decides, [`Outcome`].
+//! - [`mining`]: storage mining in replay: the recall index, epochs, and
+//!   decisions on mining operations, over `ordo-mine`'s scheme (feature
+//!   `replay`).
 //! - [`replay`]: `check_entry` (stateless, parallelisable) and `Replayer`
 //!   (ordered decisions and atomic apply) (feature `replay`).
 //! - `testkit`: fixtures for tests and benchmarks in every crate (feature
@@ -37,6 +40,8 @@ pub mod changes;
 pub mod codec;
 pub mod ids;
 pub mod limits;
+#[cfg(feature = "replay")]
+pub mod mining;
 pub mod outcome;
 pub mod record;
 #[cfg(feature = "replay")]
@@ -69,7 +74,8 @@ pub use acl::Fact;
 pub use ids::stream_id;
 pub use outcome::Outcome;
 pub use record::{
-    AclOp, Address, Read, SignedTransaction, Transaction, TxnId, Write, decode_batch, encode_batch,
+    AclOp, Address, MiningOp, Read, SignedTransaction, Transaction, TxnId, Write, decode_batch,
+    encode_batch,
 };
 #[cfg(feature = "replay")]
 pub use replay::{

@@ -21,6 +21,11 @@ pub const MAX_WRITES: usize = 4096;
 /// Most access-control operations in one transaction.
 pub const MAX_ACL_OPS: usize = 256;
 
+/// Longest mining proof an operation may carry: above the longest proof
+/// the mining scheme makes (one sealed chunk of at most 64 KiB and its
+/// path, about 68 KiB; a test in replay holds the two together).
+pub const MAX_MINING_PROOF_BYTES: usize = 72 * 1024;
+
 /// Largest encoded transaction.
 pub const MAX_TXN_BYTES: usize = 4 * 1024 * 1024;
 

@@ -80,6 +80,13 @@ pub enum Outcome {
         /// Who signed the entry.
         gateway: [u8; 20],
     },
+    /// A mining operation the mining rules refuse (see `docs/MINING.md`):
+    /// a proof that does not verify, answers a closed epoch, repeats a
+    /// rewarded attempt, or comes from someone other than its miner.
+    MiningRefused {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Bytes for a person: quoted text when they are printable UTF-8, else
@@ -146,6 +153,7 @@ impl std::fmt::Display for Outcome {
                 "not attested: the entry was signed by 0x{}, which is not a gateway here; nothing was applied",
                 crate::ids::hex(gateway)
             ),
+            Outcome::MiningRefused { reason } => write!(f, "mining refused: {reason}"),
         }
     }
 }
@@ -171,6 +179,7 @@ impl Outcome {
             Outcome::BadSignature { .. } => "bad_signature",
             Outcome::Malformed { .. } => "malformed",
             Outcome::NotAGateway { .. } => "not_a_gateway",
+            Outcome::MiningRefused { .. } => "mining_refused",
         }
     }
 
@@ -211,6 +220,7 @@ impl Outcome {
             Outcome::Malformed { reason } => w.u8(9).bytes(reason.as_bytes()),
             Outcome::IdReused => w.u8(10),
             Outcome::NotAGateway { gateway } => w.u8(11).fixed(gateway),
+            Outcome::MiningRefused { reason } => w.u8(12).bytes(reason.as_bytes()),
         };
     }
 
@@ -276,6 +286,9 @@ impl Outcome {
             10 => Outcome::IdReused,
             11 => Outcome::NotAGateway {
                 gateway: r.fixed("gateway")?,
+            },
+            12 => Outcome::MiningRefused {
+                reason: text(r, "reason")?,
             },
             tag => {
                 return Err(DecodeError::BadTag {

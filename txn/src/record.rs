@@ -11,6 +11,7 @@
 //! Write       := 0x00 | stream[32] | key             (delete)
 //!              | 0x01 | stream[32] | key | value     (put)
 //! AclOp       := tag u8 | fields of the variant in declaration order
+//!                (mining operations: tags 0x60-0x62, see `MiningOp`)
 //! key, value, name := len u32 | bytes
 //! Signed      := tx bytes (len u32 | bytes) | signature[65]
 //! Batch       := "OTB1" | count u32 | count x Signed (len u32 | bytes)
@@ -156,6 +157,36 @@ pub enum AclOp {
         /// Who.
         account: Address,
     },
+    /// A storage-mining operation: changes no access-control fact; replay's
+    /// mining rules decide it (see `docs/MINING.md`).
+    Mining(MiningOp),
+}
+
+/// A storage-mining operation, carried among a transaction's operations.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MiningOp {
+    /// Turns mining on for the log, once. Needs admin of the log.
+    Configure {
+        /// Entries per epoch.
+        epoch_entries: u64,
+        /// Proofs per epoch the difficulty steers toward.
+        target_proofs: u64,
+        /// The first epoch's target, 32 bytes big-endian (higher is easier).
+        initial_target: [u8; 32],
+        /// Reward credited to a miner's beneficiary per accepted proof.
+        reward_per_proof: u64,
+    },
+    /// Makes the sender a miner whose rewards go to `beneficiary` (sent
+    /// again, it changes the beneficiary).
+    RegisterMiner {
+        /// Who is credited.
+        beneficiary: Address,
+    },
+    /// A proof of random access (`OMP1` bytes) by its miner, the sender.
+    SubmitProof {
+        /// The proof.
+        proof: Vec<u8>,
+    },
 }
 
 /// A transaction as its sender built it.
@@ -289,6 +320,9 @@ impl AclOp {
             AclOp::RenounceSpecialWriter { .. } => "renounce_special_writer",
             AclOp::GrantGateway { .. } => "grant_gateway",
             AclOp::RevokeGateway { .. } => "revoke_gateway",
+            AclOp::Mining(MiningOp::Configure { .. }) => "configure_mining",
+            AclOp::Mining(MiningOp::RegisterMiner { .. }) => "register_miner",
+            AclOp::Mining(MiningOp::SubmitProof { .. }) => "submit_proof",
         }
     }
 
@@ -315,6 +349,19 @@ impl AclOp {
             AclOp::RenounceSpecialWriter { stream, key } => w.u8(0x42).fixed(stream).bytes(key),
             AclOp::GrantGateway { account } => w.u8(0x50).fixed(account),
             AclOp::RevokeGateway { account } => w.u8(0x51).fixed(account),
+            AclOp::Mining(MiningOp::Configure {
+                epoch_entries,
+                target_proofs,
+                initial_target,
+                reward_per_proof,
+            }) => w
+                .u8(0x60)
+                .u64(*epoch_entries)
+                .u64(*target_proofs)
+                .fixed(initial_target)
+                .u64(*reward_per_proof),
+            AclOp::Mining(MiningOp::RegisterMiner { beneficiary }) => w.u8(0x61).fixed(beneficiary),
+            AclOp::Mining(MiningOp::SubmitProof { proof }) => w.u8(0x62).bytes(proof),
         };
     }
 
@@ -370,6 +417,18 @@ impl AclOp {
             0x51 => AclOp::RevokeGateway {
                 account: r.fixed("account")?,
             },
+            0x60 => AclOp::Mining(MiningOp::Configure {
+                epoch_entries: r.u64("epoch entries")?,
+                target_proofs: r.u64("target proofs")?,
+                initial_target: r.fixed("initial target")?,
+                reward_per_proof: r.u64("reward per proof")?,
+            }),
+            0x61 => AclOp::Mining(MiningOp::RegisterMiner {
+                beneficiary: r.fixed("beneficiary")?,
+            }),
+            0x62 => AclOp::Mining(MiningOp::SubmitProof {
+                proof: r.bytes("mining proof", MAX_MINING_PROOF_BYTES)?.to_vec(),
+            }),
             tag => {
                 return Err(DecodeError::BadTag {
                     field: "acl tag",

@@ -23,12 +23,16 @@ use crate::attest::{
 use crate::changes::{self, ChangeRecord, Changes};
 use crate::codec::{Reader, Writer};
 use crate::limits::CONFLICT_WINDOW;
-use crate::record::{Address, SignedTransaction, Transaction, TxnId, Write, decode_batch};
+use crate::mining::{Deciding, Mining, MiningEffects, MiningPlan};
+use crate::record::{
+    AclOp, Address, MiningOp, SignedTransaction, Transaction, TxnId, Write, decode_batch,
+};
 use crate::window::ConflictWindow;
 use crate::{FastMap, FastSet};
 use crate::{Outcome, sign};
 use ordo_kv::mvcc::stage_write;
 use ordo_kv::{Column, Engine, EngineError, MvccError, MvccStore, StreamId, WriteBatch};
+use ordo_log::EntryHeader;
 
 const APPLIED_KEY: &[u8] = b"applied";
 /// Where the log's [`Ordering`] is kept once its genesis record applied
@@ -441,6 +445,8 @@ pub struct Replayer<E> {
     writers: std::cell::RefCell<FastSet<(Address, StreamId)>>,
     /// What orders the log (from its genesis record).
     ordering: Ordering,
+    /// Storage mining: the recall index's size, parameters, open epoch.
+    mining: Mining,
     poisoned: bool,
 }
 
@@ -490,6 +496,19 @@ struct EntryEffects {
     outcomes: FastMap<(Address, TxnId), Decided>,
     /// The log's ordering, when this entry is its genesis record.
     ordering: Option<Ordering>,
+    /// The entry's seq.
+    seq: u64,
+    /// What its committed mining operations changed.
+    mining: MiningEffects,
+}
+
+/// What a transaction that passed every check does when it commits.
+#[derive(Debug, Default)]
+struct Approved {
+    /// Access-control facts it changes.
+    changes: Vec<FactChange>,
+    /// What its mining operations do.
+    mining: Vec<MiningPlan>,
 }
 
 /// What settles a checked transaction without a decision against state.
@@ -543,7 +562,7 @@ impl Decided {
 impl EntryEffects {
     /// Room for everything `txs` can produce if all commit, so that
     /// building the entry's batch and change record never regrows a buffer.
-    fn sized_for(txs: &[Checked]) -> Self {
+    fn sized_for(seq: u64, txs: &[Checked]) -> Self {
         let (mut writes, mut key_bytes) = (0, 0);
         for checked in txs {
             if let Checked::Valid(tx, _) = checked {
@@ -561,6 +580,8 @@ impl EntryEffects {
             gateway_asked: None,
             outcomes,
             ordering: None,
+            seq,
+            mining: MiningEffects::default(),
         }
     }
 }
@@ -634,6 +655,7 @@ impl<E: Engine> Replayer<E> {
     ) -> Result<Self, ReplayError> {
         let window = rebuild_window(&store, applied.version, conflict_window)?;
         let ordering = stored_ordering(store.engine())?;
+        let mining = Mining::load(store.engine())?;
         Ok(Self {
             store,
             applied,
@@ -642,6 +664,7 @@ impl<E: Engine> Replayer<E> {
             facts: FactCache::new(),
             writers: Default::default(),
             ordering,
+            mining,
             poisoned: false,
         })
     }
@@ -675,40 +698,79 @@ impl<E: Engine> Replayer<E> {
     /// digest) when the submitter may not write the log, else as
     /// [`Replayer::apply_entry`] with unsigned items of a submitted entry
     /// vouched for by the submitter. `None` when it was skipped.
+    ///
+    /// The entry's header stays unseen: mining cannot index it, and no
+    /// epoch opens after it. Nodes apply [`Replayer::apply_header`].
     pub fn apply_submitted(
         &mut self,
         seq: u64,
         submitter: Address,
         body: EntryBody,
     ) -> Result<Option<Vec<Outcome>>, ReplayError> {
+        self.apply_ordered(seq, submitter, None, body)
+    }
+
+    /// Decides and applies the entry `header` orders, as
+    /// [`Replayer::apply_submitted`] does, and shows storage mining the
+    /// header: the entry joins the recall index, and an epoch opens after
+    /// the header that closes one.
+    pub fn apply_header(
+        &mut self,
+        header: &EntryHeader,
+        body: EntryBody,
+    ) -> Result<Option<Vec<Outcome>>, ReplayError> {
+        self.apply_ordered(header.seq, header.entry.submitter, Some(header), body)
+    }
+
+    fn apply_ordered(
+        &mut self,
+        seq: u64,
+        submitter: Address,
+        header: Option<&EntryHeader>,
+        body: EntryBody,
+    ) -> Result<Option<Vec<Outcome>>, ReplayError> {
         self.check_next(seq)?;
         let txs = match (self.reads_entries_of(&submitter)?, body) {
-            (false, _) => return self.skip_entry(seq, &submitter).map(|()| None),
+            (false, _) => return self.skip_entry(seq, &submitter, header).map(|()| None),
             (true, EntryBody::Unread) => return Err(ReplayError::NotRead { seq }),
             (true, EntryBody::Read(txs)) => txs,
         };
-        self.apply_checked(seq, Some(submitter), txs).map(Some)
+        self.apply_checked(seq, Some(submitter), header, txs)
+            .map(Some)
     }
 
     /// Moves past entry `seq` without reading it.
-    fn skip_entry(&mut self, seq: u64, submitter: &Address) -> Result<(), ReplayError> {
+    fn skip_entry(
+        &mut self,
+        seq: u64,
+        submitter: &Address,
+        header: Option<&EntryHeader>,
+    ) -> Result<(), ReplayError> {
         let mut digest = blake3::Hasher::new_keyed(&DIGEST_KEY);
         digest.update(&self.applied.digest);
         digest.update(&seq.to_le_bytes());
         digest.update(SKIPPED_MARK);
         digest.update(submitter);
+        let mut batch = WriteBatch::with_capacity(2);
+        let mining = self.mining.after_entry(
+            header,
+            false,
+            MiningEffects::default(),
+            &mut batch,
+            &mut digest,
+        );
         let next = Applied {
             next_seq: seq + 1,
             digest: *digest.finalize().as_bytes(),
             ..self.applied
         };
-        let mut batch = WriteBatch::with_capacity(1);
         batch.put(Column::Meta, APPLIED_KEY.to_vec(), next.encode());
         if let Err(e) = self.store.write(batch, false) {
             self.poisoned = true;
             return Err(e.into());
         }
         self.applied = next;
+        self.mining = mining;
         Ok(())
     }
 
@@ -761,7 +823,12 @@ impl<E: Engine> Replayer<E> {
             let ordering = self.ordering;
             return Err(ReplayError::SubmitterNeeded { seq, ordering });
         }
-        self.apply_checked(seq, None, txs)
+        self.apply_checked(seq, None, None, txs)
+    }
+
+    /// Storage mining's state: parameters, mineable chunks, open epoch.
+    pub fn mining(&self) -> &Mining {
+        &self.mining
     }
 
     /// Decides and applies checked entry `seq`, the next one.
@@ -769,10 +836,11 @@ impl<E: Engine> Replayer<E> {
         &mut self,
         seq: u64,
         submitter: Option<Address>,
+        header: Option<&EntryHeader>,
         txs: Vec<Checked>,
     ) -> Result<Vec<Outcome>, ReplayError> {
         let stored = self.stored_outcomes(&txs)?;
-        let mut effects = EntryEffects::sized_for(&txs);
+        let mut effects = EntryEffects::sized_for(seq, &txs);
         let mut next = self.applied;
         let mut digest = blake3::Hasher::new_keyed(&DIGEST_KEY);
         digest.update(&self.applied.digest);
@@ -795,7 +863,7 @@ impl<E: Engine> Replayer<E> {
                 self.decide_and_record(&tx, &hash, stored, &mut effects, &mut next, &mut digest)?;
             outcomes.push(outcome);
         }
-        self.write_entry(seq, effects, next, digest)?;
+        self.write_entry(seq, header, effects, next, digest)?;
         Ok(outcomes)
     }
 
@@ -838,10 +906,15 @@ impl<E: Engine> Replayer<E> {
     fn write_entry(
         &mut self,
         seq: u64,
+        header: Option<&EntryHeader>,
         mut effects: EntryEffects,
         mut next: Applied,
-        digest: blake3::Hasher,
+        mut digest: blake3::Hasher,
     ) -> Result<(), ReplayError> {
+        let mined = std::mem::take(&mut effects.mining);
+        let mining = self
+            .mining
+            .after_entry(header, true, mined, &mut effects.batch, &mut digest);
         if let Some(record) = effects.changes.finish() {
             effects
                 .batch
@@ -867,6 +940,7 @@ impl<E: Engine> Replayer<E> {
         if let Some(ordering) = effects.ordering {
             self.ordering = ordering;
         }
+        self.mining = mining;
         self.applied = next;
         Ok(())
     }
@@ -1004,12 +1078,12 @@ impl<E: Engine> Replayer<E> {
         if let Some(earlier) = effects.outcomes.get(&id_key).or(stored.as_ref()) {
             return Ok(earlier.again(hash));
         }
-        let outcome = self.validate(tx, &effects.acl, next.version)?;
+        let outcome = self.validate(tx, effects, next.version)?;
         let outcome = match outcome {
             Err(abort) => abort,
-            Ok(changes) => {
+            Ok(approved) => {
                 next.version += 1;
-                self.stage_commit(&tx.writes, changes, effects, next.version);
+                self.commit_approved(tx, approved, effects, next.version);
                 Outcome::Committed {
                     version: next.version,
                 }
@@ -1023,13 +1097,39 @@ impl<E: Engine> Replayer<E> {
         Ok(outcome)
     }
 
-    /// Version, conflict and permission checks. `Ok(changes)` to commit.
+    /// Stages an approved transaction's writes (its own, then those of its
+    /// mining operations) and fact changes, and takes its mining effects.
+    fn commit_approved(
+        &mut self,
+        tx: &Transaction,
+        approved: Approved,
+        effects: &mut EntryEffects,
+        version: u64,
+    ) {
+        let mined: Vec<Write> = approved
+            .mining
+            .iter()
+            .filter_map(MiningPlan::write)
+            .collect();
+        if mined.is_empty() {
+            self.stage_commit(&tx.writes, approved.changes, effects, version);
+        } else {
+            let writes: Vec<Write> = tx.writes.iter().cloned().chain(mined).collect();
+            self.stage_commit(&writes, approved.changes, effects, version);
+        }
+        for plan in approved.mining {
+            effects.mining.apply(plan);
+        }
+    }
+
+    /// Version, conflict and permission checks. `Ok(approved)` to commit.
     fn validate(
         &self,
         tx: &Transaction,
-        acl_overlay: &FactMap,
+        effects: &EntryEffects,
         version: u64,
-    ) -> Result<Result<Vec<FactChange>, Outcome>, ReplayError> {
+    ) -> Result<Result<Approved, Outcome>, ReplayError> {
+        let acl_overlay = &effects.acl;
         if tx.read_version > version {
             return Ok(Err(Outcome::FutureVersion {
                 read_version: tx.read_version,
@@ -1054,11 +1154,18 @@ impl<E: Engine> Replayer<E> {
             return Ok(Err(Outcome::Conflict { stream, key }));
         }
         let view = AclView::new(&self.store, acl_overlay, Some(&self.facts), version);
-        let mut changes = Vec::new();
+        let mut approved = Approved::default();
         for op in &tx.acl {
-            match view.check_op(&tx.sender, op)? {
-                Ok(more) => changes.extend(more),
-                Err(abort) => return Ok(Err(abort)),
+            let verdict = match op {
+                AclOp::Mining(op) => self
+                    .decide_mining(tx, op, &view, effects, version)?
+                    .map(|plan| approved.mining.push(plan)),
+                op => view
+                    .check_op(&tx.sender, op)?
+                    .map(|more| approved.changes.extend(more)),
+            };
+            if let Err(abort) = verdict {
+                return Ok(Err(abort));
             }
         }
         // With ACL changes pending in this entry the memo may be stale: skip it.
@@ -1079,7 +1186,29 @@ impl<E: Engine> Replayer<E> {
                 writers.insert(pair);
             }
         }
-        Ok(Ok(changes))
+        Ok(Ok(approved))
+    }
+
+    /// Decides one mining operation of `tx` by the mining rules.
+    fn decide_mining(
+        &self,
+        tx: &Transaction,
+        op: &MiningOp,
+        view: &AclView<'_, E>,
+        effects: &EntryEffects,
+        version: u64,
+    ) -> Result<Result<MiningPlan, Outcome>, ReplayError> {
+        let log_admin = matches!(op, MiningOp::Configure { .. })
+            && view.holds(&SYSTEM_STREAM, &Fact::Admin(tx.sender))?;
+        let at = Deciding {
+            store: &self.store,
+            staged: &effects.mining,
+            sender: tx.sender,
+            seq: effects.seq,
+            version,
+            log_admin,
+        };
+        Ok(self.mining.decide(&at, op)?)
     }
 
     /// Stages a committing transaction's writes and ACL changes.

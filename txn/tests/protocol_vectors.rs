@@ -146,6 +146,7 @@ fn acl_json(op: &AclOp) -> Value {
     fields.insert("op".into(), json!(op.name()));
     let (stream, key, account, name) = match op {
         AclOp::CreateStream { name } => (None, None, None, Some(name)),
+        AclOp::Mining(_) => unreachable!("clients build no mining operations: storage members do"),
         AclOp::GrantGateway { account } | AclOp::RevokeGateway { account } => {
             (None, None, Some(account), None)
         }

@@ -94,9 +94,9 @@ pub struct Replica {
 /// An entry on its way from the log to replay.
 enum Reading {
     /// Being read and checked on a task of its own.
-    Task(tokio::task::JoinHandle<Result<(Address, Vec<Checked>), ReplicaError>>),
+    Task(tokio::task::JoinHandle<Result<(EntryHeader, Vec<Checked>), ReplicaError>>),
     /// Read and checked.
-    Done(Address, Vec<Checked>),
+    Done(EntryHeader, Vec<Checked>),
     /// Only its header read: its submitter may not write the log, as far as
     /// the state applied so far tells.
     Unread(EntryHeader),
@@ -204,8 +204,8 @@ impl Replica {
             let Some(reading) = ahead.pop_front() else {
                 break;
             };
-            let (submitter, body) = self.finish_reading(seq, reading).await?;
-            self.apply(seq, submitter, body, &mut on_applied)?;
+            let (header, body) = self.finish_reading(seq, reading).await?;
+            self.apply(&header, body, &mut on_applied)?;
         }
         Ok(())
     }
@@ -219,8 +219,8 @@ impl Replica {
         if !self.replayer.ordering().authenticates_submitters() {
             return Ok(match inline {
                 true => {
-                    let (submitter, checked) = read_and_check(checker, seq).await?;
-                    Reading::Done(submitter, checked)
+                    let (header, checked) = read_and_check(checker, seq).await?;
+                    Reading::Done(header, checked)
                 }
                 false => Reading::Task(tokio::spawn(read_and_check(checker, seq))),
             });
@@ -244,9 +244,9 @@ impl Replica {
         &mut self,
         seq: u64,
         reading: Reading,
-    ) -> Result<(Address, EntryBody), ReplicaError> {
-        let (submitter, checked) = match reading {
-            Reading::Done(submitter, checked) => (submitter, checked),
+    ) -> Result<(EntryHeader, EntryBody), ReplicaError> {
+        let (header, checked) = match reading {
+            Reading::Done(header, checked) => (header, checked),
             Reading::Task(task) => task.await.map_err(|e| ReplicaError::Check {
                 seq,
                 reason: e.to_string(),
@@ -255,12 +255,12 @@ impl Replica {
                 let submitter = header.entry.submitter;
                 let replay = |source| ReplicaError::Replay { seq, source };
                 if !self.replayer.reads_entries_of(&submitter).map_err(replay)? {
-                    return Ok((submitter, EntryBody::Unread));
+                    return Ok((header, EntryBody::Unread));
                 }
                 check_payload(self.checker(), header).await?
             }
         };
-        Ok((submitter, EntryBody::Read(checked)))
+        Ok((header, EntryBody::Read(checked)))
     }
 
     /// What reading and checking an entry needs, for a task of its own.
@@ -272,22 +272,22 @@ impl Replica {
         }
     }
 
-    /// Applies entry `seq`, submitted by `submitter`, and reports it to
-    /// `on_applied` (with no transactions when it was skipped unread).
+    /// Applies the entry `header` orders and reports it to `on_applied`
+    /// (with no transactions when it was skipped unread).
     fn apply(
         &mut self,
-        seq: u64,
-        submitter: Address,
+        header: &EntryHeader,
         body: EntryBody,
         on_applied: &mut impl FnMut(&AppliedEntry<'_>),
     ) -> Result<(), ReplicaError> {
+        let seq = header.seq;
         let ids: Vec<Option<(Address, TxnId)>> = match &body {
             EntryBody::Read(checked) => checked.iter().map(Checked::id).collect(),
             EntryBody::Unread => Vec::new(),
         };
         let outcomes = self
             .replayer
-            .apply_submitted(seq, submitter, body)
+            .apply_header(header, body)
             .map_err(|source| ReplicaError::Replay { seq, source })?;
         if seq == 0 {
             self.check_ordering()?;
@@ -418,7 +418,7 @@ pub const INLINE_RECOVERIES: usize = 2;
 async fn read_and_check(
     checker: Checker,
     seq: u64,
-) -> Result<(Address, Vec<Checked>), ReplicaError> {
+) -> Result<(EntryHeader, Vec<Checked>), ReplicaError> {
     let header = checker.reader.header(seq).await;
     check_payload(
         checker,
@@ -428,20 +428,20 @@ async fn read_and_check(
 }
 
 /// Reads the payload of the entry `header` describes (shards verified) and
-/// checks its transactions; with the header's submitter.
+/// checks its transactions; with the header.
 async fn check_payload(
     checker: Checker,
     header: EntryHeader,
-) -> Result<(Address, Vec<Checked>), ReplicaError> {
-    let (seq, submitter) = (header.seq, header.entry.submitter);
-    let (_, entry) = checker
+) -> Result<(EntryHeader, Vec<Checked>), ReplicaError> {
+    let seq = header.seq;
+    let (header, entry) = checker
         .reader
         .payload(header)
         .await
         .map_err(|source| ReplicaError::Log { seq, source })?;
     check_transactions(checker, seq, entry)
         .await
-        .map(|checked| (submitter, checked))
+        .map(|checked| (header, checked))
 }
 
 /// Checks the transactions of entry `seq`'s verified payload.

@@ -75,6 +75,7 @@ pub fn decision(outcome: &Outcome) -> Decision {
             gateway: gateway.to_vec(),
             ..kind(OutcomeKind::NotAGateway)
         },
+        Outcome::MiningRefused { .. } => kind(OutcomeKind::MiningRefused),
     }
 }
 
