@@ -73,6 +73,15 @@ mod tests {
                 transactions: 3,
                 gas_used: 99_000,
             }),
+            mining: Some(v1::MiningStatus {
+                epoch_entries: 16,
+                target_proofs: 8,
+                reward_per_proof: 5,
+                epoch: 3,
+                target: vec![0x0f; 32],
+                accepted: 2,
+                mineable_chunks: 1_234,
+            }),
         };
         let bytes = status.encode_to_vec();
         assert_eq!(

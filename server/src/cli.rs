@@ -43,6 +43,8 @@ pub enum Command {
     Keygen(crate::commands::keygen::KeygenArgs),
     /// An interactive SQL shell, or run SQL with -c / -f.
     Sql(crate::commands::sql::SqlArgs),
+    /// Storage mining: where it stands, register a miner, turn it on.
+    Mine(crate::commands::mine::MineArgs),
 }
 
 /// Options of `ordo replay`.
@@ -111,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(args) => runtime.block_on(crate::commands::cluster::run(args)),
         Command::Chain(args) => runtime.block_on(crate::commands::chain::run(args)),
         Command::Status(args) => runtime.block_on(crate::commands::status::status(args)),
+        Command::Mine(args) => runtime.block_on(crate::commands::mine::run(args)),
         Command::Kv(args) => runtime.block_on(crate::commands::kv::run(args)),
         Command::Keygen(args) => crate::commands::keygen::keygen(&args),
         Command::Watch(args) => runtime.block_on(crate::commands::watch::watch(args)),

@@ -5,25 +5,8 @@
 
 mod common;
 
-use common::DevNode;
-use std::process::{Command, Output};
-
-fn ordo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ordo"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
+use common::{DevNode, ordo, stdout};
+use std::process::Command;
 #[test]
 fn kv_commands_work_on_first_start_with_no_set_up() {
     let data = tempfile::tempdir().unwrap();

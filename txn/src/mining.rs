@@ -226,8 +226,9 @@ fn refused(reason: String) -> Decision {
 }
 
 impl Mining {
-    /// The state stored in `engine` (mining off, for a new store).
-    pub(crate) fn load<E: Engine>(engine: &E) -> Result<Self, MvccError> {
+    /// The state stored in `engine` (mining off, for a new store): what
+    /// replay last wrote, atomically with its applied position.
+    pub fn load<E: Engine>(engine: &E) -> Result<Self, MvccError> {
         match engine.get(Column::Meta, STATE_KEY)? {
             Some(bytes) => decode_state(&bytes),
             None => Ok(Self::default()),

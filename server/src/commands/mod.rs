@@ -16,12 +16,14 @@
 //! - [`chain`]: `ordo chain deploy|fund`, the log's contract on an EVM
 //!   chain (through `ordo_evm`, not a node).
 //! - [`sql`]: `ordo sql`, the interactive shell and script runner.
+//! - [`mine`]: `ordo mine status|register|configure`, storage mining.
 
 pub mod chain;
 pub mod cluster;
 pub mod json;
 pub mod keygen;
 pub mod kv;
+pub mod mine;
 pub mod sql;
 pub mod status;
 pub mod stream;

@@ -47,6 +47,24 @@ impl DevNode {
     }
 }
 
+/// Runs the `ordo` binary with `args` to completion.
+pub fn ordo(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// What a command that must succeed printed.
+pub fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A connected gRPC channel to `endpoint`.
 pub async fn channel(endpoint: &str) -> tonic::transport::Channel {
     tonic::transport::Channel::from_shared(endpoint.to_string())

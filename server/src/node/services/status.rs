@@ -2,7 +2,9 @@
 
 use crate::node::handles::Snapshots;
 use ordo_log::{CodingParams, Sequencer};
-use ordo_proto::v1::{ChainStatus, GetStatusRequest, GetStatusResponse, status_server::Status};
+use ordo_proto::v1::{
+    ChainStatus, GetStatusRequest, GetStatusResponse, MiningStatus, status_server::Status,
+};
 use std::sync::Arc;
 use tonic::{Request, Response};
 
@@ -51,6 +53,24 @@ fn chain_status(stats: &ordo_evm::EvmStats) -> ChainStatus {
     }
 }
 
+/// Mining's part of the status, once it is configured.
+fn mining_status(mining: &ordo_txn::mining::Mining) -> Option<MiningStatus> {
+    let params = mining.params?;
+    let open = mining.open;
+    Some(MiningStatus {
+        epoch_entries: params.epoch_entries,
+        target_proofs: params.target_proofs,
+        reward_per_proof: params.reward_per_proof,
+        epoch: open.map_or(0, |o| o.epoch),
+        target: open
+            .map_or(params.initial_target, |o| o.target)
+            .to_bytes()
+            .to_vec(),
+        accepted: open.map_or(0, |o| o.accepted),
+        mineable_chunks: mining.mineable,
+    })
+}
+
 #[tonic::async_trait]
 impl Status for StatusService {
     async fn get_status(
@@ -59,6 +79,8 @@ impl Status for StatusService {
     ) -> Result<Response<GetStatusResponse>, tonic::Status> {
         let applied = self.snapshots.position();
         let log_tail = self.sequencer.tail();
+        let mining = ordo_txn::mining::Mining::load(self.snapshots.state.engine().as_ref())
+            .map_err(|e| tonic::Status::internal(format!("reading mining state: {e}")))?;
         Ok(Response::new(GetStatusResponse {
             applied_version: applied.version,
             applied_seq: applied.next_seq,
@@ -70,6 +92,7 @@ impl Status for StatusService {
             parity_shards: u32::from(self.coding.parity_shards),
             state_digest: applied.digest.to_vec(),
             chain: self.chain.as_deref().map(chain_status),
+            mining: mining_status(&mining),
         }))
     }
 }
