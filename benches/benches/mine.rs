@@ -11,7 +11,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ordo_bench::payload;
 use ordo_log::{Coder, EncodedEntry, limits::DEFAULT_CHUNK_SIZE};
 use ordo_mine::seal::{SealPlace, seal, unseal};
-use ordo_mine::{EpochContext, RecallIndex, SealedShard, Target, epoch_challenge, search, verify};
+use ordo_mine::{
+    EpochContext, Holdings, MinedEntry, RecallIndex, SealedShard, Target, epoch_challenge, held_in,
+    search, verify,
+};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hint::black_box;
 
@@ -61,7 +65,7 @@ fn attempts(c: &mut Criterion) {
                 &f.ctx,
                 &f.index,
                 next..next + 1_000,
-                |e, shard, chunk| f.held.get(&(e.seq, shard))?.chunk(chunk),
+                held_in(&f.held),
             );
             black_box(found.held)
         })
@@ -69,7 +73,11 @@ fn attempts(c: &mut Criterion) {
     group.bench_function("not_held", |b| {
         b.iter(|| {
             next += 1_000;
-            let found = search(&MINER, &f.ctx, &f.index, next..next + 1_000, |_, _, _| None);
+            let nothing = Holdings {
+                sealed: |_: &MinedEntry, _, _| None::<Cow<'_, [u8]>>,
+                path: |_: &MinedEntry, _, _| None,
+            };
+            let found = search(&MINER, &f.ctx, &f.index, next..next + 1_000, nothing);
             black_box(found.attempts)
         })
     });
@@ -96,9 +104,7 @@ fn sealing(c: &mut Criterion) {
 
 fn verifying(c: &mut Criterion) {
     let f = fixture(Target::MAX);
-    let found = search(&MINER, &f.ctx, &f.index, 0..256, |e, shard, chunk| {
-        f.held.get(&(e.seq, shard))?.chunk(chunk)
-    });
+    let found = search(&MINER, &f.ctx, &f.index, 0..256, held_in(&f.held));
     let proofs: Vec<_> = found
         .proofs
         .iter()

@@ -263,6 +263,41 @@ pub fn verify_shard(commitment: &Hash, geometry: &Geometry, shard: &Shard) -> Re
     check_commitment(commitment, geometry, &root)
 }
 
+/// Proof for chunk `chunk` of `shard`, made from that shard alone (its
+/// bytes and its proof up from the shard's root): what a storage member
+/// holding one shard of an entry needs to prove a single chunk of it, as a
+/// miner does. Checked with [`verify_chunks`] like any other run.
+pub fn prove_chunk_in_shard(
+    geometry: &Geometry,
+    shard: &Shard,
+    chunk: u64,
+) -> Result<ChunkRangeProof, LogError> {
+    let chunks = geometry.chunks_per_shard();
+    if chunk >= chunks {
+        return Err(LogError::BadChunkRange {
+            first: chunk,
+            last: chunk,
+            total: chunks,
+        });
+    }
+    if shard.bytes.len() != geometry.shard_len() {
+        return Err(LogError::WrongLength {
+            what: "shard",
+            got: shard.bytes.len(),
+            expected: geometry.shard_len(),
+        });
+    }
+    let tree = MerkleTree::new(geometry.shard_leaves(&shard.bytes));
+    let mut siblings = tree.prove(0, chunk, chunk);
+    siblings.extend_from_slice(&shard.proof);
+    let leaf = geometry.leaf_index(shard.index, chunk);
+    Ok(ChunkRangeProof {
+        first_leaf: leaf,
+        last_leaf: leaf,
+        siblings,
+    })
+}
+
 /// Checks a run of chunks against an entry's commitment. `chunks` holds the
 /// real chunks of the run in order; padding leaves inside the run are implied.
 pub fn verify_chunks(

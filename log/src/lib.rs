@@ -62,8 +62,8 @@ pub mod stress;
 mod wait_here;
 
 pub use entry::{
-    ChunkRangeProof, Coder, EncodedEntry, Geometry, Shard, VerifiedPayload, verify_chunks,
-    verify_shard,
+    ChunkRangeProof, Coder, EncodedEntry, Geometry, Shard, VerifiedPayload, prove_chunk_in_shard,
+    verify_chunks, verify_shard,
 };
 pub use error::LogError;
 pub use header::{Address, EntryDescriptor, EntryHeader, StreamId};

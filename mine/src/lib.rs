@@ -36,6 +36,6 @@ pub mod seal;
 
 pub use challenge::{Target, challenge as epoch_challenge, closing_seq, epoch_of, header_hash};
 pub use difficulty::next_target;
-pub use miner::{RecallIndex, SealedShard, Search, search};
+pub use miner::{Holdings, RecallIndex, SealedShard, Search, held_in, search};
 pub use proof::{EpochContext, MinedEntry, MiningProof, ProofError, verify};
 pub use seal::{SealError, SealPlace};

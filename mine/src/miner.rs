@@ -6,6 +6,8 @@ use crate::proof::{EpochContext, MinedEntry, MiningProof};
 use crate::seal::{SealPlace, seal};
 use ordo_log::merkle::MerkleTree;
 use ordo_log::{Address, Geometry, Hash, Shard};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ops::Range;
 
 /// Every mineable entry in log order, with its place among mineable chunks:
@@ -99,12 +101,16 @@ impl SealedShard {
         }
     }
 
-    /// Sealed chunk `chunk` and its path to the commitment.
-    pub fn chunk(&self, chunk: u64) -> Option<(&[u8], Vec<Hash>)> {
-        let sealed = self.sealed.get(chunk as usize)?;
+    /// Sealed chunk `chunk`.
+    pub fn sealed(&self, chunk: u64) -> Option<&[u8]> {
+        self.sealed.get(chunk as usize).map(Vec::as_slice)
+    }
+
+    /// Chunk `chunk`'s path to the commitment.
+    pub fn path(&self, chunk: u64) -> Vec<Hash> {
         let mut path = self.tree.prove(0, chunk, chunk);
         path.extend_from_slice(&self.proof);
-        Some((sealed, path))
+        path
     }
 }
 
@@ -119,16 +125,49 @@ pub struct Search {
     pub proofs: Vec<MiningProof>,
 }
 
-/// Tries `nonces` for `miner` in `epoch`. `held` gives the sealed chunk
-/// (and its path) at a recalled entry's shard and chunk, if the miner holds
-/// it; attempts that recall anything else cost one hash and end there.
-pub fn search<'a>(
+/// Where a search finds a miner's chunks: the sealed chunk at a recalled
+/// entry's shard and chunk, if the miner holds it, and (asked for hits
+/// only) that chunk's path to the entry's commitment.
+pub struct Holdings<S, P> {
+    /// The sealed chunk, if held.
+    pub sealed: S,
+    /// Its path; `None` if it cannot be proven after all.
+    pub path: P,
+}
+
+/// Holdings in memory: shards sealed whole, by (seq, shard index).
+// The return type only names the two closures `Holdings` carries.
+#[allow(clippy::type_complexity)]
+pub fn held_in<'a>(
+    held: &'a HashMap<(u64, u16), SealedShard>,
+) -> Holdings<
+    impl FnMut(&MinedEntry, u16, u64) -> Option<Cow<'a, [u8]>> + 'a,
+    impl FnMut(&MinedEntry, u16, u64) -> Option<Vec<Hash>> + 'a,
+> {
+    Holdings {
+        sealed: move |entry: &MinedEntry, shard: u16, chunk: u64| {
+            let sealed = held.get(&(entry.seq, shard))?.sealed(chunk)?;
+            Some(Cow::Borrowed(sealed))
+        },
+        path: move |entry: &MinedEntry, shard: u16, chunk: u64| {
+            Some(held.get(&(entry.seq, shard))?.path(chunk))
+        },
+    }
+}
+
+/// Tries `nonces` for `miner` in `epoch`. Attempts that recall a chunk the
+/// miner does not hold cost one hash and end there.
+pub fn search<'a, S, P>(
     miner: &Address,
     epoch: &EpochContext,
     index: &RecallIndex,
     nonces: Range<u64>,
-    mut held: impl FnMut(&MinedEntry, u16, u64) -> Option<(&'a [u8], Vec<Hash>)>,
-) -> Search {
+    mut holdings: Holdings<S, P>,
+) -> Search
+where
+    S: FnMut(&MinedEntry, u16, u64) -> Option<Cow<'a, [u8]>>,
+    P: FnMut(&MinedEntry, u16, u64) -> Option<Vec<Hash>>,
+{
     let mut found = Search::default();
     if epoch.mineable == 0 {
         return found;
@@ -141,17 +180,20 @@ pub fn search<'a>(
             continue;
         };
         let (shard, chunk) = entry.place_of(recalled);
-        let Some((sealed, path)) = held(entry, shard, chunk) else {
+        let Some(sealed) = (holdings.sealed)(entry, shard, chunk) else {
             continue;
         };
         found.held += 1;
-        if quality(&seed, sealed).meets(epoch.target) {
+        if !quality(&seed, &sealed).meets(epoch.target) {
+            continue;
+        }
+        if let Some(path) = (holdings.path)(entry, shard, chunk) {
             found.proofs.push(MiningProof {
                 epoch: epoch.epoch,
                 miner: *miner,
                 nonce,
                 seq: entry.seq,
-                sealed: sealed.to_vec(),
+                sealed: sealed.into_owned(),
                 path,
             });
         }

@@ -6,7 +6,7 @@ use ordo_log::{Address, Coder, EncodedEntry};
 use ordo_mine::challenge::{attempt_seed, recall};
 use ordo_mine::{
     EpochContext, MinedEntry, MiningProof, ProofError, RecallIndex, SealedShard, Target,
-    epoch_challenge, next_target, search, verify,
+    epoch_challenge, held_in, next_target, search, verify,
 };
 use std::collections::HashMap;
 
@@ -69,13 +69,7 @@ fn mine(
     held: &HashMap<(u64, u16), SealedShard>,
     nonces: std::ops::Range<u64>,
 ) -> ordo_mine::Search {
-    search(
-        miner,
-        ctx,
-        index,
-        nonces,
-        |entry: &MinedEntry, shard, chunk| held.get(&(entry.seq, shard))?.chunk(chunk),
-    )
+    search(miner, ctx, index, nonces, held_in(held))
 }
 
 fn entry_of(index: &RecallIndex, proof: &MiningProof, ctx: &EpochContext) -> MinedEntry {
@@ -154,7 +148,7 @@ fn a_proof_with_another_chunk_or_a_broken_path_is_refused() {
         &other.geometry,
         &other.shards[0],
     );
-    other_chunk.sealed = sealed.chunk(0).expect("chunk 0").0.to_vec();
+    other_chunk.sealed = sealed.sealed(0).expect("chunk 0").to_vec();
     assert!(matches!(
         verify(&other_chunk, &ctx, &entry),
         Err(ProofError::Path(_) | ProofError::Seal(_))

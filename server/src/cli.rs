@@ -95,6 +95,13 @@ pub struct DevArgs {
     /// `Log.Append`; repeatable, added to the file's `log_appenders`.
     #[arg(long = "log-appender")]
     pub log_appenders: Vec<String>,
+    /// Mine with the shards this node stores, crediting this account
+    /// (0x-prefixed address); see docs/MINING.md.
+    #[arg(long)]
+    pub mine_beneficiary: Option<String>,
+    /// The share of one core mining may take, 0.01..=1.
+    #[arg(long, default_value_t = crate::node::miner::DEFAULT_CPU_SHARE)]
+    pub mine_cpu_share: f64,
 }
 
 /// Runs a parsed command line to completion.
@@ -151,6 +158,7 @@ fn dev_config(args: DevArgs) -> anyhow::Result<crate::node::run::DevConfig> {
             None => Ok(default.parse()?),
         }
     };
+    let mining = mining(&args)?;
     Ok(crate::node::run::DevConfig {
         listen: address(args.listen, file.listen, DEFAULT_LISTEN)?,
         metrics_listen: address(
@@ -165,7 +173,21 @@ fn dev_config(args: DevArgs) -> anyhow::Result<crate::node::run::DevConfig> {
         batch: file.batch_limits()?,
         cli_key: !args.no_cli_key,
         log_appenders: appenders(&file, &args.log_appenders)?,
+        mining,
     })
+}
+
+/// How `ordo dev` mines, if it does.
+fn mining(args: &DevArgs) -> anyhow::Result<Option<crate::node::miner::MinerSettings>> {
+    let Some(beneficiary) = &args.mine_beneficiary else {
+        return Ok(None);
+    };
+    let settings = crate::node::miner::MinerSettings {
+        beneficiary: crate::node::config::parse_address(beneficiary)?,
+        cpu_share: args.mine_cpu_share,
+    };
+    settings.check().map_err(anyhow::Error::msg)?;
+    Ok(Some(settings))
 }
 
 /// The file's appenders and the flags', once each.

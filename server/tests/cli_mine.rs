@@ -5,20 +5,7 @@
 
 mod common;
 
-use common::{DevNode, ordo, stdout};
-fn status(endpoint: &str, key: &str) -> serde_json::Value {
-    let out = ordo(&[
-        "mine",
-        "status",
-        "--endpoint",
-        endpoint,
-        "--key",
-        key,
-        "--json",
-    ]);
-    serde_json::from_str(&stdout(&out)).unwrap()
-}
-
+use common::{DevNode, mine_status, ordo, stdout};
 const BENEFICIARY: &str = "0xbebebebebebebebebebebebebebebebebebebebe";
 
 #[test]
@@ -31,7 +18,7 @@ fn the_admin_turns_mining_on_a_miner_registers_and_epochs_open_as_entries_apply(
     stdout(&ordo(&["keygen", "--out", miner_key]));
     let admin_key = data.path().join("node.key");
     let admin_key = admin_key.to_str().unwrap();
-    assert_eq!(status(endpoint, miner_key)["configured"], false);
+    assert_eq!(mine_status(endpoint, miner_key)["configured"], false);
 
     let configure = |key: &str| {
         ordo(&[
@@ -73,7 +60,7 @@ fn the_admin_turns_mining_on_a_miner_registers_and_epochs_open_as_entries_apply(
     for _ in 0..4 {
         stdout(&register());
     }
-    let seen = status(endpoint, miner_key);
+    let seen = mine_status(endpoint, miner_key);
     assert_eq!(seen["configured"], true);
     let log = &seen["log"];
     let epoch = log["epoch"].as_u64().unwrap();
@@ -98,7 +85,7 @@ fn the_admin_turns_mining_on_a_miner_registers_and_epochs_open_as_entries_apply(
     assert!(node.terminate().success());
     let node = DevNode::start(data.path());
     assert_eq!(
-        status(&node.endpoint, miner_key),
+        mine_status(&node.endpoint, miner_key),
         seen,
         "the same after a restart"
     );

@@ -18,6 +18,7 @@ fn the_node_sql_store_passes_the_store_suite() {
         cli_key: false,
         log_appenders: vec![],
         batch: BatchLimits::default(),
+        mining: None,
     };
     let node = runtime
         .block_on(LocalNode::start(&config))

@@ -499,8 +499,9 @@ fn decode_state(bytes: &[u8]) -> Result<Mining, MvccError> {
     })
 }
 
-/// Epoch `epoch`'s row, if it opened while mining was on.
-fn epoch_row<E: Engine>(engine: &E, epoch: u64) -> Result<Option<EpochContext>, MvccError> {
+/// Epoch `epoch`'s context as replay opened it (challenge, mineable
+/// chunks, target), if it opened while mining was on.
+pub fn epoch_row<E: Engine>(engine: &E, epoch: u64) -> Result<Option<EpochContext>, MvccError> {
     let Some(bytes) = engine.get(Column::Meta, &seq_key(EPOCH_PREFIX, epoch))? else {
         return Ok(None);
     };
@@ -517,23 +518,60 @@ fn epoch_row<E: Engine>(engine: &E, epoch: u64) -> Result<Option<EpochContext>, 
 }
 
 /// Entry `seq`'s row, if it was indexed as mineable.
-fn entry_row<E: Engine>(engine: &E, seq: u64) -> Result<Option<MinedEntry>, MvccError> {
+pub fn entry_row<E: Engine>(engine: &E, seq: u64) -> Result<Option<MinedEntry>, MvccError> {
     let Some(bytes) = engine.get(Column::Meta, &seq_key(ENTRY_PREFIX, seq))? else {
         return Ok(None);
     };
+    decode_entry_row(seq, &bytes).map(Some)
+}
+
+/// The indexed entries from seq `from` on, in log order, at most `limit`:
+/// what a miner rebuilds replay's recall index from.
+pub fn entry_rows<E: Engine>(
+    engine: &E,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<MinedEntry>, MvccError> {
+    let mut rows = Vec::new();
+    let mut failed = None;
+    engine.scan_from(
+        Column::Meta,
+        &seq_key(ENTRY_PREFIX, from),
+        &mut |key, value| {
+            let Some(seq) = key.strip_prefix(ENTRY_PREFIX) else {
+                return false;
+            };
+            let Ok(seq) = <[u8; 8]>::try_from(seq) else {
+                failed = Some(MvccError::Corrupt("a mining entry key is not a seq".into()));
+                return false;
+            };
+            match decode_entry_row(u64::from_be_bytes(seq), value) {
+                Ok(entry) => rows.push(entry),
+                Err(e) => failed = Some(e),
+            }
+            failed.is_none() && rows.len() < limit
+        },
+    )?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(rows),
+    }
+}
+
+fn decode_entry_row(seq: u64, bytes: &[u8]) -> Result<MinedEntry, MvccError> {
     let corrupt = |e: crate::codec::DecodeError| MvccError::Corrupt(format!("mining entry: {e}"));
-    let mut r = Reader::new(&bytes);
+    let mut r = Reader::new(bytes);
     let first_chunk = r.u64("first chunk").map_err(corrupt)?;
     let commitment = r.fixed("commitment").map_err(corrupt)?;
     let geometry = Geometry::from_bytes(&r.fixed("geometry").map_err(corrupt)?)
         .map_err(|e| MvccError::Corrupt(format!("mining entry geometry: {e}")))?;
     r.finish().map_err(corrupt)?;
-    Ok(Some(MinedEntry {
+    Ok(MinedEntry {
         seq,
         first_chunk,
         commitment,
         geometry,
-    }))
+    })
 }
 
 /// A miner's beneficiary: staged in this entry, else as of the decision's version.

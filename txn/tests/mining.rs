@@ -9,7 +9,7 @@ use ordo_kv::MemEngine;
 use ordo_log::{Coder, EncodedEntry, EntryDescriptor, EntryHeader};
 use ordo_mine::{
     EpochContext, MiningProof, RecallIndex, SealedShard, Target, epoch_challenge, header_hash,
-    search,
+    held_in, search,
 };
 use ordo_txn::attest::{Genesis, Ordering, SYSTEM_STREAM};
 use ordo_txn::mining::{MINER_PREFIX, REWARD_PREFIX};
@@ -148,14 +148,7 @@ impl MinedLog {
         nonces: std::ops::Range<u64>,
     ) -> Vec<MiningProof> {
         let ctx = self.epoch(epoch);
-        search(
-            &address(miner),
-            &ctx,
-            &self.index,
-            nonces,
-            |e, shard, chunk| held.get(&(e.seq, shard))?.chunk(chunk),
-        )
-        .proofs
+        search(&address(miner), &ctx, &self.index, nonces, held_in(held)).proofs
     }
 
     /// A beneficiary's total rewards as the ledger says.

@@ -30,6 +30,8 @@
 //! - [`storage_set`]: the cluster's storage members as one shard store
 //!   (placement, write quorum, reads from any `k` verified shards).
 //! - [`repair`]: the repair role, restoring shards missing from their homes.
+//! - [`miner`]: storage mining: sealing the shards this node stores,
+//!   searching each epoch's attempts, submitting hits.
 //! - [`reporter`]: a cluster member's reports to the voters, for `ordo
 //!   cluster status`.
 //! - [`cluster_node`]: `ordo node`, one member of a cluster, and its file.
@@ -45,6 +47,7 @@ pub mod gateway;
 pub mod handles;
 pub mod local_log;
 pub mod metrics;
+pub mod miner;
 pub mod own_thread;
 pub mod repair;
 pub mod replica;

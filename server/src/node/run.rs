@@ -38,6 +38,8 @@ pub struct DevConfig {
     pub log_appenders: Vec<ordo_txn::Address>,
     /// How commits are packed into log entries.
     pub batch: BatchLimits,
+    /// Mine with the shards this node stores, when set.
+    pub mining: Option<crate::node::miner::MinerSettings>,
 }
 
 /// Everything the services of a running node are built from. Only
@@ -327,19 +329,57 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     }
     let log = running.log.clone();
     let fsync = Arc::new(move || log.fsync_latency());
-    let exporter = tokio::spawn(crate::node::metrics::serve(
-        metrics_listener,
-        metrics_page(&parts, Some(fsync)),
-    ));
+    let mut page = metrics_page(&parts, Some(fsync));
+    let miner = match config.mining {
+        None => None,
+        Some(settings) => {
+            let (miner, mined) = start_miner(settings, &config.data_dir, &parts, &running)?;
+            page = Arc::new(move || {
+                let mut text = page();
+                crate::node::miner::render_miner(&mined, &mut text);
+                text
+            });
+            Some(miner)
+        }
+    };
+    let exporter = tokio::spawn(crate::node::metrics::serve(metrics_listener, page));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let local = listener.local_addr()?;
     serve(parts, listener, shutdown_signal()).await?;
     exporter.abort();
+    if let Some(miner) = miner {
+        miner.abort();
+    }
     running.stop();
     tracing::info!(address = %local, "stopped");
     Ok(())
+}
+
+/// Starts mining with the shards of this node's own log.
+fn start_miner(
+    settings: crate::node::miner::MinerSettings,
+    data_dir: &Path,
+    parts: &ServiceParts,
+    running: &Running,
+) -> anyhow::Result<(
+    tokio::task::JoinHandle<()>,
+    Arc<crate::node::miner::MinerStats>,
+)> {
+    let miner = crate::node::miner::Miner::open(
+        settings,
+        data_dir,
+        running.log.shards(),
+        parts.snapshots.clone(),
+        parts.commits.clone(),
+    )?;
+    let stats = miner.stats();
+    tracing::info!(
+        cpu_share = settings.cpu_share,
+        "mining with this node's shards"
+    );
+    Ok((tokio::spawn(miner.run()), stats))
 }
 
 /// How long the syncs of a node's own log took (a node whose log is on

@@ -65,6 +65,20 @@ pub fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `ordo mine status --json` as `key`'s account sees it.
+pub fn mine_status(endpoint: &str, key: &str) -> serde_json::Value {
+    let out = ordo(&[
+        "mine",
+        "status",
+        "--endpoint",
+        endpoint,
+        "--key",
+        key,
+        "--json",
+    ]);
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
 /// A connected gRPC channel to `endpoint`.
 pub async fn channel(endpoint: &str) -> tonic::transport::Channel {
     tonic::transport::Channel::from_shared(endpoint.to_string())

@@ -1,0 +1,386 @@
+//! A node's miner (docs/MINING.md): seals the shards this node stores with
+//! its own id, searches each open epoch's attempts with a bounded share of
+//! one core, and submits its hits as transactions of its node key.
+//!
+//! It learns everything from the node's replica, never from the network:
+//! the recall index (replay's own rows, so the miner recalls exactly what
+//! replay will check), the open epoch's challenge and target, and whether
+//! it is registered. Sealed chunks live on disk under `DATA_DIR/sealed`
+//! (one row per chunk), so a restart does not seal again; a hit's path is
+//! made from the plain shard, read only then.
+//!
+//! The loop, each turn: register (once), index and seal new entries, then
+//! one round of [`ATTEMPTS_PER_ROUND`] attempts on a blocking thread,
+//! followed by a rest that keeps its share of a core at `cpu_share`.
+
+use crate::node::handles::{Commits, Snapshots};
+use anyhow::Context;
+use ordo_kv::{Column, Engine, RocksEngine, WriteBatch};
+use ordo_log::{Hash, ShardStore};
+use ordo_mine::seal::{SealPlace, seal};
+use ordo_mine::{EpochContext, Holdings, MinedEntry, MiningProof, RecallIndex, search};
+use ordo_txn::mining::{MINER_PREFIX, Mining};
+use ordo_txn::{AclOp, Address, MiningOp};
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Attempts per round: about a millisecond of hashing when nothing is held,
+/// short enough that a new epoch is noticed at once.
+pub const ATTEMPTS_PER_ROUND: u64 = 4096;
+
+/// The least and most of a core the miner may take.
+pub const MIN_CPU_SHARE: f64 = 0.01;
+/// See [`MIN_CPU_SHARE`].
+pub const MAX_CPU_SHARE: f64 = 1.0;
+/// What `ordo dev --mine-beneficiary` takes unless told: serving comes first.
+pub const DEFAULT_CPU_SHARE: f64 = 0.25;
+
+/// How long the miner waits when there is nothing to mine.
+const IDLE_WAIT: Duration = Duration::from_millis(200);
+
+/// Entries indexed (and sealed) per turn, so a long log does not starve
+/// the search of the current epoch.
+const ENTRIES_PER_TURN: usize = 64;
+
+/// Directory of the sealed chunks inside a data directory.
+pub const SEALED_DIR: &str = "sealed";
+
+/// How a node mines.
+#[derive(Debug, Clone, Copy)]
+pub struct MinerSettings {
+    /// Who is credited with the node's rewards.
+    pub beneficiary: Address,
+    /// The share of one core the search may take, `MIN_CPU_SHARE..=MAX_CPU_SHARE`.
+    pub cpu_share: f64,
+}
+
+impl MinerSettings {
+    /// Checks the share.
+    pub fn check(&self) -> Result<(), String> {
+        if (MIN_CPU_SHARE..=MAX_CPU_SHARE).contains(&self.cpu_share) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the miner's cpu share must be {MIN_CPU_SHARE}..={MAX_CPU_SHARE}, not {}",
+                self.cpu_share
+            ))
+        }
+    }
+}
+
+/// What the miner did, for metrics.
+#[derive(Debug, Default)]
+pub struct MinerStats {
+    /// Attempts made.
+    pub attempts: AtomicU64,
+    /// Attempts that recalled a chunk this node holds.
+    pub held: AtomicU64,
+    /// Proofs found and submitted.
+    pub hits: AtomicU64,
+    /// Submitted proofs replay accepted, and refused.
+    pub accepted: AtomicU64,
+    /// See [`MinerStats::accepted`].
+    pub refused: AtomicU64,
+    /// Chunks sealed.
+    pub sealed_chunks: AtomicU64,
+}
+
+/// Appends the miner's counters (a node that mines).
+pub fn render_miner(stats: &MinerStats, out: &mut String) {
+    let counters = [
+        (
+            "ordo_mining_attempts_total",
+            "Mining attempts made.",
+            &stats.attempts,
+        ),
+        (
+            "ordo_mining_held_total",
+            "Attempts that recalled a chunk this node holds.",
+            &stats.held,
+        ),
+        (
+            "ordo_mining_hits_total",
+            "Proofs found and submitted.",
+            &stats.hits,
+        ),
+        (
+            "ordo_mining_proofs_accepted_total",
+            "Submitted proofs replay accepted.",
+            &stats.accepted,
+        ),
+        (
+            "ordo_mining_proofs_refused_total",
+            "Submitted proofs replay refused.",
+            &stats.refused,
+        ),
+        (
+            "ordo_mining_sealed_chunks_total",
+            "Chunks sealed with this node's id.",
+            &stats.sealed_chunks,
+        ),
+    ];
+    for (name, help, value) in counters {
+        crate::node::metrics::counter(out, name, help, value.load(Relaxed));
+    }
+}
+
+/// A running miner's parts.
+pub struct Miner {
+    settings: MinerSettings,
+    shards: Arc<dyn ShardStore>,
+    sealed: Arc<RocksEngine>,
+    snapshots: Snapshots,
+    commits: Commits,
+    stats: Arc<MinerStats>,
+    index: RecallIndex,
+    /// Next seq to look for in replay's index.
+    next_seq: u64,
+    /// The epoch searched, and the next nonce to try in it.
+    epoch: Option<(EpochContext, u64)>,
+}
+
+impl Miner {
+    /// A miner over this node's `shards` and replica, sealing under `data_dir`.
+    pub fn open(
+        settings: MinerSettings,
+        data_dir: &Path,
+        shards: Arc<dyn ShardStore>,
+        snapshots: Snapshots,
+        commits: Commits,
+    ) -> anyhow::Result<Self> {
+        settings.check().map_err(anyhow::Error::msg)?;
+        let sealed =
+            RocksEngine::open(data_dir.join(SEALED_DIR)).context("opening sealed chunks")?;
+        Ok(Self {
+            settings,
+            shards,
+            sealed: Arc::new(sealed),
+            snapshots,
+            commits,
+            stats: Arc::default(),
+            index: RecallIndex::new(),
+            next_seq: 0,
+            epoch: None,
+        })
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> Arc<MinerStats> {
+        self.stats.clone()
+    }
+
+    /// Mines until the task is dropped; failures are logged and retried.
+    pub async fn run(mut self) {
+        let mut registered = false;
+        loop {
+            let rest = match self.turn(&mut registered).await {
+                Ok(rest) => rest,
+                Err(error) => {
+                    tracing::warn!(%error, "miner: turn failed; retrying");
+                    IDLE_WAIT
+                }
+            };
+            tokio::time::sleep(rest).await;
+        }
+    }
+
+    /// One turn; returns how long to rest after it.
+    async fn turn(&mut self, registered: &mut bool) -> anyhow::Result<Duration> {
+        let mining = Mining::load(self.snapshots.state.engine().as_ref())?;
+        let Some(open) = mining.open else {
+            return Ok(IDLE_WAIT);
+        };
+        if !*registered {
+            *registered = self.register().await?;
+        }
+        self.index_and_seal().await?;
+        let Some(epoch) =
+            ordo_txn::mining::epoch_row(self.snapshots.state.engine().as_ref(), open.epoch)?
+        else {
+            return Ok(IDLE_WAIT);
+        };
+        let epoch = EpochContext {
+            target: open.target,
+            ..epoch
+        };
+        let started = Instant::now();
+        let proofs = self.search_round(epoch).await?;
+        let busy = started.elapsed();
+        for proof in proofs {
+            self.submit(proof).await?;
+        }
+        let share = self.settings.cpu_share;
+        Ok(busy.mul_f64((1.0 - share) / share))
+    }
+
+    /// Registers the node's account with its beneficiary unless the ledger
+    /// already says so; whether it is registered now.
+    async fn register(&self) -> anyhow::Result<bool> {
+        let me = self.commits.node.address;
+        let key = [MINER_PREFIX, me.as_slice()].concat();
+        let at = self.snapshots.position().version;
+        let row =
+            self.snapshots
+                .state
+                .get(Column::Data, &ordo_txn::attest::SYSTEM_STREAM, &key, at)?;
+        if row.and_then(|r| r.value).as_deref() == Some(&self.settings.beneficiary[..]) {
+            return Ok(true);
+        }
+        let op = MiningOp::RegisterMiner {
+            beneficiary: self.settings.beneficiary,
+        };
+        let outcome = self.commit(op).await?;
+        tracing::info!(outcome = outcome.kind(), "miner: registered");
+        Ok(outcome.is_committed())
+    }
+
+    /// Indexes the entries replay indexed since the last turn and seals the
+    /// shards of them this node stores.
+    async fn index_and_seal(&mut self) -> anyhow::Result<()> {
+        let engine = self.snapshots.state.engine().clone();
+        let rows = ordo_txn::mining::entry_rows(engine.as_ref(), self.next_seq, ENTRIES_PER_TURN)?;
+        for row in rows {
+            let indexed = self.index.push(row.seq, row.commitment, row.geometry);
+            anyhow::ensure!(
+                indexed.map(|e| e.first_chunk) == Some(row.first_chunk),
+                "the miner's recall index disagrees with replay's at entry {}",
+                row.seq
+            );
+            let (shards, sealed, stats) =
+                (self.shards.clone(), self.sealed.clone(), self.stats.clone());
+            let me = self.commits.node.address;
+            tokio::task::spawn_blocking(move || {
+                seal_entry(&me, &row, shards.as_ref(), &sealed, &stats)
+            })
+            .await??;
+            self.next_seq = row.seq + 1;
+        }
+        Ok(())
+    }
+
+    /// One round of attempts in `epoch` on a blocking thread.
+    async fn search_round(&mut self, epoch: EpochContext) -> anyhow::Result<Vec<MiningProof>> {
+        let first = match self.epoch {
+            Some((current, next)) if current == epoch => next,
+            _ => 0,
+        };
+        let nonces = first..first + ATTEMPTS_PER_ROUND;
+        self.epoch = Some((epoch, nonces.end));
+        let (index, shards, sealed) =
+            (self.index.clone(), self.shards.clone(), self.sealed.clone());
+        let me = self.commits.node.address;
+        let found = tokio::task::spawn_blocking(move || {
+            let holdings = Holdings {
+                sealed: |entry: &MinedEntry, shard: u16, chunk: u64| {
+                    let key = sealed_key(&entry.commitment, shard, chunk);
+                    sealed
+                        .get(Column::Data, &key)
+                        .ok()
+                        .flatten()
+                        .map(Cow::Owned)
+                },
+                path: |entry: &MinedEntry, shard: u16, chunk: u64| {
+                    let shard = shards.get(&entry.commitment, shard).ok()??;
+                    let run =
+                        ordo_log::prove_chunk_in_shard(&entry.geometry, &shard, chunk).ok()?;
+                    Some(run.siblings)
+                },
+            };
+            search(&me, &epoch, &index, nonces, holdings)
+        })
+        .await?;
+        self.stats.attempts.fetch_add(found.attempts, Relaxed);
+        self.stats.held.fetch_add(found.held, Relaxed);
+        self.stats
+            .hits
+            .fetch_add(found.proofs.len() as u64, Relaxed);
+        Ok(found.proofs)
+    }
+
+    /// Submits one proof and counts what replay decided.
+    async fn submit(&self, proof: MiningProof) -> anyhow::Result<()> {
+        let (epoch, nonce) = (proof.epoch, proof.nonce);
+        let outcome = self
+            .commit(MiningOp::SubmitProof {
+                proof: proof.encode(),
+            })
+            .await?;
+        if outcome.is_committed() {
+            self.stats.accepted.fetch_add(1, Relaxed);
+            tracing::info!(epoch, nonce, "miner: proof accepted");
+        } else {
+            self.stats.refused.fetch_add(1, Relaxed);
+            tracing::info!(epoch, nonce, %outcome, "miner: proof refused");
+        }
+        Ok(())
+    }
+
+    /// Commits one mining operation signed by the node key.
+    async fn commit(&self, op: MiningOp) -> anyhow::Result<ordo_txn::Outcome> {
+        let at = self.snapshots.position().version;
+        let tx = ordo_txn::Transaction {
+            acl: vec![AclOp::Mining(op)],
+            ..ordo_txn::Transaction::new(ordo_client::txn::fresh_id(), at)
+        };
+        let signed = ordo_txn::sign(tx, &self.commits.node.key)?;
+        let encoded_len = signed.encode().len();
+        let item = ordo_txn::attest::Item::Signed(signed);
+        Ok(self
+            .commits
+            .committer
+            .commit(item, encoded_len)
+            .await?
+            .outcome)
+    }
+}
+
+/// Seals every chunk of every shard of `entry` this node stores and has not
+/// sealed yet.
+fn seal_entry(
+    miner: &Address,
+    entry: &MinedEntry,
+    shards: &dyn ShardStore,
+    sealed: &RocksEngine,
+    stats: &MinerStats,
+) -> anyhow::Result<()> {
+    for index in shards.list(&entry.commitment)? {
+        if sealed
+            .get(Column::Data, &sealed_key(&entry.commitment, index, 0))?
+            .is_some()
+        {
+            continue;
+        }
+        let Some(shard) = shards.get(&entry.commitment, index)? else {
+            continue;
+        };
+        let mut batch = WriteBatch::default();
+        let size = entry.geometry.chunk_size as usize;
+        for (chunk, bytes) in shard.bytes.chunks(size).enumerate() {
+            let place = SealPlace {
+                miner: *miner,
+                commitment: entry.commitment,
+                shard: index,
+                chunk: chunk as u64,
+            };
+            let key = sealed_key(&entry.commitment, index, chunk as u64);
+            batch.put(Column::Data, key, seal(&place, bytes));
+        }
+        let chunks = batch.ops.len() as u64;
+        sealed.write(batch, false)?;
+        stats.sealed_chunks.fetch_add(chunks, Relaxed);
+    }
+    Ok(())
+}
+
+/// Where a sealed chunk is kept: commitment, shard, chunk.
+fn sealed_key(commitment: &Hash, shard: u16, chunk: u64) -> Vec<u8> {
+    [
+        commitment.as_slice(),
+        &shard.to_be_bytes(),
+        &chunk.to_be_bytes(),
+    ]
+    .concat()
+}
