@@ -11,6 +11,38 @@ use std::time::{Duration, Instant};
 
 const BENEFICIARY: &str = "0xbebebebebebebebebebebebebebebebebebebebe";
 
+/// What `ordo replay` of the stopped node in `data` prints, with `extra` arguments.
+fn replay(data: &std::path::Path, extra: &[&str]) -> String {
+    let args = [
+        "replay",
+        "--log-level",
+        "warn",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    stdout(&ordo(&[&args[..], extra].concat()))
+}
+
+/// Makes a key at `key` and registers it as a miner `times` times: one
+/// entry each.
+fn register_times(endpoint: &str, key: &std::path::Path, times: usize) {
+    let key = key.to_str().unwrap();
+    stdout(&ordo(&["keygen", "--out", key]));
+    let register = [
+        "mine",
+        "register",
+        "--endpoint",
+        endpoint,
+        "--key",
+        key,
+        "--beneficiary",
+        BENEFICIARY,
+    ];
+    for _ in 0..times {
+        stdout(&ordo(&register));
+    }
+}
+
 #[test]
 fn a_node_that_mines_earns_rewards_and_a_replica_replayed_apart_agrees() {
     let data = tempfile::tempdir().unwrap();
@@ -43,22 +75,7 @@ fn a_node_that_mines_earns_rewards_and_a_replica_replayed_apart_agrees() {
     ];
     stdout(&ordo(&configure));
     // Entries to close the first epoch: registrations of another account.
-    let other = data.path().join("other.key");
-    let other = other.to_str().unwrap();
-    stdout(&ordo(&["keygen", "--out", other]));
-    let register = [
-        "mine",
-        "register",
-        "--endpoint",
-        &endpoint,
-        "--key",
-        other,
-        "--beneficiary",
-        BENEFICIARY,
-    ];
-    for _ in 0..4 {
-        stdout(&ordo(&register));
-    }
+    register_times(&endpoint, &data.path().join("other.key"), 4);
 
     // The node mines on its own from here; wait (bounded) for a reward.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -89,15 +106,7 @@ fn a_node_that_mines_earns_rewards_and_a_replica_replayed_apart_agrees() {
 
     // Replayed apart, from the log alone, into a fresh state directory.
     let apart = data.path().join("apart");
-    let replayed = stdout(&ordo(&[
-        "replay",
-        "--log-level",
-        "warn",
-        "--data-dir",
-        data.path().to_str().unwrap(),
-        "--state-dir",
-        apart.to_str().unwrap(),
-    ]));
+    let replayed = replay(data.path(), &["--state-dir", apart.to_str().unwrap()]);
     let done = replayed.lines().last().unwrap();
     let digest = done.rsplit("digest=").next().unwrap();
     // The node itself, restarted without mining, reports the same.
@@ -118,4 +127,34 @@ fn a_node_that_mines_earns_rewards_and_a_replica_replayed_apart_agrees() {
                 .parse::<u64>()
                 .unwrap()
     );
+}
+
+#[test]
+fn state_built_without_the_mining_index_is_rebuilt_from_the_log() {
+    use ordo_kv::{Column, Engine, RocksEngine, WriteBatch};
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start(data.path());
+    register_times(&node.endpoint, &data.path().join("k.key"), 3);
+    let status = stdout(&ordo(&["status", "--endpoint", &node.endpoint, "--json"]));
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert!(node.terminate().success());
+
+    // What a store written before the index looks like: no format row.
+    let state = data.path().join("state");
+    let engine = RocksEngine::open(&state).unwrap();
+    let mut batch = WriteBatch::default();
+    batch.delete(Column::Meta, b"format".to_vec());
+    engine.write(batch, true).unwrap();
+    drop(engine);
+
+    let replayed = replay(data.path(), &[]);
+    assert!(replayed.starts_with("resume next_seq=0 "), "{replayed}");
+    let digest = replayed
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit("digest=")
+        .next()
+        .unwrap();
+    assert_eq!(status["state_digest"], digest);
 }

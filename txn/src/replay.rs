@@ -42,6 +42,12 @@ const ORDERING_KEY: &[u8] = b"ordering";
 /// not write this log, see [`Ordering::Chain`]).
 const SKIPPED_MARK: &[u8] = b"skipped: submitter may not write";
 const DIGEST_KEY: [u8; 32] = *b"ordo/txn/state-digest/v1........";
+/// Where the state's format is recorded, with the first entry applied.
+const FORMAT_KEY: &[u8] = b"format";
+/// The state's format: 1 keeps the storage-mining index from the first
+/// entry on. A store without it cannot index entries it applied before,
+/// so replicas would recall differently: it must be rebuilt.
+pub const STATE_FORMAT: u8 = 1;
 
 /// Most (sender, stream) pairs the writer memo keeps before it starts over
 /// (about 4 MB at most).
@@ -116,6 +122,19 @@ pub enum ReplayError {
     /// A write failed earlier; the in-memory state may be ahead of the store.
     #[error("replayer stopped after a failed write; reopen it")]
     Poisoned,
+    /// The store was built by an ordo whose replay kept no storage-mining
+    /// index, so its state cannot go on from where it stopped: state is a
+    /// function of the log, so rebuild it by replaying the log from the
+    /// start (into an empty state directory).
+    #[error(
+        "this state was built without the storage-mining index (format {found}, replay writes {expected}); rebuild it from the log"
+    )]
+    OldFormat {
+        /// The format found (0: none recorded).
+        found: u8,
+        /// The format this replay writes.
+        expected: u8,
+    },
 }
 
 impl From<EngineError> for ReplayError {
@@ -604,6 +623,25 @@ fn stored_ordering<E: Engine>(engine: &E) -> Result<Ordering, ReplayError> {
     Ok(genesis.ordering)
 }
 
+/// Refuses a store that applied entries without recording the format this
+/// replay writes (see [`STATE_FORMAT`]).
+fn check_format<E: Engine>(engine: &E, applied: &Applied) -> Result<(), ReplayError> {
+    if applied.next_seq == 0 {
+        return Ok(());
+    }
+    let found = engine
+        .get(Column::Meta, FORMAT_KEY)?
+        .and_then(|bytes| bytes.first().copied())
+        .unwrap_or(0);
+    match found == STATE_FORMAT {
+        true => Ok(()),
+        false => Err(ReplayError::OldFormat {
+            found,
+            expected: STATE_FORMAT,
+        }),
+    }
+}
+
 /// The applied position stored in `engine` (the start, for a new store).
 fn stored_applied<E: Engine>(engine: &E) -> Result<Applied, ReplayError> {
     match engine.get(Column::Meta, APPLIED_KEY)? {
@@ -653,6 +691,7 @@ impl<E: Engine> Replayer<E> {
         applied: Applied,
         conflict_window: u64,
     ) -> Result<Self, ReplayError> {
+        check_format(store.engine(), &applied)?;
         let window = rebuild_window(&store, applied.version, conflict_window)?;
         let ordering = stored_ordering(store.engine())?;
         let mining = Mining::load(store.engine())?;
@@ -764,6 +803,9 @@ impl<E: Engine> Replayer<E> {
             digest: *digest.finalize().as_bytes(),
             ..self.applied
         };
+        if seq == 0 {
+            batch.put(Column::Meta, FORMAT_KEY.to_vec(), vec![STATE_FORMAT]);
+        }
         batch.put(Column::Meta, APPLIED_KEY.to_vec(), next.encode());
         if let Err(e) = self.store.write(batch, false) {
             self.poisoned = true;
@@ -922,6 +964,11 @@ impl<E: Engine> Replayer<E> {
         }
         next.next_seq = seq + 1;
         next.digest = *digest.finalize().as_bytes();
+        if seq == 0 {
+            effects
+                .batch
+                .put(Column::Meta, FORMAT_KEY.to_vec(), vec![STATE_FORMAT]);
+        }
         effects
             .batch
             .put(Column::Meta, APPLIED_KEY.to_vec(), next.encode());

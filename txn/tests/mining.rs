@@ -381,3 +381,37 @@ fn an_entry_passed_over_unread_closes_an_epoch_but_is_never_recalled() {
     assert_eq!(log.replayer.mining().open.map(|o| o.epoch), Some(1));
     assert_eq!(log.replayer.mining().mineable, before, "never recalled");
 }
+
+#[test]
+fn a_store_that_applied_entries_without_recording_its_format_is_refused() {
+    use ordo_kv::{Column, Engine, WriteBatch};
+    use std::sync::Arc;
+    let engine = Arc::new(MemEngine::new());
+    let mut replayer = Replayer::open(engine.clone()).expect("opens");
+    let genesis = Genesis {
+        admin: address(ADMIN),
+        gateways: vec![],
+        ordering: Ordering::Members,
+    };
+    replayer
+        .apply_entry(0, check_entry(&genesis.encode()))
+        .expect("applies");
+    drop(replayer);
+    assert!(
+        Replayer::open(engine.clone()).is_ok(),
+        "the format is recorded"
+    );
+    let mut batch = WriteBatch::default();
+    batch.delete(Column::Meta, b"format".to_vec());
+    engine.write(batch, true).expect("writes");
+    let Err(refused) = Replayer::open(engine) else {
+        panic!("a store without its format opened");
+    };
+    assert_eq!(
+        refused,
+        ordo_txn::ReplayError::OldFormat {
+            found: 0,
+            expected: ordo_txn::replay::STATE_FORMAT
+        }
+    );
+}

@@ -34,6 +34,14 @@ pub enum ReplicaError {
     /// The state store could not be opened.
     #[error("opening replica state: {0}")]
     Open(#[from] EngineError),
+    /// State of an older format could not be cleared for rebuilding.
+    #[error("clearing {state} to rebuild it from the log: {reason}")]
+    Rebuild {
+        /// The state directory.
+        state: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// An entry could not be read or verified.
     #[error("reading log entry {seq}: {source}")]
     Log {
@@ -91,6 +99,16 @@ pub struct Replica {
     expected: Option<Ordering>,
 }
 
+/// Opens the state store in `state_dir` and replay state over it.
+fn open_state(
+    state_dir: &Path,
+) -> Result<(Arc<RocksEngine>, Replayer<Arc<RocksEngine>>), ReplicaError> {
+    let engine = Arc::new(RocksEngine::open(state_dir)?);
+    let replayer = Replayer::open_cached(engine.clone(), ordo_kv::NewestLimits::default())
+        .map_err(|source| ReplicaError::Replay { seq: 0, source })?;
+    Ok((engine, replayer))
+}
+
 /// An entry on its way from the log to replay.
 enum Reading {
     /// Being read and checked on a task of its own.
@@ -112,10 +130,25 @@ impl std::fmt::Debug for Replica {
 
 impl Replica {
     /// Opens (creating if needed) replica state in `state_dir`, reading entries through `reader`.
+    ///
+    /// State built by an older format of replay is rebuilt from the log:
+    /// it is only ever a function of the log, so the directory is emptied
+    /// and replay starts again from the first entry.
     pub fn open(state_dir: &Path, reader: EntryReader) -> Result<Self, ReplicaError> {
-        let engine = Arc::new(RocksEngine::open(state_dir)?);
-        let replayer = Replayer::open_cached(engine.clone(), ordo_kv::NewestLimits::default())
-            .map_err(|source| ReplicaError::Replay { seq: 0, source })?;
+        let (engine, replayer) = match open_state(state_dir) {
+            Err(ReplicaError::Replay {
+                source: source @ ordo_txn::ReplayError::OldFormat { .. },
+                ..
+            }) => {
+                tracing::warn!(state = %state_dir.display(), %source, "rebuilding the state from the log");
+                std::fs::remove_dir_all(state_dir).map_err(|e| ReplicaError::Rebuild {
+                    state: state_dir.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+                open_state(state_dir)?
+            }
+            opened => opened?,
+        };
         Ok(Self {
             replayer,
             engine,
