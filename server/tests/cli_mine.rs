@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{DevNode, mine_status, ordo, stdout};
+use common::{DevNode, configure_mining, mine_status, ordo, stdout};
 const BENEFICIARY: &str = "0xbebebebebebebebebebebebebebebebebebebebe";
 
 #[test]
@@ -20,24 +20,7 @@ fn the_admin_turns_mining_on_a_miner_registers_and_epochs_open_as_entries_apply(
     let admin_key = admin_key.to_str().unwrap();
     assert_eq!(mine_status(endpoint, miner_key)["configured"], false);
 
-    let configure = |key: &str| {
-        ordo(&[
-            "mine",
-            "configure",
-            "--endpoint",
-            endpoint,
-            "--key",
-            key,
-            "--epoch-entries",
-            "4",
-            "--target-proofs",
-            "2",
-            "--attempts-per-hit",
-            "1000",
-            "--reward",
-            "7",
-        ])
-    };
+    let configure = |key: &str| configure_mining(endpoint, key, [4, 2, 1000, 7]);
     let stranger = configure(miner_key);
     assert!(!stranger.status.success());
     assert!(String::from_utf8_lossy(&stranger.stderr).contains("permission denied"));

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{DevNode, metric, mine_status, ordo, stdout};
+use common::{DevNode, configure_mining, metric, mine_status, ordo, register_times, stdout};
 use std::time::{Duration, Instant};
 
 const BENEFICIARY: &str = "0xbebebebebebebebebebebebebebebebebebebebe";
@@ -23,26 +23,6 @@ fn replay(data: &std::path::Path, extra: &[&str]) -> String {
     stdout(&ordo(&[&args[..], extra].concat()))
 }
 
-/// Makes a key at `key` and registers it as a miner `times` times: one
-/// entry each.
-fn register_times(endpoint: &str, key: &std::path::Path, times: usize) {
-    let key = key.to_str().unwrap();
-    stdout(&ordo(&["keygen", "--out", key]));
-    let register = [
-        "mine",
-        "register",
-        "--endpoint",
-        endpoint,
-        "--key",
-        key,
-        "--beneficiary",
-        BENEFICIARY,
-    ];
-    for _ in 0..times {
-        stdout(&ordo(&register));
-    }
-}
-
 #[test]
 fn a_node_that_mines_earns_rewards_and_a_replica_replayed_apart_agrees() {
     let data = tempfile::tempdir().unwrap();
@@ -57,25 +37,9 @@ fn a_node_that_mines_earns_rewards_and_a_replica_replayed_apart_agrees() {
     let endpoint = node.endpoint.clone();
     let admin = data.path().join("node.key");
     let admin = admin.to_str().unwrap();
-    let configure = [
-        "mine",
-        "configure",
-        "--endpoint",
-        &endpoint,
-        "--key",
-        admin,
-        "--epoch-entries",
-        "4",
-        "--target-proofs",
-        "16",
-        "--attempts-per-hit",
-        "64",
-        "--reward",
-        "3",
-    ];
-    stdout(&ordo(&configure));
+    stdout(&configure_mining(&endpoint, admin, [4, 16, 64, 3]));
     // Entries to close the first epoch: registrations of another account.
-    register_times(&endpoint, &data.path().join("other.key"), 4);
+    register_times(&endpoint, &data.path().join("other.key"), 4, BENEFICIARY);
 
     // The node mines on its own from here; wait (bounded) for a reward.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -134,7 +98,7 @@ fn state_built_without_the_mining_index_is_rebuilt_from_the_log() {
     use ordo_kv::{Column, Engine, RocksEngine, WriteBatch};
     let data = tempfile::tempdir().unwrap();
     let node = DevNode::start(data.path());
-    register_times(&node.endpoint, &data.path().join("k.key"), 3);
+    register_times(&node.endpoint, &data.path().join("k.key"), 3, BENEFICIARY);
     let status = stdout(&ordo(&["status", "--endpoint", &node.endpoint, "--json"]));
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert!(node.terminate().success());

@@ -19,6 +19,7 @@
 //! only after applying it.
 
 use crate::node::commits::BatchLimits;
+use crate::node::handles::{Commits, Snapshots};
 use crate::node::run::{ClientSettings, ClientTasks, LogAccess, ServiceParts};
 use crate::node::storage_set::StorageSet;
 use anyhow::Context;
@@ -129,6 +130,8 @@ pub struct ClientSide {
     /// Keeps `storage` on the membership the replica applied.
     membership: tokio::task::JoinHandle<()>,
     tasks: ClientTasks,
+    /// What the replica and the commit path hand a miner beside them.
+    handles: (Snapshots, Commits),
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -166,6 +169,7 @@ impl ClientSide {
             found_log(&parts).await;
         }
         let metrics = crate::node::run::metrics_page(&parts, None);
+        let handles = (parts.snapshots.clone(), parts.commits.clone());
         let (snapshots, followed) = (parts.snapshots.clone(), parts.sequencer.clone());
         let sequencer = followed.clone();
         let position: crate::node::reporter::Position =
@@ -181,6 +185,7 @@ impl ClientSide {
             sequencer,
             membership,
             tasks,
+            handles,
             server,
             stop,
         })
@@ -200,6 +205,11 @@ impl ClientSide {
     /// a chain), for a repair role beside it.
     pub fn sequencer(&self) -> Arc<dyn Sequencer> {
         self.sequencer.clone()
+    }
+
+    /// The replica's state and the commit path, for a miner beside them.
+    pub fn handles(&self) -> (Snapshots, Commits) {
+        self.handles.clone()
     }
 
     /// The replica's applied position and the tail it knows of, for reports.

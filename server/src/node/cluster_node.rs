@@ -53,6 +53,15 @@
 //! ca_file = "chain-ca.pem" # optional; extra roots for an https endpoint
 //! ```
 //!
+//! A member that stores shards and runs a gateway with its replica may
+//! mine with those shards (docs/MINING.md; its node key is the miner):
+//!
+//! ```toml
+//! [mining]
+//! beneficiary = "0x…"     # who is credited
+//! cpu_share = 0.25        # optional; of one core, 0.01..=1
+//! ```
+//!
 //! A gateway signs its chain transactions with its node key
 //! (`DATA_DIR/node.key`), so the submitter the chain records for its
 //! entries is the address its attestations carry; the account needs gas.
@@ -164,6 +173,34 @@ pub struct NodeConfig {
     /// The chain and contract, with `sequencer = "evm"`.
     #[serde(default)]
     pub evm: Option<EvmConfig>,
+    /// Mine with the shards this member stores (the `[mining]` table).
+    #[serde(default)]
+    pub mining: Option<MiningConfig>,
+}
+
+/// The `[mining]` table: a member that stores shards, and runs a gateway
+/// with its replica, mines with them (docs/MINING.md).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiningConfig {
+    /// Who is credited with the member's rewards (`0x` and 40 hex digits).
+    pub beneficiary: String,
+    /// The share of one core the search may take, 0.01..=1 [default: 0.25].
+    #[serde(default)]
+    pub cpu_share: Option<f64>,
+}
+
+impl MiningConfig {
+    /// The miner's settings, checked.
+    pub fn settings(&self) -> Result<crate::node::miner::MinerSettings, String> {
+        let settings = crate::node::miner::MinerSettings {
+            beneficiary: crate::node::config::parse_address(&self.beneficiary)
+                .map_err(|e| format!("[mining] beneficiary: {e}"))?,
+            cpu_share: (self.cpu_share).unwrap_or(crate::node::miner::DEFAULT_CPU_SHARE),
+        };
+        settings.check().map_err(|e| format!("[mining] {e}"))?;
+        Ok(settings)
+    }
 }
 
 /// What orders the log.
@@ -291,7 +328,21 @@ impl NodeConfig {
         }
         config.check_sequencer()?;
         config.check_client_roles()?;
+        config.check_mining()?;
         Ok(config)
+    }
+
+    /// Checks that a member that mines has what its miner uses.
+    fn check_mining(&self) -> Result<(), String> {
+        let Some(mining) = &self.mining else {
+            return Ok(());
+        };
+        mining.settings()?;
+        let has = |role| self.roles.contains(&role);
+        if !(has(Role::Storage) && has(Role::Replica) && has(Role::Gateway)) {
+            return Err("a `[mining]` member mines the shards its storage role keeps, reads replay's recall index from its replica and submits through its gateway: list `storage`, `replica` and `gateway`".into());
+        }
+        Ok(())
     }
 
     /// Checks the `sequencer` choice against the roles and tables.
@@ -668,8 +719,21 @@ async fn serve_until_stopped(
             started = start => client = Some(started?),
         }
     }
+    let miner = match (&config.mining, &roles.shards, &client) {
+        (Some(mining), Some(shards), Some(client)) => Some(crate::node::miner::spawn(
+            mining.settings().map_err(anyhow::Error::msg)?,
+            &config.data_dir,
+            shards.clone(),
+            client.handles(),
+        )?),
+        _ => None,
+    };
     if let Some(client) = &client {
-        let _ = late.set(client.metrics_page());
+        let page = client.metrics_page();
+        let _ = late.set(match &miner {
+            Some((_, mined)) => crate::node::miner::with_miner_page(page, mined.clone()),
+            None => page,
+        });
     }
     let sources = report_sources(config, roles, client.as_ref());
     let followed = client
@@ -695,6 +759,9 @@ async fn serve_until_stopped(
     reporter.abort();
     if let Some(repairer) = repairer {
         repairer.abort();
+    }
+    if let Some((miner, _)) = miner {
+        miner.abort();
     }
     if let Some(client) = client {
         client.stop().await;
@@ -841,6 +908,31 @@ mod tests {
             "rpc_timeout_ms must be",
         );
         refused(format!("{ok}gas = 1\n"), "unknown field");
+    }
+
+    #[test]
+    fn a_miner_stores_shards_runs_a_gateway_with_its_replica_and_names_a_beneficiary() {
+        let roles =
+            "roles = [\"storage\", \"gateway\", \"replica\"]\nlisten = \"127.0.0.1:7551\"\n";
+        let mining = "[mining]\nbeneficiary = \"0xbebebebebebebebebebebebebebebebebebebebe\"\n";
+        let config = NodeConfig::parse(&gateway_file(&format!("{roles}{mining}"))).expect("parses");
+        let settings = config.mining.expect("mining").settings().expect("valid");
+        assert_eq!(settings.cpu_share, crate::node::miner::DEFAULT_CPU_SHARE);
+        let refused = |text: String, says: &str| {
+            let error = NodeConfig::parse(&gateway_file(&text)).expect_err("refused");
+            assert!(error.contains(says), "{error}");
+        };
+        let no_storage = roles.replace("\"storage\", ", "");
+        refused(
+            format!("{no_storage}{mining}"),
+            "list `storage`, `replica` and `gateway`",
+        );
+        refused(format!("{roles}{mining}cpu_share = 0\n"), "cpu share");
+        refused(format!("{roles}{mining}cpu_share = 1.5\n"), "cpu share");
+        refused(
+            format!("{roles}[mining]\nbeneficiary = \"0x12\"\n"),
+            "beneficiary",
+        );
     }
 
     #[test]

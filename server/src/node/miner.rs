@@ -127,6 +127,35 @@ pub fn render_miner(stats: &MinerStats, out: &mut String) {
     }
 }
 
+/// A metrics page: the text format, rendered on each scrape.
+pub type Page = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// `page` followed by the miner's counters.
+pub fn with_miner_page(page: Page, stats: Arc<MinerStats>) -> Page {
+    Arc::new(move || {
+        let mut text = page();
+        render_miner(&stats, &mut text);
+        text
+    })
+}
+
+/// Opens a miner over `shards` and the replica and commit path of
+/// `handles`, and starts it on its own task.
+pub fn spawn(
+    settings: MinerSettings,
+    data_dir: &Path,
+    shards: Arc<dyn ShardStore>,
+    (snapshots, commits): (Snapshots, Commits),
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, Arc<MinerStats>)> {
+    let miner = Miner::open(settings, data_dir, shards, snapshots, commits)?;
+    let stats = miner.stats();
+    tracing::info!(
+        cpu_share = settings.cpu_share,
+        "mining with the shards this node stores"
+    );
+    Ok((tokio::spawn(miner.run()), stats))
+}
+
 /// A running miner's parts.
 pub struct Miner {
     settings: MinerSettings,

@@ -333,12 +333,11 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     let miner = match config.mining {
         None => None,
         Some(settings) => {
-            let (miner, mined) = start_miner(settings, &config.data_dir, &parts, &running)?;
-            page = Arc::new(move || {
-                let mut text = page();
-                crate::node::miner::render_miner(&mined, &mut text);
-                text
-            });
+            let handles = (parts.snapshots.clone(), parts.commits.clone());
+            let shards = running.log.shards();
+            let (miner, mined) =
+                crate::node::miner::spawn(settings, &config.data_dir, shards, handles)?;
+            page = crate::node::miner::with_miner_page(page, mined);
             Some(miner)
         }
     };
@@ -355,31 +354,6 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     running.stop();
     tracing::info!(address = %local, "stopped");
     Ok(())
-}
-
-/// Starts mining with the shards of this node's own log.
-fn start_miner(
-    settings: crate::node::miner::MinerSettings,
-    data_dir: &Path,
-    parts: &ServiceParts,
-    running: &Running,
-) -> anyhow::Result<(
-    tokio::task::JoinHandle<()>,
-    Arc<crate::node::miner::MinerStats>,
-)> {
-    let miner = crate::node::miner::Miner::open(
-        settings,
-        data_dir,
-        running.log.shards(),
-        parts.snapshots.clone(),
-        parts.commits.clone(),
-    )?;
-    let stats = miner.stats();
-    tracing::info!(
-        cpu_share = settings.cpu_share,
-        "mining with this node's shards"
-    );
-    Ok((tokio::spawn(miner.run()), stats))
 }
 
 /// How long the syncs of a node's own log took (a node whose log is on

@@ -32,7 +32,7 @@ fn member_log_level() -> String {
 }
 
 /// A port free on loopback when asked (the member binds it again).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     free_port_on("127.0.0.1")
 }
 

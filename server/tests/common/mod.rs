@@ -79,6 +79,53 @@ pub fn mine_status(endpoint: &str, key: &str) -> serde_json::Value {
     serde_json::from_str(&stdout(&out)).unwrap()
 }
 
+/// `ordo mine configure` through `endpoint` as `key`, with epoch entries,
+/// target proofs, attempts per hit and reward in that order.
+pub fn configure_mining(
+    endpoint: &str,
+    key: &str,
+    [epoch, goal, attempts, reward]: [u64; 4],
+) -> std::process::Output {
+    let (epoch, goal) = (epoch.to_string(), goal.to_string());
+    let (attempts, reward) = (attempts.to_string(), reward.to_string());
+    ordo(&[
+        "mine",
+        "configure",
+        "--endpoint",
+        endpoint,
+        "--key",
+        key,
+        "--epoch-entries",
+        &epoch,
+        "--target-proofs",
+        &goal,
+        "--attempts-per-hit",
+        &attempts,
+        "--reward",
+        &reward,
+    ])
+}
+
+/// Makes a key at `key` and registers its account as a miner crediting
+/// `beneficiary`, `times` times through `endpoint`: one log entry each.
+pub fn register_times(endpoint: &str, key: &Path, times: usize, beneficiary: &str) {
+    let key = key.to_str().unwrap();
+    stdout(&ordo(&["keygen", "--out", key]));
+    let register = [
+        "mine",
+        "register",
+        "--endpoint",
+        endpoint,
+        "--key",
+        key,
+        "--beneficiary",
+        beneficiary,
+    ];
+    for _ in 0..times {
+        stdout(&ordo(&register));
+    }
+}
+
 /// A connected gRPC channel to `endpoint`.
 pub async fn channel(endpoint: &str) -> tonic::transport::Channel {
     tonic::transport::Channel::from_shared(endpoint.to_string())
