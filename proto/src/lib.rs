@@ -82,6 +82,16 @@ mod tests {
                 accepted: 2,
                 mineable_chunks: 1_234,
             }),
+            miner: Some(v1::MinerStatus {
+                account: vec![3; 20],
+                attempts: 10_000,
+                held: 5_000,
+                hits: 3,
+                accepted: 2,
+                refused: 1,
+                sealed_chunks: 600,
+                attempts_per_second: 1_250.5,
+            }),
         };
         let bytes = status.encode_to_vec();
         assert_eq!(

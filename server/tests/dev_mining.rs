@@ -60,6 +60,14 @@ fn a_node_that_mines_earns_rewards_and_a_replica_replayed_apart_agrees() {
         earned["miner"]["beneficiary"],
         BENEFICIARY.trim_start_matches("0x")
     );
+    let mined = &earned["node_miner"];
+    assert_eq!(
+        mined["account"], earned["miner"]["account"],
+        "the node mines as its key"
+    );
+    assert!(mined["accepted"].as_u64().unwrap() >= 1, "{mined}");
+    assert!(mined["hits"].as_u64() >= mined["accepted"].as_u64());
+    assert!(mined["attempts_per_second"].as_f64().unwrap() > 0.0);
     let page = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(common::scrape(&node.metrics));

@@ -120,6 +120,23 @@ struct StatusJson {
     log: Option<LogJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     miner: Option<MinerJson>,
+    /// Present when the node asked mines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_miner: Option<NodeMinerJson>,
+}
+
+/// What the node's own miner has done since it started.
+#[derive(Debug, Serialize)]
+struct NodeMinerJson {
+    /// Hex.
+    account: String,
+    attempts: u64,
+    held: u64,
+    hits: u64,
+    accepted: u64,
+    refused: u64,
+    sealed_chunks: u64,
+    attempts_per_second: f64,
 }
 
 /// The log's mining state.
@@ -155,7 +172,18 @@ async fn status(
     miner: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let log = client.status().await?.mining.map(|m| LogJson {
+    let status = client.status().await?;
+    let node_miner = status.miner.map(|m| NodeMinerJson {
+        account: ordo_txn::ids::hex(&m.account),
+        attempts: m.attempts,
+        held: m.held,
+        hits: m.hits,
+        accepted: m.accepted,
+        refused: m.refused,
+        sealed_chunks: m.sealed_chunks,
+        attempts_per_second: m.attempts_per_second,
+    });
+    let log = status.mining.map(|m| LogJson {
         epoch_entries: m.epoch_entries,
         target_proofs: m.target_proofs,
         reward_per_proof: m.reward_per_proof,
@@ -180,6 +208,7 @@ async fn status(
         configured: log.is_some(),
         log,
         miner,
+        node_miner,
     };
     if json {
         return crate::commands::json::print(&report);
@@ -238,6 +267,16 @@ fn print_status(report: &StatusJson) {
             );
             println!("mineable       {} chunks", log.mineable_chunks);
         }
+    }
+    if let Some(node) = &report.node_miner {
+        println!(
+            "this node      mines as 0x{}: {:.0} attempts/s, {} attempts ({} on held chunks)",
+            node.account, node.attempts_per_second, node.attempts, node.held
+        );
+        println!(
+            "proofs         {} found, {} accepted, {} refused; {} chunks sealed",
+            node.hits, node.accepted, node.refused, node.sealed_chunks
+        );
     }
     if let Some(miner) = &report.miner {
         match &miner.beneficiary {

@@ -132,6 +132,8 @@ pub struct ClientSide {
     tasks: ClientTasks,
     /// What the replica and the commit path hand a miner beside them.
     handles: (Snapshots, Commits),
+    /// Where the status service finds a miner beside them, once it starts.
+    miner: crate::node::services::status::MinerSlot,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -170,6 +172,7 @@ impl ClientSide {
         }
         let metrics = crate::node::run::metrics_page(&parts, None);
         let handles = (parts.snapshots.clone(), parts.commits.clone());
+        let miner = parts.miner.clone();
         let (snapshots, followed) = (parts.snapshots.clone(), parts.sequencer.clone());
         let sequencer = followed.clone();
         let position: crate::node::reporter::Position =
@@ -186,6 +189,7 @@ impl ClientSide {
             membership,
             tasks,
             handles,
+            miner,
             server,
             stop,
         })
@@ -210,6 +214,11 @@ impl ClientSide {
     /// The replica's state and the commit path, for a miner beside them.
     pub fn handles(&self) -> (Snapshots, Commits) {
         self.handles.clone()
+    }
+
+    /// Shows `stats` in this member's status: its miner started.
+    pub fn show_miner(&self, stats: Arc<crate::node::miner::MinerStats>) {
+        let _ = self.miner.set(stats);
     }
 
     /// The replica's applied position and the tail it knows of, for reports.

@@ -728,6 +728,9 @@ async fn serve_until_stopped(
         )?),
         _ => None,
     };
+    if let (Some(client), Some((_, mined))) = (&client, &miner) {
+        client.show_miner(mined.clone());
+    }
     if let Some(client) = &client {
         let page = client.metrics_page();
         let _ = late.set(match &miner {

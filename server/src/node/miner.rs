@@ -71,9 +71,14 @@ impl MinerSettings {
     }
 }
 
-/// What the miner did, for metrics.
+/// What the miner did, for metrics and status.
 #[derive(Debug, Default)]
 pub struct MinerStats {
+    /// The miner's account (the node key's).
+    pub account: Address,
+    /// Attempts per second over the last round, rest included, in
+    /// thousandths.
+    pub rate_milli: AtomicU64,
     /// Attempts made.
     pub attempts: AtomicU64,
     /// Attempts that recalled a chunk this node holds.
@@ -183,13 +188,17 @@ impl Miner {
         settings.check().map_err(anyhow::Error::msg)?;
         let sealed =
             RocksEngine::open(data_dir.join(SEALED_DIR)).context("opening sealed chunks")?;
+        let account = commits.node.address;
         Ok(Self {
             settings,
             shards,
             sealed: Arc::new(sealed),
             snapshots,
             commits,
-            stats: Arc::default(),
+            stats: Arc::new(MinerStats {
+                account,
+                ..MinerStats::default()
+            }),
             index: RecallIndex::new(),
             next_seq: 0,
             epoch: None,
@@ -242,7 +251,10 @@ impl Miner {
             self.submit(proof).await?;
         }
         let share = self.settings.cpu_share;
-        Ok(busy.mul_f64((1.0 - share) / share))
+        let rest = busy.mul_f64((1.0 - share) / share);
+        let rate = ATTEMPTS_PER_ROUND as f64 / (busy + rest).as_secs_f64().max(1e-9);
+        self.stats.rate_milli.store((rate * 1000.0) as u64, Relaxed);
+        Ok(rest)
     }
 
     /// Registers the node's account with its beneficiary unless the ledger

@@ -69,6 +69,8 @@ pub struct ServiceParts {
     /// What orders the log: written into the genesis record of a log this
     /// node founds, and required of the log's genesis by its replica.
     pub ordering: Ordering,
+    /// The node's miner, once it starts (for status).
+    pub miner: crate::node::services::status::MinerSlot,
 }
 
 /// The state directory of a node with data directory `data_dir`.
@@ -293,6 +295,7 @@ pub fn start_client_roles(
         )?),
         chain,
         ordering,
+        miner: Default::default(),
     };
     Ok((parts, ClientTasks { follower, batcher }))
 }
@@ -337,6 +340,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
             let shards = running.log.shards();
             let (miner, mined) =
                 crate::node::miner::spawn(settings, &config.data_dir, shards, handles)?;
+            let _ = parts.miner.set(mined.clone());
             page = crate::node::miner::with_miner_page(page, mined);
             Some(miner)
         }
@@ -420,9 +424,11 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
         appenders,
         chain,
         ordering: _,
+        miner,
     } = parts;
     let status = status::StatusService::new(snapshots.clone(), sequencer.clone(), role, coding)
-        .with_chain(chain);
+        .with_chain(chain)
+        .with_miner(miner);
     let log = log::LogService::new(writer, reader, sequencer.clone(), appenders);
     let sql = sql::SqlService::new(snapshots.clone(), commits.clone(), sql, sequencer);
     let txn = txn::TxnService::new(snapshots.clone(), commits);

@@ -15,7 +15,12 @@ pub struct StatusService {
     role: &'static str,
     coding: CodingParams,
     chain: Option<Arc<ordo_evm::EvmStats>>,
+    miner: MinerSlot,
 }
+
+/// The node's miner, once it starts (a node that does not mine leaves it
+/// empty).
+pub type MinerSlot = Arc<std::sync::OnceLock<Arc<crate::node::miner::MinerStats>>>;
 
 impl StatusService {
     /// Reports the replica's position in `snapshots` against `sequencer`'s
@@ -32,7 +37,13 @@ impl StatusService {
             role,
             coding,
             chain: None,
+            miner: MinerSlot::default(),
         }
+    }
+
+    /// Also reports what this node's miner did, once the slot is filled.
+    pub fn with_miner(self, miner: MinerSlot) -> Self {
+        Self { miner, ..self }
     }
 
     /// Also reports where the chain ordering the log stands.
@@ -50,6 +61,21 @@ fn chain_status(stats: &ordo_evm::EvmStats) -> ChainStatus {
         pending_appends: stats.pending_appends.load(Relaxed),
         transactions: stats.transactions.load(Relaxed),
         gas_used: stats.gas_used.load(Relaxed),
+    }
+}
+
+/// The miner's part of the status.
+fn miner_status(stats: &crate::node::miner::MinerStats) -> ordo_proto::v1::MinerStatus {
+    use std::sync::atomic::Ordering::Relaxed;
+    ordo_proto::v1::MinerStatus {
+        account: stats.account.to_vec(),
+        attempts: stats.attempts.load(Relaxed),
+        held: stats.held.load(Relaxed),
+        hits: stats.hits.load(Relaxed),
+        accepted: stats.accepted.load(Relaxed),
+        refused: stats.refused.load(Relaxed),
+        sealed_chunks: stats.sealed_chunks.load(Relaxed),
+        attempts_per_second: stats.rate_milli.load(Relaxed) as f64 / 1000.0,
     }
 }
 
@@ -93,6 +119,7 @@ impl Status for StatusService {
             state_digest: applied.digest.to_vec(),
             chain: self.chain.as_deref().map(chain_status),
             mining: mining_status(&mining),
+            miner: self.miner.get().map(|stats| miner_status(stats)),
         }))
     }
 }
