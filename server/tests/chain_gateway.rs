@@ -37,6 +37,26 @@ fn chain_config(anvil: &Anvil, contract: alloy_primitives::Address, from_block: 
     )
 }
 
+/// Anvil with the log's contract deployed: the contract, the block it was
+/// deployed in, and the `sequencer = "evm"` lines for members.
+async fn chain_log() -> (Anvil, alloy_primitives::Address, u64, String) {
+    let anvil = anvil();
+    let (contract, from_block) = deploy(&anvil.url, DEV_KEYS[0].parse().unwrap())
+        .await
+        .unwrap();
+    let chain = chain_config(&anvil, contract, from_block);
+    (anvil, contract, from_block, chain)
+}
+
+/// Storage members 1..=`count`, started.
+fn storage_members(dir: &std::path::Path, count: u64) -> Vec<MemberProcess> {
+    let mut storage: Vec<MemberProcess> = (1..=count)
+        .map(|id| MemberProcess::new(id, dir, &["storage"]))
+        .collect();
+    storage.iter_mut().for_each(MemberProcess::start);
+    storage
+}
+
 /// A client member over the chain's log and the storage members `storage`,
 /// with a node key made now and funded from anvil's first account (a
 /// gateway pays for its appends).
@@ -52,6 +72,12 @@ async fn chain_member(
     let member = MemberProcess::new_client(id, dir, roles, &[], &storage);
     member.add_config("data_shards = 2\nparity_shards = 1\n");
     member.add_config(chain);
+    let node = funded_node_key(&member, anvil).await;
+    (member, node)
+}
+
+/// `member`'s node key, made now and funded from anvil's first account.
+async fn funded_node_key(member: &MemberProcess, anvil: &Anvil) -> SigningKey {
     std::fs::create_dir_all(&member.data_dir).unwrap();
     let node = ordo_client::keyfile::load_or_create(&member.data_dir.join("node.key")).unwrap();
     let funder = DEV_KEYS[0].parse().unwrap();
@@ -59,7 +85,7 @@ async fn chain_member(
     fund(&anvil.url, funder, node.address(), ether)
         .await
         .unwrap();
-    (member, node)
+    node
 }
 
 /// Waits until `member` has applied every header below `tail`.
@@ -148,16 +174,9 @@ async fn write(member: &MemberProcess, owner: &SigningKey, stream: [u8; 32], pre
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_append_to_one_contract_and_every_replica_agrees() {
     let dir = tempfile::tempdir().unwrap();
-    let anvil = anvil();
-    let (contract, from_block) = deploy(&anvil.url, DEV_KEYS[0].parse().unwrap())
-        .await
-        .unwrap();
-    let chain = chain_config(&anvil, contract, from_block);
+    let (anvil, contract, from_block, chain) = chain_log().await;
     make_certs(dir.path(), &[1, 2, 3, 4, 5, 6]);
-    let mut storage: Vec<MemberProcess> = (1..=3)
-        .map(|id| MemberProcess::new(id, dir.path(), &["storage"]))
-        .collect();
-    storage.iter_mut().for_each(MemberProcess::start);
+    let mut storage = storage_members(dir.path(), 3);
     let gateway_roles = ["gateway", "replica"];
     // The first gateway also repairs the storage members, as its replica
     // follows them and the chain.
@@ -309,4 +328,77 @@ async fn two_gateways_append_to_one_contract_and_every_replica_agrees() {
     for member in [&mut first, &mut second, &mut replica] {
         member.stop();
     }
+}
+
+/// The miner of a chain-ordered log: storage, gateway and replica in one
+/// member over the chain, storing shards beside `storage`, with a funded
+/// node key and a `[mining]` table crediting `beneficiary`.
+async fn chain_miner(
+    dir: &std::path::Path,
+    storage: &[MemberProcess],
+    chain: &str,
+    anvil: &Anvil,
+    beneficiary: &str,
+) -> MemberProcess {
+    let mut miner = MemberProcess::new(3, dir, &["storage", "gateway", "replica"]);
+    let listen = format!("127.0.0.1:{}", common::cluster::free_port());
+    let members: Vec<&MemberProcess> = storage.iter().chain([&miner]).collect();
+    let text = common::cluster::log_members(&[], &members);
+    miner.add_config(&format!(
+        "listen = \"{listen}\"\ndata_shards = 2\nparity_shards = 1\n{text}"
+    ));
+    miner.add_config(chain);
+    miner.add_config(&format!(
+        "[mining]\nbeneficiary = \"{beneficiary}\"\ncpu_share = 1.0\n"
+    ));
+    miner.endpoint = Some(format!("http://{listen}"));
+    funded_node_key(&miner, anvil).await;
+    miner
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_stores_shards_mines_on_a_chain_ordered_log_and_replicas_agree() {
+    const BENEFICIARY: &str = "0xbebebebebebebebebebebebebebebebebebebebe";
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, contract, from_block, chain) = chain_log().await;
+    make_certs(dir.path(), &[1, 2, 3, 4, 5]);
+    let storage = storage_members(dir.path(), 2);
+    let mut miner = chain_miner(dir.path(), &storage, &chain, &anvil, BENEFICIARY).await;
+    miner.start();
+    let endpoint = miner.endpoint.clone().unwrap();
+    let admin = miner.data_dir.join("node.key");
+    let admin = admin.to_str().unwrap();
+    common::stdout(&common::configure_mining(&endpoint, admin, [4, 16, 32, 5]));
+    common::register_times(&endpoint, &dir.path().join("other.key"), 4, BENEFICIARY);
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while common::mine_status(&endpoint, admin)["miner"]["rewards"] == "0" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reward within {BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    miner.stop();
+
+    // Two replicas over the chain and the other storage members agree.
+    let settings = anvil.settings(contract, from_block);
+    let tail = ordo_evm::EvmSequencer::open(settings, None)
+        .await
+        .unwrap()
+        .tail();
+    let mut seen = Vec::new();
+    for id in [4, 5] {
+        let (mut replica, _) =
+            chain_member(id, dir.path(), &["replica"], &storage, &chain, &anvil).await;
+        replica.start();
+        let now = applied_through(&replica, tail).await;
+        let ledger =
+            common::mine_status(replica.endpoint.as_ref().unwrap(), admin)["miner"].clone();
+        seen.push((now.applied_seq, now.state_digest, ledger));
+    }
+    assert_eq!(seen[0], seen[1], "the replicas agree");
+    assert_ne!(
+        seen[0].2["rewards"], "0",
+        "and the ledger holds the rewards"
+    );
 }
