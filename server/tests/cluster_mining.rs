@@ -1,9 +1,10 @@
 //! Mining on the raft cluster, as separate processes: three voters that
-//! store shards, and a member that stores shards too and runs a gateway
-//! with its replica and a `[mining]` table. Once the log's admin turns
-//! mining on, that member earns rewards for the shards it holds; two read
-//! replicas started afterwards, reading shards from the other members once
-//! the miner stopped, reach the same digest and the same ledger.
+//! store shards, a member that stores shards and runs a gateway with its
+//! replica, and one that stores shards and runs a replica only, submitting
+//! through the other's gateway; both have a `[mining]` table. Once the
+//! log's admin turns mining on, both earn rewards for the shards they
+//! hold; two read replicas started afterwards, reading shards from the
+//! voters once both miners stopped, reach the same digest and ledger.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -16,22 +17,46 @@ const BENEFICIARY: &str = "0xbebebebebebebebebebebebebebebebebebebebe";
 /// How long the miner may take to earn its first reward.
 const EARN_BOUND: Duration = Duration::from_secs(90);
 
-/// The miner: storage, gateway and replica in one member, coding 2+1 so
-/// that four storage members meet the write quorum.
-fn miner_member(dir: &std::path::Path, voters: &[&MemberProcess]) -> MemberProcess {
-    let mut miner = MemberProcess::new(4, dir, &["storage", "gateway", "replica"]);
-    let listen = format!("127.0.0.1:{}", common::cluster::free_port());
-    let storage: Vec<&MemberProcess> = voters.iter().copied().chain([&miner]).collect();
-    let text = log_members(voters, &storage);
-    miner.add_config(&format!(
-        "listen = \"{listen}\"\ndata_shards = 2\nparity_shards = 1\n"
-    ));
-    miner.add_config(&text);
-    miner.add_config(&format!(
-        "[mining]\nbeneficiary = \"{BENEFICIARY}\"\ncpu_share = 1.0\n"
-    ));
-    miner.endpoint = Some(format!("http://{listen}"));
-    miner
+/// The two miners, not started: member 4 stores shards and runs a
+/// gateway with its replica; member 7 stores shards and runs a replica,
+/// and submits through member 4's gateway. Entries are coded 2+2 over
+/// five storage members, so any two of them may stop.
+fn miners(dir: &std::path::Path, voters: &[&MemberProcess]) -> (MemberProcess, MemberProcess) {
+    let mut gateway = MemberProcess::new(4, dir, &["storage", "gateway", "replica"]);
+    let mut quiet = MemberProcess::new(7, dir, &["storage", "replica"]);
+    let storage: Vec<&MemberProcess> = voters.iter().copied().chain([&gateway, &quiet]).collect();
+    let members = log_members(voters, &storage);
+    let mut endpoints = Vec::new();
+    for member in [&gateway, &quiet] {
+        let listen = format!("127.0.0.1:{}", common::cluster::free_port());
+        member.add_config(&format!(
+            "listen = \"{listen}\"\ndata_shards = 2\nparity_shards = 2\n{members}"
+        ));
+        endpoints.push(format!("http://{listen}"));
+    }
+    let mining = format!("[mining]\nbeneficiary = \"{BENEFICIARY}\"\ncpu_share = 1.0\n");
+    gateway.add_config(&mining);
+    quiet.add_config(&format!("{mining}submit_to = \"{}\"\n", endpoints[0]));
+    quiet.endpoint = endpoints.pop();
+    gateway.endpoint = endpoints.pop();
+    (gateway, quiet)
+}
+
+/// Waits (bounded) until `account`'s rewards, as `endpoint` reads the
+/// ledger, are not zero.
+async fn earned(endpoint: &str, key: &str) {
+    let deadline = Instant::now() + EARN_BOUND;
+    loop {
+        let status = mine_status(endpoint, key);
+        if status["miner"]["rewards"].as_str().unwrap() != "0" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reward within {EARN_BOUND:?}: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Polls `endpoint`'s `ordo status --json` until it has applied `tail`
@@ -54,10 +79,10 @@ fn caught_up(endpoint: &str, tail: u64) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_member_that_mines_earns_rewards_and_replicas_agree_on_the_ledger() {
+async fn two_members_mine_one_through_the_others_gateway_and_replicas_agree_on_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    make_certs(dir, &[1, 2, 3, 4, 5, 6]);
+    make_certs(dir, &[1, 2, 3, 4, 5, 6, 7]);
     let tls = ordo_raft::PeerTls::load(&dir.join("certs"), "admin").unwrap();
     let mut voters: Vec<MemberProcess> = (1..=3)
         .map(|id| MemberProcess::new(id, dir, &["sequencer", "storage"]))
@@ -67,36 +92,38 @@ async fn a_member_that_mines_earns_rewards_and_replicas_agree_on_the_ledger() {
     }
     let voting: Vec<&MemberProcess> = voters.iter().collect();
     initialize(&voting, &tls).await;
-    let mut miner = miner_member(dir, &voting);
-    miner.start();
-    let endpoint = miner.endpoint.clone().unwrap();
-    let admin = miner.data_dir.join("node.key");
+    let (mut gateway, mut quiet) = miners(dir, &voting);
+    gateway.start();
+    quiet.start();
+    let endpoint = gateway.endpoint.clone().unwrap();
+    let admin = gateway.data_dir.join("node.key");
     let admin = admin.to_str().unwrap();
+    let quiet_key = quiet.data_dir.join("node.key");
+    let quiet_key = quiet_key.to_str().unwrap();
 
     stdout(&configure_mining(&endpoint, admin, [4, 16, 32, 5]));
     register_times(&endpoint, &dir.join("other.key"), 4, BENEFICIARY);
-    let deadline = Instant::now() + EARN_BOUND;
-    loop {
-        let status = mine_status(&endpoint, admin);
-        if status["miner"]["rewards"].as_str().unwrap() != "0" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no reward within {EARN_BOUND:?}: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    earned(&endpoint, admin).await;
+    earned(&endpoint, quiet_key).await;
+    for member in [&gateway, &quiet] {
+        let page = common::scrape(&member.metrics).await;
+        assert!(common::metric(&page, "ordo_mining_proofs_accepted_total") >= 1);
     }
-    let page = common::scrape(&miner.metrics).await;
-    assert!(common::metric(&page, "ordo_mining_proofs_accepted_total") >= 1);
+    // The member without a gateway mined as its own account.
+    let through = mine_status(quiet.endpoint.as_ref().unwrap(), quiet_key);
+    assert_eq!(
+        through["node_miner"]["account"],
+        through["miner"]["account"]
+    );
+    quiet.stop();
     let before = stdout(&ordo(&["status", "--endpoint", &endpoint, "--json"]));
     let before: serde_json::Value = serde_json::from_str(&before).unwrap();
     let tail = before["log_tail"].as_u64().unwrap();
-    // Nothing writes the log once the miner stopped: each replica below
+    // Nothing writes the log once the gateway stopped: each replica below
     // applies everything ordered.
-    miner.stop();
+    gateway.stop();
 
-    // Two read replicas, reading from the voters' shards alone.
+    // Two read replicas, reading from the voters' shards alone (2 of 4).
     let storage: Vec<&MemberProcess> = voters.iter().collect();
     let mut replicas: Vec<MemberProcess> = [5, 6]
         .into_iter()

@@ -53,13 +53,15 @@
 //! ca_file = "chain-ca.pem" # optional; extra roots for an https endpoint
 //! ```
 //!
-//! A member that stores shards and runs a gateway with its replica may
-//! mine with those shards (docs/MINING.md; its node key is the miner):
+//! A member that stores shards and runs a replica may mine with those
+//! shards (docs/MINING.md; its node key is the miner), submitting its
+//! proofs through its own gateway or, without one, another member's:
 //!
 //! ```toml
 //! [mining]
 //! beneficiary = "0x…"     # who is credited
 //! cpu_share = 0.25        # optional; of one core, 0.01..=1
+//! submit_to = "http://127.0.0.1:7551" # without a gateway of its own
 //! ```
 //!
 //! A gateway signs its chain transactions with its node key
@@ -188,6 +190,10 @@ pub struct MiningConfig {
     /// The share of one core the search may take, 0.01..=1 [default: 0.25].
     #[serde(default)]
     pub cpu_share: Option<f64>,
+    /// Another member's gateway (its client address) to submit proofs
+    /// through, for a member that runs no gateway of its own.
+    #[serde(default)]
+    pub submit_to: Option<String>,
 }
 
 impl MiningConfig {
@@ -339,10 +345,14 @@ impl NodeConfig {
         };
         mining.settings()?;
         let has = |role| self.roles.contains(&role);
-        if !(has(Role::Storage) && has(Role::Replica) && has(Role::Gateway)) {
-            return Err("a `[mining]` member mines the shards its storage role keeps, reads replay's recall index from its replica and submits through its gateway: list `storage`, `replica` and `gateway`".into());
+        if !(has(Role::Storage) && has(Role::Replica)) {
+            return Err("a `[mining]` member mines the shards its storage role keeps and reads replay's recall index from its replica: list `storage` and `replica`".into());
         }
-        Ok(())
+        match (has(Role::Gateway), &mining.submit_to) {
+            (true, Some(_)) => Err("[mining] submit_to is for members without a gateway: this one submits through its own".into()),
+            (false, None) => Err("[mining] needs `submit_to`, another member's gateway, on a member that runs none".into()),
+            _ => Ok(()),
+        }
     }
 
     /// Checks the `sequencer` choice against the roles and tables.
@@ -725,6 +735,7 @@ async fn serve_until_stopped(
             &config.data_dir,
             shards.clone(),
             client.handles(),
+            (mining.submit_to.clone()).map(crate::node::miner::RemoteGateway::new),
         )?),
         _ => None,
     };
@@ -914,7 +925,7 @@ mod tests {
     }
 
     #[test]
-    fn a_miner_stores_shards_runs_a_gateway_with_its_replica_and_names_a_beneficiary() {
+    fn a_miner_stores_shards_runs_a_replica_and_submits_through_its_own_gateway_or_another() {
         let roles =
             "roles = [\"storage\", \"gateway\", \"replica\"]\nlisten = \"127.0.0.1:7551\"\n";
         let mining = "[mining]\nbeneficiary = \"0xbebebebebebebebebebebebebebebebebebebebe\"\n";
@@ -928,7 +939,16 @@ mod tests {
         let no_storage = roles.replace("\"storage\", ", "");
         refused(
             format!("{no_storage}{mining}"),
-            "list `storage`, `replica` and `gateway`",
+            "list `storage` and `replica`",
+        );
+        let no_gateway = roles.replace("\"gateway\", ", "");
+        refused(format!("{no_gateway}{mining}"), "needs `submit_to`");
+        let through = "submit_to = \"http://127.0.0.1:7552\"\n";
+        NodeConfig::parse(&gateway_file(&format!("{no_gateway}{mining}{through}")))
+            .expect("a member without a gateway submits through another's");
+        refused(
+            format!("{roles}{mining}{through}"),
+            "submits through its own",
         );
         refused(format!("{roles}{mining}cpu_share = 0\n"), "cpu share");
         refused(format!("{roles}{mining}cpu_share = 1.5\n"), "cpu share");

@@ -145,20 +145,47 @@ pub fn with_miner_page(page: Page, stats: Arc<MinerStats>) -> Page {
 }
 
 /// Opens a miner over `shards` and the replica and commit path of
-/// `handles`, and starts it on its own task.
+/// `handles` (submitting through `remote` instead, when given), and starts
+/// it on its own task.
 pub fn spawn(
     settings: MinerSettings,
     data_dir: &Path,
     shards: Arc<dyn ShardStore>,
     (snapshots, commits): (Snapshots, Commits),
+    remote: Option<RemoteGateway>,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, Arc<MinerStats>)> {
-    let miner = Miner::open(settings, data_dir, shards, snapshots, commits)?;
+    let miner = Miner::open(settings, data_dir, shards, snapshots, commits, remote)?;
     let stats = miner.stats();
     tracing::info!(
         cpu_share = settings.cpu_share,
         "mining with the shards this node stores"
     );
     Ok((tokio::spawn(miner.run()), stats))
+}
+
+/// A gateway of another member, connected on first use (it may start
+/// after this member) and again after a failed turn.
+pub struct RemoteGateway {
+    /// Its client address.
+    pub endpoint: String,
+    client: tokio::sync::OnceCell<ordo_client::Client>,
+}
+
+impl RemoteGateway {
+    /// The gateway at `endpoint`, not connected yet.
+    pub fn new(endpoint: String) -> Self {
+        Self {
+            endpoint,
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+/// What replay decided for one of the miner's transactions.
+struct Decided {
+    committed: bool,
+    /// The decision, for people.
+    said: String,
 }
 
 /// A running miner's parts.
@@ -168,6 +195,9 @@ pub struct Miner {
     sealed: Arc<RocksEngine>,
     snapshots: Snapshots,
     commits: Commits,
+    /// Another member's gateway the miner submits through, when this
+    /// member runs none (its own commit path refuses commits).
+    remote: Option<RemoteGateway>,
     stats: Arc<MinerStats>,
     index: RecallIndex,
     /// Next seq to look for in replay's index.
@@ -184,6 +214,7 @@ impl Miner {
         shards: Arc<dyn ShardStore>,
         snapshots: Snapshots,
         commits: Commits,
+        remote: Option<RemoteGateway>,
     ) -> anyhow::Result<Self> {
         settings.check().map_err(anyhow::Error::msg)?;
         let sealed =
@@ -195,6 +226,7 @@ impl Miner {
             sealed: Arc::new(sealed),
             snapshots,
             commits,
+            remote,
             stats: Arc::new(MinerStats {
                 account,
                 ..MinerStats::default()
@@ -273,9 +305,9 @@ impl Miner {
         let op = MiningOp::RegisterMiner {
             beneficiary: self.settings.beneficiary,
         };
-        let outcome = self.commit(op).await?;
-        tracing::info!(outcome = outcome.kind(), "miner: registered");
-        Ok(outcome.is_committed())
+        let decided = self.commit(op).await?;
+        tracing::info!(decided = %decided.said, "miner: registering");
+        Ok(decided.committed)
     }
 
     /// Indexes the entries replay indexed since the last turn and seals the
@@ -344,37 +376,53 @@ impl Miner {
     /// Submits one proof and counts what replay decided.
     async fn submit(&self, proof: MiningProof) -> anyhow::Result<()> {
         let (epoch, nonce) = (proof.epoch, proof.nonce);
-        let outcome = self
+        let decided = self
             .commit(MiningOp::SubmitProof {
                 proof: proof.encode(),
             })
             .await?;
-        if outcome.is_committed() {
+        if decided.committed {
             self.stats.accepted.fetch_add(1, Relaxed);
             tracing::info!(epoch, nonce, "miner: proof accepted");
         } else {
             self.stats.refused.fetch_add(1, Relaxed);
-            tracing::info!(epoch, nonce, %outcome, "miner: proof refused");
+            tracing::info!(epoch, nonce, decided = %decided.said, "miner: proof refused");
         }
         Ok(())
     }
 
     /// Commits one mining operation signed by the node key.
-    async fn commit(&self, op: MiningOp) -> anyhow::Result<ordo_txn::Outcome> {
+    async fn commit(&self, op: MiningOp) -> anyhow::Result<Decided> {
         let at = self.snapshots.position().version;
         let tx = ordo_txn::Transaction {
             acl: vec![AclOp::Mining(op)],
             ..ordo_txn::Transaction::new(ordo_client::txn::fresh_id(), at)
         };
-        let signed = ordo_txn::sign(tx, &self.commits.node.key)?;
+        let key = &self.commits.node.key;
+        if let Some(remote) = &self.remote {
+            let gateway = remote
+                .client
+                .get_or_try_init(|| ordo_client::Client::connect(&remote.endpoint))
+                .await?;
+            let response = gateway.commit(tx, key).await?;
+            return Ok(Decided {
+                committed: response.outcome == "committed",
+                said: response.message,
+            });
+        }
+        let signed = ordo_txn::sign(tx, key)?;
         let encoded_len = signed.encode().len();
         let item = ordo_txn::attest::Item::Signed(signed);
-        Ok(self
+        let outcome = self
             .commits
             .committer
             .commit(item, encoded_len)
             .await?
-            .outcome)
+            .outcome;
+        Ok(Decided {
+            committed: outcome.is_committed(),
+            said: outcome.to_string(),
+        })
     }
 }
 

@@ -339,7 +339,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
             let handles = (parts.snapshots.clone(), parts.commits.clone());
             let shards = running.log.shards();
             let (miner, mined) =
-                crate::node::miner::spawn(settings, &config.data_dir, shards, handles)?;
+                crate::node::miner::spawn(settings, &config.data_dir, shards, handles, None)?;
             let _ = parts.miner.set(mined.clone());
             page = crate::node::miner::with_miner_page(page, mined);
             Some(miner)
