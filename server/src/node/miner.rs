@@ -282,8 +282,7 @@ impl Miner {
         for proof in proofs {
             self.submit(proof).await?;
         }
-        let share = self.settings.cpu_share;
-        let rest = busy.mul_f64((1.0 - share) / share);
+        let rest = rest_after(busy, self.settings.cpu_share);
         let rate = ATTEMPTS_PER_ROUND as f64 / (busy + rest).as_secs_f64().max(1e-9);
         self.stats.rate_milli.store((rate * 1000.0) as u64, Relaxed);
         Ok(rest)
@@ -426,6 +425,12 @@ impl Miner {
     }
 }
 
+/// How long to rest after `busy` of search so that the search takes
+/// `share` of one core: busy / (busy + rest) = share.
+fn rest_after(busy: Duration, share: f64) -> Duration {
+    busy.mul_f64((1.0 - share) / share)
+}
+
 /// Seals every chunk of every shard of `entry` this node stores and has not
 /// sealed yet.
 fn seal_entry(
@@ -472,4 +477,32 @@ fn sealed_key(commitment: &Hash, shard: u16, chunk: u64) -> Vec<u8> {
         &chunk.to_be_bytes(),
     ]
     .concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rest_after_a_round_keeps_the_search_to_its_share_of_a_core() {
+        let busy = Duration::from_millis(10);
+        for share in [MIN_CPU_SHARE, 0.25, 0.5, DEFAULT_CPU_SHARE, MAX_CPU_SHARE] {
+            let rest = rest_after(busy, share);
+            let taken = busy.as_secs_f64() / (busy + rest).as_secs_f64();
+            assert!((taken - share).abs() < 1e-6, "{share}: {taken}");
+        }
+        assert_eq!(rest_after(busy, 1.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_share_outside_its_bounds_is_refused() {
+        let settings = |cpu_share| MinerSettings {
+            beneficiary: [1; 20],
+            cpu_share,
+        };
+        assert!(settings(DEFAULT_CPU_SHARE).check().is_ok());
+        for bad in [0.0, 0.001, 1.01, f64::NAN] {
+            assert!(settings(bad).check().is_err(), "{bad}");
+        }
+    }
 }
