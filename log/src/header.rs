@@ -56,6 +56,16 @@ pub struct EntryDescriptor {
 }
 
 impl EntryDescriptor {
+    /// What the sequencer orders for the coded entry `encoded`.
+    pub fn of(encoded: &crate::EncodedEntry, tags: Vec<StreamId>, submitter: Address) -> Self {
+        Self {
+            commitment: encoded.commitment,
+            geometry: encoded.geometry,
+            tags,
+            submitter,
+        }
+    }
+
     /// Checks the descriptor against the limits.
     pub fn validate(&self) -> Result<(), LogError> {
         self.geometry.validate()?;

@@ -252,7 +252,8 @@ impl EntryWriter {
         submitter: Address,
     ) -> Result<EntryHeader, EntryError> {
         let params = self.params;
-        let describe = |encoded: &crate::EncodedEntry| describe(encoded, tags, submitter);
+        let describe =
+            |encoded: &crate::EncodedEntry| EntryDescriptor::of(encoded, tags, submitter);
         // Coding is CPU work and stores fsync: both stay off the async workers.
         match &self.sink {
             Sink::Joint(log) => {
@@ -342,7 +343,7 @@ impl EntryWriter {
             ));
         }
         let encoded = self.params.encode(&payload)?;
-        let descriptor = describe(&encoded, tags, submitter);
+        let descriptor = EntryDescriptor::of(&encoded, tags, submitter);
         self.hand_over(encoded.commitment, payload);
         match &self.sink {
             Sink::Joint(log) => Ok(log.append_with_shards_blocking(descriptor, encoded.shards)?),
@@ -363,20 +364,6 @@ impl EntryWriter {
         if let Some(recent) = &self.recent {
             recent.remember(commitment, payload);
         }
-    }
-}
-
-/// What the sequencer orders for `encoded`.
-fn describe(
-    encoded: &crate::EncodedEntry,
-    tags: Vec<StreamId>,
-    submitter: Address,
-) -> EntryDescriptor {
-    EntryDescriptor {
-        commitment: encoded.commitment,
-        geometry: encoded.geometry,
-        tags,
-        submitter,
     }
 }
 

@@ -6,8 +6,11 @@
 
 mod common;
 
-use common::{DevNode, configure_mining, metric, mine_status, ordo, register_times, stdout};
-use std::time::{Duration, Instant};
+use common::{
+    DevNode, configure_mining, metric, mine_status, mined_and_credited, ordo, register_times,
+    stdout,
+};
+use std::time::Duration;
 
 const BENEFICIARY: &str = "0xbebebebebebebebebebebebebebebebebebebebe";
 
@@ -42,20 +45,7 @@ fn a_node_that_mines_earns_rewards_and_a_replica_replayed_apart_agrees() {
     register_times(&endpoint, &data.path().join("other.key"), 4, BENEFICIARY);
 
     // The node mines on its own from here; wait (bounded) for a reward.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let earned = loop {
-        let status = mine_status(&endpoint, admin);
-        let rewards: u64 = status["miner"]["rewards"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        if rewards > 0 {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no reward within 60 s: {status}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let earned = mined_and_credited(&endpoint, admin, Duration::from_secs(60));
     assert_eq!(
         earned["miner"]["beneficiary"],
         BENEFICIARY.trim_start_matches("0x")

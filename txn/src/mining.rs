@@ -74,38 +74,35 @@ pub struct MiningParams {
 }
 
 impl MiningParams {
-    /// Parameters from a `Configure` operation, or why they are refused.
-    fn from_op(op: &MiningOp) -> Option<Result<Self, String>> {
-        let MiningOp::Configure {
-            epoch_entries,
-            target_proofs,
-            initial_target,
-            reward_per_proof,
-        } = op
-        else {
-            return None;
-        };
+    /// Parameters from a `Configure` operation's fields, or why they are
+    /// refused.
+    fn checked(
+        epoch_entries: &u64,
+        target_proofs: &u64,
+        initial_target: &[u8; 32],
+        reward_per_proof: &u64,
+    ) -> Result<Self, String> {
         let epochs = MIN_EPOCH_ENTRIES..=MAX_EPOCH_ENTRIES;
         if !epochs.contains(epoch_entries) {
-            return Some(Err(format!(
+            return Err(format!(
                 "an epoch has {MIN_EPOCH_ENTRIES} to {MAX_EPOCH_ENTRIES} entries, not {epoch_entries}"
-            )));
+            ));
         }
         let proofs = 1..=u64::from(MAX_TARGET_PROOFS);
         if !proofs.contains(target_proofs) {
-            return Some(Err(format!(
+            return Err(format!(
                 "an epoch aims at 1 to {MAX_TARGET_PROOFS} proofs, not {target_proofs}"
-            )));
+            ));
         }
         if initial_target == &[0; 32] {
-            return Some(Err("a target of zero admits no proof".into()));
+            return Err("a target of zero admits no proof".into());
         }
-        Some(Ok(Self {
+        Ok(Self {
             epoch_entries: *epoch_entries,
             target_proofs: *target_proofs as u32,
             initial_target: Target::from_bytes(*initial_target),
             reward_per_proof: *reward_per_proof,
-        }))
+        })
     }
 
     /// Most proofs one epoch accepts.
@@ -237,16 +234,26 @@ impl Mining {
 
     /// Decides one mining operation.
     pub(crate) fn decide<E: Engine>(&self, at: &Deciding<'_, E>, op: &MiningOp) -> Decision {
-        if let Some(params) = MiningParams::from_op(op) {
-            return self.decide_configure(at, params);
-        }
         match op {
+            MiningOp::Configure {
+                epoch_entries,
+                target_proofs,
+                initial_target,
+                reward_per_proof,
+            } => {
+                let params = MiningParams::checked(
+                    epoch_entries,
+                    target_proofs,
+                    initial_target,
+                    reward_per_proof,
+                );
+                self.decide_configure(at, params)
+            }
             MiningOp::RegisterMiner { beneficiary } => Ok(Ok(MiningPlan::Register {
                 miner: at.sender,
                 beneficiary: *beneficiary,
             })),
             MiningOp::SubmitProof { proof } => self.decide_proof(at, proof),
-            MiningOp::Configure { .. } => unreachable!("taken by from_op"),
         }
     }
 

@@ -70,12 +70,7 @@ impl MinedLog {
         let entry = Coder::new().encode(&payload, 256, 4, 2).expect("encodes");
         let header = EntryHeader {
             seq,
-            entry: EntryDescriptor {
-                commitment: entry.commitment,
-                geometry: entry.geometry,
-                tags: vec![],
-                submitter: address(ADMIN),
-            },
+            entry: EntryDescriptor::of(&entry, vec![], address(ADMIN)),
         };
         self.index.push(seq, entry.commitment, entry.geometry);
         let outcomes = self

@@ -17,6 +17,7 @@ use crate::node::handles::{Commits, Snapshots};
 use anyhow::Context;
 use ordo_kv::{Column, Engine, RocksEngine, WriteBatch};
 use ordo_log::{Hash, ShardStore};
+use ordo_mine::limits::PROOF_WINDOW_EPOCHS;
 use ordo_mine::seal::{SealPlace, seal};
 use ordo_mine::{EpochContext, Holdings, MinedEntry, MiningProof, RecallIndex, search};
 use ordo_txn::mining::{MINER_PREFIX, Mining};
@@ -266,6 +267,8 @@ impl Miner {
         if !*registered {
             *registered = self.register().await?;
         }
+        // Sealing counts toward the share too.
+        let started = Instant::now();
         self.index_and_seal().await?;
         let Some(epoch) =
             ordo_txn::mining::epoch_row(self.snapshots.state.engine().as_ref(), open.epoch)?
@@ -276,15 +279,12 @@ impl Miner {
             target: open.target,
             ..epoch
         };
-        let started = Instant::now();
         let proofs = self.search_round(epoch).await?;
         let busy = started.elapsed();
-        for proof in proofs {
-            self.submit(proof).await?;
-        }
         let rest = rest_after(busy, self.settings.cpu_share);
         let rate = ATTEMPTS_PER_ROUND as f64 / (busy + rest).as_secs_f64().max(1e-9);
         self.stats.rate_milli.store((rate * 1000.0) as u64, Relaxed);
+        self.submit_all(proofs).await?;
         Ok(rest)
     }
 
@@ -372,56 +372,104 @@ impl Miner {
         Ok(found.proofs)
     }
 
-    /// Submits one proof and counts what replay decided.
-    async fn submit(&self, proof: MiningProof) -> anyhow::Result<()> {
-        let (epoch, nonce) = (proof.epoch, proof.nonce);
-        let decided = self
-            .commit(MiningOp::SubmitProof {
+    /// Submits a round's proofs all at once, so that they share entries:
+    /// only those whose epoch replay still accepts, and no more than the
+    /// open epoch's cap leaves room for. Counts what replay decided.
+    async fn submit_all(&self, mut proofs: Vec<MiningProof>) -> anyhow::Result<()> {
+        let mining = Mining::load(self.snapshots.state.engine().as_ref())?;
+        let (Some(params), Some(open)) = (mining.params, mining.open) else {
+            return Ok(());
+        };
+        proofs.retain(|p| p.epoch + PROOF_WINDOW_EPOCHS >= open.epoch);
+        proofs.truncate(params.proof_cap().saturating_sub(open.accepted) as usize);
+        let via = self.via().await?;
+        let mut sent = tokio::task::JoinSet::new();
+        for proof in proofs {
+            let (epoch, nonce) = (proof.epoch, proof.nonce);
+            let op = MiningOp::SubmitProof {
                 proof: proof.encode(),
-            })
-            .await?;
-        if decided.committed {
-            self.stats.accepted.fetch_add(1, Relaxed);
-            tracing::info!(epoch, nonce, "miner: proof accepted");
-        } else {
-            self.stats.refused.fetch_add(1, Relaxed);
-            tracing::info!(epoch, nonce, decided = %decided.said, "miner: proof refused");
+            };
+            let tx = self.transaction(op);
+            let (via, key) = (via.clone(), self.commits.node.key.clone());
+            sent.spawn(async move { (epoch, nonce, via.commit(tx, &key).await) });
+        }
+        while let Some(done) = sent.join_next().await {
+            let (epoch, nonce, decided) = done?;
+            let decided = decided?;
+            let counter = match decided.committed {
+                true => &self.stats.accepted,
+                false => &self.stats.refused,
+            };
+            counter.fetch_add(1, Relaxed);
+            tracing::debug!(epoch, nonce, decided = %decided.said, "miner: proof decided");
         }
         Ok(())
     }
 
     /// Commits one mining operation signed by the node key.
     async fn commit(&self, op: MiningOp) -> anyhow::Result<Decided> {
+        let tx = self.transaction(op);
+        self.via().await?.commit(tx, &self.commits.node.key).await
+    }
+
+    /// A transaction of `op` alone, read at the applied version.
+    fn transaction(&self, op: MiningOp) -> ordo_txn::Transaction {
         let at = self.snapshots.position().version;
-        let tx = ordo_txn::Transaction {
+        ordo_txn::Transaction {
             acl: vec![AclOp::Mining(op)],
             ..ordo_txn::Transaction::new(ordo_client::txn::fresh_id(), at)
-        };
-        let key = &self.commits.node.key;
-        if let Some(remote) = &self.remote {
-            let gateway = remote
-                .client
-                .get_or_try_init(|| ordo_client::Client::connect(&remote.endpoint))
-                .await?;
-            let response = gateway.commit(tx, key).await?;
-            return Ok(Decided {
-                committed: response.outcome == "committed",
-                said: response.message,
-            });
         }
-        let signed = ordo_txn::sign(tx, key)?;
-        let encoded_len = signed.encode().len();
-        let item = ordo_txn::attest::Item::Signed(signed);
-        let outcome = self
-            .commits
-            .committer
-            .commit(item, encoded_len)
-            .await?
-            .outcome;
-        Ok(Decided {
-            committed: outcome.is_committed(),
-            said: outcome.to_string(),
-        })
+    }
+
+    /// Where the miner's transactions go: another member's gateway
+    /// (connected on first use), else this node's own commit path.
+    async fn via(&self) -> anyhow::Result<Via> {
+        match &self.remote {
+            None => Ok(Via::Local(self.commits.committer.clone())),
+            Some(remote) => {
+                let connect = || ordo_client::Client::connect(&remote.endpoint);
+                let client = remote.client.get_or_try_init(connect).await?;
+                Ok(Via::Remote(client.clone()))
+            }
+        }
+    }
+}
+
+/// Where a miner's transactions go.
+#[derive(Clone)]
+enum Via {
+    /// This node's own commit path.
+    Local(crate::node::commits::Committer),
+    /// Another member's gateway.
+    Remote(ordo_client::Client),
+}
+
+impl Via {
+    /// Signs `tx` with `key`, commits it, and says what replay decided.
+    async fn commit(
+        self,
+        tx: ordo_txn::Transaction,
+        key: &ordo_txn::SigningKey,
+    ) -> anyhow::Result<Decided> {
+        match self {
+            Via::Remote(gateway) => {
+                let response = gateway.commit(tx, key).await?;
+                Ok(Decided {
+                    committed: response.outcome == "committed",
+                    said: response.message,
+                })
+            }
+            Via::Local(committer) => {
+                let signed = ordo_txn::sign(tx, key)?;
+                let encoded_len = signed.encode().len();
+                let item = ordo_txn::attest::Item::Signed(signed);
+                let outcome = committer.commit(item, encoded_len).await?.outcome;
+                Ok(Decided {
+                    committed: outcome.is_committed(),
+                    said: outcome.to_string(),
+                })
+            }
+        }
     }
 }
 

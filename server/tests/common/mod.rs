@@ -65,6 +65,43 @@ pub fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Polls `probe` every 50 ms until it gives a value; fails after `bound`,
+/// saying what was awaited.
+pub fn eventually<T>(
+    bound: std::time::Duration,
+    what: &str,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {bound:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// `ordo mine status --json` through `endpoint`, once the node there has
+/// had a proof accepted and `key`'s beneficiary holds rewards (bounded).
+pub fn mined_and_credited(
+    endpoint: &str,
+    key: &str,
+    bound: std::time::Duration,
+) -> serde_json::Value {
+    eventually(bound, "an accepted proof and its reward", || {
+        let status = mine_status(endpoint, key);
+        let accepted = status["node_miner"]["accepted"].as_u64().unwrap_or(0);
+        let credited = status["miner"]["rewards"]
+            .as_str()
+            .is_some_and(|r| r != "0");
+        (accepted >= 1 && credited).then_some(status)
+    })
+}
+
 /// `ordo mine status --json` as `key`'s account sees it.
 pub fn mine_status(endpoint: &str, key: &str) -> serde_json::Value {
     let out = ordo(&[
