@@ -89,6 +89,16 @@ fn a_node_that_mines_earns_rewards_and_a_replica_replayed_apart_agrees() {
                 .parse::<u64>()
                 .unwrap()
     );
+    // SQL reads the same ledger through its read-only view.
+    let query = "SELECT beneficiary, total FROM mining_rewards";
+    let table = stdout(&ordo(&["sql", "--endpoint", &node.endpoint, "-c", query]));
+    let row: Vec<&str> = (table.lines())
+        .find(|line| line.contains(BENEFICIARY))
+        .map(|line| line.split('|').map(str::trim).collect())
+        .unwrap_or_default();
+    let total = again["miner"]["rewards"].as_str().unwrap();
+    assert_eq!(row, [BENEFICIARY, total], "{table}");
+    assert!(table.contains("(1 row)"), "{table}");
 }
 
 #[test]

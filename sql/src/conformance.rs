@@ -273,6 +273,15 @@ mod tests {
         fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {
             self.0.commit(commit)
         }
+        fn system_scan(
+            &self,
+            start: &[u8],
+            end: Option<&[u8]>,
+            at: u64,
+            limit: usize,
+        ) -> Result<ScanPage, SqlError> {
+            self.0.system_scan(start, end, at, limit)
+        }
     }
 
     #[test]

@@ -39,6 +39,9 @@ impl<S: Store> Tables for Exec<'_, S> {
 impl<S: Store> Exec<'_, S> {
     /// The definition of `name`, if it exists.
     pub fn find_table(&mut self, name: &str) -> Result<Option<Table>, SqlError> {
+        if let Some(view) = crate::system::view(name) {
+            return Ok(Some(view));
+        }
         match self.txn.get(self.store, &table_key(name))? {
             Some(bytes) => Table::decode(&bytes).map(Some),
             None => Ok(None),
@@ -133,6 +136,9 @@ impl<S: Store> Exec<'_, S> {
         table: &Table,
         access: &Access,
     ) -> Result<Vec<(Vec<u8>, Row)>, SqlError> {
+        if crate::system::is_view(table) {
+            return crate::system::rows(self.store, table, self.txn.version());
+        }
         let raw: Vec<KvPair> = match access {
             Access::Full => self.txn.scan_prefix(self.store, &rows_prefix(table.id))?,
             Access::PkPoints(keys) => {

@@ -18,6 +18,8 @@
 //! - [`store`]: the [`Store`] seam and the transaction buffer [`Txn`].
 //! - [`session`]: statements, transaction blocks, commits ([`Session`]).
 //! - [`local`]: an in-process [`Store`] over a replayer.
+//! - [`system`]: read-only views of what replay keeps outside SQL's stream
+//!   (`mining_rewards`).
 //! - [`error`]: [`SqlError`] and its SQLSTATE codes.
 //! - `conformance`: the suite every [`Store`] must pass (feature
 //!   `conformance`).
@@ -34,6 +36,7 @@ pub mod parse;
 pub mod plan;
 pub mod session;
 pub mod store;
+pub mod system;
 pub mod types;
 
 pub use error::SqlError;

@@ -93,6 +93,17 @@ impl<E: Engine> Store for LocalStore<E> {
         mvcc_scan(self.lock().store(), &self.stream, (start, end), at, limit)
     }
 
+    fn system_scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        at: u64,
+        limit: usize,
+    ) -> Result<ScanPage, SqlError> {
+        let system = ordo_txn::attest::SYSTEM_STREAM;
+        mvcc_scan(self.lock().store(), &system, (start, end), at, limit)
+    }
+
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {
         let stream = self.stream;
         // One commit per entry, so the entry's position is a unique id.

@@ -138,6 +138,16 @@ pub trait Store {
     ) -> Result<ScanPage, SqlError>;
     /// Submits a transaction and waits for the log's decision.
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError>;
+    /// Live rows of the log's system stream with `start <= key < end` at
+    /// version `at`, at most `limit`: what the read-only views of
+    /// [`crate::system`] show.
+    fn system_scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        at: u64,
+        limit: usize,
+    ) -> Result<ScanPage, SqlError>;
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -158,6 +168,15 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {
         (**self).commit(commit)
+    }
+    fn system_scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        at: u64,
+        limit: usize,
+    ) -> Result<ScanPage, SqlError> {
+        (**self).system_scan(start, end, at, limit)
     }
 }
 

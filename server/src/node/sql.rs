@@ -144,6 +144,17 @@ impl Store for NodeSqlStore {
         )
     }
 
+    fn system_scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        at: u64,
+        limit: usize,
+    ) -> Result<ScanPage, SqlError> {
+        let system = ordo_txn::attest::SYSTEM_STREAM;
+        mvcc_scan(&self.snapshots.state, &system, (start, end), at, limit)
+    }
+
     /// Waits for the log's decision on the runtime; call it only from a
     /// thread that may block (a server session uses
     /// [`NodeSqlStore::commit_async`]).

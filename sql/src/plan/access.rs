@@ -135,6 +135,14 @@ pub fn choose_access(plan: Plan, predicate: &Expr) -> Plan {
     else {
         return plan;
     };
+    // A view is read whole; the predicate filters it.
+    if crate::system::is_view(&table) {
+        return Plan::Scan {
+            table,
+            alias,
+            access: Access::Full,
+        };
+    }
     let access = access_for(&table, predicate);
     Plan::Scan {
         table,

@@ -115,7 +115,7 @@ pub fn create_index<S: Store>(
             "CREATE INDEX options (USING / INCLUDE / WHERE / WITH / CONCURRENTLY)",
         ));
     }
-    let mut table = exec.table(&object_name(&create.table_name)?)?;
+    let mut table = crate::system::writable(exec.table(&object_name(&create.table_name)?)?)?;
     let existing = index_names(exec)?;
     let name = match &create.name {
         Some(n) => IndexName::Given(object_name(n)?),
@@ -144,13 +144,14 @@ pub fn alter_table<S: Store>(
     alter: &ast::AlterTable,
 ) -> Result<QueryResult, SqlError> {
     let name = object_name(&alter.name)?;
-    let Some(mut table) = exec.find_table(&name)? else {
+    let Some(table) = exec.find_table(&name)? else {
         return if alter.if_exists {
             Ok(QueryResult::command("ALTER TABLE"))
         } else {
             Err(SqlError::UnknownTable(name))
         };
     };
+    let mut table = crate::system::writable(table)?;
     for operation in &alter.operations {
         let ast::AlterTableOperation::AddColumn {
             if_not_exists,
@@ -266,6 +267,7 @@ pub fn drop_tables<S: Store>(
             }
             return Err(SqlError::UnknownTable(name));
         };
+        let table = crate::system::writable(table)?;
         exec.txn.delete(table_key(&name))?;
         exec.delete_prefix(&rows_prefix(table.id))?;
         for index in &table.indexes {

@@ -50,7 +50,7 @@ pub fn insert<S: Store>(
         })) => true,
         Some(other) => return Err(SqlError::unsupported(format!("INSERT ... {other}"))),
     };
-    let table = exec.table(&object_name(name)?)?;
+    let table = crate::system::writable(exec.table(&object_name(name)?)?)?;
     let targets: Vec<usize> = if insert.columns.is_empty() {
         (0..table.columns.len()).collect()
     } else {
@@ -247,7 +247,7 @@ fn dml_table<S: Store>(
     let ast::TableFactor::Table { name, alias, .. } = relation else {
         return Err(SqlError::unsupported(format!("target {relation}")));
     };
-    let table = exec.table(&object_name(name)?)?;
+    let table = crate::system::writable(exec.table(&object_name(name)?)?)?;
     let alias = alias
         .as_ref()
         .map_or_else(|| table.name.clone(), |a| ident(&a.name));
