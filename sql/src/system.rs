@@ -24,8 +24,9 @@ pub const MINING_REWARDS: &str = "mining_rewards";
 /// Table id of the views: above every id a table gets, never stored.
 pub const VIEW_ID: u32 = u32::MAX;
 
-/// Most rows a view reads in one statement: the ledger has one row per
-/// beneficiary, and a statement's result is bounded anyway.
+/// Most rows a view reads in one statement (more is a typed error): the
+/// ledger has one row per beneficiary, and a statement's result is
+/// bounded anyway.
 pub const MAX_VIEW_ROWS: usize = 100_000;
 
 /// The view named `name`, if there is one.
@@ -82,8 +83,14 @@ pub fn rows(store: &impl Store, table: &Table, at: u64) -> Result<Vec<KeyedRow>,
             rows.push(reward_row(pair)?);
         }
         match page.resume {
-            Some(next) if rows.len() < MAX_VIEW_ROWS => from = next,
-            _ => return Ok(rows),
+            None => return Ok(rows),
+            Some(_) if rows.len() >= MAX_VIEW_ROWS => {
+                return Err(SqlError::LimitExceeded(format!(
+                    "{} holds more than {MAX_VIEW_ROWS} rows, the most a statement reads from a view",
+                    table.name
+                )));
+            }
+            Some(next) => from = next,
         }
     }
 }
