@@ -10,6 +10,8 @@
 //!   version (what a read at the applied version asks).
 //! - `mvcc/get_missing`: a key never written (a miss must be as cheap).
 //! - `mvcc/scan_page_100`: a page of 100 live rows from a random key.
+//! - `history/*`: ten keys with 1, 1,000 or 100,000 versions each: a scan
+//!   of the ten at the newest version, and a point read of one.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ordo_bench as _; // links the benchmarks' allocator (jemalloc, as in the ordo binary)
@@ -27,14 +29,15 @@ fn key(n: u64) -> Vec<u8> {
     format!("key-{n:012}").into_bytes()
 }
 
-/// Writes every key `VERSIONS` times, version after version, in batches.
-fn load(store: &MvccStore<RocksEngine>) -> u64 {
+/// Writes keys `0..keys` `versions` times, version after version, in
+/// batches of `batch_keys`; returns the newest version.
+fn load(store: &MvccStore<RocksEngine>, keys: u64, versions: u64, batch_keys: u64) -> u64 {
     let value = [0xAB; 100];
     let mut version = 0;
-    for _ in 0..VERSIONS {
-        for start in (0..KEYS).step_by(LOAD_BATCH as usize) {
-            let mut batch = WriteBatch::with_capacity(LOAD_BATCH as usize);
-            for n in start..(start + LOAD_BATCH).min(KEYS) {
+    for _ in 0..versions {
+        for start in (0..keys).step_by(batch_keys as usize) {
+            let mut batch = WriteBatch::with_capacity(batch_keys as usize);
+            for n in start..(start + batch_keys).min(keys) {
                 version += 1;
                 stage_write(
                     &mut batch,
@@ -54,7 +57,7 @@ fn load(store: &MvccStore<RocksEngine>) -> u64 {
 fn mvcc_reads(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let store = MvccStore::new(RocksEngine::open(dir.path()).expect("open"));
-    let newest = load(&store);
+    let newest = load(&store, KEYS, VERSIONS, LOAD_BATCH);
     let mut group = c.benchmark_group("mvcc");
     group.throughput(Throughput::Elements(1));
     let mut rng = XorShift::new(11);
@@ -81,5 +84,38 @@ fn mvcc_reads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mvcc_reads);
+/// Ten hot keys, each written `versions` times, in a store of their own.
+fn hot_keys(versions: u64) -> (tempfile::TempDir, MvccStore<RocksEngine>, u64) {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let store = MvccStore::new(RocksEngine::open(dir.path()).expect("open"));
+    let newest = load(&store, 10, versions, 10);
+    (dir, store, newest)
+}
+
+/// Scans and point reads of ten keys whose history is 1, 1,000 or 100,000
+/// versions deep: the cost should follow the rows, not the versions.
+fn history(c: &mut Criterion) {
+    let mut group = c.benchmark_group("history");
+    group.sample_size(20);
+    for versions in [1, 1_000, 100_000] {
+        let (_dir, store, newest) = hot_keys(versions);
+        group.throughput(Throughput::Elements(10));
+        group.bench_function(format!("scan_10_keys/{versions}_versions"), |b| {
+            b.iter(|| {
+                let page = store.scan(&STREAM, b"", None, newest, 100, 1 << 20);
+                assert_eq!(page.expect("scan").rows.len(), 10);
+            })
+        });
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("get/{versions}_versions"), |b| {
+            b.iter(|| {
+                let found = store.get(Column::Data, &STREAM, &key(3), newest);
+                assert!(found.expect("read").is_some());
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, mvcc_reads, history);
 criterion_main!(benches);

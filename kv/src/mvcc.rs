@@ -207,6 +207,13 @@ impl<E: Engine> MvccStore<E> {
     /// Live rows of `stream` with `start <= key < end` (no end: to the end of
     /// the stream) as of version `at`, bounded by `max_rows` and `max_bytes`
     /// (each capped by [`MAX_SCAN_ROWS`] and [`MAX_SCAN_BYTES`]).
+    ///
+    /// A key's versions are stored newest first. Stepping over a few of them
+    /// is cheaper than a seek, but a key with a long history is passed with
+    /// one: after [`SKIPS_BEFORE_SEEK`] versions in a row that the scan does
+    /// not return, it seeks to the key's first version at or below `at`, or
+    /// past the key once its visible version is taken. A scan's cost follows
+    /// the rows it returns and the keys it passes, not the versions stored.
     pub fn scan(
         &self,
         stream: &StreamId,
@@ -216,55 +223,116 @@ impl<E: Engine> MvccStore<E> {
         max_rows: usize,
         max_bytes: usize,
     ) -> Result<ScanPage, MvccError> {
-        let (max_rows, max_bytes) = (
-            max_rows.clamp(1, MAX_SCAN_ROWS),
-            max_bytes.clamp(1, MAX_SCAN_BYTES),
-        );
-        let mut page = ScanPage::default();
-        let mut bytes = 0usize;
-        let mut settled: Option<Vec<u8>> = None; // key whose visible version was already decided
-        let mut failure = None;
-        self.engine.scan_from(
-            Column::Data,
-            &encode_key_prefix(stream, start),
-            &mut |k, v| {
-                let (s, key, version) = match decode_versioned(k) {
-                    Ok(decoded) => decoded,
-                    Err(e) => {
-                        failure = Some(MvccError::Corrupt(e.to_string()));
-                        return false;
-                    }
-                };
-                if &s != stream || end.is_some_and(|end| key.as_slice() >= end) {
-                    return false;
-                }
-                if version > at || settled.as_deref() == Some(key.as_slice()) {
-                    return true;
-                }
-                let value = match decode_value(v) {
-                    Ok(value) => value,
-                    Err(e) => {
-                        failure = Some(e);
-                        return false;
-                    }
-                };
-                settled = Some(key.clone());
-                let Some(value) = value else { return true };
-                if page.rows.len() == max_rows
-                    || (bytes + key.len() + value.len() > max_bytes && !page.rows.is_empty())
-                {
-                    page.resume_from = Some(key);
-                    return false;
-                }
-                bytes += key.len() + value.len();
-                page.rows.push(Row {
-                    key,
-                    version,
-                    value,
-                });
-                true
-            },
-        )?;
-        failure.map_or(Ok(page), Err)
+        let mut walk = ScanWalk {
+            stream,
+            end,
+            at,
+            max_rows: max_rows.clamp(1, MAX_SCAN_ROWS),
+            max_bytes: max_bytes.clamp(1, MAX_SCAN_BYTES),
+            page: ScanPage::default(),
+            bytes: 0,
+            settled: None,
+            skipped: 0,
+            seek: None,
+            failure: None,
+        };
+        let mut from = encode_key_prefix(stream, start);
+        loop {
+            self.engine
+                .scan_from(Column::Data, &from, &mut |k, v| walk.visit(k, v))?;
+            if let Some(failure) = walk.failure {
+                return Err(failure);
+            }
+            match walk.seek.take() {
+                Some(target) => from = target,
+                None => return Ok(walk.page),
+            }
+        }
+    }
+}
+
+/// Versions in a row a scan steps over before it seeks instead: a seek
+/// costs about as much as stepping over a handful of entries.
+pub const SKIPS_BEFORE_SEEK: usize = 8;
+
+/// A scan in progress: what [`MvccStore::scan`]'s visitor keeps between
+/// entries, and between the engine scans a seek restarts.
+struct ScanWalk<'a> {
+    stream: &'a StreamId,
+    end: Option<&'a [u8]>,
+    at: u64,
+    max_rows: usize,
+    max_bytes: usize,
+    page: ScanPage,
+    bytes: usize,
+    /// The key whose visible version was already decided.
+    settled: Option<Vec<u8>>,
+    /// Entries stepped over in a row without returning one.
+    skipped: usize,
+    /// Where to continue, when the visitor stopped to seek.
+    seek: Option<Vec<u8>>,
+    failure: Option<MvccError>,
+}
+
+impl ScanWalk<'_> {
+    /// Takes one stored entry; `false` stops the engine's scan.
+    fn visit(&mut self, k: &[u8], v: &[u8]) -> bool {
+        let (s, key, version) = match decode_versioned(k) {
+            Ok(decoded) => decoded,
+            Err(e) => return self.fail(MvccError::Corrupt(e.to_string())),
+        };
+        if &s != self.stream || self.end.is_some_and(|end| key.as_slice() >= end) {
+            return false;
+        }
+        if version > self.at || self.settled.as_deref() == Some(key.as_slice()) {
+            self.skipped += 1;
+            if self.skipped > SKIPS_BEFORE_SEEK {
+                return self.seek_past(&key, version);
+            }
+            return true;
+        }
+        self.skipped = 0;
+        let value = match decode_value(v) {
+            Ok(value) => value,
+            Err(e) => return self.fail(e),
+        };
+        self.settled = Some(key.clone());
+        let Some(value) = value else { return true };
+        if self.page.rows.len() == self.max_rows
+            || (self.bytes + key.len() + value.len() > self.max_bytes && !self.page.rows.is_empty())
+        {
+            self.page.resume_from = Some(key);
+            return false;
+        }
+        self.bytes += key.len() + value.len();
+        self.page.rows.push(Row {
+            key,
+            version,
+            value,
+        });
+        true
+    }
+
+    /// Stops the engine's scan to seek: to `key`'s first version at or
+    /// below the scan's version, or past `key` once it is settled.
+    fn seek_past(&mut self, key: &[u8], version: u64) -> bool {
+        self.skipped = 0;
+        let target = match version > self.at {
+            true => Some(encode_versioned(self.stream, key, self.at)),
+            false => crate::keys::prefix_end(&encode_key_prefix(self.stream, key)),
+        };
+        match target {
+            Some(target) => {
+                self.seek = Some(target);
+                false
+            }
+            // No key sorts after this one: keep stepping.
+            None => true,
+        }
+    }
+
+    fn fail(&mut self, failure: MvccError) -> bool {
+        self.failure = Some(failure);
+        false
     }
 }
