@@ -12,7 +12,7 @@
 //! harnesses of [`crate::MemEngine`] and [`crate::RocksEngine`].
 
 use crate::mvcc::stage_write;
-use crate::{Column, Engine, MvccStore, StreamId, WriteBatch};
+use crate::{Column, Engine, MvccStore, Next, StreamId, WriteBatch};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use std::cell::RefCell;
@@ -56,6 +56,36 @@ pub fn engine<H: EngineHarness>(harness: H) {
     batches_read_back_like_a_sorted_map(&harness);
     mvcc_reads_match_every_version_written(&harness);
     scan_pages_respect_the_byte_bound_but_always_progress(&mut *harness.borrow_mut());
+    a_seeking_scan_moves_forward_as_its_visitor_says(&mut *harness.borrow_mut());
+}
+
+/// `Engine::scan_seeking` visits in key order, jumps forward to the first
+/// key at or after a seek's target (present or not), and stops when told.
+pub fn a_seeking_scan_moves_forward_as_its_visitor_says<H: EngineHarness>(harness: &mut H) {
+    let engine = harness.fresh();
+    let mut batch = WriteBatch::default();
+    for k in [0u8, 1, 2, 5, 7, 8, 9] {
+        batch.put(Column::Meta, vec![k], vec![k]);
+    }
+    engine.write(batch, false).expect("write");
+    let mut seen = Vec::new();
+    engine
+        .scan_seeking(Column::Meta, &[1], &mut |k, v| {
+            assert_eq!(k, v, "each key with its own value");
+            seen.push(k[0]);
+            match k[0] {
+                2 => Next::Seek(vec![3]),
+                5 => Next::Seek(vec![7]),
+                8 => Next::Stop,
+                _ => Next::Continue,
+            }
+        })
+        .expect("scan");
+    assert_eq!(
+        seen,
+        [1, 2, 5, 7, 8],
+        "seeks land on the first key at or after the target"
+    );
 }
 
 type Model = BTreeMap<(Column, Vec<u8>), Vec<u8>>;

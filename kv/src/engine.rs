@@ -105,6 +105,18 @@ impl WriteBatch {
     }
 }
 
+/// What a seeking scan's visitor wants after an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// The next entry.
+    Continue,
+    /// Nothing more.
+    Stop,
+    /// The first entry at or after this key, which sorts after the entry
+    /// just visited.
+    Seek(Vec<u8>),
+}
+
 /// One stored entry: its key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
@@ -134,6 +146,34 @@ pub trait Engine: Send + Sync {
         from: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), EngineError>;
+
+    /// Calls `visit` with each entry whose key is `>= from` in ascending
+    /// key order, moving on as it says: to the next entry, forward to a
+    /// later key, or nowhere. An engine should seek within one pass (a new
+    /// pass per seek, the default, costs a fresh iterator each time).
+    fn scan_seeking(
+        &self,
+        column: Column,
+        from: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Next,
+    ) -> Result<(), EngineError> {
+        let mut from = from.to_vec();
+        loop {
+            let mut seek = None;
+            self.scan_from(column, &from, &mut |k, v| match visit(k, v) {
+                Next::Continue => true,
+                Next::Stop => false,
+                Next::Seek(target) => {
+                    seek = Some(target);
+                    false
+                }
+            })?;
+            match seek {
+                Some(target) => from = target,
+                None => return Ok(()),
+            }
+        }
+    }
 
     /// The first entry at or after `from` whose key starts with the first
     /// `prefix_len` bytes of `from`, if any.
@@ -185,6 +225,15 @@ impl<E: Engine + ?Sized> Engine for std::sync::Arc<E> {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), EngineError> {
         (**self).scan_from(column, from, visit)
+    }
+
+    fn scan_seeking(
+        &self,
+        column: Column,
+        from: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Next,
+    ) -> Result<(), EngineError> {
+        (**self).scan_seeking(column, from, visit)
     }
 
     fn seek_in_prefix(

@@ -29,7 +29,7 @@ pub mod newest;
 pub mod rocks;
 pub mod row;
 
-pub use engine::{Column, Engine, EngineError, MemEngine, WriteBatch};
+pub use engine::{Column, Engine, EngineError, MemEngine, Next, WriteBatch};
 pub use keys::StreamId;
 pub use mvcc::{MvccError, MvccStore, Row, ScanPage, Versioned};
 pub use newest::{NewestLimits, NewestStats, NewestVersions};

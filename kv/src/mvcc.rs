@@ -6,7 +6,7 @@
 //! of that key: the newest version at or below `V`. A delete is a tombstone
 //! row, so reads at older versions still see the old value.
 
-use crate::engine::{Column, Engine, EngineError, WriteBatch};
+use crate::engine::{Column, Engine, EngineError, Next, WriteBatch};
 use crate::keys::{StreamId, VERSION_BYTES, decode_versioned, encode_key_prefix, encode_versioned};
 use crate::newest::{NewestLimits, NewestVersions};
 pub use crate::row::{Versioned, encode_value};
@@ -233,21 +233,12 @@ impl<E: Engine> MvccStore<E> {
             bytes: 0,
             settled: None,
             skipped: 0,
-            seek: None,
             failure: None,
         };
-        let mut from = encode_key_prefix(stream, start);
-        loop {
-            self.engine
-                .scan_from(Column::Data, &from, &mut |k, v| walk.visit(k, v))?;
-            if let Some(failure) = walk.failure {
-                return Err(failure);
-            }
-            match walk.seek.take() {
-                Some(target) => from = target,
-                None => return Ok(walk.page),
-            }
-        }
+        let from = encode_key_prefix(stream, start);
+        self.engine
+            .scan_seeking(Column::Data, &from, &mut |k, v| walk.visit(k, v))?;
+        walk.failure.map_or(Ok(walk.page), Err)
     }
 }
 
@@ -269,27 +260,25 @@ struct ScanWalk<'a> {
     settled: Option<Vec<u8>>,
     /// Entries stepped over in a row without returning one.
     skipped: usize,
-    /// Where to continue, when the visitor stopped to seek.
-    seek: Option<Vec<u8>>,
     failure: Option<MvccError>,
 }
 
 impl ScanWalk<'_> {
-    /// Takes one stored entry; `false` stops the engine's scan.
-    fn visit(&mut self, k: &[u8], v: &[u8]) -> bool {
+    /// Takes one stored entry and says where to go next.
+    fn visit(&mut self, k: &[u8], v: &[u8]) -> Next {
         let (s, key, version) = match decode_versioned(k) {
             Ok(decoded) => decoded,
             Err(e) => return self.fail(MvccError::Corrupt(e.to_string())),
         };
         if &s != self.stream || self.end.is_some_and(|end| key.as_slice() >= end) {
-            return false;
+            return Next::Stop;
         }
         if version > self.at || self.settled.as_deref() == Some(key.as_slice()) {
             self.skipped += 1;
             if self.skipped > SKIPS_BEFORE_SEEK {
                 return self.seek_past(&key, version);
             }
-            return true;
+            return Next::Continue;
         }
         self.skipped = 0;
         let value = match decode_value(v) {
@@ -297,12 +286,14 @@ impl ScanWalk<'_> {
             Err(e) => return self.fail(e),
         };
         self.settled = Some(key.clone());
-        let Some(value) = value else { return true };
+        let Some(value) = value else {
+            return Next::Continue;
+        };
         if self.page.rows.len() == self.max_rows
             || (self.bytes + key.len() + value.len() > self.max_bytes && !self.page.rows.is_empty())
         {
             self.page.resume_from = Some(key);
-            return false;
+            return Next::Stop;
         }
         self.bytes += key.len() + value.len();
         self.page.rows.push(Row {
@@ -310,29 +301,26 @@ impl ScanWalk<'_> {
             version,
             value,
         });
-        true
+        Next::Continue
     }
 
-    /// Stops the engine's scan to seek: to `key`'s first version at or
-    /// below the scan's version, or past `key` once it is settled.
-    fn seek_past(&mut self, key: &[u8], version: u64) -> bool {
+    /// A seek to `key`'s first version at or below the scan's version, or
+    /// past `key` once it is settled.
+    fn seek_past(&mut self, key: &[u8], version: u64) -> Next {
         self.skipped = 0;
         let target = match version > self.at {
             true => Some(encode_versioned(self.stream, key, self.at)),
             false => crate::keys::prefix_end(&encode_key_prefix(self.stream, key)),
         };
         match target {
-            Some(target) => {
-                self.seek = Some(target);
-                false
-            }
+            Some(target) => Next::Seek(target),
             // No key sorts after this one: keep stepping.
-            None => true,
+            None => Next::Continue,
         }
     }
 
-    fn fail(&mut self, failure: MvccError) -> bool {
+    fn fail(&mut self, failure: MvccError) -> Next {
         self.failure = Some(failure);
-        false
+        Next::Stop
     }
 }

@@ -1,7 +1,7 @@
 //! The engine on RocksDB (feature `rocksdb`, on by default): one column
 //! family per [`Column`], small memtables for the random-key columns.
 
-use crate::engine::{BatchOp, Column, Engine, EngineError, Entry, WriteBatch};
+use crate::engine::{BatchOp, Column, Engine, EngineError, Entry, Next, WriteBatch};
 use crate::keys::VERSION_BYTES;
 use std::path::Path;
 
@@ -207,6 +207,29 @@ impl Engine for RocksEngine {
                 return Ok(());
             }
             iter.next();
+        }
+        iter.status().map_err(backend)
+    }
+
+    fn scan_seeking(
+        &self,
+        column: Column,
+        from: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Next,
+    ) -> Result<(), EngineError> {
+        // One iterator for the whole walk: a seek moves it, where a new
+        // iterator would cost a merge set-up over every memtable and file.
+        let mut iter = self.db.raw_iterator_cf_opt(self.cf(column)?, total_order());
+        iter.seek(from);
+        while let (Some(k), Some(v)) = (iter.key(), iter.value()) {
+            match visit(k, v) {
+                Next::Continue => iter.next(),
+                Next::Stop => return Ok(()),
+                Next::Seek(target) => {
+                    debug_assert!(target.as_slice() > k, "a seek moves forward");
+                    iter.seek(&target);
+                }
+            }
         }
         iter.status().map_err(backend)
     }
