@@ -267,6 +267,19 @@ impl Client {
             .into_inner())
     }
 
+    /// Commits one access-control (or mining) operation as `key`'s account,
+    /// as a transaction of its own (retried as [`Client::transact`] does);
+    /// returns the commit version.
+    pub async fn apply_op(&self, key: &SigningKey, op: AclOp) -> Result<u64, ClientError> {
+        let ((), version) = self
+            .transact(key, async |tx| {
+                tx.acl(op.clone());
+                Ok(())
+            })
+            .await?;
+        Ok(version)
+    }
+
     /// Runs `body` as one serializable transaction of `key`'s account
     /// (committed as the client's [`crate::CommitMode`] says), and
     /// returns its result with the commit version.

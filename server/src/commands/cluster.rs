@@ -223,12 +223,7 @@ async fn change_gateway(args: GatewayArgs) -> anyhow::Result<()> {
         }
     };
     let client = ordo_client::Client::connect(&args.endpoint).await?;
-    let (_, version) = client
-        .transact(&key, async |tx| {
-            tx.acl(op.clone());
-            Ok(())
-        })
-        .await?;
+    let version = client.apply_op(&key, op).await?;
     println!("gateway role {verb} at version {version}");
     Ok(())
 }

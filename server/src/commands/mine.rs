@@ -101,13 +101,7 @@ async fn commit(
 ) -> anyhow::Result<()> {
     let key_file = key_file.context("--key (or ORDO_KEY): the acting account's key file")?;
     let key = ordo_client::keyfile::load(key_file)?;
-    let op = AclOp::Mining(op);
-    let (_, version) = client
-        .transact(&key, async |tx| {
-            tx.acl(op.clone());
-            Ok(())
-        })
-        .await?;
+    let version = client.apply_op(&key, AclOp::Mining(op)).await?;
     println!("{done} at version {version}");
     Ok(())
 }

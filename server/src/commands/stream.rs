@@ -166,14 +166,8 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let result = client
-        .transact(&key, async |tx| {
-            tx.acl(op.clone());
-            Ok(())
-        })
-        .await;
-    let version = match result {
-        Ok(((), version)) => version,
+    let version = match client.apply_op(&key, op).await {
+        Ok(version) => version,
         Err(e) => bail!(e),
     };
     match created {
