@@ -101,6 +101,24 @@ pub struct Commits {
     pub node: crate::node::gateway::NodeKey,
 }
 
+impl Commits {
+    /// Signs `tx` with `key` here, remembers the signature (so the replica
+    /// need not recover it) and commits it: how the node sends transactions
+    /// of its own making (its streams, its miner's operations).
+    pub async fn commit_signed(
+        &self,
+        tx: ordo_txn::Transaction,
+        key: &ordo_txn::SigningKey,
+    ) -> anyhow::Result<crate::node::commits::Decided> {
+        let signed = ordo_txn::sign(tx, key)?;
+        let hash = ordo_txn::sign::signing_hash(&signed.tx);
+        self.verified.remember(&signed, hash);
+        let encoded_len = signed.encode().len();
+        let item = ordo_txn::attest::Item::Signed(signed);
+        Ok(self.committer.commit(item, encoded_len).await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -425,7 +425,7 @@ impl Miner {
     /// (connected on first use), else this node's own commit path.
     async fn via(&self) -> anyhow::Result<Via> {
         match &self.remote {
-            None => Ok(Via::Local(self.commits.committer.clone())),
+            None => Ok(Via::Local(self.commits.clone())),
             Some(remote) => {
                 let connect = || ordo_client::Client::connect(&remote.endpoint);
                 let client = remote.client.get_or_try_init(connect).await?;
@@ -439,7 +439,7 @@ impl Miner {
 #[derive(Clone)]
 enum Via {
     /// This node's own commit path.
-    Local(crate::node::commits::Committer),
+    Local(Commits),
     /// Another member's gateway.
     Remote(ordo_client::Client),
 }
@@ -459,11 +459,8 @@ impl Via {
                     said: response.message,
                 })
             }
-            Via::Local(committer) => {
-                let signed = ordo_txn::sign(tx, key)?;
-                let encoded_len = signed.encode().len();
-                let item = ordo_txn::attest::Item::Signed(signed);
-                let outcome = committer.commit(item, encoded_len).await?.outcome;
+            Via::Local(commits) => {
+                let outcome = commits.commit_signed(tx, key).await?.outcome;
                 Ok(Decided {
                     committed: outcome.is_committed(),
                     said: outcome.to_string(),

@@ -28,10 +28,7 @@ pub async fn ensure_stream(
     }
     let id = ordo_client::txn::fresh_id();
     let create = ordo_txn::Transaction::create_stream(id, at, name.clone());
-    let signed = ordo_txn::sign(create, key)?;
-    let encoded_len = signed.encode().len();
-    let item = ordo_txn::attest::Item::Signed(signed);
-    let decided = commits.committer.commit(item, encoded_len).await?;
+    let decided = commits.commit_signed(create, key).await?;
     tracing::info!(
         outcome = decided.outcome.kind(),
         stream = %String::from_utf8_lossy(&name),
