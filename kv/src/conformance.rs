@@ -5,11 +5,16 @@
 //! the engine offers (point, batched, ordered scan), compared with a sorted
 //! map; across a reopen where the engine keeps its files. Then the MVCC
 //! layer over the engine: reads at every version and paged scans against a
-//! model of every version written. Each check panics naming the rule it
+//! model of every version written, and with collection interleaved (see
+//! [`crate::retention`]). Each check panics naming the rule it
 //! found broken (proptest shrinks the failing input first).
 //!
 //! A backend runs it through an [`EngineHarness`]; `kv/tests` holds the
 //! harnesses of [`crate::MemEngine`] and [`crate::RocksEngine`].
+
+mod retention;
+
+pub use retention::collection_keeps_every_answer_at_or_above_the_horizon;
 
 use crate::mvcc::stage_write;
 use crate::{Column, Engine, MvccStore, Next, StreamId, WriteBatch};
@@ -57,6 +62,7 @@ pub fn engine<H: EngineHarness>(harness: H) {
     mvcc_reads_match_every_version_written(&harness);
     scan_pages_respect_the_byte_bound_but_always_progress(&mut *harness.borrow_mut());
     a_seeking_scan_moves_forward_as_its_visitor_says(&mut *harness.borrow_mut());
+    retention::collection_keeps_every_answer_at_or_above_the_horizon(&harness);
 }
 
 /// `Engine::scan_seeking` visits in key order, jumps forward to the first

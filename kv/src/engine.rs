@@ -6,9 +6,11 @@
 //! `rocksdb`). Neither the trait nor its
 //! callers name a RocksDB type.
 
+use crate::retention::Collector;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The separate keyspaces of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -202,6 +204,27 @@ pub trait Engine: Send + Sync {
 
     /// Applies the batch atomically. With `sync`, it is on disk when this returns.
     fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError>;
+
+    /// From now on the engine may remove every row that no read at or
+    /// above `horizon` sees (the rule is [`crate::retention`]'s). A lower
+    /// horizon than one already set changes nothing. The default keeps
+    /// everything, which is always correct, only larger.
+    fn set_collection_horizon(&self, horizon: u64) {
+        let _ = horizon;
+    }
+
+    /// Removes now everything the collection horizon gave up, tombstones
+    /// included: a full pass over the versioned columns and the change
+    /// records. Engines that collect in the background also collect
+    /// without it; this is for operators, tests and benchmarks.
+    fn collect(&self) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    /// Rows removed by collection since the engine was opened.
+    fn collected_rows(&self) -> u64 {
+        0
+    }
 }
 
 /// Shared engines: a replayer writes while readers read the same store.
@@ -248,6 +271,18 @@ impl<E: Engine + ?Sized> Engine for std::sync::Arc<E> {
     fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError> {
         (**self).write(batch, sync)
     }
+
+    fn set_collection_horizon(&self, horizon: u64) {
+        (**self).set_collection_horizon(horizon)
+    }
+
+    fn collect(&self) -> Result<(), EngineError> {
+        (**self).collect()
+    }
+
+    fn collected_rows(&self) -> u64 {
+        (**self).collected_rows()
+    }
 }
 
 /// One column's rows, in key order.
@@ -257,6 +292,10 @@ type Rows = BTreeMap<Vec<u8>, Vec<u8>>;
 #[derive(Debug, Default)]
 pub struct MemEngine {
     columns: RwLock<BTreeMap<Column, Rows>>,
+    /// The collection horizon (see [`Engine::set_collection_horizon`]).
+    horizon: AtomicU64,
+    /// Rows [`Engine::collect`] removed.
+    collected: AtomicU64,
 }
 
 impl MemEngine {
@@ -303,5 +342,26 @@ impl Engine for MemEngine {
             }
         }
         Ok(())
+    }
+
+    fn set_collection_horizon(&self, horizon: u64) {
+        self.horizon.fetch_max(horizon, Ordering::SeqCst);
+    }
+
+    fn collect(&self) -> Result<(), EngineError> {
+        let horizon = self.horizon.load(Ordering::SeqCst);
+        let mut columns = self.columns.write().unwrap_or_else(|p| p.into_inner());
+        for (&column, rows) in columns.iter_mut() {
+            let mut collector = Collector::new(horizon, true);
+            let before = rows.len();
+            rows.retain(|k, v| !collector.removes(column, k, v));
+            let removed = (before - rows.len()) as u64;
+            self.collected.fetch_add(removed, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn collected_rows(&self) -> u64 {
+        self.collected.load(Ordering::Relaxed)
     }
 }

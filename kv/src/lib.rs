@@ -16,6 +16,8 @@
 //! - [`mvcc`]: reads at a version and bounded scans over any engine, with
 //!   an optional cache of each key's newest version.
 //! - [`newest`]: that cache, and why replay's writes keep it coherent.
+//! - [`retention`]: the horizon below which history is given up, and the
+//!   rule engines follow to remove what it gave up.
 //! - `conformance`: the suite every [`Engine`] must pass (feature
 //!   `conformance`).
 
@@ -25,6 +27,7 @@ pub mod engine;
 pub mod keys;
 pub mod mvcc;
 pub mod newest;
+pub mod retention;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
 pub mod row;

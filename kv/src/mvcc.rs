@@ -10,6 +10,7 @@ use crate::engine::{Column, Engine, EngineError, Next, WriteBatch};
 use crate::keys::{StreamId, VERSION_BYTES, decode_versioned, encode_key_prefix, encode_versioned};
 use crate::newest::{NewestLimits, NewestVersions};
 pub use crate::row::{Versioned, encode_value};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most rows one scan page may return.
 pub const MAX_SCAN_ROWS: usize = 10_000;
@@ -46,6 +47,17 @@ pub enum MvccError {
     /// A stored row could not be decoded.
     #[error("corrupt stored row: {0}")]
     Corrupt(String),
+    /// The version asked for is below the retention horizon: its history
+    /// is no longer kept (see [`crate::retention`]).
+    #[error(
+        "version {asked} is compacted: history is kept from version {oldest} on; read at {oldest} or later"
+    )]
+    Compacted {
+        /// The version asked for.
+        asked: u64,
+        /// The oldest version reads are answered at.
+        oldest: u64,
+    },
 }
 
 fn decode_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, MvccError> {
@@ -113,6 +125,8 @@ impl Continuation {
 pub struct MvccStore<E> {
     engine: E,
     newest: Option<std::sync::Arc<NewestVersions>>,
+    /// The retention horizon: the oldest version reads are answered at.
+    horizon: std::sync::Arc<AtomicU64>,
 }
 
 impl<E: Engine> MvccStore<E> {
@@ -121,6 +135,7 @@ impl<E: Engine> MvccStore<E> {
         Self {
             engine,
             newest: None,
+            horizon: Default::default(),
         }
     }
 
@@ -130,6 +145,7 @@ impl<E: Engine> MvccStore<E> {
         Self {
             engine,
             newest: Some(std::sync::Arc::new(NewestVersions::new(limits, written))),
+            horizon: Default::default(),
         }
     }
 
@@ -151,6 +167,36 @@ impl<E: Engine> MvccStore<E> {
         self.engine.write(batch, sync)
     }
 
+    /// The retention horizon: reads below it are refused (see
+    /// [`crate::retention`]). 0 until [`MvccStore::advance_horizon`].
+    pub fn horizon(&self) -> u64 {
+        self.horizon.load(Ordering::SeqCst)
+    }
+
+    /// Raises the retention horizon to `horizon` (a lower one changes
+    /// nothing): readers are refused below it from now on, then the engine
+    /// may collect what it gave up. In that order, a reader that read
+    /// before the raise either finished before anything was removed or
+    /// sees the new horizon when it checks after reading.
+    pub fn advance_horizon(&self, horizon: u64) {
+        let horizon = self
+            .horizon
+            .fetch_max(horizon, Ordering::SeqCst)
+            .max(horizon);
+        self.engine.set_collection_horizon(horizon);
+    }
+
+    /// Refuses a read at `at` below the horizon. Called before a read, and
+    /// again after it: a horizon raised meanwhile may have let the engine
+    /// remove what the read needed.
+    pub fn check_retained(&self, at: u64) -> Result<(), MvccError> {
+        let oldest = self.horizon();
+        match at < oldest {
+            true => Err(MvccError::Compacted { asked: at, oldest }),
+            false => Ok(()),
+        }
+    }
+
     /// The engine underneath, for batches and singletons.
     pub fn engine(&self) -> &E {
         &self.engine
@@ -161,8 +207,26 @@ impl<E: Engine> MvccStore<E> {
         self.engine
     }
 
-    /// The newest version of `key` at or below `at`, tombstones included.
+    /// The newest version of `key` at or below `at`, tombstones included
+    /// (but one at or below the horizon reads as absence, see
+    /// [`crate::retention`]). Refused below the horizon.
     pub fn get(
+        &self,
+        column: Column,
+        stream: &StreamId,
+        key: &[u8],
+        at: u64,
+    ) -> Result<Option<Versioned>, MvccError> {
+        self.check_retained(at)?;
+        let found = self.read_at(column, stream, key, at)?;
+        self.check_retained(at)?;
+        // A tombstone the horizon passed may already be collected: report
+        // it as absence either way, so that collection changes no answer.
+        Ok(found.filter(|v| v.value.is_some() || v.version > self.horizon()))
+    }
+
+    /// [`MvccStore::get`] without the horizon's checks.
+    fn read_at(
         &self,
         column: Column,
         stream: &StreamId,
@@ -235,9 +299,11 @@ impl<E: Engine> MvccStore<E> {
             skipped: 0,
             failure: None,
         };
+        self.check_retained(at)?;
         let from = encode_key_prefix(stream, start);
         self.engine
             .scan_seeking(Column::Data, &from, &mut |k, v| walk.visit(k, v))?;
+        self.check_retained(at)?;
         walk.failure.map_or(Ok(walk.page), Err)
     }
 }

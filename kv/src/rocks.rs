@@ -3,11 +3,85 @@
 
 use crate::engine::{BatchOp, Column, Engine, EngineError, Entry, Next, WriteBatch};
 use crate::keys::VERSION_BYTES;
+use crate::retention::Collector;
+use std::ffi::CStr;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An engine on RocksDB, one column family per [`Column`].
 pub struct RocksEngine {
     db: rocksdb::DB,
+    collection: Arc<Collection>,
+}
+
+/// What the compaction filters share with the engine.
+#[derive(Debug, Default)]
+struct Collection {
+    /// See [`Engine::set_collection_horizon`].
+    horizon: AtomicU64,
+    /// Rows the filters removed.
+    removed: AtomicU64,
+}
+
+/// Makes one [`CollectingFilter`] per compaction of a collected column.
+struct CollectingFactory {
+    column: Column,
+    collection: Arc<Collection>,
+    name: &'static CStr,
+}
+
+impl rocksdb::compaction_filter_factory::CompactionFilterFactory for CollectingFactory {
+    type Filter = CollectingFilter;
+
+    fn create(
+        &mut self,
+        context: rocksdb::compaction_filter_factory::CompactionFilterContext,
+    ) -> CollectingFilter {
+        // The horizon is read once: one compaction judges by one horizon.
+        let horizon = self.collection.horizon.load(Ordering::SeqCst);
+        CollectingFilter {
+            column: self.column,
+            collector: Collector::new(horizon, context.is_full_compaction),
+            collection: self.collection.clone(),
+            name: self.name,
+        }
+    }
+
+    fn name(&self) -> &CStr {
+        self.name
+    }
+}
+
+/// Removes, inside a compaction, what the retention horizon gave up (see
+/// [`crate::retention`]). RocksDB hands it one compaction's rows in key
+/// order, from one thread.
+struct CollectingFilter {
+    column: Column,
+    collector: Collector,
+    collection: Arc<Collection>,
+    name: &'static CStr,
+}
+
+impl rocksdb::compaction_filter::CompactionFilter for CollectingFilter {
+    fn filter(&mut self, _level: u32, key: &[u8], value: &[u8]) -> rocksdb::CompactionDecision {
+        match self.collector.removes(self.column, key, value) {
+            true => {
+                self.collection.removed.fetch_add(1, Ordering::Relaxed);
+                rocksdb::CompactionDecision::Remove
+            }
+            false => rocksdb::CompactionDecision::Keep,
+        }
+    }
+
+    fn name(&self) -> &CStr {
+        self.name
+    }
+}
+
+/// Whether compactions of `column` collect (see [`crate::retention`]).
+fn is_collected(column: Column) -> bool {
+    matches!(column, Column::Data | Column::Acl | Column::Changes)
 }
 
 impl std::fmt::Debug for RocksEngine {
@@ -136,11 +210,20 @@ impl RocksEngine {
         let mut options = column_options(None);
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let columns = Column::ALL
-            .iter()
-            .map(|&c| rocksdb::ColumnFamilyDescriptor::new(c.name(), column_options(Some(c))));
+        let collection = Arc::new(Collection::default());
+        let columns = Column::ALL.iter().map(|&c| {
+            let mut options = column_options(Some(c));
+            if is_collected(c) {
+                options.set_compaction_filter_factory(CollectingFactory {
+                    column: c,
+                    collection: collection.clone(),
+                    name: c"ordo.retention",
+                });
+            }
+            rocksdb::ColumnFamilyDescriptor::new(c.name(), options)
+        });
         let db = rocksdb::DB::open_cf_descriptors(&options, path, columns).map_err(backend)?;
-        Ok(Self { db })
+        Ok(Self { db, collection })
     }
 
     fn cf(&self, column: Column) -> Result<&rocksdb::ColumnFamily, EngineError> {
@@ -277,6 +360,27 @@ impl Engine for RocksEngine {
         let mut options = rocksdb::WriteOptions::default();
         options.set_sync(sync);
         self.db.write_opt(rocks, &options).map_err(backend)
+    }
+
+    fn set_collection_horizon(&self, horizon: u64) {
+        self.collection.horizon.fetch_max(horizon, Ordering::SeqCst);
+    }
+
+    fn collect(&self) -> Result<(), EngineError> {
+        // A manual compaction of the whole column moves every file down to
+        // the last level and then rewrites that level on its own: the last
+        // step takes in every file, so its filter may drop tombstones.
+        let mut options = rocksdb::CompactOptions::default();
+        options.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        for column in Column::ALL.into_iter().filter(|&c| is_collected(c)) {
+            self.db
+                .compact_range_cf_opt(self.cf(column)?, None::<&[u8]>, None::<&[u8]>, &options);
+        }
+        Ok(())
+    }
+
+    fn collected_rows(&self) -> u64 {
+        self.collection.removed.load(Ordering::Relaxed)
     }
 }
 

@@ -40,6 +40,11 @@ pub fn decode_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, BadValueTag> {
     }
 }
 
+/// Whether a stored row is a tombstone.
+pub fn is_tombstone(bytes: &[u8]) -> bool {
+    bytes == [TOMBSTONE]
+}
+
 /// A stored row's value as the version `version` of its key.
 pub fn decode_stored(version: u64, stored: &[u8]) -> Result<Versioned, BadValueTag> {
     Ok(Versioned {
