@@ -257,27 +257,34 @@ fn write_versions(
 ) -> Result<History, TestCaseError> {
     let mut history = History::new();
     for (version, writes) in (1u64..).zip(versions) {
-        let mut batch = WriteBatch::default();
-        for (s, key, value) in writes {
-            stage_write(
-                &mut batch,
-                Column::Data,
-                &STREAMS[*s],
-                key,
-                version,
-                value.as_deref(),
-            );
-            let h = history.entry((STREAMS[*s], key.clone())).or_default();
-            if h.last().is_some_and(|(v, _)| *v == version) {
-                h.pop();
-            }
-            h.push((version, value.clone()));
-        }
+        let batch = stage_version(&mut history, version, writes);
         engine
             .write(batch, false)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
     Ok(history)
+}
+
+/// `writes` as version `version`: a batch, and the history told of them.
+fn stage_version(history: &mut History, version: u64, writes: &[VersionWrite]) -> WriteBatch {
+    let mut batch = WriteBatch::default();
+    for (s, key, value) in writes {
+        let stream = &STREAMS[*s];
+        stage_write(
+            &mut batch,
+            Column::Data,
+            stream,
+            key,
+            version,
+            value.as_deref(),
+        );
+        let h = history.entry((*stream, key.clone())).or_default();
+        if h.last().is_some_and(|(v, _)| *v == version) {
+            h.pop();
+        }
+        h.push((version, value.clone()));
+    }
+    batch
 }
 
 /// Live (key, value) rows.

@@ -2,9 +2,10 @@
 //! horizon and collections, then every read against a model of every
 //! version written, and the rows left against what the horizon needs.
 
-use super::{EngineHarness, History, Rows, STREAMS, VersionWrite, run, scan_all, small_key};
-use crate::mvcc::stage_write;
-use crate::{Column, Engine, MvccError, MvccStore, WriteBatch};
+use super::{
+    EngineHarness, History, Rows, STREAMS, VersionWrite, run, scan_all, small_key, stage_version,
+};
+use crate::{Column, Engine, MvccError, MvccStore};
 use proptest::prelude::*;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -45,22 +46,7 @@ fn write_steps<E: Engine>(
 ) -> Result<(History, u64), TestCaseError> {
     let mut history = History::new();
     for (version, (writes, raise, collect)) in (1u64..).zip(steps) {
-        let mut batch = WriteBatch::default();
-        for (s, key, value) in writes {
-            stage_write(
-                &mut batch,
-                Column::Data,
-                &STREAMS[*s],
-                key,
-                version,
-                value.as_deref(),
-            );
-            let h = history.entry((STREAMS[*s], key.clone())).or_default();
-            if h.last().is_some_and(|(v, _)| *v == version) {
-                h.pop();
-            }
-            h.push((version, value.clone()));
-        }
+        let mut batch = stage_version(&mut history, version, writes);
         batch.put(Column::Changes, version.to_be_bytes().to_vec(), vec![1]);
         store.engine().write(batch, false).map_err(fail)?;
         if let Some(fraction) = raise {
