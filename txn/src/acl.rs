@@ -273,8 +273,9 @@ impl<'a, E: Engine> AclView<'a, E> {
         who: &Address,
         op: &AclOp,
     ) -> Result<Result<Vec<FactChange>, Outcome>, MvccError> {
-        if let AclOp::Mining(_) = op {
-            // Replay's mining rules decide these; they change no fact.
+        if let AclOp::Mining(_) | AclOp::Retention(_) = op {
+            // Replay's mining and retention rules decide these; they
+            // change no fact.
             return Ok(Ok(Vec::new()));
         }
         if let AclOp::CreateStream { name } = op {
@@ -319,7 +320,9 @@ impl<'a, E: Engine> AclView<'a, E> {
         op: &AclOp,
     ) -> (StreamId, Needs, FactChange, Option<Vec<u8>>) {
         match op.clone() {
-            AclOp::CreateStream { .. } | AclOp::Mining(_) => unreachable!("handled by check_op"),
+            AclOp::CreateStream { .. } | AclOp::Mining(_) | AclOp::Retention(_) => {
+                unreachable!("handled by check_op")
+            }
             AclOp::GrantAdmin { stream, account } => (
                 stream,
                 Needs::Admin,

@@ -23,6 +23,8 @@
 //! - [`mining`]: storage mining in replay: the recall index, epochs, and
 //!   decisions on mining operations, over `ordo-mine`'s scheme (feature
 //!   `replay`).
+//! - [`retention`]: the retention policy and horizon in replay, and
+//!   decisions on retention operations (feature `replay`).
 //! - [`replay`]: `check_entry` (stateless, parallelisable) and `Replayer`
 //!   (ordered decisions and atomic apply) (feature `replay`).
 //! - `testkit`: fixtures for tests and benchmarks in every crate (feature
@@ -46,6 +48,8 @@ pub mod outcome;
 pub mod record;
 #[cfg(feature = "replay")]
 pub mod replay;
+#[cfg(feature = "replay")]
+pub mod retention;
 pub mod sign;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
@@ -74,8 +78,8 @@ pub use acl::Fact;
 pub use ids::stream_id;
 pub use outcome::Outcome;
 pub use record::{
-    AclOp, Address, MiningOp, Read, SignedTransaction, Transaction, TxnId, Write, decode_batch,
-    encode_batch,
+    AclOp, Address, MiningOp, Read, RetentionOp, SignedTransaction, Transaction, TxnId, Write,
+    decode_batch, encode_batch,
 };
 #[cfg(feature = "replay")]
 pub use replay::{

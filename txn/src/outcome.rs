@@ -87,6 +87,14 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
+    /// A retention operation the retention rules refuse (see
+    /// `docs/RETENTION.md`): a compaction past the policy's floor, to a
+    /// version not yet committed or already compacted, or a policy out of
+    /// bounds.
+    RetentionRefused {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Bytes for a person: quoted text when they are printable UTF-8, else
@@ -154,6 +162,7 @@ impl std::fmt::Display for Outcome {
                 crate::ids::hex(gateway)
             ),
             Outcome::MiningRefused { reason } => write!(f, "mining refused: {reason}"),
+            Outcome::RetentionRefused { reason } => write!(f, "retention refused: {reason}"),
         }
     }
 }
@@ -180,6 +189,7 @@ impl Outcome {
             Outcome::Malformed { .. } => "malformed",
             Outcome::NotAGateway { .. } => "not_a_gateway",
             Outcome::MiningRefused { .. } => "mining_refused",
+            Outcome::RetentionRefused { .. } => "retention_refused",
         }
     }
 
@@ -221,6 +231,7 @@ impl Outcome {
             Outcome::IdReused => w.u8(10),
             Outcome::NotAGateway { gateway } => w.u8(11).fixed(gateway),
             Outcome::MiningRefused { reason } => w.u8(12).bytes(reason.as_bytes()),
+            Outcome::RetentionRefused { reason } => w.u8(13).bytes(reason.as_bytes()),
         };
     }
 
@@ -288,6 +299,9 @@ impl Outcome {
                 gateway: r.fixed("gateway")?,
             },
             12 => Outcome::MiningRefused {
+                reason: text(r, "reason")?,
+            },
+            13 => Outcome::RetentionRefused {
                 reason: text(r, "reason")?,
             },
             tag => {

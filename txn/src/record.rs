@@ -11,7 +11,8 @@
 //! Write       := 0x00 | stream[32] | key             (delete)
 //!              | 0x01 | stream[32] | key | value     (put)
 //! AclOp       := tag u8 | fields of the variant in declaration order
-//!                (mining operations: tags 0x60-0x62, see `MiningOp`)
+//!                (mining operations: tags 0x60-0x62, see `MiningOp`;
+//!                retention operations: tags 0x70-0x71, see `RetentionOp`)
 //! key, value, name := len u32 | bytes
 //! Signed      := tx bytes (len u32 | bytes) | signature[65]
 //! Batch       := "OTB1" | count u32 | count x Signed (len u32 | bytes)
@@ -160,6 +161,29 @@ pub enum AclOp {
     /// A storage-mining operation: changes no access-control fact; replay's
     /// mining rules decide it (see `docs/MINING.md`).
     Mining(MiningOp),
+    /// A retention operation: changes no access-control fact; replay's
+    /// retention rules decide it (see `docs/RETENTION.md`).
+    Retention(RetentionOp),
+}
+
+/// A retention operation, carried among a transaction's operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetentionOp {
+    /// Sets the policy: how much history the log keeps at least. Needs
+    /// admin of the log.
+    SetPolicy {
+        /// The newest versions always kept (`u64::MAX`: keep everything).
+        keep_versions: u64,
+        /// Seconds of history the automatic compactor keeps.
+        keep_secs: u64,
+    },
+    /// Raises the horizon to `to`: reads below it are refused from then on
+    /// and the history they needed is collected. Needs admin of the log or
+    /// the gateway role.
+    Compact {
+        /// The new horizon.
+        to: u64,
+    },
 }
 
 /// A storage-mining operation, carried among a transaction's operations.
@@ -323,6 +347,8 @@ impl AclOp {
             AclOp::Mining(MiningOp::Configure { .. }) => "configure_mining",
             AclOp::Mining(MiningOp::RegisterMiner { .. }) => "register_miner",
             AclOp::Mining(MiningOp::SubmitProof { .. }) => "submit_proof",
+            AclOp::Retention(RetentionOp::SetPolicy { .. }) => "set_retention_policy",
+            AclOp::Retention(RetentionOp::Compact { .. }) => "compact",
         }
     }
 
@@ -362,6 +388,11 @@ impl AclOp {
                 .u64(*reward_per_proof),
             AclOp::Mining(MiningOp::RegisterMiner { beneficiary }) => w.u8(0x61).fixed(beneficiary),
             AclOp::Mining(MiningOp::SubmitProof { proof }) => w.u8(0x62).bytes(proof),
+            AclOp::Retention(RetentionOp::SetPolicy {
+                keep_versions,
+                keep_secs,
+            }) => w.u8(0x70).u64(*keep_versions).u64(*keep_secs),
+            AclOp::Retention(RetentionOp::Compact { to }) => w.u8(0x71).u64(*to),
         };
     }
 
@@ -428,6 +459,13 @@ impl AclOp {
             }),
             0x62 => AclOp::Mining(MiningOp::SubmitProof {
                 proof: r.bytes("mining proof", MAX_MINING_PROOF_BYTES)?.to_vec(),
+            }),
+            0x70 => AclOp::Retention(RetentionOp::SetPolicy {
+                keep_versions: r.u64("keep versions")?,
+                keep_secs: r.u64("keep seconds")?,
+            }),
+            0x71 => AclOp::Retention(RetentionOp::Compact {
+                to: r.u64("horizon")?,
             }),
             tag => {
                 return Err(DecodeError::BadTag {

@@ -25,8 +25,10 @@ use crate::codec::{Reader, Writer};
 use crate::limits::CONFLICT_WINDOW;
 use crate::mining::{Deciding, Mining, MiningEffects, MiningPlan};
 use crate::record::{
-    AclOp, Address, MiningOp, SignedTransaction, Transaction, TxnId, Write, decode_batch,
+    AclOp, Address, MiningOp, RetentionOp, SignedTransaction, Transaction, TxnId, Write,
+    decode_batch,
 };
+use crate::retention::{Retention, Rights};
 use crate::window::ConflictWindow;
 use crate::{FastMap, FastSet};
 use crate::{Outcome, sign};
@@ -466,6 +468,8 @@ pub struct Replayer<E> {
     ordering: Ordering,
     /// Storage mining: the recall index's size, parameters, open epoch.
     mining: Mining,
+    /// The retention policy and horizon.
+    retention: Retention,
     poisoned: bool,
 }
 
@@ -492,7 +496,11 @@ fn rebuild_window<E: Engine>(
     conflict_window: u64,
 ) -> Result<ConflictWindow, ReplayError> {
     let mut window = ConflictWindow::new();
-    let after = version.saturating_sub(conflict_window);
+    // Below the horizon the change records may be collected, and no
+    // snapshot older than it is checked (`Retention::oldest_checkable`).
+    let after = version
+        .saturating_sub(conflict_window)
+        .max(store.horizon().saturating_sub(1));
     for (version, keys) in changes_after(store, after, usize::MAX)? {
         window.record(version, keys.iter().map(|(s, k)| (s, k.as_slice())));
     }
@@ -519,6 +527,8 @@ struct EntryEffects {
     seq: u64,
     /// What its committed mining operations changed.
     mining: MiningEffects,
+    /// The retention state its committed retention operations left.
+    retention: Option<Retention>,
 }
 
 /// What a transaction that passed every check does when it commits.
@@ -528,6 +538,8 @@ struct Approved {
     changes: Vec<FactChange>,
     /// What its mining operations do.
     mining: Vec<MiningPlan>,
+    /// The retention state its retention operations leave.
+    retention: Option<Retention>,
 }
 
 /// What settles a checked transaction without a decision against state.
@@ -601,6 +613,7 @@ impl EntryEffects {
             ordering: None,
             seq,
             mining: MiningEffects::default(),
+            retention: None,
         }
     }
 }
@@ -692,6 +705,8 @@ impl<E: Engine> Replayer<E> {
         conflict_window: u64,
     ) -> Result<Self, ReplayError> {
         check_format(store.engine(), &applied)?;
+        let retention = Retention::load(store.engine())?;
+        store.advance_horizon(retention.horizon);
         let window = rebuild_window(&store, applied.version, conflict_window)?;
         let ordering = stored_ordering(store.engine())?;
         let mining = Mining::load(store.engine())?;
@@ -704,6 +719,7 @@ impl<E: Engine> Replayer<E> {
             writers: Default::default(),
             ordering,
             mining,
+            retention,
             poisoned: false,
         })
     }
@@ -873,6 +889,11 @@ impl<E: Engine> Replayer<E> {
         &self.mining
     }
 
+    /// The retention policy and horizon as of the applied position.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
     /// Decides and applies checked entry `seq`, the next one.
     fn apply_checked(
         &mut self,
@@ -962,6 +983,9 @@ impl<E: Engine> Replayer<E> {
                 .batch
                 .put(Column::Changes, next.version.to_be_bytes().to_vec(), record);
         }
+        if let Some(retention) = &effects.retention {
+            retention.stage(&mut effects.batch, &mut digest);
+        }
         next.next_seq = seq + 1;
         next.digest = *digest.finalize().as_bytes();
         if seq == 0 {
@@ -988,6 +1012,10 @@ impl<E: Engine> Replayer<E> {
             self.ordering = ordering;
         }
         self.mining = mining;
+        if let Some(retention) = effects.retention {
+            self.retention = retention;
+            self.store.advance_horizon(retention.horizon);
+        }
         self.applied = next;
         Ok(())
     }
@@ -1167,6 +1195,9 @@ impl<E: Engine> Replayer<E> {
         for plan in approved.mining {
             effects.mining.apply(plan);
         }
+        if let Some(retention) = approved.retention {
+            effects.retention = Some(retention);
+        }
     }
 
     /// Version, conflict and permission checks. `Ok(approved)` to commit.
@@ -1186,7 +1217,10 @@ impl<E: Engine> Replayer<E> {
         // A transaction that read nothing has nothing to check against the
         // window, so its snapshot may be as old as it likes (a blind write
         // at version 0 keeps working however long the log grows).
-        let oldest = version.saturating_sub(self.conflict_window);
+        let oldest = effects
+            .retention
+            .unwrap_or(self.retention)
+            .oldest_checkable(version, self.conflict_window);
         if !tx.reads.is_empty() && tx.read_version < oldest {
             return Ok(Err(Outcome::TooOld {
                 read_version: tx.read_version,
@@ -1207,6 +1241,14 @@ impl<E: Engine> Replayer<E> {
                 AclOp::Mining(op) => self
                     .decide_mining(tx, op, &view, effects, version)?
                     .map(|plan| approved.mining.push(plan)),
+                AclOp::Retention(op) => {
+                    let current = approved
+                        .retention
+                        .or(effects.retention)
+                        .unwrap_or(self.retention);
+                    decide_retention(&current, tx, op, &view, version)?
+                        .map(|state| approved.retention = Some(state))
+                }
                 op => view
                     .check_op(&tx.sender, op)?
                     .map(|more| approved.changes.extend(more)),
@@ -1306,6 +1348,21 @@ impl<E: Engine> Replayer<E> {
     }
 }
 
+/// Decides one retention operation of `tx` against `current`.
+fn decide_retention<E: Engine>(
+    current: &Retention,
+    tx: &Transaction,
+    op: &RetentionOp,
+    view: &AclView<'_, E>,
+    version: u64,
+) -> Result<crate::retention::Decision, ReplayError> {
+    let rights = Rights {
+        log_admin: view.holds(&SYSTEM_STREAM, &Fact::Admin(tx.sender))?,
+        gateway: view.holds(&SYSTEM_STREAM, &Fact::Gateway(tx.sender))?,
+    };
+    Ok(current.decide(op, rights, version))
+}
+
 /// An outcome that stores nothing (no id it could be recorded under),
 /// folded into the entry's digest.
 fn settled(outcome: Outcome, digest: &mut blake3::Hasher) -> Outcome {
@@ -1327,15 +1384,21 @@ pub fn fact_holds<E: Engine>(
 /// order, from at most `max_entries` entries' change records: the feed that
 /// watchers follow. Every committed version appears, with an empty key list
 /// if it wrote nothing.
+///
+/// Refused ([`MvccError::Compacted`]) when versions after `after` lie
+/// below the horizon: their records may be collected, and a feed with a
+/// silent gap would be worse than none. The oldest `after` accepted is
+/// one below the horizon.
 pub fn changes_after<E: Engine>(
     store: &MvccStore<E>,
     after: u64,
     max_entries: usize,
 ) -> Result<Changes, ReplayError> {
+    let first = after.saturating_add(1);
+    store.check_retained(first)?;
     let mut changes = Vec::new();
     let mut entries = 0;
     let mut failure = None;
-    let first = after.saturating_add(1);
     store
         .engine()
         .scan_from(
@@ -1353,6 +1416,7 @@ pub fn changes_after<E: Engine>(
                 }
             },
         )?;
+    store.check_retained(first)?;
     failure.map_or(Ok(changes), Err)
 }
 

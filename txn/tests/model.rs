@@ -401,7 +401,9 @@ impl Model {
         let admin = |s: &StreamId| self.holds(s, Fact::Admin(who));
         let (stream, allowed, fact, holds, key) = match op.clone() {
             CreateStream { .. } => unreachable!(),
-            Mining(_) => unreachable!("the model generates no mining operations"),
+            Mining(_) | Retention(_) => {
+                unreachable!("the model generates no mining or retention operations")
+            }
             GrantAdmin { stream, account } => {
                 (stream, admin(&stream), Fact::Admin(account), true, None)
             }

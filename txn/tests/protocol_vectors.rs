@@ -147,6 +147,7 @@ fn acl_json(op: &AclOp) -> Value {
     let (stream, key, account, name) = match op {
         AclOp::CreateStream { name } => (None, None, None, Some(name)),
         AclOp::Mining(_) => unreachable!("clients build no mining operations: storage members do"),
+        AclOp::Retention(_) => unreachable!("the vectors hold no retention operations"),
         AclOp::GrantGateway { account } | AclOp::RevokeGateway { account } => {
             (None, None, Some(account), None)
         }

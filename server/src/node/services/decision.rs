@@ -76,6 +76,7 @@ pub fn decision(outcome: &Outcome) -> Decision {
             ..kind(OutcomeKind::NotAGateway)
         },
         Outcome::MiningRefused { .. } => kind(OutcomeKind::MiningRefused),
+        Outcome::RetentionRefused { .. } => kind(OutcomeKind::RetentionRefused),
     }
 }
 
