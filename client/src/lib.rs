@@ -64,7 +64,17 @@ pub enum ClientError {
     },
     /// The server answered with an error status.
     #[error("server refused the call: {}: {}", .0.code(), .0.message())]
-    Status(#[from] tonic::Status),
+    Status(tonic::Status),
+    /// The version asked for is below the log's retention horizon: that
+    /// history is no longer kept. Read (or resume a watch) at `oldest` or
+    /// later.
+    #[error("compacted: {message}")]
+    Compacted {
+        /// The oldest version the node still reads at.
+        oldest: u64,
+        /// The node's explanation.
+        message: String,
+    },
     /// The transaction could not be signed.
     #[error("signing failed: {0}")]
     Signing(String),
@@ -85,6 +95,22 @@ pub enum ClientError {
         /// How many attempts were made.
         attempts: u32,
     },
+}
+
+impl From<tonic::Status> for ClientError {
+    fn from(status: tonic::Status) -> Self {
+        let oldest = status
+            .metadata()
+            .get(ordo_proto::OLDEST_VERSION_METADATA)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        match (status.code(), oldest) {
+            (tonic::Code::OutOfRange, Some(oldest)) => ClientError::Compacted {
+                oldest,
+                message: status.message().to_string(),
+            },
+            _ => ClientError::Status(status),
+        }
+    }
 }
 
 /// Accepts `host:port` or a full `http://` URI and returns a URI.

@@ -27,6 +27,11 @@ pub mod cluster {
     }
 }
 
+/// Metadata key of an `OUT_OF_RANGE` refusal of a read, or a watch, below
+/// the log's retention horizon: the oldest version still read (decimal).
+/// Clients turn such a refusal into a typed "compacted" error with it.
+pub const OLDEST_VERSION_METADATA: &str = "ordo-oldest-version";
+
 /// Encoded `FileDescriptorSet` of every ordo service, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/ordo_descriptor.bin"));

@@ -100,6 +100,17 @@ pub enum SqlError {
     /// The store refused the transaction for lack of permission.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// `AS OF VERSION` (or a transaction's snapshot) below the log's
+    /// retention horizon: that history is no longer kept.
+    #[error(
+        "snapshot too old: version {asked} is compacted; history is kept from version {oldest} on"
+    )]
+    SnapshotTooOld {
+        /// The version asked for.
+        asked: u64,
+        /// The oldest version still read.
+        oldest: u64,
+    },
     /// The store underneath failed, or holds data this crate cannot read.
     #[error("storage error: {0}")]
     Store(String),
@@ -143,6 +154,7 @@ impl SqlError {
             SqlError::InFailedTransaction => "25P02",
             SqlError::InvalidTransactionState(_) => "25000",
             SqlError::PermissionDenied(_) => "42501",
+            SqlError::SnapshotTooOld { .. } => "72000",
             SqlError::Store(_) => "58000",
         }
     }

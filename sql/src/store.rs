@@ -104,8 +104,16 @@ pub fn mvcc_get<E: ordo_kv::Engine>(
     at: u64,
 ) -> Result<Option<Vec<u8>>, SqlError> {
     let found = state.get(ordo_kv::Column::Data, stream, key, at);
-    let found = found.map_err(|e| SqlError::Store(e.to_string()))?;
-    Ok(found.and_then(|v| v.value))
+    Ok(found.map_err(read_error)?.and_then(|v| v.value))
+}
+
+/// The SQL error of a failed read of the store: below the retention
+/// horizon, `72000 snapshot too old` (PostgreSQL's code for it).
+fn read_error(e: ordo_kv::MvccError) -> SqlError {
+    match e {
+        ordo_kv::MvccError::Compacted { asked, oldest } => SqlError::SnapshotTooOld { asked, oldest },
+        e => SqlError::Store(e.to_string()),
+    }
 }
 
 /// [`Store::scan`] over an MVCC store (see [`mvcc_get`]), pages bounded by
@@ -119,7 +127,7 @@ pub fn mvcc_scan<E: ordo_kv::Engine>(
 ) -> Result<ScanPage, SqlError> {
     let bytes = ordo_kv::mvcc::MAX_SCAN_BYTES;
     let page = state.scan(stream, start, end, at, limit, bytes);
-    Ok(page.map_err(|e| SqlError::Store(e.to_string()))?.into())
+    Ok(page.map_err(read_error)?.into())
 }
 
 /// Snapshot reads and optimistic commits on one stream.

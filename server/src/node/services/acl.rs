@@ -1,7 +1,7 @@
 //! `ordo.v1.Acl`: role queries as of a version.
 
 use crate::node::handles::Snapshots;
-use crate::node::services::request::{check_key, read_version, stream_id};
+use crate::node::services::request::{check_key, read_version, state_error, stream_id};
 use ordo_proto::v1::{AclAnswer, AclQuery, acl_server::Acl};
 use ordo_txn::Fact;
 use ordo_txn::acl::{AclView, FactMap};
@@ -45,7 +45,7 @@ impl AclService {
         let no_overlay = FactMap::default();
         let view = AclView::new(&self.snapshots.state, &no_overlay, None, at);
         let holds = question(&view, &stream, account, key)
-            .map_err(|e| Status::internal(format!("reading the state: {e}")))?;
+            .map_err(state_error)?;
         Ok(Response::new(AclAnswer {
             holds,
             read_version: at,

@@ -1,7 +1,9 @@
 //! `ordo.v1.Kv`: reads of the replicated state as of a version.
 
 use crate::node::handles::Snapshots;
-use crate::node::services::request::{check_key, read_version, require_stream, stream_id};
+use crate::node::services::request::{
+    check_key, compacted, read_version, require_stream, state_error, stream_id,
+};
 use ordo_kv::Column;
 use ordo_kv::keys::prefix_end;
 use ordo_kv::mvcc::{Continuation, MAX_SCAN_BYTES, MAX_SCAN_ROWS};
@@ -32,7 +34,7 @@ impl KvService {
             .snapshots
             .state
             .get(Column::Data, stream, key, at)
-            .map_err(|e| Status::internal(format!("reading the state: {e}")))?;
+            .map_err(state_error)?;
         let (value_version, value) = found.map_or((0, None), |v| (v.version, v.value));
         Ok(GetResponse {
             found: value.is_some(),
@@ -102,11 +104,7 @@ async fn feed_watch(
         ) {
             Ok(changes) => changes,
             Err(e) => {
-                let _ = events
-                    .send(Err(Status::internal(format!(
-                        "reading the change feed: {e}"
-                    ))))
-                    .await;
+                let _ = events.send(Err(feed_error(after, e))).await;
                 return;
             }
         };
@@ -125,10 +123,16 @@ async fn feed_watch(
                             value: value.unwrap_or_default(),
                         })
                     }
-                    Err(e) => Err(Status::internal(format!("reading the state: {e}"))),
+                    // A watcher that fell below the horizon meanwhile
+                    // cannot be given this version's value: the watch ends.
+                    Err(ordo_kv::MvccError::Compacted { oldest, .. }) => {
+                        Err(watch_compacted(after, oldest))
+                    }
+                    Err(e) => Err(state_error(e)),
                 };
-                if events.send(event).await.is_err() {
-                    return; // the watcher hung up
+                let failed = event.is_err();
+                if events.send(event).await.is_err() || failed {
+                    return; // the watcher hung up, or the watch ended
                 }
             }
             after = *version;
@@ -140,6 +144,37 @@ async fn feed_watch(
                 () = events.closed() => return,
             }
         }
+    }
+}
+
+/// A watch may resume after version `after` only while the change records
+/// of every later version are kept: from one below the horizon on.
+fn check_resumable(snapshots: &Snapshots, after: u64) -> Result<(), Status> {
+    let horizon = snapshots.state.horizon();
+    match after.saturating_add(1) < horizon {
+        true => Err(watch_compacted(after, horizon)),
+        false => Ok(()),
+    }
+}
+
+/// `OUT_OF_RANGE` for a watch after `after` when the horizon is `oldest`.
+fn watch_compacted(after: u64, oldest: u64) -> Status {
+    let message = format!(
+        "cannot watch after version {after}: its changes are compacted; the oldest version a watch may resume after is {}",
+        oldest - 1
+    );
+    compacted(message, oldest)
+}
+
+/// The status that ends a watch whose feed could not be read: for a feed
+/// that fell below the horizon, `OUT_OF_RANGE` naming the oldest version
+/// kept (a watch may resume after the version just below it).
+fn feed_error(after: u64, e: ordo_txn::ReplayError) -> Status {
+    match e {
+        ordo_txn::ReplayError::Store(ordo_kv::MvccError::Compacted { oldest, .. }) => {
+            watch_compacted(after, oldest)
+        }
+        e => Status::internal(format!("reading the change feed: {e}")),
     }
 }
 
@@ -155,6 +190,7 @@ impl Kv for KvService {
         let stream = stream_id(&request.stream)?;
         let prefix = check_key(&request.prefix)?.to_vec();
         require_stream(&self.snapshots, &stream, self.snapshots.latest_version())?;
+        check_resumable(&self.snapshots, request.after_version)?;
         let (events, receiver) = tokio::sync::mpsc::channel(WATCH_BUFFER);
         tokio::spawn(feed_watch(
             self.snapshots.clone(),
@@ -228,7 +264,7 @@ impl Kv for KvService {
             .snapshots
             .state
             .scan(&stream, &start, end.as_deref(), version, rows, bytes)
-            .map_err(|e| Status::internal(format!("reading the state: {e}")))?;
+            .map_err(state_error)?;
         Ok(Response::new(ScanResponse {
             rows: page
                 .rows

@@ -6,6 +6,25 @@ use ordo_txn::limits::MAX_KEY_BYTES;
 use std::time::Duration;
 use tonic::Status;
 
+/// The status of a failed state read: `OUT_OF_RANGE` naming the oldest
+/// readable version (metadata [`ordo_proto::OLDEST_VERSION_METADATA`]) for a version
+/// below the retention horizon, `INTERNAL` for anything else.
+pub fn state_error(e: ordo_kv::MvccError) -> Status {
+    match e {
+        ordo_kv::MvccError::Compacted { oldest, .. } => compacted(e.to_string(), oldest),
+        e => Status::internal(format!("reading the state: {e}")),
+    }
+}
+
+/// `OUT_OF_RANGE` with `message`, naming `oldest` in the metadata.
+pub fn compacted(message: String, oldest: u64) -> Status {
+    let mut status = Status::out_of_range(message);
+    status
+        .metadata_mut()
+        .insert(ordo_proto::OLDEST_VERSION_METADATA, oldest.into());
+    status
+}
+
 /// Longest a read waits for its `min_version` to be applied.
 pub const MAX_VERSION_WAIT: Duration = Duration::from_secs(10);
 
@@ -38,7 +57,7 @@ pub fn require_stream(
     }
     let exists =
         ordo_txn::replay::fact_holds(&snapshots.state, stream, &ordo_txn::Fact::Exists, at)
-            .map_err(|e| Status::internal(format!("reading the state: {e}")))?;
+            .map_err(state_error)?;
     if exists {
         snapshots.streams.saw(stream, at);
         Ok(())
