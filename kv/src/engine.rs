@@ -6,7 +6,7 @@
 //! `rocksdb`). Neither the trait nor its
 //! callers name a RocksDB type.
 
-use crate::retention::Collector;
+use crate::retention::{Collected, Collector};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::RwLock;
@@ -41,6 +41,17 @@ impl Column {
     /// (`keys::encode_versioned`).
     pub fn is_versioned(self) -> bool {
         matches!(self, Column::Data | Column::Acl)
+    }
+
+    /// What collection removes from the column (see [`crate::retention`]):
+    /// shadowed versions from the versioned columns, old records from the
+    /// change log, nothing from the rest.
+    pub fn collected(self) -> Collected {
+        match self {
+            Column::Data | Column::Acl => Collected::Versions,
+            Column::Changes => Collected::ChangeRecords,
+            Column::Outcomes | Column::Meta => Collected::Never,
+        }
     }
 
     /// The column's name on disk.
@@ -225,6 +236,15 @@ pub trait Engine: Send + Sync {
     fn collected_rows(&self) -> u64 {
         0
     }
+
+    /// About how many rows `column` holds (an engine may estimate: RocksDB
+    /// counts what its files and memtables say, before compaction merges
+    /// them). For metrics, never for decisions. The default, 0, says
+    /// "unknown".
+    fn estimated_rows(&self, column: Column) -> u64 {
+        let _ = column;
+        0
+    }
 }
 
 /// Shared engines: a replayer writes while readers read the same store.
@@ -282,6 +302,10 @@ impl<E: Engine + ?Sized> Engine for std::sync::Arc<E> {
 
     fn collected_rows(&self) -> u64 {
         (**self).collected_rows()
+    }
+
+    fn estimated_rows(&self, column: Column) -> u64 {
+        (**self).estimated_rows(column)
     }
 }
 
@@ -354,7 +378,7 @@ impl Engine for MemEngine {
         for (&column, rows) in columns.iter_mut() {
             let mut collector = Collector::new(horizon, true);
             let before = rows.len();
-            rows.retain(|k, v| !collector.removes(column, k, v));
+            rows.retain(|k, v| !collector.removes(column.collected(), k, v));
             let removed = (before - rows.len()) as u64;
             self.collected.fetch_add(removed, Ordering::Relaxed);
         }
@@ -363,5 +387,10 @@ impl Engine for MemEngine {
 
     fn collected_rows(&self) -> u64 {
         self.collected.load(Ordering::Relaxed)
+    }
+
+    fn estimated_rows(&self, column: Column) -> u64 {
+        let columns = self.columns.read().unwrap_or_else(|p| p.into_inner());
+        columns.get(&column).map_or(0, |rows| rows.len() as u64)
     }
 }

@@ -37,8 +37,19 @@
 //! key exists anywhere: RocksDB knows that only in a compaction that takes
 //! in every file (`full`), which [`crate::Engine::collect`] asks for.
 
-use crate::engine::Column;
 use crate::keys::VERSION_BYTES;
+
+/// What collection does with a column's rows (see
+/// [`crate::Column::collected`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collected {
+    /// Versioned rows: shadowed versions go.
+    Versions,
+    /// Change records keyed by version: those below the horizon go.
+    ChangeRecords,
+    /// Nothing is ever collected.
+    Never,
+}
 
 /// Decides, row after row in key order, which rows of one pass may be
 /// removed. One collector serves one pass (a RocksDB compaction, or one
@@ -66,13 +77,16 @@ impl Collector {
         }
     }
 
-    /// Whether the row (`key`, `value`) of `column` may be removed. Rows
-    /// must come in key order within the pass.
-    pub fn removes(&mut self, column: Column, key: &[u8], value: &[u8]) -> bool {
-        match column {
-            Column::Data | Column::Acl => self.removes_version(key, value),
-            Column::Changes => change_record_version(key).is_some_and(|v| v < self.horizon),
-            Column::Outcomes | Column::Meta => false,
+    /// Whether the row (`key`, `value`) of a column whose rows are
+    /// `collected` so may be removed. Rows must come in key order within
+    /// the pass.
+    pub fn removes(&mut self, collected: Collected, key: &[u8], value: &[u8]) -> bool {
+        match collected {
+            Collected::Versions => self.removes_version(key, value),
+            Collected::ChangeRecords => {
+                change_record_version(key).is_some_and(|v| v < self.horizon)
+            }
+            Collected::Never => false,
         }
     }
 
@@ -121,7 +135,7 @@ mod tests {
             .collect();
         rows.sort();
         rows.iter()
-            .map(|(k, v)| collector.removes(Column::Data, k, v))
+            .map(|(k, v)| collector.removes(Collected::Versions, k, v))
             .collect()
     }
 
@@ -169,9 +183,10 @@ mod tests {
     #[test]
     fn change_records_below_the_horizon_go() {
         let mut collector = Collector::new(7, false);
-        assert!(collector.removes(Column::Changes, &6u64.to_be_bytes(), b"r"));
-        assert!(!collector.removes(Column::Changes, &7u64.to_be_bytes(), b"r"));
-        assert!(!collector.removes(Column::Changes, b"odd", b"r"));
-        assert!(!collector.removes(Column::Outcomes, &[0; 40], b"r"));
+        let records = Collected::ChangeRecords;
+        assert!(collector.removes(records, &6u64.to_be_bytes(), b"r"));
+        assert!(!collector.removes(records, &7u64.to_be_bytes(), b"r"));
+        assert!(!collector.removes(records, b"odd", b"r"));
+        assert!(!collector.removes(Collected::Never, &[0; 40], b"r"));
     }
 }

@@ -65,7 +65,7 @@ struct CollectingFilter {
 
 impl rocksdb::compaction_filter::CompactionFilter for CollectingFilter {
     fn filter(&mut self, _level: u32, key: &[u8], value: &[u8]) -> rocksdb::CompactionDecision {
-        match self.collector.removes(self.column, key, value) {
+        match self.collector.removes(self.column.collected(), key, value) {
             true => {
                 self.collection.removed.fetch_add(1, Ordering::Relaxed);
                 rocksdb::CompactionDecision::Remove
@@ -81,7 +81,7 @@ impl rocksdb::compaction_filter::CompactionFilter for CollectingFilter {
 
 /// Whether compactions of `column` collect (see [`crate::retention`]).
 fn is_collected(column: Column) -> bool {
-    matches!(column, Column::Data | Column::Acl | Column::Changes)
+    column.collected() != crate::retention::Collected::Never
 }
 
 impl std::fmt::Debug for RocksEngine {
@@ -381,6 +381,14 @@ impl Engine for RocksEngine {
 
     fn collected_rows(&self) -> u64 {
         self.collection.removed.load(Ordering::Relaxed)
+    }
+
+    fn estimated_rows(&self, column: Column) -> u64 {
+        let Ok(cf) = self.cf(column) else { return 0 };
+        let estimate = self
+            .db
+            .property_int_value_cf(cf, rocksdb::properties::ESTIMATE_NUM_KEYS);
+        estimate.ok().flatten().unwrap_or(0)
     }
 }
 

@@ -97,6 +97,13 @@ mod tests {
                 sealed_chunks: 600,
                 attempts_per_second: 1_250.5,
             }),
+            retention: Some(v1::RetentionStatus {
+                horizon: 900,
+                keep_versions: u64::MAX,
+                keep_secs: 3_600,
+                collected_rows: 12,
+                stored_versions: 3_400,
+            }),
         };
         let bytes = status.encode_to_vec();
         assert_eq!(

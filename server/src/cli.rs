@@ -45,6 +45,10 @@ pub enum Command {
     Sql(crate::commands::sql::SqlArgs),
     /// Storage mining: where it stands, register a miner, turn it on.
     Mine(crate::commands::mine::MineArgs),
+    /// Raise the log's retention horizon: history below it is given up.
+    Compact(crate::commands::retention::CompactArgs),
+    /// How much history the log keeps: show or set the policy.
+    Retention(crate::commands::retention::RetentionArgs),
 }
 
 /// Options of `ordo replay`.
@@ -121,6 +125,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chain(args) => runtime.block_on(crate::commands::chain::run(args)),
         Command::Status(args) => runtime.block_on(crate::commands::status::status(args)),
         Command::Mine(args) => runtime.block_on(crate::commands::mine::run(args)),
+        Command::Compact(args) => runtime.block_on(crate::commands::retention::compact(args)),
+        Command::Retention(args) => runtime.block_on(crate::commands::retention::run(args)),
         Command::Kv(args) => runtime.block_on(crate::commands::kv::run(args)),
         Command::Keygen(args) => crate::commands::keygen::keygen(&args),
         Command::Watch(args) => runtime.block_on(crate::commands::watch::watch(args)),

@@ -111,7 +111,9 @@ pub fn mvcc_get<E: ordo_kv::Engine>(
 /// horizon, `72000 snapshot too old` (PostgreSQL's code for it).
 fn read_error(e: ordo_kv::MvccError) -> SqlError {
     match e {
-        ordo_kv::MvccError::Compacted { asked, oldest } => SqlError::SnapshotTooOld { asked, oldest },
+        ordo_kv::MvccError::Compacted { asked, oldest } => {
+            SqlError::SnapshotTooOld { asked, oldest }
+        }
         e => SqlError::Store(e.to_string()),
     }
 }

@@ -2,9 +2,8 @@
 //! horizon and collections, then every read against a model of every
 //! version written, and the rows left against what the horizon needs.
 
-use super::{
-    EngineHarness, History, Rows, STREAMS, VersionWrite, run, scan_all, small_key, stage_version,
-};
+use super::harness::{EngineHarness, run, small_key};
+use super::history::{History, Rows, STREAMS, VersionWrite, scan_all, stage_version};
 use crate::{Column, Engine, MvccError, MvccStore};
 use proptest::prelude::*;
 use std::cell::RefCell;

@@ -17,6 +17,8 @@
 //!   chain (through `ordo_evm`, not a node).
 //! - [`sql`]: `ordo sql`, the interactive shell and script runner.
 //! - [`mine`]: `ordo mine status|register|configure`, storage mining.
+//! - [`retention`]: `ordo compact` and `ordo retention status|set`, how
+//!   much history the log keeps.
 
 pub mod chain;
 pub mod cluster;
@@ -24,6 +26,7 @@ pub mod json;
 pub mod keygen;
 pub mod kv;
 pub mod mine;
+pub mod retention;
 pub mod sql;
 pub mod status;
 pub mod stream;

@@ -1,5 +1,6 @@
 //! `ordo status`: a node's role and progress.
 
+use crate::commands::retention::{RetentionJson, describe_policy};
 use clap::Args;
 use serde::Serialize;
 
@@ -30,6 +31,9 @@ struct StatusJson {
     /// Present when a chain orders the log.
     #[serde(skip_serializing_if = "Option::is_none")]
     chain: Option<ChainJson>,
+    /// Present when the node reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention: Option<RetentionJson>,
 }
 
 /// The chain's part of `--json`.
@@ -57,6 +61,7 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
             data_shards: status.data_shards,
             parity_shards: status.parity_shards,
             state_digest: ordo_txn::ids::hex(&status.state_digest),
+            retention: status.retention.as_ref().map(RetentionJson::of),
             chain: status.chain.map(|c| ChainJson {
                 head_block: c.head_block,
                 confirmed_block: c.confirmed_block,
@@ -82,6 +87,13 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
         "coding         {}+{} shards",
         status.data_shards, status.parity_shards
     );
+    if let Some(retention) = &status.retention {
+        println!(
+            "retention      horizon {}; {}",
+            retention.horizon,
+            describe_policy(retention)
+        );
+    }
     if let Some(chain) = status.chain {
         println!(
             "chain          head block {}, confirmed block {}",

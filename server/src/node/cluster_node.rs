@@ -742,6 +742,9 @@ async fn serve_until_stopped(
     if let (Some(client), Some((_, mined))) = (&client, &miner) {
         client.show_miner(mined.clone());
     }
+    let compactor = (client.as_ref())
+        .filter(|_| config.roles.contains(&Role::Gateway))
+        .map(|client| crate::node::compactor::spawn(client.handles()));
     if let Some(client) = &client {
         let page = client.metrics_page();
         let _ = late.set(match &miner {
@@ -776,6 +779,9 @@ async fn serve_until_stopped(
     }
     if let Some((miner, _)) = miner {
         miner.abort();
+    }
+    if let Some(compactor) = compactor {
+        compactor.abort();
     }
     if let Some(client) = client {
         client.stop().await;

@@ -240,6 +240,28 @@ fn newest_cache(out: &mut String, stats: &ordo_kv::NewestStats) {
     );
 }
 
+/// Appends the log's retention and the store's collection.
+pub fn render_retention(retention: &ordo_proto::v1::RetentionStatus, out: &mut String) {
+    gauge(
+        out,
+        "ordo_retention_horizon",
+        "The oldest version reads, snapshots and watch resumes are answered at.",
+        retention.horizon,
+    );
+    counter(
+        out,
+        "ordo_collected_rows_total",
+        "Rows the store removed since the node started: versions the horizon shadowed, change records below it.",
+        retention.collected_rows,
+    );
+    gauge(
+        out,
+        "ordo_stored_versions",
+        "About how many versioned rows (every version of every key) the store holds.",
+        retention.stored_versions,
+    );
+}
+
 /// The counters of a log ordered on a chain (`sequencer = "evm"`).
 pub fn render_chain(stats: &ordo_evm::EvmStats, out: &mut String) {
     use std::sync::atomic::Ordering::Relaxed;

@@ -42,6 +42,7 @@ pub mod appenders;
 pub mod cluster_client;
 pub mod cluster_node;
 pub mod commits;
+pub mod compactor;
 pub mod config;
 pub mod gateway;
 pub mod handles;

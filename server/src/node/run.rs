@@ -346,12 +346,14 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         }
     };
     let exporter = tokio::spawn(crate::node::metrics::serve(metrics_listener, page));
+    let compactor = crate::node::compactor::spawn((parts.snapshots.clone(), parts.commits.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let local = listener.local_addr()?;
     serve(parts, listener, shutdown_signal()).await?;
     exporter.abort();
+    compactor.abort();
     if let Some(miner) = miner {
         miner.abort();
     }
@@ -391,6 +393,10 @@ pub fn metrics_page(
         });
         if let Some(chain) = &chain {
             crate::node::metrics::render_chain(chain, &mut page);
+        }
+        match crate::node::services::status::retention_status(&snapshots.state) {
+            Ok(retention) => crate::node::metrics::render_retention(&retention, &mut page),
+            Err(e) => tracing::warn!(error = %e, "metrics: retention state"),
         }
         page
     })

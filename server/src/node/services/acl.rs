@@ -44,8 +44,7 @@ impl AclService {
         let at = read_version(&self.snapshots, query.version, query.min_version).await?;
         let no_overlay = FactMap::default();
         let view = AclView::new(&self.snapshots.state, &no_overlay, None, at);
-        let holds = question(&view, &stream, account, key)
-            .map_err(state_error)?;
+        let holds = question(&view, &stream, account, key).map_err(state_error)?;
         Ok(Response::new(AclAnswer {
             holds,
             read_version: at,

@@ -1,9 +1,11 @@
 //! `ordo.v1.Status`: what the node is and how far it has got.
 
 use crate::node::handles::Snapshots;
+use ordo_kv::{Column, Engine, RocksEngine};
 use ordo_log::{CodingParams, Sequencer};
 use ordo_proto::v1::{
-    ChainStatus, GetStatusRequest, GetStatusResponse, MiningStatus, status_server::Status,
+    ChainStatus, GetStatusRequest, GetStatusResponse, MiningStatus, RetentionStatus,
+    status_server::Status,
 };
 use std::sync::Arc;
 use tonic::{Request, Response};
@@ -97,6 +99,22 @@ fn mining_status(mining: &ordo_txn::mining::Mining) -> Option<MiningStatus> {
     })
 }
 
+/// The log's retention and this node's collection.
+pub fn retention_status(
+    state: &ordo_kv::MvccStore<Arc<RocksEngine>>,
+) -> Result<RetentionStatus, tonic::Status> {
+    let retention = ordo_txn::retention::Retention::load(state.engine().as_ref())
+        .map_err(|e| tonic::Status::internal(format!("reading the retention state: {e}")))?;
+    let engine = state.engine();
+    Ok(RetentionStatus {
+        horizon: retention.horizon,
+        keep_versions: retention.policy.keep_versions,
+        keep_secs: retention.policy.keep_secs,
+        collected_rows: engine.collected_rows(),
+        stored_versions: engine.estimated_rows(Column::Data) + engine.estimated_rows(Column::Acl),
+    })
+}
+
 #[tonic::async_trait]
 impl Status for StatusService {
     async fn get_status(
@@ -120,6 +138,7 @@ impl Status for StatusService {
             chain: self.chain.as_deref().map(chain_status),
             mining: mining_status(&mining),
             miner: self.miner.get().map(|stats| miner_status(stats)),
+            retention: Some(retention_status(&self.snapshots.state)?),
         }))
     }
 }

@@ -1,69 +1,13 @@
-//! The conformance suite every [`Engine`] must pass (feature
-//! `conformance`).
-//!
-//! Random batches of puts and deletes over every column, then every read
-//! the engine offers (point, batched, ordered scan), compared with a sorted
-//! map; across a reopen where the engine keeps its files. Then the MVCC
-//! layer over the engine: reads at every version and paged scans against a
-//! model of every version written, and with collection interleaved (see
-//! [`crate::retention`]). Each check panics naming the rule it
-//! found broken (proptest shrinks the failing input first).
-//!
-//! A backend runs it through an [`EngineHarness`]; `kv/tests` holds the
-//! harnesses of [`crate::MemEngine`] and [`crate::RocksEngine`].
+//! The plain checks: an engine as a sorted map, seeking scans, and MVCC
+//! reads at every version.
 
-mod retention;
-
-pub use retention::collection_keeps_every_answer_at_or_above_the_horizon;
-
+use super::harness::{EngineHarness, run, small_key};
+use super::history::{History, STREAMS, scan_all, value_at, versions, write_versions};
 use crate::mvcc::stage_write;
-use crate::{Column, Engine, MvccStore, Next, StreamId, WriteBatch};
+use crate::{Column, Engine, MvccStore, Next, WriteBatch};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-
-/// Random cases each property runs.
-pub const CASES: u32 = 48;
-
-/// How the suite gets engines.
-pub trait EngineHarness {
-    /// The engine under test.
-    type Engine: Engine;
-
-    /// A new, empty engine.
-    fn fresh(&mut self) -> Self::Engine;
-
-    /// `engine` closed and opened again over the same files; `None` for an
-    /// engine that keeps nothing across that (an in-memory one).
-    fn reopen(&mut self, engine: Self::Engine) -> Option<Self::Engine>;
-}
-
-/// The harness of [`crate::MemEngine`]: nothing survives a reopen.
-#[derive(Debug, Default)]
-pub struct MemHarness;
-
-impl EngineHarness for MemHarness {
-    type Engine = crate::MemEngine;
-
-    fn fresh(&mut self) -> crate::MemEngine {
-        crate::MemEngine::new()
-    }
-
-    fn reopen(&mut self, _engine: crate::MemEngine) -> Option<crate::MemEngine> {
-        None
-    }
-}
-
-/// Runs every check against engines from `harness`.
-pub fn engine<H: EngineHarness>(harness: H) {
-    let harness = RefCell::new(harness);
-    batches_read_back_like_a_sorted_map(&harness);
-    mvcc_reads_match_every_version_written(&harness);
-    scan_pages_respect_the_byte_bound_but_always_progress(&mut *harness.borrow_mut());
-    a_seeking_scan_moves_forward_as_its_visitor_says(&mut *harness.borrow_mut());
-    retention::collection_keeps_every_answer_at_or_above_the_horizon(&harness);
-}
 
 /// `Engine::scan_seeking` visits in key order, jumps forward to the first
 /// key at or after a seek's target (present or not), and stops when told.
@@ -99,34 +43,10 @@ type Model = BTreeMap<(Column, Vec<u8>), Vec<u8>>;
 /// A put or delete: (column index, key, value or None to delete).
 type Op = (usize, Vec<u8>, Option<Vec<u8>>);
 
-fn small_key() -> impl Strategy<Value = Vec<u8>> {
-    // Few distinct keys, so that overwrites and deletes hit existing ones;
-    // zero bytes and prefixes included.
-    proptest::collection::vec(
-        prop_oneof![Just(0u8), Just(1u8), Just(0xFFu8), any::<u8>()],
-        0..4,
-    )
-}
-
 fn batches() -> impl Strategy<Value = Vec<Vec<Op>>> {
     let value = proptest::option::weighted(0.75, proptest::collection::vec(any::<u8>(), 0..8));
     let op = (0..Column::ALL.len(), small_key(), value);
     proptest::collection::vec(proptest::collection::vec(op, 0..12), 1..8)
-}
-
-fn run<V: std::fmt::Debug>(
-    name: &str,
-    strategy: impl Strategy<Value = V>,
-    test: impl Fn(V) -> Result<(), TestCaseError>,
-) {
-    let mut runner = TestRunner::new(Config {
-        cases: CASES,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    if let Err(failure) = runner.run(&strategy, test) {
-        panic!("engine conformance: {name}: {failure}");
-    }
 }
 
 fn apply(engine: &impl Engine, model: &mut Model, batch: &[Op]) -> Result<(), TestCaseError> {
@@ -223,91 +143,6 @@ pub fn batches_read_back_like_a_sorted_map<H: EngineHarness>(harness: &RefCell<H
             Ok(())
         },
     );
-}
-
-const STREAMS: [StreamId; 2] = [[1; 32], [2; 32]];
-
-/// Every version ever written, by (stream, key).
-type History = BTreeMap<(StreamId, Vec<u8>), Vec<(u64, Option<Vec<u8>>)>>;
-
-/// A write of one version: (stream index, key, value or None to delete).
-type VersionWrite = (usize, Vec<u8>, Option<Vec<u8>>);
-
-fn versions() -> impl Strategy<Value = Vec<Vec<VersionWrite>>> {
-    let value = proptest::option::weighted(0.75, proptest::collection::vec(any::<u8>(), 0..6));
-    let write = (0..STREAMS.len(), small_key(), value);
-    proptest::collection::vec(proptest::collection::vec(write, 1..4), 1..10)
-}
-
-fn value_at(
-    history: &History,
-    stream: &StreamId,
-    key: &[u8],
-    at: u64,
-) -> Option<(u64, Option<Vec<u8>>)> {
-    let versions = history.get(&(*stream, key.to_vec()))?;
-    versions.iter().rev().find(|(v, _)| *v <= at).cloned()
-}
-
-/// Writes each batch of `versions` as the next version, into the engine
-/// and the history.
-fn write_versions(
-    engine: &impl Engine,
-    versions: &[Vec<VersionWrite>],
-) -> Result<History, TestCaseError> {
-    let mut history = History::new();
-    for (version, writes) in (1u64..).zip(versions) {
-        let batch = stage_version(&mut history, version, writes);
-        engine
-            .write(batch, false)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    }
-    Ok(history)
-}
-
-/// `writes` as version `version`: a batch, and the history told of them.
-fn stage_version(history: &mut History, version: u64, writes: &[VersionWrite]) -> WriteBatch {
-    let mut batch = WriteBatch::default();
-    for (s, key, value) in writes {
-        let stream = &STREAMS[*s];
-        stage_write(
-            &mut batch,
-            Column::Data,
-            stream,
-            key,
-            version,
-            value.as_deref(),
-        );
-        let h = history.entry((*stream, key.clone())).or_default();
-        if h.last().is_some_and(|(v, _)| *v == version) {
-            h.pop();
-        }
-        h.push((version, value.clone()));
-    }
-    batch
-}
-
-/// Live (key, value) rows.
-type Rows = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// Pages through `stream` at `at` two rows at a time.
-fn scan_all<E: Engine>(
-    store: &MvccStore<E>,
-    stream: &StreamId,
-    at: u64,
-) -> Result<Rows, TestCaseError> {
-    let mut rows = Vec::new();
-    let mut from = Vec::new();
-    loop {
-        let page = store
-            .scan(stream, &from, None, at, 2, 1 << 20)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        rows.extend(page.rows.into_iter().map(|r| (r.key, r.value)));
-        match page.resume_from {
-            Some(next) => from = next,
-            None => return Ok(rows),
-        }
-    }
 }
 
 /// Over the engine, MVCC reads at every version see exactly what was
@@ -417,58 +252,4 @@ pub fn scan_pages_respect_the_byte_bound_but_always_progress<H: EngineHarness>(h
         page.resume_from, None,
         "a finished range has no resume point"
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{EngineError, MemEngine};
-
-    /// An engine whose batched get answers in key order, not in the order
-    /// asked (the mistake a sorted multi-get invites).
-    struct SortsBatchedGets(MemEngine);
-
-    impl Engine for SortsBatchedGets {
-        fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-            self.0.get(column, key)
-        }
-        fn get_many(
-            &self,
-            column: Column,
-            keys: &[Vec<u8>],
-        ) -> Result<Vec<Option<Vec<u8>>>, EngineError> {
-            let mut sorted = keys.to_vec();
-            sorted.sort();
-            sorted.iter().map(|key| self.0.get(column, key)).collect()
-        }
-        fn scan_from(
-            &self,
-            column: Column,
-            from: &[u8],
-            visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-        ) -> Result<(), EngineError> {
-            self.0.scan_from(column, from, visit)
-        }
-        fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError> {
-            self.0.write(batch, sync)
-        }
-    }
-
-    struct Broken;
-
-    impl EngineHarness for Broken {
-        type Engine = SortsBatchedGets;
-        fn fresh(&mut self) -> SortsBatchedGets {
-            SortsBatchedGets(MemEngine::new())
-        }
-        fn reopen(&mut self, _engine: SortsBatchedGets) -> Option<SortsBatchedGets> {
-            None
-        }
-    }
-
-    #[test]
-    #[should_panic(expected = "get_many must answer in request order")]
-    fn an_engine_that_reorders_batched_gets_fails_the_suite() {
-        engine(Broken);
-    }
 }
