@@ -1,0 +1,279 @@
+//! `ordo-retention-bench`: what history costs reads and disk, before and
+//! after collection, on the store replay writes (`MvccStore` over
+//! RocksDB, the node's engine and options).
+//!
+//! 1. **Reads**: `--keys` keys with 1, 1,000 and `--max-versions` versions
+//!    each. A scan of every key at the newest version and point reads of
+//!    random keys, timed; then the horizon moves to the newest version,
+//!    the store collects (a full compaction), and the same reads again.
+//! 2. **Disk**: `--hot-writes` writes spread over 10 hot keys, in batches
+//!    of 1,000 (one replayed entry's worth), once keeping everything and
+//!    once moving the horizon every 100,000 writes to keep the newest
+//!    `--keep-versions`; the store's files are measured as written
+//!    (background compactions only) and after a full collection.
+
+use clap::Parser;
+use ordo_bench as _; // links the benchmarks' allocator (jemalloc)
+use ordo_kv::mvcc::stage_write;
+use ordo_kv::{Column, Engine, MvccStore, RocksEngine, WriteBatch};
+use ordo_txn::testkit::XorShift;
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Keys of the read part (a scan returns all of them).
+    #[arg(long, default_value_t = 1_000)]
+    keys: u64,
+    /// Versions per key of the deepest read case.
+    #[arg(long, default_value_t = 100_000)]
+    max_versions: u64,
+    /// Writes of the disk part.
+    #[arg(long, default_value_t = 10_000_000)]
+    hot_writes: u64,
+    /// Versions the retained disk case keeps.
+    #[arg(long, default_value_t = 100_000)]
+    keep_versions: u64,
+    /// Where the stores go (a temporary directory inside it).
+    #[arg(long, default_value = "/tmp")]
+    dir: std::path::PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+const STREAM: [u8; 32] = [7; 32];
+/// Rows per write batch while loading.
+const LOAD_BATCH: usize = 10_000;
+/// Bytes of every value: small, so the keys dominate as in a counter.
+const VALUE: [u8; 16] = [0xAB; 16];
+/// Scans timed per case (the median is reported).
+const SCANS: usize = 15;
+/// Point reads timed per case (the mean is reported).
+const GETS: u64 = 20_000;
+/// Hot keys of the disk part.
+const HOT_KEYS: u64 = 10;
+/// Writes between two raises of the horizon in the retained disk case.
+const RAISE_EVERY: u64 = 100_000;
+
+fn key(n: u64) -> Vec<u8> {
+    format!("key-{n:08}").into_bytes()
+}
+
+/// The read figures of one case.
+#[derive(Debug, Serialize)]
+struct Reads {
+    versions: u64,
+    rows_stored: u64,
+    scan_micros: f64,
+    get_micros: f64,
+}
+
+/// One depth of history, before and after collection.
+#[derive(Debug, Serialize)]
+struct ReadCase {
+    before: Reads,
+    after: Reads,
+    load_seconds: f64,
+    collect_seconds: f64,
+}
+
+/// The disk figures of one hot-key run.
+#[derive(Debug, Serialize)]
+struct Disk {
+    retained: bool,
+    writes: u64,
+    bytes_as_written: u64,
+    bytes_after_collection: u64,
+    rows_collected: u64,
+    seconds: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut reads = Vec::new();
+    for versions in [1, 1_000, args.max_versions] {
+        let dir = tempfile::tempdir_in(&args.dir)?;
+        reads.push(read_case(dir.path(), args.keys, versions)?);
+        if !args.json {
+            print_reads(reads.last().expect("just pushed"));
+        }
+    }
+    let mut disks = Vec::new();
+    for retained in [false, true] {
+        let dir = tempfile::tempdir_in(&args.dir)?;
+        disks.push(disk_case(dir.path(), &args, retained)?);
+        if !args.json {
+            print_disk(disks.last().expect("just pushed"));
+        }
+    }
+    if args.json {
+        let report = serde_json::json!({ "reads": reads, "disk": disks });
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}
+
+/// Writes `versions` versions of each of `keys` keys, version after
+/// version; returns the newest version.
+fn load(store: &MvccStore<RocksEngine>, keys: u64, versions: u64) -> anyhow::Result<u64> {
+    let mut version = 0;
+    let mut batch = WriteBatch::with_capacity(LOAD_BATCH);
+    for _ in 0..versions {
+        for n in 0..keys {
+            version += 1;
+            stage_write(
+                &mut batch,
+                Column::Data,
+                &STREAM,
+                &key(n),
+                version,
+                Some(&VALUE),
+            );
+            if batch.ops.len() == LOAD_BATCH {
+                store.write(std::mem::take(&mut batch), false)?;
+            }
+        }
+    }
+    store.write(batch, false)?;
+    Ok(version)
+}
+
+fn read_case(dir: &Path, keys: u64, versions: u64) -> anyhow::Result<ReadCase> {
+    let store = MvccStore::new(RocksEngine::open(dir)?);
+    let started = Instant::now();
+    let newest = load(&store, keys, versions)?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let before = time_reads(&store, keys, versions, newest)?;
+    let started = Instant::now();
+    store.advance_horizon(newest);
+    store.engine().collect()?;
+    let collect_seconds = started.elapsed().as_secs_f64();
+    let after = time_reads(&store, keys, versions, newest)?;
+    Ok(ReadCase {
+        before,
+        after,
+        load_seconds,
+        collect_seconds,
+    })
+}
+
+fn time_reads(
+    store: &MvccStore<RocksEngine>,
+    keys: u64,
+    versions: u64,
+    at: u64,
+) -> anyhow::Result<Reads> {
+    let rows = usize::try_from(keys)?;
+    let mut scans = Vec::with_capacity(SCANS);
+    for _ in 0..SCANS {
+        let started = Instant::now();
+        let page = store.scan(&STREAM, b"", None, at, rows, 64 << 20)?;
+        scans.push(started.elapsed());
+        anyhow::ensure!(
+            page.rows.len() == rows,
+            "a scan returned {}",
+            page.rows.len()
+        );
+    }
+    scans.sort();
+    let mut rng = XorShift::new(5);
+    let started = Instant::now();
+    for _ in 0..GETS {
+        let found = store.get(Column::Data, &STREAM, &key(rng.below(keys)), at)?;
+        anyhow::ensure!(found.is_some(), "a key is missing");
+    }
+    Ok(Reads {
+        versions,
+        rows_stored: store.engine().estimated_rows(Column::Data),
+        scan_micros: micros(scans[SCANS / 2]),
+        get_micros: micros(started.elapsed()) / GETS as f64,
+    })
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn disk_case(dir: &Path, args: &Args, retained: bool) -> anyhow::Result<Disk> {
+    let store = MvccStore::new(RocksEngine::open(dir)?);
+    let started = Instant::now();
+    let mut batch = WriteBatch::with_capacity(1_000);
+    for version in 1..=args.hot_writes {
+        let value = version.to_le_bytes();
+        stage_write(
+            &mut batch,
+            Column::Data,
+            &STREAM,
+            &key(version % HOT_KEYS),
+            version,
+            Some(&value),
+        );
+        if batch.ops.len() == 1_000 {
+            store.write(std::mem::take(&mut batch), false)?;
+        }
+        if retained && version % RAISE_EVERY == 0 {
+            store.advance_horizon(version.saturating_sub(args.keep_versions));
+        }
+    }
+    store.write(batch, false)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let bytes_as_written = dir_bytes(dir)?;
+    store.engine().collect()?;
+    Ok(Disk {
+        retained,
+        writes: args.hot_writes,
+        bytes_as_written,
+        bytes_after_collection: dir_bytes(dir)?,
+        rows_collected: store.engine().collected_rows(),
+        seconds,
+    })
+}
+
+/// Bytes of every file under `dir`.
+fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += match meta.is_dir() {
+            true => dir_bytes(&entry.path())?,
+            false => meta.len(),
+        };
+    }
+    Ok(total)
+}
+
+fn print_reads(case: &ReadCase) {
+    let (b, a) = (&case.before, &case.after);
+    println!(
+        "{:>7} versions/key: scan {:>10.1} us -> {:>8.1} us; get {:>6.2} us -> {:>6.2} us; rows {} -> {} (load {:.1} s, collect {:.1} s)",
+        b.versions,
+        b.scan_micros,
+        a.scan_micros,
+        b.get_micros,
+        a.get_micros,
+        b.rows_stored,
+        a.rows_stored,
+        case.load_seconds,
+        case.collect_seconds
+    );
+}
+
+fn print_disk(disk: &Disk) {
+    println!(
+        "{} writes to {HOT_KEYS} keys, {}: {} MiB as written, {} MiB after collection, {} rows collected ({:.1} s)",
+        disk.writes,
+        if disk.retained {
+            "retained"
+        } else {
+            "everything kept"
+        },
+        disk.bytes_as_written >> 20,
+        disk.bytes_after_collection >> 20,
+        disk.rows_collected,
+        disk.seconds
+    );
+}
