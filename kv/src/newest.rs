@@ -33,10 +33,14 @@
 //! below `at`; for an older snapshot it reads the engine. Evicting an
 //! entry is always safe: the key's shard still remembers its writes.
 //!
-//! Deleting a versioned row (nothing does yet; trimming old versions
-//! will) drops the key's entry and stops fills in its shard for the rest of
-//! the process: a fill read before the delete could otherwise bring the
-//! row back. Conservative, and free until trimming exists.
+//! Deleting a versioned row through a batch drops the key's entry and
+//! stops fills in its shard for the rest of the process: a fill read
+//! before the delete could otherwise bring the row back. Nothing on the
+//! node's path does that: retention's collection (see [`crate::retention`])
+//! removes rows inside the engine, and only rows that no read at or above
+//! the horizon sees; reads below the horizon are refused before they reach
+//! this cache, and a cached tombstone at or below the horizon is reported
+//! as absence like a collected one.
 
 use crate::engine::{BatchOp, Column};
 use crate::keys::VERSION_BYTES;

@@ -4,8 +4,11 @@
 //!
 //! 1. **Reads**: `--keys` keys with 1, 1,000 and `--max-versions` versions
 //!    each. A scan of every key at the newest version and point reads of
-//!    random keys, timed; then the horizon moves to the newest version,
-//!    the store collects (a full compaction), and the same reads again.
+//!    random keys, timed three times: as loaded; after a full compaction
+//!    that collects nothing (horizon 0: every version kept, the LSM tree
+//!    settled, so what is left is the cost of the history itself); and
+//!    after the horizon moves to the newest version and the store
+//!    collects (another full compaction).
 //! 2. **Disk**: `--hot-writes` writes spread over 10 hot keys, in batches
 //!    of 1,000 (one replayed entry's worth), once keeping everything and
 //!    once moving the horizon every 100,000 writes to keep the newest
@@ -71,11 +74,13 @@ struct Reads {
     get_micros: f64,
 }
 
-/// One depth of history, before and after collection.
+/// One depth of history: as loaded, compacted with every version kept,
+/// and collected.
 #[derive(Debug, Serialize)]
 struct ReadCase {
-    before: Reads,
-    after: Reads,
+    loaded: Reads,
+    compacted: Reads,
+    collected: Reads,
     load_seconds: f64,
     collect_seconds: f64,
 }
@@ -146,15 +151,18 @@ fn read_case(dir: &Path, keys: u64, versions: u64) -> anyhow::Result<ReadCase> {
     let started = Instant::now();
     let newest = load(&store, keys, versions)?;
     let load_seconds = started.elapsed().as_secs_f64();
-    let before = time_reads(&store, keys, versions, newest)?;
+    let loaded = time_reads(&store, keys, versions, newest)?;
+    store.engine().collect()?; // horizon 0: compacts, keeps every version
+    let compacted = time_reads(&store, keys, versions, newest)?;
     let started = Instant::now();
     store.advance_horizon(newest);
     store.engine().collect()?;
     let collect_seconds = started.elapsed().as_secs_f64();
-    let after = time_reads(&store, keys, versions, newest)?;
+    let collected = time_reads(&store, keys, versions, newest)?;
     Ok(ReadCase {
-        before,
-        after,
+        loaded,
+        compacted,
+        collected,
         load_seconds,
         collect_seconds,
     })
@@ -247,16 +255,19 @@ fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
 }
 
 fn print_reads(case: &ReadCase) {
-    let (b, a) = (&case.before, &case.after);
+    let (l, k, c) = (&case.loaded, &case.compacted, &case.collected);
     println!(
-        "{:>7} versions/key: scan {:>10.1} us -> {:>8.1} us; get {:>6.2} us -> {:>6.2} us; rows {} -> {} (load {:.1} s, collect {:.1} s)",
-        b.versions,
-        b.scan_micros,
-        a.scan_micros,
-        b.get_micros,
-        a.get_micros,
-        b.rows_stored,
-        a.rows_stored,
+        "{:>7} versions/key (loaded / compacted / collected): scan {:.1} / {:.1} / {:.1} us; get {:.2} / {:.2} / {:.2} us; rows {} / {} / {} (load {:.1} s, collect {:.1} s)",
+        l.versions,
+        l.scan_micros,
+        k.scan_micros,
+        c.scan_micros,
+        l.get_micros,
+        k.get_micros,
+        c.get_micros,
+        l.rows_stored,
+        k.rows_stored,
+        c.rows_stored,
         case.load_seconds,
         case.collect_seconds
     );

@@ -729,19 +729,7 @@ async fn serve_until_stopped(
             started = start => client = Some(started?),
         }
     }
-    let miner = match (&config.mining, &roles.shards, &client) {
-        (Some(mining), Some(shards), Some(client)) => Some(crate::node::miner::spawn(
-            mining.settings().map_err(anyhow::Error::msg)?,
-            &config.data_dir,
-            shards.clone(),
-            client.handles(),
-            (mining.submit_to.clone()).map(crate::node::miner::RemoteGateway::new),
-        )?),
-        _ => None,
-    };
-    if let (Some(client), Some((_, mined))) = (&client, &miner) {
-        client.show_miner(mined.clone());
-    }
+    let miner = start_miner(config, roles, client.as_ref())?;
     let compactor = (client.as_ref())
         .filter(|_| config.roles.contains(&Role::Gateway))
         .map(|client| crate::node::compactor::spawn(client.handles()));
@@ -787,6 +775,32 @@ async fn serve_until_stopped(
         client.stop().await;
     }
     outcome
+}
+
+/// The member's miner, when its `[mining]` table asks for one (it needs
+/// the storage and client roles), shown in the client's status.
+fn start_miner(
+    config: &NodeConfig,
+    roles: &PeerRoles,
+    client: Option<&ClientSide>,
+) -> anyhow::Result<
+    Option<(
+        tokio::task::JoinHandle<()>,
+        Arc<crate::node::miner::MinerStats>,
+    )>,
+> {
+    let (Some(mining), Some(shards), Some(client)) = (&config.mining, &roles.shards, client) else {
+        return Ok(None);
+    };
+    let (miner, mined) = crate::node::miner::spawn(
+        mining.settings().map_err(anyhow::Error::msg)?,
+        &config.data_dir,
+        shards.clone(),
+        client.handles(),
+        (mining.submit_to.clone()).map(crate::node::miner::RemoteGateway::new),
+    )?;
+    client.show_miner(mined.clone());
+    Ok(Some((miner, mined)))
 }
 
 /// What this member reports to the voters, and where the figures come from.
