@@ -18,16 +18,7 @@ const CLIENT: usize = 3;
 /// A replayer whose log starts with a genesis record naming the admin and
 /// the gateway, and whose client has created stream "data".
 fn genesis_log() -> Replayer<MemEngine> {
-    let mut replayer = Replayer::open(MemEngine::new()).expect("opens");
-    let genesis = Genesis {
-        admin: address(ADMIN),
-        gateways: vec![address(GATEWAY)],
-        ordering: Ordering::Members,
-    };
-    let outcomes = replayer
-        .apply_entry(0, check_entry(&genesis.encode()))
-        .expect("applies");
-    assert_eq!(outcomes, vec![Outcome::Committed { version: 0 }]);
+    let mut replayer = founded(MemEngine::new(), ADMIN, &[GATEWAY]);
     let create = ordo_txn::testkit::create_stream(txn_id(1), 0, b"data");
     assert!(apply(&mut replayer, &[signed_by(CLIENT, create)])[0].is_committed());
     replayer

@@ -8,10 +8,10 @@ mod common;
 
 use common::*;
 use ordo_kv::{Column, Engine, MemEngine, MvccError, RocksEngine};
-use ordo_txn::attest::{Genesis, Ordering, SYSTEM_STREAM};
+use ordo_txn::attest::SYSTEM_STREAM;
 use ordo_txn::retention::{DEFAULT_KEEP_VERSIONS, KEEP_ALL_VERSIONS, MAX_KEEP_SECS};
 use ordo_txn::{
-    AclOp, Outcome, Read, Replayer, RetentionOp, SignedTransaction, Transaction, Write, check_entry,
+    AclOp, Outcome, Read, Replayer, RetentionOp, SignedTransaction, Transaction, Write,
 };
 
 /// Account 0 administers the log, 1 is its gateway, 2 a stranger, 3 a
@@ -32,17 +32,7 @@ impl Ids {
 }
 
 fn genesis<E: Engine>(engine: E) -> Replayer<E> {
-    let mut replayer = Replayer::open(engine).expect("opens");
-    let genesis = Genesis {
-        admin: address(ADMIN),
-        gateways: vec![address(GATEWAY)],
-        ordering: Ordering::Members,
-    };
-    let outcomes = replayer
-        .apply_entry(0, check_entry(&genesis.encode()))
-        .expect("applies");
-    assert_eq!(outcomes, vec![Outcome::Committed { version: 0 }]);
-    replayer
+    founded(engine, ADMIN, &[GATEWAY])
 }
 
 fn op(ids: &mut Ids, who: usize, op: RetentionOp) -> SignedTransaction {

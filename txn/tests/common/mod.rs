@@ -32,6 +32,23 @@ pub fn apply<E: Engine>(replayer: &mut Replayer<E>, txs: &[SignedTransaction]) -
     replayer.apply_entry(seq, checked).expect("apply")
 }
 
+/// A replayer over `engine` whose log starts with a genesis record (the
+/// log ordered by its members) naming account `admin` and the accounts
+/// `gateways`.
+pub fn founded<E: Engine>(engine: E, admin: usize, gateways: &[usize]) -> Replayer<E> {
+    let mut replayer = Replayer::open(engine).expect("opens");
+    let genesis = ordo_txn::attest::Genesis {
+        admin: address(admin),
+        gateways: gateways.iter().map(|&g| address(g)).collect(),
+        ordering: ordo_txn::attest::Ordering::Members,
+    };
+    let outcomes = replayer
+        .apply_entry(0, check_entry(&genesis.encode()))
+        .expect("applies");
+    assert_eq!(outcomes, vec![Outcome::Committed { version: 0 }]);
+    replayer
+}
+
 /// A stream id that account `creator` makes with `name`.
 pub fn stream_of(creator: usize, name: &[u8]) -> StreamId {
     ordo_txn::stream_id(&address(creator), name)
