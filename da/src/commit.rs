@@ -38,12 +38,35 @@ pub(crate) fn kzg_error(what: &str, e: c_kzg::Error) -> DaError {
     DaError::Kzg(format!("{what}: {e:?}"))
 }
 
-/// Commits to `blob` (at most [`MAX_BLOB_BYTES`]).
+/// Commits to `blob` (at most [`MAX_BLOB_BYTES`]), its segments on every
+/// core: one segment costs about 34 ms of one core (docs/BENCHMARKS.md),
+/// and the segments are independent.
 pub fn commit(blob: &[u8]) -> Result<BlobCommitment, DaError> {
     check_size(blob.len())?;
-    let segments = (0..segment_count(blob.len()))
-        .map(|index| commit_segment(segment_payload(blob, index)))
-        .collect::<Result<_, _>>()?;
+    let count = segment_count(blob.len());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(count);
+    let mut segments = vec![[0u8; 48]; count];
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|first| {
+                scope.spawn(move || -> Result<Vec<(usize, [u8; 48])>, DaError> {
+                    (first..count)
+                        .step_by(threads)
+                        .map(|index| Ok((index, commit_segment(segment_payload(blob, index))?)))
+                        .collect()
+                })
+            })
+            .collect();
+        for worker in workers {
+            let done = worker.join().expect("a commitment worker does not panic")?;
+            for (index, commitment) in done {
+                segments[index] = commitment;
+            }
+        }
+        Ok::<(), DaError>(())
+    })?;
     Ok(BlobCommitment {
         size: blob.len() as u64,
         segments,
