@@ -46,6 +46,30 @@ class RetriesExhausted(Exception):
     """Every attempt lost a conflict."""
 
 
+# Metadata naming the oldest version a node still reads at, on a refusal
+# of a read below the log's retention horizon (docs/PROTOCOL.md).
+OLDEST_VERSION_METADATA = "ordo-oldest-version"
+
+
+class Compacted(Exception):
+    """The version asked for is below the log's retention horizon: that
+    history is no longer kept. Read at `oldest` or later."""
+
+    def __init__(self, oldest: int, message: str):
+        super().__init__(f"compacted: {message}")
+        self.oldest = oldest
+
+
+def _compacted(error: grpc.RpcError) -> Optional[Compacted]:
+    """The typed form of a refusal below the horizon, if `error` is one."""
+    if error.code() != grpc.StatusCode.OUT_OF_RANGE:
+        return None
+    for key, value in error.trailing_metadata() or ():
+        if key == OLDEST_VERSION_METADATA:
+            return Compacted(int(value), error.details())
+    return None
+
+
 class TxContext:
     """A transaction being built by a `transact` function: reads at one
     snapshot (they join the read set), buffered writes and ACL operations."""
@@ -181,7 +205,10 @@ class Client:
     def get(self, stream: bytes, key: bytes, version: int = 0, min_version: int = 0) -> Optional[bytes]:
         """The value of `key` at `version` (0: latest), waiting for `min_version`."""
         request = kv_pb2.GetRequest(stream=stream, key=key, version=version, min_version=min_version)
-        answer = self.kv.Get(request)
+        try:
+            answer = self.kv.Get(request)
+        except grpc.RpcError as error:
+            raise _compacted(error) or error
         return answer.value if answer.found else None
 
     def commit(self, signed: bytes) -> kv_pb2.CommitResponse:

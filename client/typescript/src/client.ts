@@ -87,6 +87,29 @@ function call<T>(stub: any, method: string, request: object): Promise<T> {
   );
 }
 
+/** Metadata naming the oldest version a node still reads at, on a refusal
+ * of a read below the log's retention horizon (docs/PROTOCOL.md). */
+export const OLDEST_VERSION_METADATA = 'ordo-oldest-version';
+
+/** The version asked for is below the log's retention horizon: that history
+ * is no longer kept. Read at `oldest` or later. */
+export class Compacted extends Error {
+  constructor(
+    readonly oldest: bigint,
+    message: string,
+  ) {
+    super(`compacted: ${message}`);
+  }
+}
+
+/** The typed form of a refusal below the horizon, if `error` is one. */
+function compacted(error: unknown): Compacted | undefined {
+  const status = error as grpc.ServiceError;
+  if (status?.code !== grpc.status.OUT_OF_RANGE) return undefined;
+  const oldest = status.metadata?.get(OLDEST_VERSION_METADATA)[0];
+  return oldest === undefined ? undefined : new Compacted(BigInt(oldest.toString()), status.details);
+}
+
 /** The node refused one commit of a session (gRPC code and why). */
 export class SessionRefused extends Error {
   constructor(readonly code: number, message: string) {
@@ -235,11 +258,16 @@ export class Client {
     return BigInt(answer.version);
   }
 
-  /** The value of `key` at `version` (0: latest), waiting for `minVersion`. */
+  /** The value of `key` at `version` (0: latest), waiting for `minVersion`.
+   * Throws `Compacted` for a version below the log's retention horizon. */
   async get(stream: Uint8Array, key: Uint8Array, version = 0n, minVersion = 0n): Promise<Uint8Array | undefined> {
     const request = { stream, key, version: version.toString(), minVersion: minVersion.toString() };
-    const answer = await call<{ found: boolean; value: Buffer }>(this.kv, 'get', request);
-    return answer.found ? new Uint8Array(answer.value) : undefined;
+    try {
+      const answer = await call<{ found: boolean; value: Buffer }>(this.kv, 'get', request);
+      return answer.found ? new Uint8Array(answer.value) : undefined;
+    } catch (error) {
+      throw compacted(error) ?? error;
+    }
   }
 
   /** Sends signed transaction bytes (see `sign`) and returns the decision. */

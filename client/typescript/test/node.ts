@@ -1,6 +1,6 @@
 // A real `ordo dev` for the tests that need one: the binary named by
 // ORDO_BIN, on free loopback ports, with a temporary data directory;
-// stopped by PID.
+// stopped by PID. `data` holds the log admin's key, `node.key`.
 
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-export async function startNode(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+export async function startNode(): Promise<{ endpoint: string; data: string; binary: string; stop: () => Promise<void> }> {
   const binary = process.env.ORDO_BIN;
   assert.ok(binary, 'set ORDO_BIN to the ordo binary (scripts/typescript-client.sh does)');
   const data = mkdtempSync(join(tmpdir(), 'ordo-ts-'));
@@ -32,6 +32,6 @@ export async function startNode(): Promise<{ endpoint: string; stop: () => Promi
     clearTimeout(deadline);
     rmSync(data, { recursive: true, force: true });
   };
-  return { endpoint: endpoint!, stop };
+  return { endpoint: endpoint!, data, binary, stop };
 }
 
