@@ -25,16 +25,20 @@ pub enum Column {
     Outcomes,
     /// Small singletons: applied position, digest, format version.
     Meta,
+    /// Each versioned delete, remembered until the horizon passes it and
+    /// the versions it shadows are swept (see [`crate::retention`]).
+    Deletes,
 }
 
 impl Column {
     /// Every column, in a fixed order.
-    pub const ALL: [Column; 5] = [
+    pub const ALL: [Column; 6] = [
         Column::Data,
         Column::Acl,
         Column::Changes,
         Column::Outcomes,
         Column::Meta,
+        Column::Deletes,
     ];
 
     /// Whether every key of the column is a versioned key
@@ -50,7 +54,7 @@ impl Column {
         match self {
             Column::Data | Column::Acl => Collected::Versions,
             Column::Changes => Collected::ChangeRecords,
-            Column::Outcomes | Column::Meta => Collected::Never,
+            Column::Outcomes | Column::Meta | Column::Deletes => Collected::Never,
         }
     }
 
@@ -62,6 +66,7 @@ impl Column {
             Column::Changes => "changes",
             Column::Outcomes => "outcomes",
             Column::Meta => "meta",
+            Column::Deletes => "deletes",
         }
     }
 }
@@ -81,13 +86,17 @@ pub enum BatchOp {
     Put(Column, Vec<u8>, Vec<u8>),
     /// Remove `key` from the column.
     Delete(Column, Vec<u8>),
+    /// Remove every key `from <= key < to` from the column.
+    DeleteRange(Column, Vec<u8>, Vec<u8>),
 }
 
 impl BatchOp {
     /// The (column, key) the change touches.
     pub fn order_key(&self) -> (Column, &[u8]) {
         match self {
-            BatchOp::Put(c, k, _) | BatchOp::Delete(c, k) => (*c, k),
+            BatchOp::Put(c, k, _) | BatchOp::Delete(c, k) | BatchOp::DeleteRange(c, k, _) => {
+                (*c, k)
+            }
         }
     }
 }
@@ -115,6 +124,11 @@ impl WriteBatch {
     /// Adds a delete.
     pub fn delete(&mut self, column: Column, key: Vec<u8>) {
         self.ops.push(BatchOp::Delete(column, key));
+    }
+
+    /// Adds the removal of every key `from <= key < to`.
+    pub fn delete_range(&mut self, column: Column, from: Vec<u8>, to: Vec<u8>) {
+        self.ops.push(BatchOp::DeleteRange(column, from, to));
     }
 }
 
@@ -362,6 +376,12 @@ impl Engine for MemEngine {
                 }
                 BatchOp::Delete(c, k) => {
                     columns.entry(c).or_default().remove(&k);
+                }
+                BatchOp::DeleteRange(c, from, to) => {
+                    let rows = columns.entry(c).or_default();
+                    let mut doomed = rows.split_off(&from);
+                    let mut kept = doomed.split_off(&to);
+                    rows.append(&mut kept);
                 }
             }
         }

@@ -64,7 +64,9 @@ fn decode_value(bytes: &[u8]) -> Result<Option<Vec<u8>>, MvccError> {
     crate::row::decode_value(bytes).map_err(|e| MvccError::Corrupt(e.to_string()))
 }
 
-/// Adds a versioned write of `key` to `batch`.
+/// Adds a versioned write of `key` to `batch`; a delete is also
+/// remembered (column [`Column::Deletes`]) until the horizon passes it and
+/// [`MvccStore::sweep_deletes`] removes what it shadows.
 pub fn stage_write(
     batch: &mut WriteBatch,
     column: Column,
@@ -73,12 +75,33 @@ pub fn stage_write(
     version: u64,
     value: Option<&[u8]>,
 ) {
-    batch.put(
-        column,
-        encode_versioned(stream, key, version),
-        encode_value(value),
-    );
+    let versioned = encode_versioned(stream, key, version);
+    if value.is_none() {
+        batch.put(
+            Column::Deletes,
+            delete_record(column, &versioned),
+            Vec::new(),
+        );
+    }
+    batch.put(column, versioned, encode_value(value));
 }
+
+/// The [`Column::Deletes`] key of a delete stored at `versioned` in
+/// `column`: its version first (big-endian, so a sweep reads them oldest
+/// first), then the column, then the versioned key.
+fn delete_record(column: Column, versioned: &[u8]) -> Vec<u8> {
+    let (_, version) = versioned.split_at(versioned.len() - VERSION_BYTES);
+    let version = !u64::from_be_bytes(version.try_into().expect("eight bytes"));
+    let mut record = Vec::with_capacity(9 + versioned.len());
+    record.extend_from_slice(&version.to_be_bytes());
+    record.push(u8::from(column == Column::Acl));
+    record.extend_from_slice(versioned);
+    record
+}
+
+/// Most deletes one [`MvccStore::sweep_deletes`] batch sweeps: a batch of
+/// about 100 KiB, written while replay goes on.
+pub const MAX_SWEEP_BATCH: usize = 1024;
 
 /// Where a paged scan resumes: the snapshot version every page reads at,
 /// and the first key of the next page. Clients hold its encoding as opaque
@@ -127,6 +150,8 @@ pub struct MvccStore<E> {
     newest: Option<std::sync::Arc<NewestVersions>>,
     /// The retention horizon: the oldest version reads are answered at.
     horizon: std::sync::Arc<AtomicU64>,
+    /// Deletes swept since the store was opened.
+    swept: std::sync::Arc<AtomicU64>,
 }
 
 impl<E: Engine> MvccStore<E> {
@@ -136,6 +161,7 @@ impl<E: Engine> MvccStore<E> {
             engine,
             newest: None,
             horizon: Default::default(),
+            swept: Default::default(),
         }
     }
 
@@ -146,6 +172,7 @@ impl<E: Engine> MvccStore<E> {
             engine,
             newest: Some(std::sync::Arc::new(NewestVersions::new(limits, written))),
             horizon: Default::default(),
+            swept: Default::default(),
         }
     }
 
@@ -195,6 +222,68 @@ impl<E: Engine> MvccStore<E> {
             true => Err(MvccError::Compacted { asked: at, oldest }),
             false => Ok(()),
         }
+    }
+
+    /// Sweeps up to `max` deletes the horizon has passed (oldest first,
+    /// capped by [`MAX_SWEEP_BATCH`]): for each, every version of its key
+    /// at or below the delete goes, in one range deletion. That is always
+    /// safe: at or below the horizon, a delete shadows everything older,
+    /// and a newer version at or below the horizon shadows it too. Returns
+    /// how many were swept; 0 when none is due.
+    ///
+    /// Collection inside compactions takes the versions a newer one
+    /// shadows, but can drop a tombstone only when it sees every file; the
+    /// sweep takes deleted keys away without that.
+    pub fn sweep_deletes(&self, max: usize) -> Result<usize, MvccError> {
+        let due = self.due_deletes(max.min(MAX_SWEEP_BATCH))?;
+        let mut batch = WriteBatch::default();
+        for (record, column, from, to) in &due {
+            // The record says a delete was staged; a later write of the
+            // same key at the same version may have replaced it (a
+            // transaction may write one key twice). Only a stored
+            // tombstone is swept.
+            let stored = self.engine.get(*column, from)?;
+            if stored.as_deref().is_some_and(crate::row::is_tombstone) {
+                batch.delete_range(*column, from.clone(), to.clone());
+            }
+            batch.delete(Column::Deletes, record.clone());
+        }
+        if !due.is_empty() {
+            self.write(batch, false)?;
+            self.swept.fetch_add(due.len() as u64, Ordering::Relaxed);
+        }
+        Ok(due.len())
+    }
+
+    /// Deletes [`MvccStore::sweep_deletes`] swept since the store opened.
+    pub fn swept_deletes(&self) -> u64 {
+        self.swept.load(Ordering::Relaxed)
+    }
+
+    /// Up to `max` delete records the horizon reached, oldest first, each
+    /// with the range it sweeps.
+    fn due_deletes(&self, max: usize) -> Result<Vec<DueDelete>, MvccError> {
+        let horizon = self.horizon();
+        let mut due = Vec::new();
+        let mut failure = None;
+        self.engine
+            .scan_from(Column::Deletes, &[], &mut |record, _| {
+                if due.len() == max {
+                    return false;
+                }
+                match sweep_of(record, horizon) {
+                    Ok(Some((column, from, to))) => {
+                        due.push((record.to_vec(), column, from, to));
+                        true
+                    }
+                    Ok(None) => false,
+                    Err(e) => {
+                        failure = Some(e);
+                        false
+                    }
+                }
+            })?;
+        failure.map_or(Ok(due), Err)
     }
 
     /// The engine underneath, for batches and singletons.
@@ -306,6 +395,36 @@ impl<E: Engine> MvccStore<E> {
         self.check_retained(at)?;
         walk.failure.map_or(Ok(walk.page), Err)
     }
+}
+
+/// A delete record due for sweeping: the record, and its key's column and
+/// versions `from..to` (the delete and everything older).
+type DueDelete = (Vec<u8>, Column, Vec<u8>, Vec<u8>);
+
+/// The versions one delete sweeps: its key's column, and `from..to`.
+type SweptRange = (Column, Vec<u8>, Vec<u8>);
+
+/// The range deletion a [`Column::Deletes`] record asks for once the
+/// horizon reaches it: every version of its key at or below the delete.
+/// None when the horizon has not reached it.
+fn sweep_of(record: &[u8], horizon: u64) -> Result<Option<SweptRange>, MvccError> {
+    let corrupt = || MvccError::Corrupt("delete record".into());
+    let (version, rest) = record.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    if u64::from_be_bytes(*version) > horizon {
+        return Ok(None);
+    }
+    let (&column, versioned) = rest.split_first().ok_or_else(corrupt)?;
+    let column = match column {
+        0 => Column::Data,
+        1 => Column::Acl,
+        _ => return Err(corrupt()),
+    };
+    let prefix_len = versioned
+        .len()
+        .checked_sub(VERSION_BYTES)
+        .ok_or_else(corrupt)?;
+    let end = crate::keys::prefix_end(&versioned[..prefix_len]).ok_or_else(corrupt)?;
+    Ok(Some((column, versioned.to_vec(), end)))
 }
 
 /// Versions in a row a scan steps over before it seeks instead: a seek

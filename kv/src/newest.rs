@@ -215,6 +215,10 @@ impl NewestVersions {
                     shard.written_through = u64::MAX;
                     shard.remove(slot, prefix);
                 }
+                // A sweep removes versions at or below the horizon only:
+                // no read this cache answers sees them, and a key's newest
+                // version (or a tombstone, absence either way) stays true.
+                BatchOp::DeleteRange(..) => {}
             }
         }
     }

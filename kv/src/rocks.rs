@@ -195,6 +195,7 @@ fn rocks_batch_bytes(ops: &[BatchOp]) -> usize {
         .map(|op| match op {
             BatchOp::Put(_, k, v) => k.len() + v.len(),
             BatchOp::Delete(_, k) => k.len(),
+            BatchOp::DeleteRange(_, from, to) => from.len() + to.len(),
         })
         .sum();
     HEADER + payload + ops.len() * PER_OP_OVERHEAD
@@ -244,6 +245,7 @@ impl RocksEngine {
             match op {
                 BatchOp::Put(c, k, v) => rocks.put_cf(self.cf(*c)?, k, v),
                 BatchOp::Delete(c, k) => rocks.delete_cf(self.cf(*c)?, k),
+                BatchOp::DeleteRange(c, from, to) => rocks.delete_range_cf(self.cf(*c)?, from, to),
             }
         }
         Ok(rocks)

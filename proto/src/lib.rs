@@ -103,6 +103,7 @@ mod tests {
                 keep_secs: 3_600,
                 collected_rows: 12,
                 stored_versions: 3_400,
+                swept_deletes: 5,
             }),
         };
         let bytes = status.encode_to_vec();

@@ -184,27 +184,42 @@ async fn a_compaction_refuses_reads_sql_and_watches_below_it_and_survives_a_rest
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_nodes_compactor_keeps_the_policy_unasked() {
+async fn the_nodes_compactor_keeps_the_policy_and_its_sweeper_takes_deleted_keys_away() {
     let data = tempfile::tempdir().unwrap();
     let node = DevNode::start_with(data.path(), &[]);
     let admin = data.path().join("node.key");
-    assert!(
-        set_policy(&node.endpoint, &admin, "10", "0")
-            .status
-            .success()
-    );
+    let policy = set_policy(&node.endpoint, &admin, "10", "0");
+    assert!(policy.status.success());
     let signer = ordo_client::keyfile::load(&data.path().join("cli.key")).unwrap();
     let client = ordo_client::Client::connect(&node.endpoint).await.unwrap();
+    let stream = ordo_txn::stream_id(&ordo_txn::address_of(&signer), b"default");
+    for value in [Some(&b"soon gone"[..]), None] {
+        client
+            .transact(&signer, async |tx| {
+                match value {
+                    Some(value) => tx.put(stream, b"gone", value),
+                    None => tx.delete(stream, b"gone"),
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
     let versions = put_many(&client, &signer, 90).await;
     let newest = *versions.last().unwrap();
+    let retention = |field: &str| status(&node.endpoint)["retention"][field].as_u64().unwrap();
     let horizon = eventually(Duration::from_secs(30), "the compactor compacts", || {
-        let horizon = status(&node.endpoint)["retention"]["horizon"]
-            .as_u64()
-            .unwrap();
+        let horizon = retention("horizon");
         (horizon > 0).then_some(horizon)
     });
     assert!(
         horizon >= 64 && horizon + 10 <= newest + 1,
         "horizon {horizon}, newest {newest}"
     );
+    eventually(
+        Duration::from_secs(30),
+        "the sweeper sweeps the delete",
+        || (retention("swept_deletes") >= 1).then_some(()),
+    );
+    assert_eq!(client.get(stream, b"gone").await.unwrap(), None);
 }

@@ -22,7 +22,10 @@ pub use plain::{
     a_seeking_scan_moves_forward_as_its_visitor_says, batches_read_back_like_a_sorted_map,
     mvcc_reads_match_every_version_written, scan_pages_respect_the_byte_bound_but_always_progress,
 };
-pub use retention::collection_keeps_every_answer_at_or_above_the_horizon;
+pub use retention::{
+    collection_keeps_every_answer_at_or_above_the_horizon,
+    sweeping_removes_what_each_delete_the_horizon_passed_shadows,
+};
 
 use std::cell::RefCell;
 
@@ -34,6 +37,7 @@ pub fn engine<H: EngineHarness>(harness: H) {
     scan_pages_respect_the_byte_bound_but_always_progress(&mut *harness.borrow_mut());
     a_seeking_scan_moves_forward_as_its_visitor_says(&mut *harness.borrow_mut());
     collection_keeps_every_answer_at_or_above_the_horizon(&harness);
+    sweeping_removes_what_each_delete_the_horizon_passed_shadows(&harness);
 }
 
 #[cfg(test)]

@@ -197,3 +197,53 @@ pub fn collection_keeps_every_answer_at_or_above_the_horizon<H: EngineHarness>(
         },
     );
 }
+
+/// Versions the sweep must have removed: every version at or below each
+/// delete the horizon reached.
+fn swept_rows(history: &History, horizon: u64) -> BTreeSet<Vec<u8>> {
+    let mut swept = BTreeSet::new();
+    for ((stream, key), versions) in history {
+        let deleted = versions
+            .iter()
+            .filter(|(v, value)| *v <= horizon && value.is_none());
+        let Some(newest_delete) = deleted.map(|(v, _)| *v).max() else {
+            continue;
+        };
+        for (version, _) in versions.iter().filter(|(v, _)| *v <= newest_delete) {
+            swept.insert(crate::keys::encode_versioned(stream, key, *version));
+        }
+    }
+    swept
+}
+
+/// A sweep removes every version a delete at or below the horizon
+/// shadows, and the delete's own record, without changing an answer at or
+/// above the horizon; deletes above it wait.
+pub fn sweeping_removes_what_each_delete_the_horizon_passed_shadows<H: EngineHarness>(
+    harness: &RefCell<H>,
+) {
+    run(
+        "sweeping removes what each delete the horizon passed shadows",
+        steps(),
+        |steps| {
+            let store = MvccStore::new(harness.borrow_mut().fresh());
+            let (history, horizon) = write_steps(&store, &steps)?;
+            let last = steps.len() as u64;
+            while store.sweep_deletes(3).map_err(fail)? > 0 {}
+            check_reads(&store, &history, horizon, last)?;
+            let data: BTreeSet<_> = stored_keys(store.engine(), Column::Data)?
+                .into_iter()
+                .collect();
+            let left: Vec<_> = swept_rows(&history, horizon)
+                .intersection(&data)
+                .cloned()
+                .collect();
+            prop_assert!(left.is_empty(), "rows a swept delete shadows: {:?}", left);
+            for record in stored_keys(store.engine(), Column::Deletes)? {
+                let version = u64::from_be_bytes(record[..8].try_into().expect("8 bytes"));
+                prop_assert!(version > horizon, "a delete at {} is left", version);
+            }
+            Ok(())
+        },
+    );
+}

@@ -125,6 +125,7 @@ pub struct RetentionJson {
     keep_versions: Option<u64>,
     keep_secs: u64,
     collected_rows: u64,
+    swept_deletes: u64,
     stored_versions: u64,
 }
 
@@ -137,6 +138,7 @@ impl RetentionJson {
                 .then_some(status.keep_versions),
             keep_secs: status.keep_secs,
             collected_rows: status.collected_rows,
+            swept_deletes: status.swept_deletes,
             stored_versions: status.stored_versions,
         }
     }
@@ -166,8 +168,8 @@ async fn status(endpoint: &str, json: bool) -> anyhow::Result<()> {
     println!("horizon        {}", retention.horizon);
     println!("policy         {}", describe_policy(&retention));
     println!(
-        "collected      {} rows; about {} versions stored",
-        retention.collected_rows, retention.stored_versions
+        "collected      {} rows, {} deletes swept; about {} versions stored",
+        retention.collected_rows, retention.swept_deletes, retention.stored_versions
     );
     Ok(())
 }

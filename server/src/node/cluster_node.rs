@@ -733,6 +733,8 @@ async fn serve_until_stopped(
     let compactor = (client.as_ref())
         .filter(|_| config.roles.contains(&Role::Gateway))
         .map(|client| crate::node::compactor::spawn(client.handles()));
+    let sweeper =
+        (client.as_ref()).map(|client| crate::node::compactor::spawn_sweeper(client.handles().0));
     if let Some(client) = &client {
         let page = client.metrics_page();
         let _ = late.set(match &miner {
@@ -768,8 +770,8 @@ async fn serve_until_stopped(
     if let Some((miner, _)) = miner {
         miner.abort();
     }
-    if let Some(compactor) = compactor {
-        compactor.abort();
+    for task in [compactor, sweeper].into_iter().flatten() {
+        task.abort();
     }
     if let Some(client) = client {
         client.stop().await;

@@ -83,6 +83,40 @@ pub fn due(state: &Retention, applied: u64, samples: &Samples, now: Instant) -> 
     (to >= state.horizon.saturating_add(MIN_COMPACTION_STEP)).then_some(to)
 }
 
+/// Deletes swept per [`COMPACTOR_TICK`] at most: a bound on the work one
+/// tick adds beside replay (64 batches of `MAX_SWEEP_BATCH`).
+pub const MAX_SWEPT_PER_TICK: usize = 64 * ordo_kv::mvcc::MAX_SWEEP_BATCH;
+
+/// Starts the sweeper of a node that keeps state: every tick it removes
+/// what the deletes the horizon passed shadow (`MvccStore::sweep_deletes`),
+/// off the async threads.
+pub fn spawn_sweeper(snapshots: Snapshots) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(COMPACTOR_TICK);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let state = snapshots.state.clone();
+            let swept = tokio::task::spawn_blocking(move || sweep(&state)).await;
+            if let Ok(Err(e)) = swept {
+                tracing::warn!(error = %e, "sweeping deletes below the horizon");
+            }
+        }
+    })
+}
+
+/// Sweeps until nothing is due or [`MAX_SWEPT_PER_TICK`] went.
+fn sweep<E: ordo_kv::Engine>(state: &ordo_kv::MvccStore<E>) -> Result<usize, ordo_kv::MvccError> {
+    let mut swept = 0;
+    while swept < MAX_SWEPT_PER_TICK {
+        match state.sweep_deletes(ordo_kv::mvcc::MAX_SWEEP_BATCH)? {
+            0 => break,
+            n => swept += n,
+        }
+    }
+    Ok(swept)
+}
+
 /// Starts the compactor of a gateway node.
 pub fn spawn((snapshots, commits): (Snapshots, Commits)) -> tokio::task::JoinHandle<()> {
     tokio::spawn(run(snapshots, commits))

@@ -254,6 +254,12 @@ pub fn render_retention(retention: &ordo_proto::v1::RetentionStatus, out: &mut S
         "Rows the store removed since the node started: versions the horizon shadowed, change records below it.",
         retention.collected_rows,
     );
+    counter(
+        out,
+        "ordo_swept_deletes_total",
+        "Deletes below the horizon whose key's older versions, and the delete itself, were swept away.",
+        retention.swept_deletes,
+    );
     gauge(
         out,
         "ordo_stored_versions",

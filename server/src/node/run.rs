@@ -347,6 +347,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     };
     let exporter = tokio::spawn(crate::node::metrics::serve(metrics_listener, page));
     let compactor = crate::node::compactor::spawn((parts.snapshots.clone(), parts.commits.clone()));
+    let sweeper = crate::node::compactor::spawn_sweeper(parts.snapshots.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -354,6 +355,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     serve(parts, listener, shutdown_signal()).await?;
     exporter.abort();
     compactor.abort();
+    sweeper.abort();
     if let Some(miner) = miner {
         miner.abort();
     }

@@ -111,6 +111,7 @@ pub fn retention_status(
         keep_versions: retention.policy.keep_versions,
         keep_secs: retention.policy.keep_secs,
         collected_rows: engine.collected_rows(),
+        swept_deletes: state.swept_deletes(),
         stored_versions: engine.estimated_rows(Column::Data) + engine.estimated_rows(Column::Acl),
     })
 }
