@@ -14,6 +14,11 @@
 //!    once moving the horizon every 100,000 writes to keep the newest
 //!    `--keep-versions`; the store's files are measured as written
 //!    (background compactions only) and after a full collection.
+//! 3. **Deletes**: a queue, `--queue-keys` keys each put and deleted at once
+//!    (two versions per key), once keeping everything and once keeping the
+//!    newest `--keep-versions` with the node's sweep of deletes the horizon
+//!    passed; rows left in the data column as written (background
+//!    compactions and sweeps only: no full compaction).
 
 use clap::Parser;
 use ordo_bench as _; // links the benchmarks' allocator (jemalloc)
@@ -36,6 +41,9 @@ struct Args {
     /// Writes of the disk part.
     #[arg(long, default_value_t = 10_000_000)]
     hot_writes: u64,
+    /// Keys of the delete part.
+    #[arg(long, default_value_t = 1_000_000)]
+    queue_keys: u64,
     /// Versions the retained disk case keeps.
     #[arg(long, default_value_t = 100_000)]
     keep_versions: u64,
@@ -114,8 +122,28 @@ fn main() -> anyhow::Result<()> {
             print_disk(disks.last().expect("just pushed"));
         }
     }
+    let mut queues = Vec::new();
+    for retained in [false, true] {
+        let dir = tempfile::tempdir_in(&args.dir)?;
+        queues.push(queue_case(dir.path(), &args, retained)?);
+        if !args.json {
+            let q = queues.last().expect("just pushed");
+            println!(
+                "queue of {} keys, {}: {} data rows left, {} MiB, {} deletes swept",
+                q.keys,
+                if q.retained {
+                    "retained"
+                } else {
+                    "everything kept"
+                },
+                q.rows_left,
+                q.bytes >> 20,
+                q.deletes_swept
+            );
+        }
+    }
     if args.json {
-        let report = serde_json::json!({ "reads": reads, "disk": disks });
+        let report = serde_json::json!({ "reads": reads, "disk": disks, "queue": queues });
         println!("{}", serde_json::to_string(&report)?);
     }
     Ok(())
@@ -238,6 +266,61 @@ fn disk_case(dir: &Path, args: &Args, retained: bool) -> anyhow::Result<Disk> {
         rows_collected: store.engine().collected_rows(),
         seconds,
     })
+}
+
+/// The figures of one queue run.
+#[derive(Debug, Serialize)]
+struct Queue {
+    retained: bool,
+    keys: u64,
+    rows_left: u64,
+    bytes: u64,
+    deletes_swept: u64,
+}
+
+/// Puts and deletes `keys` keys one after the other; with `retained`,
+/// raises the horizon every [`RAISE_EVERY`] versions and sweeps.
+fn queue_case(dir: &Path, args: &Args, retained: bool) -> anyhow::Result<Queue> {
+    let store = MvccStore::new(RocksEngine::open(dir)?);
+    let mut batch = WriteBatch::with_capacity(1_000);
+    for n in 1..=args.queue_keys {
+        let (put, delete) = (2 * n - 1, 2 * n);
+        stage_write(
+            &mut batch,
+            Column::Data,
+            &STREAM,
+            &key(n),
+            put,
+            Some(&VALUE),
+        );
+        stage_write(&mut batch, Column::Data, &STREAM, &key(n), delete, None);
+        if batch.ops.len() >= 1_000 {
+            store.write(std::mem::take(&mut batch), false)?;
+        }
+        if retained && delete % RAISE_EVERY == 0 {
+            store.advance_horizon(delete.saturating_sub(args.keep_versions));
+            while store.sweep_deletes(ordo_kv::mvcc::MAX_SWEEP_BATCH)? > 0 {}
+        }
+    }
+    store.write(batch, false)?;
+    let rows_left = count_rows(store.engine(), Column::Data)?;
+    Ok(Queue {
+        retained,
+        keys: args.queue_keys,
+        rows_left,
+        bytes: dir_bytes(dir)?,
+        deletes_swept: store.swept_deletes(),
+    })
+}
+
+/// Rows a scan of `column` sees.
+fn count_rows(engine: &RocksEngine, column: Column) -> anyhow::Result<u64> {
+    let mut rows = 0;
+    engine.scan_from(column, &[], &mut |_, _| {
+        rows += 1;
+        true
+    })?;
+    Ok(rows)
 }
 
 /// Bytes of every file under `dir`.
