@@ -103,6 +103,10 @@ fn delete_record(column: Column, versioned: &[u8]) -> Vec<u8> {
 /// about 100 KiB, written while replay goes on.
 pub const MAX_SWEEP_BATCH: usize = 1024;
 
+/// Versions of one swept key removed one by one; a key with more gets a
+/// single range deletion instead.
+pub const SWEEP_POINT_DELETES: usize = 16;
+
 /// Where a paged scan resumes: the snapshot version every page reads at,
 /// and the first key of the next page. Clients hold its encoding as opaque
 /// bytes and hand it back, so decoding takes any bytes at all.
@@ -238,14 +242,7 @@ impl<E: Engine> MvccStore<E> {
         let due = self.due_deletes(max.min(MAX_SWEEP_BATCH))?;
         let mut batch = WriteBatch::default();
         for (record, column, from, to) in &due {
-            // The record says a delete was staged; a later write of the
-            // same key at the same version may have replaced it (a
-            // transaction may write one key twice). Only a stored
-            // tombstone is swept.
-            let stored = self.engine.get(*column, from)?;
-            if stored.as_deref().is_some_and(crate::row::is_tombstone) {
-                batch.delete_range(*column, from.clone(), to.clone());
-            }
+            self.stage_sweep(&mut batch, *column, from, to)?;
             batch.delete(Column::Deletes, record.clone());
         }
         if !due.is_empty() {
@@ -258,6 +255,43 @@ impl<E: Engine> MvccStore<E> {
     /// Deletes [`MvccStore::sweep_deletes`] swept since the store opened.
     pub fn swept_deletes(&self) -> u64 {
         self.swept.load(Ordering::Relaxed)
+    }
+
+    /// Stages the removal of the versions `from..to` of one key (a delete
+    /// and everything older), if the row at `from` is still a tombstone:
+    /// a later write of the same key at the same version may have replaced
+    /// the delete (a transaction may write one key twice).
+    ///
+    /// A key with a few such versions (the common case: put, then delete)
+    /// gets a point delete each; a longer history one range deletion.
+    /// Every range deletion stays in the files until compaction drops it,
+    /// and reads that cross it pay for it, so they are kept for the keys
+    /// where they save the most.
+    fn stage_sweep(
+        &self,
+        batch: &mut WriteBatch,
+        column: Column,
+        from: &[u8],
+        to: &[u8],
+    ) -> Result<(), MvccError> {
+        let mut versions = Vec::new();
+        let mut tombstone = false;
+        self.engine.scan_from(column, from, &mut |k, v| {
+            if k >= to || versions.len() > SWEEP_POINT_DELETES {
+                return false;
+            }
+            if versions.is_empty() {
+                tombstone = k == from && crate::row::is_tombstone(v);
+            }
+            versions.push(k.to_vec());
+            tombstone
+        })?;
+        match (tombstone, versions.len() > SWEEP_POINT_DELETES) {
+            (false, _) => {}
+            (true, false) => versions.into_iter().for_each(|k| batch.delete(column, k)),
+            (true, true) => batch.delete_range(column, from.to_vec(), to.to_vec()),
+        }
+        Ok(())
     }
 
     /// Up to `max` delete records the horizon reached, oldest first, each

@@ -23,6 +23,7 @@ pub use plain::{
     mvcc_reads_match_every_version_written, scan_pages_respect_the_byte_bound_but_always_progress,
 };
 pub use retention::{
+    a_deleted_key_with_a_long_history_is_swept_whole,
     collection_keeps_every_answer_at_or_above_the_horizon,
     sweeping_removes_what_each_delete_the_horizon_passed_shadows,
 };
@@ -38,6 +39,7 @@ pub fn engine<H: EngineHarness>(harness: H) {
     a_seeking_scan_moves_forward_as_its_visitor_says(&mut *harness.borrow_mut());
     collection_keeps_every_answer_at_or_above_the_horizon(&harness);
     sweeping_removes_what_each_delete_the_horizon_passed_shadows(&harness);
+    a_deleted_key_with_a_long_history_is_swept_whole(&mut *harness.borrow_mut());
 }
 
 #[cfg(test)]

@@ -247,3 +247,46 @@ pub fn sweeping_removes_what_each_delete_the_horizon_passed_shadows<H: EngineHar
         },
     );
 }
+
+/// A deleted key with a history longer than
+/// [`crate::mvcc::SWEEP_POINT_DELETES`] is swept too (by a range
+/// deletion), and a neighbour key with the same prefix keeps its rows.
+pub fn a_deleted_key_with_a_long_history_is_swept_whole<H: EngineHarness>(harness: &mut H) {
+    let store = MvccStore::new(harness.fresh());
+    let depth = crate::mvcc::SWEEP_POINT_DELETES as u64 * 2;
+    let mut batch = crate::WriteBatch::default();
+    for version in 1..=depth {
+        crate::mvcc::stage_write(
+            &mut batch,
+            Column::Data,
+            &STREAMS[0],
+            b"k",
+            version,
+            Some(b"v"),
+        );
+        crate::mvcc::stage_write(
+            &mut batch,
+            Column::Data,
+            &STREAMS[0],
+            b"k\0",
+            version,
+            Some(b"n"),
+        );
+    }
+    crate::mvcc::stage_write(&mut batch, Column::Data, &STREAMS[0], b"k", depth + 1, None);
+    store.engine().write(batch, false).expect("writes");
+    store.advance_horizon(depth + 1);
+    assert_eq!(store.sweep_deletes(10).expect("sweeps"), 1);
+    let rows = stored_keys(store.engine(), Column::Data).expect("scans");
+    let neighbour = crate::keys::encode_key_prefix(&STREAMS[0], b"k\0");
+    assert_eq!(
+        rows.len() as u64,
+        depth,
+        "only the neighbour's versions are left"
+    );
+    assert!(rows.iter().all(|row| row.starts_with(&neighbour)));
+    let got = store
+        .get(Column::Data, &STREAMS[0], b"k", depth + 1)
+        .expect("reads");
+    assert_eq!(got, None);
+}
