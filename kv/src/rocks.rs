@@ -374,7 +374,10 @@ impl Engine for RocksEngine {
         // step takes in every file, so its filter may drop tombstones.
         let mut options = rocksdb::CompactOptions::default();
         options.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
-        for column in Column::ALL.into_iter().filter(|&c| is_collected(c)) {
+        // The delete records too: sweeping removes them one by one, and
+        // their removals are worth compacting away with the rest.
+        let swept = |c: Column| is_collected(c) || c == Column::Deletes;
+        for column in Column::ALL.into_iter().filter(|&c| swept(c)) {
             self.db
                 .compact_range_cf_opt(self.cf(column)?, None::<&[u8]>, None::<&[u8]>, &options);
         }

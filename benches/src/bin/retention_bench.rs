@@ -18,7 +18,8 @@
 //!    (two versions per key), once keeping everything and once keeping the
 //!    newest `--keep-versions` with the node's sweep of deletes the horizon
 //!    passed; rows left in the data column as written (background
-//!    compactions and sweeps only: no full compaction).
+//!    compactions and sweeps only), and the files before and after a full
+//!    compaction.
 
 use clap::Parser;
 use ordo_bench as _; // links the benchmarks' allocator (jemalloc)
@@ -66,6 +67,8 @@ const SCANS: usize = 15;
 const GETS: u64 = 20_000;
 /// Hot keys of the disk part.
 const HOT_KEYS: u64 = 10;
+/// Bytes in a MiB, for the text report.
+const MIB: f64 = 1024.0 * 1024.0;
 /// Writes between two raises of the horizon in the retained disk case.
 const RAISE_EVERY: u64 = 100_000;
 
@@ -129,7 +132,7 @@ fn main() -> anyhow::Result<()> {
         if !args.json {
             let q = queues.last().expect("just pushed");
             println!(
-                "queue of {} keys, {}: {} data rows left, {} MiB, {} deletes swept",
+                "queue of {} keys, {}: {} data rows left, {:.1} MiB as written, {:.1} MiB after a full compaction, {} deletes swept",
                 q.keys,
                 if q.retained {
                     "retained"
@@ -137,7 +140,8 @@ fn main() -> anyhow::Result<()> {
                     "everything kept"
                 },
                 q.rows_left,
-                q.bytes >> 20,
+                q.bytes as f64 / MIB,
+                q.bytes_after_compaction as f64 / MIB,
                 q.deletes_swept
             );
         }
@@ -276,6 +280,7 @@ struct Queue {
     rows_left: u64,
     bytes: u64,
     deletes_swept: u64,
+    bytes_after_compaction: u64,
 }
 
 /// Puts and deletes `keys` keys one after the other; with `retained`,
@@ -304,12 +309,15 @@ fn queue_case(dir: &Path, args: &Args, retained: bool) -> anyhow::Result<Queue> 
     }
     store.write(batch, false)?;
     let rows_left = count_rows(store.engine(), Column::Data)?;
+    let bytes = dir_bytes(dir)?;
+    store.engine().collect()?;
     Ok(Queue {
         retained,
         keys: args.queue_keys,
         rows_left,
-        bytes: dir_bytes(dir)?,
+        bytes,
         deletes_swept: store.swept_deletes(),
+        bytes_after_compaction: dir_bytes(dir)?,
     })
 }
 
@@ -323,7 +331,9 @@ fn count_rows(engine: &RocksEngine, column: Column) -> anyhow::Result<u64> {
     Ok(rows)
 }
 
-/// Bytes of every file under `dir`.
+/// Bytes of the store's table files (`*.sst`) under `dir`: the data.
+/// The write-ahead log and RocksDB's own info log come and go with
+/// flushes and restarts, and are bounded apart from what is stored.
 fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
@@ -331,7 +341,8 @@ fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
         let meta = entry.metadata()?;
         total += match meta.is_dir() {
             true => dir_bytes(&entry.path())?,
-            false => meta.len(),
+            false if entry.path().extension().is_some_and(|e| e == "sst") => meta.len(),
+            false => 0,
         };
     }
     Ok(total)
@@ -358,15 +369,15 @@ fn print_reads(case: &ReadCase) {
 
 fn print_disk(disk: &Disk) {
     println!(
-        "{} writes to {HOT_KEYS} keys, {}: {} MiB as written, {} MiB after collection, {} rows collected ({:.1} s)",
+        "{} writes to {HOT_KEYS} keys, {}: {:.1} MiB as written, {:.1} MiB after collection, {} rows collected ({:.1} s)",
         disk.writes,
         if disk.retained {
             "retained"
         } else {
             "everything kept"
         },
-        disk.bytes_as_written >> 20,
-        disk.bytes_after_collection >> 20,
+        disk.bytes_as_written as f64 / MIB,
+        disk.bytes_after_collection as f64 / MIB,
         disk.rows_collected,
         disk.seconds
     );
