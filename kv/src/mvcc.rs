@@ -156,6 +156,12 @@ pub struct MvccStore<E> {
     horizon: std::sync::Arc<AtomicU64>,
     /// Deletes swept since the store was opened.
     swept: std::sync::Arc<AtomicU64>,
+    /// Where the next sweep starts reading delete records: just past the
+    /// last one swept. Every record before it is swept (its removal may
+    /// still sit in the files until compaction), and every new record has
+    /// a newer version, so starting here skips those removals instead of
+    /// stepping over them on every sweep.
+    sweep_cursor: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
 impl<E: Engine> MvccStore<E> {
@@ -166,6 +172,7 @@ impl<E: Engine> MvccStore<E> {
             newest: None,
             horizon: Default::default(),
             swept: Default::default(),
+            sweep_cursor: Default::default(),
         }
     }
 
@@ -177,6 +184,7 @@ impl<E: Engine> MvccStore<E> {
             newest: Some(std::sync::Arc::new(NewestVersions::new(limits, written))),
             horizon: Default::default(),
             swept: Default::default(),
+            sweep_cursor: Default::default(),
         }
     }
 
@@ -245,9 +253,12 @@ impl<E: Engine> MvccStore<E> {
             self.stage_sweep(&mut batch, *column, from, to)?;
             batch.delete(Column::Deletes, record.clone());
         }
-        if !due.is_empty() {
+        if let Some((last, ..)) = due.last() {
             self.write(batch, false)?;
             self.swept.fetch_add(due.len() as u64, Ordering::Relaxed);
+            let mut next = last.clone();
+            next.push(0);
+            *self.sweep_cursor.lock().unwrap_or_else(|p| p.into_inner()) = next;
         }
         Ok(due.len())
     }
@@ -298,10 +309,15 @@ impl<E: Engine> MvccStore<E> {
     /// with the range it sweeps.
     fn due_deletes(&self, max: usize) -> Result<Vec<DueDelete>, MvccError> {
         let horizon = self.horizon();
+        let start = self
+            .sweep_cursor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut due = Vec::new();
         let mut failure = None;
         self.engine
-            .scan_from(Column::Deletes, &[], &mut |record, _| {
+            .scan_from(Column::Deletes, &start, &mut |record, _| {
                 if due.len() == max {
                     return false;
                 }
