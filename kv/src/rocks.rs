@@ -41,7 +41,7 @@ impl rocksdb::compaction_filter_factory::CompactionFilterFactory for CollectingF
         // The horizon is read once: one compaction judges by one horizon.
         let horizon = self.collection.horizon.load(Ordering::SeqCst);
         CollectingFilter {
-            column: self.column,
+            collected: self.column.collected(),
             collector: Collector::new(horizon, context.is_full_compaction),
             collection: self.collection.clone(),
             name: self.name,
@@ -57,7 +57,8 @@ impl rocksdb::compaction_filter_factory::CompactionFilterFactory for CollectingF
 /// [`crate::retention`]). RocksDB hands it one compaction's rows in key
 /// order, from one thread.
 struct CollectingFilter {
-    column: Column,
+    /// What collection does with the column's rows.
+    collected: crate::retention::Collected,
     collector: Collector,
     collection: Arc<Collection>,
     name: &'static CStr,
@@ -65,7 +66,7 @@ struct CollectingFilter {
 
 impl rocksdb::compaction_filter::CompactionFilter for CollectingFilter {
     fn filter(&mut self, _level: u32, key: &[u8], value: &[u8]) -> rocksdb::CompactionDecision {
-        match self.collector.removes(self.column.collected(), key, value) {
+        match self.collector.removes(self.collected, key, value) {
             true => {
                 self.collection.removed.fetch_add(1, Ordering::Relaxed);
                 rocksdb::CompactionDecision::Remove
