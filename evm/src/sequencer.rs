@@ -348,6 +348,10 @@ impl EvmSequencer {
                 let seq = receipt.first + landed.offset;
                 let header = self.read(seq, 1).await?.into_iter().next();
                 if let Some(header) = header.filter(|h| same_header(&h.entry, sent)) {
+                    // The follower moves the tail just after it lets
+                    // readers see the header: an append that returned
+                    // must already count in the tail.
+                    self.wait_beyond(header.seq).await?;
                     return Ok(header);
                 }
             }
