@@ -12,7 +12,7 @@
 //! [`crate::LocalStore`] runs it in this module's tests, the node's store
 //! in the server's tests.
 
-use crate::store::{Commit, ReadSpan, Store};
+use crate::store::{Commit, ReadSpan, Space, Store};
 use ordo_txn::Outcome;
 
 /// Runs every check, each on a store from `make`.
@@ -126,7 +126,7 @@ pub fn reads_at_a_version_see_exactly_the_commits_up_to_it(store: &impl Store) {
         None,
         "a read after a delete must not see the key"
     );
-    let range = store.scan(&k, None, v1, 10).expect("scan");
+    let range = store.scan(Space::Own, (&k, None), v1, 10).expect("scan");
     assert_eq!(
         range.rows.first().map(|(_, v)| v.clone()),
         Some(b"old".to_vec()),
@@ -148,7 +148,9 @@ pub fn scans_follow_key_order_and_page_through_a_range_once(store: &impl Store) 
     let mut rows = Vec::new();
     let mut from = start.clone();
     for _ in 0..10 {
-        let page = store.scan(&from, Some(&end), gone, 1).expect("scan");
+        let page = store
+            .scan(Space::Own, (&from, Some(&end)), gone, 1)
+            .expect("scan");
         assert!(
             page.rows.len() <= 1,
             "a page must hold at most `limit` rows"
@@ -263,24 +265,15 @@ mod tests {
         }
         fn scan(
             &self,
-            start: &[u8],
-            end: Option<&[u8]>,
+            space: Space,
+            range: (&[u8], Option<&[u8]>),
             _at: u64,
             limit: usize,
         ) -> Result<ScanPage, SqlError> {
-            self.0.scan(start, end, self.0.latest_version()?, limit)
+            self.0.scan(space, range, self.0.latest_version()?, limit)
         }
         fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {
             self.0.commit(commit)
-        }
-        fn system_scan(
-            &self,
-            start: &[u8],
-            end: Option<&[u8]>,
-            at: u64,
-            limit: usize,
-        ) -> Result<ScanPage, SqlError> {
-            self.0.system_scan(start, end, at, limit)
         }
     }
 

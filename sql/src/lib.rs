@@ -42,5 +42,5 @@ pub mod types;
 pub use error::SqlError;
 pub use local::LocalStore;
 pub use session::{AwaitingOutcome, PendingCommit, QueryResult, Session, Step, is_brief};
-pub use store::{Commit, ReadSpan, ScanPage, Store, Txn};
+pub use store::{Commit, ReadSpan, ScanPage, Space, Store, Txn};
 pub use types::{DataType, Value};

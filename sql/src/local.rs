@@ -9,7 +9,7 @@
 //! spending a signature on each.
 
 use crate::error::SqlError;
-use crate::store::{Commit, ScanPage, Store, mvcc_get, mvcc_scan};
+use crate::store::{Commit, ScanPage, Space, Store, mvcc_get, mvcc_scan};
 use ordo_kv::Engine;
 use ordo_txn::{Checked, Outcome, Replayer, StreamId, Transaction};
 use std::sync::Mutex;
@@ -85,23 +85,13 @@ impl<E: Engine> Store for LocalStore<E> {
 
     fn scan(
         &self,
-        start: &[u8],
-        end: Option<&[u8]>,
+        space: Space,
+        range: (&[u8], Option<&[u8]>),
         at: u64,
         limit: usize,
     ) -> Result<ScanPage, SqlError> {
-        mvcc_scan(self.lock().store(), &self.stream, (start, end), at, limit)
-    }
-
-    fn system_scan(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        at: u64,
-        limit: usize,
-    ) -> Result<ScanPage, SqlError> {
-        let system = ordo_txn::attest::SYSTEM_STREAM;
-        mvcc_scan(self.lock().store(), &system, (start, end), at, limit)
+        let stream = space.stream(self.stream);
+        mvcc_scan(self.lock().store(), &stream, range, at, limit)
     }
 
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {

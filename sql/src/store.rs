@@ -132,32 +132,44 @@ pub fn mvcc_scan<E: ordo_kv::Engine>(
     Ok(page.map_err(read_error)?.into())
 }
 
+/// The stream a scan reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    /// The store's own stream: the tables.
+    Own,
+    /// The log's system stream, read only: what the views of
+    /// [`crate::system`] show.
+    System,
+}
+
+impl Space {
+    /// The stream id of this space for a store whose own stream is `own`.
+    pub fn stream(self, own: ordo_txn::StreamId) -> ordo_txn::StreamId {
+        match self {
+            Space::Own => own,
+            Space::System => ordo_txn::attest::SYSTEM_STREAM,
+        }
+    }
+}
+
 /// Snapshot reads and optimistic commits on one stream.
 pub trait Store {
     /// The newest committed version readers can see.
     fn latest_version(&self) -> Result<u64, SqlError>;
     /// The value of `key` at version `at`.
     fn get(&self, key: &[u8], at: u64) -> Result<Option<Vec<u8>>, SqlError>;
-    /// Live rows with `start <= key < end` at version `at`, at most `limit`.
+    /// Live rows of `space` whose keys lie in `range` (`start <= key <
+    /// end`, no end: to the end of the stream) at version `at`, at most
+    /// `limit`.
     fn scan(
         &self,
-        start: &[u8],
-        end: Option<&[u8]>,
+        space: Space,
+        range: (&[u8], Option<&[u8]>),
         at: u64,
         limit: usize,
     ) -> Result<ScanPage, SqlError>;
     /// Submits a transaction and waits for the log's decision.
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError>;
-    /// Live rows of the log's system stream with `start <= key < end` at
-    /// version `at`, at most `limit`: what the read-only views of
-    /// [`crate::system`] show.
-    fn system_scan(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        at: u64,
-        limit: usize,
-    ) -> Result<ScanPage, SqlError>;
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -169,24 +181,15 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn scan(
         &self,
-        start: &[u8],
-        end: Option<&[u8]>,
+        space: Space,
+        range: (&[u8], Option<&[u8]>),
         at: u64,
         limit: usize,
     ) -> Result<ScanPage, SqlError> {
-        (**self).scan(start, end, at, limit)
+        (**self).scan(space, range, at, limit)
     }
     fn commit(&self, commit: Commit) -> Result<Outcome, SqlError> {
         (**self).commit(commit)
-    }
-    fn system_scan(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        at: u64,
-        limit: usize,
-    ) -> Result<ScanPage, SqlError> {
-        (**self).system_scan(start, end, at, limit)
     }
 }
 
@@ -258,7 +261,7 @@ impl Txn {
         let mut rows: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         let mut from = start.to_vec();
         loop {
-            let page = store.scan(&from, end, self.version, SCAN_PAGE_ROWS)?;
+            let page = store.scan(Space::Own, (&from, end), self.version, SCAN_PAGE_ROWS)?;
             rows.extend(page.rows);
             match page.resume {
                 Some(next) if next > from => from = next,

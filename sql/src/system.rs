@@ -11,7 +11,7 @@
 use crate::catalog::{Column, Table};
 use crate::encoding::prefix_end;
 use crate::error::SqlError;
-use crate::store::{KvPair, Store};
+use crate::store::{KvPair, Space, Store};
 use crate::types::{DataType, Value};
 use ordo_txn::mining::REWARD_PREFIX;
 
@@ -78,7 +78,8 @@ pub fn rows(store: &impl Store, table: &Table, at: u64) -> Result<Vec<KeyedRow>,
     let mut from = REWARD_PREFIX.to_vec();
     let end = prefix_end(REWARD_PREFIX);
     loop {
-        let page = store.system_scan(&from, end.as_deref(), at, MAX_VIEW_ROWS - rows.len())?;
+        let range = (from.as_slice(), end.as_deref());
+        let page = store.scan(Space::System, range, at, MAX_VIEW_ROWS - rows.len())?;
         for pair in page.rows {
             rows.push(reward_row(pair)?);
         }

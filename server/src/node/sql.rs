@@ -14,7 +14,7 @@ use crate::node::handles::{Commits, Snapshots};
 
 use ordo_log::Sequencer;
 use ordo_sql::store::{mvcc_get, mvcc_scan};
-use ordo_sql::{Commit, ScanPage, SqlError, Store};
+use ordo_sql::{Commit, ScanPage, Space, SqlError, Store};
 use ordo_txn::attest::Item;
 use ordo_txn::{Address, Outcome, SigningKey, StreamId};
 use std::path::Path;
@@ -130,29 +130,13 @@ impl Store for NodeSqlStore {
 
     fn scan(
         &self,
-        start: &[u8],
-        end: Option<&[u8]>,
+        space: Space,
+        range: (&[u8], Option<&[u8]>),
         at: u64,
         limit: usize,
     ) -> Result<ScanPage, SqlError> {
-        mvcc_scan(
-            &self.snapshots.state,
-            &self.stream(),
-            (start, end),
-            at,
-            limit,
-        )
-    }
-
-    fn system_scan(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        at: u64,
-        limit: usize,
-    ) -> Result<ScanPage, SqlError> {
-        let system = ordo_txn::attest::SYSTEM_STREAM;
-        mvcc_scan(&self.snapshots.state, &system, (start, end), at, limit)
+        let stream = space.stream(self.stream());
+        mvcc_scan(&self.snapshots.state, &stream, range, at, limit)
     }
 
     /// Waits for the log's decision on the runtime; call it only from a
