@@ -284,17 +284,11 @@ impl Engine for RocksEngine {
         from: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), EngineError> {
-        // The raw iterator lends each entry instead of copying it into two
-        // fresh boxes.
-        let mut iter = self.db.raw_iterator_cf_opt(self.cf(column)?, total_order());
-        iter.seek(from);
-        while let (Some(k), Some(v)) = (iter.key(), iter.value()) {
-            if !visit(k, v) {
-                return Ok(());
-            }
-            iter.next();
-        }
-        iter.status().map_err(backend)
+        // A seeking scan that never seeks.
+        self.scan_seeking(column, from, &mut |k, v| match visit(k, v) {
+            true => Next::Continue,
+            false => Next::Stop,
+        })
     }
 
     fn scan_seeking(
@@ -303,8 +297,10 @@ impl Engine for RocksEngine {
         from: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> Next,
     ) -> Result<(), EngineError> {
-        // One iterator for the whole walk: a seek moves it, where a new
-        // iterator would cost a merge set-up over every memtable and file.
+        // One raw iterator for the whole walk: it lends each entry instead
+        // of copying it into two fresh boxes, and a seek moves it, where a
+        // new iterator would cost a merge set-up over every memtable and
+        // file.
         let mut iter = self.db.raw_iterator_cf_opt(self.cf(column)?, total_order());
         iter.seek(from);
         while let (Some(k), Some(v)) = (iter.key(), iter.value()) {
