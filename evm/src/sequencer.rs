@@ -348,10 +348,6 @@ impl EvmSequencer {
                 let seq = receipt.first + landed.offset;
                 let header = self.read(seq, 1).await?.into_iter().next();
                 if let Some(header) = header.filter(|h| same_header(&h.entry, sent)) {
-                    // The follower moves the tail just after it lets
-                    // readers see the header: an append that returned
-                    // must already count in the tail.
-                    self.wait_beyond(header.seq).await?;
                     return Ok(header);
                 }
             }
@@ -510,10 +506,13 @@ impl Follower {
                 .map_err(|e| SequencerError::Io(e.to_string()))?;
         }
         self.stats.confirmed_block.store(to, Ordering::Relaxed);
+        // The tail moves before readers can see the new headers: whoever
+        // reads a header (an append confirming itself, a replica) finds
+        // the tail already counting it.
         let tail = followed.headers.len() as u64;
-        drop(followed);
         self.tail
             .send_if_modified(|now| std::mem::replace(now, tail) != tail);
+        drop(followed);
         Ok(())
     }
 }
