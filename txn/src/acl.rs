@@ -273,8 +273,8 @@ impl<'a, E: Engine> AclView<'a, E> {
         who: &Address,
         op: &AclOp,
     ) -> Result<Result<Vec<FactChange>, Outcome>, MvccError> {
-        if let AclOp::Mining(_) | AclOp::Retention(_) = op {
-            // Replay's mining and retention rules decide these; they
+        if let AclOp::Mining(_) | AclOp::Retention(_) | AclOp::Da(_) = op {
+            // Replay's mining, retention and blob rules decide these; they
             // change no fact.
             return Ok(Ok(Vec::new()));
         }
@@ -320,7 +320,7 @@ impl<'a, E: Engine> AclView<'a, E> {
         op: &AclOp,
     ) -> (StreamId, Needs, FactChange, Option<Vec<u8>>) {
         match op.clone() {
-            AclOp::CreateStream { .. } | AclOp::Mining(_) | AclOp::Retention(_) => {
+            AclOp::CreateStream { .. } | AclOp::Mining(_) | AclOp::Retention(_) | AclOp::Da(_) => {
                 unreachable!("handled by check_op")
             }
             AclOp::GrantAdmin { stream, account } => (

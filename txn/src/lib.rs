@@ -11,6 +11,8 @@
 //! - [`codec`]: the bounded canonical byte reader and writer.
 //! - [`record`]: [`Transaction`], its read and write sets, ACL operations,
 //!   signed transactions and batches, with their encodings.
+//! - [`da`]: blob parts and records (data availability): the wire half,
+//!   and with feature `replay` the rules replay decides them by.
 //! - [`attest`]: attested entries (transactions a gateway vouches for,
 //!   one signature per entry) and the genesis record.
 //! - [`sign`](mod@sign): secp256k1 signing and sender recovery (Ethereum addresses).
@@ -40,6 +42,7 @@ pub mod attest;
 #[cfg(feature = "replay")]
 pub mod changes;
 pub mod codec;
+pub mod da;
 pub mod ids;
 pub mod limits;
 #[cfg(feature = "replay")]

@@ -95,6 +95,13 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
+    /// A data-availability operation the blob rules refuse (see
+    /// `crate::da`): parts that are not the blob's, a record its owner
+    /// already holds, a record that does not exist or has not expired.
+    DaRefused {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Bytes for a person: quoted text when they are printable UTF-8, else
@@ -163,6 +170,7 @@ impl std::fmt::Display for Outcome {
             ),
             Outcome::MiningRefused { reason } => write!(f, "mining refused: {reason}"),
             Outcome::RetentionRefused { reason } => write!(f, "retention refused: {reason}"),
+            Outcome::DaRefused { reason } => write!(f, "blob refused: {reason}"),
         }
     }
 }
@@ -190,6 +198,7 @@ impl Outcome {
             Outcome::NotAGateway { .. } => "not_a_gateway",
             Outcome::MiningRefused { .. } => "mining_refused",
             Outcome::RetentionRefused { .. } => "retention_refused",
+            Outcome::DaRefused { .. } => "da_refused",
         }
     }
 
@@ -232,6 +241,7 @@ impl Outcome {
             Outcome::NotAGateway { gateway } => w.u8(11).fixed(gateway),
             Outcome::MiningRefused { reason } => w.u8(12).bytes(reason.as_bytes()),
             Outcome::RetentionRefused { reason } => w.u8(13).bytes(reason.as_bytes()),
+            Outcome::DaRefused { reason } => w.u8(14).bytes(reason.as_bytes()),
         };
     }
 
@@ -302,6 +312,9 @@ impl Outcome {
                 reason: text(r, "reason")?,
             },
             13 => Outcome::RetentionRefused {
+                reason: text(r, "reason")?,
+            },
+            14 => Outcome::DaRefused {
                 reason: text(r, "reason")?,
             },
             tag => {

@@ -12,7 +12,9 @@
 //!              | 0x01 | stream[32] | key | value     (put)
 //! AclOp       := tag u8 | fields of the variant in declaration order
 //!                (mining operations: tags 0x60-0x62, see `MiningOp`;
-//!                retention operations: tags 0x70-0x71, see `RetentionOp`)
+//!                retention operations: tags 0x70-0x71, see `RetentionOp`;
+//!                data-availability operations: tags 0x80-0x82, see
+//!                `crate::da::DaOp`)
 //! key, value, name := len u32 | bytes
 //! Signed      := tx bytes (len u32 | bytes) | signature[65]
 //! Batch       := "OTB1" | count u32 | count x Signed (len u32 | bytes)
@@ -164,6 +166,9 @@ pub enum AclOp {
     /// A retention operation: changes no access-control fact; replay's
     /// retention rules decide it (see `docs/RETENTION.md`).
     Retention(RetentionOp),
+    /// A data-availability operation: changes no access-control fact;
+    /// replay's blob rules decide it (see `crate::da`).
+    Da(crate::da::DaOp),
 }
 
 /// A retention operation, carried among a transaction's operations.
@@ -349,6 +354,7 @@ impl AclOp {
             AclOp::Mining(MiningOp::SubmitProof { .. }) => "submit_proof",
             AclOp::Retention(RetentionOp::SetPolicy { .. }) => "set_retention_policy",
             AclOp::Retention(RetentionOp::Compact { .. }) => "compact",
+            AclOp::Da(op) => op.name(),
         }
     }
 
@@ -393,6 +399,10 @@ impl AclOp {
                 keep_secs,
             }) => w.u8(0x70).u64(*keep_versions).u64(*keep_secs),
             AclOp::Retention(RetentionOp::Compact { to }) => w.u8(0x71).u64(*to),
+            AclOp::Da(op) => {
+                op.encode(w);
+                w
+            }
         };
     }
 
@@ -467,6 +477,7 @@ impl AclOp {
             0x71 => AclOp::Retention(RetentionOp::Compact {
                 to: r.u64("horizon")?,
             }),
+            tag @ 0x80..=0x82 => AclOp::Da(crate::da::DaOp::decode(tag, r)?),
             tag => {
                 return Err(DecodeError::BadTag {
                     field: "acl tag",

@@ -22,6 +22,7 @@ use crate::attest::{
 };
 use crate::changes::{self, ChangeRecord, Changes};
 use crate::codec::{Reader, Writer};
+use crate::da::{self, DaOp, PartRow};
 use crate::limits::CONFLICT_WINDOW;
 use crate::mining::{Deciding, Mining, MiningEffects, MiningPlan};
 use crate::record::{
@@ -43,6 +44,9 @@ const ORDERING_KEY: &[u8] = b"ordering";
 /// Folded into the digest for an entry skipped unread (its submitter may
 /// not write this log, see [`Ordering::Chain`]).
 const SKIPPED_MARK: &[u8] = b"skipped: submitter may not write";
+/// Folded into the digest for a blob part (see [`crate::da`]), with its
+/// blob id: its payload is never read, its header noted.
+const PART_MARK: &[u8] = b"blob part";
 const DIGEST_KEY: [u8; 32] = *b"ordo/txn/state-digest/v1........";
 /// Where the state's format is recorded, with the first entry applied.
 const FORMAT_KEY: &[u8] = b"format";
@@ -529,6 +533,8 @@ struct EntryEffects {
     mining: MiningEffects,
     /// The retention state its committed retention operations left.
     retention: Option<Retention>,
+    /// Blob rows its committed blob operations wrote (None: deleted).
+    da: FastMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 /// What a transaction that passed every check does when it commits.
@@ -540,6 +546,34 @@ struct Approved {
     mining: Vec<MiningPlan>,
     /// The retention state its retention operations leave.
     retention: Option<Retention>,
+    /// The blob rows its blob operations write.
+    da: Vec<Write>,
+}
+
+/// Why an entry's payload is not read.
+enum Passed {
+    /// Its submitter may not write the log.
+    Skipped(Address),
+    /// It is a blob part.
+    Part(PartRow),
+}
+
+/// A transaction whose sender is established, with its signing hash and
+/// the gateway that vouched for it (None: signed by its sender).
+struct Vouched {
+    tx: Transaction,
+    hash: [u8; 32],
+    by: Option<Address>,
+}
+
+/// What deciding one blob operation of a transaction needs from replay.
+struct DaDeciding<'a> {
+    tx: &'a Transaction,
+    vouched_by: Option<Address>,
+    effects: &'a EntryEffects,
+    /// Blob rows earlier operations of the same transaction write.
+    pending: &'a [Write],
+    version: u64,
 }
 
 /// What settles a checked transaction without a decision against state.
@@ -614,6 +648,7 @@ impl EntryEffects {
             seq,
             mining: MiningEffects::default(),
             retention: None,
+            da: FastMap::default(),
         }
     }
 }
@@ -785,31 +820,61 @@ impl<E: Engine> Replayer<E> {
         body: EntryBody,
     ) -> Result<Option<Vec<Outcome>>, ReplayError> {
         self.check_next(seq)?;
-        let txs = match (self.reads_entries_of(&submitter)?, body) {
-            (false, _) => return self.skip_entry(seq, &submitter, header).map(|()| None),
-            (true, EntryBody::Unread) => return Err(ReplayError::NotRead { seq }),
-            (true, EntryBody::Read(txs)) => txs,
+        if !self.reads_entries_of(&submitter)? {
+            let passed = Passed::Skipped(submitter);
+            return self.pass_entry(seq, header, passed).map(|()| None);
+        }
+        if let Some(header) = header
+            && let Some(blob) = da::part_of(&header.entry.tags)
+        {
+            let part = PartRow {
+                blob,
+                commitment: header.entry.commitment,
+                len: header.entry.geometry.payload_len,
+                submitter,
+            };
+            return self
+                .pass_entry(seq, Some(header), Passed::Part(part))
+                .map(|()| Some(Vec::new()));
+        }
+        let txs = match body {
+            EntryBody::Unread => return Err(ReplayError::NotRead { seq }),
+            EntryBody::Read(txs) => txs,
         };
         self.apply_checked(seq, Some(submitter), header, txs)
             .map(Some)
     }
 
-    /// Moves past entry `seq` without reading it.
-    fn skip_entry(
+    /// Moves past entry `seq` without reading its payload: skipped, or a
+    /// blob part whose header is noted.
+    fn pass_entry(
         &mut self,
         seq: u64,
-        submitter: &Address,
         header: Option<&EntryHeader>,
+        passed: Passed,
     ) -> Result<(), ReplayError> {
         let mut digest = blake3::Hasher::new_keyed(&DIGEST_KEY);
         digest.update(&self.applied.digest);
         digest.update(&seq.to_le_bytes());
-        digest.update(SKIPPED_MARK);
-        digest.update(submitter);
-        let mut batch = WriteBatch::with_capacity(2);
+        let mut batch = WriteBatch::with_capacity(3);
+        // A skipped entry's data may be nowhere: never recalled by mining.
+        // A part's data is stored like any entry's.
+        let indexed = match &passed {
+            Passed::Skipped(submitter) => {
+                digest.update(SKIPPED_MARK);
+                digest.update(submitter);
+                false
+            }
+            Passed::Part(part) => {
+                digest.update(PART_MARK);
+                digest.update(&part.blob);
+                part.stage(seq, &mut batch);
+                true
+            }
+        };
         let mining = self.mining.after_entry(
             header,
-            false,
+            indexed,
             MiningEffects::default(),
             &mut batch,
             &mut digest,
@@ -910,7 +975,7 @@ impl<E: Engine> Replayer<E> {
         digest.update(&seq.to_le_bytes());
         let mut outcomes = Vec::with_capacity(txs.len());
         for (checked, stored) in txs.into_iter().zip(stored) {
-            let (tx, hash) = match self.vouched_for(checked, submitter, &mut effects, &next)? {
+            let vouched = match self.vouched_for(checked, submitter, &mut effects, &next)? {
                 Ok(valid) => valid,
                 Err(Settled::Outcome(outcome)) => {
                     outcomes.push(settled(outcome, &mut digest));
@@ -923,7 +988,7 @@ impl<E: Engine> Replayer<E> {
                 }
             };
             let outcome =
-                self.decide_and_record(&tx, &hash, stored, &mut effects, &mut next, &mut digest)?;
+                self.decide_and_record(&vouched, stored, &mut effects, &mut next, &mut digest)?;
             outcomes.push(outcome);
         }
         self.write_entry(seq, header, effects, next, digest)?;
@@ -938,10 +1003,10 @@ impl<E: Engine> Replayer<E> {
         submitter: Option<Address>,
         effects: &mut EntryEffects,
         next: &Applied,
-    ) -> Result<Result<(Transaction, [u8; 32]), Settled>, ReplayError> {
+    ) -> Result<Result<Vouched, Settled>, ReplayError> {
         let refused = |outcome| Ok(Err(Settled::Outcome(outcome)));
         let gateway = match checked {
-            Checked::Valid(tx, hash) => return Ok(Ok((tx, hash))),
+            Checked::Valid(tx, hash) => return Ok(Ok(Vouched { tx, hash, by: None })),
             Checked::Rejected(outcome) => return refused(outcome),
             Checked::Genesis(genesis) => return Ok(Err(Settled::Genesis(genesis))),
             Checked::Attested { tx, hash, gateway } => (gateway, (tx, hash)),
@@ -959,9 +1024,14 @@ impl<E: Engine> Replayer<E> {
                 }
             },
         };
-        match self.is_gateway(&gateway.0, effects, next.version)? {
-            true => Ok(Ok(gateway.1)),
-            false => refused(Outcome::NotAGateway { gateway: gateway.0 }),
+        let (by, (tx, hash)) = gateway;
+        match self.is_gateway(&by, effects, next.version)? {
+            true => Ok(Ok(Vouched {
+                tx,
+                hash,
+                by: Some(by),
+            })),
+            false => refused(Outcome::NotAGateway { gateway: by }),
         }
     }
 
@@ -1051,14 +1121,14 @@ impl<E: Engine> Replayer<E> {
     /// its original).
     fn decide_and_record(
         &mut self,
-        tx: &Transaction,
-        hash: &[u8; 32],
+        vouched: &Vouched,
         stored: Option<Decided>,
         effects: &mut EntryEffects,
         next: &mut Applied,
         digest: &mut blake3::Hasher,
     ) -> Result<Outcome, ReplayError> {
-        let outcome = self.decide(tx, hash, stored, effects, next)?;
+        let (tx, hash) = (&vouched.tx, &vouched.hash);
+        let outcome = self.decide(vouched, stored, effects, next)?;
         if outcome.is_committed() {
             // The signed hash commits to the whole transaction.
             digest.update(hash);
@@ -1143,17 +1213,17 @@ impl<E: Engine> Replayer<E> {
     /// any.
     fn decide(
         &mut self,
-        tx: &Transaction,
-        hash: &[u8; 32],
+        vouched: &Vouched,
         stored: Option<Decided>,
         effects: &mut EntryEffects,
         next: &mut Applied,
     ) -> Result<Outcome, ReplayError> {
+        let (tx, hash) = (&vouched.tx, &vouched.hash);
         let id_key = (tx.sender, tx.id);
         if let Some(earlier) = effects.outcomes.get(&id_key).or(stored.as_ref()) {
             return Ok(earlier.again(hash));
         }
-        let outcome = self.validate(tx, effects, next.version)?;
+        let outcome = self.validate(tx, vouched.by, effects, next.version)?;
         let outcome = match outcome {
             Err(abort) => abort,
             Ok(approved) => {
@@ -1181,15 +1251,19 @@ impl<E: Engine> Replayer<E> {
         effects: &mut EntryEffects,
         version: u64,
     ) {
-        let mined: Vec<Write> = approved
+        let mut extra: Vec<Write> = approved
             .mining
             .iter()
             .filter_map(MiningPlan::write)
             .collect();
-        if mined.is_empty() {
+        for row in approved.da {
+            effects.da.insert(row.key.clone(), row.value.clone());
+            extra.push(row);
+        }
+        if extra.is_empty() {
             self.stage_commit(&tx.writes, approved.changes, effects, version);
         } else {
-            let writes: Vec<Write> = tx.writes.iter().cloned().chain(mined).collect();
+            let writes: Vec<Write> = tx.writes.iter().cloned().chain(extra).collect();
             self.stage_commit(&writes, approved.changes, effects, version);
         }
         for plan in approved.mining {
@@ -1204,6 +1278,7 @@ impl<E: Engine> Replayer<E> {
     fn validate(
         &self,
         tx: &Transaction,
+        vouched_by: Option<Address>,
         effects: &EntryEffects,
         version: u64,
     ) -> Result<Result<Approved, Outcome>, ReplayError> {
@@ -1249,6 +1324,17 @@ impl<E: Engine> Replayer<E> {
                     decide_retention(&current, tx, op, &view, version)?
                         .map(|state| approved.retention = Some(state))
                 }
+                AclOp::Da(op) => {
+                    let deciding = DaDeciding {
+                        tx,
+                        vouched_by,
+                        effects,
+                        pending: &approved.da,
+                        version,
+                    };
+                    self.decide_da(&deciding, op, &view)?
+                        .map(|row| approved.da.push(row))
+                }
                 op => view
                     .check_op(&tx.sender, op)?
                     .map(|more| approved.changes.extend(more)),
@@ -1276,6 +1362,31 @@ impl<E: Engine> Replayer<E> {
             }
         }
         Ok(Ok(approved))
+    }
+
+    /// Decides one blob operation by the blob rules (`crate::da`).
+    fn decide_da(
+        &self,
+        at: &DaDeciding<'_>,
+        op: &DaOp,
+        view: &AclView<'_, E>,
+    ) -> Result<Result<Write, Outcome>, ReplayError> {
+        let sender_is_gateway = matches!(op, DaOp::Expire { .. })
+            && view.holds(&SYSTEM_STREAM, &Fact::Gateway(at.tx.sender))?;
+        let mut staged = at.effects.da.clone();
+        for row in at.pending {
+            staged.insert(row.key.clone(), row.value.clone());
+        }
+        let deciding = da::Deciding {
+            store: &self.store,
+            staged: &staged,
+            sender: at.tx.sender,
+            vouched_by: at.vouched_by,
+            sender_is_gateway,
+            seq: at.effects.seq,
+            version: at.version,
+        };
+        Ok(deciding.decide(op)?)
     }
 
     /// Decides one mining operation of `tx` by the mining rules.

@@ -401,8 +401,8 @@ impl Model {
         let admin = |s: &StreamId| self.holds(s, Fact::Admin(who));
         let (stream, allowed, fact, holds, key) = match op.clone() {
             CreateStream { .. } => unreachable!(),
-            Mining(_) | Retention(_) => {
-                unreachable!("the model generates no mining or retention operations")
+            Mining(_) | Retention(_) | Da(_) => {
+                unreachable!("the model generates no mining, retention or blob operations")
             }
             GrantAdmin { stream, account } => {
                 (stream, admin(&stream), Fact::Admin(account), true, None)

@@ -148,6 +148,7 @@ fn acl_json(op: &AclOp) -> Value {
         AclOp::CreateStream { name } => (None, None, None, Some(name)),
         AclOp::Mining(_) => unreachable!("clients build no mining operations: storage members do"),
         AclOp::Retention(_) => unreachable!("the vectors hold no retention operations"),
+        AclOp::Da(_) => unreachable!("the vectors hold no blob operations"),
         AclOp::GrantGateway { account } | AclOp::RevokeGateway { account } => {
             (None, None, Some(account), None)
         }

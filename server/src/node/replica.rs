@@ -8,6 +8,9 @@
 //! effects, a replica that dies at any moment resumes at exactly the next
 //! entry: nothing is applied twice and nothing is skipped.
 //!
+//! Blob parts (`ordo_txn::da`) are never read either: replay needs only
+//! their headers, and the blobs are fetched by whoever retrieves them.
+//!
 //! On a log a chain orders (`ordo_txn::attest::Ordering::Chain`), an entry
 //! whose header names a submitter that may not write the log is passed
 //! over unread: its shards are never fetched, so a stranger's header for
@@ -467,6 +470,11 @@ async fn check_payload(
     header: EntryHeader,
 ) -> Result<(EntryHeader, Vec<Checked>), ReplicaError> {
     let seq = header.seq;
+    if ordo_txn::da::part_of(&header.entry.tags).is_some() {
+        // A blob part: replay notes its header and never reads its bytes,
+        // so a replica does not fetch every blob.
+        return Ok((header, Vec::new()));
+    }
     let (header, entry) = checker
         .reader
         .payload(header)

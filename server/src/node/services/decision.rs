@@ -77,6 +77,7 @@ pub fn decision(outcome: &Outcome) -> Decision {
         },
         Outcome::MiningRefused { .. } => kind(OutcomeKind::MiningRefused),
         Outcome::RetentionRefused { .. } => kind(OutcomeKind::RetentionRefused),
+        Outcome::DaRefused { .. } => kind(OutcomeKind::DaRefused),
     }
 }
 
