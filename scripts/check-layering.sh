@@ -29,9 +29,10 @@ check ordo-sql tonic ordo-proto ordo-raft ordo-evm
 check ordo-raft sqlparser ordo-kv ordo-txn ordo-sql ordo-server ordo-client
 # The EVM sequencer orders opaque headers too, and needs no RocksDB.
 check ordo-evm sqlparser ordo-kv ordo-txn ordo-sql ordo-server ordo-client ordo-raft tonic rocksdb librocksdb-sys
-# Data availability's commitments are pure arithmetic: no store, no
-# network, no log.
-check ordo-da tonic sqlparser ordo-kv ordo-txn ordo-sql ordo-proto ordo-log rocksdb librocksdb-sys
+# Data availability's commitments and certificates are pure: no store, no
+# network; of the log only headers and coding (no RocksDB), of
+# transactions only the wire half (signatures, blob records).
+check ordo-da tonic sqlparser ordo-kv ordo-sql ordo-proto ordo-raft rocksdb librocksdb-sys
 # The client uses only the wire half of ordo-txn (no default features).
 check ordo-client ordo-server ordo-log ordo-kv ordo-sql rocksdb librocksdb-sys
 [ "$fail" -eq 0 ] && echo "layering: dependency invariants hold"

@@ -1,6 +1,6 @@
 //! # ordo-da: blobs a holder of a small commitment can check piece by piece
 //!
-//! The commitment side of ordo's data availability: a blob becomes
+//! The commitments and certificates of ordo's data availability: a blob becomes
 //! segments of field elements (no padding beyond its last segment), each
 //! segment gets a KZG commitment with Ethereum's trusted setup, and the
 //! blob id hashes them with the size. Anyone holding the commitment checks
@@ -13,6 +13,12 @@
 //! - [`pack`]: bytes as field elements and segments, and back.
 //! - [`commit`]: [`BlobCommitment`], its `ODC1` bytes and the blob id.
 //! - [`opening`]: [`CellOpening`]s of a segment and their check.
+//! - [`certificate`]: a dispersed blob's [`Certificate`] and [`verify`],
+//!   which checks it trusting only the keys its caller names.
+//!
+//! Certificates know log headers (`ordo-log` without RocksDB) and
+//! secp256k1 signatures (`ordo-txn`'s wire half); nothing here has a
+//! store or a network.
 //!
 //! ## Invariants
 //!
@@ -24,11 +30,13 @@
 //!   lengths; points where the library uses them) before anything is
 //!   believed: they come from strangers.
 
+pub mod certificate;
 pub mod commit;
 pub mod limits;
 pub mod opening;
 pub mod pack;
 
+pub use certificate::{Certificate, CertificateError, Trust, Verified, verify};
 pub use commit::{BlobCommitment, commit};
 pub use opening::{CellOpening, open_segment, verify_opening};
 

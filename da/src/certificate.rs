@@ -1,0 +1,407 @@
+//! The certificate of a dispersed blob, and its stand-alone verifier.
+//!
+//! A certificate says: in log `log`, the entries whose headers it carries
+//! hold blob `blob` of `size` bytes in order, committed to by `commitment`
+//! (KZG, `ODC1`), recorded for `owner` in entry `recorded_in`. The
+//! sequencer's keys sign that statement: the node's own key on a log one
+//! node orders (`ordo dev`), the voters of a replicated one.
+//!
+//! [`verify`] trusts nothing the certificate says about who signed: the
+//! caller names the keys it trusts and how many of them must sign
+//! ([`Trust`]). It checks, with no network and no node:
+//!
+//! 1. the commitment decodes, names the certificate's size, and hashes to
+//!    its blob id (so no other bytes can be passed off under the id);
+//! 2. every header decodes, is tagged as a part of this blob, comes before
+//!    the record, in increasing seqs, and their lengths add up to the size;
+//! 3. the log is the one the caller expects, when it names one;
+//! 4. at least `threshold` distinct trusted keys signed the statement.
+//!
+//! [`Certificate::check_blob`] then checks retrieved bytes against it: the
+//! KZG commitment, and each part's bytes against its header's entry
+//! commitment.
+//!
+//! Bytes (`ODT1`, integers little-endian): `"ODT1" | log[32] | blob[32] |
+//! owner[20] | size u64 | expires_at u64 | recorded_in u64 | commitment
+//! (len u32 | bytes) | parts u32 | parts x (len u32 | header) | signatures
+//! u32 | signatures x 65`. The statement signed is a keyed BLAKE3 hash of
+//! everything before the signatures.
+
+use crate::BlobCommitment;
+use ordo_log::{Coder, EntryHeader};
+use ordo_txn::Address;
+use ordo_txn::da::{MAX_BLOB_PARTS, MAX_DA_COMMITMENT_BYTES, part_of};
+
+const MAGIC: &[u8; 4] = b"ODT1";
+const STATEMENT_CONTEXT: &str = "ordo/da/certificate-statement/v1";
+
+/// Most signatures a certificate carries: more than any sequencer has
+/// voters.
+pub const MAX_CERTIFICATE_SIGNATURES: usize = 64;
+
+/// Largest encoded certificate: checked before anything is decoded.
+pub const MAX_CERTIFICATE_BYTES: usize = 256 * 1024;
+
+/// A dispersed blob's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// The log's id: a keyed hash of its first header.
+    pub log: [u8; 32],
+    /// The blob id.
+    pub blob: [u8; 32],
+    /// Who dispersed it.
+    pub owner: Address,
+    /// Its length in bytes.
+    pub size: u64,
+    /// When a gateway may expire its record (Unix seconds).
+    pub expires_at: u64,
+    /// The entry that recorded it.
+    pub recorded_in: u64,
+    /// Its KZG commitment (`ODC1`).
+    pub commitment: Vec<u8>,
+    /// The encoded headers of its parts, in blob order.
+    pub headers: Vec<Vec<u8>>,
+    /// Signatures over [`Certificate::statement`].
+    pub signatures: Vec<[u8; 65]>,
+}
+
+/// Whose signatures a verifier accepts, and how many it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    /// The sequencer's keys the verifier trusts.
+    pub signers: Vec<Address>,
+    /// How many distinct trusted keys must have signed (at least 1).
+    pub threshold: usize,
+    /// The log the certificate must be of, if the verifier knows it.
+    pub log: Option<[u8; 32]>,
+}
+
+/// What a certificate that verified says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The parts' headers, decoded.
+    pub parts: Vec<EntryHeader>,
+    /// The trusted keys that signed.
+    pub signed_by: Vec<Address>,
+}
+
+/// Why a certificate, or bytes against it, were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateError {
+    /// The bytes are not a certificate.
+    #[error("malformed certificate: {0}")]
+    Malformed(String),
+    /// The commitment is malformed, or is not the blob's.
+    #[error("the commitment is not blob 0x{blob}'s: {reason}")]
+    Commitment {
+        /// The blob id, hex.
+        blob: String,
+        /// Why.
+        reason: String,
+    },
+    /// The parts do not carry the blob.
+    #[error("the parts do not carry the blob: {0}")]
+    Parts(String),
+    /// The certificate is of another log.
+    #[error("the certificate is of log 0x{found}, not 0x{expected}")]
+    WrongLog {
+        /// The log it names, hex.
+        found: String,
+        /// The log expected, hex.
+        expected: String,
+    },
+    /// Too few trusted keys signed.
+    #[error("{signed} of the trusted keys signed the certificate; {needed} must (signed by: {by})")]
+    TooFewSigners {
+        /// Trusted keys that signed.
+        signed: usize,
+        /// How many must.
+        needed: usize,
+        /// Every key that signed, hex, trusted or not.
+        by: String,
+    },
+    /// The caller trusts no one.
+    #[error("no trusted signer: name the sequencer's keys and a threshold of at least 1")]
+    NoTrust,
+    /// Bytes that are not the certified blob.
+    #[error("the bytes are not the certified blob: {0}")]
+    NotTheBlob(String),
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Certificate {
+    /// The hash its signers sign: everything but the signatures.
+    pub fn statement(&self) -> [u8; 32] {
+        blake3::derive_key(STATEMENT_CONTEXT, &self.encode_body())
+    }
+
+    fn encode_body(&self) -> Vec<u8> {
+        let headers: usize = self.headers.iter().map(|h| 4 + h.len()).sum();
+        let mut out = Vec::with_capacity(128 + self.commitment.len() + headers);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.log);
+        out.extend_from_slice(&self.blob);
+        out.extend_from_slice(&self.owner);
+        for n in [self.size, self.expires_at, self.recorded_in] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        put_bytes(&mut out, &self.commitment);
+        out.extend_from_slice(&(self.headers.len() as u32).to_le_bytes());
+        for header in &self.headers {
+            put_bytes(&mut out, header);
+        }
+        out
+    }
+
+    /// The `ODT1` bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.encode_body();
+        out.extend_from_slice(&(self.signatures.len() as u32).to_le_bytes());
+        for signature in &self.signatures {
+            out.extend_from_slice(signature);
+        }
+        out
+    }
+
+    /// Parses `ODT1` bytes within every limit, refusing anything else.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CertificateError> {
+        if bytes.len() > MAX_CERTIFICATE_BYTES {
+            return Err(CertificateError::Malformed(format!(
+                "{} bytes; a certificate has at most {MAX_CERTIFICATE_BYTES}",
+                bytes.len()
+            )));
+        }
+        let mut r = Cursor(bytes);
+        if r.take(4)? != MAGIC {
+            return Err(CertificateError::Malformed("not ODT1".into()));
+        }
+        let (log, blob, owner) = (r.array()?, r.array()?, r.array()?);
+        let (size, expires_at, recorded_in) = (r.u64()?, r.u64()?, r.u64()?);
+        let commitment = r.bytes(MAX_DA_COMMITMENT_BYTES)?.to_vec();
+        let parts = r.count(MAX_BLOB_PARTS)?;
+        let headers = (0..parts)
+            .map(|_| {
+                r.bytes(ordo_log::header::MAX_HEADER_BYTES)
+                    .map(<[u8]>::to_vec)
+            })
+            .collect::<Result<_, _>>()?;
+        let signatures = r.count(MAX_CERTIFICATE_SIGNATURES)?;
+        let signatures = (0..signatures)
+            .map(|_| r.array())
+            .collect::<Result<_, _>>()?;
+        if !r.0.is_empty() {
+            return Err(CertificateError::Malformed(format!(
+                "{} trailing bytes",
+                r.0.len()
+            )));
+        }
+        Ok(Self {
+            log,
+            blob,
+            owner,
+            size,
+            expires_at,
+            recorded_in,
+            commitment,
+            headers,
+            signatures,
+        })
+    }
+
+    /// The commitment, checked to be the blob's (size and id).
+    pub fn blob_commitment(&self) -> Result<BlobCommitment, CertificateError> {
+        let wrong = |reason: String| CertificateError::Commitment {
+            blob: hex(&self.blob),
+            reason,
+        };
+        let commitment =
+            BlobCommitment::decode(&self.commitment).map_err(|e| wrong(e.to_string()))?;
+        if commitment.size != self.size {
+            return Err(wrong(format!(
+                "it commits to {} bytes, the certificate says {}",
+                commitment.size, self.size
+            )));
+        }
+        if commitment.id() != self.blob {
+            return Err(wrong(format!(
+                "it hashes to blob 0x{}",
+                hex(&commitment.id())
+            )));
+        }
+        Ok(commitment)
+    }
+
+    /// The parts' headers, checked to carry the blob in order.
+    pub fn parts(&self) -> Result<Vec<EntryHeader>, CertificateError> {
+        let bad = |reason: String| Err(CertificateError::Parts(reason));
+        if self.headers.is_empty() {
+            return bad("no parts".into());
+        }
+        let mut parts = Vec::with_capacity(self.headers.len());
+        for (i, bytes) in self.headers.iter().enumerate() {
+            let header = EntryHeader::decode(bytes)
+                .map_err(|e| CertificateError::Parts(format!("header {i}: {e}")))?;
+            if part_of(&header.entry.tags) != Some(self.blob) {
+                return bad(format!(
+                    "header {i} (seq {}) is not a part of the blob",
+                    header.seq
+                ));
+            }
+            if parts
+                .last()
+                .is_some_and(|p: &EntryHeader| p.seq >= header.seq)
+                || header.seq >= self.recorded_in
+            {
+                return bad(format!(
+                    "header {i} (seq {}) is out of order, or not before the record (seq {})",
+                    header.seq, self.recorded_in
+                ));
+            }
+            parts.push(header);
+        }
+        let carried: u64 = parts.iter().map(|p| p.entry.geometry.payload_len).sum();
+        if carried != self.size {
+            return bad(format!(
+                "they carry {carried} bytes, the blob has {}",
+                self.size
+            ));
+        }
+        Ok(parts)
+    }
+
+    /// The distinct keys that signed the statement (signatures that do not
+    /// recover are ignored: they count for no one).
+    pub fn signers(&self) -> Vec<Address> {
+        let statement = self.statement();
+        let mut signers: Vec<Address> = self
+            .signatures
+            .iter()
+            .filter_map(|s| ordo_txn::sign::recover_canonical(s, statement).ok())
+            .collect();
+        signers.sort_unstable();
+        signers.dedup();
+        signers
+    }
+
+    /// Checks `bytes` against the certificate: its size, each part's bytes
+    /// against its header's entry commitment, and the whole against the
+    /// KZG commitment. Call after [`verify`].
+    pub fn check_blob(&self, bytes: &[u8]) -> Result<(), CertificateError> {
+        let not = |reason: String| Err(CertificateError::NotTheBlob(reason));
+        if bytes.len() as u64 != self.size {
+            return not(format!("{} bytes, the blob has {}", bytes.len(), self.size));
+        }
+        let mut offset = 0usize;
+        let mut coder = Coder::new();
+        for header in self.parts()? {
+            let g = header.entry.geometry;
+            let len = g.payload_len as usize;
+            let part = &bytes[offset..offset + len];
+            let coded = coder
+                .encode(part, g.chunk_size, g.data_shards, g.parity_shards)
+                .map_err(|e| {
+                    CertificateError::NotTheBlob(format!("coding part {}: {e}", header.seq))
+                })?;
+            if coded.commitment != header.entry.commitment {
+                return not(format!(
+                    "part {} does not match its entry's commitment",
+                    header.seq
+                ));
+            }
+            offset += len;
+        }
+        let commitment = self.blob_commitment()?;
+        match commitment.matches(bytes) {
+            Ok(true) => Ok(()),
+            Ok(false) => not("they do not match the KZG commitment".into()),
+            Err(e) => not(e.to_string()),
+        }
+    }
+}
+
+/// Checks `certificate` with no trust in whoever issued it (see the
+/// module's documentation).
+pub fn verify(certificate: &Certificate, trust: &Trust) -> Result<Verified, CertificateError> {
+    if trust.threshold == 0 || trust.signers.is_empty() {
+        return Err(CertificateError::NoTrust);
+    }
+    certificate.blob_commitment()?;
+    let parts = certificate.parts()?;
+    if let Some(expected) = trust.log
+        && expected != certificate.log
+    {
+        return Err(CertificateError::WrongLog {
+            found: hex(&certificate.log),
+            expected: hex(&expected),
+        });
+    }
+    let signers = certificate.signers();
+    let signed_by: Vec<Address> = signers
+        .iter()
+        .filter(|s| trust.signers.contains(s))
+        .copied()
+        .collect();
+    if signed_by.len() < trust.threshold {
+        let by: Vec<String> = signers.iter().map(|s| format!("0x{}", hex(s))).collect();
+        return Err(CertificateError::TooFewSigners {
+            signed: signed_by.len(),
+            needed: trust.threshold,
+            by: if by.is_empty() {
+                "no one".into()
+            } else {
+                by.join(", ")
+            },
+        });
+    }
+    Ok(Verified { parts, signed_by })
+}
+
+/// The id of the log whose first header is `genesis_header` (encoded).
+pub fn log_id(genesis_header: &[u8]) -> [u8; 32] {
+    blake3::derive_key("ordo/log-id/v1", genesis_header)
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// A bounded reader over certificate bytes.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CertificateError> {
+        if self.0.len() < n {
+            return Err(CertificateError::Malformed("truncated".into()));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CertificateError> {
+        Ok(self.take(N)?.try_into().expect("N bytes"))
+    }
+
+    fn u64(&mut self) -> Result<u64, CertificateError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn count(&mut self, limit: usize) -> Result<usize, CertificateError> {
+        let n = u32::from_le_bytes(self.array()?) as usize;
+        match n > limit {
+            true => Err(CertificateError::Malformed(format!(
+                "{n} items where at most {limit} fit"
+            ))),
+            false => Ok(n),
+        }
+    }
+
+    fn bytes(&mut self, limit: usize) -> Result<&'a [u8], CertificateError> {
+        let n = self.count(limit)?;
+        self.take(n)
+    }
+}
