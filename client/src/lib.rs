@@ -13,6 +13,7 @@
 //! - [`keyfile`]: reading and creating key files.
 //! - [`acl`]: questions about roles ([`Client::ask_acl`]).
 //! - [`sql`]: SQL sessions.
+//! - [`da`]: blobs: disperse, follow, retrieve, certificates.
 //! - [`hex`]: bytes as lowercase hex, the way ids are printed.
 //! - `dev`: starting `ordo dev` as a child process (feature `launch`).
 
@@ -23,6 +24,7 @@ use tonic_health::pb::{
 };
 
 pub mod acl;
+pub mod da;
 #[cfg(feature = "launch")]
 pub mod dev;
 pub mod keyfile;

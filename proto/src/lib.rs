@@ -51,7 +51,7 @@ mod tests {
             .filter(|f| f.package() == "ordo.v1")
             .flat_map(|f| f.service.iter().map(|s| s.name().to_string()))
             .collect();
-        for service in ["Status", "Log", "Kv", "Txn", "Acl"] {
+        for service in ["Status", "Log", "Kv", "Txn", "Acl", "Da"] {
             assert!(
                 services.contains(&service.to_string()),
                 "services: {services:?}"
@@ -71,6 +71,8 @@ mod tests {
             applied_seq: 40,
             replay_lag: 2,
             state_digest: vec![9; 32],
+            node_address: vec![3; 20],
+            log_id: vec![4; 32],
             chain: Some(v1::ChainStatus {
                 head_block: 12,
                 confirmed_block: 11,

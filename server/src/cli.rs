@@ -180,6 +180,7 @@ fn dev_config(args: DevArgs) -> anyhow::Result<crate::node::run::DevConfig> {
         cli_key: !args.no_cli_key,
         log_appenders: appenders(&file, &args.log_appenders)?,
         mining,
+        da: file.da_limits()?,
     })
 }
 

@@ -19,6 +19,7 @@ fn the_node_sql_store_passes_the_store_suite() {
         log_appenders: vec![],
         batch: BatchLimits::default(),
         mining: None,
+        da: Default::default(),
     };
     let node = runtime
         .block_on(LocalNode::start(&config))

@@ -34,6 +34,43 @@ pub fn session_proof_hash(node: &Address, nonce: &[u8; 32], expires_unix_ms: u64
     hasher.finalize().0
 }
 
+/// The domain of dispersal requests (docs/PROTOCOL.md).
+const DISPERSE_DOMAIN: &[u8] = b"ordo/da-disperse/v1\0";
+
+/// What a blob's owner signs to disperse it through a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DispersalRequest {
+    /// The node asked (its address).
+    pub node: Address,
+    /// The blob's owner.
+    pub owner: Address,
+    /// The blob's length.
+    pub size: u64,
+    /// BLAKE3 of the blob.
+    pub content_hash: [u8; 32],
+    /// Seconds to keep it (0: the node's default).
+    pub ttl_secs: u64,
+    /// Refused after this time (Unix milliseconds).
+    pub deadline_unix_ms: u64,
+}
+
+impl DispersalRequest {
+    /// The hash the owner signs: `keccak256("ordo/da-disperse/v1\0" ||
+    /// node[20] || owner[20] || size u64 LE || content_hash[32] || ttl_secs
+    /// u64 LE || deadline_unix_ms u64 LE)`.
+    pub fn hash(&self) -> [u8; 32] {
+        let mut hasher = alloy_primitives::Keccak256::new();
+        hasher.update(DISPERSE_DOMAIN);
+        hasher.update(self.node);
+        hasher.update(self.owner);
+        hasher.update(self.size.to_le_bytes());
+        hasher.update(self.content_hash);
+        hasher.update(self.ttl_secs.to_le_bytes());
+        hasher.update(self.deadline_unix_ms.to_le_bytes());
+        hasher.finalize().0
+    }
+}
+
 /// Why a signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {

@@ -159,6 +159,8 @@ impl ClientSide {
             log_appenders: Vec::new(),
             role: if gateway { "gateway" } else { "replica" },
             takes_commits: gateway,
+            da: crate::node::da::DaLimits::default(),
+            orders_its_log: false,
         };
         let (parts, tasks) = crate::node::run::start_client_roles(&settings, access)?;
         let membership = tokio::spawn(crate::node::storage_members::follow(

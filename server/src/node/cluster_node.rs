@@ -733,6 +733,9 @@ async fn serve_until_stopped(
     let compactor = (client.as_ref())
         .filter(|_| config.roles.contains(&Role::Gateway))
         .map(|client| crate::node::compactor::spawn(client.handles()));
+    let expirer = (client.as_ref())
+        .filter(|_| config.roles.contains(&Role::Gateway))
+        .map(|client| crate::node::da::expirer::spawn(client.handles()));
     let sweeper =
         (client.as_ref()).map(|client| crate::node::compactor::spawn_sweeper(client.handles().0));
     if let Some(client) = &client {
@@ -770,7 +773,7 @@ async fn serve_until_stopped(
     if let Some((miner, _)) = miner {
         miner.abort();
     }
-    for task in [compactor, sweeper].into_iter().flatten() {
+    for task in [compactor, expirer, sweeper].into_iter().flatten() {
         task.abort();
     }
     if let Some(client) = client {

@@ -13,6 +13,9 @@
 //! batch_max_bytes = 8388608          # per log entry, at most 64 MiB
 //! batch_linger_ms = 0                # wait for more commits before appending
 //! log_appenders = ["0x…"]            # who may append raw entries (Log.Append)
+//! da_account_bytes_per_hour = 4294967296  # blob bytes each account may disperse
+//! da_max_inflight_bytes = 536870912  # blob bytes held in memory at once
+//! da_default_ttl_secs = 2592000      # how long a blob is kept unless its owner says
 //! ```
 
 use crate::node::commits::BatchLimits;
@@ -94,6 +97,12 @@ pub struct FileConfig {
     pub batch_linger_ms: Option<u64>,
     /// Accounts (0x-prefixed addresses) that may append raw entries.
     pub log_appenders: Option<Vec<String>>,
+    /// Bytes each account may disperse per hour.
+    pub da_account_bytes_per_hour: Option<u64>,
+    /// Bytes of blobs the node holds in memory at once.
+    pub da_max_inflight_bytes: Option<u64>,
+    /// Seconds a blob is kept when its owner does not say.
+    pub da_default_ttl_secs: Option<u64>,
 }
 
 impl FileConfig {
@@ -114,6 +123,24 @@ impl FileConfig {
             .flatten()
             .map(|text| parse_address(text))
             .collect()
+    }
+
+    /// Blob dispersal's limits, defaults filled in and checked.
+    pub fn da_limits(&self) -> Result<crate::node::da::DaLimits, ConfigError> {
+        let defaults = crate::node::da::DaLimits::default();
+        let limits = crate::node::da::DaLimits {
+            account_bytes_per_hour: self
+                .da_account_bytes_per_hour
+                .unwrap_or(defaults.account_bytes_per_hour),
+            max_inflight_bytes: self
+                .da_max_inflight_bytes
+                .unwrap_or(defaults.max_inflight_bytes),
+            default_ttl_secs: self
+                .da_default_ttl_secs
+                .unwrap_or(defaults.default_ttl_secs),
+        };
+        limits.check().map_err(ConfigError::OutOfRange)?;
+        Ok(limits)
     }
 
     /// The batching limits, defaults filled in and checked against the hard maxima.

@@ -29,6 +29,13 @@ pub struct Metrics {
     /// Entries the replica passed over unread: submitted by an account
     /// that may not write the log (a log a chain orders).
     skipped_entries: AtomicU64,
+    /// Blobs recorded through this node, and their bytes.
+    da_blobs: AtomicU64,
+    da_bytes: AtomicU64,
+    /// Dispersals that failed after they were accepted.
+    da_failed: AtomicU64,
+    /// Bytes of blobs retrieved through this node.
+    da_retrieved_bytes: AtomicU64,
     aborts: Mutex<BTreeMap<&'static str, u64>>,
     duplicates: Mutex<BTreeMap<&'static str, u64>>,
     commit_micros: Histogram,
@@ -41,6 +48,10 @@ impl Default for Metrics {
             commits: AtomicU64::new(0),
             recoveries: AtomicU64::new(0),
             skipped_entries: AtomicU64::new(0),
+            da_blobs: AtomicU64::new(0),
+            da_bytes: AtomicU64::new(0),
+            da_failed: AtomicU64::new(0),
+            da_retrieved_bytes: AtomicU64::new(0),
             aborts: Mutex::new(BTreeMap::new()),
             duplicates: Mutex::new(BTreeMap::new()),
             commit_micros: Histogram::new(LATENCY_BOUNDS_MICROS),
@@ -100,6 +111,22 @@ impl Metrics {
         self.skipped_entries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records a blob of `bytes` recorded through this node.
+    pub fn count_da_dispersed(&self, bytes: u64) {
+        self.da_blobs.fetch_add(1, Ordering::Relaxed);
+        self.da_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Records a dispersal that failed after it was accepted.
+    pub fn count_da_failed(&self) {
+        self.da_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records `bytes` of a blob sent to a retriever.
+    pub fn count_da_retrieved(&self, bytes: u64) {
+        self.da_retrieved_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// Records the size of a batch appended to the log.
     pub fn record_batch(&self, transactions: usize) {
         self.batch_txns.observe(transactions as u64);
@@ -126,6 +153,7 @@ impl Metrics {
             "Entries passed over unread because their chain-authenticated submitter may not write the log.",
             self.skipped_entries.load(Ordering::Relaxed),
         );
+        self.render_da(&mut out);
         let _ = writeln!(
             out,
             "# HELP ordo_aborts_total Transactions decided against, by reason.\n# TYPE ordo_aborts_total counter"
@@ -210,6 +238,36 @@ impl Metrics {
         );
         newest_cache(&mut out, &node.newest);
         out
+    }
+}
+
+impl Metrics {
+    fn render_da(&self, out: &mut String) {
+        let counters = [
+            (
+                "ordo_da_blobs_total",
+                "Blobs recorded through this node.",
+                &self.da_blobs,
+            ),
+            (
+                "ordo_da_dispersed_bytes_total",
+                "Bytes of the blobs recorded through this node.",
+                &self.da_bytes,
+            ),
+            (
+                "ordo_da_failed_total",
+                "Dispersals that failed after this node accepted them.",
+                &self.da_failed,
+            ),
+            (
+                "ordo_da_retrieved_bytes_total",
+                "Bytes of blobs retrieved through this node.",
+                &self.da_retrieved_bytes,
+            ),
+        ];
+        for (name, help, value) in counters {
+            counter(out, name, help, value.load(Ordering::Relaxed));
+        }
     }
 }
 

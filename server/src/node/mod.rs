@@ -25,6 +25,8 @@
 //! - [`appenders`]: who may append raw entries, and their nonces.
 //! - [`metrics`]: Prometheus metrics over HTTP.
 //! - [`config`]: `ordo dev`'s TOML file and its defaults.
+//! - [`da`]: data availability: dispersing blobs into the log, their
+//!   records, retrieval and certificates, and the expirer.
 //! - [`storage_members`]: the storage membership recorded in the log (keys
 //!   of the system stream), which gateways and replicas follow.
 //! - [`storage_set`]: the cluster's storage members as one shard store
@@ -44,6 +46,7 @@ pub mod cluster_node;
 pub mod commits;
 pub mod compactor;
 pub mod config;
+pub mod da;
 pub mod gateway;
 pub mod handles;
 pub mod local_log;

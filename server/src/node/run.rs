@@ -9,12 +9,14 @@ use crate::node::local_log::LocalLog;
 use crate::node::metrics::Metrics;
 use crate::node::own_thread::OwnThread;
 use crate::node::replica::Replica;
-use crate::node::services::{acl, kv, log, sql, status, txn};
+use crate::node::services::{acl, da, kv, log, sql, status, txn};
 use crate::node::sql::SqlPrincipal;
 use crate::node::verified::VerifiedSignatures;
 use anyhow::Context;
 use ordo_log::{CodingParams, Sequencer};
-use ordo_proto::v1::{acl_server, kv_server, log_server, sql_server, status_server, txn_server};
+use ordo_proto::v1::{
+    acl_server, da_server, kv_server, log_server, sql_server, status_server, txn_server,
+};
 use ordo_txn::attest::Ordering;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,8 @@ pub struct DevConfig {
     pub batch: BatchLimits,
     /// Mine with the shards this node stores, when set.
     pub mining: Option<crate::node::miner::MinerSettings>,
+    /// Blob dispersal's limits.
+    pub da: crate::node::da::DaLimits,
 }
 
 /// Everything the services of a running node are built from. Only
@@ -71,6 +75,11 @@ pub struct ServiceParts {
     pub ordering: Ordering,
     /// The node's miner, once it starts (for status).
     pub miner: crate::node::services::status::MinerSlot,
+    /// Blobs being dispersed through this node.
+    pub dispersals: Arc<crate::node::da::Dispersals>,
+    /// The key that signs blob certificates: the node's own, when it
+    /// orders its log itself.
+    pub certifier: Option<ordo_txn::SigningKey>,
 }
 
 /// The state directory of a node with data directory `data_dir`.
@@ -109,6 +118,11 @@ pub struct ClientSettings {
     /// Whether the node takes commits (a gateway) or refuses them (a read
     /// replica).
     pub takes_commits: bool,
+    /// Blob dispersal's limits.
+    pub da: crate::node::da::DaLimits,
+    /// Whether this node orders its log itself, so that its key certifies
+    /// the order of blobs' parts.
+    pub orders_its_log: bool,
 }
 
 /// The tasks of a node's client-facing roles, stopped when it stops.
@@ -171,6 +185,8 @@ impl LocalNode {
             log_appenders: config.log_appenders.clone(),
             role: "dev",
             takes_commits: true,
+            da: config.da,
+            orders_its_log: true,
         };
         let (parts, tasks) = start_client_roles(&settings, access)?;
         let running = Running { log, tasks };
@@ -249,6 +265,7 @@ pub fn start_client_roles(
         waiters.clone(),
     ));
     let node = NodeKey::load_or_create(&settings.data_dir)?;
+    let certifier = settings.orders_its_log.then(|| node.key.clone());
     let (committer, batcher) = match settings.takes_commits {
         false => (Committer::refusing(), None),
         true => {
@@ -296,6 +313,11 @@ pub fn start_client_roles(
         chain,
         ordering,
         miner: Default::default(),
+        dispersals: Arc::new(crate::node::da::Dispersals::open(
+            &settings.data_dir,
+            settings.da,
+        )?),
+        certifier,
     };
     Ok((parts, ClientTasks { follower, batcher }))
 }
@@ -347,6 +369,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     };
     let exporter = tokio::spawn(crate::node::metrics::serve(metrics_listener, page));
     let compactor = crate::node::compactor::spawn((parts.snapshots.clone(), parts.commits.clone()));
+    let expirer = crate::node::da::expirer::spawn((parts.snapshots.clone(), parts.commits.clone()));
     let sweeper = crate::node::compactor::spawn_sweeper(parts.snapshots.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -355,6 +378,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     serve(parts, listener, shutdown_signal()).await?;
     exporter.abort();
     compactor.abort();
+    expirer.abort();
     sweeper.abort();
     if let Some(miner) = miner {
         miner.abort();
@@ -433,10 +457,25 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
         chain,
         ordering: _,
         miner,
+        dispersals,
+        certifier,
     } = parts;
+    let storing = crate::node::da::Storing {
+        writer: writer.clone(),
+        commits: commits.clone(),
+        snapshots: snapshots.clone(),
+    };
+    let da = da::DaService::new(
+        dispersals,
+        storing,
+        reader.clone(),
+        sequencer.clone(),
+        certifier,
+    );
     let status = status::StatusService::new(snapshots.clone(), sequencer.clone(), role, coding)
         .with_chain(chain)
-        .with_miner(miner);
+        .with_miner(miner)
+        .with_node(commits.node.address);
     let log = log::LogService::new(writer, reader, sequencer.clone(), appenders);
     let sql = sql::SqlService::new(snapshots.clone(), commits.clone(), sql, sequencer);
     let txn = txn::TxnService::new(snapshots.clone(), commits);
@@ -456,6 +495,10 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
                 .max_decoding_message_size(2 * ordo_txn::limits::MAX_TXN_BYTES),
         )
         .add_service(acl_server::AclServer::new(acl::AclService::new(snapshots)))
+        .add_service(
+            da_server::DaServer::new(da)
+                .max_decoding_message_size(crate::node::da::CHUNK_BYTES + 64 * 1024),
+        )
         // Twice the SQL text limit, so oversized scripts get the SQL layer's
         // typed "too long" error.
         .add_service(
@@ -466,12 +509,13 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
 
 /// Every service the node serves, by its gRPC name: each answers the
 /// standard health check by name, as load balancers and probes ask.
-const SERVICE_NAMES: [&str; 6] = [
+const SERVICE_NAMES: [&str; 7] = [
     <status_server::StatusServer<status::StatusService> as tonic::server::NamedService>::NAME,
     <log_server::LogServer<log::LogService> as tonic::server::NamedService>::NAME,
     <kv_server::KvServer<kv::KvService> as tonic::server::NamedService>::NAME,
     <txn_server::TxnServer<txn::TxnService> as tonic::server::NamedService>::NAME,
     <acl_server::AclServer<acl::AclService> as tonic::server::NamedService>::NAME,
+    <da_server::DaServer<da::DaService> as tonic::server::NamedService>::NAME,
     <sql_server::SqlServer<sql::SqlService> as tonic::server::NamedService>::NAME,
 ];
 

@@ -6,6 +6,8 @@
 //! ## Layout
 //!
 //! - [`acl`] serves `ordo.v1.Acl`: role queries as of a version.
+//! - [`da`] serves `ordo.v1.Da`: dispersal, status, retrieval and
+//!   certificates of blobs.
 //! - [`kv`] serves `ordo.v1.Kv`: reads, scans and watch.
 //! - [`log`] serves `ordo.v1.Log`: raw entries and the tail.
 //! - [`request`] holds the checks the read services share (key and id
@@ -17,6 +19,7 @@
 //! - [`txn`] serves `ordo.v1.Txn`: begin and commit.
 
 pub mod acl;
+pub mod da;
 pub mod decision;
 pub mod kv;
 pub mod log;

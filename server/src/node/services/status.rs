@@ -18,6 +18,7 @@ pub struct StatusService {
     coding: CodingParams,
     chain: Option<Arc<ordo_evm::EvmStats>>,
     miner: MinerSlot,
+    node: ordo_txn::Address,
 }
 
 /// The node's miner, once it starts (a node that does not mine leaves it
@@ -40,7 +41,13 @@ impl StatusService {
             coding,
             chain: None,
             miner: MinerSlot::default(),
+            node: [0; 20],
         }
+    }
+
+    /// Also reports the node's account.
+    pub fn with_node(self, node: ordo_txn::Address) -> Self {
+        Self { node, ..self }
     }
 
     /// Also reports what this node's miner did, once the slot is filled.
@@ -116,6 +123,19 @@ pub fn retention_status(
     })
 }
 
+impl StatusService {
+    /// The log's id, once it has a first entry.
+    async fn log_id(&self) -> Vec<u8> {
+        match self.sequencer.read(0, 1).await {
+            Ok(headers) => headers
+                .first()
+                .map(|h| ordo_da::certificate::log_id(&h.encode()).to_vec())
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Status for StatusService {
     async fn get_status(
@@ -140,6 +160,8 @@ impl Status for StatusService {
             mining: mining_status(&mining),
             miner: self.miner.get().map(|stats| miner_status(stats)),
             retention: Some(retention_status(&self.snapshots.state)?),
+            node_address: self.node.to_vec(),
+            log_id: self.log_id().await,
         }))
     }
 }
