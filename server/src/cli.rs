@@ -49,6 +49,8 @@ pub enum Command {
     Compact(crate::commands::retention::CompactArgs),
     /// How much history the log keeps: show or set the policy.
     Retention(crate::commands::retention::RetentionArgs),
+    /// Blobs: disperse a file, follow it, fetch it, verify its certificate.
+    Da(crate::commands::da::DaArgs),
 }
 
 /// Options of `ordo replay`.
@@ -125,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chain(args) => runtime.block_on(crate::commands::chain::run(args)),
         Command::Status(args) => runtime.block_on(crate::commands::status::status(args)),
         Command::Mine(args) => runtime.block_on(crate::commands::mine::run(args)),
+        Command::Da(args) => runtime.block_on(crate::commands::da::run(args)),
         Command::Compact(args) => runtime.block_on(crate::commands::retention::compact(args)),
         Command::Retention(args) => runtime.block_on(crate::commands::retention::run(args)),
         Command::Kv(args) => runtime.block_on(crate::commands::kv::run(args)),

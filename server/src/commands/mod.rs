@@ -19,9 +19,12 @@
 //! - [`mine`]: `ordo mine status|register|configure`, storage mining.
 //! - [`retention`]: `ordo compact` and `ordo retention status|set`, how
 //!   much history the log keeps.
+//! - [`da`]: `ordo da put|status|get|verify`, blobs and their
+//!   certificates (verified here, through `ordo_da`, trusting no node).
 
 pub mod chain;
 pub mod cluster;
+pub mod da;
 pub mod json;
 pub mod keygen;
 pub mod kv;

@@ -28,6 +28,10 @@ struct StatusJson {
     parity_shards: u32,
     /// Hex.
     state_digest: String,
+    /// The node's account, 0x hex.
+    node_address: String,
+    /// The log's id, hex (empty before its first entry).
+    log_id: String,
     /// Present when a chain orders the log.
     #[serde(skip_serializing_if = "Option::is_none")]
     chain: Option<ChainJson>,
@@ -61,6 +65,8 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
             data_shards: status.data_shards,
             parity_shards: status.parity_shards,
             state_digest: ordo_txn::ids::hex(&status.state_digest),
+            node_address: format!("0x{}", ordo_txn::ids::hex(&status.node_address)),
+            log_id: ordo_txn::ids::hex(&status.log_id),
             retention: status.retention.as_ref().map(RetentionJson::of),
             chain: status.chain.map(|c| ChainJson {
                 head_block: c.head_block,
@@ -73,6 +79,11 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
     }
     println!("version        {}", status.version);
     println!("role           {}", status.role);
+    println!(
+        "node address   0x{}",
+        ordo_txn::ids::hex(&status.node_address)
+    );
+    println!("log id         {}", ordo_txn::ids::hex(&status.log_id));
     println!("log tail       {}", status.log_tail);
     println!(
         "applied        {} entries, version {}",
