@@ -220,3 +220,14 @@ fn no_trust_and_damaged_bytes_are_typed_errors() {
     longer.push(0);
     assert!(Certificate::decode(&longer).is_err());
 }
+
+#[test]
+fn the_log_records_exactly_the_blobs_the_commitments_cover() {
+    use ordo_da::limits::{MAX_BLOB_BYTES, MAX_SEGMENTS};
+    assert_eq!(ordo_txn::da::MAX_DA_BLOB_BYTES, MAX_BLOB_BYTES as u64);
+    let largest = 16 + 48 * MAX_SEGMENTS;
+    assert!(
+        largest <= ordo_txn::da::MAX_DA_COMMITMENT_BYTES,
+        "{largest}"
+    );
+}

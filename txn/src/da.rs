@@ -38,6 +38,7 @@
 use crate::StreamId;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::record::Address;
+pub use crate::record::DaOp;
 
 /// The first tag of a blob part's header; the second is the blob id. Not
 /// a value [`crate::stream_id`] produces (those are BLAKE3 outputs).
@@ -47,130 +48,9 @@ pub const DA_PART_TAG: StreamId = *b"ordo/da-part/v1\0\0\0\0\0\0\0\0\0\0\0\0\0\0
 /// owner[20]`.
 pub const BLOB_PREFIX: &[u8] = b"da/blob/";
 
-/// Most parts a record may name: 128 MiB in parts of at least 2 MiB. The
-/// node cuts blobs into parts of `PART_BYTES` (16 MiB), far below it.
-pub const MAX_BLOB_PARTS: usize = 64;
-
-/// Largest blob a record may describe: 128 MiB, the size `ordo-da` commits
-/// to (`ordo_da::limits::MAX_BLOB_BYTES`; a server test holds the two
-/// equal).
-pub const MAX_DA_BLOB_BYTES: u64 = 128 << 20;
-
-/// Longest KZG commitment a record may carry: `ODC1` for a blob of
-/// [`MAX_DA_BLOB_BYTES`] is 16 + 1,058 x 48 = 50,800 bytes.
-pub const MAX_DA_COMMITMENT_BYTES: usize = 64 * 1024;
+pub use crate::limits::{MAX_BLOB_PARTS, MAX_DA_BLOB_BYTES, MAX_DA_COMMITMENT_BYTES};
 
 const RECORD_MAGIC: &[u8; 4] = b"ODR1";
-
-/// A data-availability operation, carried among a transaction's
-/// operations (tags 0x80-0x82).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum DaOp {
-    /// Records a blob its parts carry, owned by the transaction's sender.
-    Record {
-        /// The blob id (`ordo_da::BlobCommitment::id`).
-        id: [u8; 32],
-        /// The blob's length in bytes.
-        size: u64,
-        /// When the blob may be expired, in Unix seconds (the gateway's
-        /// clock, or the owner's choice when it signs the record).
-        expires_at: u64,
-        /// The blob's KZG commitment (`ODC1` bytes).
-        commitment: Vec<u8>,
-        /// The seqs of its parts, in blob order.
-        parts: Vec<u64>,
-    },
-    /// Deletes the sender's record of blob `id`.
-    Delete {
-        /// The blob id.
-        id: [u8; 32],
-    },
-    /// Deletes `owner`'s record of blob `id`, whose expiry `now` has
-    /// reached. Needs the gateway role.
-    Expire {
-        /// The blob id.
-        id: [u8; 32],
-        /// The record's owner.
-        owner: Address,
-        /// The gateway's clock, in Unix seconds.
-        now: u64,
-    },
-}
-
-impl DaOp {
-    /// The operation's stable name, for messages.
-    pub fn name(&self) -> &'static str {
-        match self {
-            DaOp::Record { .. } => "record_blob",
-            DaOp::Delete { .. } => "delete_blob",
-            DaOp::Expire { .. } => "expire_blob",
-        }
-    }
-
-    pub(crate) fn encode(&self, w: &mut Writer) {
-        match self {
-            DaOp::Record {
-                id,
-                size,
-                expires_at,
-                commitment,
-                parts,
-            } => {
-                w.u8(0x80).fixed(id).u64(*size).u64(*expires_at);
-                w.bytes(commitment);
-                w.fixed(&(parts.len() as u32).to_le_bytes());
-                for seq in parts {
-                    w.u64(*seq);
-                }
-            }
-            DaOp::Delete { id } => {
-                w.u8(0x81).fixed(id);
-            }
-            DaOp::Expire { id, owner, now } => {
-                w.u8(0x82).fixed(id).fixed(owner).u64(*now);
-            }
-        }
-    }
-
-    /// Decodes the fields after `tag` (0x80-0x82).
-    pub(crate) fn decode(tag: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(match tag {
-            0x80 => {
-                let id = r.fixed("blob id")?;
-                let size = r.u64("blob size")?;
-                let expires_at = r.u64("expires at")?;
-                let commitment = r
-                    .bytes("blob commitment", MAX_DA_COMMITMENT_BYTES)?
-                    .to_vec();
-                let count = r.count("blob parts", MAX_BLOB_PARTS)?;
-                let parts = (0..count)
-                    .map(|_| r.u64("part seq"))
-                    .collect::<Result<_, _>>()?;
-                DaOp::Record {
-                    id,
-                    size,
-                    expires_at,
-                    commitment,
-                    parts,
-                }
-            }
-            0x81 => DaOp::Delete {
-                id: r.fixed("blob id")?,
-            },
-            0x82 => DaOp::Expire {
-                id: r.fixed("blob id")?,
-                owner: r.fixed("owner")?,
-                now: r.u64("now")?,
-            },
-            tag => {
-                return Err(DecodeError::BadTag {
-                    field: "acl tag",
-                    tag,
-                });
-            }
-        })
-    }
-}
 
 /// Whether an entry with these header tags is a blob part, and of which
 /// blob.

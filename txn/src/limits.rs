@@ -41,3 +41,16 @@ pub const MAX_BATCH_TXNS: usize = 16_384;
 /// typical transactions, and at 100k commits/s it still gives a client a
 /// second between reading and committing.
 pub const CONFLICT_WINDOW: u64 = 100_000;
+
+/// Most parts a record may name: 128 MiB in parts of at least 2 MiB. The
+/// node cuts blobs into parts of `PART_BYTES` (16 MiB), far below it.
+pub const MAX_BLOB_PARTS: usize = 64;
+
+/// Largest blob a record may describe: 128 MiB, the size `ordo-da` commits
+/// to (`ordo_da::limits::MAX_BLOB_BYTES`; a test in `ordo-da` holds the
+/// two equal).
+pub const MAX_DA_BLOB_BYTES: u64 = 128 << 20;
+
+/// Longest KZG commitment a record may carry: `ODC1` for a blob of
+/// [`MAX_DA_BLOB_BYTES`] is 16 + 1,058 x 48 = 50,800 bytes.
+pub const MAX_DA_COMMITMENT_BYTES: usize = 64 * 1024;

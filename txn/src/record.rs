@@ -14,7 +14,7 @@
 //!                (mining operations: tags 0x60-0x62, see `MiningOp`;
 //!                retention operations: tags 0x70-0x71, see `RetentionOp`;
 //!                data-availability operations: tags 0x80-0x82, see
-//!                `crate::da::DaOp`)
+//!                `DaOp`)
 //! key, value, name := len u32 | bytes
 //! Signed      := tx bytes (len u32 | bytes) | signature[65]
 //! Batch       := "OTB1" | count u32 | count x Signed (len u32 | bytes)
@@ -168,7 +168,7 @@ pub enum AclOp {
     Retention(RetentionOp),
     /// A data-availability operation: changes no access-control fact;
     /// replay's blob rules decide it (see `crate::da`).
-    Da(crate::da::DaOp),
+    Da(DaOp),
 }
 
 /// A retention operation, carried among a transaction's operations.
@@ -189,6 +189,116 @@ pub enum RetentionOp {
         /// The new horizon.
         to: u64,
     },
+}
+
+/// A data-availability operation, carried among a transaction's
+/// operations (tags 0x80-0x82).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DaOp {
+    /// Records a blob its parts carry, owned by the transaction's sender.
+    Record {
+        /// The blob id (`ordo_da::BlobCommitment::id`).
+        id: [u8; 32],
+        /// The blob's length in bytes.
+        size: u64,
+        /// When the blob may be expired, in Unix seconds (the gateway's
+        /// clock, or the owner's choice when it signs the record).
+        expires_at: u64,
+        /// The blob's KZG commitment (`ODC1` bytes).
+        commitment: Vec<u8>,
+        /// The seqs of its parts, in blob order.
+        parts: Vec<u64>,
+    },
+    /// Deletes the sender's record of blob `id`.
+    Delete {
+        /// The blob id.
+        id: [u8; 32],
+    },
+    /// Deletes `owner`'s record of blob `id`, whose expiry `now` has
+    /// reached. Needs the gateway role.
+    Expire {
+        /// The blob id.
+        id: [u8; 32],
+        /// The record's owner.
+        owner: Address,
+        /// The gateway's clock, in Unix seconds.
+        now: u64,
+    },
+}
+
+impl DaOp {
+    /// The operation's stable name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DaOp::Record { .. } => "record_blob",
+            DaOp::Delete { .. } => "delete_blob",
+            DaOp::Expire { .. } => "expire_blob",
+        }
+    }
+
+    pub(crate) fn encode(&self, w: &mut Writer) {
+        match self {
+            DaOp::Record {
+                id,
+                size,
+                expires_at,
+                commitment,
+                parts,
+            } => {
+                w.u8(0x80).fixed(id).u64(*size).u64(*expires_at);
+                w.bytes(commitment);
+                w.fixed(&(parts.len() as u32).to_le_bytes());
+                for seq in parts {
+                    w.u64(*seq);
+                }
+            }
+            DaOp::Delete { id } => {
+                w.u8(0x81).fixed(id);
+            }
+            DaOp::Expire { id, owner, now } => {
+                w.u8(0x82).fixed(id).fixed(owner).u64(*now);
+            }
+        }
+    }
+
+    /// Decodes the fields after `tag` (0x80-0x82).
+    pub(crate) fn decode(tag: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match tag {
+            0x80 => {
+                let id = r.fixed("blob id")?;
+                let size = r.u64("blob size")?;
+                let expires_at = r.u64("expires at")?;
+                let commitment = r
+                    .bytes("blob commitment", MAX_DA_COMMITMENT_BYTES)?
+                    .to_vec();
+                let count = r.count("blob parts", MAX_BLOB_PARTS)?;
+                let parts = (0..count)
+                    .map(|_| r.u64("part seq"))
+                    .collect::<Result<_, _>>()?;
+                DaOp::Record {
+                    id,
+                    size,
+                    expires_at,
+                    commitment,
+                    parts,
+                }
+            }
+            0x81 => DaOp::Delete {
+                id: r.fixed("blob id")?,
+            },
+            0x82 => DaOp::Expire {
+                id: r.fixed("blob id")?,
+                owner: r.fixed("owner")?,
+                now: r.u64("now")?,
+            },
+            tag => {
+                return Err(DecodeError::BadTag {
+                    field: "acl tag",
+                    tag,
+                });
+            }
+        })
+    }
 }
 
 /// A storage-mining operation, carried among a transaction's operations.
@@ -477,7 +587,7 @@ impl AclOp {
             0x71 => AclOp::Retention(RetentionOp::Compact {
                 to: r.u64("horizon")?,
             }),
-            tag @ 0x80..=0x82 => AclOp::Da(crate::da::DaOp::decode(tag, r)?),
+            tag @ 0x80..=0x82 => AclOp::Da(DaOp::decode(tag, r)?),
             tag => {
                 return Err(DecodeError::BadTag {
                     field: "acl tag",

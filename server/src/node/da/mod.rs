@@ -258,8 +258,10 @@ impl Dispersals {
     }
 
     /// Starts storing `received` unless the same owner's dispersal of the
-    /// same blob already runs; returns where it stands.
-    pub fn start(self: &Arc<Self>, received: Received, to: Storing) -> Progress {
+    /// same blob already runs; returns where it stands. The dispersal is
+    /// in the journal before this returns, so a crash after the caller is
+    /// answered leaves it reported as interrupted, never unknown.
+    pub fn start(self: &Arc<Self>, received: Received, to: Storing) -> Result<Progress, String> {
         let blob = received.commitment.id();
         let key = (blob, received.owner);
         let progress = Progress {
@@ -272,13 +274,20 @@ impl Dispersals {
         {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(already) = running.get(&key) {
-                return already.clone();
+                return Ok(already.clone());
             }
             running.insert(key, progress.clone());
         }
+        if let Err(error) = self.note(&progress, "queued", "") {
+            self.running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+            return Err(error.to_string());
+        }
         let dispersals = self.clone();
         tokio::spawn(async move { dispersals.store(received, to).await });
-        progress
+        Ok(progress)
     }
 
     fn set_stage(&self, blob: &[u8; 32], owner: &Address, stage: Stage) {
@@ -288,8 +297,13 @@ impl Dispersals {
         }
     }
 
-    /// Notes `stage` in the journal.
-    fn note(&self, progress: &Progress, state: &str, reason: &str) {
+    /// Notes `state` in the journal.
+    fn note(
+        &self,
+        progress: &Progress,
+        state: &str,
+        reason: &str,
+    ) -> Result<(), journal::JournalError> {
         let noted = Noted {
             blob: ordo_log::hex(&progress.blob),
             owner: ordo_log::hex(&progress.owner),
@@ -298,9 +312,7 @@ impl Dispersals {
             reason: reason.into(),
             boot: self.boot.clone(),
         };
-        if let Err(error) = self.journal.write(&progress.blob, &progress.owner, &noted) {
-            tracing::error!(%error, "dispersal journal");
-        }
+        self.journal.write(&progress.blob, &progress.owner, &noted)
     }
 
     /// Stores and records `received`; the outcome goes to the journal and
@@ -311,13 +323,17 @@ impl Dispersals {
         let Some(progress) = self.running(&blob, Some(&owner)) else {
             return;
         };
-        self.note(&progress, "queued", "");
         let result = self.store_and_record(received, &to).await;
         let (state, reason) = match &result {
             Ok(()) => ("finalized", String::new()),
             Err(reason) => ("failed", reason.clone()),
         };
-        self.note(&progress, state, &reason);
+        if let Err(error) = self.note(&progress, state, &reason) {
+            // The record (or its absence) in the log still tells; the
+            // journal's "queued" then reads as interrupted, and Status
+            // looks in the log before saying so.
+            tracing::error!(%error, "dispersal journal");
+        }
         if let Err(reason) = result {
             tracing::warn!(blob = %ordo_log::hex(&blob), %reason, "dispersal failed");
             to.commits.metrics.count_da_failed();

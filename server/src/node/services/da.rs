@@ -232,7 +232,8 @@ impl Da for DaService {
             expires_at,
             room,
         };
-        let progress = self.dispersals.start(received, self.storing.clone());
+        let progress = (self.dispersals.start(received, self.storing.clone()))
+            .map_err(|e| Status::unavailable(format!("noting the dispersal: {e}")))?;
         Ok(Response::new(DisperseResponse {
             status: Some(running(&progress)),
         }))
