@@ -1,10 +1,13 @@
 //! The certificate of a dispersed blob, and its stand-alone verifier.
 //!
-//! A certificate says: in log `log`, the entries whose headers it carries
-//! hold blob `blob` of `size` bytes in order, committed to by `commitment`
-//! (KZG, `ODC1`), recorded for `owner` in entry `recorded_in`. The
-//! sequencer's keys sign that statement: the node's own key on a log one
-//! node orders (`ordo dev`), the voters of a replicated one.
+//! A certificate's **statement** says: in log `log`, the entries whose
+//! headers it carries hold blob `blob` of `size` bytes in order, committed
+//! to by `commitment` (KZG, `ODC1`). The sequencer's keys sign it: the
+//! node's own key on a log one node orders (`ordo dev`), a quorum of voters
+//! on a replicated one, each after checking every header against its own
+//! copy of the order. The record's `owner`, `expires_at` and `recorded_in`
+//! ride along as the issuing node's state says them: no signature covers
+//! them (a voter keeps no state to check them against).
 //!
 //! [`verify`] trusts nothing the certificate says about who signed: the
 //! caller names the keys it trusts and how many of them must sign
@@ -12,8 +15,8 @@
 //!
 //! 1. the commitment decodes, names the certificate's size, and hashes to
 //!    its blob id (so no other bytes can be passed off under the id);
-//! 2. every header decodes, is tagged as a part of this blob, comes before
-//!    the record, in increasing seqs, and their lengths add up to the size;
+//! 2. every header decodes, is tagged as a part of this blob, in
+//!    increasing seqs, and their lengths add up to the size;
 //! 3. the log is the one the caller expects, when it names one;
 //! 4. at least `threshold` distinct trusted keys signed the statement.
 //!
@@ -21,11 +24,11 @@
 //! KZG commitment, and each part's bytes against its header's entry
 //! commitment.
 //!
-//! Bytes (`ODT1`, integers little-endian): `"ODT1" | log[32] | blob[32] |
-//! owner[20] | size u64 | expires_at u64 | recorded_in u64 | commitment
-//! (len u32 | bytes) | parts u32 | parts x (len u32 | header) | signatures
-//! u32 | signatures x 65`. The statement signed is a keyed BLAKE3 hash of
-//! everything before the signatures.
+//! Bytes (`ODT1`, integers little-endian): the statement, `"ODT1" |
+//! log[32] | blob[32] | size u64 | commitment (len u32 | bytes) | parts u32
+//! | parts x (len u32 | header)`, then `owner[20] | expires_at u64 |
+//! recorded_in u64 | signatures u32 | signatures x 65`. The signatures are
+//! over a keyed BLAKE3 hash of the statement's bytes.
 
 use crate::BlobCommitment;
 use ordo_log::{Coder, EntryHeader};
@@ -63,6 +66,86 @@ pub struct Certificate {
     pub headers: Vec<Vec<u8>>,
     /// Signatures over [`Certificate::statement`].
     pub signatures: Vec<[u8; 65]>,
+}
+
+/// The part of a certificate its signers sign, as a voter receives it to
+/// check and sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// The log's id.
+    pub log: [u8; 32],
+    /// The blob id.
+    pub blob: [u8; 32],
+    /// The blob's length.
+    pub size: u64,
+    /// Its KZG commitment (`ODC1`).
+    pub commitment: Vec<u8>,
+    /// The encoded headers of its parts, in blob order.
+    pub headers: Vec<Vec<u8>>,
+}
+
+impl Statement {
+    /// The statement's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let headers: usize = self.headers.iter().map(|h| 4 + h.len()).sum();
+        let mut out = Vec::with_capacity(96 + self.commitment.len() + headers);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.log);
+        out.extend_from_slice(&self.blob);
+        out.extend_from_slice(&self.size.to_le_bytes());
+        put_bytes(&mut out, &self.commitment);
+        out.extend_from_slice(&(self.headers.len() as u32).to_le_bytes());
+        for header in &self.headers {
+            put_bytes(&mut out, header);
+        }
+        out
+    }
+
+    /// The hash its signers sign.
+    pub fn hash(&self) -> [u8; 32] {
+        blake3::derive_key(STATEMENT_CONTEXT, &self.encode())
+    }
+
+    /// Parses a statement's bytes alone, within every limit.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CertificateError> {
+        check_length(bytes)?;
+        let mut r = Cursor(bytes);
+        let statement = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(statement)
+    }
+
+    fn read(r: &mut Cursor<'_>) -> Result<Self, CertificateError> {
+        if r.take(4)? != MAGIC {
+            return Err(CertificateError::Malformed("not ODT1".into()));
+        }
+        let (log, blob, size) = (r.array()?, r.array()?, r.u64()?);
+        let commitment = r.bytes(MAX_DA_COMMITMENT_BYTES)?.to_vec();
+        let parts = r.count(MAX_BLOB_PARTS)?;
+        let headers = (0..parts)
+            .map(|_| {
+                r.bytes(ordo_log::header::MAX_HEADER_BYTES)
+                    .map(<[u8]>::to_vec)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            log,
+            blob,
+            size,
+            commitment,
+            headers,
+        })
+    }
+}
+
+fn check_length(bytes: &[u8]) -> Result<(), CertificateError> {
+    match bytes.len() > MAX_CERTIFICATE_BYTES {
+        true => Err(CertificateError::Malformed(format!(
+            "{} bytes; a certificate has at most {MAX_CERTIFICATE_BYTES}",
+            bytes.len()
+        ))),
+        false => Ok(()),
+    }
 }
 
 /// Whose signatures a verifier accepts, and how many it needs.
@@ -133,32 +216,28 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Certificate {
-    /// The hash its signers sign: everything but the signatures.
-    pub fn statement(&self) -> [u8; 32] {
-        blake3::derive_key(STATEMENT_CONTEXT, &self.encode_body())
+    /// What its signers sign.
+    pub fn signed(&self) -> Statement {
+        Statement {
+            log: self.log,
+            blob: self.blob,
+            size: self.size,
+            commitment: self.commitment.clone(),
+            headers: self.headers.clone(),
+        }
     }
 
-    fn encode_body(&self) -> Vec<u8> {
-        let headers: usize = self.headers.iter().map(|h| 4 + h.len()).sum();
-        let mut out = Vec::with_capacity(128 + self.commitment.len() + headers);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.log);
-        out.extend_from_slice(&self.blob);
-        out.extend_from_slice(&self.owner);
-        for n in [self.size, self.expires_at, self.recorded_in] {
-            out.extend_from_slice(&n.to_le_bytes());
-        }
-        put_bytes(&mut out, &self.commitment);
-        out.extend_from_slice(&(self.headers.len() as u32).to_le_bytes());
-        for header in &self.headers {
-            put_bytes(&mut out, header);
-        }
-        out
+    /// The hash its signers sign: [`Statement::hash`] of its statement.
+    pub fn statement(&self) -> [u8; 32] {
+        self.signed().hash()
     }
 
     /// The `ODT1` bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = self.encode_body();
+        let mut out = self.signed().encode();
+        out.extend_from_slice(&self.owner);
+        out.extend_from_slice(&self.expires_at.to_le_bytes());
+        out.extend_from_slice(&self.recorded_in.to_le_bytes());
         out.extend_from_slice(&(self.signatures.len() as u32).to_le_bytes());
         for signature in &self.signatures {
             out.extend_from_slice(signature);
@@ -168,36 +247,21 @@ impl Certificate {
 
     /// Parses `ODT1` bytes within every limit, refusing anything else.
     pub fn decode(bytes: &[u8]) -> Result<Self, CertificateError> {
-        if bytes.len() > MAX_CERTIFICATE_BYTES {
-            return Err(CertificateError::Malformed(format!(
-                "{} bytes; a certificate has at most {MAX_CERTIFICATE_BYTES}",
-                bytes.len()
-            )));
-        }
+        check_length(bytes)?;
         let mut r = Cursor(bytes);
-        if r.take(4)? != MAGIC {
-            return Err(CertificateError::Malformed("not ODT1".into()));
-        }
-        let (log, blob, owner) = (r.array()?, r.array()?, r.array()?);
-        let (size, expires_at, recorded_in) = (r.u64()?, r.u64()?, r.u64()?);
-        let commitment = r.bytes(MAX_DA_COMMITMENT_BYTES)?.to_vec();
-        let parts = r.count(MAX_BLOB_PARTS)?;
-        let headers = (0..parts)
-            .map(|_| {
-                r.bytes(ordo_log::header::MAX_HEADER_BYTES)
-                    .map(<[u8]>::to_vec)
-            })
-            .collect::<Result<_, _>>()?;
+        let Statement {
+            log,
+            blob,
+            size,
+            commitment,
+            headers,
+        } = Statement::read(&mut r)?;
+        let (owner, expires_at, recorded_in) = (r.array()?, r.u64()?, r.u64()?);
         let signatures = r.count(MAX_CERTIFICATE_SIGNATURES)?;
         let signatures = (0..signatures)
             .map(|_| r.array())
             .collect::<Result<_, _>>()?;
-        if !r.0.is_empty() {
-            return Err(CertificateError::Malformed(format!(
-                "{} trailing bytes",
-                r.0.len()
-            )));
-        }
+        r.finish()?;
         Ok(Self {
             log,
             blob,
@@ -253,12 +317,8 @@ impl Certificate {
             if parts
                 .last()
                 .is_some_and(|p: &EntryHeader| p.seq >= header.seq)
-                || header.seq >= self.recorded_in
             {
-                return bad(format!(
-                    "header {i} (seq {}) is out of order, or not before the record (seq {})",
-                    header.seq, self.recorded_in
-                ));
+                return bad(format!("header {i} (seq {}) is out of order", header.seq));
             }
             parts.push(header);
         }
@@ -403,5 +463,15 @@ impl<'a> Cursor<'a> {
     fn bytes(&mut self, limit: usize) -> Result<&'a [u8], CertificateError> {
         let n = self.count(limit)?;
         self.take(n)
+    }
+
+    fn finish(self) -> Result<(), CertificateError> {
+        match self.0.is_empty() {
+            true => Ok(()),
+            false => Err(CertificateError::Malformed(format!(
+                "{} trailing bytes",
+                self.0.len()
+            ))),
+        }
     }
 }
