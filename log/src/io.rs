@@ -198,6 +198,16 @@ impl EntryWriter {
         }
     }
 
+    /// This writer, handing nothing to this process's readers: for entries
+    /// no reader here is about to read (blob parts, which replay passes by
+    /// header), whose bytes would only push out payloads a replica needs.
+    pub fn forgetful(self) -> Self {
+        Self {
+            recent: None,
+            ..self
+        }
+    }
+
     /// A writer that hands each entry's shards and header to `log` in one
     /// durable write (see [`JointLog`]).
     pub fn joint(log: Arc<dyn JointLog>, params: CodingParams) -> Result<Self, LogError> {

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::cluster::{MemberProcess, initialize, initialize_as, make_certs};
+use common::cluster::{MemberProcess, client_member, initialize_as, make_certs, start_log};
 use common::proxy::Proxy;
 use ordo_client::{Client, ClientError};
 use ordo_proto::v1::GetStatusResponse;
@@ -23,51 +23,6 @@ use std::time::Duration;
 const COMMITS_PER_WRITER: u64 = 120;
 /// How long a replica may take to catch up with the gateway.
 const CATCH_UP_BOUND: Duration = Duration::from_secs(60);
-
-/// Voters 1-3 (also storage) and storage members 4..=`storage`, formed
-/// into a cluster; node 1 also runs repair when `repair` says so.
-async fn log_members(dir: &std::path::Path, storage: u64, repair: bool) -> Vec<MemberProcess> {
-    make_certs(dir, &(1..=storage + 3).collect::<Vec<u64>>());
-    let tls = ordo_raft::PeerTls::load(&dir.join("certs"), "admin").unwrap();
-    let mut nodes: Vec<MemberProcess> = (1..=storage)
-        .map(|id| match id {
-            1 if repair => MemberProcess::new(id, dir, &["sequencer", "storage", "repair"]),
-            1..=3 => MemberProcess::new(id, dir, &["sequencer", "storage"]),
-            _ => MemberProcess::new(id, dir, &["storage"]),
-        })
-        .collect();
-    let everyone: Vec<&MemberProcess> = nodes.iter().collect();
-    let voters: Vec<String> = everyone[..3]
-        .iter()
-        .map(|n| format!("\"{}\"", n.addr))
-        .collect();
-    if repair {
-        nodes[0].add_config(&common::cluster::log_members(&everyone[..3], &everyone));
-    }
-    // Storage members report to the voters, for `ordo cluster status`.
-    for node in &nodes[3..] {
-        node.add_config(&format!("sequencers = [{}]\n", voters.join(", ")));
-    }
-    for node in &mut nodes {
-        node.start();
-    }
-    let voters: Vec<&MemberProcess> = nodes[..3].iter().collect();
-    initialize(&voters, &tls).await;
-    nodes
-}
-
-/// A client member (`gateway` and `replica`, or `replica` alone) of the
-/// cluster `log` holds, not started.
-fn client_member(
-    id: u64,
-    dir: &std::path::Path,
-    roles: &[&str],
-    log: &[MemberProcess],
-) -> MemberProcess {
-    let voters: Vec<&MemberProcess> = log[..3].iter().collect();
-    let storage: Vec<&MemberProcess> = log.iter().collect();
-    MemberProcess::new_client(id, dir, roles, &voters, &storage)
-}
 
 /// Starts gateway `id` over `log`, which founds the log, and creates
 /// `owner`'s stream "s" through it.
@@ -179,7 +134,7 @@ async fn assert_serves(member: &MemberProcess, stream: [u8; 32], written: &[(Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_killed_mid_replay_or_started_late_reach_the_gateways_digest() {
     let dir = tempfile::tempdir().unwrap();
-    let log = log_members(dir.path(), 6, false).await;
+    let log = start_log(dir.path(), 6, false).await;
     let owner = key(1);
     let (mut gateway, client, stream) = start_gateway(7, dir.path(), &log, &owner).await;
     let written = write_through(&client, &owner, stream, "load", COMMITS_PER_WRITER).await;
@@ -310,7 +265,7 @@ async fn wait_all_shards_home(log: &[MemberProcess], tls: &std::sync::Arc<ordo_r
 async fn commits_go_on_with_two_storage_members_killed_and_repair_refills_a_wiped_and_a_damaged_one()
  {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = log_members(dir.path(), 7, true).await;
+    let mut log = start_log(dir.path(), 7, true).await;
     let owner = key(1);
     let (gateway, client, stream) = start_gateway(8, dir.path(), &log, &owner).await;
     let mut written = write_through(&client, &owner, stream, "before", 40).await;
@@ -448,7 +403,7 @@ async fn member_metric(member: &MemberProcess, name: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_raft_leader_under_commits_loses_no_acknowledged_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = log_members(dir.path(), 6, false).await;
+    let mut log = start_log(dir.path(), 6, false).await;
     let owner = key(1);
     let (gateway, client, stream) = start_gateway(7, dir.path(), &log, &owner).await;
     let leader = leader_among(&log[..3], None).await;
@@ -729,7 +684,7 @@ async fn shards_stored(member: &MemberProcess) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storage_member_recorded_in_the_log_takes_shards_and_replicas_follow_the_record() {
     let dir = tempfile::tempdir().unwrap();
-    let log = log_members(dir.path(), 6, false).await;
+    let log = start_log(dir.path(), 6, false).await;
     // A seventh storage member that no member's file names.
     let mut extra = MemberProcess::new(7, dir.path(), &["storage"]);
     extra.start();

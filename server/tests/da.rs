@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{DevNode, ordo, stdout};
+use common::{DISPERSAL_BOUND, DevNode, blob_of, disperse_and_wait, ordo, stdout};
 use ordo_da::certificate::{Certificate, Trust, verify};
 use ordo_proto::v1::da_client::DaClient;
 use ordo_proto::v1::{BlobState, BlobStatus, DisperseRequest, DisperseStart, disperse_request};
@@ -15,23 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-/// Bounds a dispersal of up to 100 MiB on two busy cores (its KZG
-/// commitment alone takes about 15 s there).
-const DISPERSAL_BOUND: Duration = Duration::from_secs(240);
-
-fn blob_of(size: usize, seed: u8) -> Arc<Vec<u8>> {
-    let mut state = u64::from(seed) | 1;
-    let bytes = (0..size)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    Arc::new(bytes)
-}
-
 async fn node_trust(client: &ordo_client::Client) -> Trust {
     let status = client.status().await.unwrap();
     Trust {
@@ -39,24 +22,6 @@ async fn node_trust(client: &ordo_client::Client) -> Trust {
         threshold: 1,
         log: Some(status.log_id.try_into().unwrap()),
     }
-}
-
-/// Disperses `blob` as `key`, waits for its record; returns its id.
-async fn disperse(
-    client: &ordo_client::Client,
-    key: &ordo_txn::SigningKey,
-    blob: &Arc<Vec<u8>>,
-) -> [u8; 32] {
-    let sent = Arc::new(AtomicU64::new(0));
-    let accepted = client.disperse(key, blob.clone(), 0, sent).await.unwrap();
-    let id: [u8; 32] = accepted.blob_id.clone().try_into().unwrap();
-    let owner = Some(ordo_txn::address_of(key));
-    let done = client
-        .wait_for_blob(id, owner, DISPERSAL_BOUND, |_| {})
-        .await
-        .unwrap();
-    assert_eq!(done.state(), BlobState::Finalized, "{}", done.reason);
-    id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,7 +33,7 @@ async fn blobs_of_one_byte_a_mebibyte_and_a_hundred_mebibytes_round_trip_with_ce
     let trust = node_trust(&client).await;
     for (size, seed) in [(1, 1), (1 << 20, 2), (100 << 20, 3)] {
         let blob = blob_of(size, seed);
-        let id = disperse(&client, &key, &blob).await;
+        let id = disperse_and_wait(&client, &key, &blob).await;
         let back = client.retrieve(id, None, |_, _| {}).await.unwrap();
         assert!(back == *blob, "{size} bytes came back different");
         let (bytes, _) = client.certificate(id, None).await.unwrap();
@@ -175,7 +140,7 @@ async fn a_blob_record_reads_through_a_kv_scan_of_the_system_stream() {
     let node = DevNode::start(data.path());
     let client = ordo_client::Client::connect(&node.endpoint).await.unwrap();
     let key = ordo_txn::testkit::signing_key(42);
-    let id = disperse(&client, &key, &blob_of(1000, 4)).await;
+    let id = disperse_and_wait(&client, &key, &blob_of(1000, 4)).await;
     let rows = client
         .scan_prefix(
             ordo_txn::attest::SYSTEM_STREAM,
@@ -338,7 +303,7 @@ async fn an_account_past_its_hourly_bytes_is_refused_and_others_are_not() {
         ordo_txn::testkit::signing_key(60),
         ordo_txn::testkit::signing_key(61),
     );
-    disperse(&client, &first, &blob_of(1 << 20, 7)).await;
+    disperse_and_wait(&client, &first, &blob_of(1 << 20, 7)).await;
     let sent = Arc::new(AtomicU64::new(0));
     let refused = client
         .disperse(&first, blob_of(1 << 20, 8), 0, sent.clone())
@@ -354,7 +319,7 @@ async fn an_account_past_its_hourly_bytes_is_refused_and_others_are_not() {
         }
         other => panic!("expected the quota to refuse, got {other:?}"),
     }
-    disperse(&client, &second, &blob_of(1 << 20, 8)).await;
+    disperse_and_wait(&client, &second, &blob_of(1 << 20, 8)).await;
     node.terminate();
 }
 
@@ -389,7 +354,7 @@ async fn a_dispersal_cut_by_kill_9_is_reported_recorded_or_failed_never_lost() {
                 matches!(missing, Err(ordo_client::ClientError::Status(s)) if s.code() == tonic::Code::NotFound)
             );
             // Dispersed again, it is recorded.
-            disperse(&client, &key, &blob).await;
+            disperse_and_wait(&client, &key, &blob).await;
         }
         other => panic!("after a restart a dispersal is recorded or failed, not {other:?}"),
     }

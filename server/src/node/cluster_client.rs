@@ -19,6 +19,7 @@
 //! only after applying it.
 
 use crate::node::commits::BatchLimits;
+use crate::node::da::certify::Certifier;
 use crate::node::handles::{Commits, Snapshots};
 use crate::node::run::{ClientSettings, ClientTasks, LogAccess, ServiceParts};
 use crate::node::storage_set::StorageSet;
@@ -151,6 +152,14 @@ impl ClientSide {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding the client address {listen}"))?;
+        let certifier = match &config.evm {
+            Some(_) => Certifier::Nobody,
+            None => Certifier::Voters {
+                addresses: config.sequencers.clone(),
+                local: voter.clone(),
+                tls: tls.clone(),
+            },
+        };
         let (access, storage) = cluster_log(config, tls, voter).await?;
         let gateway = config.gateway;
         let settings = ClientSettings {
@@ -160,7 +169,7 @@ impl ClientSide {
             role: if gateway { "gateway" } else { "replica" },
             takes_commits: gateway,
             da: crate::node::da::DaLimits::default(),
-            orders_its_log: false,
+            certifier: Some(certifier),
         };
         let (parts, tasks) = crate::node::run::start_client_roles(&settings, access)?;
         let membership = tokio::spawn(crate::node::storage_members::follow(

@@ -71,10 +71,12 @@
 use crate::node::cluster_client::{ClientConfig, ClientSide};
 use crate::node::config::{ConfigError, load_with};
 use crate::node::repair::RepairCounters;
+use crate::node::services::attest::AttestService;
 use crate::node::services::shards::{ShardCounters, ShardService};
 use crate::node::storage_set::StorageSet;
 use anyhow::Context;
 use ordo_log::RocksShardStore;
+use ordo_proto::cluster::v1::attest_server::AttestServer;
 use ordo_proto::cluster::v1::shards_server::ShardsServer;
 use ordo_raft::{PeerTls, RaftSequencer, VoterConfig};
 use std::collections::BTreeMap;
@@ -480,6 +482,8 @@ impl NodeConfig {
 /// What a running member serves on its peer address.
 struct PeerRoles {
     voter: Option<Arc<RaftSequencer>>,
+    /// The voter's node key, which signs blob certificates' statements.
+    attest_key: Option<crate::node::gateway::NodeKey>,
     shards: Option<Arc<RocksShardStore>>,
     shard_counters: Arc<ShardCounters>,
     repair: Option<Arc<RepairCounters>>,
@@ -510,8 +514,15 @@ impl PeerRoles {
             )),
         };
         let repair = config.roles.contains(&Role::Repair).then(Arc::default);
+        let attest_key = match voter {
+            Some(_) => Some(crate::node::gateway::NodeKey::load_or_create(
+                &config.data_dir,
+            )?),
+            None => None,
+        };
         Ok(Self {
             voter,
+            attest_key,
             shards,
             shard_counters: Arc::default(),
             repair,
@@ -548,7 +559,14 @@ impl PeerRoles {
             .tls_config(tls.server())
             .context("configuring peer TLS")?
             .add_optional_service(self.voter.as_ref().map(|voter| voter.service()))
+            .add_optional_service(self.attest())
             .add_optional_service(shards))
+    }
+
+    /// The voter's signatures on certificates' statements.
+    fn attest(&self) -> Option<AttestServer<AttestService>> {
+        let (voter, key) = (self.voter.clone()?, self.attest_key.clone()?);
+        Some(AttestServer::new(AttestService::new(voter, key)))
     }
 }
 

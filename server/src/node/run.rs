@@ -77,9 +77,8 @@ pub struct ServiceParts {
     pub miner: crate::node::services::status::MinerSlot,
     /// Blobs being dispersed through this node.
     pub dispersals: Arc<crate::node::da::Dispersals>,
-    /// The key that signs blob certificates: the node's own, when it
-    /// orders its log itself.
-    pub certifier: Option<ordo_txn::SigningKey>,
+    /// Who signs blob certificates.
+    pub certifier: crate::node::da::certify::Certifier,
 }
 
 /// The state directory of a node with data directory `data_dir`.
@@ -120,9 +119,9 @@ pub struct ClientSettings {
     pub takes_commits: bool,
     /// Blob dispersal's limits.
     pub da: crate::node::da::DaLimits,
-    /// Whether this node orders its log itself, so that its key certifies
-    /// the order of blobs' parts.
-    pub orders_its_log: bool,
+    /// Who signs blob certificates: the node's own key when it orders its
+    /// log itself (`None`), else the raft voters, or no one.
+    pub certifier: Option<crate::node::da::certify::Certifier>,
 }
 
 /// The tasks of a node's client-facing roles, stopped when it stops.
@@ -186,7 +185,7 @@ impl LocalNode {
             role: "dev",
             takes_commits: true,
             da: config.da,
-            orders_its_log: true,
+            certifier: None,
         };
         let (parts, tasks) = start_client_roles(&settings, access)?;
         let running = Running { log, tasks };
@@ -265,7 +264,8 @@ pub fn start_client_roles(
         waiters.clone(),
     ));
     let node = NodeKey::load_or_create(&settings.data_dir)?;
-    let certifier = settings.orders_its_log.then(|| node.key.clone());
+    let certifier = (settings.certifier.clone())
+        .unwrap_or_else(|| crate::node::da::certify::Certifier::Own(node.key.clone()));
     let (committer, batcher) = match settings.takes_commits {
         false => (Committer::refusing(), None),
         true => {
@@ -461,7 +461,7 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
         certifier,
     } = parts;
     let storing = crate::node::da::Storing {
-        writer: writer.clone(),
+        writer: writer.clone().forgetful(),
         commits: commits.clone(),
         snapshots: snapshots.clone(),
     };

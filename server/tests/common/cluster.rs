@@ -254,6 +254,46 @@ pub fn log_members(voters: &[&MemberProcess], storage: &[&MemberProcess]) -> Str
     )
 }
 
+/// Voters 1-3 (also storage) and storage members 4..=`storage`, formed
+/// into a cluster; node 1 also runs repair when `repair` says so.
+pub async fn start_log(dir: &Path, storage: u64, repair: bool) -> Vec<MemberProcess> {
+    make_certs(dir, &(1..=storage + 3).collect::<Vec<u64>>());
+    let tls = ordo_raft::PeerTls::load(&dir.join("certs"), "admin").unwrap();
+    let mut nodes: Vec<MemberProcess> = (1..=storage)
+        .map(|id| match id {
+            1 if repair => MemberProcess::new(id, dir, &["sequencer", "storage", "repair"]),
+            1..=3 => MemberProcess::new(id, dir, &["sequencer", "storage"]),
+            _ => MemberProcess::new(id, dir, &["storage"]),
+        })
+        .collect();
+    let everyone: Vec<&MemberProcess> = nodes.iter().collect();
+    let voters: Vec<String> = everyone[..3]
+        .iter()
+        .map(|n| format!("\"{}\"", n.addr))
+        .collect();
+    if repair {
+        nodes[0].add_config(&log_members(&everyone[..3], &everyone));
+    }
+    // Storage members report to the voters, for `ordo cluster status`.
+    for node in &nodes[3..] {
+        node.add_config(&format!("sequencers = [{}]\n", voters.join(", ")));
+    }
+    for node in &mut nodes {
+        node.start();
+    }
+    let voters: Vec<&MemberProcess> = nodes[..3].iter().collect();
+    initialize(&voters, &tls).await;
+    nodes
+}
+
+/// A client member (`gateway` and `replica`, or `replica` alone) of the
+/// cluster `log` holds, not started.
+pub fn client_member(id: u64, dir: &Path, roles: &[&str], log: &[MemberProcess]) -> MemberProcess {
+    let voters: Vec<&MemberProcess> = log[..3].iter().collect();
+    let storage: Vec<&MemberProcess> = log.iter().collect();
+    MemberProcess::new_client(id, dir, roles, &voters, &storage)
+}
+
 /// Forms a cluster of `voters` through the first one, with the
 /// operator's credentials `tls`.
 pub async fn initialize(voters: &[&MemberProcess], tls: &ordo_raft::PeerTls) {

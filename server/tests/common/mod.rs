@@ -198,3 +198,45 @@ pub fn metric(page: &str, name: &str) -> u64 {
         .parse()
         .unwrap_or_else(|e| panic!("{name} is {line}: {e}"))
 }
+
+/// `size` bytes of a xorshift stream seeded with `seed`.
+pub fn blob_of(size: usize, seed: u8) -> std::sync::Arc<Vec<u8>> {
+    let mut state = u64::from(seed) | 1;
+    let bytes = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::sync::Arc::new(bytes)
+}
+
+/// Bounds a dispersal of up to 100 MiB on two busy cores (its KZG
+/// commitment alone takes about 15 s there).
+pub const DISPERSAL_BOUND: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Disperses `blob` as `key` through `client` and waits for its record;
+/// returns its id.
+pub async fn disperse_and_wait(
+    client: &ordo_client::Client,
+    key: &ordo_txn::SigningKey,
+    blob: &std::sync::Arc<Vec<u8>>,
+) -> [u8; 32] {
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let accepted = client.disperse(key, blob.clone(), 0, sent).await.unwrap();
+    let id: [u8; 32] = accepted.blob_id.clone().try_into().unwrap();
+    let owner = Some(ordo_txn::address_of(key));
+    let done = client
+        .wait_for_blob(id, owner, DISPERSAL_BOUND, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        done.state(),
+        ordo_proto::v1::BlobState::Finalized,
+        "{}",
+        done.reason
+    );
+    id
+}

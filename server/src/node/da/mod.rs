@@ -21,8 +21,11 @@
 //! - [`journal`]: the dispersals this node took, on disk.
 //! - [`records`]: blob records in the state, and the blob's bytes read
 //!   back from its parts.
+//! - [`certify`]: who signs certificates (the node that orders its log,
+//!   or a majority of the raft voters), and collecting their signatures.
 //! - [`expirer`]: the gateway's task that expires records through the log.
 
+pub mod certify;
 pub mod expirer;
 pub mod journal;
 pub mod quota;

@@ -129,13 +129,8 @@ pub async fn read_blob(reader: &EntryReader, found: &Found) -> Result<Vec<u8>, R
     .map_err(|e| ReadError::NotTheBlob(e.to_string()))?
 }
 
-/// `found`'s certificate, its statement signed with `key`: the key of the
-/// node that orders this log.
-pub async fn certificate(
-    reader: &EntryReader,
-    found: &Found,
-    key: &ordo_txn::SigningKey,
-) -> Result<Certificate, String> {
+/// `found`'s certificate, not signed yet (see [`super::certify`]).
+pub async fn certificate(reader: &EntryReader, found: &Found) -> Result<Certificate, String> {
     let genesis = reader.header(0).await.map_err(|e| e.to_string())?;
     let mut headers = Vec::with_capacity(found.record.parts.len());
     for part in &found.record.parts {
@@ -143,7 +138,7 @@ pub async fn certificate(
         headers.push(header.encode());
     }
     let record = &found.record;
-    let mut certificate = Certificate {
+    Ok(Certificate {
         log: log_id(&genesis.encode()),
         blob: found.blob,
         owner: record.owner,
@@ -153,9 +148,5 @@ pub async fn certificate(
         commitment: record.commitment.clone(),
         headers,
         signatures: vec![],
-    };
-    let signature =
-        ordo_txn::sign::sign_hash(certificate.statement(), key).map_err(|e| e.to_string())?;
-    certificate.signatures.push(signature);
-    Ok(certificate)
+    })
 }

@@ -4,6 +4,7 @@
 //! signed start checked, the bytes taken in order, states and records
 //! turned into messages.
 
+use crate::node::da::certify::Certifier;
 use crate::node::da::records::{self, Found};
 use crate::node::da::{
     CHUNK_BYTES, Dispersals, MAX_DEADLINE_AHEAD, MAX_TTL_SECS, Progress, Received, Refusal, Stage,
@@ -26,20 +27,19 @@ pub struct DaService {
     storing: Storing,
     reader: EntryReader,
     sequencer: Arc<dyn Sequencer>,
-    /// The key that signs certificates: the node's own, when it orders its
-    /// log itself (`ordo dev`).
-    certifier: Option<ordo_txn::SigningKey>,
+    /// Who signs certificates.
+    certifier: Certifier,
 }
 
 impl DaService {
     /// Serves blobs dispersed through `dispersals` into `storing`, read
-    /// back through `reader`; certificates are signed with `certifier`.
+    /// back through `reader`; certificates are signed by `certifier`.
     pub fn new(
         dispersals: Arc<Dispersals>,
         storing: Storing,
         reader: EntryReader,
         sequencer: Arc<dyn Sequencer>,
-        certifier: Option<ordo_txn::SigningKey>,
+        certifier: Certifier,
     ) -> Self {
         Self {
             dispersals,
@@ -282,21 +282,22 @@ impl Da for DaService {
         &self,
         request: Request<BlobRef>,
     ) -> Result<Response<CertificateResponse>, Status> {
-        let Some(key) = &self.certifier else {
-            return Err(Status::failed_precondition(
-                "this node does not order its log, so its key proves nothing about the order: \
-                 ask a node that orders its own log (ordo dev); a cluster's voters do not sign \
-                 certificates yet",
-            ));
-        };
         let (blob, owner) = blob_ref(&request.into_inner())?;
         let found = self.one(&blob, owner.as_ref())?;
-        let certificate = records::certificate(&self.reader, &found, key)
+        let mut certificate = records::certificate(&self.reader, &found)
             .await
             .map_err(Status::unavailable)?;
+        let signed_by = match &self.certifier {
+            Certifier::Nobody => {
+                return Err(Status::failed_precondition(
+                    "a chain orders this log; certificates carrying a block and its event are not built yet",
+                ));
+            }
+            certifier => (certifier.sign(&mut certificate).await).map_err(Status::unavailable)?,
+        };
         Ok(Response::new(CertificateResponse {
             certificate: certificate.encode(),
-            signed_by: vec![self.storing.commits.node.address.to_vec()],
+            signed_by: signed_by.iter().map(|a| a.to_vec()).collect(),
         }))
     }
 }

@@ -6,6 +6,8 @@
 //! ## Layout
 //!
 //! - [`acl`] serves `ordo.v1.Acl`: role queries as of a version.
+//! - [`attest`] serves `ordo.cluster.v1.Attest`: a voter's signature on a
+//!   blob certificate's statement, after checking it against its order.
 //! - [`da`] serves `ordo.v1.Da`: dispersal, status, retrieval and
 //!   certificates of blobs.
 //! - [`kv`] serves `ordo.v1.Kv`: reads, scans and watch.
@@ -19,6 +21,7 @@
 //! - [`txn`] serves `ordo.v1.Txn`: begin and commit.
 
 pub mod acl;
+pub mod attest;
 pub mod da;
 pub mod decision;
 pub mod kv;
