@@ -70,6 +70,17 @@ async fn blobs_on_a_cluster_come_back_from_a_replica_with_voter_signed_certifica
         .unwrap();
     let key = ordo_txn::testkit::signing_key(90);
     let status = reader.status().await.unwrap();
+    let listed = common::cluster::cluster_status(&log[0], dir.path());
+    let signs_as: Vec<String> = (listed["members"].as_array().unwrap().iter())
+        .filter_map(|m| m["signs_as"].as_str().map(str::to_string))
+        .collect();
+    let keys: Vec<String> = (voter_keys(&log).iter())
+        .map(|k| format!("0x{}", ordo_client::hex(k)))
+        .collect();
+    assert_eq!(
+        signs_as, keys,
+        "ordo cluster status names the voters' signing keys"
+    );
     let trust = Trust {
         signers: voter_keys(&log),
         threshold: 2,

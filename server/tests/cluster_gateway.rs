@@ -10,7 +10,9 @@
 
 mod common;
 
-use common::cluster::{MemberProcess, client_member, initialize_as, make_certs, start_log};
+use common::cluster::{
+    MemberProcess, client_member, cluster_status, initialize_as, make_certs, start_log,
+};
 use common::proxy::Proxy;
 use ordo_client::{Client, ClientError};
 use ordo_proto::v1::GetStatusResponse;
@@ -597,28 +599,6 @@ async fn a_leader_cut_off_from_the_voters_acknowledges_nothing_and_every_member_
     for mut member in [replica, gateway] {
         member.stop();
     }
-}
-
-/// `ordo cluster status --json`, asked of `voter` as an operator.
-fn cluster_status(voter: &MemberProcess, dir: &std::path::Path) -> serde_json::Value {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
-        .args([
-            "cluster",
-            "status",
-            "--json",
-            "--peer",
-            &voter.addr,
-            "--tls-dir",
-        ])
-        .arg(dir.join("certs"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// Waits until `ordo cluster status` shows every one of `storage` members

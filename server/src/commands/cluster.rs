@@ -401,6 +401,8 @@ struct MemberJson {
     kind: &'static str,
     /// The member's own view, when it answered.
     view: Option<ViewJson>,
+    /// The key a voter signs blob certificates with (0x address).
+    signs_as: Option<String>,
     /// Why it did not answer.
     error: Option<String>,
 }
@@ -453,8 +455,30 @@ async fn member_view(
         kind,
         view,
         error,
+        signs_as: signing_key_of(member, tls).await,
     };
     (json, reported)
+}
+
+/// The address of the key `member` signs certificates with, if it is a
+/// voter that answers.
+async fn signing_key_of(member: &Member, tls: &PeerTls) -> Option<String> {
+    use ordo_proto::cluster::v1::{SigningKeyRequest, attest_client::AttestClient};
+    let channel = tls
+        .endpoint(&member.addr)
+        .ok()?
+        .timeout(MEMBER_TIMEOUT)
+        .connect()
+        .await
+        .ok()?;
+    let answer = AttestClient::new(channel)
+        .signing_key(SigningKeyRequest {})
+        .await
+        .ok()?;
+    Some(format!(
+        "0x{}",
+        ordo_txn::ids::hex(&answer.into_inner().signer)
+    ))
 }
 
 /// One member's latest report in `--json` output (and the text table).
@@ -559,13 +583,13 @@ async fn status(args: PeerArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "{:<4} {:<22} {:<8} {:<10} {:>6} {:>7} {:>9} {:>9} {:>10}",
+        "{:<4} {:<22} {:<8} {:<10} {:>6} {:>7} {:>9} {:>9} {:>10}  signs certificates as",
         "id", "addr", "kind", "state", "term", "leader", "last log", "applied", "headers"
     );
     for m in &members {
         match &m.view {
             Some(v) => println!(
-                "{:<4} {:<22} {:<8} {:<10} {:>6} {:>7} {:>9} {:>9} {:>10}",
+                "{:<4} {:<22} {:<8} {:<10} {:>6} {:>7} {:>9} {:>9} {:>10}  {}",
                 m.id,
                 m.addr,
                 m.kind,
@@ -574,7 +598,8 @@ async fn status(args: PeerArgs) -> anyhow::Result<()> {
                 v.leader.map_or("-".into(), |l| l.to_string()),
                 v.last_log_index.map_or("-".into(), |i| i.to_string()),
                 v.last_applied_index.map_or("-".into(), |i| i.to_string()),
-                v.header_tail
+                v.header_tail,
+                m.signs_as.as_deref().unwrap_or("-")
             ),
             None => println!(
                 "{:<4} {:<22} {:<8} unreachable: {}",

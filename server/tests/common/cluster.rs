@@ -294,6 +294,28 @@ pub fn client_member(id: u64, dir: &Path, roles: &[&str], log: &[MemberProcess])
     MemberProcess::new_client(id, dir, roles, &voters, &storage)
 }
 
+/// `ordo cluster status --json`, asked of `voter` as an operator.
+pub fn cluster_status(voter: &MemberProcess, dir: &Path) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args([
+            "cluster",
+            "status",
+            "--json",
+            "--peer",
+            &voter.addr,
+            "--tls-dir",
+        ])
+        .arg(dir.join("certs"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Forms a cluster of `voters` through the first one, with the
 /// operator's credentials `tls`.
 pub async fn initialize(voters: &[&MemberProcess], tls: &ordo_raft::PeerTls) {

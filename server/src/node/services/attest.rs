@@ -5,7 +5,10 @@
 
 use ordo_da::certificate::{Statement, log_id};
 use ordo_log::Sequencer;
-use ordo_proto::cluster::v1::{SignStatementRequest, SignStatementResponse, attest_server::Attest};
+use ordo_proto::cluster::v1::{
+    SignStatementRequest, SignStatementResponse, SigningKeyRequest, SigningKeyResponse,
+    attest_server::Attest,
+};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -72,6 +75,15 @@ impl Attest for AttestService {
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(SignStatementResponse {
             signature: signature.to_vec(),
+            signer: self.key.address.to_vec(),
+        }))
+    }
+
+    async fn signing_key(
+        &self,
+        _request: Request<SigningKeyRequest>,
+    ) -> Result<Response<SigningKeyResponse>, Status> {
+        Ok(Response::new(SigningKeyResponse {
             signer: self.key.address.to_vec(),
         }))
     }
