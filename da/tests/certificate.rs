@@ -105,6 +105,16 @@ fn a_quorum_needs_that_many_distinct_trusted_signers() {
     ));
 }
 
+/// `headers` with the last one's seq moved one on (still in order).
+fn moved_seq(headers: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut moved = headers.to_vec();
+    let last = moved.last_mut().expect("a part");
+    let mut header = EntryHeader::decode(last).expect("a header");
+    header.seq += 1;
+    *last = header.encode();
+    moved
+}
+
 /// What a forgery's refusal must be.
 type Expected = fn(&CertificateError) -> bool;
 
@@ -150,6 +160,14 @@ fn forged_certificates_are_refused() {
             "a damaged signature",
             Certificate {
                 signatures: vec![[9; 65]],
+                ..good.clone()
+            },
+            |e| matches!(e, CertificateError::TooFewSigners { .. }),
+        ),
+        (
+            "a part moved to another seq",
+            Certificate {
+                headers: moved_seq(&good.headers),
                 ..good.clone()
             },
             |e| matches!(e, CertificateError::TooFewSigners { .. }),

@@ -134,6 +134,50 @@ fn the_cli_puts_gets_and_verifies_a_blob_and_its_record_reads_through_kv_and_sql
     node.terminate();
 }
 
+/// Where each state stands in a dispersal's course.
+fn rank(state: BlobState) -> u8 {
+    match state {
+        BlobState::Queued => 1,
+        BlobState::Stored => 2,
+        BlobState::Ordered => 3,
+        BlobState::Finalized => 4,
+        BlobState::Failed | BlobState::Unspecified => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispersal_moves_forward_through_its_states_to_finalized() {
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start(data.path());
+    let client = ordo_client::Client::connect(&node.endpoint).await.unwrap();
+    let key = ordo_txn::testkit::signing_key(43);
+    let sent = Arc::new(AtomicU64::new(0));
+    let blob = blob_of(40 << 20, 12);
+    let accepted = client.disperse(&key, blob, 0, sent).await.unwrap();
+    assert_eq!(accepted.state(), BlobState::Queued);
+    assert_eq!(accepted.parts, 3, "40 MiB in parts of 16 MiB");
+    let id: [u8; 32] = accepted.blob_id.try_into().unwrap();
+    let mut seen = vec![BlobState::Queued];
+    let owner = Some(ordo_txn::address_of(&key));
+    let done = client
+        .wait_for_blob(id, owner, DISPERSAL_BOUND, |status| {
+            seen.push(status.state())
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.state(), BlobState::Finalized, "{}", done.reason);
+    let ranks: Vec<u8> = seen.iter().map(|s| rank(*s)).collect();
+    assert!(
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "states go forward: {seen:?}"
+    );
+    assert_eq!(
+        (done.parts, done.parts_done, done.part_seqs.len()),
+        (3, 3, 3)
+    );
+    node.terminate();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blob_record_reads_through_a_kv_scan_of_the_system_stream() {
     let data = tempfile::tempdir().unwrap();

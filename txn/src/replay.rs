@@ -1282,12 +1282,34 @@ impl<E: Engine> Replayer<E> {
         effects: &EntryEffects,
         version: u64,
     ) -> Result<Result<Approved, Outcome>, ReplayError> {
-        let acl_overlay = &effects.acl;
+        if let Some(abort) = self.check_snapshot(tx, effects, version) {
+            return Ok(Err(abort));
+        }
+        let view = AclView::new(&self.store, &effects.acl, Some(&self.facts), version);
+        let approved = match self.approve_ops(tx, vouched_by, effects, version, &view)? {
+            Ok(approved) => approved,
+            Err(abort) => return Ok(Err(abort)),
+        };
+        // With ACL changes pending in this entry the memo may be stale: skip it.
+        match self.check_writes(tx, &view, effects.acl.is_empty())? {
+            Some(abort) => Ok(Err(abort)),
+            None => Ok(Ok(approved)),
+        }
+    }
+
+    /// The read version's checks: not in the future, not older than what
+    /// can be checked, and nothing read written since.
+    fn check_snapshot(
+        &self,
+        tx: &Transaction,
+        effects: &EntryEffects,
+        version: u64,
+    ) -> Option<Outcome> {
         if tx.read_version > version {
-            return Ok(Err(Outcome::FutureVersion {
+            return Some(Outcome::FutureVersion {
                 read_version: tx.read_version,
                 applied: version,
-            }));
+            });
         }
         // A transaction that read nothing has nothing to check against the
         // window, so its snapshot may be as old as it likes (a blind write
@@ -1297,31 +1319,37 @@ impl<E: Engine> Replayer<E> {
             .unwrap_or(self.retention)
             .oldest_checkable(version, self.conflict_window);
         if !tx.reads.is_empty() && tx.read_version < oldest {
-            return Ok(Err(Outcome::TooOld {
+            return Some(Outcome::TooOld {
                 read_version: tx.read_version,
                 oldest,
-            }));
+            });
         }
-        if let Some((stream, key)) = tx
-            .reads
-            .iter()
-            .find_map(|read| self.window.conflict(read, tx.read_version))
-        {
-            return Ok(Err(Outcome::Conflict { stream, key }));
-        }
-        let view = AclView::new(&self.store, acl_overlay, Some(&self.facts), version);
+        let conflict =
+            (tx.reads.iter()).find_map(|read| self.window.conflict(read, tx.read_version));
+        conflict.map(|(stream, key)| Outcome::Conflict { stream, key })
+    }
+
+    /// Decides every operation of `tx` in order; the first refusal wins.
+    fn approve_ops(
+        &self,
+        tx: &Transaction,
+        vouched_by: Option<Address>,
+        effects: &EntryEffects,
+        version: u64,
+        view: &AclView<'_, E>,
+    ) -> Result<Result<Approved, Outcome>, ReplayError> {
         let mut approved = Approved::default();
         for op in &tx.acl {
             let verdict = match op {
                 AclOp::Mining(op) => self
-                    .decide_mining(tx, op, &view, effects, version)?
+                    .decide_mining(tx, op, view, effects, version)?
                     .map(|plan| approved.mining.push(plan)),
                 AclOp::Retention(op) => {
                     let current = approved
                         .retention
                         .or(effects.retention)
                         .unwrap_or(self.retention);
-                    decide_retention(&current, tx, op, &view, version)?
+                    decide_retention(&current, tx, op, view, version)?
                         .map(|state| approved.retention = Some(state))
                 }
                 AclOp::Da(op) => {
@@ -1332,7 +1360,7 @@ impl<E: Engine> Replayer<E> {
                         pending: &approved.da,
                         version,
                     };
-                    self.decide_da(&deciding, op, &view)?
+                    self.decide_da(&deciding, op, view)?
                         .map(|row| approved.da.push(row))
                 }
                 op => view
@@ -1343,15 +1371,24 @@ impl<E: Engine> Replayer<E> {
                 return Ok(Err(abort));
             }
         }
-        // With ACL changes pending in this entry the memo may be stale: skip it.
-        let memo = acl_overlay.is_empty();
+        Ok(Ok(approved))
+    }
+
+    /// Whether the sender may write each key it writes; `memo` says the
+    /// writer memo may be used (no ACL change pending in the entry).
+    fn check_writes(
+        &self,
+        tx: &Transaction,
+        view: &AclView<'_, E>,
+        memo: bool,
+    ) -> Result<Option<Outcome>, ReplayError> {
         for write in &tx.writes {
             let pair = (tx.sender, write.stream);
             if memo && self.writers.borrow().contains(&pair) {
                 continue;
             }
             if let Some(abort) = view.check_write(&tx.sender, write)? {
-                return Ok(Err(abort));
+                return Ok(Some(abort));
             }
             if memo && view.may_write_every_key(&tx.sender, &write.stream)? {
                 let mut writers = self.writers.borrow_mut();
@@ -1361,7 +1398,7 @@ impl<E: Engine> Replayer<E> {
                 writers.insert(pair);
             }
         }
-        Ok(Ok(approved))
+        Ok(None)
     }
 
     /// Decides one blob operation by the blob rules (`crate::da`).
