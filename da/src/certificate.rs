@@ -27,7 +27,10 @@
 //! Bytes (`ODT1`, integers little-endian): the statement, `"ODT1" |
 //! log[32] | blob[32] | size u64 | commitment (len u32 | bytes) | parts u32
 //! | parts x (len u32 | header)`, then `owner[20] | expires_at u64 |
-//! recorded_in u64 | signatures u32 | signatures x 65`. The signatures are
+//! recorded_in u64 | signatures u32 | signatures x 65 | chain`, where
+//! `chain` is `0`, or `1 | chain_id u64 | contract[20] | first header (len
+//! u32 | bytes) | events u32 | events x (block u64 | block hash[32] | tx
+//! hash[32] | log index u64)` on a log a chain orders. The signatures are
 //! over a keyed BLAKE3 hash of the statement's bytes.
 
 use crate::BlobCommitment;
@@ -66,6 +69,37 @@ pub struct Certificate {
     pub headers: Vec<Vec<u8>>,
     /// Signatures over [`Certificate::statement`].
     pub signatures: Vec<[u8; 65]>,
+    /// On a log a chain orders, where each header was ordered there
+    /// (instead of signatures).
+    pub chain: Option<ChainInclusion>,
+}
+
+/// How a log a chain orders proves each header's place: the event that
+/// carried it, which a verifier checks against an endpoint of its own
+/// choosing (`ordo_evm::inclusion::check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainInclusion {
+    /// The chain's id.
+    pub chain_id: u64,
+    /// The log's contract.
+    pub contract: [u8; 20],
+    /// The log's first header, encoded: the log id hashes it.
+    pub genesis: Vec<u8>,
+    /// The event of the first header, then of each part, in order.
+    pub events: Vec<EventRef>,
+}
+
+/// The event that carried a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef {
+    /// The block's number.
+    pub block_number: u64,
+    /// The block's hash.
+    pub block_hash: [u8; 32],
+    /// The transaction's hash.
+    pub tx_hash: [u8; 32],
+    /// The event's index in the block.
+    pub log_index: u64,
 }
 
 /// The part of a certificate its signers sign, as a voter receives it to
@@ -242,6 +276,22 @@ impl Certificate {
         for signature in &self.signatures {
             out.extend_from_slice(signature);
         }
+        match &self.chain {
+            None => out.push(0),
+            Some(chain) => {
+                out.push(1);
+                out.extend_from_slice(&chain.chain_id.to_le_bytes());
+                out.extend_from_slice(&chain.contract);
+                put_bytes(&mut out, &chain.genesis);
+                out.extend_from_slice(&(chain.events.len() as u32).to_le_bytes());
+                for event in &chain.events {
+                    out.extend_from_slice(&event.block_number.to_le_bytes());
+                    out.extend_from_slice(&event.block_hash);
+                    out.extend_from_slice(&event.tx_hash);
+                    out.extend_from_slice(&event.log_index.to_le_bytes());
+                }
+            }
+        }
         out
     }
 
@@ -261,6 +311,7 @@ impl Certificate {
         let signatures = (0..signatures)
             .map(|_| r.array())
             .collect::<Result<_, _>>()?;
+        let chain = read_chain(&mut r)?;
         r.finish()?;
         Ok(Self {
             log,
@@ -272,7 +323,30 @@ impl Certificate {
             commitment,
             headers,
             signatures,
+            chain,
         })
+    }
+
+    /// The first header and each part's with the event that carried it,
+    /// checked to be this certificate's log and parts.
+    pub fn chain_items(&self) -> Result<Vec<(EntryHeader, EventRef)>, CertificateError> {
+        let chain = (self.chain.as_ref())
+            .ok_or_else(|| CertificateError::Malformed("no chain inclusion".into()))?;
+        let genesis = EntryHeader::decode(&chain.genesis)
+            .map_err(|e| CertificateError::Parts(format!("the first header: {e}")))?;
+        if genesis.seq != 0 || log_id(&chain.genesis) != self.log {
+            return Err(CertificateError::Parts(
+                "the first header is not the log's".into(),
+            ));
+        }
+        let parts = self.parts()?;
+        if chain.events.len() != parts.len() + 1 {
+            return Err(CertificateError::Malformed(
+                "one event per part and one for the first header".into(),
+            ));
+        }
+        let headers = std::iter::once(genesis).chain(parts);
+        Ok(headers.zip(chain.events.iter().copied()).collect())
     }
 
     /// The commitment, checked to be the blob's (size and id).
@@ -422,6 +496,37 @@ pub fn verify(certificate: &Certificate, trust: &Trust) -> Result<Verified, Cert
 /// The id of the log whose first header is `genesis_header` (encoded).
 pub fn log_id(genesis_header: &[u8]) -> [u8; 32] {
     blake3::derive_key("ordo/log-id/v1", genesis_header)
+}
+
+/// The chain inclusion after the signatures, if the certificate has one.
+fn read_chain(r: &mut Cursor<'_>) -> Result<Option<ChainInclusion>, CertificateError> {
+    match r.take(1)?[0] {
+        0 => Ok(None),
+        1 => {
+            let (chain_id, contract) = (r.u64()?, r.array()?);
+            let genesis = r.bytes(ordo_log::header::MAX_HEADER_BYTES)?.to_vec();
+            let count = r.count(MAX_BLOB_PARTS + 1)?;
+            let events = (0..count)
+                .map(|_| {
+                    Ok(EventRef {
+                        block_number: r.u64()?,
+                        block_hash: r.array()?,
+                        tx_hash: r.array()?,
+                        log_index: r.u64()?,
+                    })
+                })
+                .collect::<Result<_, CertificateError>>()?;
+            Ok(Some(ChainInclusion {
+                chain_id,
+                contract,
+                genesis,
+                events,
+            }))
+        }
+        other => Err(CertificateError::Malformed(format!(
+            "inclusion kind {other}: 0 (signatures) or 1 (a chain)"
+        ))),
+    }
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {

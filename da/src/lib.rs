@@ -36,7 +36,9 @@ pub mod limits;
 pub mod opening;
 pub mod pack;
 
-pub use certificate::{Certificate, CertificateError, Trust, Verified, verify};
+pub use certificate::{
+    Certificate, CertificateError, ChainInclusion, EventRef, Trust, Verified, verify,
+};
 pub use commit::{BlobCommitment, commit};
 pub use opening::{CellOpening, open_segment, verify_opening};
 

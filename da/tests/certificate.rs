@@ -42,6 +42,7 @@ fn certified(size: usize, part: usize, signers: &[u8]) -> (Vec<u8>, Certificate)
         commitment: commitment.encode(),
         headers,
         signatures: vec![],
+        chain: None,
     };
     sign(&mut certificate, signers);
     (blob, certificate)

@@ -16,6 +16,8 @@
 //! - [`devchain`]: a local chain for tests and scripts (anvil from npm)
 //!   and deploying the contract.
 //! - [`http`]: clients for the endpoint, http or https (rustls on ring).
+//! - [`inclusion`]: where a header was ordered (its event) and checking
+//!   that against an endpoint, for blob certificates.
 //! - [`saved`]: the followed headers kept on disk, so a restart reads
 //!   only the blocks after the last one scanned.
 //! - [`sequencer`]: [`EvmSequencer`]: batching appends into transactions,
@@ -37,6 +39,7 @@
 pub mod contract;
 pub mod devchain;
 pub mod http;
+pub mod inclusion;
 pub mod saved;
 pub mod sequencer;
 

@@ -15,6 +15,7 @@
 //! events again from the contract's first block.
 
 use crate::contract::{OrdoLog, contract_header, ordo_header};
+use crate::inclusion::{EventOrigin, FollowedEvent};
 use crate::saved::SavedHeaders;
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::EthereumWallet;
@@ -181,6 +182,13 @@ struct Landed {
 pub struct EvmSequencer {
     stats: Arc<EvmStats>,
     provider: DynProvider,
+    /// The contract, and the block the search for an old header's event
+    /// starts from.
+    contract: ChainAddress,
+    from_block: u64,
+    chain_id: u64,
+    /// The events followed since this process started, in seq order.
+    events: Arc<RwLock<Vec<FollowedEvent>>>,
     poll_interval: Duration,
     followed: Arc<RwLock<Followed>>,
     tail: watch::Receiver<u64>,
@@ -276,8 +284,10 @@ impl EvmSequencer {
         let followed = Arc::new(RwLock::new(progress));
         let stats = Arc::new(EvmStats::default());
         let stopped = Arc::new(Mutex::new(None));
+        let events = Arc::new(RwLock::new(Vec::new()));
         let follower = Follower {
             stats: stats.clone(),
+            events: events.clone(),
             provider: provider.clone(),
             settings: settings.clone(),
             followed: followed.clone(),
@@ -313,6 +323,10 @@ impl EvmSequencer {
         Ok(Self {
             stats,
             provider,
+            contract: settings.contract,
+            from_block: settings.from_block,
+            chain_id: settings.chain_id,
+            events,
             poll_interval: settings.poll_interval,
             followed,
             tail,
@@ -321,6 +335,56 @@ impl EvmSequencer {
             fault,
             tasks,
         })
+    }
+
+    /// The chain's id and the log's contract.
+    pub fn contract(&self) -> (u64, ChainAddress) {
+        (self.chain_id, self.contract)
+    }
+
+    /// The event that carried header `seq`: one this process followed,
+    /// else (a header from before a restart, taken from the saved file)
+    /// found by scanning the contract's events from its first block, in
+    /// windows of [`MAX_LOG_RANGE`] blocks.
+    pub async fn origin_of(&self, seq: u64) -> Result<EventOrigin, EvmError> {
+        {
+            let events = self.events.read().expect("events lock");
+            let after = events.partition_point(|e| e.first <= seq);
+            if let Some(event) = after
+                .checked_sub(1)
+                .map(|i| events[i])
+                .filter(|e| e.holds(seq))
+            {
+                return Ok(event.origin);
+            }
+        }
+        let io = |e: alloy::transports::TransportError| {
+            EvmError::Follow(SequencerError::Io(e.to_string()))
+        };
+        let head = self.provider.get_block_number().await.map_err(io)?;
+        let mut from = self.from_block;
+        while from <= head {
+            let to = head.min(from + MAX_LOG_RANGE - 1);
+            let filter = Filter::new()
+                .address(self.contract)
+                .event_signature(OrdoLog::Appended::SIGNATURE_HASH)
+                .from_block(from)
+                .to_block(to);
+            for log in self.provider.get_logs(&filter).await.map_err(io)? {
+                let Ok(decoded) = log.log_decode::<OrdoLog::Appended>() else {
+                    continue;
+                };
+                let (first, count) = (decoded.inner.data.first, decoded.inner.data.headers.len());
+                match FollowedEvent::of(&log, first, count as u64) {
+                    Some(event) if event.holds(seq) => return Ok(event.origin),
+                    _ => {}
+                }
+            }
+            from = to + 1;
+        }
+        Err(EvmError::Follow(SequencerError::Io(format!(
+            "no event of the contract carries entry {seq}"
+        ))))
     }
 
     /// The switch that makes the next transaction fail, for the
@@ -394,6 +458,8 @@ impl Drop for Pending<'_> {
 /// Follows the contract's events into [`Followed`].
 struct Follower {
     stats: Arc<EvmStats>,
+    /// Where each followed header came from.
+    events: Arc<RwLock<Vec<FollowedEvent>>>,
     provider: DynProvider,
     settings: EvmSettings,
     followed: Arc<RwLock<Followed>>,
@@ -481,6 +547,9 @@ impl Follower {
                     "the contract's events jump from seq {expected} to {}",
                     event.first
                 )));
+            }
+            if let Some(origin) = FollowedEvent::of(log, event.first, event.headers.len() as u64) {
+                self.events.write().expect("events lock").push(origin);
             }
             for (offset, header) in event.headers.iter().enumerate() {
                 let seq = event.first + offset as u64;

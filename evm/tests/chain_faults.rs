@@ -454,3 +454,53 @@ async fn the_appends_of_one_transaction_share_their_receipt_lookups() {
     );
     assert_eq!(seqs(&sequencer).await.len() as u64, APPENDS);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_headers_event_is_found_after_a_restart_and_checks_out_against_the_chain() {
+    let anvil = common::anvil(&[]);
+    let saved = tempfile::tempdir().expect("a directory");
+    let mut settings = anvil.deploy().await;
+    settings.saved_dir = Some(saved.path().to_path_buf());
+    let first = appender(settings.clone()).await;
+    for i in 0..3 {
+        append(&first, i).await;
+    }
+    let followed = first.origin_of(1).await.expect("followed this run");
+    let headers = all_headers(&first).await;
+    drop(first);
+    // Reopened, the headers come from the saved file: the event is found
+    // on the chain again, the same one.
+    let reopened = appender(settings.clone()).await;
+    assert_eq!(reopened.origin_of(1).await.expect("found again"), followed);
+    let provider = ordo_evm::http::Endpoint::plain(&anvil.url)
+        .provider()
+        .expect("a provider");
+    let expected = ordo_evm::inclusion::Expected {
+        chain_id: settings.chain_id,
+        contract: settings.contract,
+        confirmations: 1,
+    };
+    let items = [(headers[1].clone(), followed)];
+    ordo_evm::inclusion::check(&provider, expected, &items)
+        .await
+        .expect("header 1 is where its event says");
+    let moved = [(headers[2].clone(), followed)];
+    let refused = ordo_evm::inclusion::check(&provider, expected, &moved).await;
+    assert!(matches!(
+        refused,
+        Err(ordo_evm::inclusion::InclusionError::NotThere { seq: 2, .. })
+    ));
+    let elsewhere = ordo_evm::inclusion::Expected {
+        contract: [7; 20].into(),
+        ..expected
+    };
+    assert!(
+        ordo_evm::inclusion::check(&provider, elsewhere, &items)
+            .await
+            .is_err()
+    );
+    assert!(
+        reopened.origin_of(9).await.is_err(),
+        "no event carries a seq not ordered"
+    );
+}

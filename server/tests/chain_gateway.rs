@@ -402,3 +402,65 @@ async fn a_gateway_that_stores_shards_mines_on_a_chain_ordered_log_and_replicas_
         "and the ledger holds the rewards"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_on_a_chain_ordered_log_has_a_certificate_its_events_prove() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anvil, contract, _, chain) = chain_log().await;
+    make_certs(dir.path(), &[1, 2, 3, 4]);
+    let storage = storage_members(dir.path(), 3);
+    let roles = ["gateway", "replica"];
+    let (mut gateway, _) = chain_member(4, dir.path(), &roles, &storage, &chain, &anvil).await;
+    gateway.start();
+    let client = Client::connect(gateway.endpoint.as_ref().unwrap())
+        .await
+        .unwrap();
+    let blob = common::blob_of(300_000, 7);
+    let id = common::disperse_and_wait(&client, &key(95), &blob).await;
+    let (bytes, signed_by) = client.certificate(id, None).await.unwrap();
+    assert!(
+        signed_by.is_empty(),
+        "the chain's events prove the order, not keys"
+    );
+    let (cert, file) = (dir.path().join("blob.cert"), dir.path().join("blob.bin"));
+    std::fs::write(&cert, &bytes).unwrap();
+    std::fs::write(&file, blob.as_slice()).unwrap();
+    let contract = contract.to_string();
+    let verify = |cert: &std::path::Path| {
+        common::ordo(&[
+            "da",
+            "verify",
+            cert.to_str().unwrap(),
+            "--rpc",
+            &anvil.url,
+            "--contract",
+            &contract,
+            "--blob",
+            file.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let verified: serde_json::Value =
+        serde_json::from_str(&common::stdout(&verify(&cert))).unwrap();
+    assert_eq!(verified["valid"], true);
+    // A forger moves a part's header: the chain's event disagrees.
+    let mut forged = ordo_da::Certificate::decode(&bytes).unwrap();
+    let mut header = ordo_log::EntryHeader::decode(&forged.headers[0]).unwrap();
+    header.entry.submitter = [9; 20];
+    forged.headers[0] = header.encode();
+    let forged_path = dir.path().join("forged.cert");
+    std::fs::write(&forged_path, forged.encode()).unwrap();
+    let refused = verify(&forged_path);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("another header"), "{why}");
+    // Keys are no proof for a chain's certificate.
+    let keys = common::ordo(&[
+        "da",
+        "verify",
+        cert.to_str().unwrap(),
+        "--signer",
+        &contract,
+    ]);
+    assert!(String::from_utf8_lossy(&keys.stderr).contains("--rpc and --contract"));
+}

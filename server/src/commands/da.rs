@@ -73,18 +73,29 @@ pub enum DaCommand {
         #[arg(long)]
         cert: Option<PathBuf>,
     },
-    /// Verify a certificate trusting only the keys named here.
+    /// Verify a certificate trusting only the keys named here, or, on a log
+    /// a chain orders, only the chain endpoint and contract named here.
     Verify {
         /// The certificate file.
         cert: PathBuf,
         /// A key (0x address) trusted to sign for the log's order:
-        /// `ordo status` on a node you trust shows its address. Repeat for
-        /// a cluster's voters.
-        #[arg(long = "signer", required = true)]
+        /// `ordo status` on a node you trust shows its address; `ordo
+        /// cluster status` lists a cluster's voters. Repeat for each.
+        #[arg(long = "signer")]
         signers: Vec<String>,
         /// How many of them must have signed.
         #[arg(long, default_value_t = 1)]
         threshold: usize,
+        /// On a log a chain orders: the chain endpoint to check the events
+        /// against (one you trust).
+        #[arg(long)]
+        rpc: Option<String>,
+        /// On a log a chain orders: the log's contract (0x address).
+        #[arg(long)]
+        contract: Option<String>,
+        /// On a log a chain orders: how deep each event's block must be.
+        #[arg(long, default_value_t = 1)]
+        confirmations: u64,
         /// The log the certificate must be of (64 hex digits; `ordo status`
         /// shows it).
         #[arg(long)]
@@ -103,16 +114,22 @@ pub async fn run(args: DaArgs) -> anyhow::Result<()> {
             cert,
             signers,
             threshold,
+            rpc,
+            contract,
+            confirmations,
             log,
             blob,
-        } => verify_file(
-            &cert,
-            &signers,
-            threshold,
-            log.as_deref(),
-            blob.as_deref(),
-            json,
-        ),
+        } => {
+            let trusted = match rpc {
+                Some(rpc) => Trusted::Chain {
+                    rpc,
+                    contract: contract.context("--rpc needs --contract, the log's contract")?,
+                    confirmations,
+                },
+                None => Trusted::Keys { signers, threshold },
+            };
+            verify_file(&cert, trusted, log.as_deref(), blob.as_deref(), json).await
+        }
         DaCommand::Put {
             file,
             key_file,
@@ -390,32 +407,132 @@ struct VerifiedJson {
     blob_checked: bool,
 }
 
-fn verify_file(
+/// Whom `ordo da verify` trusts.
+enum Trusted {
+    /// These keys, this many of them.
+    Keys {
+        signers: Vec<String>,
+        threshold: usize,
+    },
+    /// This chain endpoint and contract.
+    Chain {
+        rpc: String,
+        contract: String,
+        confirmations: u64,
+    },
+}
+
+async fn verify_file(
     cert: &Path,
-    signers: &[String],
-    threshold: usize,
+    trusted: Trusted,
     log: Option<&str>,
     blob: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<()> {
     let certificate = read_certificate(cert)?;
+    let log = log
+        .map(|l| keyfile::parse_hex::<32>(l).context("a log id is 64 hex digits"))
+        .transpose()?;
+    let verified = match trusted {
+        Trusted::Keys { signers, threshold } => {
+            verify_signed(&certificate, &signers, threshold, log)?
+        }
+        Trusted::Chain {
+            rpc,
+            contract,
+            confirmations,
+        } => verify_on_chain(&certificate, &rpc, &contract, confirmations, log).await?,
+    };
+    if let Some(blob) = blob {
+        let bytes = std::fs::read(blob).with_context(|| format!("reading {}", blob.display()))?;
+        certificate.check_blob(&bytes)?;
+    }
+    print_verified(&certificate, &verified, blob.is_some(), json)
+}
+
+/// Checks the signatures of `certificate` against the keys trusted.
+fn verify_signed(
+    certificate: &Certificate,
+    signers: &[String],
+    threshold: usize,
+    log: Option<[u8; 32]>,
+) -> anyhow::Result<ordo_da::Verified> {
+    if certificate.chain.is_some() {
+        bail!("this certificate is of a log a chain orders: check it with --rpc and --contract");
+    }
+    if signers.is_empty() {
+        bail!(
+            "name the keys you trust with --signer (or, for a log a chain orders, --rpc and --contract)"
+        );
+    }
     let signers = signers
         .iter()
         .map(|s| keyfile::parse_hex::<20>(s).with_context(|| format!("{s} is not a 0x address")))
         .collect::<anyhow::Result<Vec<Address>>>()?;
-    let log = log
-        .map(|l| keyfile::parse_hex::<32>(l).context("a log id is 64 hex digits"))
-        .transpose()?;
     let trust = Trust {
         signers,
         threshold,
         log,
     };
-    let verified = verify(&certificate, &trust)?;
-    if let Some(blob) = blob {
-        let bytes = std::fs::read(blob).with_context(|| format!("reading {}", blob.display()))?;
-        certificate.check_blob(&bytes)?;
+    Ok(verify(certificate, &trust)?)
+}
+
+/// Checks each header's event on the chain at `rpc`.
+async fn verify_on_chain(
+    certificate: &Certificate,
+    rpc: &str,
+    contract: &str,
+    confirmations: u64,
+    log: Option<[u8; 32]>,
+) -> anyhow::Result<ordo_da::Verified> {
+    let contract = keyfile::parse_hex::<20>(contract).context("--contract is a 0x address")?;
+    let chain = (certificate.chain.as_ref())
+        .context("this certificate carries signatures, not chain events: check it with --signer")?;
+    if chain.contract != contract {
+        bail!(
+            "the certificate is of contract 0x{}, not the one named",
+            ordo_client::hex(&chain.contract)
+        );
     }
+    if log.is_some_and(|log| log != certificate.log) {
+        bail!("the certificate is of another log than the one named");
+    }
+    certificate.blob_commitment()?;
+    let items = certificate.chain_items()?;
+    let provider = ordo_evm::http::Endpoint::plain(rpc).provider()?;
+    let expected = ordo_evm::inclusion::Expected {
+        chain_id: chain.chain_id,
+        contract: contract.into(),
+        confirmations,
+    };
+    let origins: Vec<_> = (items.iter())
+        .map(|(header, event)| {
+            let origin = ordo_evm::inclusion::EventOrigin {
+                block_number: event.block_number,
+                block_hash: event.block_hash,
+                tx_hash: event.tx_hash,
+                log_index: event.log_index,
+            };
+            (header.clone(), origin)
+        })
+        .collect();
+    ordo_evm::inclusion::check(&provider, expected, &origins).await?;
+    Ok(ordo_da::Verified {
+        parts: items
+            .into_iter()
+            .skip(1)
+            .map(|(header, _)| header)
+            .collect(),
+        signed_by: Vec::new(),
+    })
+}
+
+fn print_verified(
+    certificate: &Certificate,
+    verified: &ordo_da::Verified,
+    blob_checked: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let shown = VerifiedJson {
         valid: true,
         blob_id: hex(&certificate.blob),
@@ -426,25 +543,26 @@ fn verify_file(
         recorded_in: certificate.recorded_in,
         expires_at: certificate.expires_at,
         signed_by: verified.signed_by.iter().map(|s| hex(s)).collect(),
-        blob_checked: blob.is_some(),
+        blob_checked,
     };
     if json {
         println!("{}", serde_json::to_string(&shown)?);
     } else {
+        let ordered = match shown.signed_by.is_empty() {
+            true => "its events checked on the chain".to_string(),
+            false => format!("signed by {}", shown.signed_by.join(", ")),
+        };
+        let checked = match shown.blob_checked {
+            true => "; the bytes are the certified blob",
+            false => "",
+        };
         println!(
-            "certificate verified: blob {} ({} bytes, owner {}) in log {}, parts at seqs {:?}, recorded in entry {}, signed by {}{}",
-            shown.blob_id,
-            shown.size,
-            shown.owner,
-            shown.log,
-            shown.part_seqs,
-            shown.recorded_in,
-            shown.signed_by.join(", "),
-            if shown.blob_checked {
-                "; the bytes are the certified blob"
-            } else {
-                ""
-            }
+            "certificate verified: blob {} ({} bytes) in log {}, parts at seqs {:?}, {ordered}{checked}",
+            shown.blob_id, shown.size, shown.log, shown.part_seqs,
+        );
+        println!(
+            "recorded for {} in entry {}, expiring at {} (as the issuing node says; not signed)",
+            shown.owner, shown.recorded_in, shown.expires_at
         );
     }
     Ok(())

@@ -152,15 +152,7 @@ impl ClientSide {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding the client address {listen}"))?;
-        let certifier = match &config.evm {
-            Some(_) => Certifier::Nobody,
-            None => Certifier::Voters {
-                addresses: config.sequencers.clone(),
-                local: voter.clone(),
-                tls: tls.clone(),
-            },
-        };
-        let (access, storage) = cluster_log(config, tls, voter).await?;
+        let (access, storage, certifier) = cluster_log(config, tls, voter).await?;
         let gateway = config.gateway;
         let settings = ClientSettings {
             data_dir: config.data_dir.clone(),
@@ -274,14 +266,19 @@ async fn cluster_log(
     config: &ClientConfig,
     tls: &Arc<PeerTls>,
     voter: Option<Arc<RaftSequencer>>,
-) -> anyhow::Result<(LogAccess, StorageSet)> {
+) -> anyhow::Result<(LogAccess, StorageSet, Certifier)> {
     let storage = StorageSet::connect(&config.storage, tls)
         .context("reaching the storage members")?
         .with_write_quorum(config.write_quorum);
     let shards: Arc<dyn SpreadShards> = Arc::new(storage.clone());
     let (mut chain_stats, mut ordering) = (None, Ordering::Members);
-    let sequencer: Arc<dyn Sequencer> = match (voter, &config.evm) {
-        (Some(voter), _) => voter,
+    let voters = Certifier::Voters {
+        addresses: config.sequencers.clone(),
+        local: voter.clone(),
+        tls: tls.clone(),
+    };
+    let (sequencer, certifier): (Arc<dyn Sequencer>, _) = match (voter, &config.evm) {
+        (Some(voter), _) => (voter, voters),
         (None, Some(settings)) => {
             let chain = connect_chain(config, settings).await?;
             chain_stats = Some(chain.stats());
@@ -289,9 +286,9 @@ async fn cluster_log(
                 chain_id: settings.chain_id,
                 contract: settings.contract.into_array(),
             };
-            chain
+            (chain.clone(), Certifier::Chain(chain))
         }
-        (None, None) => connect_sequencers(&config.sequencers, tls).await,
+        (None, None) => (connect_sequencers(&config.sequencers, tls).await, voters),
     };
     let coding = config.coding;
     // The gateway's replica takes the entries its own batcher just wrote
@@ -309,7 +306,7 @@ async fn cluster_log(
         chain: chain_stats,
         ordering,
     };
-    Ok((access, storage))
+    Ok((access, storage, certifier))
 }
 
 /// Founds the log if it is empty, retrying while the cluster forms: the

@@ -5,10 +5,12 @@
 //! it is the sequencer. A cluster member asks the raft voters, each of
 //! which checks the statement against its own committed order before it
 //! signs (`ordo.cluster.v1.Attest`); a certificate needs a majority of
-//! them, the same quorum that commits an entry. A log a chain orders has
-//! no voters to ask.
+//! them, the same quorum that commits an entry. On a log a chain orders,
+//! the chain's events are the proof: the certificate carries, for the
+//! log's first header and each part, the event that ordered it.
 
-use ordo_da::certificate::Certificate;
+use ordo_da::certificate::{Certificate, ChainInclusion, EventRef};
+use ordo_log::EntryHeader;
 use ordo_proto::cluster::v1::{SignStatementRequest, attest_client::AttestClient};
 use ordo_raft::{PeerTls, RaftSequencer};
 use ordo_txn::Address;
@@ -33,8 +35,8 @@ pub enum Certifier {
         /// The member's peer credentials.
         tls: Arc<PeerTls>,
     },
-    /// No one can: a chain orders the log.
-    Nobody,
+    /// A chain orders the log: each header's event is its proof.
+    Chain(Arc<ordo_evm::EvmSequencer>),
 }
 
 impl std::fmt::Debug for Certifier {
@@ -47,7 +49,7 @@ impl std::fmt::Debug for Certifier {
                 ordo_log::hex(&ordo_txn::address_of(key))
             ),
             Certifier::Voters { addresses, .. } => write!(f, "Certifier::Voters({addresses:?})"),
-            Certifier::Nobody => f.write_str("Certifier::Nobody"),
+            Certifier::Chain(chain) => write!(f, "Certifier::Chain({:?})", chain.contract()),
         }
     }
 }
@@ -74,12 +76,46 @@ impl Certifier {
                 };
                 from_voters(certificate, &voters, tls).await
             }
-            Certifier::Nobody => Err(
-                "a chain orders this log, and certificates carrying a block and its event are not built yet"
-                    .into(),
-            ),
+            Certifier::Chain(chain) => {
+                certificate.chain = Some(chain_inclusion(chain, &certificate.headers).await?);
+                Ok(Vec::new())
+            }
         }
     }
+}
+
+/// Where the chain ordered the log's first header and each of `headers`.
+async fn chain_inclusion(
+    chain: &ordo_evm::EvmSequencer,
+    headers: &[Vec<u8>],
+) -> Result<ChainInclusion, String> {
+    use ordo_log::Sequencer;
+    let genesis = (chain.read(0, 1).await)
+        .map_err(|e| e.to_string())?
+        .first()
+        .map(EntryHeader::encode)
+        .ok_or("the log has no first header")?;
+    let mut seqs = vec![0];
+    for bytes in headers {
+        seqs.push(EntryHeader::decode(bytes).map_err(|e| e.to_string())?.seq);
+    }
+    let mut events = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        let origin = chain.origin_of(seq).await.map_err(|e| e.to_string())?;
+        events.push(EventRef {
+            block_number: origin.block_number,
+            block_hash: origin.block_hash,
+            tx_hash: origin.tx_hash,
+            log_index: origin.log_index,
+        });
+    }
+    let (chain_id, contract) = chain.contract();
+    Ok(ChainInclusion {
+        chain_id,
+        contract: contract.into_array(),
+        genesis,
+        events,
+    })
 }
 
 /// The peer addresses of `voter`'s current voters.

@@ -148,5 +148,6 @@ pub async fn certificate(reader: &EntryReader, found: &Found) -> Result<Certific
         commitment: record.commitment.clone(),
         headers,
         signatures: vec![],
+        chain: None,
     })
 }
