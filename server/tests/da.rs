@@ -424,19 +424,30 @@ async fn an_expired_blob_is_dropped_through_the_log() {
         .unwrap();
     assert_eq!(done.state(), BlobState::Finalized);
     let runtime = tokio::runtime::Handle::current();
+    let client2 = client.clone();
     let gone = tokio::task::spawn_blocking(move || {
         common::eventually(
             Duration::from_secs(60),
             "the expirer drops the record",
-            || {
-                let status = runtime.block_on(client.blob_status(id, owner)).unwrap();
-                (status.state() == BlobState::Failed).then_some(status.reason)
+            || match runtime.block_on(client.blob_status(id, owner)) {
+                Err(ordo_client::ClientError::Status(s)) if s.code() == tonic::Code::NotFound => {
+                    Some(s.message().to_string())
+                }
+                Ok(status) => {
+                    assert_eq!(status.state(), BlobState::Finalized, "until it expires");
+                    None
+                }
+                Err(e) => panic!("{e}"),
             },
         )
     })
     .await
     .unwrap();
-    assert!(gone.contains("deleted or expired"), "{gone}");
+    assert!(gone.contains("knows no dispersal"), "{gone}");
+    let missing = client2.retrieve(id, owner, |_, _| {}).await;
+    assert!(
+        matches!(missing, Err(ordo_client::ClientError::Status(s)) if s.code() == tonic::Code::NotFound)
+    );
     let rows = stdout(&ordo(&[
         "sql",
         "--endpoint",

@@ -207,6 +207,16 @@ async fn put(
     json: bool,
 ) -> anyhow::Result<()> {
     let key = keyfile::load(key_file)?;
+    let max = ordo_da::limits::MAX_BLOB_BYTES as u64;
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .len();
+    if size == 0 || size > max {
+        bail!(
+            "{} holds {size} bytes; a blob holds 1 to {max}",
+            file.display()
+        );
+    }
     let blob =
         Arc::new(std::fs::read(file).with_context(|| format!("reading {}", file.display()))?);
     let bar = bytes_bar(blob.len() as u64, "uploading", json);

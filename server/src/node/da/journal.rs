@@ -9,6 +9,13 @@
 use ordo_txn::Address;
 use std::path::{Path, PathBuf};
 
+/// How long the note of a failed dispersal is kept (the note of a
+/// recorded one goes as soon as the log holds its record): a week, for
+/// its owner to learn why; past it, notes are removed when the node
+/// starts, so the journal holds the dispersals in flight and the recent
+/// failures only.
+pub const FAILED_KEPT: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 /// A dispersal's last state as this node recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Noted {
@@ -86,6 +93,41 @@ impl Journal {
             .map_err(fail)
     }
 
+    /// Forgets what was noted for `owner`'s dispersal of `blob`.
+    pub fn remove(&self, blob: &[u8; 32], owner: &Address) -> Result<(), JournalError> {
+        let path = self.path(blob, owner);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(JournalError { path, source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes the notes of failed dispersals last written before `cutoff`.
+    pub fn forget_failed_before(&self, cutoff: std::time::SystemTime) -> Result<(), JournalError> {
+        let fail = |source| JournalError {
+            path: self.dir.clone(),
+            source,
+        };
+        for entry in std::fs::read_dir(&self.dir).map_err(fail)? {
+            let path = entry.map_err(fail)?.path();
+            let old = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| at < cutoff);
+            if !old || path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let noted: Option<Noted> = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            if noted.is_some_and(|n| n.state == "failed") {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        Ok(())
+    }
+
     /// What was recorded for `owner`'s dispersal of `blob`, if anything.
     pub fn read(&self, blob: &[u8; 32], owner: &Address) -> Result<Option<Noted>, JournalError> {
         let path = self.path(blob, owner);
@@ -145,5 +187,24 @@ mod tests {
         assert_eq!(journal.read(&[1; 32], &[2; 20]).unwrap(), Some(failed));
         assert_eq!(journal.owners_of(&[1; 32]).unwrap(), vec![[2; 20]]);
         assert!(journal.owners_of(&[3; 32]).unwrap().is_empty());
+        journal
+            .forget_failed_before(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+            .unwrap();
+        assert!(
+            journal.read(&[1; 32], &[2; 20]).unwrap().is_some(),
+            "recent failures stay"
+        );
+        journal
+            .forget_failed_before(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(
+            journal.read(&[1; 32], &[2; 20]).unwrap(),
+            None,
+            "old ones go"
+        );
+        journal.write(&[1; 32], &[2; 20], &noted).unwrap();
+        journal.remove(&[1; 32], &[2; 20]).unwrap();
+        journal.remove(&[1; 32], &[2; 20]).unwrap();
+        assert_eq!(journal.read(&[1; 32], &[2; 20]).unwrap(), None);
     }
 }

@@ -168,6 +168,8 @@ pub struct Dispersals {
     room: Arc<tokio::sync::Semaphore>,
     /// One KZG commitment at a time: each uses every core.
     committing: tokio::sync::Semaphore,
+    /// Bytes of blobs being retrieved, held in memory until sent.
+    reading: Arc<tokio::sync::Semaphore>,
     journal: Journal,
     running: Mutex<HashMap<([u8; 32], Address), Progress>>,
     /// This run of the node.
@@ -178,14 +180,17 @@ impl Dispersals {
     /// The dispersals of a node whose files live in `data_dir`.
     pub fn open(data_dir: &std::path::Path, limits: DaLimits) -> anyhow::Result<Self> {
         limits.check().map_err(anyhow::Error::msg)?;
+        let journal = Journal::open(data_dir)?;
+        journal.forget_failed_before(std::time::SystemTime::now() - journal::FAILED_KEPT)?;
         let room =
             usize::try_from(limits.max_inflight_bytes)?.min(tokio::sync::Semaphore::MAX_PERMITS);
         Ok(Self {
             limits,
             quota: Mutex::new(quota::Quota::new(limits.account_bytes_per_hour)),
             room: Arc::new(tokio::sync::Semaphore::new(room)),
+            reading: Arc::new(tokio::sync::Semaphore::new(room)),
             committing: tokio::sync::Semaphore::new(1),
-            journal: Journal::open(data_dir)?,
+            journal,
             running: Mutex::default(),
             boot: ordo_log::hex(&rand::random::<[u8; 16]>()),
         })
@@ -231,6 +236,18 @@ impl Dispersals {
         Ok(room)
     }
 
+    /// Room to hold a retrieved blob of `size` bytes until it is sent, or a
+    /// refusal while other retrievals hold [`DaLimits::max_inflight_bytes`].
+    pub fn reading_room(&self, size: u64) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
+        let permits = u32::try_from(size).map_err(|_| Refusal::Invalid("blob too large".into()))?;
+        self.reading.clone().try_acquire_many_owned(permits).map_err(|_| {
+            Refusal::Exhausted(format!(
+                "this node holds {} bytes of blobs being retrieved at most and has no room for {size} more now; retry later",
+                self.limits.max_inflight_bytes
+            ))
+        })
+    }
+
     /// Gives `size` bytes back to `owner`'s quota (its upload failed).
     pub fn refund(&self, owner: Address, size: u64) {
         let mut quota = self.quota.lock().unwrap_or_else(|p| p.into_inner());
@@ -261,10 +278,15 @@ impl Dispersals {
     }
 
     /// Starts storing `received` unless the same owner's dispersal of the
-    /// same blob already runs; returns where it stands. The dispersal is
-    /// in the journal before this returns, so a crash after the caller is
-    /// answered leaves it reported as interrupted, never unknown.
-    pub fn start(self: &Arc<Self>, received: Received, to: Storing) -> Result<Progress, String> {
+    /// same blob already runs; returns where it stands, and whether it
+    /// started. The dispersal is in the journal before this returns, so a
+    /// crash after the caller is answered leaves it reported as
+    /// interrupted, never unknown.
+    pub fn start(
+        self: &Arc<Self>,
+        received: Received,
+        to: Storing,
+    ) -> Result<(Progress, bool), String> {
         let blob = received.commitment.id();
         let key = (blob, received.owner);
         let progress = Progress {
@@ -277,7 +299,7 @@ impl Dispersals {
         {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(already) = running.get(&key) {
-                return Ok(already.clone());
+                return Ok((already.clone(), false));
             }
             running.insert(key, progress.clone());
         }
@@ -290,7 +312,7 @@ impl Dispersals {
         }
         let dispersals = self.clone();
         tokio::spawn(async move { dispersals.store(received, to).await });
-        Ok(progress)
+        Ok((progress, true))
     }
 
     fn set_stage(&self, blob: &[u8; 32], owner: &Address, stage: Stage) {
@@ -327,11 +349,12 @@ impl Dispersals {
             return;
         };
         let result = self.store_and_record(received, &to).await;
-        let (state, reason) = match &result {
-            Ok(()) => ("finalized", String::new()),
-            Err(reason) => ("failed", reason.clone()),
+        // A recorded blob's note goes: the log holds its record now.
+        let noted = match &result {
+            Ok(()) => self.journal.remove(&blob, &owner),
+            Err(reason) => self.note(&progress, "failed", reason),
         };
-        if let Err(error) = self.note(&progress, state, &reason) {
+        if let Err(error) = noted {
             // The record (or its absence) in the log still tells; the
             // journal's "queued" then reads as interrupted, and Status
             // looks in the log before saying so.

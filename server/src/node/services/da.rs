@@ -209,11 +209,10 @@ impl Da for DaService {
         let room = self.dispersals.admit(owner, size).map_err(refusal_status)?;
         let received = receive(&mut stream, size, &content_hash).await;
         let bytes = received.inspect_err(|_| self.dispersals.refund(owner, size))?;
-        let (bytes, commitment) = self
-            .dispersals
-            .commit(bytes)
-            .await
-            .map_err(|e| Status::internal(format!("committing to the blob: {e}")))?;
+        let (bytes, commitment) = self.dispersals.commit(bytes).await.map_err(|e| {
+            self.dispersals.refund(owner, size);
+            Status::internal(format!("committing to the blob: {e}"))
+        })?;
         if let Some(found) = self
             .find(&commitment.id(), Some(&owner))?
             .into_iter()
@@ -232,8 +231,12 @@ impl Da for DaService {
             expires_at,
             room,
         };
-        let progress = (self.dispersals.start(received, self.storing.clone()))
+        let (progress, started) = (self.dispersals.start(received, self.storing.clone()))
             .map_err(|e| Status::unavailable(format!("noting the dispersal: {e}")))?;
+        if !started {
+            // The same owner's dispersal of the same blob already runs.
+            self.dispersals.refund(owner, size);
+        }
         Ok(Response::new(DisperseResponse {
             status: Some(running(&progress)),
         }))
@@ -260,6 +263,10 @@ impl Da for DaService {
     ) -> Result<Response<RetrieveStream>, Status> {
         let (blob, owner) = blob_ref(&request.into_inner())?;
         let found = self.one(&blob, owner.as_ref())?;
+        let room = self
+            .dispersals
+            .reading_room(found.record.size)
+            .map_err(refusal_status)?;
         let bytes = records::read_blob(&self.reader, &found)
             .await
             .map_err(|e| Status::data_loss(e.to_string()))?;
@@ -275,7 +282,13 @@ impl Da for DaService {
                 chunk: chunk.to_vec(),
             }));
         }
-        Ok(Response::new(Box::pin(tokio_stream::iter(messages))))
+        // The room is held until the last message is sent (or the stream
+        // dropped).
+        let stream = tokio_stream::StreamExt::map(tokio_stream::iter(messages), move |message| {
+            let _held = &room;
+            message
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn certificate(
