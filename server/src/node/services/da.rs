@@ -213,11 +213,9 @@ impl Da for DaService {
             self.dispersals.refund(owner, size);
             Status::internal(format!("committing to the blob: {e}"))
         })?;
-        if let Some(found) = self
-            .find(&commitment.id(), Some(&owner))?
-            .into_iter()
-            .next()
-        {
+        let recorded = (self.find(&commitment.id(), Some(&owner)))
+            .inspect_err(|_| self.dispersals.refund(owner, size))?;
+        if let Some(found) = recorded.into_iter().next() {
             // Recorded before: nothing to store again.
             self.dispersals.refund(owner, size);
             return Ok(Response::new(DisperseResponse {
@@ -274,20 +272,20 @@ impl Da for DaService {
             .commits
             .metrics
             .count_da_retrieved(bytes.len() as u64);
+        // Each message copies its run when sent: the blob is held once,
+        // with its room, until the stream ends or is dropped.
         let size = bytes.len() as u64;
-        let mut messages = Vec::with_capacity(bytes.len().div_ceil(CHUNK_BYTES).max(1));
-        for (i, chunk) in bytes.chunks(CHUNK_BYTES).enumerate() {
-            messages.push(Ok(RetrieveResponse {
-                size: if i == 0 { size } else { 0 },
-                chunk: chunk.to_vec(),
-            }));
-        }
-        // The room is held until the last message is sent (or the stream
-        // dropped).
-        let stream = tokio_stream::StreamExt::map(tokio_stream::iter(messages), move |message| {
+        let runs = bytes.len().div_ceil(CHUNK_BYTES).max(1);
+        let messages = (0..runs).map(move |i| {
             let _held = &room;
-            message
+            let run = &bytes
+                [(i * CHUNK_BYTES).min(bytes.len())..((i + 1) * CHUNK_BYTES).min(bytes.len())];
+            Ok(RetrieveResponse {
+                size: if i == 0 { size } else { 0 },
+                chunk: run.to_vec(),
+            })
         });
+        let stream = tokio_stream::iter(messages);
         Ok(Response::new(Box::pin(stream)))
     }
 
