@@ -262,7 +262,7 @@ where
     let items = items.into_iter();
     let mut w = Writer::new();
     w.fixed(ATTESTED_MAGIC);
-    w.fixed(&(items.len() as u32).to_le_bytes());
+    w.count(items.len());
     let mut attestation = AttestationHasher::new(items.len());
     for item in items {
         let (kind, bytes) = item.encoded();
@@ -291,7 +291,7 @@ where
     let items = items.into_iter();
     let mut w = Writer::new();
     w.fixed(SUBMITTED_MAGIC);
-    w.fixed(&(items.len() as u32).to_le_bytes());
+    w.count(items.len());
     for item in items {
         let (kind, bytes) = item.encoded();
         w.u8(kind).bytes(&bytes);
@@ -416,7 +416,7 @@ impl Genesis {
         };
         let mut w = Writer::new();
         w.fixed(magic).fixed(&self.admin);
-        w.fixed(&(self.gateways.len() as u32).to_le_bytes());
+        w.count(self.gateways.len());
         for gateway in &self.gateways {
             w.fixed(gateway);
         }
@@ -523,7 +523,7 @@ mod tests {
     fn encode_v1(items: &[Item], gateway: &SigningKey) -> Vec<u8> {
         let mut w = Writer::new();
         w.fixed(ATTESTED_MAGIC_V1);
-        w.fixed(&(items.len() as u32).to_le_bytes());
+        w.count(items.len());
         for item in items {
             match item {
                 Item::Signed(signed) => w.u8(SIGNED_ITEM).bytes(&signed.encode()),

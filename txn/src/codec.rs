@@ -107,6 +107,14 @@ impl Writer {
         self
     }
 
+    /// Writes a `u32` count of items (the framing [`Reader::count`] reads).
+    /// Callers check their limits first; counts are far below `u32::MAX`.
+    pub fn count(&mut self, n: usize) -> &mut Self {
+        let n = u32::try_from(n).expect("counts are limited far below 4 G");
+        self.buf.extend_from_slice(&n.to_le_bytes());
+        self
+    }
+
     /// Writes a length-prefixed byte string. Callers check their limits
     /// before writing; lengths over `u32::MAX` cannot be encoded.
     pub fn bytes(&mut self, v: &[u8]) -> &mut Self {

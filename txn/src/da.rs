@@ -116,7 +116,7 @@ impl BlobRecord {
             .u64(self.expires_at)
             .u64(self.recorded_in)
             .bytes(&self.commitment);
-        w.fixed(&(self.parts.len() as u32).to_le_bytes());
+        w.count(self.parts.len());
         for part in &self.parts {
             w.u64(part.seq).fixed(&part.commitment).u64(part.len);
         }

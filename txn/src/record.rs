@@ -247,7 +247,7 @@ impl DaOp {
             } => {
                 w.u8(0x80).fixed(id).u64(*size).u64(*expires_at);
                 w.bytes(commitment);
-                w.fixed(&(parts.len() as u32).to_le_bytes());
+                w.count(parts.len());
                 for seq in parts {
                     w.u64(*seq);
                 }
@@ -360,10 +360,6 @@ fn check_len(field: &'static str, len: usize, limit: usize) -> Result<(), Decode
     } else {
         Ok(())
     }
-}
-
-fn count(w: &mut Writer, n: usize) {
-    w.fixed(&(n as u32).to_le_bytes());
 }
 
 impl Read {
@@ -627,11 +623,11 @@ impl Transaction {
             .fixed(&self.id)
             .fixed(&self.sender)
             .u64(self.read_version);
-        count(&mut w, self.reads.len());
+        w.count(self.reads.len());
         self.reads.iter().for_each(|x| x.encode(&mut w));
-        count(&mut w, self.writes.len());
+        w.count(self.writes.len());
         self.writes.iter().for_each(|x| x.encode(&mut w));
-        count(&mut w, self.acl.len());
+        w.count(self.acl.len());
         self.acl.iter().for_each(|x| x.encode(&mut w));
         w.finish()
     }
@@ -694,7 +690,7 @@ where
     let txs = txs.into_iter();
     let mut w = Writer::new();
     w.fixed(BATCH_MAGIC);
-    count(&mut w, txs.len());
+    w.count(txs.len());
     for tx in txs {
         w.bytes(&tx.encode());
     }
