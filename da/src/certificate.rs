@@ -34,8 +34,10 @@
 //! over a keyed BLAKE3 hash of the statement's bytes.
 
 use crate::BlobCommitment;
+use ordo_log::hex;
 use ordo_log::{Coder, EntryHeader};
 use ordo_txn::Address;
+use ordo_txn::codec::{Reader, Writer};
 use ordo_txn::da::{MAX_BLOB_PARTS, MAX_DA_COMMITMENT_BYTES, part_of};
 
 const MAGIC: &[u8; 4] = b"ODT1";
@@ -121,18 +123,21 @@ pub struct Statement {
 impl Statement {
     /// The statement's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let headers: usize = self.headers.iter().map(|h| 4 + h.len()).sum();
-        let mut out = Vec::with_capacity(96 + self.commitment.len() + headers);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.log);
-        out.extend_from_slice(&self.blob);
-        out.extend_from_slice(&self.size.to_le_bytes());
-        put_bytes(&mut out, &self.commitment);
-        out.extend_from_slice(&(self.headers.len() as u32).to_le_bytes());
+        let mut w = Writer::new();
+        self.write(&mut w);
+        w.finish()
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.fixed(MAGIC)
+            .fixed(&self.log)
+            .fixed(&self.blob)
+            .u64(self.size)
+            .bytes(&self.commitment)
+            .count(self.headers.len());
         for header in &self.headers {
-            put_bytes(&mut out, header);
+            w.bytes(header);
         }
-        out
     }
 
     /// The hash its signers sign.
@@ -143,25 +148,23 @@ impl Statement {
     /// Parses a statement's bytes alone, within every limit.
     pub fn decode(bytes: &[u8]) -> Result<Self, CertificateError> {
         check_length(bytes)?;
-        let mut r = Cursor(bytes);
+        let mut r = Reader::new(bytes);
         let statement = Self::read(&mut r)?;
         r.finish()?;
         Ok(statement)
     }
 
-    fn read(r: &mut Cursor<'_>) -> Result<Self, CertificateError> {
-        if r.take(4)? != MAGIC {
-            return Err(CertificateError::Malformed("not ODT1".into()));
-        }
-        let (log, blob, size) = (r.array()?, r.array()?, r.u64()?);
-        let commitment = r.bytes(MAX_DA_COMMITMENT_BYTES)?.to_vec();
-        let parts = r.count(MAX_BLOB_PARTS)?;
+    fn read(r: &mut Reader<'_>) -> Result<Self, CertificateError> {
+        r.expect_magic(MAGIC, "certificate magic")?;
+        let (log, blob, size) = (r.fixed("log")?, r.fixed("blob")?, r.u64("size")?);
+        let commitment = r.bytes("commitment", MAX_DA_COMMITMENT_BYTES)?.to_vec();
+        let parts = r.count("parts", MAX_BLOB_PARTS)?;
         let headers = (0..parts)
             .map(|_| {
-                r.bytes(ordo_log::header::MAX_HEADER_BYTES)
-                    .map(<[u8]>::to_vec)
+                Ok(r.bytes("header", ordo_log::header::MAX_HEADER_BYTES)?
+                    .to_vec())
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, CertificateError>>()?;
         Ok(Self {
             log,
             blob,
@@ -245,10 +248,6 @@ pub enum CertificateError {
     NotTheBlob(String),
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Certificate {
     /// What its signers sign.
     pub fn signed(&self) -> Statement {
@@ -268,37 +267,26 @@ impl Certificate {
 
     /// The `ODT1` bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = self.signed().encode();
-        out.extend_from_slice(&self.owner);
-        out.extend_from_slice(&self.expires_at.to_le_bytes());
-        out.extend_from_slice(&self.recorded_in.to_le_bytes());
-        out.extend_from_slice(&(self.signatures.len() as u32).to_le_bytes());
+        let mut w = Writer::new();
+        self.signed().write(&mut w);
+        w.fixed(&self.owner)
+            .u64(self.expires_at)
+            .u64(self.recorded_in)
+            .count(self.signatures.len());
         for signature in &self.signatures {
-            out.extend_from_slice(signature);
+            w.fixed(signature);
         }
         match &self.chain {
-            None => out.push(0),
-            Some(chain) => {
-                out.push(1);
-                out.extend_from_slice(&chain.chain_id.to_le_bytes());
-                out.extend_from_slice(&chain.contract);
-                put_bytes(&mut out, &chain.genesis);
-                out.extend_from_slice(&(chain.events.len() as u32).to_le_bytes());
-                for event in &chain.events {
-                    out.extend_from_slice(&event.block_number.to_le_bytes());
-                    out.extend_from_slice(&event.block_hash);
-                    out.extend_from_slice(&event.tx_hash);
-                    out.extend_from_slice(&event.log_index.to_le_bytes());
-                }
-            }
-        }
-        out
+            None => w.u8(0),
+            Some(chain) => chain.write(w.u8(1)),
+        };
+        w.finish()
     }
 
     /// Parses `ODT1` bytes within every limit, refusing anything else.
     pub fn decode(bytes: &[u8]) -> Result<Self, CertificateError> {
         check_length(bytes)?;
-        let mut r = Cursor(bytes);
+        let mut r = Reader::new(bytes);
         let Statement {
             log,
             blob,
@@ -306,12 +294,13 @@ impl Certificate {
             commitment,
             headers,
         } = Statement::read(&mut r)?;
-        let (owner, expires_at, recorded_in) = (r.array()?, r.u64()?, r.u64()?);
-        let signatures = r.count(MAX_CERTIFICATE_SIGNATURES)?;
+        let owner = r.fixed("owner")?;
+        let (expires_at, recorded_in) = (r.u64("expires at")?, r.u64("recorded in")?);
+        let signatures = r.count("signatures", MAX_CERTIFICATE_SIGNATURES)?;
         let signatures = (0..signatures)
-            .map(|_| r.array())
+            .map(|_| r.fixed("signature"))
             .collect::<Result<_, _>>()?;
-        let chain = read_chain(&mut r)?;
+        let chain = ChainInclusion::read(&mut r)?;
         r.finish()?;
         Ok(Self {
             log,
@@ -498,85 +487,58 @@ pub fn log_id(genesis_header: &[u8]) -> [u8; 32] {
     blake3::derive_key("ordo/log-id/v1", genesis_header)
 }
 
-/// The chain inclusion after the signatures, if the certificate has one.
-fn read_chain(r: &mut Cursor<'_>) -> Result<Option<ChainInclusion>, CertificateError> {
-    match r.take(1)?[0] {
-        0 => Ok(None),
-        1 => {
-            let (chain_id, contract) = (r.u64()?, r.array()?);
-            let genesis = r.bytes(ordo_log::header::MAX_HEADER_BYTES)?.to_vec();
-            let count = r.count(MAX_BLOB_PARTS + 1)?;
-            let events = (0..count)
-                .map(|_| {
-                    Ok(EventRef {
-                        block_number: r.u64()?,
-                        block_hash: r.array()?,
-                        tx_hash: r.array()?,
-                        log_index: r.u64()?,
-                    })
+impl ChainInclusion {
+    fn write<'w>(&self, w: &'w mut Writer) -> &'w mut Writer {
+        w.u64(self.chain_id)
+            .fixed(&self.contract)
+            .bytes(&self.genesis)
+            .count(self.events.len());
+        for event in &self.events {
+            w.u64(event.block_number)
+                .fixed(&event.block_hash)
+                .fixed(&event.tx_hash)
+                .u64(event.log_index);
+        }
+        w
+    }
+
+    /// The chain inclusion after the signatures, if the certificate has one.
+    fn read(r: &mut Reader<'_>) -> Result<Option<Self>, CertificateError> {
+        match r.u8("inclusion kind")? {
+            0 => return Ok(None),
+            1 => {}
+            other => {
+                return Err(CertificateError::Malformed(format!(
+                    "inclusion kind {other}: 0 (signatures) or 1 (a chain)"
+                )));
+            }
+        }
+        let (chain_id, contract) = (r.u64("chain id")?, r.fixed("contract")?);
+        let genesis = r
+            .bytes("first header", ordo_log::header::MAX_HEADER_BYTES)?
+            .to_vec();
+        let count = r.count("events", MAX_BLOB_PARTS + 1)?;
+        let events = (0..count)
+            .map(|_| {
+                Ok(EventRef {
+                    block_number: r.u64("block")?,
+                    block_hash: r.fixed("block hash")?,
+                    tx_hash: r.fixed("transaction hash")?,
+                    log_index: r.u64("log index")?,
                 })
-                .collect::<Result<_, CertificateError>>()?;
-            Ok(Some(ChainInclusion {
-                chain_id,
-                contract,
-                genesis,
-                events,
-            }))
-        }
-        other => Err(CertificateError::Malformed(format!(
-            "inclusion kind {other}: 0 (signatures) or 1 (a chain)"
-        ))),
+            })
+            .collect::<Result<_, CertificateError>>()?;
+        Ok(Some(Self {
+            chain_id,
+            contract,
+            genesis,
+            events,
+        }))
     }
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(bytes);
-}
-
-/// A bounded reader over certificate bytes.
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], CertificateError> {
-        if self.0.len() < n {
-            return Err(CertificateError::Malformed("truncated".into()));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], CertificateError> {
-        Ok(self.take(N)?.try_into().expect("N bytes"))
-    }
-
-    fn u64(&mut self) -> Result<u64, CertificateError> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    fn count(&mut self, limit: usize) -> Result<usize, CertificateError> {
-        let n = u32::from_le_bytes(self.array()?) as usize;
-        match n > limit {
-            true => Err(CertificateError::Malformed(format!(
-                "{n} items where at most {limit} fit"
-            ))),
-            false => Ok(n),
-        }
-    }
-
-    fn bytes(&mut self, limit: usize) -> Result<&'a [u8], CertificateError> {
-        let n = self.count(limit)?;
-        self.take(n)
-    }
-
-    fn finish(self) -> Result<(), CertificateError> {
-        match self.0.is_empty() {
-            true => Ok(()),
-            false => Err(CertificateError::Malformed(format!(
-                "{} trailing bytes",
-                self.0.len()
-            ))),
-        }
+impl From<ordo_txn::codec::DecodeError> for CertificateError {
+    fn from(e: ordo_txn::codec::DecodeError) -> Self {
+        CertificateError::Malformed(e.to_string())
     }
 }
