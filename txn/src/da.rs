@@ -222,8 +222,10 @@ mod rules {
     pub(crate) struct Deciding<'a, E> {
         /// The state before the transaction.
         pub(crate) store: &'a MvccStore<E>,
-        /// Blob rows written earlier in the same entry.
+        /// Blob rows written by earlier transactions of the same entry.
         pub(crate) staged: &'a crate::FastMap<Vec<u8>, Option<Vec<u8>>>,
+        /// Blob rows earlier operations of the same transaction write.
+        pub(crate) pending: &'a [Write],
         /// The transaction's sender.
         pub(crate) sender: Address,
         /// The gateway that vouched for it (attested or submitted), if any.
@@ -313,12 +315,14 @@ mod rules {
             Ok(Ok(row(key, None)))
         }
 
-        /// The live record under `key`, counting rows staged earlier in
-        /// the entry.
+        /// The live record under `key`, counting rows written earlier in
+        /// the transaction, then in the entry.
         fn record(&self, key: &[u8]) -> Result<Option<BlobRecord>, MvccError> {
-            let bytes = match self.staged.get(key) {
-                Some(staged) => staged.clone(),
-                None => self
+            let pending = self.pending.iter().rev().find(|w| w.key == key);
+            let bytes = match (pending, self.staged.get(key)) {
+                (Some(write), _) => write.value.clone(),
+                (None, Some(staged)) => staged.clone(),
+                (None, None) => self
                     .store
                     .get(Column::Data, &SYSTEM_STREAM, key, self.version)?
                     .and_then(|found| found.value),

@@ -1410,13 +1410,10 @@ impl<E: Engine> Replayer<E> {
     ) -> Result<Result<Write, Outcome>, ReplayError> {
         let sender_is_gateway = matches!(op, DaOp::Expire { .. })
             && view.holds(&SYSTEM_STREAM, &Fact::Gateway(at.tx.sender))?;
-        let mut staged = at.effects.da.clone();
-        for row in at.pending {
-            staged.insert(row.key.clone(), row.value.clone());
-        }
         let deciding = da::Deciding {
             store: &self.store,
-            staged: &staged,
+            staged: &at.effects.da,
+            pending: at.pending,
             sender: at.tx.sender,
             vouched_by: at.vouched_by,
             sender_is_gateway,

@@ -326,3 +326,15 @@ fn replicas_that_read_parts_and_replicas_that_do_not_reach_one_digest() {
     }
     assert_eq!(other.applied(), log.replayer.applied());
 }
+
+#[test]
+fn a_record_and_its_deletion_in_one_transaction_see_each_other() {
+    let (mut log, parts) = two_parts();
+    let mut tx = log.transaction(OWNER, record(parts, 5));
+    tx.acl.push(AclOp::Da(DaOp::Delete { id: BLOB }));
+    assert!(log.attested(tx.clone(), GATEWAY).is_committed());
+    assert!(log.record_row(BLOB, OWNER).is_none());
+    let mut twice = log.transaction(OWNER, DaOp::Delete { id: BLOB });
+    twice.acl.push(AclOp::Da(DaOp::Delete { id: BLOB }));
+    assert!(refused(&log.signed(twice, OWNER), "holds no record"));
+}
