@@ -55,7 +55,7 @@ impl Client {
             .await?
             .node_address
             .try_into()
-            .map_err(|_| ClientError::Signing("the node reports no address".into()))?;
+            .map_err(|_| ClientError::Protocol("its status names no 20-byte address".into()))?;
         let window = u64::try_from(START_VALIDITY.as_millis()).unwrap_or(u64::MAX);
         let request = DispersalRequest {
             node,
@@ -92,7 +92,7 @@ impl Client {
         response
             .into_inner()
             .status
-            .ok_or_else(|| ClientError::Signing("the node answered without a status".into()))
+            .ok_or_else(|| ClientError::Protocol("a dispersal answered without a status".into()))
     }
 
     /// Where `blob`'s dispersal stands (`owner`'s, or anyone's).

@@ -80,6 +80,10 @@ pub enum ClientError {
     /// The transaction could not be signed.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// The node answered outside the protocol (a field missing or of the
+    /// wrong length).
+    #[error("the node answered outside the protocol: {0}")]
+    Protocol(String),
     /// The log decided against the transaction for a reason retrying cannot fix.
     #[error("transaction aborted ({outcome}): {message}")]
     Aborted {

@@ -398,13 +398,15 @@ impl Dispersals {
             commitment: commitment.encode(),
             parts,
         };
-        let outcome = record_for(owner, record, &to.commits).await?;
-        match outcome {
+        match record_for(owner, record, &to.commits).await? {
             Outcome::Committed { .. } => Ok(()),
-            // The owner recorded the same blob before: it stands.
-            Outcome::DaRefused { reason } if reason.contains("already holds") => Ok(()),
-            Outcome::Duplicate { original } if original.is_committed() => Ok(()),
-            other => Err(format!("the log refused the record: {other}")),
+            // Refused, yet the owner holds a record of this blob (made by an
+            // earlier dispersal, or this very record decided before): the
+            // blob stands. The commit returned after this node applied it.
+            refused => match recorded(&to.snapshots, &blob, &owner)? {
+                true => Ok(()),
+                false => Err(format!("the log refused the record: {refused}")),
+            },
         }
     }
 }
@@ -418,6 +420,12 @@ pub struct Storing {
     pub commits: Commits,
     /// Reads whether the node may record blobs.
     pub snapshots: Snapshots,
+}
+
+/// Whether `owner` holds a record of `blob` in the state applied so far.
+fn recorded(snapshots: &Snapshots, blob: &[u8; 32], owner: &Address) -> Result<bool, String> {
+    let at = snapshots.latest_version();
+    Ok(!records::find(&snapshots.state, blob, Some(owner), at)?.is_empty())
 }
 
 /// Commits `op` as `owner`'s transaction, vouched for by this node.

@@ -73,7 +73,7 @@ impl DaService {
                 start.ttl_secs
             )));
         }
-        let now = unix_ms();
+        let now = super::session::unix_ms();
         let ahead = u64::try_from(MAX_DEADLINE_AHEAD.as_millis()).unwrap_or(u64::MAX);
         if start.deadline_unix_ms < now || start.deadline_unix_ms > now.saturating_add(ahead) {
             return Err(Status::unauthenticated(format!(
@@ -399,10 +399,4 @@ fn finalized(found: &Found) -> BlobStatus {
         recorded_in: record.recorded_in,
         expires_at: record.expires_at,
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -43,7 +43,8 @@ pub struct Challenge {
     expires_unix_ms: u64,
 }
 
-fn unix_ms() -> u64 {
+/// Milliseconds since the Unix epoch on this node's clock.
+pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

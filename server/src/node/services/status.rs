@@ -19,6 +19,8 @@ pub struct StatusService {
     chain: Option<Arc<ordo_evm::EvmStats>>,
     miner: MinerSlot,
     node: ordo_txn::Address,
+    /// The log's id, once its first header is known (it never changes).
+    log_id: std::sync::OnceLock<Vec<u8>>,
 }
 
 /// The node's miner, once it starts (a node that does not mine leaves it
@@ -42,6 +44,7 @@ impl StatusService {
             chain: None,
             miner: MinerSlot::default(),
             node: [0; 20],
+            log_id: std::sync::OnceLock::new(),
         }
     }
 
@@ -124,14 +127,20 @@ pub fn retention_status(
 }
 
 impl StatusService {
-    /// The log's id, once it has a first entry.
+    /// The log's id, once it has a first entry: read once, then kept (a
+    /// replica's sequencer may be a network call away).
     async fn log_id(&self) -> Vec<u8> {
-        match self.sequencer.read(0, 1).await {
-            Ok(headers) => headers
-                .first()
-                .map(|h| ordo_da::certificate::log_id(&h.encode()).to_vec())
-                .unwrap_or_default(),
-            Err(_) => Vec::new(),
+        if let Some(id) = self.log_id.get() {
+            return id.clone();
+        }
+        let Ok(headers) = self.sequencer.read(0, 1).await else {
+            return Vec::new();
+        };
+        match headers.first() {
+            Some(first) => (self.log_id)
+                .get_or_init(|| ordo_da::certificate::log_id(&first.encode()).to_vec())
+                .clone(),
+            None => Vec::new(),
         }
     }
 }
