@@ -64,4 +64,14 @@ impl XorShift {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
+
+    /// `n` bytes of the stream (test blobs, payloads).
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(n + 8);
+        while bytes.len() < n {
+            bytes.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        bytes.truncate(n);
+        bytes
+    }
 }

@@ -78,13 +78,7 @@ fn spread(mut values: Vec<f64>) -> Spread {
 }
 
 fn random_blob(size: usize, seed: u64) -> Arc<Vec<u8>> {
-    let mut rng = ordo_txn::testkit::XorShift::new(seed);
-    let mut bytes = Vec::with_capacity(size + 8);
-    while bytes.len() < size {
-        bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
-    }
-    bytes.truncate(size);
-    Arc::new(bytes)
+    Arc::new(ordo_txn::testkit::XorShift::new(seed).bytes(size))
 }
 
 fn millis(elapsed: Duration) -> f64 {

@@ -199,18 +199,10 @@ pub fn metric(page: &str, name: &str) -> u64 {
         .unwrap_or_else(|e| panic!("{name} is {line}: {e}"))
 }
 
-/// `size` bytes of a xorshift stream seeded with `seed`.
+/// `size` bytes of the test kit's xorshift stream seeded with `seed`.
 pub fn blob_of(size: usize, seed: u8) -> std::sync::Arc<Vec<u8>> {
-    let mut state = u64::from(seed) | 1;
-    let bytes = (0..size)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::sync::Arc::new(bytes)
+    let mut stream = ordo_txn::testkit::XorShift::new(u64::from(seed));
+    std::sync::Arc::new(stream.bytes(size))
 }
 
 /// Bounds a dispersal of up to 100 MiB on two busy cores (its KZG
