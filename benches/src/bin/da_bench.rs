@@ -85,25 +85,26 @@ fn millis(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1000.0
 }
 
-/// The bytes the node's coding stores for a blob of `size` bytes: each
-/// part's `k + m` shards.
-fn stored_bytes(size: usize, k: u32, m: u32) -> u64 {
-    let part = 16usize << 20;
-    (0..size.div_ceil(part))
-        .map(|i| {
-            let len = part.min(size - i * part) as u64;
-            let shard = len.div_ceil(u64::from(k)).div_ceil(64).max(1) * 64;
-            shard * u64::from(k + m)
+/// The bytes a certificate's parts store: each part's `k + m` shards,
+/// as its header's geometry gives them.
+fn stored_bytes(certificate: &[u8]) -> anyhow::Result<u64> {
+    let parts = ordo_da::Certificate::decode(certificate)?.parts()?;
+    Ok(parts
+        .iter()
+        .map(|p| {
+            let geometry = &p.entry.geometry;
+            geometry.shard_len() as u64 * u64::from(geometry.total_shards())
         })
-        .sum()
+        .sum())
 }
 
-/// One blob: times of upload, record, certificate and retrieval.
+/// One blob: times of upload, record, certificate and retrieval, and the
+/// bytes its parts store.
 async fn one_blob(
     client: &Client,
     key: &ordo_txn::SigningKey,
     blob: Arc<Vec<u8>>,
-) -> anyhow::Result<[f64; 4]> {
+) -> anyhow::Result<([f64; 4], u64)> {
     let started = Instant::now();
     let accepted = client
         .disperse(key, blob.clone(), 0, Arc::new(AtomicU64::new(0)))
@@ -126,27 +127,24 @@ async fn one_blob(
         }
     }
     let recorded = started.elapsed();
-    client.certificate(id, owner).await?;
+    let (certificate, _) = client.certificate(id, owner).await?;
     let certified = started.elapsed();
     let fetch = Instant::now();
     let back = client.retrieve(id, owner, |_, _| {}).await?;
     let retrieved = fetch.elapsed();
     anyhow::ensure!(back == *blob, "the blob came back different");
-    Ok([uploaded, recorded, certified, retrieved].map(millis))
+    let times = [uploaded, recorded, certified, retrieved].map(millis);
+    Ok((times, stored_bytes(&certificate)?))
 }
 
-async fn measure(
-    client: &Client,
-    mib: usize,
-    runs: usize,
-    k: u32,
-    m: u32,
-) -> anyhow::Result<SizeReport> {
+async fn measure(client: &Client, mib: usize, runs: usize) -> anyhow::Result<SizeReport> {
     let key = ordo_txn::testkit::signing_key(mib as u8 + 1);
     let mut times: [Vec<f64>; 4] = Default::default();
+    let mut stored = 0;
     for run in 0..runs {
         let blob = random_blob(mib << 20, (mib * 1000 + run) as u64 + 1);
-        let timed = one_blob(client, &key, blob).await?;
+        let (timed, bytes) = one_blob(client, &key, blob).await?;
+        stored = bytes;
         for (all, one) in times.iter_mut().zip(timed) {
             all.push(one);
         }
@@ -162,7 +160,7 @@ async fn measure(
         to_record_ms: record,
         to_certificate_ms: certificate,
         retrieve_ms: retrieve,
-        stored_bytes: stored_bytes(mib << 20, k, m),
+        stored_bytes: stored,
         reference_encoded_bytes: REFERENCE_ENCODED_BYTES,
     })
 }
@@ -190,19 +188,9 @@ async fn main() -> anyhow::Result<()> {
         std::process::Stdio::null(),
     )?;
     let client = Client::connect(&node.endpoint).await?;
-    let status = client.status().await?;
     let mut reports = Vec::new();
     for &mib in &args.sizes {
-        reports.push(
-            measure(
-                &client,
-                mib,
-                args.runs,
-                status.data_shards,
-                status.parity_shards,
-            )
-            .await?,
-        );
+        reports.push(measure(&client, mib, args.runs).await?);
     }
     node.terminate()?;
     print(&reports, args.json)
