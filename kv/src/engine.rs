@@ -28,17 +28,21 @@ pub enum Column {
     /// Each versioned delete, remembered until the horizon passes it and
     /// the versions it shadows are swept (see [`crate::retention`]).
     Deletes,
+    /// Each data key's newest version up to a covered version, for scans
+    /// that skip history (see [`crate::heads`]).
+    Heads,
 }
 
 impl Column {
     /// Every column, in a fixed order.
-    pub const ALL: [Column; 6] = [
+    pub const ALL: [Column; 7] = [
         Column::Data,
         Column::Acl,
         Column::Changes,
         Column::Outcomes,
         Column::Meta,
         Column::Deletes,
+        Column::Heads,
     ];
 
     /// Whether every key of the column is a versioned key
@@ -49,11 +53,13 @@ impl Column {
 
     /// What collection removes from the column (see [`crate::retention`]):
     /// shadowed versions from the versioned columns, old records from the
-    /// change log, nothing from the rest.
+    /// change log, tombstones the horizon passed from the heads, nothing
+    /// from the rest.
     pub fn collected(self) -> Collected {
         match self {
             Column::Data | Column::Acl => Collected::Versions,
             Column::Changes => Collected::ChangeRecords,
+            Column::Heads => Collected::HeadTombstones,
             Column::Outcomes | Column::Meta | Column::Deletes => Collected::Never,
         }
     }
@@ -67,6 +73,7 @@ impl Column {
             Column::Outcomes => "outcomes",
             Column::Meta => "meta",
             Column::Deletes => "deletes",
+            Column::Heads => "heads",
         }
     }
 }

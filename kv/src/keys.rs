@@ -70,6 +70,30 @@ pub fn encode_key_prefix(stream: &StreamId, key: &[u8]) -> Vec<u8> {
 
 /// Decodes a versioned key back into `(stream, key, version)`.
 pub fn decode_versioned(bytes: &[u8]) -> Result<(StreamId, Vec<u8>, u64), KeyError> {
+    let (stream, key, at) = split_key(bytes)?;
+    let version_bytes: [u8; 8] = bytes
+        .get(at..at + 8)
+        .ok_or(KeyError::Truncated)?
+        .try_into()
+        .map_err(|_| KeyError::Truncated)?;
+    let trailing = bytes.len() - (at + 8);
+    if trailing != 0 {
+        return Err(KeyError::Trailing(trailing));
+    }
+    Ok((stream, key, !u64::from_be_bytes(version_bytes)))
+}
+
+/// Decodes a key prefix ([`encode_key_prefix`]) back into `(stream, key)`.
+pub fn decode_key_prefix(bytes: &[u8]) -> Result<(StreamId, Vec<u8>), KeyError> {
+    let (stream, key, at) = split_key(bytes)?;
+    match bytes.len() - at {
+        0 => Ok((stream, key)),
+        trailing => Err(KeyError::Trailing(trailing)),
+    }
+}
+
+/// The stream and user key at the start of `bytes`, and where they end.
+fn split_key(bytes: &[u8]) -> Result<(StreamId, Vec<u8>, usize), KeyError> {
     let stream: StreamId = bytes
         .get(..32)
         .ok_or(KeyError::Truncated)?
@@ -92,17 +116,7 @@ pub fn decode_versioned(bytes: &[u8]) -> Result<(StreamId, Vec<u8>, u64), KeyErr
         }
         at += 2;
     }
-    at += 2;
-    let version_bytes: [u8; 8] = bytes
-        .get(at..at + 8)
-        .ok_or(KeyError::Truncated)?
-        .try_into()
-        .map_err(|_| KeyError::Truncated)?;
-    let trailing = bytes.len() - (at + 8);
-    if trailing != 0 {
-        return Err(KeyError::Trailing(trailing));
-    }
-    Ok((stream, key, !u64::from_be_bytes(version_bytes)))
+    Ok((stream, key, at + 2))
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //! - [`mvcc`]: reads at a version and bounded scans over any engine, with
 //!   an optional cache of each key's newest version.
 //! - [`newest`]: that cache, and why replay's writes keep it coherent.
+//! - [`heads`]: each key's newest version in a column of its own, written
+//!   off replay's path, so scans skip history.
 //! - [`retention`]: the horizon below which history is given up, and the
 //!   rule engines follow to remove what it gave up.
 //! - `conformance`: the suite every [`Engine`] must pass (feature
@@ -24,6 +26,7 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod engine;
+pub mod heads;
 pub mod keys;
 pub mod mvcc;
 pub mod newest;
@@ -33,6 +36,7 @@ pub mod rocks;
 pub mod row;
 
 pub use engine::{Column, Engine, EngineError, MemEngine, Next, WriteBatch};
+pub use heads::{HeadsPhase, HeadsStats, HeadsStep};
 pub use keys::StreamId;
 pub use mvcc::{MvccError, MvccStore, Row, ScanPage, Versioned};
 pub use newest::{NewestLimits, NewestStats, NewestVersions};

@@ -5,12 +5,19 @@
 //! A read at version `V` seeks to `(stream, key, V)` and takes the first row
 //! of that key: the newest version at or below `V`. A delete is a tombstone
 //! row, so reads at older versions still see the old value.
+//!
+//! A scan at a recent version reads each key's newest version from the
+//! heads column instead ([`crate::heads`], `through_heads` here), so its
+//! cost does not grow with the keys' histories.
 
 use crate::engine::{Column, Engine, EngineError, Next, WriteBatch};
+use crate::heads::{Heads, Noted};
 use crate::keys::{StreamId, VERSION_BYTES, decode_versioned, encode_key_prefix, encode_versioned};
 use crate::newest::{NewestLimits, NewestVersions};
 pub use crate::row::{Versioned, encode_value};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+mod through_heads;
 
 /// Most rows one scan page may return.
 pub const MAX_SCAN_ROWS: usize = 10_000;
@@ -152,6 +159,9 @@ impl Continuation {
 pub struct MvccStore<E> {
     engine: E,
     newest: Option<std::sync::Arc<NewestVersions>>,
+    /// Each key's newest version for scans (see [`crate::heads`]); kept
+    /// with the cache.
+    heads: Option<std::sync::Arc<Heads>>,
     /// The retention horizon: the oldest version reads are answered at.
     horizon: std::sync::Arc<AtomicU64>,
     /// Deletes swept since the store was opened.
@@ -170,6 +180,7 @@ impl<E: Engine> MvccStore<E> {
         Self {
             engine,
             newest: None,
+            heads: None,
             horizon: Default::default(),
             swept: Default::default(),
             sweep_cursor: Default::default(),
@@ -177,11 +188,15 @@ impl<E: Engine> MvccStore<E> {
     }
 
     /// Wraps an engine whose newest write has version `written`, with a
-    /// cache of each key's newest version within `limits`.
+    /// cache of each key's newest version within `limits`, and the heads
+    /// column for scans (see [`crate::heads`]; a node keeps it current with
+    /// [`MvccStore::maintain_heads`]).
     pub fn cached(engine: E, limits: NewestLimits, written: u64) -> Self {
+        let heads = Heads::open(&engine, written);
         Self {
             engine,
             newest: Some(std::sync::Arc::new(NewestVersions::new(limits, written))),
+            heads: Some(std::sync::Arc::new(heads)),
             horizon: Default::default(),
             swept: Default::default(),
             sweep_cursor: Default::default(),
@@ -193,17 +208,28 @@ impl<E: Engine> MvccStore<E> {
         self.newest.as_deref()
     }
 
+    /// The heads column's state, if the store keeps one.
+    pub fn heads(&self) -> Option<&Heads> {
+        self.heads.as_deref()
+    }
+
     /// Tells the cache of `batch`'s versioned writes, then writes it to the
     /// engine (see [`Engine::write`]). Callers let readers read at the
     /// batch's versions only after this returns. The cache hears first so
     /// that nothing need be copied: until then no reader's snapshot reaches
     /// the new versions, so none uses them, and if the engine refuses the
-    /// batch they are never published at all.
+    /// batch they are never published at all. The heads hear last: a pass
+    /// may read a noted key at once, so the engine must have it.
     pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), EngineError> {
         if let Some(newest) = &self.newest {
             newest.write_through(&batch.ops);
         }
-        self.engine.write(batch, sync)
+        let noted = self.heads.as_ref().and_then(|_| Noted::of(&batch.ops));
+        self.engine.write(batch, sync)?;
+        if let (Some(heads), Some(noted)) = (&self.heads, noted) {
+            heads.note(noted);
+        }
+        Ok(())
     }
 
     /// The retention horizon: reads below it are refused (see
@@ -372,8 +398,20 @@ impl<E: Engine> MvccStore<E> {
         key: &[u8],
         at: u64,
     ) -> Result<Option<Versioned>, MvccError> {
-        let from = encode_versioned(stream, key, at);
-        let prefix_len = from.len() - VERSION_BYTES;
+        self.read_prefix_at(column, &encode_key_prefix(stream, key), at)
+    }
+
+    /// The newest version at or below `at` of the key whose prefix
+    /// ([`encode_key_prefix`]) is `prefix`, tombstones included, without
+    /// the horizon's checks.
+    pub(crate) fn read_prefix_at(
+        &self,
+        column: Column,
+        prefix: &[u8],
+        at: u64,
+    ) -> Result<Option<Versioned>, MvccError> {
+        let from = [prefix, &(!at).to_be_bytes()].concat();
+        let prefix_len = prefix.len();
         let Some(newest) = &self.newest else {
             return self.read_newest(column, &from, prefix_len);
         };
@@ -426,24 +464,37 @@ impl<E: Engine> MvccStore<E> {
         max_rows: usize,
         max_bytes: usize,
     ) -> Result<ScanPage, MvccError> {
+        self.check_retained(at)?;
+        let mut fill = PageFill::new(max_rows, max_bytes);
+        if !self.scan_heads(stream, start, end, at, &mut fill)? {
+            fill = self.scan_versions(stream, start, end, at, fill)?;
+        }
+        self.check_retained(at)?;
+        Ok(fill.page)
+    }
+
+    /// [`MvccStore::scan`] over the data column itself.
+    fn scan_versions(
+        &self,
+        stream: &StreamId,
+        start: &[u8],
+        end: Option<&[u8]>,
+        at: u64,
+        fill: PageFill,
+    ) -> Result<PageFill, MvccError> {
         let mut walk = ScanWalk {
             stream,
             end,
             at,
-            max_rows: max_rows.clamp(1, MAX_SCAN_ROWS),
-            max_bytes: max_bytes.clamp(1, MAX_SCAN_BYTES),
-            page: ScanPage::default(),
-            bytes: 0,
+            fill,
             settled: None,
             skipped: 0,
             failure: None,
         };
-        self.check_retained(at)?;
         let from = encode_key_prefix(stream, start);
         self.engine
             .scan_seeking(Column::Data, &from, &mut |k, v| walk.visit(k, v))?;
-        self.check_retained(at)?;
-        walk.failure.map_or(Ok(walk.page), Err)
+        walk.failure.map_or(Ok(walk.fill), Err)
     }
 }
 
@@ -477,6 +528,46 @@ fn sweep_of(record: &[u8], horizon: u64) -> Result<Option<SweptRange>, MvccError
     Ok(Some((column, versioned.to_vec(), end)))
 }
 
+/// A scan page being filled within its bounds.
+pub(crate) struct PageFill {
+    pub(crate) page: ScanPage,
+    bytes: usize,
+    max_rows: usize,
+    max_bytes: usize,
+}
+
+impl PageFill {
+    /// An empty page of at most `max_rows` rows and `max_bytes` key and
+    /// value bytes (capped by [`MAX_SCAN_ROWS`] and [`MAX_SCAN_BYTES`]).
+    fn new(max_rows: usize, max_bytes: usize) -> Self {
+        Self {
+            page: ScanPage::default(),
+            bytes: 0,
+            max_rows: max_rows.clamp(1, MAX_SCAN_ROWS),
+            max_bytes: max_bytes.clamp(1, MAX_SCAN_BYTES),
+        }
+    }
+
+    /// Adds a live row, or, if the page is full, makes `key` where the
+    /// next page resumes: false then. A page always takes its first row.
+    pub(crate) fn offer(&mut self, key: Vec<u8>, version: u64, value: Vec<u8>) -> bool {
+        let rows = &self.page.rows;
+        if rows.len() == self.max_rows
+            || (self.bytes + key.len() + value.len() > self.max_bytes && !rows.is_empty())
+        {
+            self.page.resume_from = Some(key);
+            return false;
+        }
+        self.bytes += key.len() + value.len();
+        self.page.rows.push(Row {
+            key,
+            version,
+            value,
+        });
+        true
+    }
+}
+
 /// Versions in a row a scan steps over before it seeks instead: a seek
 /// costs about as much as stepping over a handful of entries.
 pub const SKIPS_BEFORE_SEEK: usize = 8;
@@ -487,10 +578,7 @@ struct ScanWalk<'a> {
     stream: &'a StreamId,
     end: Option<&'a [u8]>,
     at: u64,
-    max_rows: usize,
-    max_bytes: usize,
-    page: ScanPage,
-    bytes: usize,
+    fill: PageFill,
     /// The key whose visible version was already decided.
     settled: Option<Vec<u8>>,
     /// Entries stepped over in a row without returning one.
@@ -524,19 +612,10 @@ impl ScanWalk<'_> {
         let Some(value) = value else {
             return Next::Continue;
         };
-        if self.page.rows.len() == self.max_rows
-            || (self.bytes + key.len() + value.len() > self.max_bytes && !self.page.rows.is_empty())
-        {
-            self.page.resume_from = Some(key);
-            return Next::Stop;
+        match self.fill.offer(key, version, value) {
+            true => Next::Continue,
+            false => Next::Stop,
         }
-        self.bytes += key.len() + value.len();
-        self.page.rows.push(Row {
-            key,
-            version,
-            value,
-        });
-        Next::Continue
     }
 
     /// A seek to `key`'s first version at or below the scan's version, or

@@ -266,7 +266,9 @@ impl Shard {
     ) {
         self.written_through = self.written_through.max(version);
         let held = self.entries[slot].get(prefix);
-        if held.is_some_and(|h| h.as_ref().is_some_and(|v| v.version >= version))
+        // A second write of one version in a batch replaces the first, as
+        // in the engine (the later change of a batch wins).
+        if held.is_some_and(|h| h.as_ref().is_some_and(|v| v.version > version))
             || (held.is_none() && self.held() >= limits.entries)
         {
             return;

@@ -47,6 +47,11 @@ pub enum Collected {
     Versions,
     /// Change records keyed by version: those below the horizon go.
     ChangeRecords,
+    /// Heads rows ([`crate::heads`]): a tombstone at or below the horizon
+    /// goes in a pass that sees every row (a read at or above the horizon
+    /// finds the key absent with or without it; a partial pass could let
+    /// an older row of the same key show through).
+    HeadTombstones,
     /// Nothing is ever collected.
     Never,
 }
@@ -85,6 +90,9 @@ impl Collector {
             Collected::Versions => self.removes_version(key, value),
             Collected::ChangeRecords => {
                 change_record_version(key).is_some_and(|v| v < self.horizon)
+            }
+            Collected::HeadTombstones => {
+                self.full && crate::row::tombstone_version(value).is_some_and(|v| v <= self.horizon)
             }
             Collected::Never => false,
         }

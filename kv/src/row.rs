@@ -52,3 +52,25 @@ pub fn decode_stored(version: u64, stored: &[u8]) -> Result<Versioned, BadValueT
         value: decode_value(stored)?,
     })
 }
+
+/// A heads row's value (see [`crate::heads`]): `version u64 BE ++ the
+/// stored value`.
+pub fn encode_head(version: u64, stored: &[u8]) -> Vec<u8> {
+    let mut head = Vec::with_capacity(8 + stored.len());
+    head.extend_from_slice(&version.to_be_bytes());
+    head.extend_from_slice(stored);
+    head
+}
+
+/// A heads row's version and stored value; `None` if it is too short.
+pub fn decode_head(head: &[u8]) -> Option<(u64, &[u8])> {
+    let (version, stored) = head.split_first_chunk::<8>()?;
+    Some((u64::from_be_bytes(*version), stored))
+}
+
+/// The version of a heads row that is a tombstone, for collection (any
+/// other row, and the covered version's, gives `None`).
+pub fn tombstone_version(head: &[u8]) -> Option<u64> {
+    let (version, stored) = decode_head(head)?;
+    is_tombstone(stored).then_some(version)
+}

@@ -8,7 +8,11 @@
 //!    that collects nothing (horizon 0: every version kept, the LSM tree
 //!    settled, so what is left is the cost of the history itself); and
 //!    after the horizon moves to the newest version and the store
-//!    collects (another full compaction).
+//!    collects (another full compaction). Scans are timed twice: walking
+//!    the data column, and through the heads column (`ordo_kv::heads`,
+//!    rebuilt after the load as a node would after a restart; the rebuild
+//!    is timed). Then every key is written once more and a scan is timed
+//!    with all of them pending, before the pass that takes them (timed).
 //! 2. **Disk**: `--hot-writes` writes spread over 10 hot keys, in batches
 //!    of 1,000 (one replayed entry's worth), once keeping everything and
 //!    once moving the horizon every 100,000 writes to keep the newest
@@ -24,10 +28,11 @@
 use clap::Parser;
 use ordo_bench as _; // links the benchmarks' allocator (jemalloc)
 use ordo_kv::mvcc::stage_write;
-use ordo_kv::{Column, Engine, MvccStore, RocksEngine, WriteBatch};
+use ordo_kv::{Column, Engine, HeadsStep, MvccStore, NewestLimits, RocksEngine, WriteBatch};
 use ordo_txn::testkit::XorShift;
 use serde::Serialize;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Command-line options.
@@ -82,6 +87,7 @@ struct Reads {
     versions: u64,
     rows_stored: u64,
     scan_micros: f64,
+    scan_heads_micros: f64,
     get_micros: f64,
 }
 
@@ -94,6 +100,10 @@ struct ReadCase {
     collected: Reads,
     load_seconds: f64,
     collect_seconds: f64,
+    rebuild_seconds: f64,
+    /// A scan through the heads with every key written since the last pass.
+    scan_all_pending_micros: f64,
+    pass_seconds: f64,
 }
 
 /// The disk figures of one hot-key run.
@@ -155,8 +165,18 @@ fn main() -> anyhow::Result<()> {
 
 /// Writes `versions` versions of each of `keys` keys, version after
 /// version; returns the newest version.
-fn load(store: &MvccStore<RocksEngine>, keys: u64, versions: u64) -> anyhow::Result<u64> {
-    let mut version = 0;
+fn load(store: &MvccStore<Arc<RocksEngine>>, keys: u64, versions: u64) -> anyhow::Result<u64> {
+    load_from(store, keys, versions, 0)
+}
+
+/// [`load`] with versions numbered from `after + 1`.
+fn load_from(
+    store: &MvccStore<Arc<RocksEngine>>,
+    keys: u64,
+    versions: u64,
+    after: u64,
+) -> anyhow::Result<u64> {
+    let mut version = after;
     let mut batch = WriteBatch::with_capacity(LOAD_BATCH);
     for _ in 0..versions {
         for n in 0..keys {
@@ -179,33 +199,49 @@ fn load(store: &MvccStore<RocksEngine>, keys: u64, versions: u64) -> anyhow::Res
 }
 
 fn read_case(dir: &Path, keys: u64, versions: u64) -> anyhow::Result<ReadCase> {
-    let store = MvccStore::new(RocksEngine::open(dir)?);
+    let engine = Arc::new(RocksEngine::open(dir)?);
+    // Two views of one engine: the plain store walks the data column; the
+    // other scans through the heads, which it rebuilds first (the load
+    // went past it, as replay's writes before a restart would).
+    let store = MvccStore::new(engine.clone());
     let started = Instant::now();
     let newest = load(&store, keys, versions)?;
     let load_seconds = started.elapsed().as_secs_f64();
-    let loaded = time_reads(&store, keys, versions, newest)?;
+    let heads = MvccStore::cached(engine, NewestLimits::default(), newest);
+    let started = Instant::now();
+    anyhow::ensure!(matches!(heads.maintain_heads()?, HeadsStep::Rebuilt { .. }));
+    let rebuild_seconds = started.elapsed().as_secs_f64();
+    let loaded = time_reads(&store, &heads, keys, versions, newest)?;
     store.engine().collect()?; // horizon 0: compacts, keeps every version
-    let compacted = time_reads(&store, keys, versions, newest)?;
+    let compacted = time_reads(&store, &heads, keys, versions, newest)?;
     let started = Instant::now();
     store.advance_horizon(newest);
+    heads.advance_horizon(newest);
     store.engine().collect()?;
     let collect_seconds = started.elapsed().as_secs_f64();
-    let collected = time_reads(&store, keys, versions, newest)?;
+    let collected = time_reads(&store, &heads, keys, versions, newest)?;
+    let newest = load_from(&heads, keys, 1, newest)?;
+    let scan_all_pending_micros = time_scans(&heads, keys, newest)?;
+    let started = Instant::now();
+    anyhow::ensure!(matches!(
+        heads.maintain_heads()?,
+        HeadsStep::Advanced { .. }
+    ));
+    let pass_seconds = started.elapsed().as_secs_f64();
     Ok(ReadCase {
         loaded,
         compacted,
         collected,
         load_seconds,
         collect_seconds,
+        rebuild_seconds,
+        scan_all_pending_micros,
+        pass_seconds,
     })
 }
 
-fn time_reads(
-    store: &MvccStore<RocksEngine>,
-    keys: u64,
-    versions: u64,
-    at: u64,
-) -> anyhow::Result<Reads> {
+/// The median of [`SCANS`] scans of every key at `at`, microseconds.
+fn time_scans(store: &MvccStore<Arc<RocksEngine>>, keys: u64, at: u64) -> anyhow::Result<f64> {
     let rows = usize::try_from(keys)?;
     let mut scans = Vec::with_capacity(SCANS);
     for _ in 0..SCANS {
@@ -219,6 +255,18 @@ fn time_reads(
         );
     }
     scans.sort();
+    Ok(micros(scans[SCANS / 2]))
+}
+
+fn time_reads(
+    store: &MvccStore<Arc<RocksEngine>>,
+    heads: &MvccStore<Arc<RocksEngine>>,
+    keys: u64,
+    versions: u64,
+    at: u64,
+) -> anyhow::Result<Reads> {
+    let scan_micros = time_scans(store, keys, at)?;
+    let scan_heads_micros = time_scans(heads, keys, at)?;
     let mut rng = XorShift::new(5);
     let started = Instant::now();
     for _ in 0..GETS {
@@ -228,7 +276,8 @@ fn time_reads(
     Ok(Reads {
         versions,
         rows_stored: store.engine().estimated_rows(Column::Data),
-        scan_micros: micros(scans[SCANS / 2]),
+        scan_micros,
+        scan_heads_micros,
         get_micros: micros(started.elapsed()) / GETS as f64,
     })
 }
@@ -351,11 +400,14 @@ fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
 fn print_reads(case: &ReadCase) {
     let (l, k, c) = (&case.loaded, &case.compacted, &case.collected);
     println!(
-        "{:>7} versions/key (loaded / compacted / collected): scan {:.1} / {:.1} / {:.1} us; get {:.2} / {:.2} / {:.2} us; rows {} / {} / {} (load {:.1} s, collect {:.1} s)",
+        "{:>7} versions/key (loaded / compacted / collected): scan {:.1} / {:.1} / {:.1} us, through the heads {:.1} / {:.1} / {:.1} us; get {:.2} / {:.2} / {:.2} us; rows {} / {} / {} (load {:.1} s, collect {:.1} s, heads rebuilt in {:.3} s; every key pending: scan {:.1} us, pass {:.4} s)",
         l.versions,
         l.scan_micros,
         k.scan_micros,
         c.scan_micros,
+        l.scan_heads_micros,
+        k.scan_heads_micros,
+        c.scan_heads_micros,
         l.get_micros,
         k.get_micros,
         c.get_micros,
@@ -363,7 +415,10 @@ fn print_reads(case: &ReadCase) {
         k.rows_stored,
         c.rows_stored,
         case.load_seconds,
-        case.collect_seconds
+        case.collect_seconds,
+        case.rebuild_seconds,
+        case.scan_all_pending_micros,
+        case.pass_seconds
     );
 }
 

@@ -5,19 +5,22 @@
 //! the engine offers (point, batched, ordered scan), compared with a sorted
 //! map; across a reopen where the engine keeps its files. Then the MVCC
 //! layer over the engine: reads at every version and paged scans against a
-//! model of every version written, and with collection interleaved (see
-//! [`crate::retention`]). Each check panics naming the rule it
+//! model of every version written, with collection interleaved (see
+//! [`crate::retention`]), and through the heads column with its passes and
+//! rebuilds interleaved (see [`crate::heads`]). Each check panics naming the rule it
 //! found broken (proptest shrinks the failing input first).
 //!
 //! A backend runs it through an [`EngineHarness`]; `kv/tests` holds the
 //! harnesses of [`crate::MemEngine`] and [`crate::RocksEngine`].
 
 mod harness;
+mod heads;
 mod history;
 mod plain;
 mod retention;
 
 pub use harness::{CASES, EngineHarness, MemHarness};
+pub use heads::scans_through_the_heads_match_the_model;
 pub use plain::{
     a_seeking_scan_moves_forward_as_its_visitor_says, batches_read_back_like_a_sorted_map,
     mvcc_reads_match_every_version_written, scan_pages_respect_the_byte_bound_but_always_progress,
@@ -40,6 +43,7 @@ pub fn engine<H: EngineHarness>(harness: H) {
     collection_keeps_every_answer_at_or_above_the_horizon(&harness);
     sweeping_removes_what_each_delete_the_horizon_passed_shadows(&harness);
     a_deleted_key_with_a_long_history_is_swept_whole(&mut *harness.borrow_mut());
+    scans_through_the_heads_match_the_model(&harness);
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 
 /// What a read at `at >= horizon` must answer: the newest version at or
 /// below `at`, but a tombstone at or below the horizon reads as absence.
-fn expected(
+pub(super) fn expected(
     history: &History,
     key: &(crate::StreamId, Vec<u8>),
     at: u64,
@@ -64,7 +64,7 @@ fn fail(e: impl std::fmt::Display) -> TestCaseError {
 
 /// Reads below the horizon are refused naming it; reads at or above it
 /// answer as the model says, points and scans.
-fn check_reads<E: Engine>(
+pub(super) fn check_reads<E: Engine>(
     store: &MvccStore<E>,
     history: &History,
     horizon: u64,

@@ -756,6 +756,8 @@ async fn serve_until_stopped(
         .map(|client| crate::node::da::expirer::spawn(client.handles()));
     let sweeper =
         (client.as_ref()).map(|client| crate::node::compactor::spawn_sweeper(client.handles().0));
+    let heads_keeper =
+        (client.as_ref()).map(|client| crate::node::heads_keeper::spawn(client.handles().0));
     if let Some(client) = &client {
         let page = client.metrics_page();
         let _ = late.set(match &miner {
@@ -791,7 +793,10 @@ async fn serve_until_stopped(
     if let Some((miner, _)) = miner {
         miner.abort();
     }
-    for task in [compactor, expirer, sweeper].into_iter().flatten() {
+    for task in [compactor, expirer, sweeper, heads_keeper]
+        .into_iter()
+        .flatten()
+    {
         task.abort();
     }
     if let Some(client) = client {

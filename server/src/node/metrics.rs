@@ -77,6 +77,8 @@ pub struct NodeGauges {
     pub spread_micros: Option<(HistogramSnapshot, HistogramSnapshot)>,
     /// The state's cache of newest versions.
     pub newest: ordo_kv::NewestStats,
+    /// The state's heads column (`None`: the store keeps none).
+    pub heads: Option<ordo_kv::HeadsStats>,
 }
 
 impl Metrics {
@@ -237,6 +239,9 @@ impl Metrics {
             node.log_tail.saturating_sub(node.applied_seq),
         );
         newest_cache(&mut out, &node.newest);
+        if let Some(heads) = &node.heads {
+            heads_column(&mut out, heads);
+        }
         out
     }
 }
@@ -295,6 +300,31 @@ fn newest_cache(out: &mut String, stats: &ordo_kv::NewestStats) {
         "ordo_newest_cache_bytes",
         "Bytes charged to the cache of newest versions.",
         stats.bytes,
+    );
+}
+
+fn heads_column(out: &mut String, stats: &ordo_kv::HeadsStats) {
+    let covered = match stats.phase {
+        ordo_kv::HeadsPhase::Ready { covered } => covered,
+        ordo_kv::HeadsPhase::Stale | ordo_kv::HeadsPhase::Rebuilding => 0,
+    };
+    gauge(
+        out,
+        "ordo_heads_covered_version",
+        "The version the heads column covers (0 while stale or rebuilding): scans at or above it skip history.",
+        covered,
+    );
+    gauge(
+        out,
+        "ordo_heads_pending_keys",
+        "Keys written since the heads column's last pass.",
+        stats.pending_keys,
+    );
+    counter(
+        out,
+        "ordo_heads_rebuilds_total",
+        "Rebuilds of the heads column since the node started.",
+        stats.rebuilds,
     );
 }
 
@@ -528,6 +558,12 @@ mod tests {
                 hits: 7,
                 misses: 1,
             },
+            heads: Some(ordo_kv::HeadsStats {
+                phase: ordo_kv::HeadsPhase::Ready { covered: 8 },
+                pending_keys: 1,
+                passes: 3,
+                rebuilds: 0,
+            }),
         };
         let page = metrics.render(&gauges);
         assert!(page.contains("ordo_commits_total 1\n"), "{page}");
@@ -555,5 +591,7 @@ mod tests {
         assert!(page.contains("ordo_replay_lag_entries 1\n"), "{page}");
         assert!(page.contains("ordo_newest_cache_hits_total 7\n"), "{page}");
         assert!(page.contains("ordo_newest_cache_entries 2\n"), "{page}");
+        assert!(page.contains("ordo_heads_covered_version 8\n"), "{page}");
+        assert!(page.contains("ordo_heads_pending_keys 1\n"), "{page}");
     }
 }

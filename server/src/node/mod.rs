@@ -14,6 +14,8 @@
 //! - [`commits`]: the commit path: batching commits into log entries and
 //!   waiting for their decisions.
 //! - [`replica`]: following the log into MVCC state.
+//! - [`heads_keeper`]: keeps the state's column of each key's newest
+//!   version current, so scans skip history.
 //! - [`own_thread`]: a loop on a thread of its own (the batcher), so the
 //!   log's writer wakes it without a queue.
 //! - [`verified`]: signatures already checked here, which the replica need
@@ -49,6 +51,7 @@ pub mod config;
 pub mod da;
 pub mod gateway;
 pub mod handles;
+pub mod heads_keeper;
 pub mod local_log;
 pub mod metrics;
 pub mod miner;

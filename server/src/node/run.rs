@@ -371,6 +371,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     let compactor = crate::node::compactor::spawn((parts.snapshots.clone(), parts.commits.clone()));
     let expirer = crate::node::da::expirer::spawn((parts.snapshots.clone(), parts.commits.clone()));
     let sweeper = crate::node::compactor::spawn_sweeper(parts.snapshots.clone());
+    let heads_keeper = crate::node::heads_keeper::spawn(parts.snapshots.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -380,6 +381,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
     compactor.abort();
     expirer.abort();
     sweeper.abort();
+    heads_keeper.abort();
     if let Some(miner) = miner {
         miner.abort();
     }
@@ -416,6 +418,7 @@ pub fn metrics_page(
                 .newest()
                 .map(|n| n.stats())
                 .unwrap_or_default(),
+            heads: snapshots.state.heads().map(|h| h.stats()),
         });
         if let Some(chain) = &chain {
             crate::node::metrics::render_chain(chain, &mut page);
