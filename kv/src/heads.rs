@@ -29,27 +29,35 @@
 //!    pass wrote its row: a pass takes the pending notes, reads each key's
 //!    newest version at `C'` (the newest version noted, or `C`), writes the
 //!    rows and `C'`, and only then drops those notes and publishes `C'`.
-//! 3. **Read.** A scan at `at >= C` walks the heads rows of its range,
-//!    merged with the pending keys of its range: a pending key, or a row
-//!    newer than `at`, is read from the data column as a point read at `at`;
-//!    any other row is the answer. A scan below `C`, or while the heads are
-//!    not ready, walks the data column.
+//! 3. **Read.** A scan at `at` walks the heads rows of its range, merged
+//!    with the pending keys of its range: a pending key, or a row newer than
+//!    `at`, is read from the data column as a point read at `at`; any other
+//!    row is the answer. That holds for any `at`, above `C` or below it (a
+//!    paged scan keeps its snapshot while passes go on), but far below `C`
+//!    most keys would need a point read, so a scan more than
+//!    [`HEADS_SNAPSHOT_WINDOW`] versions below `C` walks the data column, as
+//!    does every scan while the heads are not ready.
 //!
 //! # Why a scan's answer is right
 //!
 //! Take a key `k` that a scan at `at` meets, with the pending notes it
 //! copied when it started. Every version at or below `at` was written and
 //! noted before then (reads happen only at published versions). If `k` was
-//! pending, the scan reads the data column. If not, every noted write of
-//! `k` at or below `at` was taken by a published pass, whose row holds the
-//! newest of them. A later pass rewrites the row only for a later write,
-//! whose version is above `at`, so the scan sees a newer row and reads the
-//! data column; or it removes the row, only when every version of `k` up to
-//! its `C'` was swept, which happens at or below the horizon, so the scan's
-//! check of the horizon after reading refuses the read. A tombstone row
-//! that collection removes is at or below the horizon, and `k` reads as
-//! absent at `at` with or without it. So a row at or below `at` is `k`'s
-//! newest version at `at`, and no row means `k` has none.
+//! pending, the scan reads the data column. If not, each noted write of `k`
+//! at or below `at` was taken by a pass published before the scan started.
+//! Let `P` be the last pass published then that took a write of `k`: its
+//! row is `k`'s newest version at or below its `C'`, and no write of `k`
+//! lies between its `C'` and `at` (such a write would have been pending, or
+//! taken by a later pass). So if `P`'s row is at or below `at`, it is `k`'s
+//! newest version at `at`; and if `P` removed the row (it does so only when
+//! `k` has no version at or below its `C'`, every one swept) `k` has none.
+//! A pass after `P` touches `k`'s row only for a write noted after the scan
+//! started, hence above `at`: the scan then finds a row newer than `at` and
+//! reads the data column, or finds the row removed, which means that write
+//! was swept, so the horizon passed `at` and the scan's check of the
+//! horizon after reading refuses it. A tombstone row that collection
+//! removes is at or below the horizon, and `k` reads as absent at `at`
+//! with or without it.
 //!
 //! # Bounds and restarts
 //!
@@ -63,7 +71,7 @@
 use crate::engine::{BatchOp, Column, Engine};
 use crate::keys::VERSION_BYTES;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Most noted keys waiting for a pass. Each costs its versioned key in
@@ -73,6 +81,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// runs every [`HEADS_TICK_MS`], far below this at any write rate replay
 /// reaches.
 pub const MAX_PENDING_KEYS: usize = 1 << 16;
+
+/// How far below the covered version a scan still goes through the heads.
+/// Every key written between its snapshot and `C` costs such a scan a
+/// point read (about 1-2 µs, against 0.13 µs per row the heads give), so
+/// a snapshot far behind is better served by the data column; this many
+/// versions is several seconds of replay at full speed, which covers the
+/// pages of a scan that a client reads one after another.
+pub const HEADS_SNAPSHOT_WINDOW: u64 = 100_000;
 
 /// How often a node runs a pass ([`crate::MvccStore::maintain_heads`]): the lag
 /// behind replay that scans make up for with point reads.
@@ -114,6 +130,22 @@ impl Noted {
         (!noted.ends.is_empty()).then_some(noted)
     }
 
+    /// The newest version of `ops`'s data puts (0: none), noting nothing.
+    pub(crate) fn newest_of(ops: &[BatchOp]) -> u64 {
+        let versions = ops.iter().filter_map(|op| match op {
+            BatchOp::Put(Column::Data, key, _) if key.len() >= VERSION_BYTES => {
+                Some(split_versioned(key).1)
+            }
+            _ => None,
+        });
+        versions.max().unwrap_or(0)
+    }
+
+    /// The newest version noted.
+    pub(crate) fn newest(&self) -> u64 {
+        self.newest
+    }
+
     /// The versioned keys, in the batch's order.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &[u8]> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
@@ -151,10 +183,15 @@ struct Pending {
 #[derive(Debug)]
 pub struct Heads {
     pending: Mutex<Pending>,
+    /// Whether writes are noted (the phase is not stale), readable without
+    /// the lock so that a write to stale heads copies nothing.
+    noting: AtomicBool,
     /// Held by a pass or a rebuild, so that one runs at a time.
     maintenance: Mutex<()>,
     passes: AtomicU64,
     rebuilds: AtomicU64,
+    /// Scans that asked for the heads, served or not.
+    scans: AtomicU64,
 }
 
 /// How the heads stand.
@@ -211,10 +248,31 @@ impl Heads {
                 keys: 0,
                 written,
             }),
+            noting: AtomicBool::new(phase != HeadsPhase::Stale),
             maintenance: Mutex::new(()),
             passes: AtomicU64::new(0),
             rebuilds: AtomicU64::new(0),
+            scans: AtomicU64::new(0),
         }
+    }
+
+    /// Moves to `phase`; stale heads drop their notes and take no more.
+    fn enter(&self, pending: &mut Pending, phase: HeadsPhase) {
+        pending.phase = phase;
+        self.noting
+            .store(phase != HeadsPhase::Stale, Ordering::SeqCst);
+        if phase == HeadsPhase::Stale {
+            pending.noted.clear();
+            pending.keys = 0;
+        }
+    }
+
+    /// Whether writes should be noted: false while stale, so that replay
+    /// then copies nothing. A write that skipped its note tells
+    /// [`Heads::note`] so, which makes the heads stale if they left that
+    /// phase meanwhile.
+    pub(crate) fn noting(&self) -> bool {
+        self.noting.load(Ordering::SeqCst)
     }
 
     fn lock(&self) -> MutexGuard<'_, Pending> {
@@ -224,28 +282,55 @@ impl Heads {
 
     /// Notes a batch the engine took (rule 2); past [`MAX_PENDING_KEYS`]
     /// the heads go stale instead.
-    pub(crate) fn note(&self, noted: Noted) {
+    /// `newest` is the newest data version the batch wrote (0: none);
+    /// `noted` its notes, `None` if it was written while not [noting].
+    ///
+    /// [noting]: Heads::noting
+    pub(crate) fn note(&self, noted: Option<Noted>, newest: u64) {
+        if newest == 0 {
+            return;
+        }
         let mut pending = self.lock();
-        pending.written = pending.written.max(noted.newest);
-        if pending.phase == HeadsPhase::Stale {
-            return;
+        pending.written = pending.written.max(newest);
+        match noted {
+            _ if pending.phase == HeadsPhase::Stale => {}
+            // A rebuild began after the batch skipped its note: the
+            // rebuild may not have seen it, and no pass will.
+            None => self.enter(&mut pending, HeadsPhase::Stale),
+            Some(noted) if pending.keys + noted.ends.len() > MAX_PENDING_KEYS => {
+                self.enter(&mut pending, HeadsPhase::Stale)
+            }
+            Some(noted) => {
+                pending.keys += noted.ends.len();
+                pending.noted.push_back(Arc::new(noted));
+            }
         }
-        if pending.keys + noted.ends.len() > MAX_PENDING_KEYS {
-            pending.phase = HeadsPhase::Stale;
-            pending.noted.clear();
-            pending.keys = 0;
-            return;
+    }
+
+    /// Gives the heads up until a rebuild: no notes, no passes, scans walk
+    /// the data column. A node does so when no scan asked for them for a
+    /// while, so that a store nobody scans pays nothing for them.
+    pub fn retire(&self) {
+        let mut pending = self.lock();
+        if pending.phase != HeadsPhase::Stale {
+            self.enter(&mut pending, HeadsPhase::Stale);
         }
-        pending.keys += noted.ends.len();
-        pending.noted.push_back(Arc::new(noted));
+    }
+
+    /// Scans that asked for the heads since the store was opened.
+    pub fn scans(&self) -> u64 {
+        self.scans.load(Ordering::Relaxed)
     }
 
     /// The pending notes a scan at `at` merges with the rows, if the heads
     /// cover `at` (rule 3).
     pub(crate) fn view(&self, at: u64) -> Option<Vec<Arc<Noted>>> {
+        self.scans.fetch_add(1, Ordering::Relaxed);
         let pending = self.lock();
         match pending.phase {
-            HeadsPhase::Ready { covered } if at >= covered => {
+            HeadsPhase::Ready { covered }
+                if at.saturating_add(HEADS_SNAPSHOT_WINDOW) >= covered =>
+            {
                 Some(pending.noted.iter().cloned().collect())
             }
             _ => None,
@@ -290,7 +375,7 @@ impl Heads {
             debug_assert!(front.is_some_and(|f| Arc::ptr_eq(&f, noted)));
             pending.keys -= noted.ends.len();
         }
-        pending.phase = HeadsPhase::Ready { covered: upto };
+        self.enter(&mut pending, HeadsPhase::Ready { covered: upto });
         self.passes.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -301,7 +386,7 @@ impl Heads {
         if pending.phase != HeadsPhase::Stale {
             return None;
         }
-        pending.phase = HeadsPhase::Rebuilding;
+        self.enter(&mut pending, HeadsPhase::Rebuilding);
         Some(pending.written)
     }
 
@@ -311,15 +396,11 @@ impl Heads {
         let mut pending = self.lock();
         match (succeeded, pending.phase) {
             (true, HeadsPhase::Rebuilding) => {
-                pending.phase = HeadsPhase::Ready { covered: at };
+                self.enter(&mut pending, HeadsPhase::Ready { covered: at });
                 self.rebuilds.fetch_add(1, Ordering::Relaxed);
             }
             (true, _) => {}
-            (false, _) => {
-                pending.phase = HeadsPhase::Stale;
-                pending.noted.clear();
-                pending.keys = 0;
-            }
+            (false, _) => self.enter(&mut pending, HeadsPhase::Stale),
         }
     }
 
@@ -379,10 +460,10 @@ mod tests {
     fn a_pass_publishes_only_if_the_heads_stayed_ready() {
         let heads = Heads::open(&crate::MemEngine::new(), 0);
         let put = |v| BatchOp::Put(Column::Data, encode_versioned(&[1; 32], b"k", v), vec![1]);
-        heads.note(Noted::of(&[put(3)]).expect("a put"));
+        heads.note(Noted::of(&[put(3)]), 3);
         let (taken, covered, upto) = heads.pass_work().expect("work");
         assert_eq!((taken.len(), covered, upto), (1, 0, 3));
-        heads.note(Noted::of(&[put(4)]).expect("a put"));
+        heads.note(Noted::of(&[put(4)]), 4);
         heads.pass_done(&taken, covered, upto);
         let stats = heads.stats();
         assert_eq!(stats.phase, HeadsPhase::Ready { covered: 3 });
@@ -404,6 +485,35 @@ mod tests {
     }
 
     #[test]
+    fn retired_heads_note_nothing_and_a_note_skipped_during_a_rebuild_makes_them_stale() {
+        let heads = Heads::open(&crate::MemEngine::new(), 0);
+        let put = |v| BatchOp::Put(Column::Data, encode_versioned(&[1; 32], b"k", v), vec![1]);
+        assert!(heads.noting());
+        heads.retire();
+        assert!(!heads.noting(), "retired heads take no notes");
+        heads.note(None, 7);
+        assert_eq!(
+            heads.rebuild_start(),
+            Some(7),
+            "the rebuild covers the newest write"
+        );
+        assert!(heads.noting(), "a rebuild keeps what is written meanwhile");
+        heads.note(None, 8);
+        heads.rebuild_done(7, true);
+        assert_eq!(
+            heads.phase(),
+            HeadsPhase::Stale,
+            "version 8 was never noted"
+        );
+        assert_eq!(heads.rebuild_start(), Some(8));
+        heads.note(Noted::of(&[put(9)]), 9);
+        heads.rebuild_done(8, true);
+        let stats = heads.stats();
+        assert_eq!(stats.phase, HeadsPhase::Ready { covered: 8 });
+        assert_eq!(stats.pending_keys, 1);
+    }
+
+    #[test]
     fn too_many_pending_keys_make_the_heads_stale_and_free_the_notes() {
         let heads = Heads::open(&crate::MemEngine::new(), 0);
         let mut ops = Vec::new();
@@ -411,9 +521,9 @@ mod tests {
             let key = encode_versioned(&[1; 32], &i.to_be_bytes(), 1);
             ops.push(BatchOp::Put(Column::Data, key, vec![1]));
         }
-        heads.note(Noted::of(&ops).expect("puts"));
+        heads.note(Noted::of(&ops), 1);
         assert_eq!(heads.stats().pending_keys, MAX_PENDING_KEYS as u64);
-        heads.note(Noted::of(&ops[..1]).expect("one put"));
+        heads.note(Noted::of(&ops[..1]), 1);
         let stats = heads.stats();
         assert_eq!((stats.phase, stats.pending_keys), (HeadsPhase::Stale, 0));
         assert!(heads.view(1).is_none(), "a stale column serves no scan");

@@ -224,10 +224,18 @@ impl<E: Engine> MvccStore<E> {
         if let Some(newest) = &self.newest {
             newest.write_through(&batch.ops);
         }
-        let noted = self.heads.as_ref().and_then(|_| Noted::of(&batch.ops));
+        let (noted, newest) = match self.heads.as_deref() {
+            Some(heads) if heads.noting() => {
+                let noted = Noted::of(&batch.ops);
+                let newest = noted.as_ref().map_or(0, Noted::newest);
+                (noted, newest)
+            }
+            Some(_) => (None, Noted::newest_of(&batch.ops)),
+            None => (None, 0),
+        };
         self.engine.write(batch, sync)?;
-        if let (Some(heads), Some(noted)) = (&self.heads, noted) {
-            heads.note(noted);
+        if let Some(heads) = &self.heads {
+            heads.note(noted, newest);
         }
         Ok(())
     }

@@ -94,7 +94,7 @@ impl std::fmt::Debug for RocksEngine {
 }
 
 /// Size of one memtable of the columns written at random keys (data, ACL
-/// facts, outcomes).
+/// facts, outcomes, heads).
 ///
 /// Every row replay writes is an insert into a memtable skiplist, and an
 /// insert at a random key walks the list from top to bottom, one likely
@@ -146,7 +146,10 @@ fn column_options(column: Option<Column>) -> rocksdb::Options {
     let mut options = rocksdb::Options::default();
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
     options.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
-    if matches!(column, Some(Column::Data | Column::Acl | Column::Outcomes)) {
+    if matches!(
+        column,
+        Some(Column::Data | Column::Acl | Column::Outcomes | Column::Heads)
+    ) {
         options.set_write_buffer_size(MEMTABLE_BYTES);
         options.set_max_write_buffer_number(MEMTABLES);
     }

@@ -124,7 +124,9 @@ fn run_against<E: Engine + 'static>(engine: E) {
     while store.maintain_heads().expect("pass") != ordo_kv::HeadsStep::Idle {}
     let stats = store.heads().expect("heads").stats();
     assert_eq!(stats.phase, HeadsPhase::Ready { covered: VERSIONS });
-    assert_eq!(stats.rebuilds, 1, "the stale heads were rebuilt once");
+    // More than once if a write in flight when a rebuild began had
+    // skipped its note (the rebuild then ends stale, and the next starts).
+    assert!(stats.rebuilds >= 1, "the stale heads were rebuilt");
     assert!(stats.passes > 0, "no pass ran beside the writer");
     assert_eq!(scan_at(&store, VERSIONS), Some(model_at(VERSIONS)));
     assert!(checks.load(Ordering::SeqCst) >= (VERSIONS - UNNOTED) / 50);

@@ -15,6 +15,13 @@ const SCAN_CHUNK_ROWS: usize = 256;
 /// Rows one batch of a rebuild writes.
 const REBUILD_BATCH_ROWS: usize = 1024;
 
+/// Rows one batch of a pass writes. The engine takes one batch at a time,
+/// so replay's next batch waits behind it: a pass of thousands of keys in
+/// one batch held replay's writes for milliseconds (its p99 commit latency
+/// doubled under 64 writing clients); this many rows hold them for tens of
+/// microseconds.
+const PASS_BATCH_ROWS: usize = 128;
+
 fn short_head() -> MvccError {
     MvccError::Corrupt("heads row shorter than its version".into())
 }
@@ -69,16 +76,22 @@ impl<E: Engine> MvccStore<E> {
             .collect();
         prefixes.sort_unstable();
         prefixes.dedup();
-        let mut batch = WriteBatch::with_capacity(prefixes.len() + 1);
-        for prefix in &prefixes {
-            match self.read_prefix_at(Column::Data, prefix, upto)? {
-                Some(v) => {
-                    let head = encode_head(v.version, &encode_value(v.value.as_deref()));
-                    batch.put(Column::Heads, prefix.to_vec(), head);
+        for chunk in prefixes.chunks(PASS_BATCH_ROWS) {
+            let mut batch = WriteBatch::with_capacity(chunk.len());
+            for prefix in chunk {
+                match self.read_prefix_at(Column::Data, prefix, upto)? {
+                    Some(v) => {
+                        let head = encode_head(v.version, &encode_value(v.value.as_deref()));
+                        batch.put(Column::Heads, prefix.to_vec(), head);
+                    }
+                    None => batch.delete(Column::Heads, prefix.to_vec()),
                 }
-                None => batch.delete(Column::Heads, prefix.to_vec()),
             }
+            self.engine().write(batch, false)?;
         }
+        // `C'` last: a pass cut short leaves `C` as it was, and the rows
+        // already written are those of pending keys.
+        let mut batch = WriteBatch::default();
         batch.put(
             Column::Heads,
             COVERED_KEY.to_vec(),
