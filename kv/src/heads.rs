@@ -317,15 +317,19 @@ impl Heads {
         }
     }
 
-    /// Scans that asked for the heads since the store was opened.
+    /// Scans that asked for the heads since the store was opened (all but
+    /// [`crate::MvccStore::scan_for_upkeep`]'s).
     pub fn scans(&self) -> u64 {
         self.scans.load(Ordering::Relaxed)
     }
 
     /// The pending notes a scan at `at` merges with the rows, if the heads
-    /// cover `at` (rule 3).
-    pub(crate) fn view(&self, at: u64) -> Option<Vec<Arc<Noted>>> {
-        self.scans.fetch_add(1, Ordering::Relaxed);
+    /// cover `at` (rule 3); the scan is counted as asking for them if it
+    /// `asks`.
+    pub(crate) fn view(&self, at: u64, asks: bool) -> Option<Vec<Arc<Noted>>> {
+        if asks {
+            self.scans.fetch_add(1, Ordering::Relaxed);
+        }
         let pending = self.lock();
         match pending.phase {
             HeadsPhase::Ready { covered }
@@ -526,6 +530,9 @@ mod tests {
         heads.note(Noted::of(&ops[..1]), 1);
         let stats = heads.stats();
         assert_eq!((stats.phase, stats.pending_keys), (HeadsPhase::Stale, 0));
-        assert!(heads.view(1).is_none(), "a stale column serves no scan");
+        assert!(
+            heads.view(1, true).is_none(),
+            "a stale column serves no scan"
+        );
     }
 }

@@ -472,9 +472,40 @@ impl<E: Engine> MvccStore<E> {
         max_rows: usize,
         max_bytes: usize,
     ) -> Result<ScanPage, MvccError> {
+        let bounds = (max_rows, max_bytes);
+        self.scan_asking(stream, (start, end), at, bounds, true)
+    }
+
+    /// [`MvccStore::scan`] for a node's own periodic scans of small ranges
+    /// (its upkeep): the same answer, but not counted among the scans that
+    /// ask for the heads ([`crate::heads::Heads::scans`]), so that upkeep
+    /// alone does not keep them.
+    pub fn scan_for_upkeep(
+        &self,
+        stream: &StreamId,
+        start: &[u8],
+        end: Option<&[u8]>,
+        at: u64,
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Result<ScanPage, MvccError> {
+        let bounds = (max_rows, max_bytes);
+        self.scan_asking(stream, (start, end), at, bounds, false)
+    }
+
+    /// A scan of `range` within `bounds` (rows, bytes), counted as asking
+    /// for the heads if `asks`.
+    fn scan_asking(
+        &self,
+        stream: &StreamId,
+        (start, end): (&[u8], Option<&[u8]>),
+        at: u64,
+        (max_rows, max_bytes): (usize, usize),
+        asks: bool,
+    ) -> Result<ScanPage, MvccError> {
         self.check_retained(at)?;
         let mut fill = PageFill::new(max_rows, max_bytes);
-        if !self.scan_heads(stream, start, end, at, &mut fill)? {
+        if !self.scan_heads(stream, (start, end), at, &mut fill, asks)? {
             fill = self.scan_versions(stream, start, end, at, fill)?;
         }
         self.check_retained(at)?;

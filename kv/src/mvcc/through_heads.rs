@@ -174,12 +174,12 @@ impl<E: Engine> MvccStore<E> {
     pub(crate) fn scan_heads(
         &self,
         stream: &StreamId,
-        start: &[u8],
-        end: Option<&[u8]>,
+        (start, end): (&[u8], Option<&[u8]>),
         at: u64,
         fill: &mut PageFill,
+        asks: bool,
     ) -> Result<bool, MvccError> {
-        let Some(noted) = self.heads().and_then(|heads| heads.view(at)) else {
+        let Some(noted) = self.heads().and_then(|heads| heads.view(at, asks)) else {
             return Ok(false);
         };
         let range = PrefixRange::new(stream, start, end);

@@ -59,7 +59,7 @@ pub fn recorded<E: ordo_kv::Engine>(
     version: u64,
 ) -> Result<BTreeMap<u64, String>, ordo_kv::MvccError> {
     let end = prefix_end();
-    let page = state.scan(
+    let page = state.scan_for_upkeep(
         &SYSTEM_STREAM,
         STORAGE_PREFIX,
         Some(&end),

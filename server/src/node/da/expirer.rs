@@ -48,7 +48,7 @@ async fn expire_due(
 ) -> Result<Option<Vec<u8>>, Stop> {
     let at = snapshots.latest_version();
     let end = prefix_end(BLOB_PREFIX);
-    let page = match snapshots.state.scan(
+    let page = match snapshots.state.scan_for_upkeep(
         &SYSTEM_STREAM,
         cursor,
         Some(&end),
