@@ -587,6 +587,11 @@ impl PageFill {
         }
     }
 
+    /// Rows the page still has room for.
+    pub(crate) fn room(&self) -> usize {
+        self.max_rows - self.page.rows.len()
+    }
+
     /// Adds a live row, or, if the page is full, makes `key` where the
     /// next page resumes: false then. A page always takes its first row.
     pub(crate) fn offer(&mut self, key: Vec<u8>, version: u64, value: Vec<u8>) -> bool {

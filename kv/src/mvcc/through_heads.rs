@@ -8,8 +8,11 @@ use crate::heads::{COVERED_KEY, Heads, HeadsPhase, HeadsStep, split_versioned};
 use crate::keys::{StreamId, VERSION_BYTES, decode_key_prefix, encode_key_prefix, prefix_end};
 use crate::row::{decode_head, encode_head, encode_value, is_tombstone};
 
-/// Heads rows one engine call of a scan reads before it looks at them
-/// (point reads of pending keys happen between calls, never inside one).
+/// Most heads rows one engine call of a scan reads before it looks at
+/// them (point reads of pending keys happen between calls, never inside
+/// one). The first call reads one more than the page has room for, and
+/// each further one twice the last, so a short page reads little and a
+/// long one makes few calls.
 const SCAN_CHUNK_ROWS: usize = 256;
 
 /// Rows one batch of a rebuild writes.
@@ -194,8 +197,10 @@ impl<E: Engine> MvccStore<E> {
         pending.dedup();
         let mut pending = pending.into_iter().peekable();
         let mut cursor = range.low.clone();
+        let mut chunk = 0;
         loop {
-            let rows = self.heads_chunk(&cursor, &range)?;
+            chunk = (fill.room() + 1).max(chunk * 2).min(SCAN_CHUNK_ROWS);
+            let rows = self.heads_chunk(&cursor, &range, chunk)?;
             for (prefix, head) in &rows {
                 while let Some(p) = pending.next_if(|p| *p < prefix.as_slice()) {
                     if !self.offer_read(fill, p, at)? {
@@ -214,7 +219,7 @@ impl<E: Engine> MvccStore<E> {
                 }
             }
             match rows.last() {
-                Some((last, _)) if rows.len() == SCAN_CHUNK_ROWS => {
+                Some((last, _)) if rows.len() == chunk => {
                     cursor = last.clone();
                     cursor.push(0);
                 }
@@ -229,20 +234,21 @@ impl<E: Engine> MvccStore<E> {
         Ok(true)
     }
 
-    /// Up to [`SCAN_CHUNK_ROWS`] heads rows from `cursor` on, within `range`.
+    /// Up to `chunk` heads rows from `cursor` on, within `range`.
     fn heads_chunk(
         &self,
         cursor: &[u8],
         range: &PrefixRange,
+        chunk: usize,
     ) -> Result<Vec<crate::engine::Entry>, MvccError> {
-        let mut rows = Vec::with_capacity(SCAN_CHUNK_ROWS);
+        let mut rows = Vec::with_capacity(chunk);
         self.engine()
             .scan_from(Column::Heads, cursor, &mut |k, v| {
                 if !range.contains(k) {
                     return false;
                 }
                 rows.push((k.to_vec(), v.to_vec()));
-                rows.len() < SCAN_CHUNK_ROWS
+                rows.len() < chunk
             })?;
         Ok(rows)
     }
