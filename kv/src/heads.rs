@@ -67,6 +67,11 @@
 //! in memory, so a store opened with `C` below its newest write (a process
 //! killed between passes) starts stale as well. The heads are not state:
 //! no digest covers them, and two replicas may hold them at different `C`.
+//!
+//! Their owner may also [retire](Heads::retire) them (make them stale on
+//! purpose): stale heads take no notes, so a store nobody scans pays
+//! nothing for them. [`Heads::scans`] counts the scans that asked for them,
+//! which is what a node decides by (`heads_keeper` in the server).
 
 use crate::engine::{BatchOp, Column, Engine};
 use crate::keys::VERSION_BYTES;
