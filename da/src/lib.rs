@@ -11,7 +11,7 @@
 //!
 //! - [`limits`]: every bound, with its reason.
 //! - [`pack`]: bytes as field elements and segments, and back.
-//! - [`commit`]: [`BlobCommitment`], its `ODC1` bytes and the blob id.
+//! - [`commit`](mod@commit): [`BlobCommitment`], its `ODC1` bytes and the blob id.
 //! - [`opening`]: [`CellOpening`]s of a segment and their check.
 //! - [`certificate`]: a dispersed blob's [`Certificate`] and [`verify`],
 //!   which checks it trusting only the keys its caller names.

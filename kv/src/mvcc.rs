@@ -457,12 +457,16 @@ impl<E: Engine> MvccStore<E> {
     /// the stream) as of version `at`, bounded by `max_rows` and `max_bytes`
     /// (each capped by [`MAX_SCAN_ROWS`] and [`MAX_SCAN_BYTES`]).
     ///
-    /// A key's versions are stored newest first. Stepping over a few of them
-    /// is cheaper than a seek, but a key with a long history is passed with
-    /// one: after [`SKIPS_BEFORE_SEEK`] versions in a row that the scan does
-    /// not return, it seeks to the key's first version at or below `at`, or
-    /// past the key once its visible version is taken. A scan's cost follows
-    /// the rows it returns and the keys it passes, not the versions stored.
+    /// While the store keeps its heads ([`crate::heads`]) and `at` is
+    /// within [`crate::heads::HEADS_SNAPSHOT_WINDOW`] of what they cover,
+    /// the scan reads each key's newest version there, one row per key
+    /// whatever its history. Otherwise it walks the versions, stored newest
+    /// first: stepping over a few of them is cheaper than a seek, but a key
+    /// with a long history is passed with one: after [`SKIPS_BEFORE_SEEK`]
+    /// versions in a row that the scan does not return, it seeks to the
+    /// key's first version at or below `at`, or past the key once its
+    /// visible version is taken. Either way a scan's cost follows the rows
+    /// it returns and the keys it passes, not the versions stored.
     pub fn scan(
         &self,
         stream: &StreamId,

@@ -1,7 +1,7 @@
 //! Shard stores: where a node keeps the shards it holds.
 //!
 //! [`ShardStore`] is the seam; it knows nothing of RocksDB. [`MemShardStore`]
-//! backs tests, [`RocksShardStore`] backs real nodes, and
+//! backs tests, `RocksShardStore` (feature `rocksdb`) backs real nodes, and
 //! [`crate::conformance`] holds the suite both must pass.
 //!
 //! Shards are keyed by their entry's commitment, not by seq: a writer stores

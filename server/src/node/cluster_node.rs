@@ -170,7 +170,7 @@ pub struct NodeConfig {
     /// `commits::MAX_APPENDS_IN_FLIGHT`].
     #[serde(default)]
     pub appends_in_flight: Option<usize>,
-    /// What orders the log: the raft voters of `sequencers` [default], or
+    /// What orders the log: the raft voters of `sequencers` (the default), or
     /// a contract on an EVM chain (the `[evm]` table).
     #[serde(default)]
     pub sequencer: SequencerKind,

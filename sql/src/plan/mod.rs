@@ -8,7 +8,7 @@
 //! ## Layout
 //!
 //! - [`tree`]: the plan types ([`Plan`], [`Access`], [`Scope`]) and EXPLAIN.
-//! - [`compile`]: the expression compiler and SQL names and types.
+//! - [`compile`](mod@compile): the expression compiler and SQL names and types.
 //! - [`query`]: planning a query ([`plan_query`]): FROM, joins, WHERE,
 //!   grouping, ORDER BY, LIMIT.
 //! - [`access`]: choosing each table's access path from its predicate.
