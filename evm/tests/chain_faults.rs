@@ -39,6 +39,22 @@ async fn all_headers(sequencer: &EvmSequencer) -> Vec<EntryHeader> {
     sequencer.read(0, 1000).await.expect("read")
 }
 
+/// A contract deployed on `anvil`, a sequencer that keeps its followed
+/// headers in a directory of its own (kept alive by the first value), and
+/// three entries appended through it.
+async fn saving_appender_with_three_entries(
+    anvil: &Anvil,
+) -> (tempfile::TempDir, ordo_evm::EvmSettings, EvmSequencer) {
+    let saved = tempfile::tempdir().expect("a directory");
+    let mut settings = anvil.deploy().await;
+    settings.saved_dir = Some(saved.path().to_path_buf());
+    let sequencer = appender(settings.clone()).await;
+    for i in 0..3 {
+        append(&sequencer, i).await;
+    }
+    (saved, settings, sequencer)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_shallower_than_the_confirmations_changes_nothing_applied() {
     let anvil = common::anvil(&[]);
@@ -377,13 +393,7 @@ async fn scanned_to_head(anvil: &Anvil, sequencer: &EvmSequencer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_with_saved_headers_reads_only_the_blocks_after_the_last_one_scanned() {
     let anvil = common::anvil(&[]);
-    let saved = tempfile::tempdir().expect("a directory");
-    let mut settings = anvil.deploy().await;
-    settings.saved_dir = Some(saved.path().to_path_buf());
-    let first = appender(settings.clone()).await;
-    for i in 0..3 {
-        append(&first, i).await;
-    }
+    let (_saved, settings, first) = saving_appender_with_three_entries(&anvil).await;
     // Two windows of MAX_LOG_RANGE blocks to read from the start.
     anvil
         .mine_many(2 * ordo_evm::sequencer::MAX_LOG_RANGE)
@@ -458,13 +468,7 @@ async fn the_appends_of_one_transaction_share_their_receipt_lookups() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_headers_event_is_found_after_a_restart_and_checks_out_against_the_chain() {
     let anvil = common::anvil(&[]);
-    let saved = tempfile::tempdir().expect("a directory");
-    let mut settings = anvil.deploy().await;
-    settings.saved_dir = Some(saved.path().to_path_buf());
-    let first = appender(settings.clone()).await;
-    for i in 0..3 {
-        append(&first, i).await;
-    }
+    let (_saved, settings, first) = saving_appender_with_three_entries(&anvil).await;
     let followed = first.origin_of(1).await.expect("followed this run");
     let headers = all_headers(&first).await;
     drop(first);

@@ -164,12 +164,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Writes `versions` versions of each of `keys` keys, version after
-/// version; returns the newest version.
-fn load(store: &MvccStore<Arc<RocksEngine>>, keys: u64, versions: u64) -> anyhow::Result<u64> {
-    load_from(store, keys, versions, 0)
-}
-
-/// [`load`] with versions numbered from `after + 1`.
+/// version, numbered from `after + 1`; returns the newest version.
 fn load_from(
     store: &MvccStore<Arc<RocksEngine>>,
     keys: u64,
@@ -205,7 +200,7 @@ fn read_case(dir: &Path, keys: u64, versions: u64) -> anyhow::Result<ReadCase> {
     // went past it, as replay's writes before a restart would).
     let store = MvccStore::new(engine.clone());
     let started = Instant::now();
-    let newest = load(&store, keys, versions)?;
+    let newest = load_from(&store, keys, versions, 0)?;
     let load_seconds = started.elapsed().as_secs_f64();
     let heads = MvccStore::cached(engine, NewestLimits::default(), newest);
     let started = Instant::now();
