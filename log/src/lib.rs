@@ -22,6 +22,9 @@
 //!   make an entry's shards and header durable with one sync;
 //!   `rocks_log` holds [`RocksLog`], the one on RocksDB (feature `rocksdb`)
 //!   that `ordo dev` runs on.
+//! - `journal` (feature `rocksdb`): a write-ahead journal of preallocated,
+//!   reused segments, which makes a `RocksLog` write durable with one
+//!   `fdatasync` on a file that does not grow.
 //! - [`placement`]: which storage member holds which shard, a pure
 //!   function of the commitment and the members.
 //! - [`spread`]: [`SpreadShards`], whole entries whose shards live on a
@@ -47,6 +50,8 @@ mod error;
 pub mod header;
 pub mod io;
 pub mod joint;
+#[cfg(feature = "rocksdb")]
+pub mod journal;
 pub mod limits;
 pub mod merkle;
 pub mod placement;

@@ -51,6 +51,18 @@ pub const MAX_GROUP_COMMIT_ENTRIES: usize = 4096;
 /// carry more than a few large entries.
 pub const MAX_GROUP_COMMIT_BYTES: usize = 64 * 1024 * 1024;
 
+/// Bytes of each segment of the joint log's journal (`RocksLog`). A filled
+/// segment costs one flush of the database's memtables, which RocksDB would
+/// make at about this much data anyway; a segment is zero-filled ahead of
+/// use by a background thread (tens of milliseconds here). A group larger
+/// than a segment gets a segment of its own size.
+pub const DEFAULT_JOURNAL_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Smallest journal segment a `RocksLog` accepts: small segments are for
+/// tests that want many rotations; below this each rotation would carry
+/// less than a few groups.
+pub const MIN_JOURNAL_SEGMENT_BYTES: u64 = 64 * 1024;
+
 /// Most appends that may wait for the local sequencer's writer at once.
 /// Appenders beyond this wait for a place (back-pressure), they are not
 /// queued without bound.

@@ -1,26 +1,33 @@
 //! A whole log on one RocksDB (feature `rocksdb`): the shard store and the
-//! sequencer of a single machine, sharing one write-ahead log so that an
-//! entry's shards and its header cost one sync together ([`JointLog`]).
+//! sequencer of a single machine, sharing one journal so that an entry's
+//! shards and its header cost one sync together ([`JointLog`]).
 //!
 //! # Layout
 //!
-//! Two column families in one database:
+//! In the log's directory, a database with two column families:
 //! - `shards`: key `commitment || index` (big-endian), value as in
 //!   [`crate::RocksShardStore`];
 //! - `headers`: key `seq` (big-endian u64), value the encoded
 //!   [`EntryHeader`]. Seqs are gap-free from 0, so the tail is the last key
 //!   plus one.
 //!
+//! and in its `journal/` subdirectory the write-ahead journal
+//! (`crate::journal`): every write (a group, or a shard put or delete) is
+//! a `WriteBatch` whose bytes are synced to the journal first and then
+//! applied to the database without RocksDB's own write-ahead log. Flushes
+//! are atomic across the column families, so the database on disk never
+//! holds a header without its shards; the journal holds everything since
+//! the last flush, and opening the log applies it again.
+//!
 //! # Group commit
 //!
 //! Appends go through one writer thread, as in [`crate::LocalSequencer`]:
 //! it takes what is queued (up to [`MAX_GROUP_COMMIT_ENTRIES`] entries and
 //! [`MAX_GROUP_COMMIT_BYTES`] of shards), gives the entries consecutive
-//! seqs, and writes their shards and headers in one synced `WriteBatch`.
-//! RocksDB applies a batch atomically: after a crash either all of it is in
-//! the write-ahead log or none of it is, so a header is never durable
-//! without its shards and the torn tail of an unacknowledged group is
-//! dropped on open. Replies go out after the sync.
+//! seqs, and writes their shards and headers in one batch, one journal
+//! record: after a crash either all of it is there or none of it is, so a
+//! header is never durable without its shards and the torn record of an
+//! unacknowledged group is dropped on open. Replies go out after the sync.
 //!
 //! A caller that owns a thread it may block (the node's batcher) can
 //! instead write its entry there ([`JointLog::append_with_shards_blocking`]):
@@ -36,7 +43,11 @@
 
 use crate::header::EntryDescriptor;
 use crate::joint::JointLog;
-use crate::limits::{MAX_GROUP_COMMIT_BYTES, MAX_GROUP_COMMIT_ENTRIES, MAX_READ_BATCH};
+use crate::journal::{Journal, JournalError, MakeDurable, recover};
+use crate::limits::{
+    DEFAULT_JOURNAL_SEGMENT_BYTES, MAX_GROUP_COMMIT_BYTES, MAX_GROUP_COMMIT_ENTRIES,
+    MAX_READ_BATCH, MIN_JOURNAL_SEGMENT_BYTES,
+};
 use crate::sequencer::writer_thread::{WriterThread, wait_beyond};
 use crate::sequencer::{Sequencer, SequencerError, WriteFault};
 use crate::shard_store::{ShardStore, StoreError, decode_value, encode_value, shard_key};
@@ -48,12 +59,27 @@ use tokio::sync::{mpsc, oneshot, watch};
 const SHARDS: &str = "shards";
 const HEADERS: &str = "headers";
 
+/// The journal's subdirectory of the log's directory.
+const JOURNAL_DIR: &str = "journal";
+
 /// Options of a [`RocksLog`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RocksLogOptions {
     /// A switch that fails the next group write, for the conformance
     /// suite's failure checks; `None` on real nodes.
     pub write_fault: Option<Arc<WriteFault>>,
+    /// Bytes of each journal segment, at least [`MIN_JOURNAL_SEGMENT_BYTES`];
+    /// [`DEFAULT_JOURNAL_SEGMENT_BYTES`] unless a test wants rotations.
+    pub journal_segment_bytes: u64,
+}
+
+impl Default for RocksLogOptions {
+    fn default() -> Self {
+        Self {
+            write_fault: None,
+            journal_segment_bytes: DEFAULT_JOURNAL_SEGMENT_BYTES,
+        }
+    }
 }
 
 struct Request {
@@ -101,13 +127,37 @@ fn backend(e: rocksdb::Error) -> StoreError {
     StoreError::Backend(e.into_string())
 }
 
+fn journal_error(e: JournalError) -> SequencerError {
+    match e {
+        JournalError::Corrupt {
+            path,
+            offset,
+            reason,
+        } => SequencerError::Corrupt {
+            offset,
+            reason: format!("journal segment {}: {reason}", path.display()),
+        },
+        other => SequencerError::Io(other.to_string()),
+    }
+}
+
+/// Writes that skip RocksDB's write-ahead log: the journal has them.
+fn unlogged() -> rocksdb::WriteOptions {
+    let mut options = rocksdb::WriteOptions::default();
+    options.disable_wal(true);
+    options
+}
+
 fn open_db(path: &Path) -> Result<rocksdb::DB, SequencerError> {
     let mut options = rocksdb::Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
-    // A crash can leave only the group being written incomplete, at the end
-    // of the write-ahead log; anything damaged before it is an error on
-    // open, never silently dropped.
+    // Writes skip RocksDB's log, so what is on disk is what flushes wrote:
+    // flushing every family at once keeps a header and its shards together.
+    options.set_atomic_flush(true);
+    // Logs written before the journal existed are still read on open; in
+    // them a crash can leave only the last batch incomplete, and anything
+    // damaged before it is an error, never silently dropped.
     options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
     let mut shards = rocksdb::Options::default();
     // Erasure-coded payload is mostly incompressible: LZ4 gives up cheaply.
@@ -129,10 +179,7 @@ fn open_db(path: &Path) -> Result<rocksdb::DB, SequencerError> {
 
 impl Shared {
     fn family(&self, name: &str) -> &rocksdb::ColumnFamily {
-        // Both families are created on open; a missing one is a bug here.
-        self.db
-            .cf_handle(name)
-            .unwrap_or_else(|| panic!("column family {name} is opened with the database"))
+        family(&self.db, name)
     }
 
     /// The seq after the last stored header.
@@ -148,6 +195,54 @@ impl Shared {
         let header = decode_header(&value, seq)?;
         Ok(header.seq + 1)
     }
+}
+
+fn family<'a>(db: &'a rocksdb::DB, name: &str) -> &'a rocksdb::ColumnFamily {
+    // Both families are created on open; a missing one is a bug here.
+    db.cf_handle(name)
+        .unwrap_or_else(|| panic!("column family {name} is opened with the database"))
+}
+
+/// Flushes every family's memtables (atomically, see `open_db`) and waits:
+/// everything written before is then on disk without the journal.
+fn flush_all(db: &rocksdb::DB) -> Result<(), String> {
+    let mut wait = rocksdb::FlushOptions::default();
+    wait.set_wait(true);
+    let families = [family(db, SHARDS), family(db, HEADERS)];
+    db.flush_cfs_opt(&families, &wait)
+        .map_err(|e| e.into_string())
+}
+
+/// Applies what the journal in `dir` holds to `db` and makes it durable;
+/// returns the segments found, for [`start_journal`] to remove.
+fn recover_journal(dir: &Path, db: &rocksdb::DB) -> Result<Vec<u64>, SequencerError> {
+    std::fs::create_dir_all(dir)?;
+    let recovered = recover(dir, |bytes| {
+        let batch = rocksdb::WriteBatch::from_data(bytes);
+        db.write_opt(batch, &unlogged())
+            .map_err(|e| e.into_string())
+    })
+    .map_err(journal_error)?;
+    if !recovered.segments.is_empty() {
+        flush_all(db).map_err(SequencerError::Io)?;
+    }
+    tracing::debug!(records = recovered.records, "journal recovered");
+    Ok(recovered.segments)
+}
+
+/// Starts the journal afresh after [`recover_journal`]; it retires
+/// segments by flushing the database of `shared`.
+fn start_journal(
+    dir: &Path,
+    old: &[u64],
+    segment_bytes: u64,
+    shared: std::sync::Weak<Shared>,
+) -> Result<Journal, SequencerError> {
+    let make_durable: MakeDurable = Box::new(move || match shared.upgrade() {
+        Some(shared) => flush_all(&shared.db),
+        None => Err("the log is closed".into()),
+    });
+    Journal::start(dir, old, segment_bytes, make_durable).map_err(journal_error)
 }
 
 fn seq_of_key(key: &[u8]) -> Result<u64, SequencerError> {
@@ -172,16 +267,32 @@ impl RocksLog {
     /// writer thread. Fails with `Locked` if another process holds it.
     pub fn open(path: impl AsRef<Path>, options: RocksLogOptions) -> Result<Self, SequencerError> {
         let path = path.as_ref().to_path_buf();
+        if options.journal_segment_bytes < MIN_JOURNAL_SEGMENT_BYTES {
+            return Err(SequencerError::Io(format!(
+                "journal segments of {} bytes are below the minimum of {MIN_JOURNAL_SEGMENT_BYTES}",
+                options.journal_segment_bytes
+            )));
+        }
+        let db = open_db(&path)?;
+        let journal_dir = path.join(JOURNAL_DIR);
+        let old_segments = recover_journal(&journal_dir, &db)?;
         let shared = Shared {
-            db: open_db(&path)?,
+            db,
             tail: watch::Sender::new(0),
             fsync_micros: crate::stats::Histogram::new(crate::stats::LATENCY_BOUNDS_MICROS),
         };
         let tail = shared.recover_tail()?;
         shared.tail.send_replace(tail);
         let shared = Arc::new(shared);
+        let journal = start_journal(
+            &journal_dir,
+            &old_segments,
+            options.journal_segment_bytes,
+            Arc::downgrade(&shared),
+        )?;
         let state = Arc::new(Mutex::new(Writer {
             shared: shared.clone(),
+            journal,
             next_seq: tail,
             poisoned: None,
             closed: false,
@@ -210,8 +321,11 @@ impl RocksLog {
     pub fn close(&self) {
         self.writer.close();
         // After the thread has written what was queued: from here on a
-        // blocking append is refused like a queued one.
-        lock(&self.state).closed = true;
+        // blocking append is refused like a queued one, and the journal's
+        // keeper (which flushes the database) has stopped.
+        let mut writer = lock(&self.state);
+        writer.closed = true;
+        writer.journal.close();
     }
 
     async fn enqueue(
@@ -331,7 +445,7 @@ impl ShardStore for RocksLog {
                 encode_value(shard),
             );
         }
-        self.shared.db.write_opt(batch, &synced()).map_err(backend)
+        lock(&self.state).write_unsequenced(batch)
     }
 
     fn get(&self, commitment: &Hash, index: u16) -> Result<Option<Shard>, StoreError> {
@@ -351,12 +465,9 @@ impl ShardStore for RocksLog {
     }
 
     fn delete(&self, commitment: &Hash, index: u16) -> Result<(), StoreError> {
-        let family = self.shared.family(SHARDS);
-        let key = shard_key(commitment, index);
-        self.shared
-            .db
-            .delete_cf_opt(family, key, &synced())
-            .map_err(backend)
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_cf(self.shared.family(SHARDS), shard_key(commitment, index));
+        lock(&self.state).write_unsequenced(batch)
     }
 
     fn list(&self, commitment: &Hash) -> Result<Vec<u16>, StoreError> {
@@ -375,16 +486,11 @@ impl ShardStore for RocksLog {
     }
 }
 
-fn synced() -> rocksdb::WriteOptions {
-    let mut options = rocksdb::WriteOptions::default();
-    options.set_sync(true);
-    options
-}
-
 /// What writing needs, locked by whoever writes a group: the writer thread
 /// for queued appends, or a caller appending on its own thread.
 struct Writer {
     shared: Arc<Shared>,
+    journal: Journal,
     next_seq: u64,
     poisoned: Option<String>,
     /// Set once the log is closed (after the writer thread has finished).
@@ -470,7 +576,7 @@ impl Writer {
     }
 
     fn write(
-        &self,
+        &mut self,
         group: &[(&EntryDescriptor, &[Shard])],
         headers: &[EntryHeader],
     ) -> Result<(), String> {
@@ -486,13 +592,39 @@ impl Writer {
             }
             batch.put_cf(header_family, header.seq.to_be_bytes(), header.encode());
         }
+        self.write_batch(batch)
+    }
+
+    /// Syncs `batch` to the journal, then applies it to the database.
+    fn write_batch(&mut self, batch: rocksdb::WriteBatch) -> Result<(), String> {
         let started = std::time::Instant::now();
-        self.shared
-            .db
-            .write_opt(batch, &synced())
-            .map_err(|e| e.into_string())?;
+        self.journal
+            .append(batch.data())
+            .map_err(|e| e.to_string())?;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.shared.fsync_micros.observe(micros);
-        Ok(())
+        self.shared
+            .db
+            .write_opt(batch, &unlogged())
+            .map_err(|e| e.into_string())
+    }
+
+    /// A shard store write outside any group: through the journal like a
+    /// group, and refused once the log is poisoned or closed.
+    fn write_unsequenced(&mut self, batch: rocksdb::WriteBatch) -> Result<(), StoreError> {
+        if self.closed {
+            return Err(StoreError::Backend("the log is closed".into()));
+        }
+        if let Some(reason) = &self.poisoned {
+            return Err(StoreError::Backend(format!(
+                "the log stopped after a failed write ({reason})"
+            )));
+        }
+        let written = self.write_batch(batch);
+        if let Err(reason) = &written {
+            tracing::error!(error = %reason, "log write failed; refusing writes until reopened");
+            self.poisoned = Some(reason.clone());
+        }
+        written.map_err(StoreError::Backend)
     }
 }

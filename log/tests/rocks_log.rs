@@ -5,11 +5,12 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use ordo_log::conformance::{SequencerHarness, sequencer, shard_store};
+use ordo_log::limits::MIN_JOURNAL_SEGMENT_BYTES;
 use ordo_log::{
     CodingParams, EntryReader, EntryWriter, JointLog, RocksLog, RocksLogOptions, Sequencer,
     SequencerError, ShardStore, WriteFault,
 };
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ impl RocksHarness {
     fn open_log(&mut self) -> Arc<RocksLog> {
         let options = RocksLogOptions {
             write_fault: Some(self.fault.clone()),
+            // Small segments: the suites' writes rotate through several.
+            journal_segment_bytes: MIN_JOURNAL_SEGMENT_BYTES,
         };
         let log = Arc::new(RocksLog::open(self.dir.path(), options).expect("opens"));
         self.open = Some(log.clone());
@@ -46,14 +49,11 @@ impl RocksHarness {
     }
 }
 
-/// The newest write-ahead log file of the database in `dir`.
-fn newest_wal(dir: &Path) -> std::path::PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .max()
-        .expect("the database has a write-ahead log")
+/// The newest journal segment of the log in `dir`, and where its records end.
+fn newest_segment(dir: &Path) -> (std::path::PathBuf, u64) {
+    let segments = ordo_log::journal::inspect(&dir.join("journal")).unwrap();
+    let newest = segments.last().expect("the log has a journal segment");
+    (newest.path.clone(), newest.end)
 }
 
 #[async_trait::async_trait]
@@ -67,14 +67,13 @@ impl SequencerHarness for RocksHarness {
         self.close();
     }
 
-    /// Half a write-ahead-log record (a header promising more bytes than
-    /// follow), as a crash in the middle of a group write leaves it.
+    /// Half a journal record (a header promising more bytes than follow)
+    /// after the last whole one, as a crash in the middle of a group write
+    /// leaves it.
     fn tear_tail(&mut self) {
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(newest_wal(self.dir.path()))
-            .unwrap();
-        file.write_all(b"\x12\x34\x56\x78\xff\x7f\x01partial")
+        let (path, end) = newest_segment(self.dir.path());
+        let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        file.write_all_at(b"\x12\x34\x56\x78\xff\x7f\x01partial", end)
             .unwrap();
     }
 
@@ -95,8 +94,15 @@ fn the_rocksdb_log_passes_the_shard_store_suite() {
     shard_store(|| {
         counter.set(counter.get() + 1);
         let path = root.path().join(counter.get().to_string());
-        RocksLog::open(path, RocksLogOptions::default()).unwrap()
+        RocksLog::open(path, small_segments()).unwrap()
     });
+}
+
+fn small_segments() -> RocksLogOptions {
+    RocksLogOptions {
+        journal_segment_bytes: MIN_JOURNAL_SEGMENT_BYTES,
+        ..RocksLogOptions::default()
+    }
 }
 
 fn payload(seed: u8, len: usize) -> Vec<u8> {
@@ -268,4 +274,30 @@ async fn a_blocking_append_after_close_is_refused() {
     assert_eq!(log.tail(), 0);
     drop(log);
     harness.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_to_a_journal_record_before_the_last_is_an_error_on_open_not_a_loss() {
+    let mut harness = RocksHarness::new();
+    let log = harness.open_log();
+    for i in 0..3u8 {
+        let entry = CodingParams::default().encode(&[i; 500]).unwrap();
+        log.append_with_shards(descriptor_of(&entry), entry.shards.clone())
+            .await
+            .unwrap();
+    }
+    drop(log);
+    harness.close();
+    let (path, _) = newest_segment(harness.dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Inside the first record's payload (its frame header is 16 bytes).
+    bytes[40] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let reopened = RocksLog::open(harness.dir.path(), small_segments());
+    match reopened {
+        Err(SequencerError::Corrupt { reason, .. }) => {
+            assert!(reason.contains("journal segment"), "{reason}")
+        }
+        other => panic!("expected a corrupt journal, got {other:?}"),
+    }
 }

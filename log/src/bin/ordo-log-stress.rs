@@ -1,13 +1,20 @@
-//! `ordo-log-stress DIR TASKS CYCLE`: appends to a local sequencer from TASKS
+//! `ordo-log-stress DIR TASKS CYCLE [joint]`: appends to a log from TASKS
 //! concurrent tasks until killed, printing `ack SEQ CYCLE TASK I` for every
-//! acknowledged append.
+//! acknowledged append. The log is a local sequencer (headers only), or
+//! with `joint` a `RocksLog` with the smallest journal segments, written
+//! through an `EntryWriter` (coded entries, so every append carries shards
+//! and rotations come often).
 //!
 //! The crash tests kill it with SIGKILL at random moments and then check that
 //! every printed seq survived. It is also a quick way to see what group
 //! commit does on a given disk.
 
-use ordo_log::stress::descriptor;
-use ordo_log::{LocalSequencer, LocalSequencerOptions, Sequencer};
+use ordo_log::limits::MIN_JOURNAL_SEGMENT_BYTES;
+use ordo_log::stress::{descriptor, payload};
+use ordo_log::{
+    CodingParams, EntryWriter, LocalSequencer, LocalSequencerOptions, RocksLog, RocksLogOptions,
+    Sequencer,
+};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -18,31 +25,72 @@ fn arg(args: &[String], at: usize, name: &str) -> Result<u64, String> {
         .map_err(|e| format!("bad {name}: {e}"))
 }
 
+fn print_ack(seq: u64, cycle: u64, task: u64, i: u64) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ack {seq} {cycle} {task} {i}").map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())
+}
+
+/// How one task appends its `i`-th item; returns the seq it was given.
+#[derive(Clone)]
+enum Target {
+    Headers(Arc<LocalSequencer>),
+    Entries(Arc<EntryWriter>),
+}
+
+impl Target {
+    fn open(dir: &str, joint: bool) -> Result<(Self, u64), String> {
+        if !joint {
+            let options = LocalSequencerOptions::default();
+            let sequencer = LocalSequencer::open(dir, options).map_err(|e| e.to_string())?;
+            let tail = sequencer.tail();
+            return Ok((Self::Headers(Arc::new(sequencer)), tail));
+        }
+        let options = RocksLogOptions {
+            journal_segment_bytes: MIN_JOURNAL_SEGMENT_BYTES,
+            ..RocksLogOptions::default()
+        };
+        let log = Arc::new(RocksLog::open(dir, options).map_err(|e| e.to_string())?);
+        let tail = log.tail();
+        let writer = EntryWriter::joint(log, CodingParams::default()).map_err(|e| e.to_string())?;
+        Ok((Self::Entries(Arc::new(writer)), tail))
+    }
+
+    async fn append(&self, cycle: u64, task: u64, i: u64) -> Result<u64, String> {
+        let header = match self {
+            Self::Headers(sequencer) => sequencer.append(descriptor(cycle, task, i)).await,
+            Self::Entries(writer) => {
+                let tags = vec![[task as u8; 32]];
+                let appended = writer.append(payload(cycle, task, i), tags, [cycle as u8; 20]);
+                appended
+                    .await
+                    .map_err(|e| ordo_log::SequencerError::Io(e.to_string()))
+            }
+        };
+        header.map(|h| h.seq).map_err(|e| e.to_string())
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
-    let dir = args
-        .get(1)
-        .ok_or("usage: ordo-log-stress DIR TASKS CYCLE")?
-        .clone();
+    let usage = "usage: ordo-log-stress DIR TASKS CYCLE [joint]";
+    let dir = args.get(1).ok_or(usage)?.clone();
     let (tasks, cycle) = (arg(&args, 2, "TASKS")?, arg(&args, 3, "CYCLE")?);
-    let sequencer = Arc::new(
-        LocalSequencer::open(&dir, LocalSequencerOptions::default()).map_err(|e| e.to_string())?,
-    );
-    println!("ready {}", sequencer.tail());
+    let joint = match args.get(4).map(String::as_str) {
+        None => false,
+        Some("joint") => true,
+        Some(other) => return Err(format!("unknown mode {other:?}; {usage}")),
+    };
+    let (target, tail) = Target::open(&dir, joint)?;
+    println!("ready {tail}");
     let workers: Vec<_> = (0..tasks)
         .map(|task| {
-            let sequencer = sequencer.clone();
+            let target = target.clone();
             tokio::spawn(async move {
                 for i in 0.. {
-                    let header = sequencer
-                        .append(descriptor(cycle, task, i))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let mut out = std::io::stdout().lock();
-                    writeln!(out, "ack {} {cycle} {task} {i}", header.seq)
-                        .map_err(|e| e.to_string())?;
-                    out.flush().map_err(|e| e.to_string())?;
+                    let seq = target.append(cycle, task, i).await?;
+                    print_ack(seq, cycle, task, i)?;
                 }
                 Ok::<(), String>(())
             })

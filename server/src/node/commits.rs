@@ -580,6 +580,7 @@ mod tests {
         let fault = Arc::new(ordo_log::WriteFault::default());
         let options = ordo_log::RocksLogOptions {
             write_fault: Some(fault.clone()),
+            ..ordo_log::RocksLogOptions::default()
         };
         let log = Arc::new(ordo_log::RocksLog::open(dir, options).expect("opens"));
         let writer = EntryWriter::joint(log, ordo_log::CodingParams::default()).expect("writer");
