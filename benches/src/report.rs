@@ -153,7 +153,7 @@ pub fn goals(rows: &[Row]) -> Vec<String> {
     {
         let (o, e) = (o.latency_ms(0.5), e.latency_ms(0.5));
         lines.push(format!(
-            "Single-client put p50 no worse than etcd: {} (ordo {o:.2} ms, etcd {e:.2} ms)",
+            "Single-client put p50 no worse than etcd: {} (ordo {o:.3} ms, etcd {e:.3} ms)",
             verdict(o <= e)
         ));
     }

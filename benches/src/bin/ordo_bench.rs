@@ -634,7 +634,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
 }
 
 fn num_cores() -> usize {
-    std::thread::available_parallelism().map_or(0, usize::from)
+    ordo_bench::pin::online_cores()
 }
 
 /// Every workload at every client count on every contender that measures it.
