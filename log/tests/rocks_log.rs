@@ -301,3 +301,19 @@ async fn damage_to_a_journal_record_before_the_last_is_an_error_on_open_not_a_lo
         other => panic!("expected a corrupt journal, got {other:?}"),
     }
 }
+
+#[test]
+fn journal_segments_below_the_minimum_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = RocksLogOptions {
+        journal_segment_bytes: MIN_JOURNAL_SEGMENT_BYTES - 1,
+        ..RocksLogOptions::default()
+    };
+    let refused = RocksLog::open(dir.path(), options);
+    match refused {
+        Err(SequencerError::Io(reason)) => {
+            assert!(reason.contains("below the minimum"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
