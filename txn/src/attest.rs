@@ -259,6 +259,33 @@ where
     I: IntoIterator<Item = &'a Item>,
     I::IntoIter: ExactSizeIterator,
 {
+    attest_signing(items, |hash| sign_hash(hash, gateway))
+}
+
+/// [`attest`] with a nonce prepared ahead ([`crate::presign`]): the same
+/// entry, signed in about a microsecond instead of tens.
+#[cfg(feature = "presign")]
+pub fn attest_presigned<'a, I>(
+    items: I,
+    gateway: &SigningKey,
+    presignature: crate::presign::Presignature,
+) -> Result<Attested, SignatureError>
+where
+    I: IntoIterator<Item = &'a Item>,
+    I::IntoIter: ExactSizeIterator,
+{
+    attest_signing(items, |hash| presignature.sign(hash, gateway))
+}
+
+/// Packs `items` and signs the attestation hash with `sign`.
+fn attest_signing<'a, I>(
+    items: I,
+    sign: impl FnOnce([u8; 32]) -> Result<[u8; 65], SignatureError>,
+) -> Result<Attested, SignatureError>
+where
+    I: IntoIterator<Item = &'a Item>,
+    I::IntoIter: ExactSizeIterator,
+{
     let items = items.into_iter();
     let mut w = Writer::new();
     w.fixed(ATTESTED_MAGIC);
@@ -271,7 +298,7 @@ where
     }
     let mut payload = w.finish();
     let hash = attestation.finish();
-    let signature = sign_hash(hash, gateway)?;
+    let signature = sign(hash)?;
     payload.extend_from_slice(&signature);
     Ok(Attested {
         payload,

@@ -16,6 +16,8 @@
 //! - [`attest`]: attested entries (transactions a gateway vouches for,
 //!   one signature per entry) and the genesis record.
 //! - [`sign`](mod@sign): secp256k1 signing and sender recovery (Ethereum addresses).
+//! - [`presign`]: signatures whose nonce is prepared before the message,
+//!   which a node signs its attested entries with (feature `presign`).
 //! - [`ids`]: stream ids, bound to their creator.
 //! - [`acl`]: the access-control rules and facts (feature `replay`).
 //! - [`window`]: the conflict window of recent writes (feature `replay`).
@@ -48,6 +50,8 @@ pub mod limits;
 #[cfg(feature = "replay")]
 pub mod mining;
 pub mod outcome;
+#[cfg(feature = "presign")]
+pub mod presign;
 pub mod record;
 #[cfg(feature = "replay")]
 pub mod replay;

@@ -126,7 +126,7 @@ pub fn append_hash(nonce: u64, tags: &[[u8; 32]], payload: &[u8]) -> [u8; 32] {
 
 /// The signing context of libsecp256k1, made once (its tables cost more
 /// to build than many signatures).
-static SIGNER: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::SignOnly>> =
+pub(crate) static SIGNER: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::SignOnly>> =
     std::sync::LazyLock::new(secp256k1::Secp256k1::signing_only);
 
 /// Signs a 32-byte hash: `r || s || v`, `v` 27 or 28, `s` low.

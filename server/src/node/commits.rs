@@ -301,9 +301,14 @@ impl Committer {
         made: Arc<VerifiedSignatures>,
     ) -> std::io::Result<(Self, OwnThread)> {
         let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
+        let presigns = match &vouch {
+            Vouch::Signature(key) => crate::node::presigns::Presigns::start(key.clone())?,
+            Vouch::Submission => None,
+        };
         let appender = Appender {
             writer,
             vouch,
+            presigns,
             made,
             waiters: waiters.clone(),
         };
@@ -402,6 +407,9 @@ impl Committer {
 struct Appender {
     writer: EntryWriter,
     vouch: Vouch,
+    /// Nonces prepared ahead for `vouch`'s signatures (`None` when the node
+    /// signs no entries).
+    presigns: Option<crate::node::presigns::Presigns>,
     made: Arc<VerifiedSignatures>,
     waiters: Arc<Waiters>,
 }
@@ -521,8 +529,12 @@ impl Appender {
             _ if signed.len() == batch.len() => ordo_txn::encode_batch(signed),
             Vouch::Submission => ordo_txn::attest::encode_submitted(items()),
             Vouch::Signature(gateway) => {
-                let attested = ordo_txn::attest::attest(items(), gateway)
-                    .map_err(|e| format!("attesting the entry: {e}"))?;
+                let prepared = self.presigns.as_ref().and_then(|p| p.take());
+                let attested = match prepared {
+                    Some(nonce) => ordo_txn::attest::attest_presigned(items(), gateway, nonce),
+                    None => ordo_txn::attest::attest(items(), gateway),
+                };
+                let attested = attested.map_err(|e| format!("attesting the entry: {e}"))?;
                 let address = ordo_txn::address_of(gateway);
                 self.made
                     .remember_signature(attested.signature, attested.hash, address);

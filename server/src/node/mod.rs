@@ -18,6 +18,8 @@
 //!   version current, so scans skip history.
 //! - [`own_thread`]: a loop on a thread of its own (the batcher), so the
 //!   log's writer wakes it without a queue.
+//! - [`presigns`]: nonces for the node's entry signatures, prepared ahead
+//!   on a thread of their own.
 //! - [`verified`]: signatures already checked here, which the replica need
 //!   not recover again.
 //! - [`services`]: the gRPC services.
@@ -56,6 +58,7 @@ pub mod local_log;
 pub mod metrics;
 pub mod miner;
 pub mod own_thread;
+pub mod presigns;
 pub mod repair;
 pub mod replica;
 pub mod reporter;
