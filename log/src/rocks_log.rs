@@ -551,12 +551,6 @@ impl Writer {
         &mut self,
         group: &[(&EntryDescriptor, &[Shard])],
     ) -> Result<Vec<EntryHeader>, SequencerError> {
-        if self.closed {
-            return Err(SequencerError::Closed);
-        }
-        if let Some(reason) = &self.poisoned {
-            return Err(SequencerError::Poisoned(reason.clone()));
-        }
         let headers: Vec<EntryHeader> = group
             .iter()
             .zip(self.next_seq..)
@@ -565,11 +559,7 @@ impl Writer {
                 entry: (*entry).clone(),
             })
             .collect();
-        if let Err(reason) = self.write(group, &headers) {
-            tracing::error!(error = %reason, "log write failed; refusing appends until reopened");
-            self.poisoned = Some(reason.clone());
-            return Err(SequencerError::Poisoned(reason));
-        }
+        self.guarded(|writer| writer.write(group, &headers))?;
         self.next_seq += headers.len() as u64;
         self.shared.tail.send_replace(self.next_seq);
         Ok(headers)
@@ -612,19 +602,26 @@ impl Writer {
     /// A shard store write outside any group: through the journal like a
     /// group, and refused once the log is poisoned or closed.
     fn write_unsequenced(&mut self, batch: rocksdb::WriteBatch) -> Result<(), StoreError> {
+        self.guarded(|writer| writer.write_batch(batch))
+            .map_err(|e| StoreError::Backend(e.to_string()))
+    }
+
+    /// Runs `write` unless the log is closed or poisoned; a failed write
+    /// poisons it until it is reopened.
+    fn guarded(
+        &mut self,
+        write: impl FnOnce(&mut Self) -> Result<(), String>,
+    ) -> Result<(), SequencerError> {
         if self.closed {
-            return Err(StoreError::Backend("the log is closed".into()));
+            return Err(SequencerError::Closed);
         }
         if let Some(reason) = &self.poisoned {
-            return Err(StoreError::Backend(format!(
-                "the log stopped after a failed write ({reason})"
-            )));
+            return Err(SequencerError::Poisoned(reason.clone()));
         }
-        let written = self.write_batch(batch);
-        if let Err(reason) = &written {
+        write(self).map_err(|reason| {
             tracing::error!(error = %reason, "log write failed; refusing writes until reopened");
             self.poisoned = Some(reason.clone());
-        }
-        written.map_err(StoreError::Backend)
+            SequencerError::Poisoned(reason)
+        })
     }
 }

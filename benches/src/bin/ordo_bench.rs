@@ -612,7 +612,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
     };
     let header = format!(
         "{shape}; {} cores ({pinning}); {} keys of {} bytes, values of {} bytes; {} s measured after {} s warm-up per cell; {} shared connections per target; put/get uniform, txn-rmw and YCSB zipfian (theta 0.99). ordo and etcd fsync before acknowledging a write; the null target answers at once. Whole run: {:.0} s.",
-        num_cores(),
+        ordo_bench::pin::online_cores(),
         args.load.keys,
         args.load.key_size,
         args.load.value_size,
@@ -631,10 +631,6 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
     println!("{}", report::markdown(&rows, &header, args.cluster));
     eprintln!("wrote {}/report.md and chart.svg", args.out.display());
     Ok(())
-}
-
-fn num_cores() -> usize {
-    ordo_bench::pin::online_cores()
 }
 
 /// Every workload at every client count on every contender that measures it.

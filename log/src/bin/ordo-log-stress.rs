@@ -58,16 +58,17 @@ impl Target {
 
     async fn append(&self, cycle: u64, task: u64, i: u64) -> Result<u64, String> {
         let header = match self {
-            Self::Headers(sequencer) => sequencer.append(descriptor(cycle, task, i)).await,
+            Self::Headers(sequencer) => sequencer
+                .append(descriptor(cycle, task, i))
+                .await
+                .map_err(|e| e.to_string()),
             Self::Entries(writer) => {
                 let tags = vec![[task as u8; 32]];
                 let appended = writer.append(payload(cycle, task, i), tags, [cycle as u8; 20]);
-                appended
-                    .await
-                    .map_err(|e| ordo_log::SequencerError::Io(e.to_string()))
+                appended.await.map_err(|e| e.to_string())
             }
         };
-        header.map(|h| h.seq).map_err(|e| e.to_string())
+        header.map(|h| h.seq)
     }
 }
 

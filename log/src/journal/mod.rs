@@ -5,15 +5,15 @@
 //!
 //! RocksDB appends to a growing file, so every synced write also changes
 //! the file's size and `fdatasync` must write the inode as well as the
-//! data. On this project's machines (ext4, virtio) that is 125-135 µs per
-//! sync against 89-95 µs for the same bytes written into a file whose
+//! data. On this project's machines (ext4, virtio) that is 125-150 µs per
+//! sync against 90-105 µs for the same bytes written into a file whose
 //! blocks and size are already final (`docs/BENCHMARKS.md`, "One sync on a
 //! file that does not grow"). RocksDB can reuse old log files, but only in
 //! recovery modes that drop every record after a damaged one without an
 //! error. The journal keeps the sync cheap and the error loud: segments are
-//! zero-filled and synced before use (by a keeper thread, ahead of need),
-//! records are checksummed frames, and recovery tells a torn last record
-//! from damage in the middle.
+//! zero-filled and synced before first use (by a keeper thread, ahead of
+//! need) and reused after, records are checksummed frames, and recovery
+//! tells a torn last record from damage in the middle.
 //!
 //! # The protocol
 //!
@@ -22,18 +22,24 @@
 //! only then is the write acknowledged. What the store holds in memory is
 //! therefore always also in the journal, and:
 //!
-//! - **Retirement.** When a segment fills, the writer moves to the next
-//!   and the keeper asks the store to make everything durable (a flush of
-//!   its memtables), then removes the filled segment and older ones.
+//! - **Retirement.** When a segment fills, the writer seals it (a synced
+//!   seal frame) and moves to the next; the keeper asks the store to make
+//!   everything durable (a flush of its memtables), then keeps the oldest
+//!   retired segment as the spare that becomes a later segment and removes
+//!   the others.
 //! - **Recovery.** On open, every record in the journal is applied again,
 //!   in order ([`recover`]). Records are whole store batches (puts and
 //!   deletes of fixed keys), so applying a run of them again over a store
 //!   that already holds some is harmless: each key ends at the value of
 //!   its last write, and every write since the last retirement is in the
 //!   run. The owner then makes the store durable and starts a fresh
-//!   segment ([`Journal::start`]), removing the old ones.
-//! - **Damage.** Only the last record can be torn by a crash; a record
-//!   that is not whole with a whole one after it is
+//!   segment ([`Journal::start`]), reusing two old ones (as the first
+//!   segment and the spare) and removing the rest. Every segment is read
+//!   twice on open, once to check the damage rules and once to apply:
+//!   nothing is applied from a journal that fails the check.
+//! - **Damage.** Only the last record can be torn by a crash, and every
+//!   segment but the last ends in its seal; a broken frame with a whole
+//!   one after it, or a later segment after an unsealed one, is
 //!   [`JournalError::Corrupt`], never skipped.
 //!
 //! # Layout

@@ -4,7 +4,7 @@
 //! Retired segments are reused rather than removed: removing a 64 MiB file
 //! and zero-filling another each cost a burst of disk work that lands in
 //! the queue ahead of the journal's syncs (a sync's p99.9 went from 0.2 to
-//! 5-9 ms here while files were filled and removed beside it). A reused
+//! 2.7-9.2 ms here while files were filled and removed beside it). A reused
 //! segment's stale frames name their old segment, so they are never taken
 //! for records of the new one (see `format`).
 
