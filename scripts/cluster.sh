@@ -4,9 +4,9 @@
 #   bash scripts/cluster.sh stop    # stops them by PID (SIGTERM)
 # Members: three sequencer voters that are also storage nodes
 # (peer addresses 127.0.0.1:7531-7533), three more storage nodes
-# (7534-7536), node 1 also runs repair; shards at 4+2 over the six. Nodes
-# 7 and 8 are gateways with their replicas, serving clients on
-# 127.0.0.1:7551 and 7552 (peer 7537-7538). Metrics on 7541-7548.
+# (7534-7536); shards at 4+2 over the six. Nodes 7 and 8 are gateways with
+# their replicas, serving clients on 127.0.0.1:7551 and 7552 (peer
+# 7537-7538); node 7 also runs repair. Metrics on 7541-7548.
 # A CLI key is made at ordo-cluster/cli.key with its default stream.
 # ORDO_BIN=PATH runs that binary instead of building the debug one (for
 # example a release build, to measure).
@@ -33,7 +33,7 @@ write_config() {
     printf 'sequencers = ["%s"' "$(addr 1)"
     for v in $(seq 2 $VOTERS); do printf ', "%s"' "$(addr "$v")"; done
     printf ']\n'
-    if [ "$id" -eq 1 ] || [ "$id" -gt $STORAGE ]; then
+    if [ "$id" -gt $STORAGE ]; then
       printf 'storage = [{ id = 1, addr = "%s" }' "$(addr 1)"
       for m in $(seq 2 $STORAGE); do printf ', { id = %d, addr = "%s" }' "$m" "$(addr "$m")"; done
       printf ']\n'
@@ -73,8 +73,8 @@ start() {
 start_member() {
   local ordo=$1 id=$2 roles='"storage"'
   [ "$id" -le $VOTERS ] && roles='"sequencer", "storage"'
-  [ "$id" -eq 1 ] && roles='"sequencer", "storage", "repair"'
   [ "$id" -gt $STORAGE ] && roles='"gateway", "replica"'
+  [ "$id" -eq $((STORAGE + 1)) ] && roles='"gateway", "replica", "repair"'
   write_config "$id" "$roles"
   "$ordo" --log-level warn node --config "$DIR/n$id.toml" > "$DIR/n$id.out" 2>&1 &
   echo $! >> "$DIR/pids"

@@ -292,13 +292,14 @@ async fn repairing_cluster(
     let mut nodes: Vec<MemberProcess> = ids
         .iter()
         .map(|&id| match id as usize {
-            1 => MemberProcess::new(id, dir, &["sequencer", "storage", "repair"]),
+            1 => MemberProcess::new(id, dir, &common::cluster::REPAIRING_VOTER),
             i if i <= voters => MemberProcess::new(id, dir, &["sequencer", "storage"]),
             _ => MemberProcess::new(id, dir, &["storage"]),
         })
         .collect();
     let everyone: Vec<&MemberProcess> = nodes.iter().collect();
     nodes[0].add_config(&log_members(&everyone[..voters], &everyone));
+    nodes[0].serve_clients();
     for node in &mut nodes {
         node.start();
     }

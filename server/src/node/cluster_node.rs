@@ -90,6 +90,14 @@ pub const RAFT_DIR: &str = "raft";
 /// Directory of a storage node's shards inside a data directory.
 pub const SHARDS_DIR: &str = "shards";
 
+/// Why a repair role needs a replica beside it. Repair must place shards
+/// where gateways and readers look for them: by the storage membership
+/// the log records, which only replay can tell (whether a write to
+/// `cluster/storage/` applied is an ACL decision at that log position).
+/// A repair role on its own once followed its file's list instead, and
+/// restored shards to homes no reader used after a membership change.
+const REPAIR_NEEDS_REPLICA: &str = "the repair role places shards by the storage membership the log records, which its member learns by replaying the log: list `replica` too (with `listen`)";
+
 /// A role a cluster member can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -326,13 +334,8 @@ impl NodeConfig {
         if config.id == 0 {
             return Err("`id` 0 is reserved; ids start at 1".into());
         }
-        let repairs = config.roles.contains(&Role::Repair);
-        let ordered = !config.sequencers.is_empty() || config.sequencer == SequencerKind::Evm;
-        if repairs && (!ordered || config.storage.is_empty()) {
-            return Err(
-                "the repair role needs `storage`, and `sequencers` unless a chain orders the log"
-                    .into(),
-            );
+        if config.roles.contains(&Role::Repair) && !config.roles.contains(&Role::Replica) {
+            return Err(REPAIR_NEEDS_REPLICA.into());
         }
         config.check_sequencer()?;
         config.check_client_roles()?;
@@ -372,9 +375,6 @@ impl NodeConfig {
                 let has = |role| self.roles.contains(&role);
                 if has(Role::Sequencer) {
                     return Err("the sequencer role runs with the raft sequencer only, not with `sequencer = \"evm\"`: the chain orders the log".into());
-                }
-                if has(Role::Repair) && !has(Role::Replica) {
-                    return Err("with `sequencer = \"evm\"` the repair role follows the chain through its own replica: list `replica` too".into());
                 }
                 Ok(())
             }
@@ -610,35 +610,15 @@ fn render_raft(out: &mut String, voter: &RaftSequencer) {
     );
 }
 
-/// Starts the repair role. Beside a replica it repairs what that replica
-/// follows: the storage members as the log records them, ordered by the
-/// replica's own sequencer (raft voters or a chain). Without one it
-/// connects to the voters its file names (retrying while none answers, as
-/// they may start after this member) and repairs the members it names.
+/// Starts the repair role over what the member's replica follows: the
+/// storage members as the log records them (draining ones included as
+/// sources), ordered by the replica's own sequencer (raft voters or a
+/// chain).
 fn start_repair(
-    config: &NodeConfig,
-    tls: &Arc<PeerTls>,
     counters: Arc<RepairCounters>,
-    followed: Option<(StorageSet, Arc<dyn ordo_log::Sequencer>)>,
+    (set, sequencer): (StorageSet, Arc<dyn ordo_log::Sequencer>),
 ) -> tokio::task::JoinHandle<()> {
-    let storage = config.storage_members();
-    let (voters, tls) = (config.sequencers.clone(), tls.clone());
-    tokio::spawn(async move {
-        let (set, sequencer) = match followed {
-            Some(followed) => followed,
-            None => match StorageSet::connect(&storage, &tls) {
-                Ok(set) => {
-                    let sequencer: Arc<dyn ordo_log::Sequencer> =
-                        crate::node::cluster_client::connect_sequencers(&voters, &tls).await;
-                    (set, sequencer)
-                }
-                Err(e) => {
-                    return tracing::error!(error = %e, "repair cannot reach the storage members");
-                }
-            },
-        };
-        crate::node::repair::run(sequencer, set, counters).await;
-    })
+    tokio::spawn(crate::node::repair::run(sequencer, set, counters))
 }
 
 /// The client roles' metrics page, once they have started.
@@ -766,11 +746,13 @@ async fn serve_until_stopped(
         });
     }
     let sources = report_sources(config, roles, client.as_ref());
+    // The file check puts a replica beside every repair role.
     let followed = client
         .as_ref()
         .map(|client| (client.storage_set(), client.sequencer()));
     let repairer = (roles.repair.as_ref())
-        .map(|counters| start_repair(config, tls, counters.clone(), followed));
+        .zip(followed)
+        .map(|(counters, followed)| start_repair(counters.clone(), followed));
     let reporter = tokio::spawn(crate::node::reporter::run(
         sources,
         config.sequencers.clone(),
@@ -907,6 +889,12 @@ mod tests {
             "list `replica` too",
         );
         refused("roles = [\"replica\"]\n", "needs `listen`");
+        refused(
+            "roles = [\"sequencer\", \"storage\", \"repair\"]\n",
+            "list `replica` too (with `listen`)",
+        );
+        let repairing = ok.replace("\"replica\"]", "\"replica\", \"repair\"]");
+        NodeConfig::parse(&gateway_file(&repairing)).expect("repair beside a replica");
         refused(&format!("{ok}write_quorum = 4\n"), "outside 5..=6");
         refused(&format!("{ok}write_quorum = 7\n"), "outside 5..=6");
         refused(&format!("{ok}data_shards = 0\n"), "data_shards");
@@ -949,7 +937,7 @@ mod tests {
         let voter = ok.replace("\"gateway\", \"replica\"", "\"sequencer\"");
         refused(voter, "raft sequencer only");
         let lone_repair = ok.replace("\"gateway\", \"replica\"", "\"repair\"");
-        refused(lone_repair, "list `replica` too");
+        refused(lone_repair, "list `replica` too (with `listen`)");
         let repairing = ok.replace(
             "\"gateway\", \"replica\"",
             "\"gateway\", \"replica\", \"repair\"",

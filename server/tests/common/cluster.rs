@@ -136,11 +136,16 @@ impl MemberProcess {
         storage: &[&MemberProcess],
     ) -> Self {
         let mut member = Self::new(id, dir, roles);
-        let listen = format!("127.0.0.1:{}", free_port());
-        member.add_config(&format!("listen = \"{listen}\"\n"));
+        member.serve_clients();
         member.add_config(&log_members(voters, storage));
-        member.endpoint = Some(format!("http://{listen}"));
         member
+    }
+
+    /// Gives the member's replica an address to serve clients on.
+    pub fn serve_clients(&mut self) {
+        let listen = format!("127.0.0.1:{}", free_port());
+        self.add_config(&format!("listen = \"{listen}\"\n"));
+        self.endpoint = Some(format!("http://{listen}"));
     }
 
     /// Adds `text` (TOML lines) to the member's config file.
@@ -255,13 +260,14 @@ pub fn log_members(voters: &[&MemberProcess], storage: &[&MemberProcess]) -> Str
 }
 
 /// Voters 1-3 (also storage) and storage members 4..=`storage`, formed
-/// into a cluster; node 1 also runs repair when `repair` says so.
+/// into a cluster; node 1 also runs repair, beside a replica, when
+/// `repair` says so.
 pub async fn start_log(dir: &Path, storage: u64, repair: bool) -> Vec<MemberProcess> {
     make_certs(dir, &(1..=storage + 3).collect::<Vec<u64>>());
     let tls = ordo_raft::PeerTls::load(&dir.join("certs"), "admin").unwrap();
     let mut nodes: Vec<MemberProcess> = (1..=storage)
         .map(|id| match id {
-            1 if repair => MemberProcess::new(id, dir, &["sequencer", "storage", "repair"]),
+            1 if repair => MemberProcess::new(id, dir, &REPAIRING_VOTER),
             1..=3 => MemberProcess::new(id, dir, &["sequencer", "storage"]),
             _ => MemberProcess::new(id, dir, &["storage"]),
         })
@@ -273,6 +279,7 @@ pub async fn start_log(dir: &Path, storage: u64, repair: bool) -> Vec<MemberProc
         .collect();
     if repair {
         nodes[0].add_config(&log_members(&everyone[..3], &everyone));
+        nodes[0].serve_clients();
     }
     // Storage members report to the voters, for `ordo cluster status`.
     for node in &nodes[3..] {
@@ -285,6 +292,10 @@ pub async fn start_log(dir: &Path, storage: u64, repair: bool) -> Vec<MemberProc
     initialize(&voters, &tls).await;
     nodes
 }
+
+/// The roles of a voter that runs repair: repair places shards by the
+/// membership the log records, which the member's replica knows.
+pub const REPAIRING_VOTER: [&str; 4] = ["sequencer", "storage", "repair", "replica"];
 
 /// A client member (`gateway` and `replica`, or `replica` alone) of the
 /// cluster `log` holds, not started.
