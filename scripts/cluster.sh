@@ -67,7 +67,7 @@ start() {
   echo "metrics: http://127.0.0.1:7541/metrics .. http://127.0.0.1:7548/metrics"
   echo "status:  ORDO_CLUSTER_TLS=$DIR/certs $ordo cluster status --peer $(addr 1)"
   echo "clients: export ORDO_ENDPOINT=127.0.0.1:7551 ORDO_KEY=$DIR/cli.key   # or 7552"
-  echo "log admin key (ordo cluster storage add|remove): $DIR/n$((STORAGE + 1))/node.key"
+  echo "log admin key (ordo cluster storage add|drain|remove): $DIR/n$((STORAGE + 1))/node.key"
 }
 
 start_member() {

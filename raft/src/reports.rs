@@ -46,6 +46,10 @@ impl MemberReports {
         if report.peer_addr.len() > MAX_REPORT_TEXT || report.client_addr.len() > MAX_REPORT_TEXT {
             return Err(ReportError::TooLong("address"));
         }
+        // Repair places on at most as many members as placement considers.
+        if report.repair_homes.len() > ordo_log::placement::MAX_STORAGE_MEMBERS {
+            return Err(ReportError::TooLong("repair_homes"));
+        }
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if !last.contains_key(&report.id) && last.len() >= MAX_REPORTED_MEMBERS {
             return Err(ReportError::TooManyMembers);
@@ -94,5 +98,11 @@ mod tests {
         let mut long = report(3);
         long.peer_addr = "x".repeat(MAX_REPORT_TEXT + 1);
         assert_eq!(reports.record(long), Err(ReportError::TooLong("address")));
+        let mut homes = report(4);
+        homes.repair_homes = vec![1; ordo_log::placement::MAX_STORAGE_MEMBERS + 1];
+        assert_eq!(
+            reports.record(homes),
+            Err(ReportError::TooLong("repair_homes"))
+        );
     }
 }

@@ -708,3 +708,134 @@ async fn a_storage_member_recorded_in_the_log_takes_shards_and_replicas_follow_t
         member.stop();
     }
 }
+
+/// `ordo cluster storage ARGS` as the log's admin through `gateway`, with
+/// the voters' reports read at the voter `peer`: whether it succeeded, and
+/// what it printed.
+fn storage_command(
+    gateway: &MemberProcess,
+    peer: &str,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(["cluster", "storage"])
+        .args(args)
+        .arg("--endpoint")
+        .arg(gateway.endpoint.as_ref().unwrap())
+        .arg("--key")
+        .arg(gateway.data_dir.join("node.key"))
+        .args(["--peer", peer, "--tls-dir"])
+        .arg(dir.join("certs"))
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), said)
+}
+
+/// Waits until member 1's repair reports placing shards on `homes`.
+async fn wait_repair_homes(voter: &MemberProcess, dir: &std::path::Path, homes: &[u64]) {
+    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
+    loop {
+        let status = cluster_status(voter, dir);
+        let reported = status["reported"].as_array().unwrap().clone();
+        let repair = reported.iter().find(|r| r["id"] == 1);
+        if repair.is_some_and(|r| r["repair_homes"] == serde_json::json!(homes)) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "repair never placed on {homes:?}: {status:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_member_is_removed_only_once_drained_and_repair_has_moved_its_shards_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = start_log(dir.path(), 7, true).await;
+    let owner = key(1);
+    let (gateway, client, stream) = start_gateway(8, dir.path(), &log, &owner).await;
+    for member in &log {
+        record_storage_member(&gateway, member);
+    }
+    let mut written = Vec::new();
+    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
+    while shards_stored(&log[6]).await == 0 {
+        written.extend(write_through(&client, &owner, stream, "before", 5).await);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "member 7 took no shard"
+        );
+    }
+    let voter = log[0].addr.clone();
+    let run = |args: &[&str]| storage_command(&gateway, &voter, dir.path(), args);
+
+    // A member that still takes shards is not removed; nor is one the log
+    // does not record.
+    let (removed, said) = run(&["remove", "--id", "7"]);
+    assert!(!removed && said.contains("drain it first"), "{said}");
+    let (removed, said) = run(&["remove", "--id", "12"]);
+    assert!(!removed && said.contains("not recorded"), "{said}");
+    // Only the log's admin may drain a member (a stranger's record is
+    // refused in replay, as every write to the system stream).
+    let stranger = client
+        .transact(&owner, async |tx| {
+            let value = format!("{} draining", log[6].addr);
+            let key = ordo_txn::attest::storage_member_key(7);
+            tx.put(ordo_txn::attest::SYSTEM_STREAM, &key, value.as_bytes());
+            Ok(())
+        })
+        .await;
+    assert!(
+        matches!(&stranger, Err(ClientError::Aborted { outcome, .. }) if outcome == "permission_denied"),
+        "{stranger:?}"
+    );
+
+    // Member 6 is down while 7 drains: repair cannot bring every entry
+    // home, so 7 may not go yet, though writes go on.
+    log[5].kill();
+    let (drained, said) = run(&["drain", "--id", "7"]);
+    assert!(drained && said.contains("draining from version"), "{said}");
+    written.extend(write_through(&client, &owner, stream, "draining", 5).await);
+    wait_repair_homes(&log[0], dir.path(), &[1, 2, 3, 4, 5, 6]).await;
+    let (removed, said) = run(&["remove", "--id", "7"]);
+    assert!(!removed && said.contains("not at home"), "{said}");
+
+    // Member 6 is back: repair settles every entry without 7, and then
+    // the removal is recorded.
+    log[5].start();
+    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
+    loop {
+        let (removed, said) = run(&["remove", "--id", "7"]);
+        if removed {
+            assert!(said.contains("storage member 7 removed"), "{said}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never removable: {said}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Nothing needs member 7 any more: wiped, every entry is at home on
+    // the six, and a new replica reads every acknowledged write.
+    log[6].kill();
+    std::fs::remove_dir_all(&log[6].data_dir).unwrap();
+    let tls =
+        std::sync::Arc::new(ordo_raft::PeerTls::load(&dir.path().join("certs"), "admin").unwrap());
+    wait_all_shards_home(&log[..6], &tls).await;
+    written.extend(write_through(&client, &owner, stream, "after", 5).await);
+    let replica = replica_agreeing_with(9, dir.path(), &log[..6], &gateway).await;
+    assert_serves(&replica, stream, &written).await;
+    drop(client);
+    for mut member in [replica, gateway] {
+        member.stop();
+    }
+}

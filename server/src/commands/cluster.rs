@@ -3,6 +3,7 @@
 //! peer addresses; membership changes go to the leader (a member that is
 //! not the leader names it, and the command asks there once).
 
+use crate::node::storage_members;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
@@ -102,12 +103,19 @@ pub struct StorageArgs {
     /// account it made an admin of the system stream).
     #[arg(long = "key", env = "ORDO_KEY", global = true)]
     pub key_file: Option<std::path::PathBuf>,
+    /// A voter's peer address: `remove` reads the members' reports there.
+    #[arg(long, env = "ORDO_PEER", global = true)]
+    pub peer: Option<String>,
+    /// The cluster's certificate directory (`admin.pem`), for `--peer`.
+    #[arg(long, env = "ORDO_CLUSTER_TLS", global = true)]
+    pub tls_dir: Option<PathBuf>,
 }
 
 /// A change of the recorded storage membership.
 #[derive(Debug, Subcommand)]
 pub enum StorageChange {
-    /// Record storage member ID at its peer address.
+    /// Record storage member ID at its peer address (a draining member
+    /// takes shards again).
     Add {
         /// The member's id.
         #[arg(long)]
@@ -116,11 +124,25 @@ pub enum StorageChange {
         #[arg(long)]
         addr: String,
     },
-    /// Remove storage member ID from the recorded membership.
+    /// Start emptying storage member ID: placement leaves it out, repair
+    /// stores its shards at their new homes, reads still ask it. Remove it
+    /// once repair is done.
+    Drain {
+        /// The member's id.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Remove drained storage member ID, once a repair role reports every
+    /// entry at home without it (read from the voters: `--peer`,
+    /// `--tls-dir`). Nobody asks the member for shards afterwards.
     Remove {
         /// The member's id.
         #[arg(long)]
         id: u64,
+        /// Remove it without the check, even if it still holds the only
+        /// copies of some shards.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -230,32 +252,161 @@ async fn change_gateway(args: GatewayArgs) -> anyhow::Result<()> {
 
 /// Commits the change of the storage membership as the log's admin.
 async fn record_storage(args: StorageArgs) -> anyhow::Result<()> {
-    use ordo_txn::attest::{SYSTEM_STREAM, storage_member_key};
     let key = admin_key(args.key_file.as_deref())?;
-    let (id, addr) = match &args.change {
+    let client = ordo_client::Client::connect(&args.endpoint).await?;
+    match &args.change {
         StorageChange::Add { id, addr } => {
             addr.parse::<std::net::SocketAddr>()
                 .with_context(|| format!("storage member address {addr:?}"))?;
-            (*id, Some(addr.clone()))
+            let value = storage_members::member_value(addr, false);
+            let version = write_member(&client, &key, *id, Expect::Any, Some(value)).await?;
+            println!("storage member {id} at {addr} recorded at version {version}");
         }
-        StorageChange::Remove { id } => (*id, None),
+        StorageChange::Drain { id } => {
+            let addr = recorded_address(&client, *id).await?.0;
+            let value = storage_members::member_value(&addr, true);
+            let version = write_member(&client, &key, *id, Expect::Recorded, Some(value)).await?;
+            println!(
+                "storage member {id} draining from version {version}: repair moves its shards; remove it once `ordo cluster storage remove --id {id}` agrees"
+            );
+        }
+        StorageChange::Remove { id, force } => {
+            let draining = recorded_address(&client, *id).await?.1;
+            if !draining {
+                bail!(
+                    "storage member {id} still takes shards: drain it first (`ordo cluster storage drain --id {id}`), then remove it once repair has moved its shards"
+                );
+            }
+            if !force {
+                check_drained(&args, *id).await?;
+            }
+            let version = write_member(&client, &key, *id, Expect::Draining, None).await?;
+            println!("storage member {id} removed at version {version}");
+        }
+    }
+    Ok(())
+}
+
+/// What a membership change expects to find recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Any,
+    Recorded,
+    Draining,
+}
+
+/// The address storage member `id` is recorded at, and whether it drains.
+async fn recorded_address(client: &ordo_client::Client, id: u64) -> anyhow::Result<(String, bool)> {
+    let key = storage_members::storage_key(id);
+    let value = client.get(ordo_txn::attest::SYSTEM_STREAM, &key).await?;
+    let Some(value) = value else {
+        bail!("storage member {id} is not recorded in the log");
     };
-    let client = ordo_client::Client::connect(&args.endpoint).await?;
-    let member_key = storage_member_key(id);
+    let text = String::from_utf8_lossy(&value);
+    storage_members::parse_value(&text)
+        .with_context(|| format!("storage member {id}'s record {text:?} names no address"))
+}
+
+/// Writes member `id`'s record (`None` deletes it) in a transaction that
+/// also reads it, so a change made meanwhile is seen: the record must still
+/// be as `expect` says.
+async fn write_member(
+    client: &ordo_client::Client,
+    key: &ordo_txn::SigningKey,
+    id: u64,
+    expect: Expect,
+    value: Option<String>,
+) -> anyhow::Result<u64> {
+    use ordo_client::ClientError;
+    use ordo_txn::attest::SYSTEM_STREAM;
+    let member_key = storage_members::storage_key(id);
     let (_, version) = client
-        .transact(&key, async |tx| {
-            match &addr {
-                Some(addr) => tx.put(SYSTEM_STREAM, &member_key, addr.as_bytes()),
+        .transact(key, async |tx| {
+            let now = tx.get(SYSTEM_STREAM, &member_key).await?;
+            let draining = now
+                .as_deref()
+                .and_then(|v| storage_members::parse_value(&String::from_utf8_lossy(v)))
+                .map(|(_, draining)| draining);
+            let expected = match expect {
+                Expect::Any => true,
+                Expect::Recorded => draining.is_some(),
+                Expect::Draining => draining == Some(true),
+            };
+            if !expected {
+                return Err(ClientError::Cancelled(format!(
+                    "storage member {id}'s record changed meanwhile"
+                )));
+            }
+            match &value {
+                Some(value) => tx.put(SYSTEM_STREAM, &member_key, value.as_bytes()),
                 None => tx.delete(SYSTEM_STREAM, &member_key),
             }
             Ok(())
         })
         .await?;
-    match addr {
-        Some(addr) => println!("storage member {id} at {addr} recorded at version {version}"),
-        None => println!("storage member {id} removed at version {version}"),
+    Ok(version)
+}
+
+/// Most a repair role's report may have aged and still vouch for a
+/// removal: a few report rounds.
+pub const REPAIR_REPORT_FRESHNESS: Duration = Duration::from_secs(10);
+
+/// Refuses unless a repair role's fresh report says every entry below the
+/// voters' tail is at home without member `id`.
+async fn check_drained(args: &StorageArgs, id: u64) -> anyhow::Result<()> {
+    let (Some(peer), Some(tls_dir)) = (&args.peer, &args.tls_dir) else {
+        bail!(
+            "removing storage member {id} checks the repair role's reports on the voters: give --peer and --tls-dir (or ORDO_PEER and ORDO_CLUSTER_TLS), or --force"
+        );
+    };
+    let peer = PeerArgs {
+        peer: peer.clone(),
+        tls_dir: tls_dir.clone(),
+        json: false,
+    };
+    let seen = gather(&peer).await?;
+    let tail = seen.tail();
+    let reports = freshest_reports(seen.reported, tail);
+    drained(&reports, id, tail).map_err(|why| {
+        anyhow::anyhow!("storage member {id} may still hold shards no other member has: {why}; try again once repair is done, or --force")
+    })
+}
+
+/// Whether some repair role's report shows member `id` drained: fresh,
+/// placing on other members only, nothing under-replicated, every entry
+/// below `tail` at home. Otherwise what the closest report lacks.
+fn drained(reports: &[ReportJson], id: u64, tail: u64) -> Result<(), String> {
+    let fresh = REPAIR_REPORT_FRESHNESS.as_millis() as u64;
+    let repairers: Vec<&ReportJson> = (reports.iter())
+        .filter(|r| r.repair_passes.is_some())
+        .collect();
+    if repairers.is_empty() {
+        return Err("no repair role reports to the voters".into());
     }
-    Ok(())
+    let mut lacks = Vec::new();
+    for r in repairers {
+        let settled = r.repair_settled_below.unwrap_or(0);
+        let lack = if r.age_ms > fresh {
+            format!("member {}'s repair last reported {} ms ago", r.id, r.age_ms)
+        } else if r.repair_homes.contains(&id) {
+            format!("member {}'s repair still places shards on {id}", r.id)
+        } else if r.under_replicated != Some(0) {
+            let count = r.under_replicated.unwrap_or(0);
+            format!(
+                "member {}'s repair counts {count} entries not at home",
+                r.id
+            )
+        } else if settled < tail {
+            format!(
+                "member {}'s repair has settled entries below {settled} of {tail}",
+                r.id
+            )
+        } else {
+            return Ok(());
+        };
+        lacks.push(lack);
+    }
+    Err(lacks.join("; "))
 }
 
 fn certs(args: CertsArgs) -> anyhow::Result<()> {
@@ -482,7 +633,7 @@ async fn signing_key_of(member: &Member, tls: &PeerTls) -> Option<String> {
 }
 
 /// One member's latest report in `--json` output (and the text table).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct ReportJson {
     id: u64,
     roles: Vec<String>,
@@ -496,6 +647,10 @@ struct ReportJson {
     shards_held: Option<u64>,
     repair_passes: Option<u64>,
     under_replicated: Option<u64>,
+    /// The storage members its repair's last pass placed shards on.
+    repair_homes: Vec<u64>,
+    /// Every entry below this seq was at home in that pass.
+    repair_settled_below: Option<u64>,
 }
 
 /// The freshest report of each member among every voter's.
@@ -527,6 +682,8 @@ fn freshest_reports(seen: Vec<SeenMember>, tail: u64) -> Vec<ReportJson> {
                 shards_held: r.shards_held,
                 repair_passes: r.repair_passes,
                 under_replicated: r.under_replicated,
+                repair_homes: r.repair_homes,
+                repair_settled_below: r.repair_settled_below,
             })
         })
         .collect()
@@ -557,26 +714,45 @@ fn print_reports(reports: &[ReportJson]) {
     }
 }
 
-async fn status(args: PeerArgs) -> anyhow::Result<()> {
-    let tls = operator(&args)?;
+/// Every raft member's view, and the reports they hold.
+struct Gathered {
+    members: Vec<MemberJson>,
+    reported: Vec<SeenMember>,
+}
+
+impl Gathered {
+    /// The furthest header tail any member answered with.
+    fn tail(&self) -> u64 {
+        (self.members.iter())
+            .filter_map(|m| m.view.as_ref().map(|v| v.header_tail))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Asks `args.peer` for the raft members, then each of them for its view.
+async fn gather(args: &PeerArgs) -> anyhow::Result<Gathered> {
+    let tls = operator(args)?;
     let first = connect(&args.peer, &tls)?
         .status(StatusRequest {})
         .await
         .with_context(|| format!("asking {}", args.peer))?
         .into_inner();
-    let (mut members, mut seen) = (Vec::new(), Vec::new());
+    let (mut members, mut reported) = (Vec::new(), Vec::new());
     let kinds = (first.voters.iter().map(|m| (m, "voter")))
         .chain(first.learners.iter().map(|m| (m, "learner")));
     for (member, kind) in kinds {
-        let (view, reported) = member_view(member, kind, &tls).await;
+        let (view, seen) = member_view(member, kind, &tls).await;
         members.push(view);
-        seen.extend(reported);
+        reported.extend(seen);
     }
-    let tail = (members.iter())
-        .filter_map(|m| m.view.as_ref().map(|v| v.header_tail))
-        .max()
-        .unwrap_or(0);
-    let reports = freshest_reports(seen, tail);
+    Ok(Gathered { members, reported })
+}
+
+async fn status(args: PeerArgs) -> anyhow::Result<()> {
+    let gathered = gather(&args).await?;
+    let tail = gathered.tail();
+    let (members, reports) = (gathered.members, freshest_reports(gathered.reported, tail));
     if args.json {
         return crate::commands::json::print(
             &serde_json::json!({ "members": members, "reported": reports }),
@@ -636,4 +812,46 @@ fn print_membership(membership: &MembershipResponse, json: bool) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repairer(id: u64, homes: &[u64], under: u64, settled: u64) -> ReportJson {
+        ReportJson {
+            id,
+            roles: vec!["gateway".into(), "replica".into(), "repair".into()],
+            peer_addr: format!("127.0.0.1:{id}"),
+            client_addr: None,
+            age_ms: 900,
+            applied_seq: Some(settled),
+            replica_lag: Some(0),
+            shards_held: None,
+            repair_passes: Some(3),
+            under_replicated: Some(under),
+            repair_homes: homes.to_vec(),
+            repair_settled_below: Some(settled),
+        }
+    }
+
+    #[test]
+    fn a_member_counts_as_drained_only_when_a_fresh_repair_report_settled_the_tail_without_it() {
+        let done = repairer(8, &[1, 2, 3, 4, 5, 6], 0, 40);
+        assert_eq!(drained(std::slice::from_ref(&done), 7, 40), Ok(()));
+        let said = |reports: &[ReportJson]| drained(reports, 7, 40).unwrap_err();
+        let mut storage = repairer(4, &[], 0, 0);
+        storage.repair_passes = None;
+        assert!(said(&[storage]).contains("no repair role"));
+        assert!(said(&[repairer(8, &[1, 2, 7], 0, 40)]).contains("still places shards on 7"));
+        assert!(said(&[repairer(8, &[1, 2, 3], 2, 40)]).contains("2 entries not at home"));
+        assert!(said(&[repairer(8, &[1, 2, 3], 0, 39)]).contains("below 39 of 40"));
+        let mut stale = done;
+        stale.age_ms = REPAIR_REPORT_FRESHNESS.as_millis() as u64 + 1;
+        assert!(said(&[stale.clone()]).contains("ms ago"));
+        assert_eq!(
+            drained(&[stale, repairer(9, &[1, 2], 0, 41)], 7, 40),
+            Ok(())
+        );
+    }
 }

@@ -60,6 +60,20 @@ pub struct RepairCounters {
     /// Entries whose restore failed in the last pass (too few shards left,
     /// the home not answering).
     pub failed: AtomicU64,
+    /// What the last pass settled: the members it placed shards on, and
+    /// the seq below which it found every entry at home among them.
+    pub settled: std::sync::Mutex<Settled>,
+}
+
+/// What a repair pass found at home, for `ordo cluster storage remove`:
+/// a draining member may go once a pass that left it out of `homes` has
+/// settled every entry below the log's tail.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Settled {
+    /// The members the pass placed shards on.
+    pub homes: Vec<MemberId>,
+    /// Every entry below this seq had its shards at those homes.
+    pub below: u64,
 }
 
 impl RepairCounters {
@@ -190,7 +204,30 @@ impl Repair {
         self.counters
             .under_replicated
             .store(tracked, Ordering::Relaxed);
+        self.record_settled();
         self.counters.passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records what this pass settled. A pass during which the membership
+    /// changed settled nothing under the new one: the next pass sweeps
+    /// again.
+    fn record_settled(&self) {
+        let homes: BTreeSet<MemberId> = self.looks.keys().copied().collect();
+        let unchanged = self.storage.active_ids() == homes;
+        let first_missing = self.missing.keys().next().copied();
+        let below = match unchanged {
+            true => first_missing.map_or(self.checked, |seq| seq.min(self.checked)),
+            false => 0,
+        };
+        let settled = Settled {
+            homes: homes.into_iter().collect(),
+            below,
+        };
+        *self
+            .counters
+            .settled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = settled;
     }
 
     /// Members answering now that restarted, came back, or found damage

@@ -47,6 +47,7 @@ impl ReportSources {
             None => (None, None),
         };
         let repair = self.repair.as_ref();
+        let settled = repair.map(|r| r.settled.lock().unwrap_or_else(|p| p.into_inner()).clone());
         MemberReport {
             id: self.id,
             roles: self.roles.clone(),
@@ -57,6 +58,11 @@ impl ReportSources {
             shards_held: self.shards.as_ref().map(|s| s.estimated_shards()),
             repair_passes: repair.map(|r| r.passes.load(Ordering::Relaxed)),
             under_replicated: repair.map(|r| r.under_replicated.load(Ordering::Relaxed)),
+            repair_homes: settled
+                .as_ref()
+                .map(|s| s.homes.clone())
+                .unwrap_or_default(),
+            repair_settled_below: settled.map(|s| s.below),
         }
     }
 }

@@ -2,11 +2,20 @@
 //!
 //! Keys `cluster/storage/ID` (the id as 20 decimal digits, so keys sort by
 //! id) in the log's system stream, each valued with the member's peer
-//! address. The log's admin writes them with ordinary transactions (`ordo
-//! cluster storage add|remove`): replay already lets only the system
-//! stream's admins and writers write there, and every replica reads the
-//! same membership at the same version. No directory service, and no
+//! address, followed by [`DRAINING_MARK`] while the member is being
+//! emptied. The log's admin writes them with ordinary transactions (`ordo
+//! cluster storage add|drain|remove`): replay already lets only the
+//! system stream's admins and writers write there, and every replica reads
+//! the same membership at the same version. No directory service, and no
 //! protocol beyond the log.
+//!
+//! A member leaves in two steps, so that no entry is ever left with a
+//! shard fewer than it was acknowledged with: *drain* (placement leaves it
+//! out; repair stores each of its shards at its new home, reading them
+//! from it among others; readers still ask it last), then, once repair
+//! reports every entry at home without it, *remove* (the key is deleted
+//! and nobody asks the member again). `ordo cluster storage remove`
+//! checks that report before it records the removal.
 //!
 //! Gateways and replicas place shards by the membership their replica has
 //! applied, checked each time it applies entries (at most every
@@ -18,7 +27,7 @@
 //! member), and repair copies them home.
 
 use crate::node::handles::Snapshots;
-use crate::node::storage_set::StorageSet;
+use crate::node::storage_set::{Membership, StorageSet};
 use ordo_txn::attest::SYSTEM_STREAM;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,6 +41,28 @@ pub const MAX_RECORDED_STORAGE_MEMBERS: usize = ordo_log::placement::MAX_STORAGE
 
 /// Longest a replica's applied entries go unchecked for a membership change.
 pub const MEMBERSHIP_CHECK_INTERVAL: Duration = Duration::from_millis(200);
+
+/// What follows a draining member's address in its recorded value.
+pub const DRAINING_MARK: &str = " draining";
+
+/// The recorded value of a member at `addr`, draining or not.
+pub fn member_value(addr: &str, draining: bool) -> String {
+    match draining {
+        true => format!("{addr}{DRAINING_MARK}"),
+        false => addr.to_string(),
+    }
+}
+
+/// A recorded value: the member's address and whether it drains. `None`
+/// for a value that names no address.
+pub fn parse_value(value: &str) -> Option<(String, bool)> {
+    let (addr, draining) = match value.strip_suffix(DRAINING_MARK) {
+        Some(addr) => (addr, true),
+        None => (value, false),
+    };
+    let valid = !addr.is_empty() && !addr.contains(char::is_whitespace);
+    valid.then(|| (addr.to_string(), draining))
+}
 
 /// The member id a storage key names, if it is one.
 fn member_of(key: &[u8]) -> Option<u64> {
@@ -52,12 +83,12 @@ fn prefix_end() -> Vec<u8> {
 }
 
 /// The storage members the state records at `version` (empty: none
-/// recorded). Keys or addresses that do not parse are skipped with a
+/// recorded). Keys or values that do not parse are skipped with a
 /// warning: they name no member.
 pub fn recorded<E: ordo_kv::Engine>(
     state: &ordo_kv::MvccStore<E>,
     version: u64,
-) -> Result<BTreeMap<u64, String>, ordo_kv::MvccError> {
+) -> Result<Membership, ordo_kv::MvccError> {
     let end = prefix_end();
     let page = state.scan_for_upkeep(
         &SYSTEM_STREAM,
@@ -67,15 +98,18 @@ pub fn recorded<E: ordo_kv::Engine>(
         MAX_RECORDED_STORAGE_MEMBERS,
         usize::MAX,
     )?;
-    let mut members = BTreeMap::new();
+    let mut members = Membership::default();
     for row in page.rows {
-        let (key, address) = (row.key, String::from_utf8(row.value).ok());
-        match (member_of(&key), address) {
-            (Some(id), Some(addr)) => {
-                members.insert(id, addr);
+        let value = String::from_utf8(row.value).ok();
+        match (member_of(&row.key), value.as_deref().and_then(parse_value)) {
+            (Some(id), Some((addr, false))) => {
+                members.active.insert(id, addr);
+            }
+            (Some(id), Some((addr, true))) => {
+                members.draining.insert(id, addr);
             }
             _ => tracing::warn!(
-                key = %String::from_utf8_lossy(&key),
+                key = %String::from_utf8_lossy(&row.key),
                 "a storage membership key that names no member; skipped"
             ),
         }
@@ -83,14 +117,37 @@ pub fn recorded<E: ordo_kv::Engine>(
     Ok(members)
 }
 
+/// The membership to take, given what the log records, what the member's
+/// file names and what the set holds now. A record whose members placement
+/// would use are fewer than `fewest` (the write quorum: shards must land on
+/// that many distinct members) is not taken: an operator recording members
+/// one by one passes through such sets, and placing every shard on one or
+/// two members would lose the durability the quorum promises; the present
+/// membership stays until the record is large enough.
+pub fn wanted(
+    recorded: Membership,
+    configured: &BTreeMap<u64, String>,
+    present: Membership,
+    fewest: usize,
+) -> Membership {
+    if recorded.is_empty() {
+        return Membership::active(configured.clone());
+    }
+    if recorded.active.len() < fewest {
+        tracing::warn!(
+            recorded = recorded.active.len(),
+            draining = recorded.draining.len(),
+            fewest,
+            "the recorded storage membership places on fewer members than the write quorum; keeping the present one"
+        );
+        return present;
+    }
+    recorded
+}
+
 /// Keeps `set`'s members those the replica behind `snapshots` has applied
-/// (or `configured`, while the log records none), until aborted. A
-/// recorded membership of fewer than `fewest` members (the write quorum:
-/// shards must land on that many distinct members) is not taken: an
-/// operator recording members one by one passes through such sets, and
-/// placing every shard on one or two members would lose the durability
-/// the quorum promises; the previous membership stays until the record
-/// is large enough.
+/// (or `configured`, while the log records none), until aborted; see
+/// [`wanted`].
 pub async fn follow(
     snapshots: Snapshots,
     set: StorageSet,
@@ -101,16 +158,7 @@ pub async fn follow(
     loop {
         let version = snapshots.latest_version();
         let wanted = match recorded(&snapshots.state, version) {
-            Ok(members) if members.is_empty() => configured.clone(),
-            Ok(members) if members.len() < fewest => {
-                tracing::warn!(
-                    recorded = members.len(),
-                    fewest,
-                    "the recorded storage membership is smaller than the write quorum; keeping the previous one"
-                );
-                set.addresses()
-            }
-            Ok(members) => members,
+            Ok(members) => wanted(members, &configured, set.membership(), fewest),
             Err(e) => {
                 tracing::warn!(error = %e, "reading the storage membership");
                 tokio::time::sleep(MEMBERSHIP_CHECK_INTERVAL).await;
@@ -132,6 +180,52 @@ pub async fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn members(ids: &[u64]) -> BTreeMap<u64, String> {
+        ids.iter()
+            .map(|&id| (id, format!("10.0.0.{id}:1")))
+            .collect()
+    }
+
+    #[test]
+    fn a_recorded_value_names_an_address_and_whether_it_drains() {
+        assert_eq!(
+            parse_value("127.0.0.1:7534"),
+            Some(("127.0.0.1:7534".into(), false))
+        );
+        let draining = member_value("127.0.0.1:7534", true);
+        assert_eq!(
+            parse_value(&draining),
+            Some(("127.0.0.1:7534".into(), true))
+        );
+        assert_eq!(
+            parse_value(&member_value("h:1", false)),
+            Some(("h:1".into(), false))
+        );
+        assert_eq!(parse_value(""), None);
+        assert_eq!(parse_value(DRAINING_MARK), None);
+        assert_eq!(parse_value("127.0.0.1:7534 leaving"), None);
+    }
+
+    #[test]
+    fn a_record_placing_on_fewer_members_than_the_quorum_is_not_taken() {
+        let present = Membership::active(members(&[1, 2, 3, 4, 5, 6]));
+        let file = members(&[1, 2, 3]);
+        let none = Membership::default();
+        assert_eq!(
+            wanted(none, &file, present.clone(), 5),
+            Membership::active(file.clone())
+        );
+        let mut draining_two = Membership::active(members(&[1, 2, 3, 4]));
+        draining_two.draining = members(&[5, 6]);
+        assert_eq!(wanted(draining_two, &file, present.clone(), 5), present);
+        let mut draining_one = Membership::active(members(&[1, 2, 3, 4, 5]));
+        draining_one.draining = members(&[6]);
+        assert_eq!(
+            wanted(draining_one.clone(), &file, present, 5),
+            draining_one
+        );
+    }
 
     #[test]
     fn storage_keys_sort_by_id_and_name_their_member_alone() {

@@ -4,7 +4,10 @@
 //!
 //! The members start as a member's file names them and follow the
 //! membership the log records (see [`crate::node::storage_members`]),
-//! through [`StorageSet::replace_members`].
+//! through [`StorageSet::replace_members`]. A *draining* member is being
+//! emptied before its removal: placement leaves it out (no new shards,
+//! and repair stores its shards at their new homes), while reads still
+//! ask it, after every other member, for what it holds.
 
 use crate::node::services::shards::MAX_CHECK_KEYS;
 use crate::node::services::shards::{message_of, shard_of};
@@ -97,6 +100,36 @@ pub enum StorageSetError {
     },
 }
 
+/// The storage members by id and peer address: those shards are placed
+/// on, and those being emptied (see the module's documentation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// Members placement uses.
+    pub active: BTreeMap<MemberId, String>,
+    /// Members still read from, never placed on.
+    pub draining: BTreeMap<MemberId, String>,
+}
+
+impl Membership {
+    /// Every member placement uses, none draining.
+    pub fn active(members: BTreeMap<MemberId, String>) -> Self {
+        Self {
+            active: members,
+            draining: BTreeMap::new(),
+        }
+    }
+
+    /// Whether no member is recorded at all.
+    pub fn is_empty(&self) -> bool {
+        self.active.is_empty() && self.draining.is_empty()
+    }
+
+    /// Every member's address, draining or not.
+    fn addresses(&self) -> impl Iterator<Item = (&MemberId, &String)> {
+        self.active.iter().chain(&self.draining)
+    }
+}
+
 /// The cluster's storage members, each with a client. Cheap to clone:
 /// clones share the members, which [`StorageSet::replace_members`] changes
 /// for all of them at once.
@@ -113,13 +146,20 @@ pub struct StorageSet {
 /// membership change never splits an operation between two memberships.
 #[derive(Default)]
 struct Members {
-    addrs: BTreeMap<MemberId, String>,
+    membership: Membership,
+    /// A client for every member, draining ones included.
     clients: BTreeMap<MemberId, ShardsClient<Channel>>,
 }
 
 impl Members {
+    /// The members placement uses: the homes and spares of every entry.
     fn ids(&self) -> BTreeSet<MemberId> {
-        self.clients.keys().copied().collect()
+        self.membership.active.keys().copied().collect()
+    }
+
+    /// The draining members, asked last by reads.
+    fn draining(&self) -> impl Iterator<Item = MemberId> + '_ {
+        self.membership.draining.keys().copied()
     }
 
     fn client(&self, id: MemberId) -> ShardsClient<Channel> {
@@ -147,23 +187,24 @@ fn shards_client(
         .max_encoding_message_size(limit))
 }
 
-/// Members for `addrs`, keeping the clients of `before` whose address did
-/// not change.
+/// Members for `membership`, keeping the clients of `before` whose
+/// address did not change.
 fn members_of(
-    addrs: &BTreeMap<MemberId, String>,
+    membership: &Membership,
     before: &Members,
     tls: &PeerTls,
 ) -> Result<Members, StorageSetError> {
+    let known: BTreeMap<&MemberId, &String> = before.membership.addresses().collect();
     let mut clients = BTreeMap::new();
-    for (&id, addr) in addrs {
-        let client = match before.addrs.get(&id) == Some(addr) {
+    for (&id, addr) in membership.addresses() {
+        let client = match known.get(&id) == Some(&addr) {
             true => before.client(id),
             false => shards_client(id, addr, tls)?,
         };
         clients.insert(id, client);
     }
     Ok(Members {
-        addrs: addrs.clone(),
+        membership: membership.clone(),
         clients,
     })
 }
@@ -184,12 +225,14 @@ pub fn write_quorum(data_shards: u16, parity_shards: u16, asked: Option<usize>) 
 }
 
 impl StorageSet {
-    /// Clients for `members` (id to peer address), over the cluster's TLS.
+    /// Clients for `members` (id to peer address, none draining), over the
+    /// cluster's TLS.
     pub fn connect(
         members: &BTreeMap<MemberId, String>,
         tls: &PeerTls,
     ) -> Result<Self, StorageSetError> {
-        let members = members_of(members, &Members::default(), tls)?;
+        let membership = Membership::active(members.clone());
+        let members = members_of(&membership, &Members::default(), tls)?;
         Ok(Self {
             members: Arc::new(RwLock::new(Arc::new(members))),
             tls: tls.clone(),
@@ -205,23 +248,25 @@ impl StorageSet {
             .clone()
     }
 
-    /// The members' ids and addresses now.
-    pub fn addresses(&self) -> BTreeMap<MemberId, String> {
-        self.members().addrs.clone()
+    /// The members now.
+    pub fn membership(&self) -> Membership {
+        self.members().membership.clone()
     }
 
-    /// Makes `addrs` the members, for every clone of this set (operations
-    /// in flight finish with the members they started with). Returns
-    /// whether anything changed.
-    pub fn replace_members(
-        &self,
-        addrs: &BTreeMap<MemberId, String>,
-    ) -> Result<bool, StorageSetError> {
+    /// The ids of the members placement uses now.
+    pub fn active_ids(&self) -> BTreeSet<MemberId> {
+        self.members().ids()
+    }
+
+    /// Makes `membership` the members, for every clone of this set
+    /// (operations in flight finish with the members they started with).
+    /// Returns whether anything changed.
+    pub fn replace_members(&self, membership: &Membership) -> Result<bool, StorageSetError> {
         let before = self.members();
-        if before.addrs == *addrs {
+        if before.membership == *membership {
             return Ok(false);
         }
-        let after = members_of(addrs, &before, &self.tls)?;
+        let after = members_of(membership, &before, &self.tls)?;
         *self.members.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(after);
         Ok(true)
     }
@@ -317,11 +362,13 @@ impl StorageSet {
         let needed = usize::from(geometry.data_shards);
         let mut found = fetch_from_homes(&snapshot, commitment, geometry, &homes).await;
         if found.shards.len() < needed {
-            // The spares first, then the homes again: a shard placed under
-            // another membership may sit on a home under another index.
+            // The spares first, then the homes again (a shard placed under
+            // another membership may sit on a home under another index),
+            // then the draining members, which still hold what they held.
             let mut others = placement::spares(commitment, &homes, &members);
             let mut seen = BTreeSet::new();
             others.extend(homes.iter().copied().filter(|home| seen.insert(*home)));
+            others.extend(snapshot.draining());
             fetch_from_spares(&snapshot, commitment, geometry, &others, &mut found).await;
         }
         if found.shards.len() < needed {
