@@ -456,11 +456,17 @@ async fn the_appends_of_one_transaction_share_their_receipt_lookups() {
         appended.expect("task").expect("append");
     }
     // Looking on its own, every append asked about once a poll while it
-    // waited: 529 lookups in one run before they shared, 39 after.
+    // waited: 529 lookups in one run before they shared (about 8 an
+    // append). Shared, a transaction is asked about once a poll: 40-44
+    // lookups for 10 transactions here when idle, 148 once on a loaded
+    // machine (slower blocks, more polls). The bound sits between, and the
+    // appends must have shared transactions for the count to mean sharing.
     let calls = proxy.receipt_calls.load(Ordering::Relaxed);
+    let sent = proxy.sent_transactions.load(Ordering::Relaxed);
+    assert!(sent < APPENDS, "{sent} transactions for {APPENDS} appends");
     assert!(
-        calls < APPENDS * 2,
-        "{calls} receipt lookups for {APPENDS} appends"
+        calls < APPENDS * 4,
+        "{calls} receipt lookups for {APPENDS} appends in {sent} transactions"
     );
     assert_eq!(seqs(&sequencer).await.len() as u64, APPENDS);
 }

@@ -20,6 +20,8 @@ pub struct SilentProxy {
     silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Requests relayed that ask for a transaction's receipt.
     pub receipt_calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Requests relayed that send a signed transaction.
+    pub sent_transactions: std::sync::Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -39,18 +41,20 @@ impl SilentProxy {
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let silent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = silent.clone();
-        let receipt_calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counter = receipt_calls.clone();
+        let counters = Counters::default();
+        let (receipt_calls, sent_transactions) =
+            (counters.receipts.clone(), counters.sends.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, flag, counter) = (upstream.clone(), flag.clone(), counter.clone());
-                tokio::spawn(async move { relay(client, &upstream, flag, counter).await });
+                let (upstream, flag, counters) = (upstream.clone(), flag.clone(), counters.clone());
+                tokio::spawn(async move { relay(client, &upstream, flag, counters).await });
             }
         });
         Self {
             url,
             silent,
             receipt_calls,
+            sent_transactions,
             task,
         }
     }
@@ -62,15 +66,27 @@ impl SilentProxy {
     }
 }
 
+/// What the proxy counts in the requests it relays.
+#[derive(Clone, Default)]
+struct Counters {
+    receipts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    sends: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// How many times `method` is named in `bytes`.
+fn named(bytes: &[u8], method: &[u8]) -> u64 {
+    bytes.windows(method.len()).filter(|w| *w == method).count() as u64
+}
+
 /// Relays one connection, dropping what the client sends while `silent`.
 async fn relay(
     client: tokio::net::TcpStream,
     upstream: &str,
     silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    receipt_calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    counters: Counters,
 ) {
+    use std::sync::atomic::Ordering::Relaxed;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    const RECEIPT: &[u8] = b"eth_getTransactionReceipt";
     let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
         return;
     };
@@ -85,11 +101,11 @@ async fn relay(
             if silent.load(std::sync::atomic::Ordering::SeqCst) {
                 continue;
             }
-            let asked = buffer[..read]
-                .windows(RECEIPT.len())
-                .filter(|w| *w == RECEIPT);
-            let asked = asked.count() as u64;
-            receipt_calls.fetch_add(asked, std::sync::atomic::Ordering::Relaxed);
+            let bytes = &buffer[..read];
+            let asked = named(bytes, b"eth_getTransactionReceipt");
+            counters.receipts.fetch_add(asked, Relaxed);
+            let sent = named(bytes, b"eth_sendRawTransaction");
+            counters.sends.fetch_add(sent, Relaxed);
             if server_write.write_all(&buffer[..read]).await.is_err() {
                 break;
             }
