@@ -24,7 +24,9 @@
 //!   that `ordo dev` runs on.
 //! - `journal` (feature `rocksdb`): a write-ahead journal of preallocated,
 //!   reused segments, which makes a `RocksLog` write durable with one
-//!   `fdatasync` on a file that does not grow.
+//!   `fdatasync` on a file that does not grow; `journaled` puts it in
+//!   front of any RocksDB database (`JournaledDb`: the shard store of
+//!   storage members, the raft voters' log store).
 //! - [`placement`]: which storage member holds which shard, a pure
 //!   function of the commitment and the members.
 //! - [`spread`]: [`SpreadShards`], whole entries whose shards live on a
@@ -52,6 +54,8 @@ pub mod io;
 pub mod joint;
 #[cfg(feature = "rocksdb")]
 pub mod journal;
+#[cfg(feature = "rocksdb")]
+pub mod journaled;
 pub mod limits;
 pub mod merkle;
 pub mod placement;

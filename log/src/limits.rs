@@ -58,6 +58,15 @@ pub const MAX_GROUP_COMMIT_BYTES: usize = 64 * 1024 * 1024;
 /// than a segment gets a segment of its own size.
 pub const DEFAULT_JOURNAL_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Bytes of each journal segment of a cluster member's stores (a storage
+/// member's shards, a voter's raft log). Smaller than the joint log's: a
+/// member holds a share of each entry (one shard, or a header), a cluster
+/// on one machine runs many members, and each member's journal is two
+/// segments on disk from its first start (zero-filled, then reused). A
+/// filled segment flushes the store's memtables, which at this size stay
+/// cheap.
+pub const MEMBER_JOURNAL_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Smallest journal segment a `RocksLog` accepts: small segments are for
 /// tests that want many rotations; below this each rotation would carry
 /// less than a few groups.

@@ -43,7 +43,8 @@
 
 use crate::header::EntryDescriptor;
 use crate::joint::JointLog;
-use crate::journal::{Journal, JournalError, MakeDurable, recover};
+use crate::journal::{Journal, JournalError, MakeDurable};
+use crate::journaled::{self, JournaledDbError, unlogged};
 use crate::limits::{
     DEFAULT_JOURNAL_SEGMENT_BYTES, MAX_GROUP_COMMIT_BYTES, MAX_GROUP_COMMIT_ENTRIES,
     MAX_READ_BATCH, MIN_JOURNAL_SEGMENT_BYTES,
@@ -141,13 +142,6 @@ fn journal_error(e: JournalError) -> SequencerError {
     }
 }
 
-/// Writes that skip RocksDB's write-ahead log: the journal has them.
-fn unlogged() -> rocksdb::WriteOptions {
-    let mut options = rocksdb::WriteOptions::default();
-    options.disable_wal(true);
-    options
-}
-
 fn open_db(path: &Path) -> Result<rocksdb::DB, SequencerError> {
     let mut options = rocksdb::Options::default();
     options.create_if_missing(true);
@@ -203,31 +197,23 @@ fn family<'a>(db: &'a rocksdb::DB, name: &str) -> &'a rocksdb::ColumnFamily {
         .unwrap_or_else(|| panic!("column family {name} is opened with the database"))
 }
 
-/// Flushes every family's memtables (atomically, see `open_db`) and waits:
+/// Flushes both families' memtables (atomically, see `open_db`) and waits:
 /// everything written before is then on disk without the journal.
 fn flush_all(db: &rocksdb::DB) -> Result<(), String> {
-    let mut wait = rocksdb::FlushOptions::default();
-    wait.set_wait(true);
-    let families = [family(db, SHARDS), family(db, HEADERS)];
-    db.flush_cfs_opt(&families, &wait)
-        .map_err(|e| e.into_string())
+    journaled::flush_all(db, &[SHARDS, HEADERS])
+}
+
+fn journaled_error(e: JournaledDbError) -> SequencerError {
+    match e {
+        JournaledDbError::Journal(e) => journal_error(e),
+        other => SequencerError::Io(other.to_string()),
+    }
 }
 
 /// Applies what the journal in `dir` holds to `db` and makes it durable;
 /// returns the segments found, for [`start_journal`] to remove.
 fn recover_journal(dir: &Path, db: &rocksdb::DB) -> Result<Vec<u64>, SequencerError> {
-    std::fs::create_dir_all(dir)?;
-    let recovered = recover(dir, |bytes| {
-        let batch = rocksdb::WriteBatch::from_data(bytes);
-        db.write_opt(batch, &unlogged())
-            .map_err(|e| e.into_string())
-    })
-    .map_err(journal_error)?;
-    if !recovered.segments.is_empty() {
-        flush_all(db).map_err(SequencerError::Io)?;
-    }
-    tracing::debug!(records = recovered.records, "journal recovered");
-    Ok(recovered.segments)
+    journaled::recover_into(dir, db, || flush_all(db)).map_err(journaled_error)
 }
 
 /// Starts the journal afresh after [`recover_journal`]; it retires
@@ -242,7 +228,7 @@ fn start_journal(
         Some(shared) => flush_all(&shared.db),
         None => Err("the log is closed".into()),
     });
-    Journal::start(dir, old, segment_bytes, make_durable).map_err(journal_error)
+    journaled::start_journal(dir, old, segment_bytes, make_durable).map_err(journaled_error)
 }
 
 fn seq_of_key(key: &[u8]) -> Result<u64, SequencerError> {

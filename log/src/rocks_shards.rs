@@ -1,50 +1,54 @@
 //! The shard store on RocksDB (feature `rocksdb`, on by default): every
-//! write synced before it returns.
+//! write journaled and synced before it returns ([`JournaledDb`]).
 
+use crate::journaled::{JournaledDb, JournaledDbError};
+use crate::limits::MEMBER_JOURNAL_SEGMENT_BYTES;
 use crate::shard_store::{ShardStore, StoreError, decode_value, encode_value, shard_key};
 use crate::{Hash, Shard};
 use std::path::Path;
 
 /// A shard store on RocksDB; every write is synced to disk before it returns.
+#[derive(Debug)]
 pub struct RocksShardStore {
-    db: rocksdb::DB,
-}
-
-impl std::fmt::Debug for RocksShardStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksShardStore")
-            .field("path", &self.db.path())
-            .finish()
-    }
+    db: JournaledDb,
 }
 
 fn backend(e: rocksdb::Error) -> StoreError {
     StoreError::Backend(e.into_string())
 }
 
+fn journaled(e: JournaledDbError) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
 impl RocksShardStore {
-    /// Opens (creating if needed) a store in directory `path`.
+    /// Opens (creating if needed) a store in directory `path`, with journal
+    /// segments of [`MEMBER_JOURNAL_SEGMENT_BYTES`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, MEMBER_JOURNAL_SEGMENT_BYTES)
+    }
+
+    /// Opens a store whose journal segments hold `segment_bytes` (tests use
+    /// small ones, to rotate often).
+    pub fn open_with(path: impl AsRef<Path>, segment_bytes: u64) -> Result<Self, StoreError> {
         let mut options = rocksdb::Options::default();
         options.create_if_missing(true);
         // Shard bytes are erasure-coded payload: mostly incompressible, so LZ4
         // (cheap when it fails) rather than zstd.
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // Logs written before the journal existed are still read on open; a
+        // crash can leave only their last batch incomplete.
+        options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
         let db = rocksdb::DB::open(&options, path).map_err(backend)?;
+        let db = JournaledDb::start(db, &[], segment_bytes).map_err(journaled)?;
         Ok(Self { db })
     }
 
     /// About how many shards the store holds (RocksDB's estimate: exact
     /// after a compaction, close otherwise), for reports and status.
     pub fn estimated_shards(&self) -> u64 {
-        let property = self.db.property_int_value("rocksdb.estimate-num-keys");
+        let property = self.db.db().property_int_value("rocksdb.estimate-num-keys");
         property.ok().flatten().unwrap_or(0)
-    }
-
-    fn synced() -> rocksdb::WriteOptions {
-        let mut options = rocksdb::WriteOptions::default();
-        options.set_sync(true);
-        options
     }
 }
 
@@ -58,12 +62,11 @@ impl ShardStore for RocksShardStore {
         for shard in shards {
             batch.put(shard_key(commitment, shard.index), encode_value(shard));
         }
-        self.db.write_opt(batch, &Self::synced()).map_err(backend)
+        self.db.write_synced(batch).map_err(journaled)
     }
 
     fn get(&self, commitment: &Hash, index: u16) -> Result<Option<Shard>, StoreError> {
-        let value = self
-            .db
+        let value = (self.db.db())
             .get_pinned(shard_key(commitment, index))
             .map_err(backend)?;
         value
@@ -72,24 +75,23 @@ impl ShardStore for RocksShardStore {
     }
 
     fn has(&self, commitment: &Hash, index: u16) -> Result<bool, StoreError> {
-        Ok(self
-            .db
+        Ok((self.db.db())
             .get_pinned(shard_key(commitment, index))
             .map_err(backend)?
             .is_some())
     }
 
     fn delete(&self, commitment: &Hash, index: u16) -> Result<(), StoreError> {
-        self.db
-            .delete_opt(shard_key(commitment, index), &Self::synced())
-            .map_err(backend)
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete(shard_key(commitment, index));
+        self.db.write_synced(batch).map_err(journaled)
     }
 
     fn list(&self, commitment: &Hash) -> Result<Vec<u16>, StoreError> {
         let start = shard_key(commitment, 0);
         let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
         let mut indices = Vec::new();
-        for item in self.db.iterator(mode) {
+        for item in self.db.db().iterator(mode) {
             let (key, _) = item.map_err(backend)?;
             if key.len() != 34 || key[..32] != commitment[..] {
                 break;

@@ -118,19 +118,43 @@ async fn acknowledged_joint_entries_survive_sigkill_whole() {
     .await;
 }
 
-/// Opens the joint log and reads back every entry below its tail: each
-/// acknowledged one must rebuild to the payload that was acknowledged.
+/// The shard store of a storage member, journaled with the smallest
+/// segments, beside a local sequencer: kills land before, during and after
+/// the store's retirements too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_entries_on_a_journaled_shard_store_survive_sigkill_whole() {
+    crash_cycles(&["split"], |dir, acks| async move {
+        let shards =
+            ordo_log::RocksShardStore::open_with(dir.join("shards"), MIN_JOURNAL_SEGMENT_BYTES)
+                .expect("the shard store reopens after SIGKILL");
+        let options = LocalSequencerOptions::default();
+        let headers = LocalSequencer::open(dir.join("headers"), options).expect("reopens");
+        let tail = headers.tail();
+        let reader = EntryReader::new(Arc::new(shards), Arc::new(headers));
+        check_entries(&reader, tail, &acks).await;
+    })
+    .await;
+}
+
+/// Opens the joint log and reads back every entry below its tail.
 async fn check_joint_log(dir: &std::path::Path, acks: &Acks) {
     let options = RocksLogOptions {
         journal_segment_bytes: MIN_JOURNAL_SEGMENT_BYTES,
         ..RocksLogOptions::default()
     };
     let log = Arc::new(RocksLog::open(dir, options).expect("reopens after SIGKILL"));
-    let tail = log.tail();
+    let reader = EntryReader::new(log.clone(), log.clone());
+    check_entries(&reader, log.tail(), acks).await;
+    drop(reader);
+    log.close();
+}
+
+/// Reads back every entry below the tail: each acknowledged one must
+/// rebuild, every shard good, to the payload that was acknowledged.
+async fn check_entries(reader: &EntryReader, tail: u64, acks: &Acks) {
     if let Some((&last, _)) = acks.last_key_value() {
         assert!(tail > last, "acknowledged seq {last} lost: tail is {tail}");
     }
-    let reader = EntryReader::new(log.clone(), log.clone());
     for seq in 0..tail {
         let (header, read) = reader
             .read(seq)
@@ -149,8 +173,6 @@ async fn check_joint_log(dir: &std::path::Path, acks: &Acks) {
             );
         }
     }
-    drop(reader);
-    log.close();
 }
 
 /// Opens the log and checks it against every ack so far.

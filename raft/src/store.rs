@@ -12,12 +12,15 @@
 //! - `machine`: the state machine's position (last applied log id,
 //!   membership, next seq) and the current snapshot.
 //!
-//! Durability: raft's log appends, votes and truncations are written with
-//! a sync before openraft is told they are done. The state machine's writes
-//! are not synced: they are a function of the committed raft log, which is,
-//! and openraft re-applies the entries after the machine's stored position
-//! when it starts. One instance keeps the two in one write-ahead log, so a
-//! synced raft write also makes every earlier machine write durable.
+//! Durability: raft's log appends, votes, truncations and snapshots are
+//! synced through the database's journal ([`ordo_log::journaled`]: one
+//! `fdatasync` on a file that never grows) before openraft is told they are
+//! done. The state machine's writes take no log at all: they are a function
+//! of the committed raft log, and openraft re-applies the entries after the
+//! machine's stored position when it starts. Flushes are atomic across the
+//! families, so the machine's position and its headers reach the disk
+//! together, and a snapshot is stored only after a flush has made the
+//! machine state it covers durable (the log below it is purged next).
 
 use crate::types::{Assigned, HeaderBatch, Node, NodeId, TypeConfig};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
@@ -25,6 +28,8 @@ use openraft::{
     AnyError, Entry, EntryPayload, LogId, OptionalSend, RaftLogReader, RaftSnapshotBuilder,
     SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
 };
+use ordo_log::journaled::JournaledDb;
+use ordo_log::limits::MEMBER_JOURNAL_SEGMENT_BYTES;
 use ordo_log::{EntryHeader, WriteFault};
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
@@ -66,7 +71,7 @@ pub enum OpenError {
 
 /// The RocksDB instance shared by the log store and the state machine.
 pub(crate) struct RaftDb {
-    db: rocksdb::DB,
+    db: JournaledDb,
     fault: Option<Arc<WriteFault>>,
 }
 
@@ -83,24 +88,33 @@ impl RaftDb {
         let mut options = rocksdb::Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        // A write cut short by a crash was never acknowledged: drop it.
+        // Logs written before the journal existed are still read on open; a
+        // write cut short by a crash was never acknowledged: drop it.
         options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
-        let db = rocksdb::DB::open_cf(&options, path, COLUMNS).map_err(|e| OpenError::Rocks {
+        // Unlogged machine writes reach the disk only by flushes: every
+        // family at once, so a position never lands without its headers.
+        options.set_atomic_flush(true);
+        let failed = |reason: String| OpenError::Rocks {
             path: path.display().to_string(),
-            reason: e.into_string(),
-        })?;
+            reason,
+        };
+        let db =
+            rocksdb::DB::open_cf(&options, path, COLUMNS).map_err(|e| failed(e.into_string()))?;
+        let db = JournaledDb::start(db, &COLUMNS, MEMBER_JOURNAL_SEGMENT_BYTES)
+            .map_err(|e| failed(e.to_string()))?;
         Ok(Self { db, fault })
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         // Every column is created at open.
         self.db
+            .db()
             .cf_handle(name)
             .expect("column family created at open")
     }
 
     fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, AnyError> {
-        self.db.get_cf(self.cf(cf), key).map_err(io_error)
+        self.db.db().get_cf(self.cf(cf), key).map_err(io_error)
     }
 
     fn get_decoded<T: for<'de> Deserialize<'de>>(
@@ -114,14 +128,21 @@ impl RaftDb {
         }
     }
 
-    /// Writes `batch`, synced when `sync`. The armed fault, if any, fails it.
+    /// Writes `batch`: journaled and synced when `sync`, else unlogged
+    /// (see the module's documentation). The armed fault, if any, fails it.
     fn write(&self, batch: rocksdb::WriteBatch, sync: bool) -> Result<(), AnyError> {
         if self.fault.as_ref().is_some_and(|fault| fault.take()) {
             return Err(io_error("injected write fault"));
         }
-        let mut options = rocksdb::WriteOptions::default();
-        options.set_sync(sync);
-        self.db.write_opt(batch, &options).map_err(io_error)
+        match sync {
+            true => self.db.write_synced(batch).map_err(io_error),
+            false => self.db.write_unlogged(batch).map_err(io_error),
+        }
+    }
+
+    /// Makes every write so far durable, unlogged ones included.
+    fn flush(&self) -> Result<(), AnyError> {
+        self.db.flush().map_err(io_error)
     }
 
     fn put(
@@ -144,7 +165,7 @@ impl RaftDb {
         start: &[u8],
         mut keep: impl FnMut(&[u8], &[u8]) -> Result<bool, AnyError>,
     ) -> Result<(), AnyError> {
-        let mut iter = self.db.raw_iterator_cf(self.cf(cf));
+        let mut iter = self.db.db().raw_iterator_cf(self.cf(cf));
         iter.seek(start);
         while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
             if !keep(key, value)? {
@@ -206,7 +227,7 @@ pub struct LogStore {
 
 impl LogStore {
     fn last_entry_id(&self) -> Result<Option<LogId<NodeId>>, AnyError> {
-        let mut iter = self.db.db.raw_iterator_cf(self.db.cf(CF_LOG));
+        let mut iter = self.db.db.db().raw_iterator_cf(self.db.cf(CF_LOG));
         iter.seek_to_last();
         match iter.value() {
             Some(bytes) => {
@@ -604,6 +625,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             meta: meta.clone(),
             body,
         };
+        // The log below this snapshot may be purged once it is stored: the
+        // machine state it covers must be on disk first.
+        self.db
+            .flush()
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), e))?;
         self.db
             .put(CF_MACHINE, SNAPSHOT_KEY, &stored, true)
             .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), e))?;

@@ -83,14 +83,37 @@ pub const SYSTEM_STREAM: StreamId = *b"ordo/system-stream/v1\0\0\0\0\0\0\0\0\0\0
 
 /// Where the keys recording a cluster's storage members start in the
 /// [`SYSTEM_STREAM`]: `PREFIX` then the member id as 20 decimal digits,
-/// valued with the member's peer address. The log's admins write them.
+/// valued with the member's peer address (and [`STORAGE_MEMBER_DRAINING`]
+/// while it is being emptied). The log's admins write them.
 pub const STORAGE_MEMBER_PREFIX: &[u8] = b"cluster/storage/";
+
+/// What follows a draining storage member's address in its recorded value.
+pub const STORAGE_MEMBER_DRAINING: &str = " draining";
 
 /// The key recording storage member `id` (keys sort by id).
 pub fn storage_member_key(id: u64) -> Vec<u8> {
     let mut key = STORAGE_MEMBER_PREFIX.to_vec();
     key.extend_from_slice(format!("{id:020}").as_bytes());
     key
+}
+
+/// The recorded value of a storage member at `addr`, draining or not.
+pub fn storage_member_value(addr: &str, draining: bool) -> String {
+    match draining {
+        true => format!("{addr}{STORAGE_MEMBER_DRAINING}"),
+        false => addr.to_string(),
+    }
+}
+
+/// A recorded storage member's value: its address and whether it drains;
+/// `None` for a value that names no address.
+pub fn parse_storage_member_value(value: &str) -> Option<(String, bool)> {
+    let (addr, draining) = match value.strip_suffix(STORAGE_MEMBER_DRAINING) {
+        Some(addr) => (addr, true),
+        None => (value, false),
+    };
+    let valid = !addr.is_empty() && !addr.contains(char::is_whitespace);
+    valid.then(|| (addr.to_string(), draining))
 }
 
 /// Most gateways a genesis record may name.
@@ -487,6 +510,22 @@ impl Genesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_storage_member_value_names_an_address_and_whether_it_drains() {
+        let parse = parse_storage_member_value;
+        assert_eq!(
+            parse("127.0.0.1:7534"),
+            Some(("127.0.0.1:7534".into(), false))
+        );
+        let draining = storage_member_value("127.0.0.1:7534", true);
+        assert_eq!(parse(&draining), Some(("127.0.0.1:7534".into(), true)));
+        let active = storage_member_value("h:1", false);
+        assert_eq!(parse(&active), Some(("h:1".into(), false)));
+        assert_eq!(parse(""), None);
+        assert_eq!(parse(STORAGE_MEMBER_DRAINING), None);
+        assert_eq!(parse("127.0.0.1:7534 leaving"), None);
+    }
     use crate::testkit::{blank, signed, signing_key, txn_id};
 
     fn items() -> Vec<Item> {

@@ -3,7 +3,6 @@
 //! peer addresses; membership changes go to the leader (a member that is
 //! not the leader names it, and the command asks there once).
 
-use crate::node::storage_members;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
@@ -258,13 +257,13 @@ async fn record_storage(args: StorageArgs) -> anyhow::Result<()> {
         StorageChange::Add { id, addr } => {
             addr.parse::<std::net::SocketAddr>()
                 .with_context(|| format!("storage member address {addr:?}"))?;
-            let value = storage_members::member_value(addr, false);
+            let value = ordo_txn::attest::storage_member_value(addr, false);
             let version = write_member(&client, &key, *id, Expect::Any, Some(value)).await?;
             println!("storage member {id} at {addr} recorded at version {version}");
         }
         StorageChange::Drain { id } => {
             let addr = recorded_address(&client, *id).await?.0;
-            let value = storage_members::member_value(&addr, true);
+            let value = ordo_txn::attest::storage_member_value(&addr, true);
             let version = write_member(&client, &key, *id, Expect::Recorded, Some(value)).await?;
             println!(
                 "storage member {id} draining from version {version}: repair moves its shards; remove it once `ordo cluster storage remove --id {id}` agrees"
@@ -297,13 +296,13 @@ enum Expect {
 
 /// The address storage member `id` is recorded at, and whether it drains.
 async fn recorded_address(client: &ordo_client::Client, id: u64) -> anyhow::Result<(String, bool)> {
-    let key = storage_members::storage_key(id);
+    let key = ordo_txn::attest::storage_member_key(id);
     let value = client.get(ordo_txn::attest::SYSTEM_STREAM, &key).await?;
     let Some(value) = value else {
         bail!("storage member {id} is not recorded in the log");
     };
     let text = String::from_utf8_lossy(&value);
-    storage_members::parse_value(&text)
+    ordo_txn::attest::parse_storage_member_value(&text)
         .with_context(|| format!("storage member {id}'s record {text:?} names no address"))
 }
 
@@ -319,13 +318,15 @@ async fn write_member(
 ) -> anyhow::Result<u64> {
     use ordo_client::ClientError;
     use ordo_txn::attest::SYSTEM_STREAM;
-    let member_key = storage_members::storage_key(id);
+    let member_key = ordo_txn::attest::storage_member_key(id);
     let (_, version) = client
         .transact(key, async |tx| {
             let now = tx.get(SYSTEM_STREAM, &member_key).await?;
             let draining = now
                 .as_deref()
-                .and_then(|v| storage_members::parse_value(&String::from_utf8_lossy(v)))
+                .and_then(|v| {
+                    ordo_txn::attest::parse_storage_member_value(&String::from_utf8_lossy(v))
+                })
                 .map(|(_, draining)| draining);
             let expected = match expect {
                 Expect::Any => true,

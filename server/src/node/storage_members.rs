@@ -2,7 +2,7 @@
 //!
 //! Keys `cluster/storage/ID` (the id as 20 decimal digits, so keys sort by
 //! id) in the log's system stream, each valued with the member's peer
-//! address, followed by [`DRAINING_MARK`] while the member is being
+//! address, followed by ` draining` while the member is being
 //! emptied. The log's admin writes them with ordinary transactions (`ordo
 //! cluster storage add|drain|remove`): replay already lets only the
 //! system stream's admins and writers write there, and every replica reads
@@ -33,7 +33,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use ordo_txn::attest::{
-    STORAGE_MEMBER_PREFIX as STORAGE_PREFIX, storage_member_key as storage_key,
+    STORAGE_MEMBER_PREFIX as STORAGE_PREFIX, parse_storage_member_value as parse_value,
+    storage_member_key as storage_key,
 };
 
 /// Most recorded storage members read (placement's own limit).
@@ -41,28 +42,6 @@ pub const MAX_RECORDED_STORAGE_MEMBERS: usize = ordo_log::placement::MAX_STORAGE
 
 /// Longest a replica's applied entries go unchecked for a membership change.
 pub const MEMBERSHIP_CHECK_INTERVAL: Duration = Duration::from_millis(200);
-
-/// What follows a draining member's address in its recorded value.
-pub const DRAINING_MARK: &str = " draining";
-
-/// The recorded value of a member at `addr`, draining or not.
-pub fn member_value(addr: &str, draining: bool) -> String {
-    match draining {
-        true => format!("{addr}{DRAINING_MARK}"),
-        false => addr.to_string(),
-    }
-}
-
-/// A recorded value: the member's address and whether it drains. `None`
-/// for a value that names no address.
-pub fn parse_value(value: &str) -> Option<(String, bool)> {
-    let (addr, draining) = match value.strip_suffix(DRAINING_MARK) {
-        Some(addr) => (addr, true),
-        None => (value, false),
-    };
-    let valid = !addr.is_empty() && !addr.contains(char::is_whitespace);
-    valid.then(|| (addr.to_string(), draining))
-}
 
 /// The member id a storage key names, if it is one.
 fn member_of(key: &[u8]) -> Option<u64> {
@@ -185,26 +164,6 @@ mod tests {
         ids.iter()
             .map(|&id| (id, format!("10.0.0.{id}:1")))
             .collect()
-    }
-
-    #[test]
-    fn a_recorded_value_names_an_address_and_whether_it_drains() {
-        assert_eq!(
-            parse_value("127.0.0.1:7534"),
-            Some(("127.0.0.1:7534".into(), false))
-        );
-        let draining = member_value("127.0.0.1:7534", true);
-        assert_eq!(
-            parse_value(&draining),
-            Some(("127.0.0.1:7534".into(), true))
-        );
-        assert_eq!(
-            parse_value(&member_value("h:1", false)),
-            Some(("h:1".into(), false))
-        );
-        assert_eq!(parse_value(""), None);
-        assert_eq!(parse_value(DRAINING_MARK), None);
-        assert_eq!(parse_value("127.0.0.1:7534 leaving"), None);
     }
 
     #[test]
