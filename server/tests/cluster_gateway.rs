@@ -834,6 +834,13 @@ async fn a_storage_member_is_removed_only_once_drained_and_repair_has_moved_its_
     written.extend(write_through(&client, &owner, stream, "after", 5).await);
     let replica = replica_agreeing_with(9, dir.path(), &log[..6], &gateway).await;
     assert_serves(&replica, stream, &written).await;
+
+    // Six are left for 4+2 at the default quorum of five: one more may
+    // drain, a second would leave too few to place on.
+    let (drained, said) = run(&["drain", "--id", "6"]);
+    assert!(drained, "{said}");
+    let (drained, said) = run(&["drain", "--id", "5"]);
+    assert!(!drained && said.contains("leaves 4 members"), "{said}");
     drop(client);
     for mut member in [replica, gateway] {
         member.stop();

@@ -130,6 +130,12 @@ pub enum StorageChange {
         /// The member's id.
         #[arg(long)]
         id: u64,
+        /// Drain it even if fewer members than the default write quorum
+        /// (k+m-1 of the gateway's coding) would be left to place on
+        /// (members then keep the present membership until more are
+        /// recorded).
+        #[arg(long)]
+        force: bool,
     },
     /// Remove drained storage member ID, once a repair role reports every
     /// entry at home without it (read from the voters: `--peer`,
@@ -261,8 +267,11 @@ async fn record_storage(args: StorageArgs) -> anyhow::Result<()> {
             let version = write_member(&client, &key, *id, Expect::Any, Some(value)).await?;
             println!("storage member {id} at {addr} recorded at version {version}");
         }
-        StorageChange::Drain { id } => {
+        StorageChange::Drain { id, force } => {
             let addr = recorded_address(&client, *id).await?.0;
+            if !force {
+                check_enough_left(&client, *id).await?;
+            }
             let value = ordo_txn::attest::storage_member_value(&addr, true);
             let version = write_member(&client, &key, *id, Expect::Recorded, Some(value)).await?;
             println!(
@@ -282,6 +291,34 @@ async fn record_storage(args: StorageArgs) -> anyhow::Result<()> {
             let version = write_member(&client, &key, *id, Expect::Draining, None).await?;
             println!("storage member {id} removed at version {version}");
         }
+    }
+    Ok(())
+}
+
+/// Most storage member records `drain` reads (placement's own limit).
+const MAX_STORAGE_RECORDS: u32 = 1024;
+
+/// Refuses a drain of `id` that would leave fewer members to place on
+/// than the gateway's default write quorum: members would not take the
+/// record, and `remove` would wait for a repair that never moves the
+/// member's shards.
+async fn check_enough_left(client: &ordo_client::Client, id: u64) -> anyhow::Result<()> {
+    use ordo_txn::attest::{STORAGE_MEMBER_PREFIX, SYSTEM_STREAM, parse_storage_member_value};
+    let status = client.status().await?;
+    let (k, m) = (status.data_shards as usize, status.parity_shards as usize);
+    let quorum = (k + m).saturating_sub(1).max(k + 1);
+    let records =
+        (client.scan_prefix(SYSTEM_STREAM, STORAGE_MEMBER_PREFIX, MAX_STORAGE_RECORDS)).await?;
+    let mine = ordo_txn::attest::storage_member_key(id);
+    let left = (records.iter())
+        .filter(|row| row.key != mine)
+        .filter_map(|row| parse_storage_member_value(&String::from_utf8_lossy(&row.value)))
+        .filter(|(_, draining)| !draining)
+        .count();
+    if left < quorum {
+        bail!(
+            "draining storage member {id} leaves {left} members to place shards on, fewer than the write quorum of {quorum} for {k}+{m} coding: members would keep the present membership; record another member first, or --force"
+        );
     }
     Ok(())
 }
