@@ -750,6 +750,15 @@ fn print_reports(reports: &[ReportJson]) {
             shown(r.under_replicated),
         );
     }
+    for r in reports.iter().filter(|r| r.repair_passes.is_some()) {
+        let homes: Vec<String> = r.repair_homes.iter().map(u64::to_string).collect();
+        println!(
+            "repair on member {}: places shards on {}; every entry below {} at home",
+            r.id,
+            homes.join(","),
+            shown(r.repair_settled_below)
+        );
+    }
 }
 
 /// Every raft member's view, and the reports they hold.

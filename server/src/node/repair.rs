@@ -209,13 +209,15 @@ impl Repair {
     }
 
     /// Records what this pass settled. A pass during which the membership
-    /// changed settled nothing under the new one: the next pass sweeps
-    /// again.
+    /// changed settled nothing under the new one (the next pass sweeps
+    /// again), and neither did one that left a member's state unknown (it
+    /// did not answer, or a second look at it failed).
     fn record_settled(&self) {
         let homes: BTreeSet<MemberId> = self.looks.keys().copied().collect();
         let unchanged = self.storage.active_ids() == homes;
+        let all_known = self.looks.values().all(Option::is_some);
         let first_missing = self.missing.keys().next().copied();
-        let below = match unchanged {
+        let below = match unchanged && all_known {
             true => first_missing.map_or(self.checked, |seq| seq.min(self.checked)),
             false => 0,
         };
