@@ -112,16 +112,15 @@ pub fn wanted(
     if recorded.is_empty() {
         return Membership::active(configured.clone());
     }
-    if recorded.active.len() < fewest {
-        tracing::warn!(
-            recorded = recorded.active.len(),
-            draining = recorded.draining.len(),
-            fewest,
-            "the recorded storage membership places on fewer members than the write quorum; keeping the present one"
-        );
+    if too_small(&recorded, fewest) {
         return present;
     }
     recorded
+}
+
+/// Whether `recorded` names members but places on fewer than `fewest`.
+fn too_small(recorded: &Membership, fewest: usize) -> bool {
+    !recorded.is_empty() && recorded.active.len() < fewest
 }
 
 /// Keeps `set`'s members those the replica behind `snapshots` has applied
@@ -134,10 +133,25 @@ pub async fn follow(
     fewest: usize,
 ) {
     let mut applied = snapshots.applied.clone();
+    // The last record not taken, so that it is reported once, not on every
+    // check while it stands.
+    let mut passed_over: Option<Membership> = None;
     loop {
         let version = snapshots.latest_version();
         let wanted = match recorded(&snapshots.state, version) {
-            Ok(members) => wanted(members, &configured, set.membership(), fewest),
+            Ok(members) => {
+                if too_small(&members, fewest) && passed_over.as_ref() != Some(&members) {
+                    tracing::warn!(
+                        recorded = members.active.len(),
+                        draining = members.draining.len(),
+                        fewest,
+                        version,
+                        "the recorded storage membership places on fewer members than the write quorum; keeping the present one"
+                    );
+                    passed_over = Some(members.clone());
+                }
+                wanted(members, &configured, set.membership(), fewest)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "reading the storage membership");
                 tokio::time::sleep(MEMBERSHIP_CHECK_INTERVAL).await;
