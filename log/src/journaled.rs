@@ -102,10 +102,16 @@ pub(crate) fn start_journal(
     segment_bytes: u64,
     make_durable: MakeDurable,
 ) -> Result<Journal, JournaledDbError> {
-    if segment_bytes < crate::limits::MIN_JOURNAL_SEGMENT_BYTES {
-        return Err(JournaledDbError::SegmentTooSmall(segment_bytes));
-    }
     Ok(Journal::start(dir, old, segment_bytes, make_durable)?)
+}
+
+/// Refuses segments below [`crate::limits::MIN_JOURNAL_SEGMENT_BYTES`];
+/// checked before anything is opened or recovered.
+pub(crate) fn check_segment_bytes(segment_bytes: u64) -> Result<(), JournaledDbError> {
+    match segment_bytes < crate::limits::MIN_JOURNAL_SEGMENT_BYTES {
+        true => Err(JournaledDbError::SegmentTooSmall(segment_bytes)),
+        false => Ok(()),
+    }
 }
 
 /// The journal and whether a write through it failed.
@@ -140,6 +146,7 @@ impl JournaledDb {
         families: &'static [&'static str],
         segment_bytes: u64,
     ) -> Result<Self, JournaledDbError> {
+        check_segment_bytes(segment_bytes)?;
         let dir = db.path().join(JOURNAL_DIR);
         let old = recover_into(&dir, &db, || flush_all(&db, families))?;
         let db = Arc::new(db);

@@ -46,8 +46,7 @@ use crate::joint::JointLog;
 use crate::journal::{Journal, JournalError, MakeDurable};
 use crate::journaled::{self, JournaledDbError, unlogged};
 use crate::limits::{
-    DEFAULT_JOURNAL_SEGMENT_BYTES, MAX_GROUP_COMMIT_BYTES, MAX_GROUP_COMMIT_ENTRIES,
-    MAX_READ_BATCH, MIN_JOURNAL_SEGMENT_BYTES,
+    DEFAULT_JOURNAL_SEGMENT_BYTES, MAX_GROUP_COMMIT_BYTES, MAX_GROUP_COMMIT_ENTRIES, MAX_READ_BATCH,
 };
 use crate::sequencer::writer_thread::{WriterThread, wait_beyond};
 use crate::sequencer::{Sequencer, SequencerError, WriteFault};
@@ -69,7 +68,7 @@ pub struct RocksLogOptions {
     /// A switch that fails the next group write, for the conformance
     /// suite's failure checks; `None` on real nodes.
     pub write_fault: Option<Arc<WriteFault>>,
-    /// Bytes of each journal segment, at least [`MIN_JOURNAL_SEGMENT_BYTES`];
+    /// Bytes of each journal segment, at least [`crate::limits::MIN_JOURNAL_SEGMENT_BYTES`];
     /// [`DEFAULT_JOURNAL_SEGMENT_BYTES`] unless a test wants rotations.
     pub journal_segment_bytes: u64,
 }
@@ -253,12 +252,7 @@ impl RocksLog {
     /// writer thread. Fails with `Locked` if another process holds it.
     pub fn open(path: impl AsRef<Path>, options: RocksLogOptions) -> Result<Self, SequencerError> {
         let path = path.as_ref().to_path_buf();
-        if options.journal_segment_bytes < MIN_JOURNAL_SEGMENT_BYTES {
-            return Err(SequencerError::Io(format!(
-                "journal segments of {} bytes are below the minimum of {MIN_JOURNAL_SEGMENT_BYTES}",
-                options.journal_segment_bytes
-            )));
-        }
+        journaled::check_segment_bytes(options.journal_segment_bytes).map_err(journaled_error)?;
         let db = open_db(&path)?;
         let journal_dir = path.join(JOURNAL_DIR);
         let old_segments = recover_journal(&journal_dir, &db)?;

@@ -10,14 +10,21 @@ fn in_memory_store_conforms() {
     conformance::shard_store(MemShardStore::new);
 }
 
-#[test]
-fn rocksdb_store_conforms() {
+/// Runs the suite over RocksDB stores with journal segments of
+/// `segment_bytes`, each in a fresh directory.
+fn rocksdb_conforms_with(segment_bytes: u64) {
     let root = tempfile::tempdir().expect("temp dir");
     let counter = std::cell::Cell::new(0);
     conformance::shard_store(|| {
         counter.set(counter.get() + 1);
-        RocksShardStore::open(root.path().join(counter.get().to_string())).expect("opens")
+        let path = root.path().join(counter.get().to_string());
+        RocksShardStore::open_with(path, segment_bytes).expect("opens")
     });
+}
+
+#[test]
+fn rocksdb_store_conforms() {
+    rocksdb_conforms_with(ordo_log::limits::MEMBER_JOURNAL_SEGMENT_BYTES);
 }
 
 #[test]
@@ -41,13 +48,7 @@ fn rocksdb_store_keeps_shards_across_reopen() {
 
 #[test]
 fn rocksdb_store_conforms_while_its_journal_rotates() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let counter = std::cell::Cell::new(0);
-    conformance::shard_store(|| {
-        counter.set(counter.get() + 1);
-        let path = root.path().join(counter.get().to_string());
-        RocksShardStore::open_with(path, MIN_JOURNAL_SEGMENT_BYTES).expect("opens")
-    });
+    rocksdb_conforms_with(MIN_JOURNAL_SEGMENT_BYTES);
 }
 
 /// Entries of three shards from 2+1 coding, each about `len` bytes.

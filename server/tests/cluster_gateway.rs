@@ -610,11 +610,7 @@ async fn wait_for_status_reports(
     storage: u64,
     replicas: &[u64],
 ) {
-    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
-    loop {
-        let status = cluster_status(voter, dir);
-        let reported = status["reported"].as_array().unwrap().clone();
-        let of = |id: u64| reported.iter().find(|r| r["id"] == id).cloned();
+    wait_for_reports(voter, dir, |of| {
         let stores =
             (1..=storage).all(|id| of(id).is_some_and(|r| r["shards_held"].as_u64() > Some(0)));
         let repaired = of(1)
@@ -622,7 +618,27 @@ async fn wait_for_status_reports(
         let caught_up = replicas.iter().all(|&id| {
             of(id).is_some_and(|r| r["replica_lag"] == 0 && r["client_addr"].is_string())
         });
-        if stores && repaired && caught_up {
+        stores && repaired && caught_up
+    })
+    .await;
+}
+
+/// A member's report, by id, in `ordo cluster status --json`.
+type ReportOf<'a> = &'a dyn Fn(u64) -> Option<serde_json::Value>;
+
+/// Asks `voter` for `ordo cluster status` until `done` holds of the
+/// reports, within [`CATCH_UP_BOUND`].
+async fn wait_for_reports(
+    voter: &MemberProcess,
+    dir: &std::path::Path,
+    done: impl Fn(ReportOf<'_>) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
+    loop {
+        let status = cluster_status(voter, dir);
+        let reported = status["reported"].as_array().unwrap().clone();
+        let of = |id: u64| reported.iter().find(|r| r["id"] == id).cloned();
+        if done(&of) {
             return;
         }
         assert!(
@@ -739,20 +755,11 @@ fn storage_command(
 
 /// Waits until member 1's repair reports placing shards on `homes`.
 async fn wait_repair_homes(voter: &MemberProcess, dir: &std::path::Path, homes: &[u64]) {
-    let deadline = tokio::time::Instant::now() + CATCH_UP_BOUND;
-    loop {
-        let status = cluster_status(voter, dir);
-        let reported = status["reported"].as_array().unwrap().clone();
-        let repair = reported.iter().find(|r| r["id"] == 1);
-        if repair.is_some_and(|r| r["repair_homes"] == serde_json::json!(homes)) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "repair never placed on {homes:?}: {status:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let homes = serde_json::json!(homes);
+    wait_for_reports(voter, dir, |of| {
+        of(1).is_some_and(|r| r["repair_homes"] == homes)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -306,7 +306,10 @@ async fn check_enough_left(client: &ordo_client::Client, id: u64) -> anyhow::Res
     use ordo_txn::attest::{STORAGE_MEMBER_PREFIX, SYSTEM_STREAM, parse_storage_member_value};
     let status = client.status().await?;
     let (k, m) = (status.data_shards as usize, status.parity_shards as usize);
-    let quorum = (k + m).saturating_sub(1).max(k + 1);
+    // The gateway's default write quorum (`storage_set::write_quorum`,
+    // which this client-side command may not import): every shard but
+    // one, never below k+1 nor above k+m.
+    let quorum = (k + m).saturating_sub(1).max(k + 1).min(k + m);
     let records =
         (client.scan_prefix(SYSTEM_STREAM, STORAGE_MEMBER_PREFIX, MAX_STORAGE_RECORDS)).await?;
     let mine = ordo_txn::attest::storage_member_key(id);

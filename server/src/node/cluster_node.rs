@@ -73,7 +73,6 @@ use crate::node::config::{ConfigError, load_with};
 use crate::node::repair::RepairCounters;
 use crate::node::services::attest::AttestService;
 use crate::node::services::shards::{ShardCounters, ShardService};
-use crate::node::storage_set::StorageSet;
 use anyhow::Context;
 use ordo_log::RocksShardStore;
 use ordo_proto::cluster::v1::attest_server::AttestServer;
@@ -610,17 +609,6 @@ fn render_raft(out: &mut String, voter: &RaftSequencer) {
     );
 }
 
-/// Starts the repair role over what the member's replica follows: the
-/// storage members as the log records them (draining ones included as
-/// sources), ordered by the replica's own sequencer (raft voters or a
-/// chain).
-fn start_repair(
-    counters: Arc<RepairCounters>,
-    (set, sequencer): (StorageSet, Arc<dyn ordo_log::Sequencer>),
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(crate::node::repair::run(sequencer, set, counters))
-}
-
 /// The client roles' metrics page, once they have started.
 type LatePage = Arc<std::sync::OnceLock<Arc<dyn Fn() -> String + Send + Sync>>>;
 
@@ -752,7 +740,11 @@ async fn serve_until_stopped(
         .map(|client| (client.storage_set(), client.sequencer()));
     let repairer = (roles.repair.as_ref())
         .zip(followed)
-        .map(|(counters, followed)| start_repair(counters.clone(), followed));
+        .map(|(counters, (set, sequencer))| {
+            // Repair follows what the replica follows: the storage members as
+            // the log records them, ordered by the replica's own sequencer.
+            tokio::spawn(crate::node::repair::run(sequencer, set, counters.clone()))
+        });
     let reporter = tokio::spawn(crate::node::reporter::run(
         sources,
         config.sequencers.clone(),
