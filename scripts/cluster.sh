@@ -26,6 +26,9 @@ write_config() {
   {
     printf 'id = %d\ndata_dir = "%s/n%d"\npeer_listen = "%s"\n' "$id" "$DIR" "$id" "$(addr "$id")"
     printf 'roles = [%s]\ntls_dir = "%s/certs"\nmetrics_listen = "127.0.0.1:%d"\n' "$roles" "$DIR" $((7540 + id))
+    # Eight members share this machine's cores: one runtime thread each
+    # wakes less than one per core each (MAX_RUNTIME_WORKERS says why).
+    printf 'runtime_workers = 1\n'
     if [ "$id" -gt $STORAGE ]; then
       printf 'listen = "127.0.0.1:%d"\n' $((7550 + id - STORAGE))
     fi

@@ -110,38 +110,51 @@ pub struct DevArgs {
     pub mine_cpu_share: f64,
 }
 
+/// The multi-threaded runtime every command runs on: `workers` threads,
+/// or one per core.
+fn async_runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers);
+    }
+    builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 /// Runs a parsed command line to completion.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     init_tracing(&cli.log_level)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    // A member's file may size its runtime; every other command runs on
+    // the default one, built when the command needs it.
+    let runtime = || async_runtime(None);
     match cli.command {
-        Command::Dev(args) => runtime.block_on(crate::node::run::run_dev(dev_config(args)?)),
+        Command::Dev(args) => runtime()?.block_on(crate::node::run::run_dev(dev_config(args)?)),
         Command::Node(args) => {
             let config = crate::node::cluster_node::NodeConfig::load(&args.config)?;
+            let runtime = async_runtime(config.runtime_workers)?;
             runtime.block_on(crate::node::cluster_node::run_node(config))
         }
-        Command::Cluster(args) => runtime.block_on(crate::commands::cluster::run(args)),
-        Command::Chain(args) => runtime.block_on(crate::commands::chain::run(args)),
-        Command::Status(args) => runtime.block_on(crate::commands::status::status(args)),
-        Command::Mine(args) => runtime.block_on(crate::commands::mine::run(args)),
-        Command::Da(args) => runtime.block_on(crate::commands::da::run(args)),
-        Command::Compact(args) => runtime.block_on(crate::commands::retention::compact(args)),
-        Command::Retention(args) => runtime.block_on(crate::commands::retention::run(args)),
-        Command::Kv(args) => runtime.block_on(crate::commands::kv::run(args)),
+        Command::Cluster(args) => runtime()?.block_on(crate::commands::cluster::run(args)),
+        Command::Chain(args) => runtime()?.block_on(crate::commands::chain::run(args)),
+        Command::Status(args) => runtime()?.block_on(crate::commands::status::status(args)),
+        Command::Mine(args) => runtime()?.block_on(crate::commands::mine::run(args)),
+        Command::Da(args) => runtime()?.block_on(crate::commands::da::run(args)),
+        Command::Compact(args) => runtime()?.block_on(crate::commands::retention::compact(args)),
+        Command::Retention(args) => runtime()?.block_on(crate::commands::retention::run(args)),
+        Command::Kv(args) => runtime()?.block_on(crate::commands::kv::run(args)),
         Command::Keygen(args) => crate::commands::keygen::keygen(&args),
-        Command::Watch(args) => runtime.block_on(crate::commands::watch::watch(args)),
-        Command::Stream(args) => runtime.block_on(crate::commands::stream::run(args)),
+        Command::Watch(args) => runtime()?.block_on(crate::commands::watch::watch(args)),
+        Command::Stream(args) => runtime()?.block_on(crate::commands::stream::run(args)),
         Command::Sql(args) => {
-            let status = runtime.block_on(crate::commands::sql::run(args))?;
+            let status = runtime()?.block_on(crate::commands::sql::run(args))?;
             if status != 0 {
                 std::process::exit(status);
             }
             Ok(())
         }
-        Command::Replay(args) => runtime.block_on(crate::replay::run_replay(
+        Command::Replay(args) => runtime()?.block_on(crate::replay::run_replay(
             &args.data_dir,
             args.state_dir.as_deref(),
             args.progress,

@@ -97,6 +97,19 @@ pub const SHARDS_DIR: &str = "shards";
 /// restored shards to homes no reader used after a membership change.
 const REPAIR_NEEDS_REPLICA: &str = "the repair role places shards by the storage membership the log records, which its member learns by replaying the log: list `replica` too (with `listen`)";
 
+/// The most threads a member's async runtime may run (`runtime_workers`):
+/// more than any machine ordo runs on has cores, and each costs a stack.
+///
+/// Why a member may want fewer than its cores: each idle worker is woken
+/// when a task is queued, and another worker may steal it, so a message
+/// crossing a member costs a wake-up or two on top of its own work. When
+/// seven or eight members share two cores (`scripts/cluster.sh`, the
+/// cluster benchmark), those wake-ups are most of what the kernel does:
+/// one worker per member took 16-client puts from 3.7-4.0 K/s to 4.4-5.2 K/s
+/// on this project's two-core machine (docs/BENCHMARKS.md, "Clusters,
+/// fourth round"). A member with a machine of its own keeps the default.
+pub const MAX_RUNTIME_WORKERS: usize = 1024;
+
 /// A role a cluster member can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -177,6 +190,12 @@ pub struct NodeConfig {
     /// `commits::MAX_APPENDS_IN_FLIGHT`].
     #[serde(default)]
     pub appends_in_flight: Option<usize>,
+    /// Threads of the member's async runtime, 1..=[`MAX_RUNTIME_WORKERS`]
+    /// [default: one per core]. One suits members that share a machine's
+    /// few cores with others, as a local cluster's do (see
+    /// [`MAX_RUNTIME_WORKERS`] for why).
+    #[serde(default)]
+    pub runtime_workers: Option<usize>,
     /// What orders the log: the raft voters of `sequencers` (the default), or
     /// a contract on an EVM chain (the `[evm]` table).
     #[serde(default)]
@@ -335,6 +354,13 @@ impl NodeConfig {
         }
         if config.roles.contains(&Role::Repair) && !config.roles.contains(&Role::Replica) {
             return Err(REPAIR_NEEDS_REPLICA.into());
+        }
+        if let Some(workers) = config.runtime_workers
+            && !(1..=MAX_RUNTIME_WORKERS).contains(&workers)
+        {
+            return Err(format!(
+                "runtime_workers must be 1..={MAX_RUNTIME_WORKERS}, not {workers}"
+            ));
         }
         config.check_sequencer()?;
         config.check_client_roles()?;
@@ -898,6 +924,26 @@ mod tests {
         let no_log = gateway_file(ok).replace("sequencers = [\"127.0.0.1:7531\"]\n", "");
         let error = NodeConfig::parse(&no_log).expect_err("no sequencers");
         assert!(error.contains("`sequencers`"), "{error}");
+    }
+
+    #[test]
+    fn a_members_runtime_takes_one_to_the_most_workers_and_no_other_count() {
+        let ok = "roles = [\"gateway\", \"replica\"]\nlisten = \"127.0.0.1:7551\"\n";
+        let parse = |extra: &str| NodeConfig::parse(&gateway_file(&format!("{ok}{extra}")));
+        assert_eq!(parse("").expect("default").runtime_workers, None);
+        for workers in [1, MAX_RUNTIME_WORKERS] {
+            let config = parse(&format!("runtime_workers = {workers}\n")).expect("in range");
+            assert_eq!(config.runtime_workers, Some(workers));
+        }
+        for workers in [0, MAX_RUNTIME_WORKERS + 1] {
+            let error = parse(&format!("runtime_workers = {workers}\n")).expect_err("out of range");
+            assert!(
+                error.contains("runtime_workers must be 1..=1024"),
+                "{error}"
+            );
+        }
+        let error = parse("runtime_workers = -1\n").expect_err("negative");
+        assert!(error.contains("runtime_workers"), "{error}");
     }
 
     #[test]

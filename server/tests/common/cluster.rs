@@ -108,7 +108,7 @@ impl MemberProcess {
         let (config, data_dir) = (dir.join(format!("n{id}.toml")), dir.join(format!("n{id}")));
         let quoted: Vec<String> = roles.iter().map(|r| format!("{r:?}")).collect();
         let text = format!(
-            "id = {id}\ndata_dir = {data_dir:?}\npeer_listen = \"{addr}\"\nroles = [{}]\ntls_dir = {:?}\nmetrics_listen = \"{metrics_addr}\"\n",
+            "id = {id}\ndata_dir = {data_dir:?}\npeer_listen = \"{addr}\"\nroles = [{}]\ntls_dir = {:?}\nmetrics_listen = \"{metrics_addr}\"\nruntime_workers = 1\n",
             quoted.join(", "),
             dir.join("certs"),
         );

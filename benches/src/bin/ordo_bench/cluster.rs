@@ -69,10 +69,12 @@ pub struct OrdoCluster {
     _gateway_lines: mpsc::Receiver<String>,
 }
 
-/// One member's file.
+/// One member's file. The seven members share the machine's cores, so
+/// each runs one runtime thread, as `scripts/cluster.sh` does (see
+/// `runtime_workers` in the member's file documentation).
 fn member_config(dir: &Path, id: u64, peer: &str, roles: &str) -> String {
     format!(
-        "id = {id}\ndata_dir = {:?}\npeer_listen = \"{peer}\"\nroles = [{roles}]\ntls_dir = {:?}\n",
+        "id = {id}\ndata_dir = {:?}\npeer_listen = \"{peer}\"\nroles = [{roles}]\ntls_dir = {:?}\nruntime_workers = 1\n",
         dir.join(format!("n{id}")),
         dir.join("certs"),
     )
