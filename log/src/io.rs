@@ -100,11 +100,20 @@ enum Sink {
     Joint(Arc<dyn JointLog>),
     /// Shards to the storage members, durable on their write quorum, then
     /// the header to the cluster's sequencer (the cluster's path).
-    Spread {
-        shards: Arc<dyn SpreadShards>,
-        sequencer: Arc<dyn Sequencer>,
-        timings: Arc<SpreadTimings>,
-    },
+    Spread(SpreadSink),
+}
+
+/// Where a spread log's entries go: the storage members, then the
+/// sequencer.
+#[derive(Clone)]
+struct SpreadSink {
+    shards: Arc<dyn SpreadShards>,
+    sequencer: Arc<dyn Sequencer>,
+    timings: Arc<SpreadTimings>,
+    /// The runtime the writer was made on, which drives the members'
+    /// connections: an append from a thread of its own sends from there
+    /// (see [`EntryWriter::append_on_own_thread`]).
+    network: Option<tokio::runtime::Handle>,
 }
 
 /// Payloads this process just appended, by commitment, handed from the
@@ -229,11 +238,12 @@ impl EntryWriter {
         params.validate()?;
         let timings = Arc::default();
         Ok(Self {
-            sink: Sink::Spread {
+            sink: Sink::Spread(SpreadSink {
                 shards,
                 sequencer,
                 timings,
-            },
+                network: tokio::runtime::Handle::try_current().ok(),
+            }),
             params,
             recent: None,
         })
@@ -242,14 +252,14 @@ impl EntryWriter {
     /// Whether entries go to other machines (a cluster's log), where an
     /// append waits on the network rather than on this machine's disk.
     pub fn is_spread(&self) -> bool {
-        matches!(self.sink, Sink::Spread { .. })
+        matches!(self.sink, Sink::Spread(_))
     }
 
     /// How long a spread writer's stores and orderings took (`None` for a
     /// log on this machine).
     pub fn spread_timings(&self) -> Option<Arc<SpreadTimings>> {
         match &self.sink {
-            Sink::Spread { timings, .. } => Some(timings.clone()),
+            Sink::Spread(spread) => Some(spread.timings.clone()),
             Sink::Joint(_) | Sink::Separate { .. } => None,
         }
     }
@@ -291,48 +301,49 @@ impl EntryWriter {
                 self.hand_over(encoded.commitment, payload);
                 Ok(sequencer.append(describe(&encoded)).await?)
             }
-            Sink::Spread {
-                shards,
-                sequencer,
-                timings,
-            } => {
-                let params = self.params;
+            Sink::Spread(spread) => {
                 let (encoded, payload) = blocking(move || {
                     let encoded = params.encode(&payload)?;
                     Ok((encoded, payload))
                 })
                 .await?;
-                let started = std::time::Instant::now();
-                shards
-                    .store_entry(&encoded)
+                let descriptor = describe(&encoded);
+                (spread.append(encoded, payload, descriptor, &self.recent))
+                    .run()
                     .await
-                    .map_err(EntryError::Spread)?;
-                let stored = std::time::Instant::now();
-                timings.store.observe(micros(stored - started));
-                self.hand_over(encoded.commitment, payload);
-                let header = sequencer.append(describe(&encoded)).await?;
-                timings.order.observe(micros(stored.elapsed()));
-                Ok(header)
             }
         }
     }
 
     /// Appends for a caller that owns its thread (the node's batcher): on
     /// this machine's log the coding and the sync happen right here
-    /// ([`EntryWriter::append_blocking`]); a spread log waits for the
-    /// network like [`EntryWriter::append`].
+    /// ([`EntryWriter::append_blocking`]); for a spread log the coding
+    /// does, and the shards and the header go out from the runtime the
+    /// writer was made on.
     pub async fn append_on_own_thread(
         &self,
         payload: Vec<u8>,
         tags: Vec<StreamId>,
         submitter: Address,
     ) -> Result<EntryHeader, EntryError> {
-        match &self.sink {
-            Sink::Spread { .. } => self.append(payload, tags, submitter).await,
-            Sink::Joint(_) | Sink::Separate { .. } => {
-                self.append_blocking(payload, tags, submitter)
-            }
-        }
+        let Sink::Spread(spread) = &self.sink else {
+            return self.append_blocking(payload, tags, submitter);
+        };
+        // This thread is the caller's own: code here, then send the shards
+        // and the header from the runtime that drives the connections, so
+        // that their answers wake nobody else until the entry is ordered.
+        let encoded = self.params.encode(&payload)?;
+        let descriptor = EntryDescriptor::of(&encoded, tags, submitter);
+        let append = spread.append(encoded, payload, descriptor, &self.recent);
+        let Some(network) = &spread.network else {
+            return append.run().await;
+        };
+        // Dropping this future (the batcher stopping) stops the append, as
+        // it would if it ran here.
+        let mut task = AbortOnDrop(network.spawn(append.run()));
+        (&mut task.0)
+            .await
+            .map_err(|e| EntryError::Task(e.to_string()))?
     }
 
     /// [`EntryWriter::append`] on the calling thread, which it blocks for
@@ -347,7 +358,7 @@ impl EntryWriter {
         tags: Vec<StreamId>,
         submitter: Address,
     ) -> Result<EntryHeader, EntryError> {
-        if let Sink::Spread { .. } = self.sink {
+        if let Sink::Spread(_) = self.sink {
             return Err(EntryError::Task(
                 "a spread log cannot append on a thread without a runtime".into(),
             ));
@@ -361,7 +372,7 @@ impl EntryWriter {
                 store.put_entry(&encoded.commitment, &encoded.shards)?;
                 Ok(crate::wait_here::wait_here(sequencer.append(descriptor))?)
             }
-            Sink::Spread { .. } => unreachable!("refused above"),
+            Sink::Spread(_) => unreachable!("refused above"),
         }
     }
 
@@ -374,6 +385,65 @@ impl EntryWriter {
         if let Some(recent) = &self.recent {
             recent.remember(commitment, payload);
         }
+    }
+}
+
+/// A task that stops when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An entry on its way to a spread log: coded, its shards next stored on
+/// their write quorum, then its header ordered.
+struct SpreadAppend {
+    shards: Arc<dyn SpreadShards>,
+    sequencer: Arc<dyn Sequencer>,
+    timings: Arc<SpreadTimings>,
+    recent: Option<Arc<RecentPayloads>>,
+    encoded: crate::EncodedEntry,
+    payload: Vec<u8>,
+    descriptor: EntryDescriptor,
+}
+
+impl SpreadSink {
+    /// The network part of appending `encoded`, for `run`.
+    fn append(
+        &self,
+        encoded: crate::EncodedEntry,
+        payload: Vec<u8>,
+        descriptor: EntryDescriptor,
+        recent: &Option<Arc<RecentPayloads>>,
+    ) -> SpreadAppend {
+        SpreadAppend {
+            shards: self.shards.clone(),
+            sequencer: self.sequencer.clone(),
+            timings: self.timings.clone(),
+            recent: recent.clone(),
+            encoded,
+            payload,
+            descriptor,
+        }
+    }
+}
+
+impl SpreadAppend {
+    /// Stores the shards on their write quorum, hands the payload to this
+    /// process's readers, then orders the header.
+    async fn run(self) -> Result<EntryHeader, EntryError> {
+        let started = std::time::Instant::now();
+        (self.shards.store_entry(&self.encoded).await).map_err(EntryError::Spread)?;
+        let stored = std::time::Instant::now();
+        self.timings.store.observe(micros(stored - started));
+        if let Some(recent) = &self.recent {
+            recent.remember(self.encoded.commitment, self.payload);
+        }
+        let header = self.sequencer.append(self.descriptor).await?;
+        self.timings.order.observe(micros(stored.elapsed()));
+        Ok(header)
     }
 }
 
