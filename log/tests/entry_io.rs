@@ -264,3 +264,133 @@ async fn an_entry_appended_blocking_from_a_thread_of_its_own_reads_back_verified
     }
     assert_eq!(log.sequencer.tail(), 2);
 }
+
+/// Storage members in memory, for a spread writer: records the thread
+/// each store ran on, and may hang there until dropped (telling `dropped`).
+#[derive(Default)]
+struct MemSpread {
+    store: MemShardStore,
+    stored_on: std::sync::Mutex<Vec<String>>,
+    hang: Option<HangingStore>,
+}
+
+/// What a hanging store tells the test: that it began, and that it was
+/// dropped before it finished.
+struct HangingStore {
+    began: Arc<tokio::sync::Notify>,
+    dropped: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+/// Sends on drop.
+struct TellOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for TellOnDrop {
+    fn drop(&mut self) {
+        if let Some(tell) = self.0.take() {
+            let _ = tell.send(());
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ordo_log::SpreadShards for MemSpread {
+    async fn store_entry(
+        &self,
+        entry: &ordo_log::EncodedEntry,
+    ) -> Result<(), ordo_log::SpreadError> {
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        self.stored_on.lock().unwrap().push(thread);
+        if let Some(hang) = &self.hang {
+            let _tell = TellOnDrop(hang.dropped.lock().unwrap().take());
+            hang.began.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(self.store.put_entry(&entry.commitment, &entry.shards)?)
+    }
+
+    async fn load_entry(
+        &self,
+        header: &ordo_log::EntryHeader,
+    ) -> Result<ordo_log::VerifiedPayload, ordo_log::SpreadError> {
+        let mut coder = ordo_log::Coder::new();
+        Ok(ordo_log::load_payload(&self.store, header, &mut coder)?)
+    }
+}
+
+/// Runs `work` on a thread named `name` with a runtime of its own, as the
+/// node's batcher runs, and returns what it returned.
+fn on_own_thread<T: Send>(name: &str, work: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new().name(name.into());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = thread.spawn_scoped(scope, move || runtime.block_on(work));
+        running.unwrap().join().unwrap()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_spread_entry_appended_from_a_thread_of_its_own_is_sent_from_the_writers_runtime() {
+    let log = log();
+    let spread = Arc::new(MemSpread::default());
+    let writer = EntryWriter::spread(
+        spread.clone(),
+        log.sequencer.clone(),
+        CodingParams::default(),
+    )
+    .unwrap();
+    let header = on_own_thread("own-thread", async {
+        (writer
+            .append_on_own_thread(payload(5_000), vec![], [3; 20])
+            .await)
+            .unwrap()
+    });
+    let stored_on = spread.stored_on.lock().unwrap().clone();
+    assert_eq!(stored_on.len(), 1, "one store for one entry");
+    assert_ne!(
+        stored_on[0], "own-thread",
+        "the shards went out from the runtime"
+    );
+    let reader = EntryReader::spread(spread.clone(), log.sequencer.clone());
+    let (read_header, read) = reader.read(header.seq).await.unwrap();
+    assert_eq!(read_header, header);
+    assert_eq!(read.payload, payload(5_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn dropping_a_spread_append_on_its_own_thread_stops_its_network_part_too() {
+    let log = log();
+    let (tell, dropped) = tokio::sync::oneshot::channel();
+    let began = Arc::new(tokio::sync::Notify::new());
+    let spread = Arc::new(MemSpread {
+        hang: Some(HangingStore {
+            began: began.clone(),
+            dropped: std::sync::Mutex::new(Some(tell)),
+        }),
+        ..MemSpread::default()
+    });
+    let writer = EntryWriter::spread(
+        spread.clone(),
+        log.sequencer.clone(),
+        CodingParams::default(),
+    )
+    .unwrap();
+    on_own_thread("own-thread", async {
+        let append = writer.append_on_own_thread(payload(100), vec![], [3; 20]);
+        tokio::select! {
+            _ = append => panic!("a hanging store cannot finish"),
+            () = began.notified() => {}
+        }
+    });
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), dropped).await;
+    assert!(
+        matches!(waited, Ok(Ok(()))),
+        "the store in flight was dropped with the append"
+    );
+    assert_eq!(log.sequencer.tail(), 0, "nothing was ordered");
+}
