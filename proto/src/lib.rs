@@ -73,6 +73,7 @@ mod tests {
             state_digest: vec![9; 32],
             node_address: vec![3; 20],
             log_id: vec![4; 32],
+            write_quorum: 5,
             chain: Some(v1::ChainStatus {
                 head_block: 12,
                 confirmed_block: 11,

@@ -145,6 +145,10 @@ async fn replicas_killed_mid_replay_or_started_late_reach_the_gateways_digest() 
         at_gateway.log_tail > 100,
         "enough entries to catch a replica mid-replay: {at_gateway:?}"
     );
+    assert_eq!(
+        at_gateway.write_quorum, 5,
+        "the gateway reports its quorum: 4+2 shards, the default k+m-1"
+    );
 
     // A replica catching up from the storage members, killed half way.
     let mut replica = client_member(8, dir.path(), &["replica"], &log);
@@ -172,6 +176,7 @@ async fn replicas_killed_mid_replay_or_started_late_reach_the_gateways_digest() 
     late.start();
     let late_status = wait_status(&late, CATCH_UP_BOUND, |s| s.applied_seq >= target).await;
     assert_eq!(late_status.state_digest, at_gateway.state_digest);
+    assert_eq!(late_status.write_quorum, 0, "a read replica waits for none");
     for member in [&gateway, &replica, &late] {
         assert_serves(member, stream, &written).await;
     }

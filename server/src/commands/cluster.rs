@@ -299,17 +299,13 @@ async fn record_storage(args: StorageArgs) -> anyhow::Result<()> {
 const MAX_STORAGE_RECORDS: u32 = 1024;
 
 /// Refuses a drain of `id` that would leave fewer members to place on
-/// than the gateway's default write quorum: members would not take the
-/// record, and `remove` would wait for a repair that never moves the
-/// member's shards.
+/// than the write quorum: members would not take the record, and `remove`
+/// would wait for a repair that never moves the member's shards.
 async fn check_enough_left(client: &ordo_client::Client, id: u64) -> anyhow::Result<()> {
     use ordo_txn::attest::{STORAGE_MEMBER_PREFIX, SYSTEM_STREAM, parse_storage_member_value};
     let status = client.status().await?;
     let (k, m) = (status.data_shards as usize, status.parity_shards as usize);
-    // The gateway's default write quorum (`storage_set::write_quorum`,
-    // which this client-side command may not import): every shard but
-    // one, never below k+1 nor above k+m.
-    let quorum = (k + m).saturating_sub(1).max(k + 1).min(k + m);
+    let quorum = quorum_to_keep(&status);
     let records =
         (client.scan_prefix(SYSTEM_STREAM, STORAGE_MEMBER_PREFIX, MAX_STORAGE_RECORDS)).await?;
     let mine = ordo_txn::attest::storage_member_key(id);
@@ -324,6 +320,18 @@ async fn check_enough_left(client: &ordo_client::Client, id: u64) -> anyhow::Res
         );
     }
     Ok(())
+}
+
+/// The write quorum a drain must leave members for: the one the gateway
+/// answering reports, or, from a node that takes no commits, the gateways'
+/// default (`storage_set::write_quorum`, which this client-side command
+/// may not import): every shard but one, never below k+1 nor above k+m.
+fn quorum_to_keep(status: &ordo_proto::v1::GetStatusResponse) -> usize {
+    if status.write_quorum > 0 {
+        return status.write_quorum as usize;
+    }
+    let (k, m) = (status.data_shards as usize, status.parity_shards as usize);
+    (k + m).saturating_sub(1).max(k + 1).min(k + m)
 }
 
 /// What a membership change expects to find recorded.
@@ -867,6 +875,25 @@ fn print_membership(membership: &MembershipResponse, json: bool) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_drain_keeps_members_for_the_quorum_the_gateway_reports_else_for_the_default() {
+        let status = |k, m, write_quorum| ordo_proto::v1::GetStatusResponse {
+            data_shards: k,
+            parity_shards: m,
+            write_quorum,
+            ..Default::default()
+        };
+        assert_eq!(
+            quorum_to_keep(&status(4, 2, 6)),
+            6,
+            "a gateway asked for all"
+        );
+        assert_eq!(quorum_to_keep(&status(4, 2, 5)), 5);
+        assert_eq!(quorum_to_keep(&status(4, 2, 0)), 5, "a replica: k+m-1");
+        assert_eq!(quorum_to_keep(&status(4, 0, 0)), 4, "no parity: all k");
+        assert_eq!(quorum_to_keep(&status(1, 1, 0)), 2, "never below k+1");
+    }
 
     fn repairer(id: u64, homes: &[u64], under: u64, settled: u64) -> ReportJson {
         ReportJson {

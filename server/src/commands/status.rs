@@ -26,6 +26,9 @@ struct StatusJson {
     replay_lag: u64,
     data_shards: u32,
     parity_shards: u32,
+    /// Shards the node's gateway waits to find durable before ordering an
+    /// entry (0: it takes no commits to a cluster).
+    write_quorum: u32,
     /// Hex.
     state_digest: String,
     /// The node's account, 0x hex.
@@ -64,6 +67,7 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
             replay_lag: status.replay_lag,
             data_shards: status.data_shards,
             parity_shards: status.parity_shards,
+            write_quorum: status.write_quorum,
             state_digest: ordo_txn::ids::hex(&status.state_digest),
             node_address: format!("0x{}", ordo_txn::ids::hex(&status.node_address)),
             log_id: ordo_txn::ids::hex(&status.log_id),
@@ -98,6 +102,12 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
         "coding         {}+{} shards",
         status.data_shards, status.parity_shards
     );
+    if status.write_quorum > 0 {
+        println!(
+            "write quorum   {} shards durable before an entry is ordered",
+            status.write_quorum
+        );
+    }
     if let Some(retention) = &status.retention {
         println!(
             "retention      horizon {}; {}",

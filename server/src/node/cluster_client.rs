@@ -305,6 +305,7 @@ async fn cluster_log(
         coding,
         chain: chain_stats,
         ordering,
+        write_quorum: Some(config.fewest_storage_members()),
     };
     Ok((access, storage, certifier))
 }

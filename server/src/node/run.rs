@@ -77,6 +77,9 @@ pub struct ServiceParts {
     pub miner: crate::node::services::status::MinerSlot,
     /// Blobs being dispersed through this node.
     pub dispersals: Arc<crate::node::da::Dispersals>,
+    /// The write quorum the node's gateway waits for, if it takes commits
+    /// to a log spread over storage members.
+    pub write_quorum: Option<usize>,
     /// Who signs blob certificates.
     pub certifier: crate::node::da::certify::Certifier,
 }
@@ -101,6 +104,10 @@ pub struct LogAccess {
     pub chain: Option<Arc<ordo_evm::EvmStats>>,
     /// What orders the log.
     pub ordering: Ordering,
+    /// Shards of an entry the writer waits to find durable on distinct
+    /// storage members, for a log spread over them (`None`: the log is on
+    /// this machine).
+    pub write_quorum: Option<usize>,
 }
 
 /// How a node that serves clients runs, besides its log.
@@ -177,6 +184,7 @@ impl LocalNode {
             coding,
             chain: None,
             ordering: Ordering::Members,
+            write_quorum: None,
         };
         let settings = ClientSettings {
             data_dir: config.data_dir.clone(),
@@ -246,6 +254,7 @@ pub fn start_client_roles(
         coding,
         chain,
         ordering,
+        write_quorum,
     } = log;
     let verified = Arc::new(VerifiedSignatures::default());
     let metrics = Arc::new(Metrics::default());
@@ -318,6 +327,8 @@ pub fn start_client_roles(
             settings.da,
         )?),
         certifier,
+        // A read replica takes no commits, so it waits for no quorum.
+        write_quorum: write_quorum.filter(|_| settings.takes_commits),
     };
     Ok((parts, ClientTasks { follower, batcher }))
 }
@@ -462,6 +473,7 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
         miner,
         dispersals,
         certifier,
+        write_quorum,
     } = parts;
     let storing = crate::node::da::Storing {
         writer: writer.clone().forgetful(),
@@ -478,7 +490,8 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
     let status = status::StatusService::new(snapshots.clone(), sequencer.clone(), role, coding)
         .with_chain(chain)
         .with_miner(miner)
-        .with_node(commits.node.address);
+        .with_node(commits.node.address)
+        .with_write_quorum(write_quorum);
     let log = log::LogService::new(writer, reader, sequencer.clone(), appenders);
     let sql = sql::SqlService::new(snapshots.clone(), commits.clone(), sql, sequencer);
     let txn = txn::TxnService::new(snapshots.clone(), commits);

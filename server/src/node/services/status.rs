@@ -21,6 +21,8 @@ pub struct StatusService {
     node: ordo_txn::Address,
     /// The log's id, once its first header is known (it never changes).
     log_id: std::sync::OnceLock<Vec<u8>>,
+    /// The gateway's write quorum (0: none; see the field's documentation).
+    write_quorum: u32,
 }
 
 /// The node's miner, once it starts (a node that does not mine leaves it
@@ -45,6 +47,17 @@ impl StatusService {
             miner: MinerSlot::default(),
             node: [0; 20],
             log_id: std::sync::OnceLock::new(),
+            write_quorum: 0,
+        }
+    }
+
+    /// Also reports the write quorum this node's gateway waits for, if it
+    /// has one.
+    pub fn with_write_quorum(self, quorum: Option<usize>) -> Self {
+        let write_quorum = quorum.map_or(0, |q| u32::try_from(q).unwrap_or(u32::MAX));
+        Self {
+            write_quorum,
+            ..self
         }
     }
 
@@ -171,6 +184,7 @@ impl Status for StatusService {
             retention: Some(retention_status(&self.snapshots.state)?),
             node_address: self.node.to_vec(),
             log_id: self.log_id().await,
+            write_quorum: self.write_quorum,
         }))
     }
 }
