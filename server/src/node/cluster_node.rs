@@ -8,6 +8,8 @@
 //! roles = ["sequencer"]
 //! tls_dir = "./ordo-cluster/certs" # ca.pem, node-1.pem, node-1.key
 //! metrics_listen = "127.0.0.1:7541" # optional: Prometheus, GET /metrics
+//! runtime_workers = 1             # optional; default one per core (see
+//!                                  # MAX_RUNTIME_WORKERS for when to set it)
 //! # the voters: roles that read the log use them, and every member
 //! # reports to them for `ordo cluster status`:
 //! sequencers = ["127.0.0.1:7531"]
