@@ -505,3 +505,49 @@ async fn a_member_whose_repair_follows_three_voters_stops_on_sigterm() {
         node.stop_after_terminate();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_stream_answers_each_shard_in_order_and_outlives_a_refused_one() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (node, tls, _) = storage_node_holding_five_shards(dir.path()).await;
+    let mut client = shards_client(&node, &tls);
+    let fresh = Coder::new()
+        .encode(&[9u8; 20_000], 4096, 4, 2)
+        .expect("encodes");
+    let mut flipped = put_request(&fresh, 1);
+    flipped.shard.as_mut().expect("shard").data[3] ^= 1;
+    let puts = vec![put_request(&fresh, 0), flipped, put_request(&fresh, 2)];
+    let mut answers = (client.put_many(tokio_stream::iter(puts)).await)
+        .expect("the stream opens")
+        .into_inner();
+    let mut codes = Vec::new();
+    while let Some(answer) = answers.message().await.expect("answers") {
+        codes.push(tonic::Code::from_i32(answer.code));
+    }
+    use tonic::Code::{InvalidArgument, Ok};
+    assert_eq!(codes, vec![Ok, InvalidArgument, Ok], "in order, one each");
+    let list = ListShardsRequest {
+        commitment: fresh.commitment.to_vec(),
+    };
+    let indices = client.list(list).await.expect("list").into_inner().indices;
+    assert_eq!(indices, vec![0, 2], "the refused shard alone is not stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_puts_reach_a_storage_node_again_after_it_restarts() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut nodes, set) = six_storage_nodes(dir.path());
+    let first = entry();
+    assert_eq!(set.put_entry(&first, 6).await.expect("stored"), 6);
+    // Every shard of the next entries needs every node: a put stream the
+    // restart broke must be opened again, not fail the put.
+    nodes[2].kill();
+    nodes[2].start();
+    for fill in [1u8, 2] {
+        let next = Coder::new()
+            .encode(&[fill; 30_000], 4096, 4, 2)
+            .expect("encodes");
+        let stored = set.put_entry(&next, 6).await;
+        assert_eq!(stored.expect("stored on all six after the restart"), 6);
+    }
+}

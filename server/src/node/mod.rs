@@ -35,6 +35,8 @@
 //!   of the system stream), which gateways and replicas follow.
 //! - [`storage_set`]: the cluster's storage members as one shard store
 //!   (placement, write quorum, reads from any `k` verified shards).
+//! - [`put_pipe`]: one long-lived put stream per storage member, which
+//!   `storage_set` sends every shard put through.
 //! - [`repair`]: the repair role, restoring shards missing from their homes.
 //! - [`miner`]: storage mining: sealing the shards this node stores,
 //!   searching each epoch's attempts, submitting hits.
@@ -59,6 +61,7 @@ pub mod metrics;
 pub mod miner;
 pub mod own_thread;
 pub mod presigns;
+pub mod put_pipe;
 pub mod repair;
 pub mod replica;
 pub mod reporter;

@@ -9,6 +9,7 @@
 //! and repair stores its shards at their new homes), while reads still
 //! ask it, after every other member, for what it holds.
 
+use crate::node::put_pipe::PutPipe;
 use crate::node::services::shards::MAX_CHECK_KEYS;
 use crate::node::services::shards::{message_of, shard_of};
 use ordo_log::placement::{self, MemberId, PlacementError, place};
@@ -149,6 +150,8 @@ struct Members {
     membership: Membership,
     /// A client for every member, draining ones included.
     clients: BTreeMap<MemberId, ShardsClient<Channel>>,
+    /// A put stream to every member, on a connection of its own.
+    pipes: BTreeMap<MemberId, Arc<PutPipe>>,
 }
 
 impl Members {
@@ -165,26 +168,35 @@ impl Members {
     fn client(&self, id: MemberId) -> ShardsClient<Channel> {
         self.clients[&id].clone()
     }
+
+    fn pipe(&self, id: MemberId) -> Arc<PutPipe> {
+        self.pipes[&id].clone()
+    }
 }
 
-/// A client of the storage member `id` at `addr`, over the cluster's TLS.
+/// A client of the storage member `id` at `addr`, over the cluster's TLS,
+/// and a put stream to it on a connection of its own.
 fn shards_client(
     id: MemberId,
     addr: &str,
     tls: &PeerTls,
-) -> Result<ShardsClient<Channel>, StorageSetError> {
+) -> Result<(ShardsClient<Channel>, Arc<PutPipe>), StorageSetError> {
     let bad = |reason: String| StorageSetError::BadAddress {
         id,
         addr: addr.to_string(),
         reason,
     };
-    let endpoint = (tls.endpoint(addr))
-        .map_err(|e| bad(e.to_string()))?
-        .timeout(SHARD_CALL_TIMEOUT);
+    let endpoint = (tls.endpoint(addr)).map_err(|e| bad(e.to_string()))?;
     let limit = crate::node::services::MAX_REQUEST_BYTES;
-    Ok(ShardsClient::new(endpoint.connect_lazy())
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit))
+    let client = |endpoint: tonic::transport::Endpoint| {
+        ShardsClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
+    };
+    // The put stream lives as long as the member answers, so its
+    // connection times no call out; each put has its own bound.
+    let pipe = Arc::new(PutPipe::new(client(endpoint.clone()), SHARD_CALL_TIMEOUT));
+    Ok((client(endpoint.timeout(SHARD_CALL_TIMEOUT)), pipe))
 }
 
 /// Members for `membership`, keeping the clients of `before` whose
@@ -195,17 +207,19 @@ fn members_of(
     tls: &PeerTls,
 ) -> Result<Members, StorageSetError> {
     let known: BTreeMap<&MemberId, &String> = before.membership.addresses().collect();
-    let mut clients = BTreeMap::new();
+    let (mut clients, mut pipes) = (BTreeMap::new(), BTreeMap::new());
     for (&id, addr) in membership.addresses() {
-        let client = match known.get(&id) == Some(&addr) {
-            true => before.client(id),
+        let (client, pipe) = match known.get(&id) == Some(&addr) {
+            true => (before.client(id), before.pipe(id)),
             false => shards_client(id, addr, tls)?,
         };
         clients.insert(id, client);
+        pipes.insert(id, pipe);
     }
     Ok(Members {
         membership: membership.clone(),
         clients,
+        pipes,
     })
 }
 
@@ -306,7 +320,7 @@ impl StorageSet {
         let mut spares = placement::spares(&entry.commitment, &homes, &members).into_iter();
         let mut puts = JoinSet::new();
         for (index, &home) in homes.iter().enumerate() {
-            puts.spawn(put_shard(snapshot.client(home), entry, index, home));
+            puts.spawn(put_shard(snapshot.pipe(home), entry, index, home));
         }
         // The quorum counts distinct members: with fewer members than
         // shards, one member may hold two, and its loss loses both.
@@ -320,7 +334,7 @@ impl StorageSet {
                     tracing::debug!(error = %e, index, "a shard put failed; trying a spare");
                     failures.push(e);
                     if let Some(spare) = spares.next() {
-                        puts.spawn(put_shard(snapshot.client(spare), entry, index, spare));
+                        puts.spawn(put_shard(snapshot.pipe(spare), entry, index, spare));
                     }
                 }
                 Err(e) => failures.push(format!("put task: {e}")),
@@ -393,7 +407,7 @@ impl StorageSet {
 /// Stores shard `index` of `entry` on `member`; on failure, the index
 /// and what the member said.
 fn put_shard(
-    mut client: ShardsClient<Channel>,
+    pipe: Arc<PutPipe>,
     entry: &EncodedEntry,
     index: usize,
     member: MemberId,
@@ -404,9 +418,9 @@ fn put_shard(
         shard: Some(message_of(entry.shards[index].clone())),
     };
     async move {
-        match client.put(request).await {
-            Ok(_) => Ok(member),
-            Err(s) => Err((index, format!("member {member}: {s}"))),
+        match pipe.put(request).await {
+            Ok(()) => Ok(member),
+            Err(e) => Err((index, format!("member {member}: {e}"))),
         }
     }
 }

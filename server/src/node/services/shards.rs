@@ -13,8 +13,8 @@ use ordo_log::{Geometry, Hash, Shard, ShardStore, verify_shard};
 use ordo_proto::cluster::v1::shards_server::Shards;
 use ordo_proto::cluster::v1::{
     CheckShardsRequest, CheckShardsResponse, HasShardResponse, IdentifyRequest, IdentifyResponse,
-    ListShardsRequest, ListShardsResponse, PutShardRequest, PutShardResponse, ShardKey,
-    ShardMessage, ShardState,
+    ListShardsRequest, ListShardsResponse, PutShardAnswer, PutShardRequest, PutShardResponse,
+    ShardKey, ShardMessage, ShardState,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +25,11 @@ use tonic::{Request, Response, Status};
 /// shards of the largest entries are about 64 MiB read, a few hundred
 /// milliseconds of one core; of typical entries, a few milliseconds.
 pub const MAX_CHECK_KEYS: usize = 4096;
+
+/// Answers one `PutMany` stream may hold while its caller has not read
+/// them; the member stops reading puts until it does. A gateway keeps one
+/// put per entry in flight on each stream, a few entries at most.
+pub const MAX_PUTS_AHEAD: usize = 64;
 
 /// What a storage node counts, for its metrics page.
 #[derive(Debug, Default)]
@@ -103,12 +108,19 @@ impl ShardService {
         &self,
         call: impl FnOnce(&dyn ShardStore) -> Result<T, ordo_log::StoreError> + Send + 'static,
     ) -> Result<T, Status> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || call(&*store))
-            .await
-            .map_err(|e| Status::internal(format!("shard store task: {e}")))?
-            .map_err(|e| Status::internal(e.to_string()))
+        on_blocking_pool(self.store.clone(), call).await
     }
+}
+
+/// Runs a call of `store` on the blocking pool.
+async fn on_blocking_pool<T: Send + 'static>(
+    store: Arc<dyn ShardStore>,
+    call: impl FnOnce(&dyn ShardStore) -> Result<T, ordo_log::StoreError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(move || call(&*store))
+        .await
+        .map_err(|e| Status::internal(format!("shard store task: {e}")))?
+        .map_err(|e| Status::internal(e.to_string()))
 }
 
 fn commitment_of(bytes: &[u8]) -> Result<Hash, Status> {
@@ -193,6 +205,59 @@ fn shard_state(
     }
 }
 
+/// Verifies and stores one shard: durable when it returns `Ok`.
+async fn put_one(
+    store: Arc<dyn ShardStore>,
+    counters: &ShardCounters,
+    request: PutShardRequest,
+) -> Result<(), Status> {
+    let commitment = commitment_of(&request.commitment)?;
+    let geometry = geometry_of(&request.geometry)?;
+    let message = request
+        .shard
+        .ok_or_else(|| Status::invalid_argument("no shard"))?;
+    let shard = shard_of(message)?;
+    if let Err(e) = verify_shard(&commitment, &geometry, &shard) {
+        counters.refused.fetch_add(1, Ordering::Relaxed);
+        return Err(Status::invalid_argument(format!(
+            "the shard does not verify: {e}"
+        )));
+    }
+    on_blocking_pool(store, move |store| store.put(&commitment, &shard)).await?;
+    counters.stored.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Puts each shard `puts` brings, in order, answering each on `answers`,
+/// until the caller closes its side (or stops reading the answers).
+async fn answer_puts(
+    store: Arc<dyn ShardStore>,
+    counters: Arc<ShardCounters>,
+    mut puts: tonic::Streaming<PutShardRequest>,
+    answers: tokio::sync::mpsc::Sender<Result<PutShardAnswer, Status>>,
+) {
+    loop {
+        let request = match puts.message().await {
+            Ok(Some(request)) => request,
+            Ok(None) => return,
+            Err(status) => {
+                let _ = answers.send(Err(status)).await;
+                return;
+            }
+        };
+        let answer = match put_one(store.clone(), &counters, request).await {
+            Ok(()) => PutShardAnswer::default(),
+            Err(status) => PutShardAnswer {
+                code: status.code() as i32,
+                message: status.message().to_string(),
+            },
+        };
+        if answers.send(Ok(answer)).await.is_err() {
+            return;
+        }
+    }
+}
+
 fn found_damaged(counters: &ShardCounters, commitment: &Hash, index: u16, e: &ordo_log::LogError) {
     counters.damaged.fetch_add(1, Ordering::Relaxed);
     tracing::error!(commitment = %ordo_log::hex(commitment), index, error = %e, "a stored shard fails verification");
@@ -204,23 +269,22 @@ impl Shards for ShardService {
         &self,
         request: Request<PutShardRequest>,
     ) -> Result<Response<PutShardResponse>, Status> {
-        let request = request.into_inner();
-        let commitment = commitment_of(&request.commitment)?;
-        let geometry = geometry_of(&request.geometry)?;
-        let message = request
-            .shard
-            .ok_or_else(|| Status::invalid_argument("no shard"))?;
-        let shard = shard_of(message)?;
-        if let Err(e) = verify_shard(&commitment, &geometry, &shard) {
-            self.counters.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(Status::invalid_argument(format!(
-                "the shard does not verify: {e}"
-            )));
-        }
-        self.blocking(move |store| store.put(&commitment, &shard))
-            .await?;
-        self.counters.stored.fetch_add(1, Ordering::Relaxed);
+        put_one(self.store.clone(), &self.counters, request.into_inner()).await?;
         Ok(Response::new(PutShardResponse {}))
+    }
+
+    type PutManyStream = tokio_stream::wrappers::ReceiverStream<Result<PutShardAnswer, Status>>;
+
+    async fn put_many(
+        &self,
+        request: Request<tonic::Streaming<PutShardRequest>>,
+    ) -> Result<Response<Self::PutManyStream>, Status> {
+        let (answers, stream) = tokio::sync::mpsc::channel(MAX_PUTS_AHEAD);
+        let (store, counters) = (self.store.clone(), self.counters.clone());
+        tokio::spawn(answer_puts(store, counters, request.into_inner(), answers));
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            stream,
+        )))
     }
 
     async fn get(&self, request: Request<ShardKey>) -> Result<Response<ShardMessage>, Status> {
