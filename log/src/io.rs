@@ -400,9 +400,7 @@ impl<T> Drop for AbortOnDrop<T> {
 /// An entry on its way to a spread log: coded, its shards next stored on
 /// their write quorum, then its header ordered.
 struct SpreadAppend {
-    shards: Arc<dyn SpreadShards>,
-    sequencer: Arc<dyn Sequencer>,
-    timings: Arc<SpreadTimings>,
+    sink: SpreadSink,
     recent: Option<Arc<RecentPayloads>>,
     encoded: crate::EncodedEntry,
     payload: Vec<u8>,
@@ -419,9 +417,7 @@ impl SpreadSink {
         recent: &Option<Arc<RecentPayloads>>,
     ) -> SpreadAppend {
         SpreadAppend {
-            shards: self.shards.clone(),
-            sequencer: self.sequencer.clone(),
-            timings: self.timings.clone(),
+            sink: self.clone(),
             recent: recent.clone(),
             encoded,
             payload,
@@ -434,15 +430,16 @@ impl SpreadAppend {
     /// Stores the shards on their write quorum, hands the payload to this
     /// process's readers, then orders the header.
     async fn run(self) -> Result<EntryHeader, EntryError> {
+        let sink = &self.sink;
         let started = std::time::Instant::now();
-        (self.shards.store_entry(&self.encoded).await).map_err(EntryError::Spread)?;
+        (sink.shards.store_entry(&self.encoded).await).map_err(EntryError::Spread)?;
         let stored = std::time::Instant::now();
-        self.timings.store.observe(micros(stored - started));
+        sink.timings.store.observe(micros(stored - started));
         if let Some(recent) = &self.recent {
             recent.remember(self.encoded.commitment, self.payload);
         }
-        let header = self.sequencer.append(self.descriptor).await?;
-        self.timings.order.observe(micros(stored.elapsed()));
+        let header = sink.sequencer.append(self.descriptor).await?;
+        sink.timings.order.observe(micros(stored.elapsed()));
         Ok(header)
     }
 }

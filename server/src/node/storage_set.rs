@@ -148,10 +148,16 @@ pub struct StorageSet {
 #[derive(Default)]
 struct Members {
     membership: Membership,
-    /// A client for every member, draining ones included.
-    clients: BTreeMap<MemberId, ShardsClient<Channel>>,
-    /// A put stream to every member, on a connection of its own.
-    pipes: BTreeMap<MemberId, Arc<PutPipe>>,
+    /// How to reach every member, draining ones included.
+    links: BTreeMap<MemberId, Link>,
+}
+
+/// How a member is reached: a client for every call but puts, and a put
+/// stream on a connection of its own.
+#[derive(Clone)]
+struct Link {
+    client: ShardsClient<Channel>,
+    pipe: Arc<PutPipe>,
 }
 
 impl Members {
@@ -166,21 +172,16 @@ impl Members {
     }
 
     fn client(&self, id: MemberId) -> ShardsClient<Channel> {
-        self.clients[&id].clone()
+        self.links[&id].client.clone()
     }
 
     fn pipe(&self, id: MemberId) -> Arc<PutPipe> {
-        self.pipes[&id].clone()
+        self.links[&id].pipe.clone()
     }
 }
 
-/// A client of the storage member `id` at `addr`, over the cluster's TLS,
-/// and a put stream to it on a connection of its own.
-fn shards_client(
-    id: MemberId,
-    addr: &str,
-    tls: &PeerTls,
-) -> Result<(ShardsClient<Channel>, Arc<PutPipe>), StorageSetError> {
+/// The link to the storage member `id` at `addr`, over the cluster's TLS.
+fn link_to(id: MemberId, addr: &str, tls: &PeerTls) -> Result<Link, StorageSetError> {
     let bad = |reason: String| StorageSetError::BadAddress {
         id,
         addr: addr.to_string(),
@@ -196,10 +197,11 @@ fn shards_client(
     // The put stream lives as long as the member answers, so its
     // connection times no call out; each put has its own bound.
     let pipe = Arc::new(PutPipe::new(client(endpoint.clone()), SHARD_CALL_TIMEOUT));
-    Ok((client(endpoint.timeout(SHARD_CALL_TIMEOUT)), pipe))
+    let client = client(endpoint.timeout(SHARD_CALL_TIMEOUT));
+    Ok(Link { client, pipe })
 }
 
-/// Members for `membership`, keeping the clients of `before` whose
+/// Members for `membership`, keeping the links of `before` whose
 /// address did not change.
 fn members_of(
     membership: &Membership,
@@ -207,19 +209,17 @@ fn members_of(
     tls: &PeerTls,
 ) -> Result<Members, StorageSetError> {
     let known: BTreeMap<&MemberId, &String> = before.membership.addresses().collect();
-    let (mut clients, mut pipes) = (BTreeMap::new(), BTreeMap::new());
+    let mut links = BTreeMap::new();
     for (&id, addr) in membership.addresses() {
-        let (client, pipe) = match known.get(&id) == Some(&addr) {
-            true => (before.client(id), before.pipe(id)),
-            false => shards_client(id, addr, tls)?,
+        let link = match known.get(&id) == Some(&addr) {
+            true => before.links[&id].clone(),
+            false => link_to(id, addr, tls)?,
         };
-        clients.insert(id, client);
-        pipes.insert(id, pipe);
+        links.insert(id, link);
     }
     Ok(Members {
         membership: membership.clone(),
-        clients,
-        pipes,
+        links,
     })
 }
 
