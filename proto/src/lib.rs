@@ -9,6 +9,8 @@
 //! - [`v1`]: the generated messages, clients and servers of `ordo.v1`.
 //! - [`cluster`]: `ordo.cluster.v1`, what nodes of a cluster say to each
 //!   other (raft between sequencer voters); not a client API.
+//! - [`pipe`]: many calls on one bidirectional stream, as cluster members
+//!   send shards and raft messages to each other.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, served by gRPC
 //!   reflection so tools such as grpcurl work without the files.
 
@@ -26,6 +28,8 @@ pub mod cluster {
         tonic::include_proto!("ordo.cluster.v1");
     }
 }
+
+pub mod pipe;
 
 /// Metadata key of an `OUT_OF_RANGE` refusal of a read, or a watch, below
 /// the log's retention horizon: the oldest version still read (decimal).

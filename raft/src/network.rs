@@ -2,6 +2,12 @@
 //! half openraft sends through, and the service that hands what arrives to
 //! the local [`Raft`].
 //!
+//! AppendEntries, which the leader sends each follower at least twice per
+//! ordered batch (the entries, then the commit that follows them), travels
+//! on one long-lived stream per follower ([`ordo_proto::pipe`]): a message
+//! each way instead of a gRPC call's headers and trailers. Votes and
+//! snapshots are rare and stay unary calls.
+//!
 //! Raft's messages travel as postcard-encoded bodies of openraft's own
 //! types: the voters of one cluster run one build, and restating raft's
 //! messages in protobuf would only add a translation to keep right.
@@ -32,6 +38,7 @@ use ordo_proto::cluster::v1::{
     HeadersResponse, InitializeRequest, Member, MemberReport, MembershipResponse, RaftMessage,
     ReportResponse, StatusRequest, VoterStatus,
 };
+use ordo_proto::pipe::Pipe;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +85,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             addr: node.addr.clone(),
             tls: self.tls.clone(),
             client: None,
+            appends: None,
         }
     }
 }
@@ -88,6 +96,8 @@ pub struct Peer {
     addr: String,
     tls: Arc<PeerTls>,
     client: Option<SequencerClient<Channel>>,
+    /// The AppendEntries stream, opened on the first append.
+    appends: Option<Pipe<RaftMessage, RaftMessage>>,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =
@@ -108,6 +118,17 @@ impl Peer {
         Ok(self.client.clone().expect("set above"))
     }
 
+    fn appends(&mut self) -> Result<&Pipe<RaftMessage, RaftMessage>, Unreachable> {
+        if self.appends.is_none() {
+            let client = self.client()?;
+            self.appends = Some(Pipe::new(move |requests| {
+                let mut client = client.clone();
+                async move { Ok(client.append_entries_many(requests).await?.into_inner()) }
+            }));
+        }
+        Ok(self.appends.as_ref().expect("set above"))
+    }
+
     // The error type is openraft's, fixed by the trait these serve.
     #[allow(clippy::result_large_err)]
     fn request<T: Serialize, E: std::error::Error>(
@@ -126,8 +147,17 @@ impl Peer {
         reply: Result<Response<RaftMessage>, Status>,
     ) -> RpcResult<T, E> {
         let reply = reply.map_err(|status| RPCError::Unreachable(Unreachable::new(&status)))?;
+        self.answer(&reply.into_inner())
+    }
+
+    /// The remote result a reply's body carries.
+    #[allow(clippy::result_large_err)]
+    fn answer<T: DeserializeOwned, E: std::error::Error + DeserializeOwned>(
+        &self,
+        reply: &RaftMessage,
+    ) -> RpcResult<T, E> {
         let result: Result<T, RaftError<NodeId, E>> =
-            postcard::from_bytes(&reply.into_inner().body).map_err(network_error)?;
+            postcard::from_bytes(&reply.body).map_err(network_error)?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
@@ -138,9 +168,13 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
-        let request = Self::request(&rpc, &option)?;
-        let reply = self.client()?.append_entries(request).await;
-        self.reply(reply)
+        let body = postcard::to_allocvec(&rpc).map_err(network_error)?;
+        let reply = self
+            .appends()?
+            .call(RaftMessage { body }, option.hard_ttl())
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        self.answer(&reply)
     }
 
     async fn install_snapshot(
@@ -248,19 +282,68 @@ fn decode<T: DeserializeOwned>(request: Request<RaftMessage>) -> Result<T, Statu
 }
 
 fn encode<T: Serialize>(result: &T) -> Result<Response<RaftMessage>, Status> {
+    encode_message(result).map(Response::new)
+}
+
+fn encode_message<T: Serialize>(result: &T) -> Result<RaftMessage, Status> {
     postcard::to_allocvec(result)
-        .map(|body| Response::new(RaftMessage { body }))
+        .map(|body| RaftMessage { body })
         .map_err(|e| Status::internal(format!("encoding a raft reply: {e}")))
+}
+
+/// Answers unread before an AppendEntries stream stops reading requests.
+/// The leader waits for each answer before it sends the next append, so
+/// one would do; the rest is slack for heartbeats.
+pub const MAX_APPENDS_AHEAD: usize = 8;
+
+/// Hands each AppendEntries the stream brings to `raft`, one at a time,
+/// and answers each in order, until the leader hangs up, a request does
+/// not decode (the stream ends with INVALID_ARGUMENT) or raft has stopped
+/// on this voter (the answer says so and the stream ends, so that a
+/// stopping voter's server is not held open by its leader).
+async fn answer_appends(
+    raft: Raft<TypeConfig>,
+    mut requests: tonic::Streaming<RaftMessage>,
+    answers: tokio::sync::mpsc::Sender<Result<RaftMessage, Status>>,
+) {
+    while let Ok(Some(message)) = requests.message().await {
+        let (answer, last) =
+            match postcard::from_bytes::<AppendEntriesRequest<TypeConfig>>(&message.body) {
+                Ok(rpc) => {
+                    let result = raft.append_entries(rpc).await;
+                    (encode_message(&result), result.is_err())
+                }
+                Err(e) => (
+                    Err(Status::invalid_argument(format!(
+                        "undecodable raft message: {e}"
+                    ))),
+                    true,
+                ),
+            };
+        if answers.send(answer).await.is_err() || last {
+            return;
+        }
+    }
 }
 
 #[tonic::async_trait]
 impl SequencerRpc for RaftService {
-    async fn append_entries(
+    type AppendEntriesManyStream =
+        tokio_stream::wrappers::ReceiverStream<Result<RaftMessage, Status>>;
+
+    async fn append_entries_many(
         &self,
-        request: Request<RaftMessage>,
-    ) -> Result<Response<RaftMessage>, Status> {
-        let rpc: AppendEntriesRequest<TypeConfig> = decode(request)?;
-        encode(&self.raft.append_entries(rpc).await)
+        request: Request<tonic::Streaming<RaftMessage>>,
+    ) -> Result<Response<Self::AppendEntriesManyStream>, Status> {
+        let (answers, stream) = tokio::sync::mpsc::channel(MAX_APPENDS_AHEAD);
+        tokio::spawn(answer_appends(
+            self.raft.clone(),
+            request.into_inner(),
+            answers,
+        ));
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            stream,
+        )))
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {

@@ -4,6 +4,8 @@
 //! lives with `ordo node`'s tests.)
 
 use ordo_log::{EntryDescriptor, Sequencer, stress};
+use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
+use ordo_proto::cluster::v1::{AppendRequest, RaftMessage};
 use ordo_raft::tls::{self, PeerTls};
 use ordo_raft::{NodeId, RaftSequencer, VoterConfig, VoterServer};
 use std::collections::{BTreeMap, BTreeSet};
@@ -189,10 +191,11 @@ async fn appends_through_any_voter_get_one_order_that_survives_losing_the_leader
     }
 }
 
-/// Calls `Append` on `addr` with `client_tls` (or in the clear).
-async fn try_append(addr: SocketAddr, client_tls: Option<ClientTlsConfig>) -> Result<u64, String> {
-    use ordo_proto::cluster::v1::AppendRequest;
-    use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
+/// A client of the voter at `addr` with `client_tls` (or in the clear).
+async fn connect(
+    addr: SocketAddr,
+    client_tls: Option<ClientTlsConfig>,
+) -> Result<SequencerClient<tonic::transport::Channel>, String> {
     let scheme = if client_tls.is_some() {
         "https"
     } else {
@@ -204,6 +207,12 @@ async fn try_append(addr: SocketAddr, client_tls: Option<ClientTlsConfig>) -> Re
     if let Some(tls) = client_tls {
         endpoint = endpoint.tls_config(tls).expect("tls");
     }
+    let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+    Ok(SequencerClient::new(channel))
+}
+
+/// Calls `Append` on `addr` with `client_tls` (or in the clear).
+async fn try_append(addr: SocketAddr, client_tls: Option<ClientTlsConfig>) -> Result<u64, String> {
     let header = ordo_log::EntryHeader {
         seq: 0,
         entry: stress::descriptor(9, 9, 9),
@@ -211,14 +220,35 @@ async fn try_append(addr: SocketAddr, client_tls: Option<ClientTlsConfig>) -> Re
     let request = AppendRequest {
         descriptors: vec![header.encode()],
     };
-    match endpoint.connect().await {
-        Ok(channel) => SequencerClient::new(channel)
-            .append(request)
-            .await
-            .map(|reply| reply.into_inner().first_seq)
-            .map_err(|status| status.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+    connect(addr, client_tls)
+        .await?
+        .append(request)
+        .await
+        .map(|reply| reply.into_inner().first_seq)
+        .map_err(|status| status.to_string())
+}
+
+/// Opens raft's AppendEntries stream on `addr` with `client_tls` (or in
+/// the clear) and sends one message that is no raft request: what the
+/// first answer is, or why there is none.
+async fn try_append_stream(
+    addr: SocketAddr,
+    client_tls: Option<ClientTlsConfig>,
+) -> Result<RaftMessage, tonic::Status> {
+    let mut client = connect(addr, client_tls)
+        .await
+        .map_err(tonic::Status::unavailable)?;
+    let garbage = RaftMessage {
+        body: vec![0xff; 9],
+    };
+    let mut answers = client
+        .append_entries_many(tokio_stream::iter([garbage]))
+        .await?
+        .into_inner();
+    answers
+        .message()
+        .await?
+        .ok_or_else(|| tonic::Status::unknown("the stream ended with no answer"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,10 +267,17 @@ async fn only_holders_of_the_clusters_certificates_reach_a_voter() {
 
     let clear = try_append(addr, None).await;
     assert!(clear.is_err(), "a client in the clear: {clear:?}");
+    let clear = try_append_stream(addr, None).await;
+    assert!(clear.is_err(), "raft's stream in the clear: {clear:?}");
     let stranger = try_append(addr, Some(trusting())).await;
     assert!(
         stranger.is_err(),
         "a TLS client with no certificate: {stranger:?}"
+    );
+    let stranger = try_append_stream(addr, Some(trusting())).await;
+    assert!(
+        stranger.is_err(),
+        "raft's stream from a TLS client with no certificate: {stranger:?}"
     );
 
     let forged = tempfile::tempdir().expect("temporary directory");
@@ -249,10 +286,15 @@ async fn only_holders_of_the_clusters_certificates_reach_a_voter() {
         read(forged.path(), "node-1.pem"),
         read(forged.path(), "node-1.key"),
     );
-    let forger = try_append(addr, Some(trusting().identity(forged_identity))).await;
+    let forger = try_append(addr, Some(trusting().identity(forged_identity.clone()))).await;
     assert!(
         forger.is_err(),
         "a member name certified by another authority: {forger:?}"
+    );
+    let forger = try_append_stream(addr, Some(trusting().identity(forged_identity))).await;
+    assert!(
+        forger.is_err(),
+        "raft's stream from a name certified by another authority: {forger:?}"
     );
 
     let member = PeerTls::load(certs.path(), "admin").expect("operator credentials");
@@ -260,6 +302,12 @@ async fn only_holders_of_the_clusters_certificates_reach_a_voter() {
         try_append(addr, Some(member.client())).await,
         Ok(0),
         "the cluster's own certificate"
+    );
+    let garbage = try_append_stream(addr, Some(member.client())).await;
+    assert_eq!(
+        garbage.map_err(|status| status.code()),
+        Err(tonic::Code::InvalidArgument),
+        "a member's undecodable raft message is refused, typed"
     );
     let tail = voters[0].sequencer().tail();
     assert!(
