@@ -11,7 +11,7 @@ use ordo_proto::cluster::v1::{
 };
 use ordo_raft::PeerTls;
 use ordo_server::node::services::shards::MAX_CHECK_KEYS;
-use ordo_server::node::storage_set::StorageSet;
+use ordo_server::node::storage_set::{SHARD_CALL_TIMEOUT, StorageSet};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -237,6 +237,63 @@ async fn an_entry_placed_on_six_storage_nodes_survives_losing_any_two() {
         ),
         "{short:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_ask_the_data_shards_first_and_parity_only_for_a_lost_or_stalled_one() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut nodes, set) = six_storage_nodes(dir.path());
+    // No hedge at first: parity shards are asked only when a get fails.
+    let set = set.with_parity_hedge(Duration::from_secs(3600));
+    let entry = entry();
+    let payload: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    set.put_entry(&entry, 6).await.expect("stored everywhere");
+    let members = nodes.iter().map(|n| n.id).collect();
+    let homes = ordo_log::placement::place(&entry.commitment, 6, &members).expect("placed");
+    let node = |index: usize| homes[index] as usize - 1;
+    let served = |node: &MemberProcess| {
+        let page = node.metrics.clone();
+        async move {
+            common::metric(
+                &common::scrape(&page).await,
+                "ordo_storage_shards_served_total",
+            )
+        }
+    };
+    let read = |set: StorageSet| {
+        let (commitment, geometry) = (entry.commitment, entry.geometry);
+        async move {
+            set.get_payload(&commitment, &geometry)
+                .await
+                .expect("rebuilt")
+        }
+    };
+
+    assert_eq!(read(set.clone()).await, payload);
+    for index in 0..6 {
+        let expected = u64::from(index < 4);
+        assert_eq!(served(&nodes[node(index)]).await, expected, "shard {index}");
+    }
+
+    nodes[node(1)].kill();
+    assert_eq!(read(set.clone()).await, payload, "shard 4 stands in for 1");
+    assert_eq!(served(&nodes[node(4)]).await, 1);
+    assert_eq!(served(&nodes[node(5)]).await, 0, "asked only for a failure");
+
+    // A member that takes the get and never answers: after the hedge the
+    // last parity shard is asked too, long before the call's own timeout.
+    let stalled = nix::unistd::Pid::from_raw(nodes[node(0)].pid() as i32);
+    nix::sys::signal::kill(stalled, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+    let started = std::time::Instant::now();
+    let hedged = set.with_parity_hedge(Duration::from_millis(200));
+    assert_eq!(read(hedged).await, payload, "shards 2, 3, 4 and 5");
+    assert!(
+        started.elapsed() < SHARD_CALL_TIMEOUT / 2,
+        "the read waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(served(&nodes[node(5)]).await, 1);
+    nix::sys::signal::kill(stalled, nix::sys::signal::Signal::SIGCONT).expect("SIGCONT");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -226,6 +226,11 @@ impl MemberProcess {
         assert!(status.success(), "a clean stop: {status}");
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// SIGKILL, and reap.
     pub fn kill(&mut self) {
         let mut child = self.child.take().expect("running");
