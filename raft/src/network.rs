@@ -34,9 +34,9 @@ use ordo_log::limits::MAX_READ_BATCH;
 use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
 use ordo_proto::cluster::v1::sequencer_server::Sequencer as SequencerRpc;
 use ordo_proto::cluster::v1::{
-    AppendRequest, AppendResponse, ChangeVotersRequest, FollowRequest, HeadersRequest,
-    HeadersResponse, InitializeRequest, Member, MemberReport, MembershipResponse, RaftMessage,
-    ReportResponse, StatusRequest, VoterStatus,
+    AppendAnswer, AppendRequest, AppendResponse, ChangeVotersRequest, FollowRequest,
+    HeadersRequest, HeadersResponse, InitializeRequest, Member, MemberReport, MembershipResponse,
+    RaftMessage, ReportResponse, StatusRequest, VoterStatus,
 };
 use ordo_proto::pipe::Pipe;
 use serde::Serialize;
@@ -44,6 +44,7 @@ use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
@@ -205,22 +206,28 @@ pub struct RaftService {
     headers: HeaderReader,
     appends: tokio::sync::mpsc::Sender<Group>,
     reports: Arc<MemberReports>,
+    /// Turns true when the voter stops: long-lived streams end then, so
+    /// that they do not hold the voter's server open.
+    stopping: watch::Receiver<bool>,
 }
 
 impl RaftService {
     /// The service of `raft`, whose applied header log `headers` reads and
-    /// whose `Append` RPC feeds `appends` (see [`crate::leader_queue`]).
+    /// whose `Append` RPC feeds `appends` (see [`crate::leader_queue`]),
+    /// and whose streams end when `stopping` turns true.
     pub fn new(
         raft: Raft<TypeConfig>,
         headers: HeaderReader,
         appends: tokio::sync::mpsc::Sender<Group>,
         reports: Arc<MemberReports>,
+        stopping: watch::Receiver<bool>,
     ) -> Self {
         Self {
             raft,
             headers,
             appends,
             reports,
+            stopping,
         }
     }
 
@@ -268,6 +275,129 @@ fn status_of(refusal: Refusal) -> Status {
     }
 }
 
+/// The refusal of an append to a voter that is stopping.
+fn stopped() -> Status {
+    Status::aborted("this voter is stopping")
+}
+
+/// The group an append asks to order, and where its answer will come,
+/// if the request is well formed.
+fn group_of(request: AppendRequest) -> Result<(Group, Answer), Status> {
+    let encoded = request.descriptors;
+    if encoded.len() > MAX_BATCH_DESCRIPTORS {
+        return Err(Status::invalid_argument(format!(
+            "{} descriptors in one append; at most {MAX_BATCH_DESCRIPTORS}",
+            encoded.len()
+        )));
+    }
+    let batch =
+        HeaderBatch::try_from(encoded).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    for descriptor in &batch.descriptors {
+        descriptor
+            .validate()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let group = Group {
+        descriptors: batch.descriptors,
+        reply,
+    };
+    Ok((group, answer))
+}
+
+/// Where a queued group's first seq, or its refusal, comes.
+type Answer = tokio::sync::oneshot::Receiver<Result<u64, Refusal>>;
+
+/// The first seq raft gave a queued group, or the refusal as a status.
+async fn ordered(answer: Answer) -> Result<u64, Status> {
+    match answer.await.map_err(|_| stopped())? {
+        Ok(first_seq) => Ok(first_seq),
+        Err(refusal) => Err(status_of(refusal)),
+    }
+}
+
+/// Appends one `AppendMany` stream may have queued and unanswered before
+/// it stops reading requests. A gateway keeps at most
+/// `appends_in_flight` entries in flight (64 at most), one by default.
+pub const MAX_APPENDS_PENDING: usize = 64;
+
+/// An append taken from a stream: refused at once, or queued for raft.
+enum Pending {
+    Refused(Status),
+    Queued(Answer),
+}
+
+/// The next message of `requests`, or None once the caller hangs up, the
+/// stream breaks or this voter stops.
+async fn next_request<T>(
+    requests: &mut tonic::Streaming<T>,
+    stopping: &mut watch::Receiver<bool>,
+) -> Option<T> {
+    tokio::select! {
+        message = requests.message() => message.ok().flatten(),
+        _ = stopping.wait_for(|stopping| *stopping) => None,
+    }
+}
+
+/// Queues each append an `AppendMany` stream brings on the leader queue,
+/// in the order they come, and passes each on to be answered in that
+/// order, until the caller hangs up or this voter stops.
+async fn queue_appends(
+    appends: tokio::sync::mpsc::Sender<Group>,
+    mut requests: tonic::Streaming<AppendRequest>,
+    pending: tokio::sync::mpsc::Sender<Pending>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    while let Some(request) = next_request(&mut requests, &mut stopping).await {
+        let next = match group_of(request) {
+            Ok((group, answer)) => match appends.send(group).await {
+                Ok(()) => Pending::Queued(answer),
+                Err(_) => Pending::Refused(stopped()),
+            },
+            Err(status) => Pending::Refused(status),
+        };
+        if pending.send(next).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Answers each append `queue_appends` passed on, in order.
+async fn answer_in_order(
+    mut waiting: tokio::sync::mpsc::Receiver<Pending>,
+    answers: tokio::sync::mpsc::Sender<Result<AppendAnswer, Status>>,
+) {
+    while let Some(next) = waiting.recv().await {
+        let outcome = match next {
+            Pending::Refused(status) => Err(status),
+            Pending::Queued(answer) => ordered(answer).await,
+        };
+        if answers.send(Ok(answer_of(outcome))).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// An append's outcome as its stream answers it: what `Append` would have
+/// answered, the leader's name in a field instead of metadata.
+fn answer_of(outcome: Result<u64, Status>) -> AppendAnswer {
+    match outcome {
+        Ok(first_seq) => AppendAnswer {
+            first_seq,
+            ..AppendAnswer::default()
+        },
+        Err(status) => AppendAnswer {
+            first_seq: 0,
+            code: status.code() as i32,
+            message: status.message().to_string(),
+            leader: (status.metadata().get(LEADER_METADATA))
+                .and_then(|leader| leader.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+        },
+    }
+}
+
 /// The status of a membership change raft refused.
 fn refused<E>(e: &RaftError<NodeId, E>) -> Status
 where
@@ -298,15 +428,16 @@ pub const MAX_APPENDS_AHEAD: usize = 8;
 
 /// Hands each AppendEntries the stream brings to `raft`, one at a time,
 /// and answers each in order, until the leader hangs up, a request does
-/// not decode (the stream ends with INVALID_ARGUMENT) or raft has stopped
-/// on this voter (the answer says so and the stream ends, so that a
-/// stopping voter's server is not held open by its leader).
-async fn answer_appends(
+/// not decode (the stream ends with INVALID_ARGUMENT) or this voter stops
+/// (raft refusing an append means that too: the answer says so and the
+/// stream ends).
+async fn answer_raft_appends(
     raft: Raft<TypeConfig>,
     mut requests: tonic::Streaming<RaftMessage>,
     answers: tokio::sync::mpsc::Sender<Result<RaftMessage, Status>>,
+    mut stopping: watch::Receiver<bool>,
 ) {
-    while let Ok(Some(message)) = requests.message().await {
+    while let Some(message) = next_request(&mut requests, &mut stopping).await {
         let (answer, last) =
             match postcard::from_bytes::<AppendEntriesRequest<TypeConfig>>(&message.body) {
                 Ok(rpc) => {
@@ -336,10 +467,11 @@ impl SequencerRpc for RaftService {
         request: Request<tonic::Streaming<RaftMessage>>,
     ) -> Result<Response<Self::AppendEntriesManyStream>, Status> {
         let (answers, stream) = tokio::sync::mpsc::channel(MAX_APPENDS_AHEAD);
-        tokio::spawn(answer_appends(
+        tokio::spawn(answer_raft_appends(
             self.raft.clone(),
             request.into_inner(),
             answers,
+            self.stopping.clone(),
         ));
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
             stream,
@@ -363,31 +495,27 @@ impl SequencerRpc for RaftService {
         &self,
         request: Request<AppendRequest>,
     ) -> Result<Response<AppendResponse>, Status> {
-        let encoded = request.into_inner().descriptors;
-        if encoded.len() > MAX_BATCH_DESCRIPTORS {
-            return Err(Status::invalid_argument(format!(
-                "{} descriptors in one append; at most {MAX_BATCH_DESCRIPTORS}",
-                encoded.len()
-            )));
-        }
-        let batch =
-            HeaderBatch::try_from(encoded).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        for descriptor in &batch.descriptors {
-            descriptor
-                .validate()
-                .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        }
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let group = Group {
-            descriptors: batch.descriptors,
-            reply,
-        };
-        let stopped = || Status::aborted("this voter is stopping");
+        let (group, answer) = group_of(request.into_inner())?;
         self.appends.send(group).await.map_err(|_| stopped())?;
-        match answer.await.map_err(|_| stopped())? {
-            Ok(first_seq) => Ok(Response::new(AppendResponse { first_seq })),
-            Err(refusal) => Err(status_of(refusal)),
-        }
+        let first_seq = ordered(answer).await?;
+        Ok(Response::new(AppendResponse { first_seq }))
+    }
+
+    type AppendManyStream = tokio_stream::wrappers::ReceiverStream<Result<AppendAnswer, Status>>;
+
+    async fn append_many(
+        &self,
+        request: Request<tonic::Streaming<AppendRequest>>,
+    ) -> Result<Response<Self::AppendManyStream>, Status> {
+        let (pending, waiting) = tokio::sync::mpsc::channel(MAX_APPENDS_PENDING);
+        let (answers, stream) = tokio::sync::mpsc::channel(MAX_APPENDS_PENDING);
+        let requests = request.into_inner();
+        let (appends, stopping) = (self.appends.clone(), self.stopping.clone());
+        tokio::spawn(queue_appends(appends, requests, pending, stopping));
+        tokio::spawn(answer_in_order(waiting, answers));
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            stream,
+        )))
     }
 
     async fn headers(

@@ -5,16 +5,20 @@
 //! The tail is learnt by following one voter's `Follow` stream (another
 //! when it goes away), and never moves back when the stream moves to a
 //! voter that lags. Appends go to the leader, found by asking any voter and
-//! following the leader it names; an append returns once its header is
-//! committed and the followed tail has passed it, so `read` and `tail`
-//! already include it.
+//! following the leader it names, on one `AppendMany` stream per voter
+//! ([`ordo_proto::pipe`]: a message each way per entry instead of a call);
+//! an append returns once its header is committed and the followed tail
+//! has passed it, so `read` and `tail` already include it.
 
-use crate::network::{LEADER_METADATA, peer_client};
+use crate::network::peer_client;
 use crate::tls::PeerTls;
 use ordo_log::limits::MAX_READ_BATCH;
 use ordo_log::{EntryDescriptor, EntryHeader, Sequencer, SequencerError};
 use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
-use ordo_proto::cluster::v1::{AppendRequest, FollowRequest, HeadersRequest, StatusRequest};
+use ordo_proto::cluster::v1::{
+    AppendAnswer, AppendRequest, FollowRequest, HeadersRequest, StatusRequest,
+};
+use ordo_proto::pipe::{Pipe, PipeError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -55,6 +59,8 @@ pub enum ConnectError {
     Unreachable(String),
 }
 
+type AppendPipe = Pipe<AppendRequest, AppendAnswer>;
+
 /// The voters' sequencer, from outside.
 pub struct RemoteSequencer {
     voters: Vec<String>,
@@ -64,6 +70,8 @@ pub struct RemoteSequencer {
     /// One client per voter, made on first use: a channel keeps its
     /// connection (and TLS session) across calls and reconnects by itself.
     clients: Mutex<std::collections::HashMap<String, SequencerClient<Channel>>>,
+    /// One append stream per voter, opened on its first append.
+    appends: Mutex<std::collections::HashMap<String, Arc<AppendPipe>>>,
     /// Where the search for the leader starts when none is known: moved
     /// on past a voter whose append failed.
     rotation: std::sync::atomic::AtomicUsize,
@@ -138,6 +146,7 @@ impl RemoteSequencer {
             leader: Mutex::new(None),
             rotation: Default::default(),
             clients: Mutex::default(),
+            appends: Mutex::default(),
             tail,
             followed,
             prefer,
@@ -179,46 +188,41 @@ impl RemoteSequencer {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The append stream to the voter at `addr`.
+    fn appends_to(&self, addr: &str) -> Result<Arc<AppendPipe>, SequencerError> {
+        let mut appends = self.appends.lock().expect("appends lock");
+        if let Some(pipe) = appends.get(addr) {
+            return Ok(pipe.clone());
+        }
+        let client = self.client_of(addr)?;
+        let pipe = Arc::new(Pipe::new(move |requests| {
+            let mut client = client.clone();
+            async move { Ok(client.append_many(requests).await?.into_inner()) }
+        }));
+        appends.insert(addr.to_string(), pipe.clone());
+        Ok(pipe)
+    }
+
     /// Sends `request` to the leader; returns its first seq.
     async fn append_on_leader(&self, request: AppendRequest) -> Result<u64, SequencerError> {
         let deadline = tokio::time::Instant::now() + REMOTE_APPEND_DEADLINE;
         let mut target = self.target(0);
         for attempt in 1.. {
-            let mut client = self.client_of(&target)?;
-            let answer =
-                tokio::time::timeout(APPEND_ATTEMPT_TIMEOUT, client.append(request.clone()));
-            let status = match answer.await {
-                Ok(Ok(reply)) => {
+            let pipe = self.appends_to(&target)?;
+            target = match pipe.call(request.clone(), APPEND_ATTEMPT_TIMEOUT).await {
+                Ok(answer) if answer.code == tonic::Code::Ok as i32 => {
                     prefer_voter(&self.prefer, &target);
                     *self.leader.lock().expect("leader lock") = Some(target);
-                    return Ok(reply.into_inner().first_seq);
+                    return Ok(answer.first_seq);
                 }
-                Ok(Err(status)) => status,
-                Err(_) => {
+                Ok(refused) => self.after_refusal(&target, refused, attempt)?,
+                // The stream never opened, so nothing was sent: another
+                // voter may be up.
+                Err(PipeError::Open(_)) => self.target(attempt),
+                Err(e @ (PipeError::TimedOut(_) | PipeError::Ended(_))) => {
                     self.suspect(&target);
                     return Err(SequencerError::Io(format!(
-                        "append to {target} unanswered after {APPEND_ATTEMPT_TIMEOUT:?}; outcome unknown"
-                    )));
-                }
-            };
-            let named = status
-                .metadata()
-                .get(LEADER_METADATA)
-                .and_then(|v| v.to_str().ok());
-            target = match status.code() {
-                tonic::Code::Aborted => {
-                    return Err(SequencerError::Poisoned(status.message().into()));
-                }
-                tonic::Code::FailedPrecondition => named
-                    .map(str::to_string)
-                    .unwrap_or_else(|| self.target(attempt)),
-                tonic::Code::Unavailable if status.message().contains("connect") => {
-                    self.target(attempt)
-                }
-                _ => {
-                    self.suspect(&target);
-                    return Err(SequencerError::Io(format!(
-                        "append to {target} ended unknown: {status}"
+                        "append to {target}: {e}; outcome unknown"
                     )));
                 }
             };
@@ -230,6 +234,31 @@ impl RemoteSequencer {
         Err(SequencerError::Io(format!(
             "no leader took the append within {REMOTE_APPEND_DEADLINE:?}"
         )))
+    }
+
+    /// The voter to try after `target` refused an append: the leader it
+    /// named, or the next voter when it named none. Raft stopped there, or
+    /// a refusal that may have proposed the append, ends the attempts.
+    fn after_refusal(
+        &self,
+        target: &str,
+        refused: AppendAnswer,
+        attempt: usize,
+    ) -> Result<String, SequencerError> {
+        match tonic::Code::from_i32(refused.code) {
+            tonic::Code::Aborted => Err(SequencerError::Poisoned(refused.message)),
+            tonic::Code::FailedPrecondition if refused.leader.is_empty() => {
+                Ok(self.target(attempt))
+            }
+            tonic::Code::FailedPrecondition => Ok(refused.leader),
+            code => {
+                self.suspect(target);
+                Err(SequencerError::Io(format!(
+                    "append to {target} ended unknown: {code:?}: {}",
+                    refused.message
+                )))
+            }
+        }
     }
 }
 

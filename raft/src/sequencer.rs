@@ -103,6 +103,8 @@ pub struct RaftSequencer {
     leader_queue: mpsc::Sender<crate::leader_queue::Group>,
     /// What members report to this voter.
     reports: Arc<crate::reports::MemberReports>,
+    /// Set when the voter stops, for the streams its service serves.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl RaftSequencer {
@@ -135,6 +137,7 @@ impl RaftSequencer {
             proposals,
             leader_queue,
             reports: Arc::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
         }))
     }
 
@@ -151,6 +154,7 @@ impl RaftSequencer {
             self.reader.clone(),
             self.leader_queue.clone(),
             self.reports.clone(),
+            self.stopping.subscribe(),
         );
         SequencerServer::new(service)
     }
@@ -180,6 +184,7 @@ impl RaftSequencer {
     /// raft's tasks have let go of the store, so that the store closes once
     /// the readers are gone. Appends after this fail.
     pub async fn shutdown(&self) {
+        self.stopping.send_replace(true);
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not stop cleanly");
         }
