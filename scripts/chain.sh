@@ -43,7 +43,10 @@ start_member() {
 start_anvil() {
   local blocks=()
   [ -n "${CHAIN_BLOCK_TIME:-}" ] && blocks=(--block-time "$CHAIN_BLOCK_TIME")
-  evm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil --host 127.0.0.1 --port 7560 "${blocks[@]}" > "$DIR/anvil.out" 2>&1 &
+  # A home of its own: anvil keeps past blocks' states under
+  # $HOME/.foundry/anvil/tmp, which then goes away with $DIR.
+  mkdir -p "$DIR/anvil-home"
+  HOME="$PWD/$DIR/anvil-home" evm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil --host 127.0.0.1 --port 7560 "${blocks[@]}" > "$DIR/anvil.out" 2>&1 &
   echo $! >> "$DIR/pids"
   wait_for_line "$DIR/anvil.out" "Listening on"
 }
