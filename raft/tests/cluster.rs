@@ -5,7 +5,7 @@
 
 use ordo_log::{EntryDescriptor, Sequencer, stress};
 use ordo_proto::cluster::v1::sequencer_client::SequencerClient;
-use ordo_proto::cluster::v1::{AppendRequest, RaftMessage};
+use ordo_proto::cluster::v1::{AppendAnswer, AppendRequest, RaftMessage};
 use ordo_raft::tls::{self, PeerTls};
 use ordo_raft::{NodeId, RaftSequencer, VoterConfig, VoterServer};
 use std::collections::{BTreeMap, BTreeSet};
@@ -228,6 +228,85 @@ async fn try_append(addr: SocketAddr, client_tls: Option<ClientTlsConfig>) -> Re
         .map_err(|status| status.to_string())
 }
 
+/// Sends `requests` on an `AppendMany` stream to `addr` with the member
+/// credentials `tls`; every answer, in order.
+async fn append_many(
+    addr: SocketAddr,
+    client_tls: Option<ClientTlsConfig>,
+    requests: Vec<AppendRequest>,
+) -> Result<Vec<AppendAnswer>, tonic::Status> {
+    let mut client = connect(addr, client_tls)
+        .await
+        .map_err(tonic::Status::unavailable)?;
+    let count = requests.len();
+    let mut answers = client
+        .append_many(tokio_stream::iter(requests))
+        .await?
+        .into_inner();
+    let mut got = Vec::new();
+    while got.len() < count {
+        match answers.message().await? {
+            Some(answer) => got.push(answer),
+            None => break,
+        }
+    }
+    Ok(got)
+}
+
+/// An append request for one descriptor of round `round`.
+fn append_of(round: u64) -> AppendRequest {
+    let header = ordo_log::EntryHeader {
+        seq: 0,
+        entry: stress::descriptor(round, 1, 1),
+    };
+    AppendRequest {
+        descriptors: vec![header.encode()],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_stream_answers_in_order_names_the_leader_and_outlives_a_bad_request() {
+    let certs = cluster_certs();
+    let mut voters = cluster_of_three(certs.path()).await;
+    let leader = agreed_leader(&voters).await;
+    let tls = || {
+        Some(
+            PeerTls::load(certs.path(), "admin")
+                .expect("credentials")
+                .client(),
+        )
+    };
+    let bad = AppendRequest {
+        descriptors: vec![vec![1, 2, 3]],
+    };
+    let on_leader = voters.iter().find(|v| v.id == leader).expect("leader");
+    let tail = on_leader.sequencer().tail();
+    let answers = append_many(
+        on_leader.addr,
+        tls(),
+        vec![append_of(1), bad.clone(), append_of(2)],
+    )
+    .await
+    .expect("the stream opens");
+    let codes: Vec<i32> = answers.iter().map(|a| a.code).collect();
+    let invalid = tonic::Code::InvalidArgument as i32;
+    assert_eq!(codes, vec![0, invalid, 0], "{answers:?}");
+    assert_eq!(answers[0].first_seq, tail);
+    assert_eq!(answers[2].first_seq, tail + 1, "ordered in the order sent");
+
+    let follower = voters.iter().find(|v| v.id != leader).expect("a follower");
+    let answers = append_many(follower.addr, tls(), vec![append_of(3), bad])
+        .await
+        .expect("the stream opens");
+    let refused = tonic::Code::FailedPrecondition as i32;
+    assert_eq!(answers[0].code, refused, "{answers:?}");
+    assert_eq!(answers[0].leader, on_leader.addr.to_string());
+    assert_eq!(answers[1].code, invalid, "{answers:?}");
+    for voter in &mut voters {
+        voter.stop().await;
+    }
+}
+
 /// Opens raft's AppendEntries stream on `addr` with `client_tls` (or in
 /// the clear) and sends one message that is no raft request: what the
 /// first answer is, or why there is none.
@@ -273,6 +352,11 @@ async fn only_holders_of_the_clusters_certificates_reach_a_voter() {
     assert!(
         stranger.is_err(),
         "a TLS client with no certificate: {stranger:?}"
+    );
+    let stranger = append_many(addr, Some(trusting()), vec![append_of(7)]).await;
+    assert!(
+        stranger.is_err(),
+        "an append stream from a TLS client with no certificate: {stranger:?}"
     );
     let stranger = try_append_stream(addr, Some(trusting())).await;
     assert!(
