@@ -12,7 +12,10 @@
 //! - [`store`]: raft's log and vote, and the header log as raft's state
 //!   machine, in one RocksDB instance.
 //! - [`network`]: raft's RPCs over gRPC (`ordo.cluster.v1.Sequencer`), both
-//!   halves, and the `Append` RPC followers forward appends through.
+//!   halves, and the voter's service around them.
+//! - [`appends`]: how a voter takes appends: the `Append` RPC followers
+//!   forward through, the `AppendMany` stream gateways send on, and raft's
+//!   AppendEntries stream, each answered in order.
 //! - [`leader_queue`]: the queue behind the `Append` RPC, so appends from
 //!   many members share raft entries.
 //! - [`remote`]: [`RemoteSequencer`], the voters' sequencer from a member
@@ -31,6 +34,7 @@
 //! - Raft's writes are synced before openraft is told they are done; the
 //!   header log is derived from the committed raft log and rebuilt from it.
 
+pub mod appends;
 pub mod leader_queue;
 pub mod network;
 pub mod remote;
