@@ -555,6 +555,24 @@ async fn converged_headers(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_the_voters_acknowledges_nothing_and_every_member_converges() {
+    partition_the_leader_then_heal(false).await;
+}
+
+/// The same partition as a network that drops packets makes it: nothing
+/// is reset, the cut connections stay open and silent, even after the
+/// heal. Members must notice the silence (HTTP/2 pings unanswered) and
+/// connect again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_behind_a_silent_partition_acknowledges_nothing_and_every_member_converges() {
+    partition_the_leader_then_heal(true).await;
+}
+
+/// Cuts the leader off from the other voters (`silent`: dropping bytes
+/// instead of closing connections) under writes through a gateway, then
+/// heals: the cut-off side acknowledges nothing, the others go on, and
+/// afterwards every voter holds one log and a new replica serves every
+/// acknowledged write.
+async fn partition_the_leader_then_heal(silent: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (log, proxies) = partitionable_log(dir.path()).await;
     let tls = ordo_raft::PeerTls::load(&dir.path().join("certs"), "admin").unwrap();
@@ -566,9 +584,11 @@ async fn a_leader_cut_off_from_the_voters_acknowledges_nothing_and_every_member_
     let leader = leader_among(&log[..3], None).await;
     let leader_ip: std::net::IpAddr = format!("127.0.0.1{}", log[leader].id).parse().unwrap();
     for (i, proxy) in proxies.iter().enumerate() {
-        match i == leader {
-            true => proxy.cut_everyone(),
-            false => proxy.cut_from(leader_ip),
+        match (i == leader, silent) {
+            (true, false) => proxy.cut_everyone(),
+            (false, false) => proxy.cut_from(leader_ip),
+            (true, true) => proxy.silence_everyone(),
+            (false, true) => proxy.silence_from(leader_ip),
         }
     }
     // The minority side takes an append but never acknowledges it; the
