@@ -85,7 +85,7 @@ impl<Req: Send + 'static, Ans: Send + 'static> Pipe<Req, Ans> {
     /// Sends `request` and waits at most `timeout` for its answer,
     /// including any wait for room in the queue.
     pub async fn call(&self, request: Req, timeout: Duration) -> Result<Ans, PipeError> {
-        let queue = self.queue();
+        let queue = self.queue(timeout);
         let (reply, answer) = oneshot::channel();
         let asked = async {
             let ended = || PipeError::Ended("the stream to the peer closed".into());
@@ -101,14 +101,15 @@ impl<Req: Send + 'static, Ans: Send + 'static> Pipe<Req, Ans> {
         }
     }
 
-    /// The open stream's queue, or a new stream's.
-    fn queue(&self) -> mpsc::Sender<Queued<Req, Ans>> {
+    /// The open stream's queue, or that of a new stream, which gets
+    /// `opening` to open (the bound of the call that asks for it).
+    fn queue(&self, opening: Duration) -> mpsc::Sender<Queued<Req, Ans>> {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(queue) = current.as_ref().filter(|queue| !queue.is_closed()) {
             return queue.clone();
         }
         let (queue, queued) = mpsc::channel(MAX_CALLS_QUEUED);
-        tokio::spawn(drive(self.open.clone(), queued));
+        tokio::spawn(drive(self.open.clone(), queued, opening));
         *current = Some(queue.clone());
         queue
     }
@@ -126,14 +127,27 @@ impl<Req: Send + 'static, Ans: Send + 'static> Pipe<Req, Ans> {
     }
 }
 
-/// Opens a stream, sends it what `queued` brings and hands each answer to
+/// Opens a stream (giving up after `opening`: a peer that takes the
+/// connection and never answers would otherwise keep one waiting drive per
+/// retired stream), sends it what `queued` brings and hands each answer to
 /// the call that waits for it, until the stream or every sender ends; then
 /// the calls still waiting fail with the reason.
-async fn drive<Req, Ans>(open: Opener<Req, Ans>, mut queued: mpsc::Receiver<Queued<Req, Ans>>) {
+async fn drive<Req, Ans>(
+    open: Opener<Req, Ans>,
+    mut queued: mpsc::Receiver<Queued<Req, Ans>>,
+    opening: Duration,
+) {
     let (outgoing, requests) = mpsc::channel(MAX_CALLS_QUEUED);
-    let mut answers = match open(ReceiverStream::new(requests)).await {
-        Ok(answers) => answers,
-        Err(status) => return refuse_queued(queued, PipeError::Open(status.to_string())).await,
+    let opened = tokio::time::timeout(opening, open(ReceiverStream::new(requests))).await;
+    let mut answers = match opened {
+        Ok(Ok(answers)) => answers,
+        Ok(Err(status)) => {
+            return refuse_queued(queued, PipeError::Open(status.to_string())).await;
+        }
+        Err(_) => {
+            let why = format!("the peer did not open the stream within {opening:?}");
+            return refuse_queued(queued, PipeError::Open(why)).await;
+        }
     };
     let mut waiting: VecDeque<Reply<Ans>> = VecDeque::new();
     let why = loop {
@@ -250,6 +264,34 @@ mod tests {
         assert_eq!(pipe.call(0, short).await, Err(PipeError::TimedOut(short)));
         assert_eq!(pipe.call(5, BOUND).await, Ok(5));
         assert_eq!(opened.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_never_opens_the_stream_is_given_up_on_after_the_call_s_bound() {
+        // Held by this test, by the pipe's opener, and by each opening
+        // until it is dropped.
+        let token = Arc::new(());
+        let pipe: Pipe<u32, u32> = Pipe::new({
+            let token = token.clone();
+            move |_requests: ReceiverStream<u32>| {
+                let held = token.clone();
+                async move {
+                    let _held = held;
+                    std::future::pending::<Result<ReceiverStream<Result<u32, tonic::Status>>, _>>()
+                        .await
+                }
+            }
+        });
+        let short = Duration::from_millis(50);
+        assert!(pipe.call(1, short).await.is_err());
+        let deadline = tokio::time::Instant::now() + BOUND;
+        while Arc::strong_count(&token) > 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the stuck opening is still held"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test]
