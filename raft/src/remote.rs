@@ -61,17 +61,36 @@ pub enum ConnectError {
 
 type AppendPipe = Pipe<AppendRequest, AppendAnswer>;
 
+/// How one voter is reached: a client for calls, and the append stream
+/// over it (opened on the first append).
+#[derive(Clone)]
+struct VoterLink {
+    client: SequencerClient<Channel>,
+    appends: Arc<AppendPipe>,
+}
+
+impl VoterLink {
+    fn to(addr: &str, tls: &PeerTls) -> Result<Self, SequencerError> {
+        let client = client(addr, tls)?;
+        let for_appends = client.clone();
+        let appends = Arc::new(Pipe::new(move |requests| {
+            let mut client = for_appends.clone();
+            async move { Ok(client.append_many(requests).await?.into_inner()) }
+        }));
+        Ok(Self { client, appends })
+    }
+}
+
 /// The voters' sequencer, from outside.
 pub struct RemoteSequencer {
     voters: Vec<String>,
     tls: Arc<PeerTls>,
     /// The voter that last took an append.
     leader: Mutex<Option<String>>,
-    /// One client per voter, made on first use: a channel keeps its
-    /// connection (and TLS session) across calls and reconnects by itself.
-    clients: Mutex<std::collections::HashMap<String, SequencerClient<Channel>>>,
-    /// One append stream per voter, opened on its first append.
-    appends: Mutex<std::collections::HashMap<String, Arc<AppendPipe>>>,
+    /// One link per voter, made on first use: a channel keeps its
+    /// connection (and TLS session) across calls and reconnects by itself,
+    /// and the voter's append stream rides on it.
+    links: Mutex<std::collections::HashMap<String, VoterLink>>,
     /// Where the search for the leader starts when none is known: moved
     /// on past a voter whose append failed.
     rotation: std::sync::atomic::AtomicUsize,
@@ -145,8 +164,7 @@ impl RemoteSequencer {
             tls,
             leader: Mutex::new(None),
             rotation: Default::default(),
-            clients: Mutex::default(),
-            appends: Mutex::default(),
+            links: Mutex::default(),
             tail,
             followed,
             prefer,
@@ -155,14 +173,14 @@ impl RemoteSequencer {
         })
     }
 
-    /// The client for the voter at `addr`, kept for later calls.
-    fn client_of(&self, addr: &str) -> Result<SequencerClient<Channel>, SequencerError> {
-        let mut clients = self.clients.lock().expect("clients lock");
-        if let Some(client) = clients.get(addr) {
-            return Ok(client.clone());
+    /// The link to the voter at `addr`, kept for later calls.
+    fn link_to(&self, addr: &str) -> Result<VoterLink, SequencerError> {
+        let mut links = self.links.lock().expect("links lock");
+        if let Some(link) = links.get(addr) {
+            return Ok(link.clone());
         }
-        let made = client(addr, &self.tls)?;
-        clients.insert(addr.to_string(), made.clone());
+        let made = VoterLink::to(addr, &self.tls)?;
+        links.insert(addr.to_string(), made.clone());
         Ok(made)
     }
 
@@ -188,27 +206,12 @@ impl RemoteSequencer {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The append stream to the voter at `addr`.
-    fn appends_to(&self, addr: &str) -> Result<Arc<AppendPipe>, SequencerError> {
-        let mut appends = self.appends.lock().expect("appends lock");
-        if let Some(pipe) = appends.get(addr) {
-            return Ok(pipe.clone());
-        }
-        let client = self.client_of(addr)?;
-        let pipe = Arc::new(Pipe::new(move |requests| {
-            let mut client = client.clone();
-            async move { Ok(client.append_many(requests).await?.into_inner()) }
-        }));
-        appends.insert(addr.to_string(), pipe.clone());
-        Ok(pipe)
-    }
-
     /// Sends `request` to the leader; returns its first seq.
     async fn append_on_leader(&self, request: AppendRequest) -> Result<u64, SequencerError> {
         let deadline = tokio::time::Instant::now() + REMOTE_APPEND_DEADLINE;
         let mut target = self.target(0);
         for attempt in 1.. {
-            let pipe = self.appends_to(&target)?;
+            let pipe = self.link_to(&target)?.appends;
             target = match pipe.call(request.clone(), APPEND_ATTEMPT_TIMEOUT).await {
                 Ok(answer) if answer.code == tonic::Code::Ok as i32 => {
                     prefer_voter(&self.prefer, &target);
@@ -471,7 +474,7 @@ impl Sequencer for RemoteSequencer {
         let mut last_error = String::new();
         for attempt in 0..self.voters.len() + 1 {
             let target = self.target(attempt);
-            match self.client_of(&target)?.headers(request).await {
+            match self.link_to(&target)?.client.headers(request).await {
                 // The followed tail may be ahead of this voter (it lags, or
                 // has just restarted): another voter has the headers.
                 Ok(reply) if reply.get_ref().headers.is_empty() => {
