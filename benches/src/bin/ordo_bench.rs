@@ -6,9 +6,10 @@
 //!   `ordo dev` on loopback with fresh data directories, runs every workload
 //!   at each client count on both, stops both, and writes
 //!   `target/bench-report/report.md` and `chart.svg`. With `--cluster`,
-//!   the two are clusters: ordo's of eight `ordo node` processes (three
-//!   voters that store, three storage members, a gateway) and etcd's of
-//!   three members (see [`cluster`]).
+//!   the two are clusters: ordo's of six `ordo node` processes (three
+//!   voters that store, the first also the gateway, and three storage
+//!   members) and etcd's of three members, each load going to its
+//!   cluster's leader (see [`cluster`]).
 //! - `ordo-bench chain`: the EVM sequencer on a local anvil: confirmed
 //!   headers per second and gas per header (see [`chain`]).
 

@@ -2,12 +2,18 @@
 //! fresh data directories, every member stopped by PID (SIGTERM) when
 //! dropped:
 //!
-//! - ordo's: three raft voters that also store shards, three more storage
-//!   members, and one gateway with its replica that the load goes to;
-//!   shards at 4+2, write quorum 5 (the default), every member syncing its
+//! - ordo's: three raft voters that also store shards, and three more
+//!   storage members; the first voter, which `ordo cluster init` makes the
+//!   leader, is also the gateway with its replica that the load goes to.
+//!   Shards at 4+2, write quorum 5 (the default), every member syncing its
 //!   writes before it answers;
-//! - etcd's: three members, the load going to the first (etcd forwards
-//!   writes to its leader, as ordo's gateway forwards headers to its own).
+//! - etcd's: three members, the load going to the leader.
+//!
+//! Both loads go to the leader's process, as a deployment whose clients
+//! reach every member would see half its load or more there. (A gateway
+//! of its own, the seventh process `scripts/cluster.sh` runs, costs ordo a
+//! network round and a process more per entry; on two cores that was
+//! 3-19% of the puts at 16 clients and 12-18% at 64, docs/BENCHMARKS.md.)
 
 use crate::Server;
 use anyhow::Context;
@@ -24,8 +30,8 @@ const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(60);
 const VOTERS: u64 = 3;
 /// ordo's storage members (the voters among them).
 const STORAGE: u64 = 6;
-/// ordo's gateway.
-const GATEWAY: u64 = STORAGE + 1;
+/// ordo's gateway: the first voter.
+const GATEWAY: u64 = 1;
 
 fn loopback() -> anyhow::Result<String> {
     Ok(format!("127.0.0.1:{}", crate::free_port()?))
@@ -69,7 +75,7 @@ pub struct OrdoCluster {
     _gateway_lines: mpsc::Receiver<String>,
 }
 
-/// One member's file. The seven members share the machine's cores, so
+/// One member's file. The six members share the machine's cores, so
 /// each runs one runtime thread, as `scripts/cluster.sh` does (see
 /// `runtime_workers` in the member's file documentation).
 fn member_config(dir: &Path, id: u64, peer: &str, roles: &str) -> String {
@@ -87,46 +93,30 @@ impl OrdoCluster {
         let status = Command::new(binary)
             .args(["cluster", "certs", "--dir"])
             .arg(dir.join("certs"))
-            .args((1..=GATEWAY).flat_map(|id| ["--node".to_string(), id.to_string()]))
+            .args((1..=STORAGE).flat_map(|id| ["--node".to_string(), id.to_string()]))
             .stdout(Stdio::null())
             .status()?;
         anyhow::ensure!(status.success(), "ordo cluster certs failed");
-        let peers: Vec<String> = (1..=GATEWAY)
+        let peers: Vec<String> = (1..=STORAGE)
             .map(|_| loopback())
             .collect::<Result<_, _>>()?;
+        let listen = loopback()?;
         let mut members = Vec::new();
+        let mut gateway_lines = None;
         for id in 1..=STORAGE {
-            let roles = match id <= VOTERS {
-                true => "\"sequencer\", \"storage\"",
-                false => "\"storage\"",
+            let config = match id {
+                GATEWAY => gateway_config(dir, &peers, &listen),
+                _ => member_config(dir, id, &peers[id as usize - 1], roles_of(id)),
             };
-            let config = member_config(dir, id, &peers[id as usize - 1], roles);
             let (server, lines) = start_member(binary, dir, id, &config, cpu)?;
             announced(&lines, &format!("ordo node {id} listening on"))?;
             members.push(server);
+            if id == GATEWAY {
+                gateway_lines = Some(lines);
+            }
         }
-        let listen = loopback()?;
-        let mut gateway = member_config(
-            dir,
-            GATEWAY,
-            &peers[GATEWAY as usize - 1],
-            "\"gateway\", \"replica\"",
-        );
-        let voters: Vec<String> = peers[..VOTERS as usize]
-            .iter()
-            .map(|p| format!("\"{p}\""))
-            .collect();
-        let storage: Vec<String> = (1..=STORAGE)
-            .map(|id| format!("{{ id = {id}, addr = \"{}\" }}", peers[id as usize - 1]))
-            .collect();
-        gateway.push_str(&format!(
-            "listen = \"{listen}\"\nsequencers = [{}]\nstorage = [{}]\n",
-            voters.join(", "),
-            storage.join(", ")
-        ));
-        let (server, gateway_lines) = start_member(binary, dir, GATEWAY, &gateway, cpu)?;
-        members.push(server);
         initialize(binary, dir, &peers)?;
+        let gateway_lines = gateway_lines.context("the gateway was started")?;
         let address = announced(&gateway_lines, "ordo listening on ")?;
         Ok(Self {
             _members: members,
@@ -134,6 +124,34 @@ impl OrdoCluster {
             _gateway_lines: gateway_lines,
         })
     }
+}
+
+/// The roles of member `id` other than the gateway.
+fn roles_of(id: u64) -> &'static str {
+    match id <= VOTERS {
+        true => "\"sequencer\", \"storage\"",
+        false => "\"storage\"",
+    }
+}
+
+/// The gateway's file: a voter and storage member that also serves clients
+/// on `listen`, its shards going to every storage member.
+fn gateway_config(dir: &Path, peers: &[String], listen: &str) -> String {
+    let roles = format!("{}, \"gateway\", \"replica\"", roles_of(GATEWAY));
+    let mut config = member_config(dir, GATEWAY, &peers[GATEWAY as usize - 1], &roles);
+    let voters: Vec<String> = peers[..VOTERS as usize]
+        .iter()
+        .map(|p| format!("\"{p}\""))
+        .collect();
+    let storage: Vec<String> = (1..=STORAGE)
+        .map(|id| format!("{{ id = {id}, addr = \"{}\" }}", peers[id as usize - 1]))
+        .collect();
+    config.push_str(&format!(
+        "listen = \"{listen}\"\nsequencers = [{}]\nstorage = [{}]\n",
+        voters.join(", "),
+        storage.join(", ")
+    ));
+    config
 }
 
 /// Writes member `id`'s file and starts it, its log in `DIR/nID.log`.
@@ -162,7 +180,8 @@ fn start_member(
     Ok((server, lines))
 }
 
-/// `ordo cluster init` with the first `VOTERS` members.
+/// `ordo cluster init` with the first `VOTERS` members, through the first,
+/// which becomes the leader.
 fn initialize(binary: &Path, dir: &Path, peers: &[String]) -> anyhow::Result<()> {
     let voters = (1..=VOTERS).flat_map(|id| {
         [
@@ -184,7 +203,7 @@ fn initialize(binary: &Path, dir: &Path, peers: &[String]) -> anyhow::Result<()>
 pub struct EtcdCluster {
     /// Every member; dropped (stopped) with the cluster.
     _members: Vec<Server>,
-    /// The first member's client URL.
+    /// The leader's client URL.
     pub endpoint: String,
 }
 
@@ -229,11 +248,39 @@ impl EtcdCluster {
                 child,
             });
         }
-        let endpoint = format!("http://{}", clients[0]);
-        crate::wait_for_etcd(&endpoint, dir).await?;
+        let endpoints: Vec<String> = clients.iter().map(|c| format!("http://{c}")).collect();
+        crate::wait_for_etcd(&endpoints[0], dir).await?;
+        let endpoint = etcd_leader(&endpoints).await?;
         Ok(Self {
             _members: members,
             endpoint,
         })
+    }
+}
+
+/// The client URL of the member that reports itself leader (asked for at
+/// most `ANNOUNCE_TIMEOUT`: an election may still be settling).
+async fn etcd_leader(endpoints: &[String]) -> anyhow::Result<String> {
+    use ordo_bench::load::etcd::{StatusRequest, maintenance_client::MaintenanceClient};
+    let deadline = Instant::now() + ANNOUNCE_TIMEOUT;
+    loop {
+        for endpoint in endpoints {
+            let Ok(mut client) = MaintenanceClient::connect(endpoint.clone()).await else {
+                continue;
+            };
+            let Ok(status) = client.status(StatusRequest {}).await else {
+                continue;
+            };
+            let status = status.into_inner();
+            let member = status.header.map(|h| h.member_id);
+            if status.leader != 0 && member == Some(status.leader) {
+                return Ok(endpoint.clone());
+            }
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no etcd member reports itself leader"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
