@@ -165,8 +165,9 @@ struct CompareArgs {
     #[arg(long)]
     pin: bool,
     /// Compare clusters: ordo's local cluster (three voters that also store
-    /// shards, three storage members, a gateway) against three etcd
-    /// members; the contenders default to ordo and etcd.
+    /// shards, the first also the gateway, and three storage members)
+    /// against three etcd members, each load going to its leader; the
+    /// contenders default to ordo and etcd.
     #[arg(long)]
     cluster: bool,
     #[command(flatten)]
@@ -607,7 +608,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
     };
     let shape = match args.cluster {
         true => {
-            "ordo: a cluster of 3 voters that store, 3 storage members and a gateway, shards at 4+2, write quorum 5; etcd: 3 members"
+            "ordo: a cluster of 3 voters that store (the first, their leader, also the gateway) and 3 storage members, shards at 4+2, write quorum 5; etcd: 3 members; each load to its leader"
         }
         false => "ordo dev and a single etcd",
     };
