@@ -144,8 +144,13 @@ fn has_version(key: &[u8]) -> bool {
 /// replay more than it saves a read.
 fn column_options(column: Option<Column>) -> rocksdb::Options {
     let mut options = rocksdb::Options::default();
+    // LZ4 at every level, the last included. With dynamic level sizes
+    // nearly every compaction writes the last level, so zstd there was the
+    // compression of almost every byte compacted: `ordo dev` puts at 256
+    // clients ran 4-10% faster with LZ4 (docs/BENCHMARKS.md, 2026-11-27),
+    // at the cost of larger files where values compress (zstd packs them
+    // tighter). On the two cores this is tuned on, CPU is scarcer than disk.
     options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    options.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
     if matches!(
         column,
         Some(Column::Data | Column::Acl | Column::Outcomes | Column::Heads)
