@@ -608,7 +608,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
     };
     let shape = match args.cluster {
         true => {
-            "ordo: a cluster of 3 voters that store (the first, their leader, also the gateway) and 3 storage members, shards at 4+2, write quorum 5; etcd: 3 members; each load to its leader"
+            "ordo: a cluster of 3 voters that store (the first, leader after init, also the gateway) and 3 storage members, shards at 4+2, write quorum 5; etcd: 3 members; each load to its leader"
         }
         false => "ordo dev and a single etcd",
     };

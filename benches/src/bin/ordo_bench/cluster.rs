@@ -3,8 +3,10 @@
 //! dropped:
 //!
 //! - ordo's: three raft voters that also store shards, and three more
-//!   storage members; the first voter, which `ordo cluster init` makes the
-//!   leader, is also the gateway with its replica that the load goes to.
+//!   storage members; the first voter, through which `ordo cluster init`
+//!   forms the cluster (it starts the first election, so it normally
+//!   leads; were it to lose, its gateway would forward appends to the
+//!   winner), is also the gateway with its replica that the load goes to.
 //!   Shards at 4+2, write quorum 5 (the default), every member syncing its
 //!   writes before it answers;
 //! - etcd's: three members, the load going to the leader.
@@ -181,7 +183,7 @@ fn start_member(
 }
 
 /// `ordo cluster init` with the first `VOTERS` members, through the first,
-/// which becomes the leader.
+/// which starts the first election.
 fn initialize(binary: &Path, dir: &Path, peers: &[String]) -> anyhow::Result<()> {
     let voters = (1..=VOTERS).flat_map(|id| {
         [
