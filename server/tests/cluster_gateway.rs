@@ -560,8 +560,8 @@ async fn a_leader_cut_off_from_the_voters_acknowledges_nothing_and_every_member_
 
 /// The same partition as a network that drops packets makes it: nothing
 /// is reset, the cut connections stay open and silent, even after the
-/// heal. Members must notice the silence (HTTP/2 pings unanswered) and
-/// connect again.
+/// heal. Members must notice the silence (raft's streams time out and are
+/// retired, a new term's leader dials afresh) and connect again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_behind_a_silent_partition_acknowledges_nothing_and_every_member_converges() {
     partition_the_leader_then_heal(true).await;
