@@ -302,7 +302,7 @@ impl Committer {
     ) -> std::io::Result<(Self, OwnThread)> {
         let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
         let presigns = match &vouch {
-            Vouch::Signature(key) => crate::node::presigns::Presigns::start(key.clone())?,
+            Vouch::Signature(key) => Some(crate::node::presigns::Presigns::start(key.clone())?),
             Vouch::Submission => None,
         };
         let appender = Appender {

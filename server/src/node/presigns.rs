@@ -26,22 +26,10 @@ impl std::fmt::Debug for Presigns {
 }
 
 impl Presigns {
-    /// Starts preparing nonces for `key`, if this process may run on more
-    /// than one core; `None` (sign as usual) on one. The thread stops once
-    /// these `Presigns` are dropped (its next hand-over fails).
-    ///
-    /// On one core, preparing ahead only moves the work to the moment the
-    /// core is wanted: pinned to one core, a lone commit took 15 µs longer
-    /// with it, where on two it took 15-20 µs less (`docs/BENCHMARKS.md`).
-    pub fn start(key: SigningKey) -> std::io::Result<Option<Self>> {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        if cores < 2 {
-            return Ok(None);
-        }
-        Self::start_on_any_cores(key).map(Some)
-    }
-
-    fn start_on_any_cores(key: SigningKey) -> std::io::Result<Self> {
+    /// Starts preparing nonces for `key` on a thread of their own. The
+    /// thread stops once these `Presigns` are dropped (its next hand-over
+    /// fails).
+    pub fn start(key: SigningKey) -> std::io::Result<Self> {
         let (made, ready) = sync_channel(PRESIGNATURES_READY);
         std::thread::Builder::new()
             .name("ordo-presign".into())
@@ -58,19 +46,39 @@ impl Presigns {
     }
 }
 
-/// The nice value of the preparing thread: the lowest. It runs when a core
-/// would otherwise idle (a lone commit's sync leaves one idle for about
-/// 0.1 ms); at normal priority it took its turn right when a nonce was
-/// taken, in the middle of that commit, and on one core made it slower
-/// (`docs/BENCHMARKS.md`). Under load it gets little time, the ready
-/// nonces run out, and the batcher signs the usual way.
-const PREPARER_NICE: i32 = 19;
+/// Runs the preparing thread under `SCHED_IDLE`: it gets a core only when
+/// no other thread wants it, and a thread that wakes takes the core from
+/// it at once. A lone commit's sync leaves the core idle for about 0.1 ms,
+/// which is when the next nonce is made, even when the process has one
+/// core. At the lowest nice value instead, a woken thread could wait for
+/// the preparer's turn to end: on one core that made a lone commit about
+/// 15 µs slower than signing on the path, so the node did not prepare
+/// nonces there; under `SCHED_IDLE` it is 8-16 µs faster
+/// (`docs/BENCHMARKS.md`, "Nonces prepared on one core too"). Under load
+/// the thread gets little time, the ready nonces run out, and the batcher
+/// signs the usual way.
+fn run_only_when_idle() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(error) =
+        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle)
+    {
+        tracing::warn!(%error, "cannot run the nonce-preparing thread under SCHED_IDLE; lowering its nice value instead");
+        let this_thread = rustix::thread::gettid();
+        if let Err(error) = rustix::process::setpriority_process(Some(this_thread), FALLBACK_NICE) {
+            tracing::warn!(%error, "cannot lower the priority of the nonce-preparing thread");
+        }
+    }
+}
+
+/// The preparer's nice value where `SCHED_IDLE` is refused: the lowest.
+const FALLBACK_NICE: i32 = 19;
 
 fn prepare_until_dropped(key: &SigningKey, made: &SyncSender<Presignature>) {
-    let this_thread = rustix::thread::gettid();
-    if let Err(error) = rustix::process::setpriority_process(Some(this_thread), PREPARER_NICE) {
-        tracing::warn!(%error, "cannot lower the priority of the nonce-preparing thread");
-    }
+    run_only_when_idle();
     loop {
         // Blocks while PRESIGNATURES_READY wait; fails once nobody takes.
         if made.send(Presignature::prepare(key)).is_err() {
@@ -83,10 +91,39 @@ fn prepare_until_dropped(key: &SigningKey, made: &SyncSender<Presignature>) {
 mod tests {
     use super::*;
 
+    /// The scheduling policy of this process's thread named `name` (field
+    /// 41 of its `stat`), once it has one.
+    fn policy_of_thread(name: &str) -> Option<u32> {
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != name {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // Fields after the command, which is in parentheses and may hold spaces.
+            let after = stat.rsplit_once(')')?.1;
+            return after.split_whitespace().nth(38)?.parse().ok();
+        }
+        None
+    }
+
+    #[test]
+    fn the_preparing_thread_runs_only_when_a_core_would_idle() {
+        const SCHED_IDLE: u32 = 5;
+        let presigns = Presigns::start(SigningKey::random()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // The thread sets its policy before its first nonce.
+        while presigns.take().is_none() {
+            assert!(std::time::Instant::now() < deadline, "a nonce comes");
+            std::thread::yield_now();
+        }
+        assert_eq!(policy_of_thread("ordo-presign"), Some(SCHED_IDLE));
+    }
+
     #[test]
     fn prepared_nonces_sign_for_the_node_and_each_is_handed_out_once() {
         let key = SigningKey::random();
-        let presigns = Presigns::start_on_any_cores(key.clone()).unwrap();
+        let presigns = Presigns::start(key.clone()).unwrap();
         let mut signatures = std::collections::HashSet::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while signatures.len() < 2 * PRESIGNATURES_READY {
