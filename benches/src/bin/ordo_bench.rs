@@ -364,10 +364,40 @@ impl Drop for Server {
     }
 }
 
+/// Where [`free_port`] looks: below Linux's ephemeral range (32768-60999),
+/// and below the ports the cluster tests reserve (20000-31999), so that a
+/// benchmark's probes never race a test's member for its port.
+const PORTS_FROM: u16 = 10_000;
+/// How many ports [`free_port`] looks through.
+const PORTS_COUNT: u16 = 10_000;
+
+/// The ports [`free_port`] has handed out: each is bound again only when its
+/// server starts, so it must not be handed out twice meanwhile.
+static PORTS_GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// A loopback port free when asked, for a server started next.
+///
+/// Not one the kernel picks for port 0: those come from the ephemeral
+/// range, from which every outgoing connection also takes its local port,
+/// and a cluster's members dial each other (again and again while a peer
+/// is still starting) before the last has bound its port. A dial can take
+/// that very port (once, a member then failed to start and the benchmark
+/// stopped). Ports below the range are never given to connections.
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    let mut given = PORTS_GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    let start = (std::process::id() % u32::from(PORTS_COUNT)) as u16;
+    for step in 0..PORTS_COUNT {
+        let port = PORTS_FROM + (start + step) % PORTS_COUNT;
+        if given.contains(&port) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        given.push(port);
+        return Ok(port);
+    }
+    anyhow::bail!(
+        "no free loopback port in {PORTS_FROM}..{}",
+        PORTS_FROM + PORTS_COUNT
+    )
 }
 
 fn ensure_etcd() -> anyhow::Result<()> {
@@ -694,4 +724,20 @@ fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..8).map(|_| free_port().expect("a port")).collect();
+        for (i, port) in ports.iter().enumerate() {
+            assert!((PORTS_FROM..PORTS_FROM + PORTS_COUNT).contains(port));
+            assert!(*port < 20_000, "below the tests' and the kernel's ranges");
+            assert!(!ports[..i].contains(port), "{port} handed out twice");
+            std::net::TcpListener::bind(("127.0.0.1", *port)).expect("still free");
+        }
+    }
 }
