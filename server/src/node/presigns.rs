@@ -5,8 +5,9 @@
 
 use ordo_txn::presign::Presignature;
 use ordo_txn::sign::SigningKey;
-use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, TryLockError};
 
 /// Prepared nonces kept ready (about 100 bytes each): far more than the
 /// entries appended while one is prepared (about 30 µs), so the batcher
@@ -14,9 +15,26 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 /// and then it signs the usual way.
 pub const PRESIGNATURES_READY: usize = 64;
 
-/// The ready nonces, and (through the channel) the thread that makes them.
+/// The ready nonces, and the thread that makes them.
+///
+/// The batcher never waits for that thread. It runs under `SCHED_IDLE`,
+/// so it can be stopped anywhere for as long as every core is busy, even
+/// in the middle of handing a nonce over; a channel whose receiver spins
+/// until a half-made hand-over completes (as std's bounded channel does)
+/// could then hold the batcher, and every commit behind it, until a core
+/// went idle. Here the batcher only tries the lock, which the preparer
+/// holds for a push, and signs the usual way when it is taken.
 pub struct Presigns {
-    ready: Mutex<Receiver<Presignature>>,
+    shared: Arc<Shared>,
+}
+
+/// What the batcher and the preparing thread share.
+#[derive(Default)]
+struct Shared {
+    ready: Mutex<VecDeque<Presignature>>,
+    /// Signalled when a nonce is taken or the preparer should stop.
+    room: Condvar,
+    stopped: AtomicBool,
 }
 
 impl std::fmt::Debug for Presigns {
@@ -27,22 +45,37 @@ impl std::fmt::Debug for Presigns {
 
 impl Presigns {
     /// Starts preparing nonces for `key` on a thread of their own. The
-    /// thread stops once these `Presigns` are dropped (its next hand-over
-    /// fails).
+    /// thread stops once these `Presigns` are dropped.
     pub fn start(key: SigningKey) -> std::io::Result<Self> {
-        let (made, ready) = sync_channel(PRESIGNATURES_READY);
+        let shared = Arc::new(Shared::default());
+        let preparing = shared.clone();
         std::thread::Builder::new()
             .name("ordo-presign".into())
-            .spawn(move || prepare_until_dropped(&key, &made))?;
-        Ok(Self {
-            ready: Mutex::new(ready),
-        })
+            .spawn(move || prepare_until_stopped(&key, &preparing))?;
+        Ok(Self { shared })
     }
 
-    /// A prepared nonce, if one is ready; each is handed out once.
+    /// A prepared nonce, if one is ready and the preparer is not handing
+    /// one over this instant; each is handed out once.
     pub fn take(&self) -> Option<Presignature> {
-        let ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
-        ready.try_recv().ok()
+        let mut ready = match self.shared.ready.try_lock() {
+            Ok(ready) => ready,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        let taken = ready.pop_front();
+        drop(ready);
+        if taken.is_some() {
+            self.shared.room.notify_one();
+        }
+        taken
+    }
+}
+
+impl Drop for Presigns {
+    fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::Release);
+        self.shared.room.notify_one();
     }
 }
 
@@ -77,13 +110,18 @@ fn run_only_when_idle() {
 /// The preparer's nice value where `SCHED_IDLE` is refused: the lowest.
 const FALLBACK_NICE: i32 = 19;
 
-fn prepare_until_dropped(key: &SigningKey, made: &SyncSender<Presignature>) {
+fn prepare_until_stopped(key: &SigningKey, shared: &Shared) {
     run_only_when_idle();
-    loop {
-        // Blocks while PRESIGNATURES_READY wait; fails once nobody takes.
-        if made.send(Presignature::prepare(key)).is_err() {
-            return;
-        }
+    while !shared.stopped.load(Ordering::Acquire) {
+        let prepared = Presignature::prepare(key);
+        let ready = shared.ready.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ready = shared
+            .room
+            .wait_while(ready, |ready| {
+                ready.len() >= PRESIGNATURES_READY && !shared.stopped.load(Ordering::Acquire)
+            })
+            .unwrap_or_else(|p| p.into_inner());
+        ready.push_back(prepared);
     }
 }
 
@@ -105,6 +143,37 @@ mod tests {
             return after.split_whitespace().nth(38)?.parse().ok();
         }
         None
+    }
+
+    #[test]
+    fn taking_a_nonce_never_waits_for_the_preparer() {
+        let key = SigningKey::random();
+        let presigns = Presigns::start(key.clone()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while presigns.shared.ready.lock().unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "a nonce comes");
+            std::thread::yield_now();
+        }
+        // As if the preparer were stopped in the middle of a hand-over.
+        let held = presigns.shared.ready.lock().unwrap();
+        assert!(presigns.take().is_none(), "the batcher signs the usual way");
+        drop(held);
+        let signature = presigns.take().expect("ready again").sign([3; 32], &key);
+        let signer = ordo_txn::sign::recover_canonical(&signature.unwrap(), [3; 32]).unwrap();
+        assert_eq!(signer, ordo_txn::address_of(&key));
+    }
+
+    #[test]
+    fn the_preparing_thread_ends_once_its_presigns_are_dropped() {
+        let presigns = Presigns::start(SigningKey::random()).unwrap();
+        let shared = Arc::downgrade(&presigns.shared);
+        drop(presigns);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // The thread holds the last reference until it returns.
+        while shared.upgrade().is_some() {
+            assert!(std::time::Instant::now() < deadline, "the thread ends");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     #[test]
