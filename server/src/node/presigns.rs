@@ -35,6 +35,8 @@ struct Shared {
     /// Signalled when a nonce is taken or the preparer should stop.
     room: Condvar,
     stopped: AtomicBool,
+    /// The preparing thread's id, once it runs (for diagnostics).
+    thread: std::sync::OnceLock<i32>,
 }
 
 impl std::fmt::Debug for Presigns {
@@ -74,7 +76,11 @@ impl Presigns {
 
 impl Drop for Presigns {
     fn drop(&mut self) {
+        // Under the lock, so that the preparer cannot check the flag, miss
+        // the signal and then wait for room forever.
+        let ready = self.shared.ready.lock().unwrap_or_else(|p| p.into_inner());
         self.shared.stopped.store(true, Ordering::Release);
+        drop(ready);
         self.shared.room.notify_one();
     }
 }
@@ -86,7 +92,7 @@ impl Drop for Presigns {
 /// core. At the lowest nice value instead, a woken thread could wait for
 /// the preparer's turn to end: on one core that made a lone commit about
 /// 15 µs slower than signing on the path, so the node did not prepare
-/// nonces there; under `SCHED_IDLE` it is 8-16 µs faster
+/// nonces there; under `SCHED_IDLE` it is about 15 µs faster
 /// (`docs/BENCHMARKS.md`, "Nonces prepared on one core too"). Under load
 /// the thread gets little time, the ready nonces run out, and the batcher
 /// signs the usual way.
@@ -111,6 +117,9 @@ fn run_only_when_idle() {
 const FALLBACK_NICE: i32 = 19;
 
 fn prepare_until_stopped(key: &SigningKey, shared: &Shared) {
+    let _ = shared
+        .thread
+        .set(rustix::thread::gettid().as_raw_nonzero().get());
     run_only_when_idle();
     while !shared.stopped.load(Ordering::Acquire) {
         let prepared = Presignature::prepare(key);
@@ -129,20 +138,13 @@ fn prepare_until_stopped(key: &SigningKey, shared: &Shared) {
 mod tests {
     use super::*;
 
-    /// The scheduling policy of this process's thread named `name` (field
-    /// 41 of its `stat`), once it has one.
-    fn policy_of_thread(name: &str) -> Option<u32> {
-        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            if comm.trim_end() != name {
-                continue;
-            }
-            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
-            // Fields after the command, which is in parentheses and may hold spaces.
-            let after = stat.rsplit_once(')')?.1;
-            return after.split_whitespace().nth(38)?.parse().ok();
-        }
-        None
+    /// The scheduling policy of this process's thread `tid` (field 41 of
+    /// its `stat`).
+    fn policy_of_thread(tid: i32) -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+        // Fields after the command, which is in parentheses and may hold spaces.
+        let after = stat.rsplit_once(')')?.1;
+        after.split_whitespace().nth(38)?.parse().ok()
     }
 
     #[test]
@@ -186,7 +188,12 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "a nonce comes");
             std::thread::yield_now();
         }
-        assert_eq!(policy_of_thread("ordo-presign"), Some(SCHED_IDLE));
+        let thread = *presigns
+            .shared
+            .thread
+            .get()
+            .expect("set before the first nonce");
+        assert_eq!(policy_of_thread(thread), Some(SCHED_IDLE));
     }
 
     #[test]
