@@ -35,8 +35,6 @@ struct Shared {
     /// Signalled when a nonce is taken or the preparer should stop.
     room: Condvar,
     stopped: AtomicBool,
-    /// The preparing thread's id, once it runs (for diagnostics).
-    thread: std::sync::OnceLock<i32>,
 }
 
 impl std::fmt::Debug for Presigns {
@@ -65,9 +63,13 @@ impl Presigns {
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return None,
         };
+        // The preparer waits for room only while the queue is full (it
+        // checks under this lock), so only then is there anyone to wake:
+        // no wake-up system call on the batcher's path otherwise.
+        let was_full = ready.len() >= PRESIGNATURES_READY;
         let taken = ready.pop_front();
         drop(ready);
-        if taken.is_some() {
+        if was_full {
             self.shared.room.notify_one();
         }
         taken
@@ -117,9 +119,6 @@ fn run_only_when_idle() {
 const FALLBACK_NICE: i32 = 19;
 
 fn prepare_until_stopped(key: &SigningKey, shared: &Shared) {
-    let _ = shared
-        .thread
-        .set(rustix::thread::gettid().as_raw_nonzero().get());
     run_only_when_idle();
     while !shared.stopped.load(Ordering::Acquire) {
         let prepared = Presignature::prepare(key);
@@ -138,10 +137,9 @@ fn prepare_until_stopped(key: &SigningKey, shared: &Shared) {
 mod tests {
     use super::*;
 
-    /// The scheduling policy of this process's thread `tid` (field 41 of
-    /// its `stat`).
-    fn policy_of_thread(tid: i32) -> Option<u32> {
-        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    /// The calling thread's scheduling policy (field 41 of its `stat`).
+    fn policy_of_this_thread() -> Option<u32> {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
         // Fields after the command, which is in parentheses and may hold spaces.
         let after = stat.rsplit_once(')')?.1;
         after.split_whitespace().nth(38)?.parse().ok()
@@ -181,19 +179,12 @@ mod tests {
     #[test]
     fn the_preparing_thread_runs_only_when_a_core_would_idle() {
         const SCHED_IDLE: u32 = 5;
-        let presigns = Presigns::start(SigningKey::random()).unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        // The thread sets its policy before its first nonce.
-        while presigns.take().is_none() {
-            assert!(std::time::Instant::now() < deadline, "a nonce comes");
-            std::thread::yield_now();
-        }
-        let thread = *presigns
-            .shared
-            .thread
-            .get()
-            .expect("set before the first nonce");
-        assert_eq!(policy_of_thread(thread), Some(SCHED_IDLE));
+        // On a thread of its own, as the preparer calls it first thing.
+        let policy = std::thread::spawn(|| {
+            run_only_when_idle();
+            policy_of_this_thread()
+        });
+        assert_eq!(policy.join().unwrap(), Some(SCHED_IDLE));
     }
 
     #[test]
