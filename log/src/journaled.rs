@@ -1,7 +1,7 @@
 //! A RocksDB database whose synced writes go through the journal
 //! ([`crate::journal`]) instead of RocksDB's own write-ahead log: one
-//! `fdatasync` on a file that never grows per write, so no inode write with
-//! it. The storage members' shard store (`RocksShardStore`) and the raft
+//! synchronous write on a file that never grows per write, so no inode
+//! write with it. The storage members' shard store (`RocksShardStore`) and the raft
 //! voters' log store run on it; the joint log of `ordo dev` (`RocksLog`)
 //! uses the same recovery and start-up steps with its own writer.
 //!

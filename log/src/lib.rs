@@ -24,7 +24,7 @@
 //!   that `ordo dev` runs on.
 //! - `journal` (feature `rocksdb`): a write-ahead journal of preallocated,
 //!   reused segments, which makes a `RocksLog` write durable with one
-//!   `fdatasync` on a file that does not grow; `journaled` puts it in
+//!   synchronous (direct) write on a file that does not grow; `journaled` puts it in
 //!   front of any RocksDB database (`JournaledDb`: the shard store of
 //!   storage members, the raft voters' log store).
 //! - [`placement`]: which storage member holds which shard, a pure

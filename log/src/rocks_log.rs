@@ -324,6 +324,21 @@ impl RocksLog {
         answer.await.map_err(|_| SequencerError::Closed)?
     }
 
+    /// The header of `seq`, below the tail, by a point read: a follower at
+    /// the tail asks for one header at a time, and an iterator (built over
+    /// every level's files) cost a lone commit more than the read itself.
+    fn read_header(&self, seq: u64) -> Result<EntryHeader, SequencerError> {
+        let family = self.shared.family(HEADERS);
+        let value = self.shared.db.get_pinned_cf(family, seq.to_be_bytes());
+        match value.map_err(io)? {
+            Some(value) => decode_header(&value, seq),
+            None => Err(SequencerError::CorruptHeader {
+                seq,
+                reason: "header missing below the tail".into(),
+            }),
+        }
+    }
+
     fn read_headers(&self, from: u64, max: usize) -> Result<Vec<EntryHeader>, SequencerError> {
         let tail = *self.shared.tail.borrow();
         let count = tail
@@ -331,6 +346,9 @@ impl RocksLog {
             .min(max.min(MAX_READ_BATCH) as u64);
         if count == 0 {
             return Ok(Vec::new());
+        }
+        if count == 1 {
+            return self.read_header(from).map(|header| vec![header]);
         }
         let start = from.to_be_bytes();
         let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);

@@ -89,9 +89,19 @@ pub async fn appends_get_consecutive_seqs_and_read_back(mut harness: impl Sequen
         harness.recorded(descriptor(1, 3)),
         "a read must return the appended descriptor"
     );
+    let last = sequencer.read(9, 1).await.expect("read");
+    assert_eq!(
+        (last.len(), last[0].seq, &last[0].entry),
+        (1, 9, &harness.recorded(descriptor(1, 9))),
+        "read(9, 1) must return the last header alone (a follower at the tail reads so)"
+    );
     assert!(
         sequencer.read(10, 5).await.expect("read").is_empty(),
         "nothing at the tail"
+    );
+    assert!(
+        sequencer.read(10, 1).await.expect("read").is_empty(),
+        "nothing at the tail, one at a time"
     );
     assert!(
         sequencer.read(u64::MAX, 5).await.expect("read").is_empty(),

@@ -17,9 +17,9 @@
 //!
 //! # The protocol
 //!
-//! The owner writes each record to the journal first (one `fdatasync`),
-//! then applies the same bytes to its store *without* the store's own log;
-//! only then is the write acknowledged. What the store holds in memory is
+//! The owner writes each record to the journal first (one synchronous
+//! write, see `direct`), then applies the same bytes to its store
+//! *without* the store's own log; only then is the write acknowledged. What the store holds in memory is
 //! therefore always also in the journal, and:
 //!
 //! - **Retirement.** When a segment fills, the writer seals it (a synced
@@ -44,10 +44,12 @@
 //!
 //! # Layout
 //!
+//! - `direct`: frames written with `O_DIRECT | O_DSYNC`, block by block.
 //! - `format`: segment names, the frame of a record, the scan of a segment.
 //! - `recover`: which segments count, which damage is allowed, replay.
 //! - `writer`: [`Journal`]: appends, rotation, and the keeper thread.
 
+mod direct;
 mod format;
 mod recover;
 mod writer;

@@ -8,6 +8,7 @@
 //! segment's stale frames name their old segment, so they are never taken
 //! for records of the new one (see `format`).
 
+use super::direct::{DirectSegment, Written};
 use super::format::{JournalError, SEAL_LEN, encode_frame, frame_len, list_segments, segment_path};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -39,6 +40,9 @@ pub(crate) struct Journal {
     dir: PathBuf,
     segment_bytes: u64,
     file: File,
+    /// The open segment for direct writes (`None` where the file system
+    /// refuses them: frames are then written buffered and synced).
+    direct: Option<DirectSegment>,
     path: PathBuf,
     index: u64,
     /// Where the next frame goes in the open segment.
@@ -82,6 +86,7 @@ impl Journal {
             dir: dir.to_path_buf(),
             segment_bytes,
             file,
+            direct: DirectSegment::open(&path, segment_bytes),
             path,
             index,
             end: 0,
@@ -90,8 +95,10 @@ impl Journal {
         })
     }
 
-    /// Appends `record` and waits until it is on disk (one `fdatasync` on
-    /// a file whose size does not change, so no inode write with it).
+    /// Appends `record` and waits until it is on disk: one direct,
+    /// synchronous write (see `direct`), or a buffered write and one
+    /// `fdatasync`, on a file whose size does not change, so no inode write
+    /// with it.
     pub(crate) fn append(&mut self, record: &[u8]) -> Result<(), JournalError> {
         assert!(!record.is_empty(), "a journal record is never empty");
         let need = frame_len(record.len());
@@ -103,9 +110,15 @@ impl Journal {
         Ok(())
     }
 
-    fn write_synced(&self, payload: &[u8]) -> Result<(), JournalError> {
+    fn write_synced(&mut self, payload: &[u8]) -> Result<(), JournalError> {
         let frame = encode_frame(payload, self.end, self.index);
         let io = JournalError::io;
+        if let Some(direct) = &mut self.direct {
+            match direct.write(&frame, self.end).map_err(io(&self.path))? {
+                Written::Durable => return Ok(()),
+                Written::NotDirect => direct.wrote(&frame, self.end),
+            }
+        }
         self.file
             .write_all_at(&frame, self.end)
             .map_err(io(&self.path))?;
@@ -130,6 +143,7 @@ impl Journal {
         };
         let path = segment_path(&self.dir, self.index + 1);
         self.file = install(&self.dir, &staged, &path)?;
+        self.direct = DirectSegment::open(&path, (need + SEAL_LEN).max(self.segment_bytes));
         if prepared {
             self.keeper.send(Task::Prepare);
         }
