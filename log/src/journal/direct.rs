@@ -53,10 +53,17 @@ pub(crate) enum Written {
     /// The frame is on disk.
     Durable,
     /// Nothing was written: the frame's blocks reach past the last whole
-    /// block of the segment, or the file system refused direct writes.
-    /// The caller writes it the buffered way.
+    /// block of the segment. The caller writes it the buffered way.
     NotDirect,
+    /// The file system refused the direct write (`EINVAL`). The caller
+    /// writes the frame the buffered way, and the rest of the segment too.
+    Refused,
 }
+
+/// Scratch memory kept between writes: a write larger than this (a group
+/// commit of many entries) frees its scratch afterwards, so one large
+/// group does not keep its size allocated for the life of the segment.
+const KEEP_SCRATCH: usize = 1 << 20;
 
 impl DirectSegment {
     /// Opens the new segment at `path`, `size` bytes long and written up
@@ -99,9 +106,13 @@ impl DirectSegment {
         window[tail.len() + frame.len()..].fill(0);
         let written = self.file.write_all_at(window, start);
         self.tail = tail;
+        if len > KEEP_SCRATCH {
+            self.scratch = Vec::new();
+        }
         match written {
-            // Refused before anything was written: not a failed write.
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(Written::NotDirect),
+            // Refused for its alignment or its flags: whatever part was
+            // written holds the same bytes the buffered write puts there.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(Written::Refused),
             Err(e) => Err(e),
             Ok(()) => {
                 self.wrote(frame, end);
@@ -171,6 +182,21 @@ mod tests {
         let on_disk = std::fs::read(&path).unwrap();
         assert_eq!(&on_disk[..expected.len()], &expected[..]);
         assert!(on_disk[expected.len()..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_frame_larger_than_the_kept_scratch_is_written_and_its_scratch_freed() {
+        let size = 4 * KEEP_SCRATCH;
+        let (_dir, path) = segment(size);
+        let mut direct = DirectSegment::open(&path, size as u64).unwrap();
+        let (large, small) = (frame(2 * KEEP_SCRATCH + 48, 5), frame(80, 6));
+        assert_eq!(direct.write(&large, 0).unwrap(), Written::Durable);
+        assert!(direct.scratch.is_empty(), "a large write frees its scratch");
+        let end = large.len() as u64;
+        assert_eq!(direct.write(&small, end).unwrap(), Written::Durable);
+        let on_disk = std::fs::read(&path).unwrap();
+        assert_eq!(&on_disk[..large.len()], &large[..]);
+        assert_eq!(&on_disk[large.len()..large.len() + 80], &small[..]);
     }
 
     #[test]

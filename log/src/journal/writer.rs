@@ -117,6 +117,7 @@ impl Journal {
             match direct.write(&frame, self.end).map_err(io(&self.path))? {
                 Written::Durable => return Ok(()),
                 Written::NotDirect => direct.wrote(&frame, self.end),
+                Written::Refused => self.direct = None,
             }
         }
         self.file
