@@ -238,6 +238,14 @@ fn seq_of_key(key: &[u8]) -> Result<u64, SequencerError> {
     Ok(u64::from_be_bytes(bytes))
 }
 
+/// A header absent although its seq is below the tail.
+fn missing_header(seq: u64) -> SequencerError {
+    SequencerError::CorruptHeader {
+        seq,
+        reason: "header missing below the tail".into(),
+    }
+}
+
 fn decode_header(value: &[u8], seq: u64) -> Result<EntryHeader, SequencerError> {
     let corrupt = |reason: String| SequencerError::CorruptHeader { seq, reason };
     let header = EntryHeader::decode(value).map_err(|e| corrupt(e.to_string()))?;
@@ -332,10 +340,7 @@ impl RocksLog {
         let value = self.shared.db.get_pinned_cf(family, seq.to_be_bytes());
         match value.map_err(io)? {
             Some(value) => decode_header(&value, seq),
-            None => Err(SequencerError::CorruptHeader {
-                seq,
-                reason: "header missing below the tail".into(),
-            }),
+            None => Err(missing_header(seq)),
         }
     }
 
@@ -362,18 +367,12 @@ impl RocksLog {
         {
             let (key, value) = item.map_err(io)?;
             if seq_of_key(&key)? != seq {
-                return Err(SequencerError::CorruptHeader {
-                    seq,
-                    reason: "header missing below the tail".into(),
-                });
+                return Err(missing_header(seq));
             }
             headers.push(decode_header(&value, seq)?);
         }
         if headers.len() as u64 != count {
-            return Err(SequencerError::CorruptHeader {
-                seq: from + headers.len() as u64,
-                reason: "header missing below the tail".into(),
-            });
+            return Err(missing_header(from + headers.len() as u64));
         }
         Ok(headers)
     }

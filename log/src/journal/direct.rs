@@ -31,7 +31,7 @@ use std::path::Path;
 
 /// What direct writes are aligned to (offset, length and memory): a
 /// multiple of every logical block size in use (512 bytes and 4 KiB).
-pub(crate) const DIRECT_BLOCK: usize = 4096;
+const DIRECT_BLOCK: usize = 4096;
 
 /// A segment opened for direct, synchronous writes.
 pub(crate) struct DirectSegment {
@@ -99,13 +99,11 @@ impl DirectSegment {
         if start + len as u64 > self.limit {
             return Ok(Written::NotDirect);
         }
-        let tail = std::mem::take(&mut self.tail);
-        let window = aligned(&mut self.scratch, len);
-        window[..tail.len()].copy_from_slice(&tail);
-        window[tail.len()..tail.len() + frame.len()].copy_from_slice(frame);
-        window[tail.len() + frame.len()..].fill(0);
+        let (tail, window) = (self.tail.len(), aligned(&mut self.scratch, len));
+        window[..tail].copy_from_slice(&self.tail);
+        window[tail..tail + frame.len()].copy_from_slice(frame);
+        window[tail + frame.len()..].fill(0);
         let written = self.file.write_all_at(window, start);
-        self.tail = tail;
         if len > KEEP_SCRATCH {
             self.scratch = Vec::new();
         }
