@@ -124,6 +124,12 @@ const DOMAIN: &[u8] = b"ordo/attested-entry/v2\0";
 const SIGNED_ITEM: u8 = 0;
 const ATTESTED_ITEM: u8 = 1;
 
+/// Most bytes one item of an entry may take: a transaction at its limit
+/// plus a signed item's length prefix and signature (69 bytes), with room
+/// to spare. An entry holding a longer item does not decode at all; every
+/// item that decodes on its own fits.
+pub const MAX_ITEM_BYTES: usize = MAX_TXN_BYTES + 100;
+
 /// One transaction of an attested entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
@@ -148,6 +154,94 @@ impl Item {
         match self {
             Item::Signed(signed) => &signed.tx,
             Item::Attested(tx) => tx,
+        }
+    }
+}
+
+/// An item together with the bytes an entry carries for it, holding
+/// exactly what decoding those bytes gives: made by decoding them (what a
+/// node received), or by encoding an item made in this process and
+/// checking that it decodes back to itself.
+///
+/// Why it exists: an entry packed from such items can be handed to this
+/// node's own replica already decoded ([`attest_canonical`]), and decoding
+/// the entry's payload would give the same items, so the replica neither
+/// decodes nor hashes them a second time, and no replica elsewhere reads
+/// anything different.
+#[derive(Debug, Clone)]
+pub struct CanonicalItem {
+    item: Item,
+    bytes: Vec<u8>,
+}
+
+/// Why an item made in this process cannot go into an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ItemError {
+    /// Its encoding does not decode (a limit is exceeded).
+    #[error("the transaction's encoding does not decode: {0}")]
+    Decode(#[from] DecodeError),
+    /// Its encoding decodes to a different item: replay would read
+    /// something other than what was made.
+    #[error("the transaction's encoding decodes to a different transaction")]
+    NotCanonical,
+}
+
+impl CanonicalItem {
+    /// An unsigned transaction (a session's commit), from the bytes it
+    /// came as.
+    pub fn decode_attested(bytes: Vec<u8>) -> Result<Self, DecodeError> {
+        let item = Item::Attested(Transaction::decode(&bytes)?);
+        Ok(Self { item, bytes })
+    }
+
+    /// A transaction signed by its sender, from the bytes it came as. The
+    /// signature is not checked here.
+    pub fn decode_signed(bytes: Vec<u8>) -> Result<Self, DecodeError> {
+        let item = Item::Signed(SignedTransaction::decode(&bytes)?);
+        Ok(Self { item, bytes })
+    }
+
+    /// An item made in this process: encoded, then decoded back and
+    /// compared, so that what replay reads is what was made.
+    pub fn new(item: Item) -> Result<Self, ItemError> {
+        let (kind, bytes) = item.encoded();
+        let back = match kind {
+            SIGNED_ITEM => Self::decode_signed(bytes)?,
+            _ => Self::decode_attested(bytes)?,
+        };
+        match back.item == item {
+            true => Ok(back),
+            false => Err(ItemError::NotCanonical),
+        }
+    }
+
+    /// The item.
+    pub fn item(&self) -> &Item {
+        &self.item
+    }
+
+    /// The signed transaction, for an item its sender signed.
+    pub fn signed(&self) -> Option<&SignedTransaction> {
+        match &self.item {
+            Item::Signed(signed) => Some(signed),
+            Item::Attested(_) => None,
+        }
+    }
+
+    /// The length of the bytes an entry carries for it.
+    pub fn encoded_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The item, its bytes dropped.
+    pub fn into_item(self) -> Item {
+        self.item
+    }
+
+    fn kind(&self) -> u8 {
+        match self.item {
+            Item::Signed(_) => SIGNED_ITEM,
+            Item::Attested(_) => ATTESTED_ITEM,
         }
     }
 }
@@ -309,15 +403,72 @@ where
     I: IntoIterator<Item = &'a Item>,
     I::IntoIter: ExactSizeIterator,
 {
-    let items = items.into_iter();
-    let mut w = Writer::new();
+    let encoded: Vec<(u8, Vec<u8>)> = items.into_iter().map(Item::encoded).collect();
+    let hashes: Vec<[u8; 32]> = encoded
+        .iter()
+        .map(|(kind, bytes)| item_hash(*kind, bytes))
+        .collect();
+    let parts = encoded
+        .iter()
+        .map(|(kind, bytes)| (*kind, bytes.as_slice()));
+    pack_attested(parts, &hashes, sign)
+}
+
+/// Packs `items` into an attested entry signed by `sign` (for example
+/// [`crate::sign::sign_hash`] with the gateway's key, or a prepared
+/// nonce's [`crate::presign::Presignature::sign`]), and hands back beside
+/// it the entry as [`decode_attested`] reads it. That decoded form is made
+/// from the items themselves: nothing is decoded, and each item is hashed
+/// once (a signed item's signing hash, which replay compares, once more).
+pub fn attest_canonical(
+    items: Vec<CanonicalItem>,
+    sign: impl FnOnce([u8; 32]) -> Result<[u8; 65], SignatureError>,
+) -> Result<(Attested, DecodedAttested), SignatureError> {
+    let hashes: Vec<[u8; 32]> = items
+        .iter()
+        .map(|item| item_hash(item.kind(), &item.bytes))
+        .collect();
+    let parts = items
+        .iter()
+        .map(|item| (item.kind(), item.bytes.as_slice()));
+    let attested = pack_attested(parts, &hashes, sign)?;
+    let decoded = items.into_iter().zip(hashes).map(|(item, hash)| {
+        let hash = match &item.item {
+            // What `decode_item` pairs a signed item with: its signing hash,
+            // not the hash of its bytes the attestation covers.
+            Item::Signed(signed) => crate::sign::signing_hash(&signed.tx),
+            Item::Attested(_) => hash,
+        };
+        Ok((item.item, hash))
+    });
+    let decoded = DecodedAttested {
+        items: decoded.collect(),
+        signature: attested.signature,
+        hash: attested.hash,
+    };
+    Ok((attested, decoded))
+}
+
+/// Writes an attested entry of `items` (kind and bytes each), whose
+/// [`item_hash`]es are `hashes`, and signs its attestation with `sign`.
+fn pack_attested<'b>(
+    items: impl ExactSizeIterator<Item = (u8, &'b [u8])> + Clone,
+    hashes: &[[u8; 32]],
+    sign: impl FnOnce([u8; 32]) -> Result<[u8; 65], SignatureError>,
+) -> Result<Attested, SignatureError> {
+    let framing = 4 + 4 + 65;
+    let size = framing
+        + items
+            .clone()
+            .map(|(_, bytes)| 5 + bytes.len())
+            .sum::<usize>();
+    let mut w = Writer::with_capacity(size);
     w.fixed(ATTESTED_MAGIC);
     w.count(items.len());
     let mut attestation = AttestationHasher::new(items.len());
-    for item in items {
-        let (kind, bytes) = item.encoded();
-        attestation.item(kind, &item_hash(kind, &bytes));
-        w.u8(kind).bytes(&bytes);
+    for ((kind, bytes), hash) in items.zip(hashes) {
+        attestation.item(kind, hash);
+        w.u8(kind).bytes(bytes);
     }
     let mut payload = w.finish();
     let hash = attestation.finish();
@@ -362,7 +513,7 @@ pub fn decode_submitted(payload: &[u8]) -> Result<Vec<DecodedItem>, DecodeError>
     let mut items = Vec::with_capacity(count);
     for _ in 0..count {
         let kind = r.u8("item kind")?;
-        let bytes = r.bytes("item", MAX_TXN_BYTES + 100)?;
+        let bytes = r.bytes("item", MAX_ITEM_BYTES)?;
         items.push(decode_item(kind, bytes, item_hash(kind, bytes)));
     }
     r.finish()?;
@@ -372,7 +523,7 @@ pub fn decode_submitted(payload: &[u8]) -> Result<Vec<DecodedItem>, DecodeError>
 /// An attested entry taken apart: each item with the signing hash of its
 /// transaction (or why it did not decode), and the entry's signature with
 /// the hash it must sign.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct DecodedAttested {
     /// The items, each decoded on its own so one bad item hides no other.
     pub items: Vec<DecodedItem>,
@@ -416,7 +567,7 @@ pub fn decode_attested(payload: &[u8]) -> Result<DecodedAttested, DecodeError> {
     let mut attestation = (!version_1).then(|| AttestationHasher::new(count));
     for _ in 0..count {
         let kind = r.u8("item kind")?;
-        let bytes = r.bytes("item", MAX_TXN_BYTES + 100)?;
+        let bytes = r.bytes("item", MAX_ITEM_BYTES)?;
         let hash = item_hash(kind, bytes);
         if let Some(attestation) = &mut attestation {
             attestation.item(kind, &hash);
@@ -669,5 +820,91 @@ mod tests {
             Genesis::decode(&too_many.finish()),
             Err(DecodeError::TooMany { .. })
         ));
+    }
+
+    mod canonical {
+        use super::super::*;
+        use crate::record::{Read, Write};
+        use crate::testkit::{signed, signing_key};
+        use proptest::prelude::*;
+
+        fn transaction() -> impl Strategy<Value = Transaction> {
+            let bytes = || prop::collection::vec(any::<u8>(), 0..24);
+            let read =
+                (any::<[u8; 32]>(), bytes()).prop_map(|(stream, key)| Read::Key { stream, key });
+            let write = (any::<[u8; 32]>(), bytes(), prop::option::of(bytes()))
+                .prop_map(|(stream, key, value)| Write { stream, key, value });
+            let reads = prop::collection::vec(read, 0..4);
+            let writes = prop::collection::vec(write, 0..4);
+            (
+                any::<[u8; 16]>(),
+                any::<[u8; 20]>(),
+                any::<u64>(),
+                reads,
+                writes,
+            )
+                .prop_map(|(id, sender, read_version, reads, writes)| Transaction {
+                    id,
+                    sender,
+                    read_version,
+                    reads,
+                    writes,
+                    acl: vec![],
+                })
+        }
+
+        /// Unsigned items mostly, a signed one now and then.
+        fn item() -> impl Strategy<Value = Item> {
+            (transaction(), 0u8..4).prop_map(|(tx, pick)| match pick {
+                0 => Item::Signed(signed(tx, &signing_key(3))),
+                _ => Item::Attested(tx),
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn the_handed_over_form_is_what_decoding_the_payload_gives(
+                items in prop::collection::vec(item(), 1..12),
+            ) {
+                let gateway = signing_key(9);
+                let canonical: Vec<CanonicalItem> = items
+                    .iter()
+                    .map(|item| CanonicalItem::new(item.clone()).unwrap())
+                    .collect();
+                let sign = |hash| crate::sign::sign_hash(hash, &gateway);
+                let (attested, decoded) = attest_canonical(canonical, sign).unwrap();
+                // Signatures are deterministic (RFC 6979): the same entry.
+                prop_assert_eq!(&attested.payload, &encode_attested(&items, &gateway).unwrap());
+                prop_assert_eq!(decode_attested(&attested.payload).unwrap(), decoded);
+            }
+        }
+
+        #[test]
+        fn received_bytes_make_the_item_they_decode_to() {
+            let tx = crate::testkit::blank(crate::testkit::txn_id(4), 7);
+            let item = CanonicalItem::decode_attested(tx.encode()).unwrap();
+            assert_eq!(item.item(), &Item::Attested(tx.clone()));
+            assert_eq!(item.encoded_len(), tx.encode().len());
+            let signed_tx = signed(tx, &signing_key(5));
+            let item = CanonicalItem::decode_signed(signed_tx.encode()).unwrap();
+            assert_eq!(item.signed(), Some(&signed_tx));
+            assert!(CanonicalItem::decode_attested(vec![0xff; 3]).is_err());
+        }
+
+        #[test]
+        fn an_item_over_a_limit_is_refused_before_it_reaches_an_entry() {
+            let mut tx = crate::testkit::blank(crate::testkit::txn_id(5), 0);
+            let write = Write {
+                stream: [1; 32],
+                key: vec![1],
+                value: None,
+            };
+            tx.writes = vec![write; crate::limits::MAX_WRITES + 1];
+            assert!(matches!(
+                CanonicalItem::new(Item::Attested(tx)),
+                Err(ItemError::Decode(DecodeError::TooMany { .. }))
+            ));
+        }
     }
 }

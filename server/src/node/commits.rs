@@ -10,11 +10,12 @@
 //! applied the entry and reports the transaction's outcome. The server
 //! never retries: a conflict goes back to the client, which owns the retry.
 
+use crate::node::own_entries::OwnEntries;
 use crate::node::own_thread::OwnThread;
 use crate::node::replica::AppliedEntry;
 use crate::node::verified::VerifiedSignatures;
 use ordo_log::EntryWriter;
-use ordo_txn::attest::Item;
+use ordo_txn::attest::CanonicalItem;
 use ordo_txn::{Address, Outcome, SigningKey, TxnId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -199,8 +200,14 @@ impl Waiters {
 }
 
 struct Pending {
-    item: Item,
-    bytes: usize,
+    item: CanonicalItem,
+    failed: oneshot::Sender<CommitError>,
+}
+
+/// A commit of a batch being appended, as the batcher tells it that the
+/// append failed.
+struct Waiting {
+    key: TxKey,
     failed: oneshot::Sender<CommitError>,
 }
 
@@ -259,7 +266,7 @@ impl WriterCheck {
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pending")
-            .field("bytes", &self.bytes)
+            .field("bytes", &self.item.encoded_len())
             .finish_non_exhaustive()
     }
 }
@@ -299,6 +306,7 @@ impl Committer {
         waiters: Arc<Waiters>,
         metrics: Arc<crate::node::metrics::Metrics>,
         made: Arc<VerifiedSignatures>,
+        own: Arc<OwnEntries>,
     ) -> std::io::Result<(Self, OwnThread)> {
         let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
         let presigns = match &vouch {
@@ -310,6 +318,7 @@ impl Committer {
             vouch,
             presigns,
             made,
+            own,
             waiters: waiters.clone(),
         };
         let batching = run_batcher(appender, limits, receiver, metrics);
@@ -347,23 +356,20 @@ impl Committer {
 
     /// Queues a checked transaction (signed by its sender, or unsigned from
     /// a session this node authenticated) and waits for the log's decision.
-    /// `encoded_len` is the length of its canonical encoding (what ingress
-    /// received), counted against [`BatchLimits::max_bytes`].
-    pub async fn commit(&self, item: Item, encoded_len: usize) -> Result<Decided, CommitError> {
+    /// Its encoding's length counts against [`BatchLimits::max_bytes`].
+    pub async fn commit(&self, item: CanonicalItem) -> Result<Decided, CommitError> {
         let Some(queue) = &self.queue else {
             return Err(CommitError::ReadOnly);
         };
         if let Some(writers) = &self.writers {
             writers.check()?;
         }
-        let key = (item.tx().sender, item.tx().id);
+        let key = (item.item().tx().sender, item.item().tx().id);
         // Registered before queueing, so a decision can never arrive first.
         let decided = self.waiters.register(key);
         let (failed_send, failed) = oneshot::channel();
-        let bytes = encoded_len;
         let pending = Pending {
             item,
-            bytes,
             failed: failed_send,
         };
         if let Err(e) = queue.try_send(pending) {
@@ -402,8 +408,8 @@ impl Committer {
 }
 
 /// What appends a batch: the log's writer, the key that attests entries
-/// (and where the signatures it makes are remembered for the replica), and
-/// the waiters to release when an append fails.
+/// (and where the signatures and entries it makes are left for the
+/// replica), and the waiters to release when an append fails.
 struct Appender {
     writer: EntryWriter,
     vouch: Vouch,
@@ -411,6 +417,7 @@ struct Appender {
     /// signs no entries).
     presigns: Option<crate::node::presigns::Presigns>,
     made: Arc<VerifiedSignatures>,
+    own: Arc<OwnEntries>,
     waiters: Arc<Waiters>,
 }
 
@@ -465,7 +472,7 @@ async fn next_batch(
         Some(pending) => pending,
         None => queue.recv().await?,
     };
-    let mut bytes = first.bytes;
+    let mut bytes = first.item.encoded_len();
     let mut batch = vec![first];
     let deadline = tokio::time::Instant::now() + limits.linger;
     while batch.len() < limits.max_transactions {
@@ -479,11 +486,11 @@ async fn next_batch(
             }
             Err(_) => break,
         };
-        if bytes + next.bytes > limits.max_bytes {
+        if bytes + next.item.encoded_len() > limits.max_bytes {
             *carried = Some(next);
             break;
         }
-        bytes += next.bytes;
+        bytes += next.item.encoded_len();
         batch.push(next);
     }
     Some(batch)
@@ -493,9 +500,19 @@ impl Appender {
     /// Appends one batch. On success the callers wait for the replica; on
     /// failure each is told, and nothing of the batch was ordered.
     async fn append(&self, batch: Vec<Pending>) {
-        let (payload, tags) = match self.payload(&batch) {
-            Ok(built) => built,
-            Err(error) => return self.fail(batch, &error),
+        let tags = tags_of(&batch);
+        let (items, waiting): (Vec<CanonicalItem>, Vec<Waiting>) = batch
+            .into_iter()
+            .map(|pending| {
+                let tx = pending.item.item().tx();
+                let key = (tx.sender, tx.id);
+                let failed = pending.failed;
+                (pending.item, Waiting { key, failed })
+            })
+            .unzip();
+        let payload = match self.payload(items) {
+            Ok(payload) => payload,
+            Err(error) => return self.fail(waiting, &error),
         };
         // The batcher owns its thread, so on a local log it codes and syncs
         // the entry here: a queued append would wake the log's writer
@@ -503,61 +520,70 @@ impl Appender {
         // cycle. A cluster's log is reached over the network instead.
         let appended = self.writer.append_on_own_thread(payload, tags, [0; 20]);
         if let Err(error) = appended.await {
-            self.fail(batch, &error.to_string());
+            self.fail(waiting, &error.to_string());
         }
     }
 
-    /// The entry's payload and tags: a plain batch when every transaction is
-    /// signed, else an attested entry signed once with the node's key.
-    fn payload(&self, batch: &[Pending]) -> Result<(Vec<u8>, Vec<[u8; 32]>), String> {
-        let items = || batch.iter().map(|p| &p.item);
-        let mut tags: Vec<[u8; 32]> = items()
-            .flat_map(|item| item.tx().writes.iter().map(|w| w.stream))
-            .collect();
-        tags.sort_unstable();
-        tags.dedup();
-        if tags.len() > ordo_log::limits::MAX_TAGS {
-            tags.clear();
+    /// The entry's payload: a plain batch when every transaction is signed,
+    /// else an attested entry signed once with the node's key.
+    fn payload(&self, items: Vec<CanonicalItem>) -> Result<Vec<u8>, String> {
+        let signed: Vec<&ordo_txn::SignedTransaction> =
+            items.iter().filter_map(CanonicalItem::signed).collect();
+        match &self.vouch {
+            _ if signed.len() == items.len() => Ok(ordo_txn::encode_batch(signed)),
+            Vouch::Submission => Ok(ordo_txn::attest::encode_submitted(
+                items.iter().map(CanonicalItem::item),
+            )),
+            Vouch::Signature(gateway) => Ok(self.attest(items, gateway)?),
         }
-        let signed: Vec<&ordo_txn::SignedTransaction> = items()
-            .filter_map(|item| match item {
-                Item::Signed(signed) => Some(signed),
-                Item::Attested(_) => None,
-            })
-            .collect();
-        let payload = match &self.vouch {
-            _ if signed.len() == batch.len() => ordo_txn::encode_batch(signed),
-            Vouch::Submission => ordo_txn::attest::encode_submitted(items()),
-            Vouch::Signature(gateway) => {
-                let prepared = self.presigns.as_ref().and_then(|p| p.take());
-                let attested = match prepared {
-                    Some(nonce) => ordo_txn::attest::attest_presigned(items(), gateway, nonce),
-                    None => ordo_txn::attest::attest(items(), gateway),
-                };
-                let attested = attested.map_err(|e| format!("attesting the entry: {e}"))?;
-                let address = ordo_txn::address_of(gateway);
-                self.made
-                    .remember_signature(attested.signature, attested.hash, address);
-                attested.payload
-            }
+    }
+
+    /// An attested entry of `items`, signed with a prepared nonce if one is
+    /// ready; its signature and decoded form are left for the replica.
+    fn attest(&self, items: Vec<CanonicalItem>, gateway: &SigningKey) -> Result<Vec<u8>, String> {
+        let prepared = self.presigns.as_ref().and_then(|p| p.take());
+        let sign = |hash| match prepared {
+            Some(nonce) => nonce.sign(hash, gateway),
+            None => ordo_txn::sign::sign_hash(hash, gateway),
         };
-        Ok((payload, tags))
+        let (attested, decoded) = ordo_txn::attest::attest_canonical(items, sign)
+            .map_err(|e| format!("attesting the entry: {e}"))?;
+        let address = ordo_txn::address_of(gateway);
+        self.made
+            .remember_signature(attested.signature, attested.hash, address);
+        self.own.remember(&attested.payload, decoded);
+        Ok(attested.payload)
     }
 
-    fn fail(&self, batch: Vec<Pending>, error: &str) {
-        tracing::error!(%error, transactions = batch.len(), "appending a batch failed");
-        for pending in batch {
-            let tx = pending.item.tx();
-            self.waiters.forget(&(tx.sender, tx.id));
-            let _ = pending.failed.send(CommitError::Append(error.to_string()));
+    fn fail(&self, waiting: Vec<Waiting>, error: &str) {
+        tracing::error!(%error, transactions = waiting.len(), "appending a batch failed");
+        for commit in waiting {
+            self.waiters.forget(&commit.key);
+            let _ = commit.failed.send(CommitError::Append(error.to_string()));
         }
     }
+}
+
+/// The entry's tags: every stream its transactions write, or none when
+/// there are more than a header may carry.
+fn tags_of(batch: &[Pending]) -> Vec<[u8; 32]> {
+    let mut tags: Vec<[u8; 32]> = batch
+        .iter()
+        .flat_map(|p| p.item.item().tx().writes.iter().map(|w| w.stream))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    if tags.len() > ordo_log::limits::MAX_TAGS {
+        tags.clear();
+    }
+    tags
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ordo_txn::Transaction;
+    use ordo_txn::attest::Item;
 
     #[test]
     fn decisions_reach_every_waiter_of_their_id_and_no_other() {
@@ -605,6 +631,7 @@ mod tests {
             Arc::default(),
             Arc::default(),
             Arc::default(),
+            Arc::default(),
         )
         .expect("the batcher starts")
     }
@@ -621,7 +648,8 @@ mod tests {
                 ..ordo_txn::testkit::blank(ordo_txn::testkit::txn_id(n), 0)
             };
             let committer = committer.clone();
-            commits.spawn(async move { committer.commit(Item::Attested(tx), 100).await });
+            let item = CanonicalItem::new(Item::Attested(tx)).expect("encodes");
+            commits.spawn(async move { committer.commit(item).await });
         }
         while let Some(result) = commits.join_next().await {
             let result = result.expect("commit task");

@@ -113,9 +113,8 @@ impl Commits {
         let signed = ordo_txn::sign(tx, key)?;
         let hash = ordo_txn::sign::signing_hash(&signed.tx);
         self.verified.remember(&signed, hash);
-        let encoded_len = signed.encode().len();
-        let item = ordo_txn::attest::Item::Signed(signed);
-        Ok(self.committer.commit(item, encoded_len).await?)
+        let item = ordo_txn::attest::CanonicalItem::new(ordo_txn::attest::Item::Signed(signed))?;
+        Ok(self.committer.commit(item).await?)
     }
 }
 

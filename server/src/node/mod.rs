@@ -22,6 +22,8 @@
 //!   on a thread of their own.
 //! - [`verified`]: signatures already checked here, which the replica need
 //!   not recover again.
+//! - [`own_entries`]: entries attested here, which the replica takes
+//!   already decoded.
 //! - [`services`]: the gRPC services.
 //! - [`sql`]: the SQL store over the node, and the key SQL signs with.
 //! - [`streams`]: streams the node makes for itself (the CLI user's default
@@ -59,6 +61,7 @@ pub mod heads_keeper;
 pub mod local_log;
 pub mod metrics;
 pub mod miner;
+pub mod own_entries;
 pub mod own_thread;
 pub mod presigns;
 pub mod put_pipe;

@@ -21,6 +21,7 @@
 //! its turn comes.
 
 use crate::node::metrics::Metrics;
+use crate::node::own_entries::OwnEntries;
 use ordo_kv::{EngineError, RocksEngine};
 use ordo_log::{EntryError, EntryHeader, EntryReader};
 use ordo_txn::attest::Ordering;
@@ -96,6 +97,9 @@ pub struct Replica {
     /// Signatures this node already verified or made (none known unless
     /// told, [`Replica::with_verified`]).
     known: Arc<dyn KnownSignatures + Send + Sync>,
+    /// Entries this node attested, already decoded (none unless told,
+    /// [`Replica::with_own_entries`]).
+    own: Option<Arc<OwnEntries>>,
     metrics: Option<Arc<Metrics>>,
     /// What the node orders the log by, which the log's genesis must say
     /// (unchecked when `None`: `ordo replay` of a local log).
@@ -157,6 +161,7 @@ impl Replica {
             engine,
             reader,
             known: Arc::new(NoneKnown),
+            own: None,
             metrics: None,
             expected: None,
         })
@@ -188,6 +193,13 @@ impl Replica {
         verified: Arc<crate::node::verified::VerifiedSignatures>,
     ) -> Self {
         self.known = verified;
+        self
+    }
+
+    /// Lets the replica take the entries this node attests already decoded
+    /// instead of decoding them (see [`crate::node::own_entries`]).
+    pub fn with_own_entries(mut self, own: Arc<OwnEntries>) -> Self {
+        self.own = Some(own);
         self
     }
 
@@ -304,6 +316,7 @@ impl Replica {
         Checker {
             reader: self.reader.clone(),
             known: self.known.clone(),
+            own: self.own.clone(),
             metrics: self.metrics.clone(),
         }
     }
@@ -491,17 +504,17 @@ async fn check_transactions(
     seq: u64,
     entry: ordo_log::VerifiedPayload,
 ) -> Result<Vec<Checked>, ReplicaError> {
-    let (known, metrics) = (checker.known, checker.metrics);
+    let (known, own, metrics) = (checker.known, checker.own, checker.metrics);
     let count = move |recoveries: usize| {
         if let Some(metrics) = &metrics {
             metrics.record_recoveries(recoveries);
         }
     };
     let vouched = match entry.payload.len() <= INLINE_DECODE_BYTES {
-        true => DecodedEntry::decode(&entry.payload).vouch(known.as_ref()),
+        true => decode(&entry.payload, own.as_deref()).vouch(known.as_ref()),
         false => {
             let check = move || {
-                let vouched = DecodedEntry::decode(&entry.payload).vouch(known.as_ref());
+                let vouched = decode(&entry.payload, own.as_deref()).vouch(known.as_ref());
                 count(vouched.recoveries());
                 vouched.check()
             };
@@ -516,10 +529,20 @@ async fn check_transactions(
     on_blocking_pool(seq, move || vouched.check()).await
 }
 
+/// `payload` decoded: handed over by `own` if this node attested exactly
+/// these bytes, else decoded here.
+fn decode(payload: &[u8], own: Option<&OwnEntries>) -> DecodedEntry {
+    match own.and_then(|own| own.take(payload)) {
+        Some(decoded) => DecodedEntry::Attested(decoded),
+        None => DecodedEntry::decode(payload),
+    }
+}
+
 /// What reading and checking one entry needs.
 struct Checker {
     reader: EntryReader,
     known: Arc<dyn KnownSignatures + Send + Sync>,
+    own: Option<Arc<OwnEntries>>,
     metrics: Option<Arc<Metrics>>,
 }
 

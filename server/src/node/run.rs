@@ -7,6 +7,7 @@ use crate::node::gateway::NodeKey;
 use crate::node::handles::{Commits, Snapshots};
 use crate::node::local_log::LocalLog;
 use crate::node::metrics::Metrics;
+use crate::node::own_entries::OwnEntries;
 use crate::node::own_thread::OwnThread;
 use crate::node::replica::Replica;
 use crate::node::services::{acl, da, kv, log, sql, status, txn};
@@ -257,10 +258,12 @@ pub fn start_client_roles(
         write_quorum,
     } = log;
     let verified = Arc::new(VerifiedSignatures::default());
+    let own = Arc::new(OwnEntries::default());
     let metrics = Arc::new(Metrics::default());
     let replica = Replica::open(&state_dir(&settings.data_dir), reader.clone())
         .context("opening the replica state")?
         .with_verified(verified.clone())
+        .with_own_entries(own.clone())
         .with_metrics(metrics.clone())
         .expecting(ordering)?;
     let state = replica.store();
@@ -285,6 +288,7 @@ pub fn start_client_roles(
                 waiters,
                 metrics.clone(),
                 verified.clone(),
+                own,
             )?;
             let committer = match ordering {
                 Ordering::Members => committer,

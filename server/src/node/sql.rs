@@ -15,7 +15,7 @@ use crate::node::handles::{Commits, Snapshots};
 use ordo_log::Sequencer;
 use ordo_sql::store::{mvcc_get, mvcc_scan};
 use ordo_sql::{Commit, ScanPage, Space, SqlError, Store};
-use ordo_txn::attest::Item;
+use ordo_txn::attest::{CanonicalItem, Item, ItemError};
 use ordo_txn::{Address, Outcome, SigningKey, StreamId};
 use std::path::Path;
 use std::sync::Arc;
@@ -151,36 +151,30 @@ impl NodeSqlStore {
     /// Commits `commit` as the SQL principal and waits for the log's
     /// decision without holding a thread.
     pub async fn commit_async(&self, commit: Commit) -> Result<Outcome, SqlError> {
-        let (item, encoded_len) = self.item_for(commit)?;
+        let item = self.item_for(commit)?;
         let decided = self
             .commits
             .committer
-            .commit(item, encoded_len)
+            .commit(item)
             .await
             .map_err(|e| SqlError::Store(format!("commit: {e}")))?;
         Ok(decided.outcome)
     }
 
-    /// The log item that carries `commit`, and its encoded size (checked
-    /// against [`ordo_txn::limits::MAX_TXN_BYTES`]).
-    fn item_for(&self, commit: Commit) -> Result<(Item, usize), SqlError> {
+    /// The log item that carries `commit`, with its encoding (within
+    /// [`ordo_txn::limits::MAX_TXN_BYTES`] and the log's other limits).
+    fn item_for(&self, commit: Commit) -> Result<CanonicalItem, SqlError> {
         let tx = commit.into_transaction(
             ordo_client::txn::fresh_id(),
             self.principal.address,
             self.stream(),
         );
-        let item = self.vouch(tx)?;
-        let encoded_len = match &item {
-            Item::Signed(signed) => signed.encode().len(),
-            Item::Attested(tx) => tx.encode().len(),
-        };
-        if encoded_len > ordo_txn::limits::MAX_TXN_BYTES {
-            return Err(SqlError::LimitExceeded(format!(
-                "the transaction encodes to {encoded_len} bytes, over the limit of {}",
-                ordo_txn::limits::MAX_TXN_BYTES
-            )));
-        }
-        Ok((item, encoded_len))
+        CanonicalItem::new(self.vouch(tx)?).map_err(|e| match e {
+            ItemError::Decode(e) => {
+                SqlError::LimitExceeded(format!("the transaction is over a limit of the log: {e}"))
+            }
+            e @ ItemError::NotCanonical => SqlError::Store(e.to_string()),
+        })
     }
 
     /// How the node stands behind a SQL transaction: as a gateway it

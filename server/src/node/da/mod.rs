@@ -446,10 +446,11 @@ async fn record_for(owner: Address, op: DaOp, commits: &Commits) -> Result<Outco
         writes: vec![],
         acl: vec![AclOp::Da(op)],
     };
-    let encoded_len = tx.encode().len();
+    let item = ordo_txn::attest::CanonicalItem::new(ordo_txn::attest::Item::Attested(tx))
+        .map_err(|e| format!("encoding the record: {e}"))?;
     commits
         .committer
-        .commit(ordo_txn::attest::Item::Attested(tx), encoded_len)
+        .commit(item)
         .await
         .map(|decided| decided.outcome)
         .map_err(|e| format!("committing the record: {e}"))

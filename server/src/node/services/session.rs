@@ -15,8 +15,8 @@ use ordo_proto::v1::{
     SessionChallenge, SessionCommit, SessionCommitted, SessionOpen, SessionOpened, SessionRequest,
     SessionResponse, session_request, session_response,
 };
-use ordo_txn::attest::Item;
-use ordo_txn::{Address, Transaction};
+use ordo_txn::Address;
+use ordo_txn::attest::CanonicalItem;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
 use tonic::{Status, Streaming};
@@ -201,9 +201,9 @@ async fn open(
 async fn commit_one(commit: SessionCommit, account: Address, commits: &Commits) -> SessionResponse {
     let (request_id, started) = (commit.request_id, std::time::Instant::now());
     let result = async {
-        let encoded_len = commit.transaction.len();
-        let tx = Transaction::decode(&commit.transaction)
+        let item = CanonicalItem::decode_attested(commit.transaction)
             .map_err(|e| Status::invalid_argument(format!("malformed transaction: {e}")))?;
+        let tx = item.item().tx();
         if tx.sender != account {
             return Err(Status::permission_denied(format!(
                 "this session commits as 0x{}; the transaction names sender 0x{}",
@@ -213,7 +213,7 @@ async fn commit_one(commit: SessionCommit, account: Address, commits: &Commits) 
         }
         commits
             .committer
-            .commit(Item::Attested(tx), encoded_len)
+            .commit(item)
             .await
             .map_err(super::decision::commit_status)
     }

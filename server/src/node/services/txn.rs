@@ -4,7 +4,7 @@
 use super::decision::{commit_status, response};
 use crate::node::handles::{Commits, Snapshots};
 use ordo_proto::v1::{BeginRequest, BeginResponse, CommitRequest, CommitResponse, txn_server::Txn};
-use ordo_txn::SignedTransaction;
+use ordo_txn::attest::CanonicalItem;
 use tonic::{Request, Response, Status};
 
 /// Serves transactions.
@@ -23,12 +23,15 @@ impl TxnService {
 
 /// Decodes and verifies a transaction at ingress, so that what reaches the
 /// log is well-formed and signed by its sender.
-fn check(bytes: &[u8]) -> Result<(SignedTransaction, [u8; 32]), Status> {
-    let signed = SignedTransaction::decode(bytes)
+fn check(bytes: Vec<u8>) -> Result<(CanonicalItem, [u8; 32]), Status> {
+    let item = CanonicalItem::decode_signed(bytes)
         .map_err(|e| Status::invalid_argument(format!("malformed transaction: {e}")))?;
-    let hash = ordo_txn::sign::verify_hash(&signed)
-        .map_err(|e| Status::invalid_argument(format!("bad signature: {e}")))?;
-    Ok((signed, hash))
+    let hash = match item.signed() {
+        Some(signed) => ordo_txn::sign::verify_hash(signed)
+            .map_err(|e| Status::invalid_argument(format!("bad signature: {e}")))?,
+        None => return Err(Status::internal("a signed transaction decoded as unsigned")),
+    };
+    Ok((item, hash))
 }
 
 #[tonic::async_trait]
@@ -59,18 +62,18 @@ impl Txn for TxnService {
     ) -> Result<Response<CommitResponse>, Status> {
         let started = std::time::Instant::now();
         let bytes = request.into_inner().transaction;
-        // Decoding refuses trailing bytes, so this is the canonical length.
-        let encoded_len = bytes.len();
         // Signature recovery is CPU work: keep it off the async workers.
-        let (signed, hash) = tokio::task::spawn_blocking(move || check(&bytes))
+        let (item, hash) = tokio::task::spawn_blocking(move || check(bytes))
             .await
             .map_err(|e| Status::internal(format!("checking the transaction: {e}")))??;
         // Checked here: the replica need not recover it again.
-        self.commits.verified.remember(&signed, hash);
+        if let Some(signed) = item.signed() {
+            self.commits.verified.remember(signed, hash);
+        }
         let decided = self
             .commits
             .committer
-            .commit(ordo_txn::attest::Item::Signed(signed), encoded_len)
+            .commit(item)
             .await
             .map_err(commit_status)?;
         self.commits
