@@ -153,8 +153,7 @@ fn open_db(path: &Path) -> Result<rocksdb::DB, SequencerError> {
     // damaged before it is an error, never silently dropped.
     options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
     let mut shards = rocksdb::Options::default();
-    // Erasure-coded payload is mostly incompressible: LZ4 gives up cheaply.
-    shards.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    shards.set_compression_type(crate::rocks_shards::SHARD_COMPRESSION);
     let headers = rocksdb::Options::default();
     let families = [
         rocksdb::ColumnFamilyDescriptor::new(SHARDS, shards),

@@ -7,6 +7,23 @@ use crate::shard_store::{ShardStore, StoreError, decode_value, encode_value, sha
 use crate::{Hash, Shard};
 use std::path::Path;
 
+/// How RocksDB stores shard bytes, here and in the joint log's shard
+/// column ([`crate::RocksLog`]): uncompressed.
+///
+/// Shards are written once and never change, but at random keys (their
+/// entry's commitment), so RocksDB's compactions rewrite every shard once
+/// or more after its flush, and with LZ4 each rewrite decompressed and
+/// compressed it again. Under sustained writes that made `ordo dev` slower
+/// on one core: after 20-25 s of 16-client puts, 64 clients ran 52.4-58.7
+/// K puts/s with shards uncompressed against 49.2-56.5 K with LZ4, faster
+/// in each of five alternated pairs (docs/BENCHMARKS.md, "Shards stored
+/// uncompressed"). The price is disk: parity shards do not compress, but
+/// data shards hold the payload as it is, and that log database took 819
+/// MB against 491-586 MB. On the two cores this is tuned on, CPU is
+/// scarcer than disk. (The state, `ordo_kv`, keeps LZ4 for reasons and
+/// figures of its own.)
+pub(crate) const SHARD_COMPRESSION: rocksdb::DBCompressionType = rocksdb::DBCompressionType::None;
+
 /// A shard store on RocksDB; every write is synced to disk before it returns.
 #[derive(Debug)]
 pub struct RocksShardStore {
@@ -33,9 +50,7 @@ impl RocksShardStore {
     pub fn open_with(path: impl AsRef<Path>, segment_bytes: u64) -> Result<Self, StoreError> {
         let mut options = rocksdb::Options::default();
         options.create_if_missing(true);
-        // Shard bytes are erasure-coded payload: mostly incompressible, so LZ4
-        // (cheap when it fails) rather than zstd.
-        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        options.set_compression_type(SHARD_COMPRESSION);
         // Logs written before the journal existed are still read on open; a
         // crash can leave only their last batch incomplete.
         options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
