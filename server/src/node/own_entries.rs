@@ -3,8 +3,9 @@
 //!
 //! The batcher holds every transaction of an entry it attests, decoded and
 //! hashed; reading the entry back, the replica decoded each transaction and
-//! took its Keccak signing hash again (about 4% of the node's CPU under a
-//! 64-client put load). Here the batcher leaves the decoded form
+//! took its Keccak signing hash again (3.4% of the server's samples in a
+//! pinned 64-client put profile; docs/BENCHMARKS.md, "Attested entries
+//! handed to the replica decoded"). Here the batcher leaves the decoded form
 //! ([`ordo_txn::attest::attest_canonical`]) beside a copy of the payload,
 //! and the replica takes it instead of decoding, but only for a payload
 //! equal byte for byte to the one it was made from: the decoded form is
