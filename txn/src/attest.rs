@@ -60,7 +60,7 @@
 
 use crate::StreamId;
 use crate::codec::{DecodeError, Reader, Writer};
-use crate::limits::{MAX_BATCH_TXNS, MAX_TXN_BYTES};
+use crate::limits::{MAX_BATCH_TXNS, MAX_ITEM_BYTES};
 use crate::record::{Address, SignedTransaction, Transaction};
 use crate::sign::{SignatureError, SigningKey, recover_canonical, sign_hash};
 
@@ -123,12 +123,6 @@ const DOMAIN_V1: &[u8] = b"ordo/attested-entry/v1\0";
 const DOMAIN: &[u8] = b"ordo/attested-entry/v2\0";
 const SIGNED_ITEM: u8 = 0;
 const ATTESTED_ITEM: u8 = 1;
-
-/// Most bytes one item of an entry may take: a transaction at its limit
-/// plus a signed item's length prefix and signature (69 bytes), with room
-/// to spare. An entry holding a longer item does not decode at all; every
-/// item that decodes on its own fits.
-pub const MAX_ITEM_BYTES: usize = MAX_TXN_BYTES + 100;
 
 /// One transaction of an attested entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,14 +222,14 @@ impl CanonicalItem {
         }
     }
 
+    /// The bytes an entry carries for it.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// The length of the bytes an entry carries for it.
     pub fn encoded_len(&self) -> usize {
         self.bytes.len()
-    }
-
-    /// The item, its bytes dropped.
-    pub fn into_item(self) -> Item {
-        self.item
     }
 
     fn kind(&self) -> u8 {
@@ -489,13 +483,31 @@ where
     I: IntoIterator<Item = &'a Item>,
     I::IntoIter: ExactSizeIterator,
 {
-    let items = items.into_iter();
+    let encoded: Vec<(u8, Vec<u8>)> = items.into_iter().map(Item::encoded).collect();
+    pack_submitted(
+        encoded
+            .iter()
+            .map(|(kind, bytes)| (*kind, bytes.as_slice())),
+    )
+}
+
+/// [`encode_submitted`] of items that carry their bytes, without encoding
+/// them again.
+pub fn encode_submitted_canonical(items: &[CanonicalItem]) -> Vec<u8> {
+    pack_submitted(
+        items
+            .iter()
+            .map(|item| (item.kind(), item.bytes.as_slice())),
+    )
+}
+
+/// Writes a submitted entry of `items` (kind and bytes each).
+fn pack_submitted<'b>(items: impl ExactSizeIterator<Item = (u8, &'b [u8])>) -> Vec<u8> {
     let mut w = Writer::new();
     w.fixed(SUBMITTED_MAGIC);
     w.count(items.len());
-    for item in items {
-        let (kind, bytes) = item.encoded();
-        w.u8(kind).bytes(&bytes);
+    for (kind, bytes) in items {
+        w.u8(kind).bytes(bytes);
     }
     w.finish()
 }
@@ -864,7 +876,7 @@ mod tests {
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(64))]
             #[test]
-            fn the_handed_over_form_is_what_decoding_the_payload_gives(
+            fn entries_packed_from_carried_bytes_equal_those_encoded_afresh(
                 items in prop::collection::vec(item(), 1..12),
             ) {
                 let gateway = signing_key(9);
@@ -872,6 +884,18 @@ mod tests {
                     .iter()
                     .map(|item| CanonicalItem::new(item.clone()).unwrap())
                     .collect();
+                prop_assert_eq!(encode_submitted_canonical(&canonical), encode_submitted(&items));
+                let signed: Vec<&SignedTransaction> =
+                    canonical.iter().filter_map(CanonicalItem::signed).collect();
+                let signed_bytes: Vec<&[u8]> = canonical
+                    .iter()
+                    .filter(|i| i.signed().is_some())
+                    .map(CanonicalItem::bytes)
+                    .collect();
+                prop_assert_eq!(
+                    crate::encode_encoded_batch(signed_bytes.into_iter()),
+                    crate::encode_batch(signed)
+                );
                 let sign = |hash| crate::sign::sign_hash(hash, &gateway);
                 let (attested, decoded) = attest_canonical(canonical, sign).unwrap();
                 // Signatures are deterministic (RFC 6979): the same entry.

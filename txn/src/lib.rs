@@ -86,7 +86,7 @@ pub use ids::stream_id;
 pub use outcome::Outcome;
 pub use record::{
     AclOp, Address, MiningOp, Read, RetentionOp, SignedTransaction, Transaction, TxnId, Write,
-    decode_batch, encode_batch,
+    decode_batch, encode_batch, encode_encoded_batch,
 };
 #[cfg(feature = "replay")]
 pub use replay::{

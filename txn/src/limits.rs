@@ -29,6 +29,12 @@ pub const MAX_MINING_PROOF_BYTES: usize = 72 * 1024;
 /// Largest encoded transaction.
 pub const MAX_TXN_BYTES: usize = 4 * 1024 * 1024;
 
+/// Most bytes one transaction of an entry may take as the entry carries
+/// it: a transaction at its limit plus a signed one's length prefix and
+/// signature (69 bytes), with room to spare. An entry holding a longer one
+/// does not decode at all; every transaction that decodes on its own fits.
+pub const MAX_ITEM_BYTES: usize = MAX_TXN_BYTES + 100;
+
 /// Most transactions in one batch (one log entry).
 pub const MAX_BATCH_TXNS: usize = 16_384;
 

@@ -687,12 +687,18 @@ where
     T: IntoIterator<Item = &'a SignedTransaction>,
     T::IntoIter: ExactSizeIterator,
 {
-    let txs = txs.into_iter();
+    let encoded: Vec<Vec<u8>> = txs.into_iter().map(SignedTransaction::encode).collect();
+    encode_encoded_batch(encoded.iter().map(Vec::as_slice))
+}
+
+/// [`encode_batch`] of signed transactions given as their canonical bytes
+/// (what ingress decoded them from), without encoding them again.
+pub fn encode_encoded_batch<'a>(txs: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut w = Writer::new();
     w.fixed(BATCH_MAGIC);
     w.count(txs.len());
     for tx in txs {
-        w.bytes(&tx.encode());
+        w.bytes(tx);
     }
     w.finish()
 }
@@ -709,7 +715,7 @@ pub fn decode_batch(
     let n = r.count("batch", MAX_BATCH_TXNS)?;
     let mut txs = Vec::with_capacity(n);
     for _ in 0..n {
-        let bytes = r.bytes("signed transaction", MAX_TXN_BYTES + 100)?;
+        let bytes = r.bytes("signed transaction", MAX_ITEM_BYTES)?;
         txs.push(SignedTransaction::decode(bytes));
     }
     r.finish()?;

@@ -527,13 +527,12 @@ impl Appender {
     /// The entry's payload: a plain batch when every transaction is signed,
     /// else an attested entry signed once with the node's key.
     fn payload(&self, items: Vec<CanonicalItem>) -> Result<Vec<u8>, String> {
-        let signed: Vec<&ordo_txn::SignedTransaction> =
-            items.iter().filter_map(CanonicalItem::signed).collect();
+        let all_signed = items.iter().all(|item| item.signed().is_some());
         match &self.vouch {
-            _ if signed.len() == items.len() => Ok(ordo_txn::encode_batch(signed)),
-            Vouch::Submission => Ok(ordo_txn::attest::encode_submitted(
-                items.iter().map(CanonicalItem::item),
+            _ if all_signed => Ok(ordo_txn::encode_encoded_batch(
+                items.iter().map(CanonicalItem::bytes),
             )),
+            Vouch::Submission => Ok(ordo_txn::attest::encode_submitted_canonical(&items)),
             Vouch::Signature(gateway) => Ok(self.attest(items, gateway)?),
         }
     }
