@@ -111,6 +111,32 @@ pub const MEMTABLE_BYTES: usize = 8 << 20;
 /// more of them may queue while a flush runs.
 pub const MEMTABLES: i32 = 4;
 
+/// Level-0 files a growing column (data, outcomes) gathers before they
+/// are compacted into the level below, instead of RocksDB's 4.
+///
+/// Both columns gain a row at a random key with every commit (a version, an
+/// outcome) and lose few, so each level-0 compaction merges its files into
+/// the whole range below. While the state is smaller than one level
+/// (RocksDB's level base, 256 MiB), that range is all of it, and each
+/// compaction rewrites the column once more: under sustained puts on one
+/// core, compactions took 21-30% of the server's CPU. Merging four times as
+/// many flushed files at once rewrites the range below a quarter as often:
+/// after 20 s of load, pinned `ordo dev` puts ran 58-60 K/s at 64 clients
+/// and 82-85 K/s at 256 against 50-55 K and 69-71 K, and compactions took
+/// 9-14% of the core (docs/BENCHMARKS.md, "Fewer, larger compactions").
+/// The price is reads: a point read probes up to this many more files'
+/// filters (bloom and prefix filters make a probe of a file without the key
+/// cost no block read).
+pub const LEVEL0_FILES_BEFORE_COMPACTION: i32 = 16;
+
+/// Level-0 files of a growing column at which RocksDB slows writes down,
+/// and at which it stops them, until compactions catch up: RocksDB's
+/// defaults (20, 36) moved up with [`LEVEL0_FILES_BEFORE_COMPACTION`], so
+/// that one compaction's worth of files in waiting does not slow writes.
+pub const LEVEL0_FILES_BEFORE_SLOWDOWN: i32 = 2 * LEVEL0_FILES_BEFORE_COMPACTION;
+/// See [`LEVEL0_FILES_BEFORE_SLOWDOWN`].
+pub const LEVEL0_FILES_BEFORE_STOP: i32 = 3 * LEVEL0_FILES_BEFORE_COMPACTION;
+
 /// Name of the prefix extractor of the versioned columns. RocksDB records
 /// it in every file it builds, and uses a file's prefix filter only when
 /// the name matches: change it whenever [`versioned_key_prefix`] changes.
@@ -157,6 +183,11 @@ fn column_options(column: Option<Column>) -> rocksdb::Options {
     ) {
         options.set_write_buffer_size(MEMTABLE_BYTES);
         options.set_max_write_buffer_number(MEMTABLES);
+    }
+    if matches!(column, Some(Column::Data | Column::Outcomes)) {
+        options.set_level_zero_file_num_compaction_trigger(LEVEL0_FILES_BEFORE_COMPACTION);
+        options.set_level_zero_slowdown_writes_trigger(LEVEL0_FILES_BEFORE_SLOWDOWN);
+        options.set_level_zero_stop_writes_trigger(LEVEL0_FILES_BEFORE_STOP);
     }
     if column == Some(Column::Outcomes) {
         let mut table = rocksdb::BlockBasedOptions::default();
@@ -432,5 +463,42 @@ mod tests {
             estimate < actual * 2,
             "estimate {estimate} vs actual {actual}"
         );
+    }
+
+    /// The value of `option` in the section of column `column` of the
+    /// OPTIONS file RocksDB wrote in `dir` (the newest, if several).
+    fn stored_column_option(dir: &Path, column: &str, option: &str) -> Option<String> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("OPTIONS-"))
+            })
+            .collect();
+        files.sort();
+        let text = std::fs::read_to_string(files.last()?).expect("read options");
+        let section = format!("[CFOptions \"{column}\"]");
+        let body = text.split(&section).nth(1)?.split("\n[").next()?;
+        body.lines()
+            .filter_map(|line| line.trim().split_once('='))
+            .find(|(name, _)| *name == option)
+            .map(|(_, value)| value.to_string())
+    }
+
+    /// The growing columns gather more level-0 files than RocksDB's default
+    /// before compacting; the others keep the default.
+    #[test]
+    fn growing_columns_compact_level_zero_files_in_larger_groups() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        drop(RocksEngine::open(dir.path()).expect("open"));
+        let trigger =
+            |column| stored_column_option(dir.path(), column, "level0_file_num_compaction_trigger");
+        let expected = LEVEL0_FILES_BEFORE_COMPACTION.to_string();
+        assert_eq!(trigger("data"), Some(expected.clone()));
+        assert_eq!(trigger("outcomes"), Some(expected));
+        assert_eq!(trigger("heads"), Some("4".to_string()));
+        let stop = stored_column_option(dir.path(), "data", "level0_stop_writes_trigger");
+        assert_eq!(stop, Some(LEVEL0_FILES_BEFORE_STOP.to_string()));
     }
 }

@@ -152,8 +152,7 @@ fn open_db(path: &Path) -> Result<rocksdb::DB, SequencerError> {
     // them a crash can leave only the last batch incomplete, and anything
     // damaged before it is an error, never silently dropped.
     options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
-    let mut shards = rocksdb::Options::default();
-    shards.set_compression_type(crate::rocks_shards::SHARD_COMPRESSION);
+    let shards = crate::rocks_shards::shard_options();
     let headers = rocksdb::Options::default();
     let families = [
         rocksdb::ColumnFamilyDescriptor::new(SHARDS, shards),

@@ -142,3 +142,42 @@ fn a_torn_last_journal_record_is_dropped_and_damage_before_it_refused() {
     let error = RocksShardStore::open_with(dir.path(), MIN_JOURNAL_SEGMENT_BYTES).unwrap_err();
     assert!(error.to_string().contains("corrupt"), "{error}");
 }
+
+/// The `level0_file_num_compaction_trigger` RocksDB recorded for the
+/// column `family` in the newest OPTIONS file of `dir`.
+fn stored_level0_trigger(dir: &std::path::Path, family: &str) -> Option<String> {
+    let newest = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("OPTIONS-")
+        })
+        .max()?;
+    let text = std::fs::read_to_string(newest).unwrap();
+    let section = text.split(&format!("[CFOptions \"{family}\"]")).nth(1)?;
+    let line = section
+        .lines()
+        .find(|l| l.trim().starts_with("level0_file_num_compaction_trigger="))?;
+    line.trim().split_once('=').map(|(_, v)| v.to_string())
+}
+
+/// Shards, in a storage member's store and in the joint log, gather more
+/// level-0 files than RocksDB's default before a compaction rewrites them.
+#[test]
+fn shard_columns_compact_level_zero_files_in_larger_groups() {
+    let expected = Some(ordo_log::rocks_shards::SHARD_LEVEL0_FILES_BEFORE_COMPACTION.to_string());
+    let member = tempfile::tempdir().expect("temp dir");
+    drop(RocksShardStore::open(member.path()).expect("opens"));
+    assert_eq!(stored_level0_trigger(member.path(), "default"), expected);
+    let joint = tempfile::tempdir().expect("temp dir");
+    let log = ordo_log::RocksLog::open(joint.path(), Default::default()).expect("opens");
+    drop(log);
+    assert_eq!(stored_level0_trigger(joint.path(), "shards"), expected);
+    assert_eq!(
+        stored_level0_trigger(joint.path(), "headers"),
+        Some("4".into())
+    );
+}
