@@ -4,12 +4,27 @@
 //!
 //! # Layout
 //!
-//! In the log's directory, a database with two column families:
-//! - `shards`: key `commitment || index` (big-endian), value as in
-//!   [`crate::RocksShardStore`];
+//! In the log's directory, a database with four column families:
 //! - `headers`: key `seq` (big-endian u64), value the encoded
 //!   [`EntryHeader`]. Seqs are gap-free from 0, so the tail is the last key
 //!   plus one.
+//! - `seq_shards`: the shards appended with their header, key `seq ||
+//!   index` (big-endian), value as in [`crate::RocksShardStore`];
+//! - `shard_seqs`: key `commitment`, value the seq (big-endian u64) whose
+//!   shards `seq_shards` holds, for finding them by commitment;
+//! - `shards`: shards written outside an append (a [`ShardStore`] put, by
+//!   repair or a test; and every shard a log written before `seq_shards`
+//!   existed holds), key `commitment || index` (big-endian).
+//!
+//! Shards are keyed by seq when they can be because seqs only grow: every
+//! flush of `seq_shards` then holds keys above all earlier ones, and
+//! RocksDB moves such files down the levels without rewriting them. Keyed
+//! by commitment, a random key, each shard was rewritten by compactions
+//! once or more after its flush, a tenth of a pinned server's CPU under
+//! sustained puts (docs/BENCHMARKS.md, "Shards keyed by seq"). A shard is
+//! looked for in `seq_shards` first, then in `shards`; a put outside an
+//! append removes the `seq_shards` copy it replaces, so the newest write
+//! is always the one found.
 //!
 //! and in its `journal/` subdirectory the write-ahead journal
 //! (`crate::journal`): every write (a group, or a shard put or delete) is
@@ -58,6 +73,19 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 const SHARDS: &str = "shards";
 const HEADERS: &str = "headers";
+const SEQ_SHARDS: &str = "seq_shards";
+const SHARD_SEQS: &str = "shard_seqs";
+/// Every column family, for atomic flushes.
+const FAMILIES: [&str; 4] = [HEADERS, SEQ_SHARDS, SHARD_SEQS, SHARDS];
+
+/// Key of a shard appended with its header: its entry's seq, then the
+/// index, big-endian, so that appends write keys in ascending order.
+fn seq_shard_key(seq: u64, index: u16) -> [u8; 10] {
+    let mut key = [0u8; 10];
+    key[..8].copy_from_slice(&seq.to_be_bytes());
+    key[8..].copy_from_slice(&index.to_be_bytes());
+    key
+}
 
 /// The journal's subdirectory of the log's directory.
 const JOURNAL_DIR: &str = "journal";
@@ -152,11 +180,18 @@ fn open_db(path: &Path) -> Result<rocksdb::DB, SequencerError> {
     // them a crash can leave only the last batch incomplete, and anything
     // damaged before it is an error, never silently dropped.
     options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
-    let shards = crate::rocks_shards::shard_options();
-    let headers = rocksdb::Options::default();
+    let mut seq_shards = rocksdb::Options::default();
+    seq_shards.set_compression_type(crate::rocks_shards::SHARD_COMPRESSION);
+    let mut shard_seqs = rocksdb::Options::default();
+    let mut table = rocksdb::BlockBasedOptions::default();
+    // Found by point reads of random commitments.
+    table.set_bloom_filter(10.0, false);
+    shard_seqs.set_block_based_table_factory(&table);
     let families = [
-        rocksdb::ColumnFamilyDescriptor::new(SHARDS, shards),
-        rocksdb::ColumnFamilyDescriptor::new(HEADERS, headers),
+        rocksdb::ColumnFamilyDescriptor::new(HEADERS, rocksdb::Options::default()),
+        rocksdb::ColumnFamilyDescriptor::new(SEQ_SHARDS, seq_shards),
+        rocksdb::ColumnFamilyDescriptor::new(SHARD_SEQS, shard_seqs),
+        rocksdb::ColumnFamilyDescriptor::new(SHARDS, crate::rocks_shards::shard_options()),
     ];
     rocksdb::DB::open_cf_descriptors(&options, path, families).map_err(|e| {
         let message = e.into_string();
@@ -171,6 +206,79 @@ fn open_db(path: &Path) -> Result<rocksdb::DB, SequencerError> {
 impl Shared {
     fn family(&self, name: &str) -> &rocksdb::ColumnFamily {
         family(&self.db, name)
+    }
+
+    /// The seq whose append wrote `commitment`'s shards, if one did.
+    fn seq_with_shards(&self, commitment: &Hash) -> Result<Option<u64>, StoreError> {
+        let family = self.family(SHARD_SEQS);
+        let Some(value) = self.db.get_pinned_cf(family, commitment).map_err(backend)? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 8] = value[..].try_into().map_err(|_| {
+            StoreError::Backend(format!(
+                "the seq of entry {} is stored in {} bytes",
+                crate::hex(commitment),
+                value.len()
+            ))
+        })?;
+        Ok(Some(u64::from_be_bytes(bytes)))
+    }
+
+    /// The stored bytes of a shard: the copy its append wrote, else one
+    /// written outside an append.
+    fn shard_value(
+        &self,
+        commitment: &Hash,
+        index: u16,
+    ) -> Result<Option<rocksdb::DBPinnableSlice<'_>>, StoreError> {
+        if let Some(seq) = self.seq_with_shards(commitment)? {
+            let key = seq_shard_key(seq, index);
+            let value = self.db.get_pinned_cf(self.family(SEQ_SHARDS), key);
+            if let Some(value) = value.map_err(backend)? {
+                return Ok(Some(value));
+            }
+        }
+        let key = shard_key(commitment, index);
+        self.db
+            .get_pinned_cf(self.family(SHARDS), key)
+            .map_err(backend)
+    }
+
+    /// A batch that removes the appended copy of each of `indices` of
+    /// `commitment`, to which a write outside an append adds its change.
+    fn unplacing(
+        &self,
+        commitment: &Hash,
+        indices: impl Iterator<Item = u16>,
+    ) -> Result<rocksdb::WriteBatch, StoreError> {
+        let mut batch = rocksdb::WriteBatch::default();
+        if let Some(seq) = self.seq_with_shards(commitment)? {
+            let family = self.family(SEQ_SHARDS);
+            for index in indices {
+                batch.delete_cf(family, seq_shard_key(seq, index));
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Indices of `commitment`'s shards in the family `name`, whose keys
+    /// are `prefix || index`.
+    fn indices_under(&self, name: &str, prefix: &[u8]) -> Result<Vec<u16>, StoreError> {
+        let mut start = prefix.to_vec();
+        start.extend_from_slice(&0u16.to_be_bytes());
+        let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
+        let mut indices = Vec::new();
+        for item in self.db.iterator_cf(self.family(name), mode) {
+            let (key, _) = item.map_err(backend)?;
+            if key.len() != prefix.len() + 2 || !key.starts_with(prefix) {
+                break;
+            }
+            indices.push(u16::from_be_bytes([
+                key[prefix.len()],
+                key[prefix.len() + 1],
+            ]));
+        }
+        Ok(indices)
     }
 
     /// The seq after the last stored header.
@@ -194,10 +302,10 @@ fn family<'a>(db: &'a rocksdb::DB, name: &str) -> &'a rocksdb::ColumnFamily {
         .unwrap_or_else(|| panic!("column family {name} is opened with the database"))
 }
 
-/// Flushes both families' memtables (atomically, see `open_db`) and waits:
+/// Flushes every family's memtables (atomically, see `open_db`) and waits:
 /// everything written before is then on disk without the journal.
 fn flush_all(db: &rocksdb::DB) -> Result<(), String> {
-    journaled::flush_all(db, &[SHARDS, HEADERS])
+    journaled::flush_all(db, &FAMILIES)
 }
 
 fn journaled_error(e: JournaledDbError) -> SequencerError {
@@ -431,7 +539,12 @@ impl ShardStore for RocksLog {
     }
 
     fn put_entry(&self, commitment: &Hash, shards: &[Shard]) -> Result<(), StoreError> {
-        let mut batch = rocksdb::WriteBatch::default();
+        let mut state = lock(&self.state);
+        // Under the writer's lock, so no append moves the shards between
+        // the read of their seq and this write.
+        let mut batch = self
+            .shared
+            .unplacing(commitment, shards.iter().map(|s| s.index))?;
         let family = self.shared.family(SHARDS);
         for shard in shards {
             batch.put_cf(
@@ -440,42 +553,33 @@ impl ShardStore for RocksLog {
                 encode_value(shard),
             );
         }
-        lock(&self.state).write_unsequenced(batch)
+        state.write_unsequenced(batch)
     }
 
     fn get(&self, commitment: &Hash, index: u16) -> Result<Option<Shard>, StoreError> {
-        let family = self.shared.family(SHARDS);
-        let key = shard_key(commitment, index);
-        let value = self.shared.db.get_pinned_cf(family, key).map_err(backend)?;
+        let value = self.shared.shard_value(commitment, index)?;
         value
             .map(|v| decode_value(commitment, index, &v))
             .transpose()
     }
 
     fn has(&self, commitment: &Hash, index: u16) -> Result<bool, StoreError> {
-        let family = self.shared.family(SHARDS);
-        let key = shard_key(commitment, index);
-        let value = self.shared.db.get_pinned_cf(family, key).map_err(backend)?;
-        Ok(value.is_some())
+        Ok(self.shared.shard_value(commitment, index)?.is_some())
     }
 
     fn delete(&self, commitment: &Hash, index: u16) -> Result<(), StoreError> {
-        let mut batch = rocksdb::WriteBatch::default();
+        let mut state = lock(&self.state);
+        let mut batch = self.shared.unplacing(commitment, std::iter::once(index))?;
         batch.delete_cf(self.shared.family(SHARDS), shard_key(commitment, index));
-        lock(&self.state).write_unsequenced(batch)
+        state.write_unsequenced(batch)
     }
 
     fn list(&self, commitment: &Hash) -> Result<Vec<u16>, StoreError> {
-        let start = shard_key(commitment, 0);
-        let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
-        let family = self.shared.family(SHARDS);
-        let mut indices = Vec::new();
-        for item in self.shared.db.iterator_cf(family, mode) {
-            let (key, _) = item.map_err(backend)?;
-            if key.len() != 34 || key[..32] != commitment[..] {
-                break;
-            }
-            indices.push(u16::from_be_bytes([key[32], key[33]]));
+        let mut indices = self.shared.indices_under(SHARDS, commitment)?;
+        if let Some(seq) = self.shared.seq_with_shards(commitment)? {
+            indices.extend(self.shared.indices_under(SEQ_SHARDS, &seq.to_be_bytes())?);
+            indices.sort_unstable();
+            indices.dedup();
         }
         Ok(indices)
     }
@@ -568,14 +672,18 @@ impl Writer {
         if self.write_fault.as_ref().is_some_and(|f| f.take()) {
             return Err("write failed (injected)".into());
         }
-        let (shards, header_family) = (self.shared.family(SHARDS), self.shared.family(HEADERS));
+        let family = |name| self.shared.family(name);
         let mut batch = rocksdb::WriteBatch::default();
         for ((entry, entry_shards), header) in group.iter().zip(headers) {
-            for shard in entry_shards.iter() {
-                let key = shard_key(&entry.commitment, shard.index);
-                batch.put_cf(shards, key, encode_value(shard));
+            let seq = header.seq.to_be_bytes();
+            if !entry_shards.is_empty() {
+                batch.put_cf(family(SHARD_SEQS), entry.commitment, seq);
             }
-            batch.put_cf(header_family, header.seq.to_be_bytes(), header.encode());
+            for shard in entry_shards.iter() {
+                let key = seq_shard_key(header.seq, shard.index);
+                batch.put_cf(family(SEQ_SHARDS), key, encode_value(shard));
+            }
+            batch.put_cf(family(HEADERS), seq, header.encode());
         }
         self.write_batch(batch)
     }

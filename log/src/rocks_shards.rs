@@ -35,8 +35,10 @@ pub(crate) const SHARD_COMPRESSION: rocksdb::DBCompressionType = rocksdb::DBComp
 /// and keeps fewer files for a shard read to probe.
 pub const SHARD_LEVEL0_FILES_BEFORE_COMPACTION: i32 = 8;
 
-/// The RocksDB options of a column (or database) of shards, in the joint
-/// log and in a storage member's store alike.
+/// The RocksDB options of a column (or database) of shards keyed by
+/// commitment: a storage member's store, and the joint log's shards written
+/// outside an append (those appended with their header are keyed by seq,
+/// see [`crate::rocks_log`]).
 pub(crate) fn shard_options() -> rocksdb::Options {
     let mut options = rocksdb::Options::default();
     options.set_compression_type(SHARD_COMPRESSION);
