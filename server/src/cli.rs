@@ -108,6 +108,30 @@ pub struct DevArgs {
     /// The share of one core mining may take, 0.01..=1.
     #[arg(long, default_value_t = crate::node::miner::DEFAULT_CPU_SHARE)]
     pub mine_cpu_share: f64,
+    /// Threads of the async runtime that serves gRPC and replays the log,
+    /// 1..=1024 [default: one fewer than the cores, at least one; see
+    /// `dev_runtime_workers`].
+    #[arg(long, env = "ORDO_RUNTIME_WORKERS",
+          value_parser = clap::value_parser!(u16).range(1..=crate::node::cluster_node::MAX_RUNTIME_WORKERS as i64))]
+    pub runtime_workers: Option<u16>,
+}
+
+/// The async runtime's threads for `ordo dev` unless `--runtime-workers`
+/// says otherwise: one fewer than the cores, at least one.
+///
+/// The node keeps threads of its own busy whenever it takes writes: the
+/// batcher, which packs, signs and syncs each entry, and RocksDB's flushes
+/// and compactions. A worker per core on top of them means that a task
+/// woken on one worker is often run, or stolen, on a worker parked on the
+/// other core, and each such crossing costs a wake-up; on a virtual
+/// machine, tens of microseconds. On this project's two-core machine one
+/// worker took a lone put's p50 from 0.13 to 0.10 ms and puts at 16, 64
+/// and 256 clients up by 12%, 17% and 6%, while reads at 256 clients fell
+/// by about a tenth (docs/BENCHMARKS.md, "One runtime worker fewer than
+/// the cores").
+fn dev_runtime_workers(given: Option<u16>) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    given.map_or(cores.saturating_sub(1).max(1), usize::from)
 }
 
 /// The multi-threaded runtime every command runs on: `workers` threads,
@@ -130,7 +154,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     // the default one, built when the command needs it.
     let runtime = || async_runtime(None);
     match cli.command {
-        Command::Dev(args) => runtime()?.block_on(crate::node::run::run_dev(dev_config(args)?)),
+        Command::Dev(args) => {
+            let runtime = async_runtime(Some(dev_runtime_workers(args.runtime_workers)))?;
+            runtime.block_on(crate::node::run::run_dev(dev_config(args)?))
+        }
         Command::Node(args) => {
             let config = crate::node::cluster_node::NodeConfig::load(&args.config)?;
             let runtime = async_runtime(config.runtime_workers)?;
@@ -264,5 +291,28 @@ mod tests {
         let error = Cli::try_parse_from(["ordo", "dev", "--listen", "not-an-address"])
             .expect_err("must fail");
         assert!(error.to_string().contains("--listen"), "{error}");
+    }
+
+    #[test]
+    fn dev_runs_one_worker_fewer_than_the_cores_unless_told() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(dev_runtime_workers(None), (cores - 1).max(1));
+        let cli = Cli::try_parse_from(["ordo", "dev", "--runtime-workers", "3"]).expect("parses");
+        let Command::Dev(args) = cli.command else {
+            panic!("expected dev")
+        };
+        assert_eq!(dev_runtime_workers(args.runtime_workers), 3);
+    }
+
+    #[test]
+    fn runtime_workers_outside_one_to_the_limit_are_refused() {
+        for bad in ["0", "1025", "2.5", "many"] {
+            let error = Cli::try_parse_from(["ordo", "dev", "--runtime-workers", bad])
+                .expect_err("must fail");
+            assert!(
+                error.to_string().contains("--runtime-workers"),
+                "{bad}: {error}"
+            );
+        }
     }
 }
