@@ -672,18 +672,21 @@ impl Writer {
         if self.write_fault.as_ref().is_some_and(|f| f.take()) {
             return Err("write failed (injected)".into());
         }
-        let family = |name| self.shared.family(name);
+        // Looked up once per group, not once per shard.
+        let shard_seqs = self.shared.family(SHARD_SEQS);
+        let seq_shards = self.shared.family(SEQ_SHARDS);
+        let header_family = self.shared.family(HEADERS);
         let mut batch = rocksdb::WriteBatch::default();
         for ((entry, entry_shards), header) in group.iter().zip(headers) {
             let seq = header.seq.to_be_bytes();
             if !entry_shards.is_empty() {
-                batch.put_cf(family(SHARD_SEQS), entry.commitment, seq);
+                batch.put_cf(shard_seqs, entry.commitment, seq);
             }
             for shard in entry_shards.iter() {
                 let key = seq_shard_key(header.seq, shard.index);
-                batch.put_cf(family(SEQ_SHARDS), key, encode_value(shard));
+                batch.put_cf(seq_shards, key, encode_value(shard));
             }
-            batch.put_cf(family(HEADERS), seq, header.encode());
+            batch.put_cf(header_family, seq, header.encode());
         }
         self.write_batch(batch)
     }
