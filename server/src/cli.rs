@@ -114,6 +114,12 @@ pub struct DevArgs {
     #[arg(long, env = "ORDO_RUNTIME_WORKERS",
           value_parser = clap::value_parser!(u16).range(1..=crate::node::cluster_node::MAX_RUNTIME_WORKERS as i64))]
     pub runtime_workers: Option<u16>,
+    /// Threads that serve gRPC connections besides the runtime, each with a
+    /// runtime of its own, 0..=1024 [default: the cores the runtime's
+    /// workers leave; see `dev_serving_threads`].
+    #[arg(long, env = "ORDO_SERVING_THREADS",
+          value_parser = clap::value_parser!(u16).range(0..=crate::node::serving::MAX_SERVING_THREADS as i64))]
+    pub serving_threads: Option<u16>,
 }
 
 /// The async runtime's threads for `ordo dev` unless `--runtime-workers`
@@ -132,6 +138,16 @@ pub struct DevArgs {
 fn dev_runtime_workers(given: Option<u16>) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     given.map_or(cores.saturating_sub(1).max(1), usize::from)
+}
+
+/// Threads that serve gRPC connections for `ordo dev` besides its
+/// runtime, unless `--serving-threads` says otherwise: one for each core
+/// the runtime's `workers` leave, so that many clients' reads use every
+/// core while a lone client's commits stay on the runtime (see
+/// [`crate::node::serving`]).
+fn dev_serving_threads(given: Option<u16>, workers: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    given.map_or(cores.saturating_sub(workers), usize::from)
 }
 
 /// The multi-threaded runtime every command runs on: `workers` threads,
@@ -155,8 +171,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = || async_runtime(None);
     match cli.command {
         Command::Dev(args) => {
-            let runtime = async_runtime(Some(dev_runtime_workers(args.runtime_workers)))?;
-            runtime.block_on(crate::node::run::run_dev(dev_config(args)?))
+            let workers = dev_runtime_workers(args.runtime_workers);
+            let runtime = async_runtime(Some(workers))?;
+            runtime.block_on(crate::node::run::run_dev(dev_config(args, workers)?))
         }
         Command::Node(args) => {
             let config = crate::node::cluster_node::NodeConfig::load(&args.config)?;
@@ -190,7 +207,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Combines flags and environment (already merged by clap) with the file.
-fn dev_config(args: DevArgs) -> anyhow::Result<crate::node::run::DevConfig> {
+fn dev_config(args: DevArgs, workers: usize) -> anyhow::Result<crate::node::run::DevConfig> {
     use crate::node::config::{
         DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN, FileConfig,
     };
@@ -224,6 +241,7 @@ fn dev_config(args: DevArgs) -> anyhow::Result<crate::node::run::DevConfig> {
         log_appenders: appenders(&file, &args.log_appenders)?,
         mining,
         da: file.da_limits()?,
+        serving_threads: dev_serving_threads(args.serving_threads, workers),
     })
 }
 
@@ -280,7 +298,7 @@ mod tests {
         let Command::Dev(args) = cli.command else {
             panic!("expected dev")
         };
-        let config = dev_config(args).expect("defaults are valid");
+        let config = dev_config(args, 1).expect("defaults are valid");
         assert_eq!(config.listen.to_string(), "127.0.0.1:7420");
         assert_eq!(config.metrics_listen.to_string(), "127.0.0.1:7421");
         assert_eq!(config.data_dir, PathBuf::from("./ordo-data"));
@@ -302,6 +320,33 @@ mod tests {
             panic!("expected dev")
         };
         assert_eq!(dev_runtime_workers(args.runtime_workers), 3);
+    }
+
+    #[test]
+    fn dev_serves_on_the_cores_its_workers_leave_unless_told() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = dev_runtime_workers(None);
+        assert_eq!(dev_serving_threads(None, workers), cores - workers);
+        assert_eq!(dev_serving_threads(None, cores + 4), 0);
+        let cli = Cli::try_parse_from(["ordo", "dev", "--serving-threads", "0"]).expect("parses");
+        let Command::Dev(args) = cli.command else {
+            panic!("expected dev")
+        };
+        assert_eq!(dev_serving_threads(args.serving_threads, 1), 0);
+        let config = dev_config(args, workers).expect("valid");
+        assert_eq!(config.serving_threads, 0);
+    }
+
+    #[test]
+    fn serving_threads_past_the_limit_are_refused() {
+        for bad in ["1025", "-1", "2.5", "many"] {
+            let flag = format!("--serving-threads={bad}");
+            let error = Cli::try_parse_from(["ordo", "dev", &flag]).expect_err("must fail");
+            assert!(
+                error.to_string().contains("--serving-threads"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ fn the_node_sql_store_passes_the_store_suite() {
         batch: BatchLimits::default(),
         mining: None,
         da: Default::default(),
+        serving_threads: 0,
     };
     let node = runtime
         .block_on(LocalNode::start(&config))

@@ -181,7 +181,7 @@ impl ClientSide {
         let position: crate::node::reporter::Position =
             Arc::new(move || (snapshots.position().next_seq, followed.tail()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::node::run::serve(parts, listener, async {
+        let server = tokio::spawn(crate::node::run::serve(parts, listener, 0, async {
             let _ = stopped.await;
         }));
         Ok(Self {

@@ -70,6 +70,7 @@ pub mod replica;
 pub mod reporter;
 pub mod run;
 pub mod services;
+pub mod serving;
 pub mod sql;
 pub mod storage_members;
 pub mod storage_set;

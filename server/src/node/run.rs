@@ -45,6 +45,8 @@ pub struct DevConfig {
     pub mining: Option<crate::node::miner::MinerSettings>,
     /// Blob dispersal's limits.
     pub da: crate::node::da::DaLimits,
+    /// Serving threads besides the runtime (see [`crate::node::serving`]).
+    pub serving_threads: usize,
 }
 
 /// Everything the services of a running node are built from. Only
@@ -391,7 +393,7 @@ pub async fn run_dev(config: DevConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let local = listener.local_addr()?;
-    serve(parts, listener, shutdown_signal()).await?;
+    serve(parts, listener, config.serving_threads, shutdown_signal()).await?;
     exporter.abort();
     compactor.abort();
     expirer.abort();
@@ -573,47 +575,116 @@ fn reflection_services() -> anyhow::Result<(
     Ok((v1, v1alpha))
 }
 
-/// Serves every gRPC service on `listener` until `shutdown` completes.
+/// Serves every gRPC service on `listener` until `shutdown` completes:
+/// on this runtime and on `threads` serving threads of their own (see
+/// [`crate::node::serving`]).
 pub async fn serve(
     parts: ServiceParts,
     listener: tokio::net::TcpListener,
+    threads: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection_services()?;
     set_health(&health, tonic_health::ServingStatus::Serving).await;
+    let router = router(parts)
+        .add_service(health_service)
+        .add_service(reflection.0)
+        .add_service(reflection.1);
+    let mut lanes = crate::node::serving::deal_over(listener, threads);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let others = (lanes.others.drain(..).enumerate())
+        .map(|(i, lane)| serving_thread(i + 1, router.clone(), lane, stopped.clone()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("starting the serving threads")?;
     // Printed on stdout (not only logged) so scripts and tests that asked for
     // port 0 learn the real address.
     println!("ordo listening on {local}");
-    tracing::info!(address = %local, "serving gRPC");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    // No Nagle: replies are small and latency-bound; with Nagle, a reply
-    // written in pieces waits for the client's delayed ACK (about 40 ms).
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = router(parts)
-        .add_service(health_service)
-        .add_service(reflection.0)
-        .add_service(reflection.1)
-        .serve_with_incoming_shutdown(incoming, async {
-            let _ = stopped.await;
-        });
+    tracing::info!(address = %local, threads, "serving gRPC");
+    let server = router.serve_with_incoming_shutdown(lanes.first, stop_asked(stopped));
     tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return result.context("gRPC server failed"),
-        () = shutdown => {}
-    }
-    set_health(&health, tonic_health::ServingStatus::NotServing).await;
-    let _ = stop.send(());
-    // Graceful shutdown waits for clients to hang up; a client that keeps an
-    // idle connection open must not keep the node alive for ever.
+    let failed = tokio::select! {
+        result = &mut server => Some(result.context("gRPC server failed")),
+        _ = &mut lanes.dealer => Some(Err(anyhow::anyhow!("the connection dealer stopped"))),
+        () = shutdown => None,
+    };
+    lanes.dealer.abort();
+    let _ = stop.send(true);
+    let first = match failed {
+        Some(failed) => failed,
+        None => {
+            set_health(&health, tonic_health::ServingStatus::NotServing).await;
+            within_grace(server).await
+        }
+    };
+    let others = join_serving_threads(others).await;
+    first.and(others)
+}
+
+/// Resolves once `stopped` turns true (or its sender is gone).
+async fn stop_asked(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Waits for a stopping server to finish: graceful shutdown waits for
+/// clients to hang up, and a client that keeps an idle connection open
+/// must not keep the node alive for ever.
+async fn within_grace(
+    server: impl std::future::Future<Output = Result<(), tonic::transport::Error>>,
+) -> anyhow::Result<()> {
     match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-        Ok(result) => result.context("gRPC server failed")?,
+        Ok(result) => result.context("gRPC server failed"),
         Err(_) => {
-            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them")
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
+            Ok(())
         }
     }
-    Ok(())
+}
+
+/// Serves lane `index` on a thread with a single-threaded runtime of its
+/// own until `stopped` turns true, then for at most [`SHUTDOWN_GRACE`].
+fn serving_thread(
+    index: usize,
+    router: tonic::transport::server::Router,
+    lane: crate::node::serving::LaneIncoming,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(format!("ordo-serve-{index}"))
+        .spawn(move || {
+            runtime.block_on(async move {
+                let server = router.serve_with_incoming_shutdown(lane, stop_asked(stopped.clone()));
+                tokio::pin!(server);
+                tokio::select! {
+                    result = &mut server => return result.context("gRPC server failed"),
+                    () = stop_asked(stopped) => {}
+                }
+                within_grace(server).await
+            })
+        })
+}
+
+/// Waits for every serving thread to end; the first failure, if any.
+async fn join_serving_threads(
+    threads: Vec<std::thread::JoinHandle<anyhow::Result<()>>>,
+) -> anyhow::Result<()> {
+    let joined = tokio::task::spawn_blocking(move || {
+        threads
+            .into_iter()
+            .map(|thread| match thread.join() {
+                Ok(result) => result,
+                Err(_) => Err(anyhow::anyhow!("a serving thread panicked")),
+            })
+            .collect::<anyhow::Result<Vec<()>>>()
+    });
+    joined
+        .await
+        .context("waiting for the serving threads")?
+        .map(|_| ())
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
