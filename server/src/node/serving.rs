@@ -9,10 +9,10 @@
 //! (the log's writer thread says the entry is durable), so with two
 //! workers every commit wakes one worker, which wakes the other, which
 //! steals part of the answer's path onto the other core: on this project's
-//! two-core machine a lone put's p50 was 20-30 µs longer with two workers
+//! two-core machine a lone put's p50 was 10-40 µs longer with two workers
 //! than with one (docs/BENCHMARKS.md, "Serving lanes"). With one worker
 //! the lone put is fast, but point reads, which are nothing but gRPC work,
-//! get one core: at 16 clients a quarter below the null ceiling.
+//! get one thread: at 16 clients a quarter fewer than with two workers.
 //!
 //! # What a lane is
 //!
