@@ -594,10 +594,12 @@ pub async fn serve(
         .add_service(reflection.1);
     let mut lanes = crate::node::serving::deal_over(listener, threads);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let others = (lanes.others.drain(..).enumerate())
+    let started = (lanes.others.drain(..).enumerate())
         .map(|(i, lane)| serving_thread(i + 1, router.clone(), lane, stopped.clone()))
-        .collect::<std::io::Result<Vec<_>>>()
-        .context("starting the serving threads")?;
+        .collect::<std::io::Result<Vec<_>>>();
+    // On failure the threads already started stop with `stop` dropped.
+    let others = started.inspect_err(|_| lanes.dealer.abort());
+    let others = others.context("starting the serving threads")?;
     // Printed on stdout (not only logged) so scripts and tests that asked for
     // port 0 learn the real address.
     println!("ordo listening on {local}");

@@ -138,8 +138,12 @@ async fn deal(listener: tokio::net::TcpListener, lanes: Vec<LaneSender>) {
             tracing::warn!(%error, "cannot turn Nagle's algorithm off; closing the connection");
             continue;
         }
-        let Ok(stream) = stream.into_std() else {
-            continue;
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "cannot hand a connection to a lane; closing it");
+                continue;
+            }
         };
         let Some(lane) = least_busy(&lanes) else {
             return;
