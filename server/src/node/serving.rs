@@ -121,7 +121,9 @@ fn least_busy(lanes: &[LaneSender]) -> Option<&LaneSender> {
 }
 
 /// Accepts connections on `listener` and deals each to the least busy
-/// lane, until every lane is gone.
+/// lane, until a lane is gone (its server has stopped, so the node is
+/// stopping); `serve` treats a dealer that ends before shutdown as a
+/// failure.
 async fn deal(listener: tokio::net::TcpListener, lanes: Vec<LaneSender>) {
     loop {
         let stream = match listener.accept().await {
