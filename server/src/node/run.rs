@@ -620,8 +620,9 @@ pub async fn serve(
             within_grace(server).await
         }
     };
-    let others = join_serving_threads(others).await;
-    first.and(others)
+    // A serving thread that failed is the cause when the dealer stopped
+    // (its lane was gone), so its error comes first.
+    join_serving_threads(others).await.and(first)
 }
 
 /// Resolves once `stopped` turns true (or its sender is gone).
