@@ -108,9 +108,9 @@ pub struct DevArgs {
     /// The share of one core mining may take, 0.01..=1.
     #[arg(long, default_value_t = crate::node::miner::DEFAULT_CPU_SHARE)]
     pub mine_cpu_share: f64,
-    /// Threads of the async runtime that serves gRPC and replays the log,
-    /// 1..=1024 [default: one fewer than the cores, at least one; see
-    /// `dev_runtime_workers`].
+    /// Threads of the async runtime that replays the log and serves the
+    /// first gRPC lane, 1..=1024 [default: one fewer than the cores, at
+    /// least one; see `dev_runtime_workers`].
     #[arg(long, env = "ORDO_RUNTIME_WORKERS",
           value_parser = clap::value_parser!(u16).range(1..=crate::node::cluster_node::MAX_RUNTIME_WORKERS as i64))]
     pub runtime_workers: Option<u16>,
@@ -134,10 +134,15 @@ pub struct DevArgs {
 /// worker took a lone put's p50 from 0.13 to 0.10 ms and puts at 16, 64
 /// and 256 clients up by 12%, 17% and 6%, while reads at 256 clients fell
 /// by about a tenth (docs/BENCHMARKS.md, "One runtime worker fewer than
-/// the cores").
+/// the cores"); the cores left serve connections on lanes of their own
+/// ([`dev_serving_threads`]).
 fn dev_runtime_workers(given: Option<u16>) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    given.map_or(cores.saturating_sub(1).max(1), usize::from)
+    given.map_or(cores().saturating_sub(1).max(1), usize::from)
+}
+
+/// The cores this process may run on (one if unknown).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Threads that serve gRPC connections for `ordo dev` besides its
@@ -146,8 +151,7 @@ fn dev_runtime_workers(given: Option<u16>) -> usize {
 /// core while a lone client's commits stay on the runtime (see
 /// [`crate::node::serving`]).
 fn dev_serving_threads(given: Option<u16>, workers: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    given.map_or(cores.saturating_sub(workers), usize::from)
+    given.map_or(cores().saturating_sub(workers), usize::from)
 }
 
 /// The multi-threaded runtime every command runs on: `workers` threads,
@@ -313,7 +317,7 @@ mod tests {
 
     #[test]
     fn dev_runs_one_worker_fewer_than_the_cores_unless_told() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = cores();
         assert_eq!(dev_runtime_workers(None), (cores - 1).max(1));
         let cli = Cli::try_parse_from(["ordo", "dev", "--runtime-workers", "3"]).expect("parses");
         let Command::Dev(args) = cli.command else {
@@ -324,7 +328,7 @@ mod tests {
 
     #[test]
     fn dev_serves_on_the_cores_its_workers_leave_unless_told() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = cores();
         let workers = dev_runtime_workers(None);
         assert_eq!(dev_serving_threads(None, workers), cores - workers);
         assert_eq!(dev_serving_threads(None, cores + 4), 0);

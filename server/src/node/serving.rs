@@ -63,6 +63,14 @@ impl OpenCount {
     fn get(&self) -> usize {
         self.0.load(Ordering::Relaxed)
     }
+
+    fn count_in(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_out(&self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The dealer's end of a lane.
@@ -82,14 +90,15 @@ impl tokio_stream::Stream for LaneIncoming {
     type Item = std::io::Result<LaneConnection>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let open = self.open.clone();
-        self.connections.poll_recv(cx).map(|next| {
+        let this = &mut *self;
+        this.connections.poll_recv(cx).map(|next| {
             next.map(|stream| {
                 // Registers the socket with the runtime polling this lane.
                 let adopted = tokio::net::TcpStream::from_std(stream);
                 if adopted.is_err() {
-                    open.0.fetch_sub(1, Ordering::Relaxed);
+                    this.open.count_out();
                 }
+                let open = this.open.clone();
                 adopted.map(|stream| LaneConnection { stream, open })
             })
         })
@@ -150,9 +159,9 @@ async fn deal(listener: tokio::net::TcpListener, lanes: Vec<LaneSender>) {
         let Some(lane) = least_busy(&lanes) else {
             return;
         };
-        lane.open.0.fetch_add(1, Ordering::Relaxed);
+        lane.open.count_in();
         if lane.connections.send(stream).await.is_err() {
-            lane.open.0.fetch_sub(1, Ordering::Relaxed);
+            lane.open.count_out();
             return;
         }
     }
@@ -166,7 +175,7 @@ pub struct LaneConnection {
 
 impl Drop for LaneConnection {
     fn drop(&mut self) {
-        self.open.0.fetch_sub(1, Ordering::Relaxed);
+        self.open.count_out();
     }
 }
 
