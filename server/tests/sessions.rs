@@ -58,6 +58,70 @@ async fn a_session_commits_as_its_account_and_never_as_another() {
         refused.1
     );
     assert_eq!(client.get(stream, b"bob").await.unwrap(), None);
+    drop((session, client));
+    assert!(node.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_commit_sent_before_the_client_closes_its_side_is_answered() {
+    let data = tempfile::tempdir().unwrap();
+    let node = DevNode::start(data.path());
+    let client = Client::connect(&node.endpoint).await.unwrap();
+    let alice = key(1);
+    let create = Transaction::create_stream(ordo_client::txn::fresh_id(), 0, b"s".to_vec());
+    let created = client.commit(create, &alice).await.unwrap();
+    assert_eq!(created.outcome, "committed", "{}", created.message);
+    let stream = ordo_txn::stream_id(&ordo_txn::address_of(&alice), b"s");
+
+    let (requests, mut inbound) = raw_session(&mut TxnClient::new(client.channel())).await;
+    requests
+        .send(answer(&mut inbound, &alice, None).await)
+        .await
+        .unwrap();
+    inbound.message().await.unwrap().unwrap(); // opened
+    const SENT: u64 = 40;
+    let sender = tokio::spawn(async move {
+        for id in 0..SENT {
+            let mut tx = put(stream, format!("k{id}").as_bytes());
+            tx.sender = ordo_txn::address_of(&key(1));
+            let commit = ordo_proto::v1::SessionCommit {
+                request_id: id,
+                transaction: tx.encode(),
+            };
+            let request = session_request::Request::Commit(commit);
+            requests
+                .send(SessionRequest {
+                    request: Some(request),
+                })
+                .await
+                .unwrap();
+        }
+        // `requests` drops here: the client's side of the stream closes
+        // with commits still being decided.
+    });
+    let mut answered = std::collections::BTreeSet::new();
+    while let Some(response) = inbound.message().await.unwrap() {
+        let Some(session_response::Response::Committed(c)) = response.response else {
+            panic!("expected a commit answer");
+        };
+        assert_eq!(c.error_code, 0, "{}", c.error);
+        assert_eq!(c.response.unwrap().outcome, "committed");
+        assert!(
+            answered.insert(c.request_id),
+            "answered twice: {}",
+            c.request_id
+        );
+    }
+    sender.await.unwrap();
+    assert_eq!(answered, (0..SENT).collect());
+    for id in 0..SENT {
+        let key = format!("k{id}");
+        assert_eq!(
+            client.get(stream, key.as_bytes()).await.unwrap(),
+            Some(b"v".to_vec())
+        );
+    }
+    drop(client);
     assert!(node.terminate().success());
 }
 
@@ -170,6 +234,7 @@ async fn forged_replayed_and_unopened_sessions_are_refused() {
     requests.send(request).await.unwrap();
     let refused = inbound.message().await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused}");
+    drop(client);
     assert!(node.terminate().success());
 }
 
@@ -209,5 +274,6 @@ async fn a_node_whose_gateway_role_is_revoked_offers_no_sessions_and_signs_sql()
     assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
     let rows = &outcome.results.last().unwrap().rows;
     assert_eq!(rows.len(), 1, "SQL still commits, signed");
+    drop(client);
     assert!(node.terminate().success());
 }

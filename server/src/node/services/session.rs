@@ -11,14 +11,15 @@
 
 use crate::node::gateway::NodeKey;
 use crate::node::handles::{Commits, Snapshots};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use ordo_proto::v1::{
     SessionChallenge, SessionCommit, SessionCommitted, SessionOpen, SessionOpened, SessionRequest,
     SessionResponse, session_request, session_response,
 };
 use ordo_txn::Address;
 use ordo_txn::attest::CanonicalItem;
-use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
 /// How long a client has to answer the challenge.
@@ -158,22 +159,50 @@ async fn serve(
     {
         return;
     }
-    let in_flight = Arc::new(Semaphore::new(MAX_SESSION_IN_FLIGHT));
-    while let Ok(Some(request)) = inbound.message().await {
-        let Some(session_request::Request::Commit(commit)) = request.request else {
-            let refused = Status::failed_precondition("the session is already open");
-            let _ = answers.send(Err(refused)).await;
-            return;
-        };
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        let (commits, answers) = (commits.clone(), answers.clone());
-        tokio::spawn(async move {
-            let answer = commit_one(commit, account, &commits).await;
-            let _ = answers.send(Ok(answer)).await;
-            drop(permit);
-        });
+    decide_commits(inbound, account, &commits, &answers).await;
+}
+
+/// Decides the open session's commits, on this one task: a commit's
+/// decision wakes this task, not a task of its own, and every decision
+/// ready when it runs is queued for the stream before the stream's writer
+/// runs, so the answers to one log entry's commits leave in one write
+/// rather than one write each. Reading stops while
+/// [`MAX_SESSION_IN_FLIGHT`] commits wait, which holds the client back
+/// through the stream's flow control.
+async fn decide_commits(
+    mut inbound: Streaming<SessionRequest>,
+    account: Address,
+    commits: &Commits,
+    answers: &Answers,
+) {
+    let mut deciding = FuturesUnordered::new();
+    let mut reading = true;
+    while reading || !deciding.is_empty() {
+        tokio::select! {
+            biased;
+            Some(answer) = deciding.next(), if !deciding.is_empty() => {
+                if answers.send(Ok(answer)).await.is_err() {
+                    return;
+                }
+            }
+            // `Streaming::message` is cancel safe: a message half read
+            // stays in the stream for the next call.
+            request = inbound.message(), if reading && deciding.len() < MAX_SESSION_IN_FLIGHT => {
+                match request {
+                    Ok(Some(SessionRequest { request: Some(session_request::Request::Commit(commit)) })) => {
+                        deciding.push(commit_one(commit, account, commits));
+                    }
+                    Ok(Some(_)) => {
+                        let refused = Status::failed_precondition("the session is already open");
+                        let _ = answers.send(Err(refused)).await;
+                        return;
+                    }
+                    // The client closed its side (or the stream broke):
+                    // answer what it already sent, then end.
+                    Ok(None) | Err(_) => reading = false,
+                }
+            }
+        }
     }
 }
 
