@@ -10,6 +10,8 @@
 //! applied the entry and reports the transaction's outcome. The server
 //! never retries: a conflict goes back to the client, which owns the retry.
 
+pub use crate::node::gather::{DEFAULT_GATHER_WAIT, MAX_GATHER_WAIT};
+use crate::node::gather::{Gatherer, Pulled};
 use crate::node::own_entries::OwnEntries;
 use crate::node::own_thread::OwnThread;
 use crate::node::replica::AppliedEntry;
@@ -62,6 +64,10 @@ pub struct BatchLimits {
     /// append at once; commits arriving during an append form the next batch
     /// anyway).
     pub linger: std::time::Duration,
+    /// On a local log with no linger, the longest a batch waits for the
+    /// commits recent batches suggest are coming (zero: never; at most
+    /// [`MAX_GATHER_WAIT`]; see [`crate::node::gather`]).
+    pub gather: std::time::Duration,
     /// Entries in flight at once on a cluster's log (1..=[`MAX_APPENDS_IN_FLIGHT`]);
     /// a local log appends one at a time.
     pub appends_in_flight: usize,
@@ -73,6 +79,7 @@ impl Default for BatchLimits {
             max_transactions: MAX_BATCH_TXNS,
             max_bytes: MAX_BATCH_BYTES,
             linger: std::time::Duration::ZERO,
+            gather: DEFAULT_GATHER_WAIT,
             appends_in_flight: 1,
         }
     }
@@ -98,6 +105,12 @@ impl BatchLimits {
             return Err(format!(
                 "appends_in_flight must be 1..={MAX_APPENDS_IN_FLIGHT}, not {}",
                 self.appends_in_flight
+            ));
+        }
+        if self.gather > MAX_GATHER_WAIT {
+            return Err(format!(
+                "batch_gather_us must be at most {}",
+                MAX_GATHER_WAIT.as_micros()
             ));
         }
         if self.linger > MAX_BATCH_LINGER {
@@ -434,6 +447,15 @@ async fn run_batcher(
     let in_flight = Arc::new(tokio::sync::Semaphore::new(appends));
     let appender = Arc::new(appender);
     let mut carried: Option<Pending> = None;
+    // Gathering waits on the batcher's thread, which only a local log
+    // leaves free (a cluster's appends run as tasks on it); an explicit
+    // linger replaces it.
+    let gather = match appender.writer.is_spread() || !limits.linger.is_zero() {
+        true => std::time::Duration::ZERO,
+        false => limits.gather,
+    };
+    let mut gatherer = Gatherer::new(gather);
+    gatherer.tune_this_thread();
     loop {
         // The permit first: commits that queue while every append is in
         // flight join the next batch, so batches grow with the load.
@@ -444,7 +466,7 @@ async fn run_batcher(
                 Err(_) => return,
             },
         };
-        let Some(batch) = next_batch(&mut queue, &mut carried, &limits).await else {
+        let Some(batch) = next_batch(&mut queue, &mut carried, &limits, &mut gatherer).await else {
             return;
         };
         metrics.record_batch(batch.len());
@@ -461,39 +483,85 @@ async fn run_batcher(
 }
 
 /// The next batch: the commit carried over from the last one (or the next
-/// to arrive), then whatever is queued, up to the limits; `None` once the
-/// queue is closed.
+/// to arrive), then whatever is queued, up to the limits, then what the
+/// gatherer waits for; `None` once the queue is closed.
 async fn next_batch(
     queue: &mut mpsc::Receiver<Pending>,
     carried: &mut Option<Pending>,
     limits: &BatchLimits,
+    gatherer: &mut Gatherer,
 ) -> Option<Vec<Pending>> {
     let first = match carried.take() {
         Some(pending) => pending,
         None => queue.recv().await?,
     };
-    let mut bytes = first.item.encoded_len();
-    let mut batch = vec![first];
+    let mut batch = Batch {
+        bytes: first.item.encoded_len(),
+        pending: vec![first],
+    };
     let deadline = tokio::time::Instant::now() + limits.linger;
-    while batch.len() < limits.max_transactions {
-        let next = match queue.try_recv() {
-            Ok(next) => next,
-            Err(mpsc::error::TryRecvError::Empty) if !limits.linger.is_zero() => {
-                match tokio::time::timeout_at(deadline, queue.recv()).await {
-                    Ok(Some(next)) => next,
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            Err(_) => break,
-        };
-        if bytes + next.item.encoded_len() > limits.max_bytes {
-            *carried = Some(next);
-            break;
+    loop {
+        match batch.pull(queue, carried, limits) {
+            Pulled::Took => continue,
+            Pulled::Full => return Some(batch.pending),
+            Pulled::Empty if limits.linger.is_zero() => break,
+            Pulled::Empty => match tokio::time::timeout_at(deadline, queue.recv()).await {
+                Ok(Some(next)) => *carried = Some(next),
+                Ok(None) | Err(_) => return Some(batch.pending),
+            },
         }
-        bytes += next.item.encoded_len();
-        batch.push(next);
     }
-    Some(batch)
+    let bytes = &mut batch.bytes;
+    gatherer.gather(&mut batch.pending, |pending| {
+        Batch::pull_into(pending, bytes, queue, carried, limits)
+    });
+    Some(batch.pending)
+}
+
+/// A batch being made, and its transactions' encoded bytes.
+struct Batch {
+    pending: Vec<Pending>,
+    bytes: usize,
+}
+
+impl Batch {
+    fn pull(
+        &mut self,
+        queue: &mut mpsc::Receiver<Pending>,
+        carried: &mut Option<Pending>,
+        limits: &BatchLimits,
+    ) -> Pulled {
+        Self::pull_into(&mut self.pending, &mut self.bytes, queue, carried, limits)
+    }
+
+    /// Moves the carried commit, else the next queued one, into `pending`
+    /// unless the limits say the batch is full (a commit that does not
+    /// fit is carried to the next batch).
+    fn pull_into(
+        pending: &mut Vec<Pending>,
+        bytes: &mut usize,
+        queue: &mut mpsc::Receiver<Pending>,
+        carried: &mut Option<Pending>,
+        limits: &BatchLimits,
+    ) -> Pulled {
+        if pending.len() >= limits.max_transactions {
+            return Pulled::Full;
+        }
+        let next = match carried.take() {
+            Some(next) => next,
+            None => match queue.try_recv() {
+                Ok(next) => next,
+                Err(_) => return Pulled::Empty,
+            },
+        };
+        if *bytes + next.item.encoded_len() > limits.max_bytes {
+            *carried = Some(next);
+            return Pulled::Full;
+        }
+        *bytes += next.item.encoded_len();
+        pending.push(next);
+        Pulled::Took
+    }
 }
 
 impl Appender {

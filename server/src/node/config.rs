@@ -12,6 +12,7 @@
 //! batch_max_transactions = 16384     # per log entry, at most 16384
 //! batch_max_bytes = 8388608          # per log entry, at most 64 MiB
 //! batch_linger_ms = 0                # wait for more commits before appending
+//! batch_gather_us = 200              # wait up to this for the commits recent batches foretell
 //! log_appenders = ["0x…"]            # who may append raw entries (Log.Append)
 //! da_account_bytes_per_hour = 4294967296  # blob bytes each account may disperse
 //! da_max_inflight_bytes = 536870912  # blob bytes held in memory at once
@@ -95,6 +96,9 @@ pub struct FileConfig {
     pub batch_max_bytes: Option<usize>,
     /// How long the batcher waits for more commits, in milliseconds.
     pub batch_linger_ms: Option<u64>,
+    /// How long a batch may wait for the commits recent batches foretell,
+    /// in microseconds (0: never).
+    pub batch_gather_us: Option<u64>,
     /// Accounts (0x-prefixed addresses) that may append raw entries.
     pub log_appenders: Option<Vec<String>>,
     /// Bytes each account may disperse per hour.
@@ -154,6 +158,9 @@ impl FileConfig {
             linger: self
                 .batch_linger_ms
                 .map_or(defaults.linger, std::time::Duration::from_millis),
+            gather: self
+                .batch_gather_us
+                .map_or(defaults.gather, std::time::Duration::from_micros),
             ..defaults
         };
         limits.check().map_err(ConfigError::OutOfRange)?;
@@ -175,14 +182,18 @@ mod tests {
     #[test]
     fn a_full_file_parses_and_typos_are_refused() {
         let config = FileConfig::parse(
-            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/x\"\nbatch_max_transactions = 10\nbatch_linger_ms = 2\n",
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/x\"\nbatch_max_transactions = 10\nbatch_linger_ms = 2\nbatch_gather_us = 0\n",
         )
         .unwrap();
         assert_eq!(config.listen.unwrap().port(), 9000);
         let limits = config.batch_limits().unwrap();
         assert_eq!(
-            (limits.max_transactions, limits.linger.as_millis()),
-            (10, 2)
+            (
+                limits.max_transactions,
+                limits.linger.as_millis(),
+                limits.gather
+            ),
+            (10, 2, std::time::Duration::ZERO)
         );
         let typo = FileConfig::parse("listne = \"127.0.0.1:9000\"\n").unwrap_err();
         assert!(typo.contains("listne"), "{typo}");
@@ -204,5 +215,11 @@ mod tests {
             ..FileConfig::default()
         };
         assert!(config.batch_limits().is_err());
+        let config = FileConfig {
+            batch_gather_us: Some(1_001),
+            ..FileConfig::default()
+        };
+        let refused = config.batch_limits().unwrap_err().to_string();
+        assert!(refused.contains("batch_gather_us"), "{refused}");
     }
 }

@@ -13,6 +13,8 @@
 //!   for readers, [`handles::Commits`] for writers).
 //! - [`commits`]: the commit path: batching commits into log entries and
 //!   waiting for their decisions.
+//! - [`gather`]: how long the batcher of a local log waits for the commits
+//!   it expects.
 //! - [`replica`]: following the log into MVCC state.
 //! - [`heads_keeper`]: keeps the state's column of each key's newest
 //!   version current, so scans skip history.
@@ -56,6 +58,7 @@ pub mod compactor;
 pub mod config;
 pub mod da;
 pub mod gateway;
+pub mod gather;
 pub mod handles;
 pub mod heads_keeper;
 pub mod local_log;
