@@ -125,6 +125,38 @@ async fn every_commit_sent_before_the_client_closes_its_side_is_answered() {
     assert!(node.terminate().success());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_node_ends_its_open_sessions_instead_of_waiting_out_the_grace() {
+    let data = tempfile::tempdir().unwrap();
+    let log_path = data.path().join("node.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_ordo"));
+    let node_data = data.path().join("node");
+    let node =
+        ordo_client::dev::DevProcess::start(binary, &node_data, &["--no-cli-key"], log.into())
+            .unwrap();
+    let client = Client::connect(&node.endpoint).await.unwrap();
+    let session = client.open_session(&key(1)).await.unwrap();
+    let create = Transaction::create_stream(ordo_client::txn::fresh_id(), 0, b"s".to_vec());
+    assert_eq!(session.commit(create).await.unwrap().outcome, "committed");
+
+    // The session stays open (and the client keeps answering the
+    // connection's pings) while the node stops.
+    let stopped = tokio::task::spawn_blocking(move || node.terminate())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stopped.success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("stopped"), "{log}");
+    assert!(
+        !log.contains("after the grace period"),
+        "an open session held the shutdown open: {log}"
+    );
+    let after = session.commit(put([0; 32], b"k")).await;
+    assert!(after.is_err(), "the session ended with the node");
+}
+
 /// Opens a session as `signer` on a raw stream, commits `tx` exactly as
 /// given, and returns the per-commit error code and message.
 async fn raw_commit_on_fresh_session(

@@ -463,7 +463,12 @@ async fn follow_log(
 }
 
 /// The node's gRPC router: each service built from the parts it uses.
-fn router(parts: ServiceParts) -> tonic::transport::server::Router {
+/// `stopping` turns true when the node starts to stop: long-lived
+/// streams that would hold a graceful shutdown open end then.
+fn router(
+    parts: ServiceParts,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> tonic::transport::server::Router {
     let ServiceParts {
         snapshots,
         commits,
@@ -500,7 +505,7 @@ fn router(parts: ServiceParts) -> tonic::transport::server::Router {
         .with_write_quorum(write_quorum);
     let log = log::LogService::new(writer, reader, sequencer.clone(), appenders);
     let sql = sql::SqlService::new(snapshots.clone(), commits.clone(), sql, sequencer);
-    let txn = txn::TxnService::new(snapshots.clone(), commits);
+    let txn = txn::TxnService::new(snapshots.clone(), commits).stopping_with(stopping);
     tonic::transport::Server::builder()
         .add_service(status_server::StatusServer::new(status))
         .add_service(
@@ -588,12 +593,12 @@ pub async fn serve(
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection_services()?;
     set_health(&health, tonic_health::ServingStatus::Serving).await;
-    let router = router(parts)
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let router = router(parts, stopped.clone())
         .add_service(health_service)
         .add_service(reflection.0)
         .add_service(reflection.1);
     let mut lanes = crate::node::serving::deal_over(listener, threads);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = (lanes.others.drain(..).enumerate())
         .map(|(i, lane)| serving_thread(i + 1, router.clone(), lane, stopped.clone()))
         .collect::<std::io::Result<Vec<_>>>();

@@ -106,11 +106,13 @@ impl Challenge {
 }
 
 /// Starts a session on `inbound`: refuses at once unless this node is a
-/// gateway, else sends the challenge and serves the stream on a task.
+/// gateway, else sends the challenge and serves the stream on a task,
+/// which ends when the client closes its side or `stopping` turns true.
 pub fn start(
     inbound: Streaming<SessionRequest>,
     snapshots: &Snapshots,
     commits: Commits,
+    stopping: Stopping,
 ) -> Result<SessionStream, Status> {
     let node: &NodeKey = &commits.node;
     let gateway = node
@@ -124,11 +126,14 @@ pub fn start(
     }
     let challenge = Challenge::issue(node.address);
     let (answers, stream) = mpsc::channel(RESPONSE_QUEUE);
-    tokio::spawn(serve(inbound, challenge, commits, answers));
+    tokio::spawn(serve(inbound, challenge, commits, answers, stopping));
     Ok(SessionStream::new(stream))
 }
 
 type Answers = mpsc::Sender<Result<SessionResponse, Status>>;
+
+/// Turns true when the node starts to stop.
+pub type Stopping = tokio::sync::watch::Receiver<bool>;
 
 /// Runs one session until the client closes its side or breaks a rule.
 async fn serve(
@@ -136,6 +141,7 @@ async fn serve(
     challenge: Challenge,
     commits: Commits,
     answers: Answers,
+    stopping: Stopping,
 ) {
     if answers.send(Ok(challenge.message())).await.is_err() {
         return;
@@ -159,7 +165,7 @@ async fn serve(
     {
         return;
     }
-    decide_commits(inbound, account, &commits, &answers).await;
+    decide_commits(inbound, account, &commits, &answers, stopping).await;
 }
 
 /// Decides the open session's commits, on this one task: a commit's
@@ -168,13 +174,19 @@ async fn serve(
 /// runs, so the answers to one log entry's commits leave in one write
 /// rather than one write each. Reading stops while
 /// [`MAX_SESSION_IN_FLIGHT`] commits wait, which holds the client back
-/// through the stream's flow control.
+/// through the stream's flow control. When the node starts to stop,
+/// reading stops too: the commits already read are answered and the
+/// stream ends, so an open session does not hold the node's graceful
+/// shutdown open (the client opens a new one where it commits next).
 async fn decide_commits(
     mut inbound: Streaming<SessionRequest>,
     account: Address,
     commits: &Commits,
     answers: &Answers,
+    stopping: Stopping,
 ) {
+    let stop = stop_asked(stopping);
+    tokio::pin!(stop);
     let mut deciding = FuturesUnordered::new();
     let mut reading = true;
     while reading || !deciding.is_empty() {
@@ -185,6 +197,7 @@ async fn decide_commits(
                     return;
                 }
             }
+            () = &mut stop, if reading => reading = false,
             // `Streaming::message` is cancel safe: a message half read
             // stays in the stream for the next call.
             request = inbound.message(), if reading && deciding.len() < MAX_SESSION_IN_FLIGHT => {
@@ -203,6 +216,14 @@ async fn decide_commits(
                 }
             }
         }
+    }
+}
+
+/// Resolves once `stopping` turns true; never if its sender is gone
+/// without it (a service built without a stop signal).
+async fn stop_asked(mut stopping: Stopping) {
+    if stopping.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -11,13 +11,26 @@ use tonic::{Request, Response, Status};
 pub struct TxnService {
     snapshots: Snapshots,
     commits: Commits,
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl TxnService {
     /// A transaction service that begins at `snapshots`' latest version and
     /// commits through `commits`.
     pub fn new(snapshots: Snapshots, commits: Commits) -> Self {
-        Self { snapshots, commits }
+        let (_, stopping) = tokio::sync::watch::channel(false);
+        Self {
+            snapshots,
+            commits,
+            stopping,
+        }
+    }
+
+    /// Ends open sessions once `stopping` turns true (their commits in
+    /// flight answered first), so that they do not hold the node's
+    /// graceful shutdown open until its grace runs out.
+    pub fn stopping_with(self, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { stopping, ..self }
     }
 }
 
@@ -42,8 +55,12 @@ impl Txn for TxnService {
         &self,
         request: Request<tonic::Streaming<ordo_proto::v1::SessionRequest>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let stream =
-            super::session::start(request.into_inner(), &self.snapshots, self.commits.clone())?;
+        let stream = super::session::start(
+            request.into_inner(),
+            &self.snapshots,
+            self.commits.clone(),
+            self.stopping.clone(),
+        )?;
         Ok(Response::new(stream))
     }
 
