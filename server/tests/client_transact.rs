@@ -131,7 +131,7 @@ async fn concurrent_read_modify_writes_all_land_and_strangers_are_refused() {
     assert!(node.terminate().success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_commits_aborts_latency_batches_and_lag() {
     let data = tempfile::tempdir().unwrap();
     let node = DevNode::start(data.path());
@@ -175,7 +175,7 @@ async fn metrics_count_commits_aborts_latency_batches_and_lag() {
     assert!(node.terminate().success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_pages_scans_reads_its_writes_and_watches() {
     let data = tempfile::tempdir().unwrap();
     let node = DevNode::start(data.path());

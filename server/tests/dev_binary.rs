@@ -8,7 +8,7 @@ mod common;
 
 use common::DevNode;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_serves_health_and_status_then_stops_cleanly_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
     let node = DevNode::start(data.path());
@@ -124,7 +124,7 @@ macro_rules! list_services {
     }};
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflection_lists_every_service_in_v1_and_v1alpha() {
     use tonic_reflection::pb::{v1, v1alpha};
     let data = tempfile::tempdir().unwrap();
@@ -137,7 +137,7 @@ async fn reflection_lists_every_service_in_v1_and_v1alpha() {
     assert!(node.terminate().success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_answers_its_own_health_check() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -188,7 +188,7 @@ fn a_config_file_with_a_typo_or_a_limit_out_of_range_is_refused_clearly() {
     check("listen = [1]\n", "listen");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_come_from_the_config_file_unless_flags_override_them() {
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("ordo.toml");

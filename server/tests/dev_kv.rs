@@ -98,7 +98,7 @@ fn get(key: &[u8], min_version: u64) -> GetRequest {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appended_transactions_are_applied_read_back_and_survive_kill_9() {
     let data = tempfile::tempdir().unwrap();
     let node = appender_node(data.path());
@@ -206,7 +206,7 @@ async fn appended_transactions_are_applied_read_back_and_survive_kill_9() {
     assert!(node.terminate().success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_appends_are_refused_to_strangers_forgers_and_replayers() {
     let data = tempfile::tempdir().unwrap();
     let node = appender_node(data.path());
@@ -283,7 +283,7 @@ async fn raw_appends_are_refused_to_strangers_forgers_and_replayers() {
     assert!(node.terminate().success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_typed_errors_and_the_node_keeps_serving() {
     let data = tempfile::tempdir().unwrap();
     let node = appender_node(data.path());
@@ -387,7 +387,7 @@ mod commits {
         ordo_txn::sign(signed.tx, &owner()).unwrap()
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn commits_conflict_retry_dedupe_and_read_their_writes() {
         let data = tempfile::tempdir().unwrap();
         let node = DevNode::start(data.path());
@@ -485,7 +485,7 @@ mod commits {
         assert!(node.terminate().success());
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unsigned_forged_or_malformed_commits_are_refused_at_the_door() {
         let data = tempfile::tempdir().unwrap();
         let node = DevNode::start(data.path());
@@ -588,7 +588,7 @@ mod scans {
         format!("p/{i:02}").into_bytes()
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn scans_page_through_one_snapshot_and_batch_gets_read_many() {
         let (node, _data, mut txn, mut kv) = node_with_stream().await;
         let mut writes: Vec<Write> = (0..25)
@@ -721,7 +721,7 @@ mod watch {
         )
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn watch_streams_changes_in_order_and_resumes_from_a_version() {
         let (node, _data, mut txn, mut kv) = node_with_stream().await;
 

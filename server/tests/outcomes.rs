@@ -39,7 +39,7 @@ async fn node() -> (DevNode, tempfile::TempDir, TxnClient<Channel>) {
     (node, data, txn)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_is_a_duplicate_and_a_reused_id_is_its_own_outcome() {
     let (node, _data, mut txn) = node().await;
     let first = Transaction {
@@ -78,7 +78,7 @@ async fn a_resend_is_a_duplicate_and_a_reused_id_is_its_own_outcome() {
     assert!(node.terminate().success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resent_abort_names_its_original_decision_in_fields_and_words() {
     let (node, _data, mut txn) = node().await;
     let stranger = Transaction {
@@ -105,7 +105,7 @@ async fn a_resent_abort_names_its_original_decision_in_fields_and_words() {
     assert!(node.terminate().success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_names_its_stream_and_key_typed() {
     let (node, _data, mut txn) = node().await;
     let read = vec![Read::Key {
@@ -141,7 +141,7 @@ async fn a_conflict_names_its_stream_and_key_typed() {
     assert!(node.terminate().success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inverted_ranges_and_oversized_counts_are_refused_at_the_door() {
     let (node, _data, mut txn) = node().await;
     let inverted = Transaction {
