@@ -783,6 +783,13 @@ mod watch {
             summary(&next(&mut resumed).await),
             (4, "w/a".into(), vec![], true)
         );
-        assert!(node.terminate().success());
+
+        // A stopping node ends its open watches, saying why, instead of
+        // holding its shutdown open for them.
+        let stopped = tokio::task::spawn_blocking(move || node.terminate());
+        let ended = events.message().await.unwrap_err();
+        assert_eq!(ended.code(), tonic::Code::Unavailable, "{ended}");
+        assert!(ended.message().contains("stopping"), "{ended}");
+        assert!(stopped.await.unwrap().success());
     }
 }

@@ -505,16 +505,16 @@ fn router(
         .with_write_quorum(write_quorum);
     let log = log::LogService::new(writer, reader, sequencer.clone(), appenders);
     let sql = sql::SqlService::new(snapshots.clone(), commits.clone(), sql, sequencer);
-    let txn = txn::TxnService::new(snapshots.clone(), commits).stopping_with(stopping);
+    let txn = txn::TxnService::new(snapshots.clone(), commits).stopping_with(stopping.clone());
     tonic::transport::Server::builder()
         .add_service(status_server::StatusServer::new(status))
         .add_service(
             log_server::LogServer::new(log)
                 .max_decoding_message_size(crate::node::services::MAX_REQUEST_BYTES),
         )
-        .add_service(kv_server::KvServer::new(kv::KvService::new(
-            snapshots.clone(),
-        )))
+        .add_service(kv_server::KvServer::new(
+            kv::KvService::new(snapshots.clone()).stopping_with(stopping.clone()),
+        ))
         // Twice the transaction limit: anything up to that gets the decoder's
         // typed "too large" error; beyond it tonic refuses the message itself.
         .add_service(

@@ -1,6 +1,7 @@
 //! `ordo.v1.Kv`: reads of the replicated state as of a version.
 
 use crate::node::handles::Snapshots;
+use crate::node::services::Stopping;
 use crate::node::services::request::{
     check_key, compacted, read_version, require_stream, state_error, stream_id,
 };
@@ -16,12 +17,23 @@ use tonic::{Request, Response, Status};
 /// Serves reads.
 pub struct KvService {
     snapshots: Snapshots,
+    stopping: Stopping,
 }
 
 impl KvService {
     /// A read service over the replicated state.
     pub fn new(snapshots: Snapshots) -> Self {
-        Self { snapshots }
+        Self {
+            snapshots,
+            stopping: super::never_stopping(),
+        }
+    }
+
+    /// Ends open watches once `stopping` turns true, with UNAVAILABLE and
+    /// the version to resume after, so that they do not hold the node's
+    /// graceful shutdown open until its grace runs out.
+    pub fn stopping_with(self, stopping: Stopping) -> Self {
+        Self { stopping, ..self }
     }
 
     fn read_key(
@@ -88,13 +100,24 @@ pub const WATCH_BUFFER: usize = 1024;
 pub const WATCH_ENTRIES_PER_STEP: usize = 64;
 
 /// Follows the change feed for one watcher until it hangs up.
-async fn feed_watch(
-    snapshots: Snapshots,
+/// What one watch follows: the keys of `stream` under `prefix`, from
+/// the version after `after`.
+struct WatchOf {
     stream: ordo_kv::StreamId,
     prefix: Vec<u8>,
-    mut after: u64,
+    after: u64,
+}
+
+async fn feed_watch(
+    snapshots: Snapshots,
+    watch: WatchOf,
     events: tokio::sync::mpsc::Sender<Result<WatchEvent, Status>>,
 ) {
+    let WatchOf {
+        stream,
+        prefix,
+        mut after,
+    } = watch;
     let mut applied = snapshots.applied.clone();
     loop {
         let changes = match ordo_txn::replay::changes_after(
@@ -192,13 +215,23 @@ impl Kv for KvService {
         require_stream(&self.snapshots, &stream, self.snapshots.latest_version())?;
         check_resumable(&self.snapshots, request.after_version)?;
         let (events, receiver) = tokio::sync::mpsc::channel(WATCH_BUFFER);
-        tokio::spawn(feed_watch(
-            self.snapshots.clone(),
+        let self_snapshots = self.snapshots.clone();
+        let watch = WatchOf {
             stream,
             prefix,
-            request.after_version,
-            events,
-        ));
+            after: request.after_version,
+        };
+        let stop = super::stop_asked(self.stopping.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = feed_watch(self_snapshots, watch, events.clone()) => {}
+                () = stop => {
+                    let _ = events.send(Err(Status::unavailable(
+                        "the node is stopping; resume the watch after the last version received, on another node or after its restart",
+                    ))).await;
+                }
+            }
+        });
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
             receiver,
         )))

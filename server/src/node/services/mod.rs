@@ -36,3 +36,21 @@ pub mod txn;
 /// Largest request a node accepts (a raw log entry of the maximum payload
 /// size plus framing); tonic's 4 MiB default would refuse big entries.
 pub const MAX_REQUEST_BYTES: usize = ordo_log::limits::MAX_PAYLOAD_BYTES as usize + 64 * 1024;
+
+/// Turns true when the node starts to stop: the long-lived streams
+/// (sessions, watches) end then, so that none holds the node's graceful
+/// shutdown open until its grace runs out.
+pub type Stopping = tokio::sync::watch::Receiver<bool>;
+
+/// A stop signal that never turns true, for a service built without one.
+pub fn never_stopping() -> Stopping {
+    tokio::sync::watch::channel(false).1
+}
+
+/// Resolves once `stopping` turns true; never if its sender is gone
+/// without it (a service built without a stop signal).
+pub async fn stop_asked(mut stopping: Stopping) {
+    if stopping.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -11,6 +11,7 @@
 
 use crate::node::gateway::NodeKey;
 use crate::node::handles::{Commits, Snapshots};
+use crate::node::services::{Stopping, stop_asked};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use ordo_proto::v1::{
@@ -132,9 +133,6 @@ pub fn start(
 
 type Answers = mpsc::Sender<Result<SessionResponse, Status>>;
 
-/// Turns true when the node starts to stop.
-pub type Stopping = tokio::sync::watch::Receiver<bool>;
-
 /// Runs one session until the client closes its side or breaks a rule.
 async fn serve(
     mut inbound: Streaming<SessionRequest>,
@@ -216,14 +214,6 @@ async fn decide_commits(
                 }
             }
         }
-    }
-}
-
-/// Resolves once `stopping` turns true; never if its sender is gone
-/// without it (a service built without a stop signal).
-async fn stop_asked(mut stopping: Stopping) {
-    if stopping.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
     }
 }
 

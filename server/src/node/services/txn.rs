@@ -3,6 +3,7 @@
 
 use super::decision::{commit_status, response};
 use crate::node::handles::{Commits, Snapshots};
+use crate::node::services::Stopping;
 use ordo_proto::v1::{BeginRequest, BeginResponse, CommitRequest, CommitResponse, txn_server::Txn};
 use ordo_txn::attest::CanonicalItem;
 use tonic::{Request, Response, Status};
@@ -11,25 +12,24 @@ use tonic::{Request, Response, Status};
 pub struct TxnService {
     snapshots: Snapshots,
     commits: Commits,
-    stopping: tokio::sync::watch::Receiver<bool>,
+    stopping: Stopping,
 }
 
 impl TxnService {
     /// A transaction service that begins at `snapshots`' latest version and
     /// commits through `commits`.
     pub fn new(snapshots: Snapshots, commits: Commits) -> Self {
-        let (_, stopping) = tokio::sync::watch::channel(false);
         Self {
             snapshots,
             commits,
-            stopping,
+            stopping: super::never_stopping(),
         }
     }
 
     /// Ends open sessions once `stopping` turns true (their commits in
     /// flight answered first), so that they do not hold the node's
     /// graceful shutdown open until its grace runs out.
-    pub fn stopping_with(self, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+    pub fn stopping_with(self, stopping: Stopping) -> Self {
         Self { stopping, ..self }
     }
 }
