@@ -126,7 +126,8 @@ async fn every_commit_sent_before_the_client_closes_its_side_is_answered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopping_the_node_ends_its_open_sessions_instead_of_waiting_out_the_grace() {
+async fn stopping_the_node_ends_its_open_sessions_and_sql_sessions_instead_of_waiting_out_the_grace()
+ {
     let data = tempfile::tempdir().unwrap();
     let log_path = data.path().join("node.log");
     let log = std::fs::File::create(&log_path).unwrap();
@@ -139,9 +140,12 @@ async fn stopping_the_node_ends_its_open_sessions_instead_of_waiting_out_the_gra
     let session = client.open_session(&key(1)).await.unwrap();
     let create = Transaction::create_stream(ordo_client::txn::fresh_id(), 0, b"s".to_vec());
     assert_eq!(session.commit(create).await.unwrap().outcome, "committed");
+    let mut sql = client.sql_session().await.unwrap();
+    sql.run("BEGIN").await.unwrap();
 
-    // The session stays open (and the client keeps answering the
-    // connection's pings) while the node stops.
+    // The sessions, a commit session and an SQL one inside a block, stay
+    // open (and the client keeps answering the connection's pings) while
+    // the node stops.
     let stopped = tokio::task::spawn_blocking(move || node.terminate())
         .await
         .unwrap()
@@ -155,6 +159,10 @@ async fn stopping_the_node_ends_its_open_sessions_instead_of_waiting_out_the_gra
     );
     let after = session.commit(put([0; 32], b"k")).await;
     assert!(after.is_err(), "the session ended with the node");
+    assert!(
+        sql.run("COMMIT").await.is_err(),
+        "the SQL session ended too"
+    );
 }
 
 /// Opens a session as `signer` on a raw stream, commits `tx` exactly as

@@ -504,7 +504,8 @@ fn router(
         .with_node(commits.node.address)
         .with_write_quorum(write_quorum);
     let log = log::LogService::new(writer, reader, sequencer.clone(), appenders);
-    let sql = sql::SqlService::new(snapshots.clone(), commits.clone(), sql, sequencer);
+    let sql = sql::SqlService::new(snapshots.clone(), commits.clone(), sql, sequencer)
+        .stopping_with(stopping.clone());
     let txn = txn::TxnService::new(snapshots.clone(), commits).stopping_with(stopping.clone());
     tonic::transport::Server::builder()
         .add_service(status_server::StatusServer::new(status))

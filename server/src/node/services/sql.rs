@@ -8,6 +8,7 @@
 //! stream back as typed rows in bounded messages.
 
 use crate::node::handles::{Commits, Snapshots};
+use crate::node::services::Stopping;
 use crate::node::sql::{NodeSqlStore, SqlPrincipal};
 use ordo_log::Sequencer;
 use ordo_proto::v1::{
@@ -34,6 +35,7 @@ pub struct SqlService {
     commits: Commits,
     principal: SqlPrincipal,
     sequencer: Arc<dyn Sequencer>,
+    stopping: Stopping,
 }
 
 impl SqlService {
@@ -51,7 +53,16 @@ impl SqlService {
             commits,
             principal,
             sequencer,
+            stopping: super::never_stopping(),
         }
+    }
+
+    /// Ends open SQL sessions between statements once `stopping` turns
+    /// true (a statement running finishes first; an open block rolls
+    /// back), with UNAVAILABLE saying why, so that they do not hold the
+    /// node's graceful shutdown open until its grace runs out.
+    pub fn stopping_with(self, stopping: Stopping) -> Self {
+        Self { stopping, ..self }
     }
 
     async fn ensure_stream(&self) -> Result<(), Status> {
@@ -269,9 +280,22 @@ impl Sql for SqlService {
         let mut requests = request.into_inner();
         let (out, responses) = mpsc::channel(RESPONSE_QUEUE);
         let mut session = self.new_session();
+        let stop = super::stop_asked(self.stopping.clone());
         tokio::spawn(async move {
+            tokio::pin!(stop);
             loop {
-                let sql = match requests.message().await {
+                let next = tokio::select! {
+                    biased;
+                    () = &mut stop => {
+                        let stopping = Status::unavailable(
+                            "the node is stopping; the session ended (an open transaction block was rolled back)",
+                        );
+                        let _ = out.send(Err(stopping)).await;
+                        return;
+                    }
+                    next = requests.message() => next,
+                };
+                let sql = match next {
                     Ok(Some(request)) => request.sql,
                     // The client ended the stream: an open block rolls back
                     // with the session.
