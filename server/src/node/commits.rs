@@ -495,73 +495,53 @@ async fn next_batch(
         Some(pending) => pending,
         None => queue.recv().await?,
     };
-    let mut batch = Batch {
-        bytes: first.item.encoded_len(),
-        pending: vec![first],
-    };
+    let mut bytes = first.item.encoded_len();
+    let mut batch = vec![first];
     let deadline = tokio::time::Instant::now() + limits.linger;
     loop {
-        match batch.pull(queue, carried, limits) {
+        match pull_into(&mut batch, &mut bytes, queue, carried, limits) {
             Pulled::Took => continue,
-            Pulled::Full => return Some(batch.pending),
+            Pulled::Full => return Some(batch),
             Pulled::Empty if limits.linger.is_zero() => break,
             Pulled::Empty => match tokio::time::timeout_at(deadline, queue.recv()).await {
                 Ok(Some(next)) => *carried = Some(next),
-                Ok(None) | Err(_) => return Some(batch.pending),
+                Ok(None) | Err(_) => return Some(batch),
             },
         }
     }
-    let bytes = &mut batch.bytes;
-    gatherer.gather(&mut batch.pending, |pending| {
-        Batch::pull_into(pending, bytes, queue, carried, limits)
+    gatherer.gather(&mut batch, |batch| {
+        pull_into(batch, &mut bytes, queue, carried, limits)
     });
-    Some(batch.pending)
+    Some(batch)
 }
 
-/// A batch being made, and its transactions' encoded bytes.
-struct Batch {
-    pending: Vec<Pending>,
-    bytes: usize,
-}
-
-impl Batch {
-    fn pull(
-        &mut self,
-        queue: &mut mpsc::Receiver<Pending>,
-        carried: &mut Option<Pending>,
-        limits: &BatchLimits,
-    ) -> Pulled {
-        Self::pull_into(&mut self.pending, &mut self.bytes, queue, carried, limits)
+/// Moves the carried commit, else the next queued one, into `batch`
+/// (whose transactions' encoded bytes are `bytes`) unless the limits say
+/// it is full (a commit that does not fit is carried to the next batch).
+fn pull_into(
+    batch: &mut Vec<Pending>,
+    bytes: &mut usize,
+    queue: &mut mpsc::Receiver<Pending>,
+    carried: &mut Option<Pending>,
+    limits: &BatchLimits,
+) -> Pulled {
+    if batch.len() >= limits.max_transactions {
+        return Pulled::Full;
     }
-
-    /// Moves the carried commit, else the next queued one, into `pending`
-    /// unless the limits say the batch is full (a commit that does not
-    /// fit is carried to the next batch).
-    fn pull_into(
-        pending: &mut Vec<Pending>,
-        bytes: &mut usize,
-        queue: &mut mpsc::Receiver<Pending>,
-        carried: &mut Option<Pending>,
-        limits: &BatchLimits,
-    ) -> Pulled {
-        if pending.len() >= limits.max_transactions {
-            return Pulled::Full;
-        }
-        let next = match carried.take() {
-            Some(next) => next,
-            None => match queue.try_recv() {
-                Ok(next) => next,
-                Err(_) => return Pulled::Empty,
-            },
-        };
-        if *bytes + next.item.encoded_len() > limits.max_bytes {
-            *carried = Some(next);
-            return Pulled::Full;
-        }
-        *bytes += next.item.encoded_len();
-        pending.push(next);
-        Pulled::Took
+    let next = match carried.take() {
+        Some(next) => next,
+        None => match queue.try_recv() {
+            Ok(next) => next,
+            Err(_) => return Pulled::Empty,
+        },
+    };
+    if *bytes + next.item.encoded_len() > limits.max_bytes {
+        *carried = Some(next);
+        return Pulled::Full;
     }
+    *bytes += next.item.encoded_len();
+    batch.push(next);
+    Pulled::Took
 }
 
 impl Appender {

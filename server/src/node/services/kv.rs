@@ -29,9 +29,10 @@ impl KvService {
         }
     }
 
-    /// Ends open watches once `stopping` turns true, with UNAVAILABLE and
-    /// the version to resume after, so that they do not hold the node's
-    /// graceful shutdown open until its grace runs out.
+    /// Ends open watches once `stopping` turns true, with UNAVAILABLE
+    /// saying why (the watcher resumes after the last version it
+    /// received), so that they do not hold the node's graceful shutdown
+    /// open until its grace runs out.
     pub fn stopping_with(self, stopping: Stopping) -> Self {
         Self { stopping, ..self }
     }
@@ -99,7 +100,6 @@ pub const WATCH_BUFFER: usize = 1024;
 /// Entries' change records read per step of a watch.
 pub const WATCH_ENTRIES_PER_STEP: usize = 64;
 
-/// Follows the change feed for one watcher until it hangs up.
 /// What one watch follows: the keys of `stream` under `prefix`, from
 /// the version after `after`.
 struct WatchOf {
@@ -108,6 +108,7 @@ struct WatchOf {
     after: u64,
 }
 
+/// Follows the change feed for one watcher until it hangs up.
 async fn feed_watch(
     snapshots: Snapshots,
     watch: WatchOf,
@@ -215,16 +216,16 @@ impl Kv for KvService {
         require_stream(&self.snapshots, &stream, self.snapshots.latest_version())?;
         check_resumable(&self.snapshots, request.after_version)?;
         let (events, receiver) = tokio::sync::mpsc::channel(WATCH_BUFFER);
-        let self_snapshots = self.snapshots.clone();
+        let snapshots = self.snapshots.clone();
         let watch = WatchOf {
             stream,
             prefix,
             after: request.after_version,
         };
-        let stop = super::stop_asked(self.stopping.clone());
+        let stop = super::stop_signalled(self.stopping.clone());
         tokio::spawn(async move {
             tokio::select! {
-                () = feed_watch(self_snapshots, watch, events.clone()) => {}
+                () = feed_watch(snapshots, watch, events.clone()) => {}
                 () = stop => {
                     let _ = events.send(Err(Status::unavailable(
                         "the node is stopping; resume the watch after the last version received, on another node or after its restart",

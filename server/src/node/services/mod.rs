@@ -38,7 +38,7 @@ pub mod txn;
 pub const MAX_REQUEST_BYTES: usize = ordo_log::limits::MAX_PAYLOAD_BYTES as usize + 64 * 1024;
 
 /// Turns true when the node starts to stop: the long-lived streams
-/// (sessions, watches) end then, so that none holds the node's graceful
+/// (commit sessions, SQL sessions, watches) end then, so that none holds the node's graceful
 /// shutdown open until its grace runs out.
 pub type Stopping = tokio::sync::watch::Receiver<bool>;
 
@@ -48,8 +48,10 @@ pub fn never_stopping() -> Stopping {
 }
 
 /// Resolves once `stopping` turns true; never if its sender is gone
-/// without it (a service built without a stop signal).
-pub async fn stop_asked(mut stopping: Stopping) {
+/// without it (a service built without a stop signal). Unlike the
+/// server's own wait in `run`, a dropped sender is not a stop here: a
+/// service outlives no server, but may be built without one.
+pub async fn stop_signalled(mut stopping: Stopping) {
     if stopping.wait_for(|stop| *stop).await.is_err() {
         std::future::pending::<()>().await;
     }

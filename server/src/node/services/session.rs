@@ -11,7 +11,7 @@
 
 use crate::node::gateway::NodeKey;
 use crate::node::handles::{Commits, Snapshots};
-use crate::node::services::{Stopping, stop_asked};
+use crate::node::services::{Stopping, stop_signalled};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use ordo_proto::v1::{
@@ -183,7 +183,7 @@ async fn decide_commits(
     answers: &Answers,
     stopping: Stopping,
 ) {
-    let stop = stop_asked(stopping);
+    let stop = stop_signalled(stopping);
     tokio::pin!(stop);
     let mut deciding = FuturesUnordered::new();
     let mut reading = true;

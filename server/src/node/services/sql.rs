@@ -280,7 +280,7 @@ impl Sql for SqlService {
         let mut requests = request.into_inner();
         let (out, responses) = mpsc::channel(RESPONSE_QUEUE);
         let mut session = self.new_session();
-        let stop = super::stop_asked(self.stopping.clone());
+        let stop = super::stop_signalled(self.stopping.clone());
         tokio::spawn(async move {
             tokio::pin!(stop);
             loop {
