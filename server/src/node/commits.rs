@@ -224,6 +224,21 @@ struct Waiting {
     failed: oneshot::Sender<CommitError>,
 }
 
+/// What the batcher leaves for the node's replica beside each entry it
+/// attests: the entry's signature (so replay need not recover it) and the
+/// entry decoded (so replay need not decode it).
+#[derive(Debug, Clone, Default)]
+pub struct ForReplica {
+    /// Signatures the batcher made.
+    pub made: Arc<VerifiedSignatures>,
+    /// Entries the batcher attested, decoded.
+    pub own: Arc<OwnEntries>,
+}
+
+/// Work that shares the batcher's thread: on a local log, the replica's
+/// follower (see [`Committer::start`]).
+pub type Companion = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// The commit path of a node: queue, batcher, waiters.
 #[derive(Debug, Clone)]
 pub struct Committer {
@@ -312,14 +327,23 @@ impl Committer {
     /// Starts the batcher, appending through `writer`; entries holding
     /// unsigned (session) transactions are vouched for as `vouch` says.
     /// Outcomes arrive through `waiters`, which the replica feeds.
+    ///
+    /// A `companion` runs on the batcher's thread as a task beside it, and
+    /// the batcher lets it run after each append. On a local log the
+    /// follower belongs there: the append's end wakes it on the same
+    /// thread, so it applies the entry at once, where a follower on the
+    /// node's runtime was woken 90-150 µs after the append, on two cores
+    /// busy with serving (docs/BENCHMARKS.md, "The follower beside the
+    /// batcher"). The batcher's next entry then gathers what arrived while
+    /// the last one was applied.
     pub fn start(
         writer: EntryWriter,
         vouch: Vouch,
         limits: BatchLimits,
         waiters: Arc<Waiters>,
         metrics: Arc<crate::node::metrics::Metrics>,
-        made: Arc<VerifiedSignatures>,
-        own: Arc<OwnEntries>,
+        for_replica: ForReplica,
+        companion: Option<Companion>,
     ) -> std::io::Result<(Self, OwnThread)> {
         let (queue, receiver) = mpsc::channel(MAX_QUEUED_COMMITS);
         let presigns = match &vouch {
@@ -330,11 +354,18 @@ impl Committer {
             writer,
             vouch,
             presigns,
-            made,
-            own,
+            made: for_replica.made,
+            own: for_replica.own,
             waiters: waiters.clone(),
         };
-        let batching = run_batcher(appender, limits, receiver, metrics);
+        let yields = companion.is_some();
+        let batching = async move {
+            if let Some(companion) = companion {
+                // On this thread's runtime: dropped with it when the batcher ends.
+                tokio::spawn(companion);
+            }
+            run_batcher(appender, limits, receiver, metrics, yields).await;
+        };
         let batcher = OwnThread::spawn("ordo-batcher", batching)?;
         let queue = Some(queue);
         let writers = None;
@@ -439,6 +470,7 @@ async fn run_batcher(
     limits: BatchLimits,
     mut queue: mpsc::Receiver<Pending>,
     metrics: Arc<crate::node::metrics::Metrics>,
+    yields: bool,
 ) {
     let appends = match appender.writer.is_spread() {
         true => limits.appends_in_flight,
@@ -472,6 +504,11 @@ async fn run_batcher(
         metrics.record_batch(batch.len());
         let Some(permit) = permit else {
             appender.append(batch).await;
+            if yields {
+                // The companion (the follower) was woken by the append:
+                // it applies the entry before the next batch is gathered.
+                tokio::task::yield_now().await;
+            }
             continue;
         };
         let appender = appender.clone();
@@ -677,8 +714,8 @@ mod tests {
             BatchLimits::default(),
             Arc::default(),
             Arc::default(),
-            Arc::default(),
-            Arc::default(),
+            ForReplica::default(),
+            None,
         )
         .expect("the batcher starts")
     }
@@ -711,6 +748,73 @@ mod tests {
             .await
             .expect("the batcher ends once its queue closes")
             .expect("without a panic");
+    }
+
+    /// A companion that reports, from its thread, each new log tail it sees.
+    fn tail_watcher(
+        sequencer: Arc<dyn ordo_log::Sequencer>,
+        seen: mpsc::UnboundedSender<(Option<String>, u64)>,
+    ) -> Companion {
+        Box::pin(async move {
+            let mut next = 0;
+            while let Ok(tail) = sequencer.wait_beyond(next).await {
+                let thread = std::thread::current().name().map(str::to_owned);
+                if seen.send((thread, tail)).is_err() {
+                    return;
+                }
+                next = tail;
+            }
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_companion_runs_on_the_batchers_thread_after_every_append() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let options = ordo_log::RocksLogOptions::default();
+        let log = Arc::new(ordo_log::RocksLog::open(dir.path(), options).expect("opens"));
+        let writer = EntryWriter::joint(log.clone(), ordo_log::CodingParams::default())
+            .expect("writer");
+        let (seen_send, mut seen) = mpsc::unbounded_channel();
+        let one_per_entry = BatchLimits {
+            max_transactions: 1,
+            ..BatchLimits::default()
+        };
+        let (committer, batcher) = Committer::start(
+            writer,
+            Vouch::Signature(ordo_txn::testkit::signing_key(9)),
+            one_per_entry,
+            Arc::default(),
+            Arc::default(),
+            ForReplica::default(),
+            Some(tail_watcher(log, seen_send)),
+        )
+        .expect("the batcher starts");
+        // Queued at once, faster than entries are synced: the batcher
+        // always has the next one waiting, and must still let its
+        // companion see each entry before it appends the next.
+        const COMMITS: u64 = 24;
+        let sender = ordo_txn::address_of(&ordo_txn::testkit::signing_key(1));
+        let mut commits = tokio::task::JoinSet::new();
+        for n in 0..COMMITS {
+            let tx = Transaction {
+                sender,
+                ..ordo_txn::testkit::blank(ordo_txn::testkit::txn_id(n), 0)
+            };
+            let item = CanonicalItem::new(Item::Attested(tx)).expect("encodes");
+            let committer = committer.clone();
+            commits.spawn(async move { committer.commit(item).await });
+        }
+        for expected in 1..=COMMITS {
+            let (thread, tail) = seen.recv().await.expect("the companion runs");
+            assert_eq!(thread.as_deref(), Some("ordo-batcher"));
+            assert_eq!(tail, expected, "the companion saw every entry on its own");
+        }
+        // Nothing applies these entries, so no commit is decided.
+        commits.abort_all();
+        drop(committer);
+        tokio::task::spawn_blocking(move || batcher.stop())
+            .await
+            .expect("the batcher stops");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! serving gRPC until SIGINT or SIGTERM.
 
 use crate::node::appenders::Appenders;
-use crate::node::commits::{BatchLimits, Committer, Vouch, Waiters, WriterCheck};
+use crate::node::commits::{
+    BatchLimits, Committer, Companion, ForReplica, Vouch, Waiters, WriterCheck,
+};
 use crate::node::gateway::NodeKey;
 use crate::node::handles::{Commits, Snapshots};
 use crate::node::local_log::LocalLog;
@@ -136,7 +138,9 @@ pub struct ClientSettings {
 
 /// The tasks of a node's client-facing roles, stopped when it stops.
 pub struct ClientTasks {
-    follower: tokio::task::JoinHandle<()>,
+    /// The follower, when it runs on the node's runtime (on a local log
+    /// that takes commits it runs on the batcher's thread instead).
+    follower: Option<tokio::task::JoinHandle<()>>,
     batcher: Option<OwnThread>,
 }
 
@@ -147,7 +151,9 @@ impl ClientTasks {
         if let Some(batcher) = self.batcher {
             batcher.stop();
         }
-        self.follower.abort();
+        if let Some(follower) = self.follower {
+            follower.abort();
+        }
     }
 }
 
@@ -271,12 +277,19 @@ pub fn start_client_roles(
     let state = replica.store();
     let (publish, applied) = tokio::sync::watch::channel(replica.applied());
     let waiters = Arc::new(Waiters::default());
-    let follower = tokio::spawn(follow_log(
+    let following = Box::pin(follow_log(
         replica,
         sequencer.clone(),
         publish,
         waiters.clone(),
     ));
+    // Beside the batcher on a local log (see `Committer::start`); a spread
+    // log's appends run as tasks on the batcher's thread, and a read
+    // replica has no batcher.
+    let (follower, companion) = match settings.takes_commits && !writer.is_spread() {
+        true => (None, Some(following as Companion)),
+        false => (Some(tokio::spawn(following)), None),
+    };
     let node = NodeKey::load_or_create(&settings.data_dir)?;
     let certifier = (settings.certifier.clone())
         .unwrap_or_else(|| crate::node::da::certify::Certifier::Own(node.key.clone()));
@@ -289,8 +302,11 @@ pub fn start_client_roles(
                 settings.batch,
                 waiters,
                 metrics.clone(),
-                verified.clone(),
-                own,
+                ForReplica {
+                    made: verified.clone(),
+                    own,
+                },
+                companion,
             )?;
             let committer = match ordering {
                 Ordering::Members => committer,
