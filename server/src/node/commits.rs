@@ -503,17 +503,22 @@ async fn run_batcher(
         };
         metrics.record_batch(batch.len());
         let Some(permit) = permit else {
-            appender.append(batch).await;
+            let appended = appender.append(batch).await;
             if yields {
                 // The companion (the follower) was woken by the append:
                 // it applies the entry before the next batch is gathered.
                 tokio::task::yield_now().await;
             }
+            // Told only now that their entry is in the log: by then the
+            // follower has answered them, and a commit whose thread is
+            // woken for that news and again for its answer pays two
+            // cross-core wake-ups per put instead of one.
+            drop(appended);
             continue;
         };
         let appender = appender.clone();
         tokio::spawn(async move {
-            appender.append(batch).await;
+            drop(appender.append(batch).await);
             drop(permit);
         });
     }
@@ -584,7 +589,9 @@ fn pull_into(
 impl Appender {
     /// Appends one batch. On success the callers wait for the replica; on
     /// failure each is told, and nothing of the batch was ordered.
-    async fn append(&self, batch: Vec<Pending>) {
+    /// Returns the commits of an appended entry: dropping them tells each
+    /// that its entry is in the log.
+    async fn append(&self, batch: Vec<Pending>) -> Vec<Waiting> {
         let tags = tags_of(&batch);
         let (items, waiting): (Vec<CanonicalItem>, Vec<Waiting>) = batch
             .into_iter()
@@ -597,15 +604,22 @@ impl Appender {
             .unzip();
         let payload = match self.payload(items) {
             Ok(payload) => payload,
-            Err(error) => return self.fail(waiting, &error),
+            Err(error) => {
+                self.fail(waiting, &error);
+                return Vec::new();
+            }
         };
         // The batcher owns its thread, so on a local log it codes and syncs
         // the entry here: a queued append would wake the log's writer
         // thread and then be woken by it, two wake-ups on every commit
         // cycle. A cluster's log is reached over the network instead.
         let appended = self.writer.append_on_own_thread(payload, tags, [0; 20]);
-        if let Err(error) = appended.await {
-            self.fail(waiting, &error.to_string());
+        match appended.await {
+            Ok(_) => waiting,
+            Err(error) => {
+                self.fail(waiting, &error.to_string());
+                Vec::new()
+            }
         }
     }
 
@@ -772,8 +786,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let options = ordo_log::RocksLogOptions::default();
         let log = Arc::new(ordo_log::RocksLog::open(dir.path(), options).expect("opens"));
-        let writer = EntryWriter::joint(log.clone(), ordo_log::CodingParams::default())
-            .expect("writer");
+        let writer =
+            EntryWriter::joint(log.clone(), ordo_log::CodingParams::default()).expect("writer");
         let (seen_send, mut seen) = mpsc::unbounded_channel();
         let one_per_entry = BatchLimits {
             max_transactions: 1,

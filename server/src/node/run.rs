@@ -211,6 +211,10 @@ impl LocalNode {
             node.stop();
             return Err(error);
         }
+        if let Err(error) = caught_up(&node.parts).await {
+            node.stop();
+            return Err(error);
+        }
         Ok(node)
     }
 
@@ -248,6 +252,29 @@ pub async fn found_log_if_empty(parts: &ServiceParts) -> anyhow::Result<()> {
         tracing::info!(node = %address, seq = header.seq, "another gateway founded the log first; this node's genesis record was refused");
     }
     Ok(())
+}
+
+/// Waits until the replica has applied every entry the log held when the
+/// node started. The state on disk may trail the log (a node killed
+/// between an entry's sync and its apply, whose commit was never
+/// answered, or one whose state writes had not reached the disk), and a
+/// node that served before catching up would answer a read or a status
+/// with a state older than commits it acknowledged before it stopped.
+async fn caught_up(parts: &ServiceParts) -> anyhow::Result<()> {
+    let tail = parts.sequencer.tail();
+    let behind = tail.saturating_sub(parts.snapshots.position().next_seq);
+    if behind > 0 {
+        tracing::info!(
+            entries = behind,
+            "applying the log's entries before serving"
+        );
+    }
+    parts
+        .snapshots
+        .applied_through(tail)
+        .await
+        .map(drop)
+        .context("the replica stopped before applying the log it was opened on")
 }
 
 /// Opens the replica over `log` and starts the replica role and, on a
