@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{DevNode, ordo, stdout};
+use common::{DevNode, ordo, put_in_turn, stdout};
 
 /// Sequential puts, one log entry each: enough that applying them all
 /// again takes far longer than a status call.
@@ -16,31 +16,14 @@ fn status(endpoint: &str) -> serde_json::Value {
     serde_json::from_str(&stdout(&out)).unwrap()
 }
 
-/// Puts `k` = `v{n}` for n in 0..PUTS; the last version.
-async fn put_in_turn(endpoint: &str, signer: &ordo_txn::SigningKey) -> u64 {
-    let client = ordo_client::Client::connect(endpoint).await.unwrap();
-    let stream = ordo_txn::stream_id(&ordo_txn::address_of(signer), b"default");
-    let mut last = 0;
-    for n in 0..PUTS {
-        let value = format!("v{n}");
-        let ((), version) = client
-            .transact(signer, async |tx| {
-                tx.put(stream, b"k", value.as_bytes());
-                Ok(())
-            })
-            .await
-            .unwrap();
-        last = version;
-    }
-    last
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restarted_with_its_state_behind_its_log_serves_only_once_caught_up() {
     let data = tempfile::tempdir().unwrap();
     let node = DevNode::start_with(data.path(), &[]);
     let signer = ordo_client::keyfile::load(&data.path().join("cli.key")).unwrap();
-    let last = put_in_turn(&node.endpoint, &signer).await;
+    let client = ordo_client::Client::connect(&node.endpoint).await.unwrap();
+    let versions = put_in_turn(&client, &signer, PUTS).await;
+    let last = *versions.last().unwrap();
     let before = status(&node.endpoint);
     assert!(node.terminate().success());
 

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{DevNode, eventually, metric, ordo, stdout};
+use common::{DevNode, eventually, metric, ordo, put_in_turn, stdout};
 use ordo_client::ClientError;
 use std::path::Path;
 use std::time::Duration;
@@ -65,28 +65,6 @@ fn sql(endpoint: &str, statement: &str) -> std::process::Output {
     ordo(&["sql", "--endpoint", endpoint, "-c", statement])
 }
 
-/// Puts `k` = its version `count` times through `client`; the versions.
-async fn put_many(
-    client: &ordo_client::Client,
-    signer: &ordo_txn::SigningKey,
-    count: usize,
-) -> Vec<u64> {
-    let stream = ordo_txn::stream_id(&ordo_txn::address_of(signer), b"default");
-    let mut versions = Vec::new();
-    for n in 0..count {
-        let value = format!("v{n}");
-        let ((), version) = client
-            .transact(signer, async |tx| {
-                tx.put(stream, b"k", value.as_bytes());
-                Ok(())
-            })
-            .await
-            .unwrap();
-        versions.push(version);
-    }
-    versions
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compaction_refuses_reads_sql_and_watches_below_it_and_survives_a_restart() {
     let data = tempfile::tempdir().unwrap();
@@ -100,7 +78,7 @@ async fn a_compaction_refuses_reads_sql_and_watches_below_it_and_survives_a_rest
     assert!(out.status.success(), "{}", stderr(&out));
     let signer = ordo_client::keyfile::load(&cli).unwrap();
     let client = ordo_client::Client::connect(&endpoint).await.unwrap();
-    let versions = put_many(&client, &signer, 12).await;
+    let versions = put_in_turn(&client, &signer, 12).await;
     let horizon = versions[8];
 
     let stranger = set_policy(&endpoint, &cli, "2", "3600");
@@ -205,7 +183,7 @@ async fn the_nodes_compactor_keeps_the_policy_and_its_sweeper_takes_deleted_keys
             .await
             .unwrap();
     }
-    let versions = put_many(&client, &signer, 90).await;
+    let versions = put_in_turn(&client, &signer, 90).await;
     let newest = *versions.last().unwrap();
     let retention = |field: &str| status(&node.endpoint)["retention"][field].as_u64().unwrap();
     let horizon = eventually(Duration::from_secs(30), "the compactor compacts", || {

@@ -163,6 +163,29 @@ pub fn register_times(endpoint: &str, key: &Path, times: usize, beneficiary: &st
     }
 }
 
+/// Puts `k` = `v{n}` for n in 0..count through `client`, one commit (and
+/// so one log entry) at a time; the versions.
+pub async fn put_in_turn(
+    client: &ordo_client::Client,
+    signer: &ordo_txn::SigningKey,
+    count: usize,
+) -> Vec<u64> {
+    let stream = ordo_txn::stream_id(&ordo_txn::address_of(signer), b"default");
+    let mut versions = Vec::new();
+    for n in 0..count {
+        let value = format!("v{n}");
+        let ((), version) = client
+            .transact(signer, async |tx| {
+                tx.put(stream, b"k", value.as_bytes());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        versions.push(version);
+    }
+    versions
+}
+
 /// A connected gRPC channel to `endpoint`.
 pub async fn channel(endpoint: &str) -> tonic::transport::Channel {
     tonic::transport::Channel::from_shared(endpoint.to_string())
