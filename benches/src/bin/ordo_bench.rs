@@ -170,9 +170,18 @@ struct CompareArgs {
     /// contenders default to ordo and etcd.
     #[arg(long)]
     cluster: bool,
+    /// Measure each cell this many times, the contenders alternating
+    /// within each round; ratios are the median of the rounds' own
+    /// ratios, shown with their spread (1..=MAX_ROUNDS).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_ROUNDS as i64))]
+    rounds: u32,
     #[command(flatten)]
     load: LoadArgs,
 }
+
+/// Most rounds per cell: each round of the full matrix adds about five
+/// minutes on this machine.
+const MAX_ROUNDS: u32 = 9;
 
 fn spec(load: &LoadArgs, workload: Workload) -> Spec {
     let distribution = load.distribution.unwrap_or(match workload {
@@ -643,13 +652,14 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
         false => "ordo dev and a single etcd",
     };
     let header = format!(
-        "{shape}; {} cores ({pinning}); {} keys of {} bytes, values of {} bytes; {} s measured after {} s warm-up per cell; {} shared connections per target; put/get uniform, txn-rmw and YCSB zipfian (theta 0.99). ordo and etcd fsync before acknowledging a write; the null target answers at once. Whole run: {:.0} s.",
+        "{shape}; {} cores ({pinning}); {} keys of {} bytes, values of {} bytes; {} s measured after {} s warm-up per run, {} round(s) per cell, the contenders alternating within each round (a ratio is the median of the rounds' own ratios, their range in brackets; the figures shown are each contender's median run); {} shared connections per target; put/get uniform, txn-rmw and YCSB zipfian (theta 0.99). ordo and etcd fsync before acknowledging a write; the null target answers at once. Whole run: {:.0} s.",
         ordo_bench::pin::online_cores(),
         args.load.keys,
         args.load.key_size,
         args.load.value_size,
         args.load.seconds,
         args.load.warmup,
+        args.rounds,
         args.load.connections,
         started.elapsed().as_secs_f64()
     );
@@ -682,15 +692,17 @@ async fn measure_matrix(args: &CompareArgs, servers: &Contenders) -> anyhow::Res
         let spec = spec(&args.load, workload);
         for &clients in &args.clients {
             let mut results = Vec::new();
-            for &contender in contenders.iter().filter(|c| c.measures(workload)) {
-                let measured = servers.run(contender, clients, &spec).await?;
-                eprintln!(
-                    "{:<8} {clients:>4} clients: {:<18} {:>8.0} ops/s",
-                    workload.name(),
-                    contender.name(),
-                    measured.throughput()
-                );
-                results.push((contender, measured));
+            for _ in 0..args.rounds {
+                for &contender in contenders.iter().filter(|c| c.measures(workload)) {
+                    let measured = servers.run(contender, clients, &spec).await?;
+                    eprintln!(
+                        "{:<8} {clients:>4} clients: {:<18} {:>8.0} ops/s",
+                        workload.name(),
+                        contender.name(),
+                        measured.throughput()
+                    );
+                    results.push((contender, measured));
+                }
             }
             rows.push(Row {
                 workload,
