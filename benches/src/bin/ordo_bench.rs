@@ -172,7 +172,7 @@ struct CompareArgs {
     cluster: bool,
     /// Measure each cell this many times, the contenders alternating
     /// within each round; ratios are the median of the rounds' own
-    /// ratios, shown with their spread (1..=MAX_ROUNDS).
+    /// ratios, shown with their range (at most `MAX_ROUNDS`, 9).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_ROUNDS as i64))]
     rounds: u32,
     #[command(flatten)]
