@@ -373,21 +373,6 @@ where
     attest_signing(items, |hash| sign_hash(hash, gateway))
 }
 
-/// [`attest`] with a nonce prepared ahead ([`crate::presign`]): the same
-/// entry, signed in about a microsecond instead of tens.
-#[cfg(feature = "presign")]
-pub fn attest_presigned<'a, I>(
-    items: I,
-    gateway: &SigningKey,
-    presignature: crate::presign::Presignature,
-) -> Result<Attested, SignatureError>
-where
-    I: IntoIterator<Item = &'a Item>,
-    I::IntoIter: ExactSizeIterator,
-{
-    attest_signing(items, |hash| presignature.sign(hash, gateway))
-}
-
 /// Packs `items` and signs the attestation hash with `sign`.
 fn attest_signing<'a, I>(
     items: I,
