@@ -16,7 +16,7 @@ use crate::node::services::{acl, da, kv, log, sql, status, txn};
 use crate::node::sql::SqlPrincipal;
 use crate::node::verified::VerifiedSignatures;
 use anyhow::Context;
-use ordo_log::{CodingParams, Sequencer};
+use ordo_log::{CodingParams, EntryReader, EntryWriter, Sequencer};
 use ordo_proto::v1::{
     acl_server, da_server, kv_server, log_server, sql_server, status_server, txn_server,
 };
@@ -292,70 +292,38 @@ pub fn start_client_roles(
         ordering,
         write_quorum,
     } = log;
-    let verified = Arc::new(VerifiedSignatures::default());
-    let own = Arc::new(OwnEntries::default());
-    let metrics = Arc::new(Metrics::default());
-    let replica = Replica::open(&state_dir(&settings.data_dir), reader.clone())
-        .context("opening the replica state")?
-        .with_verified(verified.clone())
-        .with_own_entries(own.clone())
-        .with_metrics(metrics.clone())
-        .expecting(ordering)?;
-    let state = replica.store();
-    let (publish, applied) = tokio::sync::watch::channel(replica.applied());
-    let waiters = Arc::new(Waiters::default());
-    let following = Box::pin(follow_log(
-        replica,
-        sequencer.clone(),
-        publish,
-        waiters.clone(),
-    ));
+    let opened = open_replica(settings, &reader, &sequencer, ordering)?;
     // Beside the batcher on a local log (see `Committer::start`); a spread
     // log's appends run as tasks on the batcher's thread, and a read
     // replica has no batcher.
     let (follower, companion) = match settings.takes_commits && !writer.is_spread() {
-        true => (None, Some(following as Companion)),
-        false => (Some(tokio::spawn(following)), None),
+        true => (None, Some(opened.following)),
+        false => (Some(tokio::spawn(opened.following)), None),
     };
     let node = NodeKey::load_or_create(&settings.data_dir)?;
     let certifier = (settings.certifier.clone())
         .unwrap_or_else(|| crate::node::da::certify::Certifier::Own(node.key.clone()));
-    let (committer, batcher) = match settings.takes_commits {
-        false => (Committer::refusing(), None),
-        true => {
-            let (committer, batcher) = Committer::start(
-                writer.clone(),
-                vouch_for(ordering, &node),
-                settings.batch,
-                waiters,
-                metrics.clone(),
-                ForReplica {
-                    made: verified.clone(),
-                    own,
-                },
-                companion,
-            )?;
-            let committer = match ordering {
-                Ordering::Members => committer,
-                Ordering::Chain { .. } => committer.checking_writers(WriterCheck {
-                    state: state.clone(),
-                    applied: applied.clone(),
-                    node: node.address,
-                }),
-            };
-            (committer, Some(batcher))
-        }
+    let snapshots = Snapshots {
+        state: opened.state,
+        applied: opened.applied,
+        streams: Arc::default(),
     };
+    let commit_path = CommitPath {
+        writer: &writer,
+        ordering,
+        node: &node,
+        waiters: opened.waiters,
+        metrics: opened.metrics.clone(),
+        for_replica: opened.for_replica.clone(),
+        companion,
+    };
+    let (committer, batcher) = start_commit_path(settings, commit_path, &snapshots)?;
     let parts = ServiceParts {
-        snapshots: Snapshots {
-            state,
-            applied,
-            streams: Arc::default(),
-        },
+        snapshots,
         commits: Commits {
             committer,
-            verified,
-            metrics,
+            verified: opened.for_replica.made,
+            metrics: opened.metrics,
             node,
         },
         writer,
@@ -380,6 +348,99 @@ pub fn start_client_roles(
         write_quorum: write_quorum.filter(|_| settings.takes_commits),
     };
     Ok((parts, ClientTasks { follower, batcher }))
+}
+
+/// A replica opened over the log and not yet following it: its state, the
+/// applied version as the follower moves it, the follower itself, and what
+/// it shares with a batcher (the waiters it answers, the signatures and
+/// decoded entries the batcher leaves it, the metrics both count into).
+struct OpenedReplica {
+    state: ordo_kv::MvccStore<Arc<ordo_kv::RocksEngine>>,
+    applied: tokio::sync::watch::Receiver<ordo_txn::Applied>,
+    following: Companion,
+    waiters: Arc<Waiters>,
+    for_replica: ForReplica,
+    metrics: Arc<Metrics>,
+}
+
+/// Opens the replica's state under `settings.data_dir`, read through
+/// `reader` and expecting a log ordered by `ordering`.
+fn open_replica(
+    settings: &ClientSettings,
+    reader: &EntryReader,
+    sequencer: &Arc<dyn Sequencer>,
+    ordering: Ordering,
+) -> anyhow::Result<OpenedReplica> {
+    let for_replica = ForReplica {
+        made: Arc::new(VerifiedSignatures::default()),
+        own: Arc::new(OwnEntries::default()),
+    };
+    let metrics = Arc::new(Metrics::default());
+    let replica = Replica::open(&state_dir(&settings.data_dir), reader.clone())
+        .context("opening the replica state")?
+        .with_verified(for_replica.made.clone())
+        .with_own_entries(for_replica.own.clone())
+        .with_metrics(metrics.clone())
+        .expecting(ordering)?;
+    let state = replica.store();
+    let (publish, applied) = tokio::sync::watch::channel(replica.applied());
+    let waiters = Arc::new(Waiters::default());
+    let following = Box::pin(follow_log(
+        replica,
+        sequencer.clone(),
+        publish,
+        waiters.clone(),
+    ));
+    Ok(OpenedReplica {
+        state,
+        applied,
+        following,
+        waiters,
+        for_replica,
+        metrics,
+    })
+}
+
+/// What a node's commit path is started from.
+struct CommitPath<'a> {
+    writer: &'a EntryWriter,
+    ordering: Ordering,
+    node: &'a NodeKey,
+    waiters: Arc<Waiters>,
+    metrics: Arc<Metrics>,
+    for_replica: ForReplica,
+    companion: Option<Companion>,
+}
+
+/// Starts the batcher on a node that takes commits; a read replica gets a
+/// committer that refuses every commit, and no batcher. On a chain-ordered
+/// log the committer also checks that the node may submit there.
+fn start_commit_path(
+    settings: &ClientSettings,
+    path: CommitPath<'_>,
+    snapshots: &Snapshots,
+) -> anyhow::Result<(Committer, Option<OwnThread>)> {
+    if !settings.takes_commits {
+        return Ok((Committer::refusing(), None));
+    }
+    let (committer, batcher) = Committer::start(
+        path.writer.clone(),
+        vouch_for(path.ordering, path.node),
+        settings.batch,
+        path.waiters,
+        path.metrics,
+        path.for_replica,
+        path.companion,
+    )?;
+    let committer = match path.ordering {
+        Ordering::Members => committer,
+        Ordering::Chain { .. } => committer.checking_writers(WriterCheck {
+            state: snapshots.state.clone(),
+            applied: snapshots.applied.clone(),
+            node: path.node.address,
+        }),
+    };
+    Ok((committer, Some(batcher)))
 }
 
 /// How the node vouches for its session transactions on a log ordered by
