@@ -137,25 +137,42 @@ impl Metrics {
     /// The metrics page.
     pub fn render(&self, node: &NodeGauges) -> String {
         let mut out = String::new();
+        self.render_totals(&mut out);
+        self.render_da(&mut out);
+        self.render_decisions(&mut out);
+        self.render_latencies(node, &mut out);
+        positions(&mut out, node);
+        newest_cache(&mut out, &node.newest);
+        if let Some(heads) = &node.heads {
+            heads_column(&mut out, heads);
+        }
+        out
+    }
+
+    /// Transactions committed, and the replica's own work beside them.
+    fn render_totals(&self, out: &mut String) {
         counter(
-            &mut out,
+            out,
             "ordo_commits_total",
             "Transactions committed through this node.",
             self.commits.load(Ordering::Relaxed),
         );
         counter(
-            &mut out,
+            out,
             "ordo_replica_signature_recoveries_total",
             "Signatures the replica recovered: those this node neither verified at ingress nor made itself.",
             self.recoveries.load(Ordering::Relaxed),
         );
         counter(
-            &mut out,
+            out,
             "ordo_replica_entries_skipped_total",
             "Entries passed over unread because their chain-authenticated submitter may not write the log.",
             self.skipped_entries.load(Ordering::Relaxed),
         );
-        self.render_da(&mut out);
+    }
+
+    /// Aborts by reason and duplicates by their first decision.
+    fn render_decisions(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP ordo_aborts_total Transactions decided against, by reason.\n# TYPE ordo_aborts_total counter"
@@ -178,21 +195,25 @@ impl Metrics {
                 "ordo_duplicates_total{{original=\"{original}\"}} {count}"
             );
         }
+    }
+
+    /// Commit latency, the write path's own steps, and batch sizes.
+    fn render_latencies(&self, node: &NodeGauges, out: &mut String) {
         seconds_histogram(
-            &mut out,
+            out,
             "ordo_commit_latency_seconds",
             "Time from commit request to decision.",
             &self.commit_micros.snapshot(),
         );
         if let Some((store, order)) = &node.spread_micros {
             seconds_histogram(
-                &mut out,
+                out,
                 "ordo_gateway_shard_store_seconds",
                 "Time to make an entry's shards durable on the write quorum.",
                 store,
             );
             seconds_histogram(
-                &mut out,
+                out,
                 "ordo_gateway_header_order_seconds",
                 "Time for the sequencer to order an entry's header.",
                 order,
@@ -200,50 +221,49 @@ impl Metrics {
         }
         if let Some(fsync) = &node.fsync_micros {
             seconds_histogram(
-                &mut out,
+                out,
                 "ordo_fsync_latency_seconds",
                 "Time of each group fsync of the node's own log.",
                 fsync,
             );
         }
         histogram(
-            &mut out,
+            out,
             "ordo_batch_transactions",
             "Transactions per appended log entry.",
             &self.batch_txns.snapshot(),
             |b| b.to_string(),
             |s| s.to_string(),
         );
-        gauge(
-            &mut out,
-            "ordo_log_tail_entries",
-            "Committed log entries.",
-            node.log_tail,
-        );
-        gauge(
-            &mut out,
-            "ordo_applied_entries",
-            "Log entries applied to the state.",
-            node.applied_seq,
-        );
-        gauge(
-            &mut out,
-            "ordo_applied_version",
-            "Newest applied commit version.",
-            node.applied_version,
-        );
-        gauge(
-            &mut out,
-            "ordo_replay_lag_entries",
-            "Committed entries not applied yet.",
-            node.log_tail.saturating_sub(node.applied_seq),
-        );
-        newest_cache(&mut out, &node.newest);
-        if let Some(heads) = &node.heads {
-            heads_column(&mut out, heads);
-        }
-        out
     }
+}
+
+/// Where the replica stands against the log.
+fn positions(out: &mut String, node: &NodeGauges) {
+    gauge(
+        out,
+        "ordo_log_tail_entries",
+        "Committed log entries.",
+        node.log_tail,
+    );
+    gauge(
+        out,
+        "ordo_applied_entries",
+        "Log entries applied to the state.",
+        node.applied_seq,
+    );
+    gauge(
+        out,
+        "ordo_applied_version",
+        "Newest applied commit version.",
+        node.applied_version,
+    );
+    gauge(
+        out,
+        "ordo_replay_lag_entries",
+        "Committed entries not applied yet.",
+        node.log_tail.saturating_sub(node.applied_seq),
+    );
 }
 
 impl Metrics {
