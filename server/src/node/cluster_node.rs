@@ -744,16 +744,6 @@ async fn serve_until_stopped(
         }
     }
     let miner = start_miner(config, roles, client.as_ref())?;
-    let compactor = (client.as_ref())
-        .filter(|_| config.roles.contains(&Role::Gateway))
-        .map(|client| crate::node::compactor::spawn(client.handles()));
-    let expirer = (client.as_ref())
-        .filter(|_| config.roles.contains(&Role::Gateway))
-        .map(|client| crate::node::da::expirer::spawn(client.handles()));
-    let sweeper =
-        (client.as_ref()).map(|client| crate::node::compactor::spawn_sweeper(client.handles().0));
-    let heads_keeper =
-        (client.as_ref()).map(|client| crate::node::heads_keeper::spawn(client.handles().0));
     if let Some(client) = &client {
         let page = client.metrics_page();
         let _ = late.set(match &miner {
@@ -761,23 +751,8 @@ async fn serve_until_stopped(
             None => page,
         });
     }
-    let sources = report_sources(config, roles, client.as_ref());
-    // The file check puts a replica beside every repair role.
-    let followed = client
-        .as_ref()
-        .map(|client| (client.storage_set(), client.sequencer()));
-    let repairer = (roles.repair.as_ref())
-        .zip(followed)
-        .map(|(counters, (set, sequencer))| {
-            // Repair follows what the replica follows: the storage members as
-            // the log records them, ordered by the replica's own sequencer.
-            tokio::spawn(crate::node::repair::run(sequencer, set, counters.clone()))
-        });
-    let reporter = tokio::spawn(crate::node::reporter::run(
-        sources,
-        config.sequencers.clone(),
-        tls.clone(),
-    ));
+    let mut beside = start_beside(config, tls, roles, client.as_ref());
+    beside.extend(miner.map(|(task, _)| task.abort_handle()));
     let outcome = tokio::select! {
         () = &mut stopping => Ok(()),
         ended = &mut *server => Err(server_ended(ended)),
@@ -788,23 +763,52 @@ async fn serve_until_stopped(
             }
         } => Err(error),
     };
-    reporter.abort();
-    if let Some(repairer) = repairer {
-        repairer.abort();
-    }
-    if let Some((miner, _)) = miner {
-        miner.abort();
-    }
-    for task in [compactor, expirer, sweeper, heads_keeper]
-        .into_iter()
-        .flatten()
-    {
+    for task in beside {
         task.abort();
     }
     if let Some(client) = client {
         client.stop().await;
     }
     outcome
+}
+
+/// Starts the tasks that run beside a member's client side until it stops:
+/// the compactor and the blob expirer on a gateway, the sweeper and the
+/// heads keeper on every replica, repair where the member has that role,
+/// and the reporter. Each is aborted, not awaited, when the member stops.
+fn start_beside(
+    config: &NodeConfig,
+    tls: &Arc<PeerTls>,
+    roles: &PeerRoles,
+    client: Option<&ClientSide>,
+) -> Vec<tokio::task::AbortHandle> {
+    let mut tasks = Vec::new();
+    if let Some(client) = client {
+        if config.roles.contains(&Role::Gateway) {
+            tasks.push(crate::node::compactor::spawn(client.handles()));
+            tasks.push(crate::node::da::expirer::spawn(client.handles()));
+        }
+        tasks.push(crate::node::compactor::spawn_sweeper(client.handles().0));
+        tasks.push(crate::node::heads_keeper::spawn(client.handles().0));
+        // Repair follows what the replica follows: the storage members as
+        // the log records them, ordered by the replica's own sequencer (the
+        // file check puts a replica beside every repair role).
+        if let Some(counters) = &roles.repair {
+            let (set, sequencer) = (client.storage_set(), client.sequencer());
+            tasks.push(tokio::spawn(crate::node::repair::run(
+                sequencer,
+                set,
+                counters.clone(),
+            )));
+        }
+    }
+    let sources = report_sources(config, roles, client);
+    tasks.push(tokio::spawn(crate::node::reporter::run(
+        sources,
+        config.sequencers.clone(),
+        tls.clone(),
+    )));
+    tasks.iter().map(|task| task.abort_handle()).collect()
 }
 
 /// The member's miner, when its `[mining]` table asks for one (it needs
