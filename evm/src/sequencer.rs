@@ -250,6 +250,25 @@ impl EvmSettings {
     }
 }
 
+/// Checks that `provider` serves the configured chain and that the log's
+/// contract has code there: a wrong chain or an empty address is refused
+/// before anything is read or sent.
+async fn check_chain(settings: &EvmSettings, provider: &DynProvider) -> Result<(), EvmError> {
+    let served = (provider.get_chain_id().await).map_err(|e| rpc_error(settings, e))?;
+    if served != settings.chain_id {
+        return Err(EvmError::WrongChain {
+            expected: settings.chain_id,
+            served,
+        });
+    }
+    let code =
+        (provider.get_code_at(settings.contract).await).map_err(|e| rpc_error(settings, e))?;
+    if code.is_empty() {
+        return Err(EvmError::NoContract(settings.contract));
+    }
+    Ok(())
+}
+
 impl EvmSequencer {
     /// Opens the sequencer: checks the chain and the contract, reads every
     /// confirmed header, and starts following. With `signer`, it appends
@@ -260,18 +279,7 @@ impl EvmSequencer {
     ) -> Result<Self, EvmError> {
         settings.check()?;
         let provider = settings.provider()?;
-        let served = (provider.get_chain_id().await).map_err(|e| rpc_error(&settings, e))?;
-        if served != settings.chain_id {
-            return Err(EvmError::WrongChain {
-                expected: settings.chain_id,
-                served,
-            });
-        }
-        let code =
-            (provider.get_code_at(settings.contract).await).map_err(|e| rpc_error(&settings, e))?;
-        if code.is_empty() {
-            return Err(EvmError::NoContract(settings.contract));
-        }
+        check_chain(&settings, &provider).await?;
         let (saved, progress) = match &settings.saved_dir {
             Some(dir) => {
                 let (saved, progress) =
@@ -300,23 +308,7 @@ impl EvmSequencer {
         let fault = Arc::new(WriteFault::default());
         let appends = signer.map(|signer| {
             let (sender, queue) = mpsc::channel(MAX_QUEUED_APPENDS);
-            let account = signer.address();
-            let shared = Shared {
-                stats: stats.clone(),
-                wallet: EthereumWallet::from(signer),
-                provider: provider.clone(),
-                poll_interval: settings.poll_interval,
-                poisoned: Mutex::new(None),
-                resync: Default::default(),
-            };
-            let submitter = Submitter {
-                shared: Arc::new(shared),
-                account,
-                contract: settings.contract,
-                chain_id: settings.chain_id,
-                fault: fault.clone(),
-                next_nonce: None,
-            };
+            let submitter = Submitter::new(signer, &settings, &provider, &stats, &fault);
             tasks.push(tokio::spawn(submitter.run(queue)));
             sender
         });
@@ -639,6 +631,34 @@ enum SendFailure {
 }
 
 impl Submitter {
+    /// A submitter sending as `signer` to the configured contract, its
+    /// nonce read from the chain before its first transaction.
+    fn new(
+        signer: PrivateKeySigner,
+        settings: &EvmSettings,
+        provider: &DynProvider,
+        stats: &Arc<EvmStats>,
+        fault: &Arc<WriteFault>,
+    ) -> Self {
+        let account = signer.address();
+        let shared = Shared {
+            stats: stats.clone(),
+            wallet: EthereumWallet::from(signer),
+            provider: provider.clone(),
+            poll_interval: settings.poll_interval,
+            poisoned: Mutex::new(None),
+            resync: Default::default(),
+        };
+        Self {
+            shared: Arc::new(shared),
+            account,
+            contract: settings.contract,
+            chain_id: settings.chain_id,
+            fault: fault.clone(),
+            next_nonce: None,
+        }
+    }
+
     async fn run(mut self, mut queue: mpsc::Receiver<Queued>) {
         let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_TRANSACTIONS_IN_FLIGHT));
         while let Some(first) = queue.recv().await {
