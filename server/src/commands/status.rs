@@ -2,6 +2,7 @@
 
 use crate::commands::retention::{RetentionJson, describe_policy};
 use clap::Args;
+use ordo_proto::v1::GetStatusResponse;
 use serde::Serialize;
 
 /// Options of commands that talk to a node but need no key.
@@ -58,7 +59,16 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
     let client = ordo_client::Client::connect(&args.endpoint).await?;
     let status = client.status().await?;
     if args.json {
-        return crate::commands::json::print(&StatusJson {
+        return crate::commands::json::print(&StatusJson::of(status));
+    }
+    print_status(status);
+    Ok(())
+}
+
+impl StatusJson {
+    /// The status as `ordo status --json` prints it.
+    fn of(status: GetStatusResponse) -> Self {
+        Self {
             version: status.version,
             role: status.role,
             log_tail: status.log_tail,
@@ -79,8 +89,12 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
                 transactions: c.transactions,
                 gas_used: c.gas_used,
             }),
-        });
+        }
     }
+}
+
+/// The status as aligned lines for a person.
+fn print_status(status: GetStatusResponse) {
     println!("version        {}", status.version);
     println!("role           {}", status.role);
     println!(
@@ -125,5 +139,4 @@ pub async fn status(args: EndpointArgs) -> anyhow::Result<()> {
             chain.pending_appends, chain.transactions, chain.gas_used
         );
     }
-    Ok(())
 }
