@@ -271,12 +271,15 @@ const PALETTE: [(Contender, &str); 6] = [
     (Contender::NullSigned, "silver"),
 ];
 
+/// A chart panel's width and height, and the margin around panels, in
+/// pixels.
+const PANEL_W: f64 = 260.0;
+const PANEL_H: f64 = 200.0;
+const PAD: f64 = 45.0;
+
 /// An SVG chart: one panel per workload, throughput against clients, one
 /// line per contender.
 pub fn svg(rows: &[Row]) -> String {
-    const PANEL_W: f64 = 260.0;
-    const PANEL_H: f64 = 200.0;
-    const PAD: f64 = 45.0;
     let workloads: Vec<Workload> = Workload::ALL
         .into_iter()
         .filter(|w| rows.iter().any(|r| r.workload == *w))
@@ -297,67 +300,70 @@ pub fn svg(rows: &[Row]) -> String {
     );
     for (p, workload) in workloads.iter().enumerate() {
         let x0 = PAD + p as f64 * (PANEL_W + PAD);
-        let y0 = 2.0 * PAD;
         let cells: Vec<&Row> = rows.iter().filter(|r| r.workload == *workload).collect();
-        let max = cells
-            .iter()
-            .flat_map(|r| r.results.iter().map(|(_, m)| m.throughput()))
-            .fold(1.0, f64::max);
-        let _ = writeln!(
-            out,
-            "<text x=\"{x0}\" y=\"{}\" font-size=\"13\">{}</text>\n<rect x=\"{x0}\" y=\"{y0}\" width=\"{PANEL_W}\" height=\"{PANEL_H}\" fill=\"none\" stroke=\"#999\"/>",
-            y0 - 8.0,
-            workload.name()
-        );
-        let _ = writeln!(
-            out,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{max:.0}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">0</text>",
-            x0 - 3.0,
-            y0 + 10.0,
-            x0 - 3.0,
-            y0 + PANEL_H
-        );
-        let step = PANEL_W / (cells.len().max(1) as f64);
-        let point = |i: usize, v: f64| {
-            (
-                x0 + step * (i as f64 + 0.5),
-                y0 + PANEL_H - (v / max) * (PANEL_H - 10.0),
-            )
-        };
-        for (i, r) in cells.iter().enumerate() {
-            let (x, _) = point(i, 0.0);
-            let _ = writeln!(
-                out,
-                "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                y0 + PANEL_H + 14.0,
-                r.clients
-            );
-        }
-        for (contender, colour) in PALETTE {
-            let points: Vec<String> = cells
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| {
-                    let (x, y) = point(i, r.of(contender)?.throughput());
-                    Some(format!("{x:.1},{y:.1}"))
-                })
-                .collect();
-            let _ = writeln!(
-                out,
-                "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>",
-                points.join(" ")
-            );
-            for p in &points {
-                let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
-                let _ = writeln!(
-                    out,
-                    "<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{colour}\"/>"
-                );
-            }
-        }
+        panel(&mut out, x0, *workload, &cells);
     }
     out.push_str("</svg>\n");
     out
+}
+
+/// Draws `workload`'s panel at `x0`: its frame and scale, the client
+/// counts under it, and a line per contender through its cells.
+fn panel(out: &mut String, x0: f64, workload: Workload, cells: &[&Row]) {
+    let y0 = 2.0 * PAD;
+    let max = cells
+        .iter()
+        .flat_map(|r| r.results.iter().map(|(_, m)| m.throughput()))
+        .fold(1.0, f64::max);
+    let _ = writeln!(
+        out,
+        "<text x=\"{x0}\" y=\"{}\" font-size=\"13\">{}</text>\n<rect x=\"{x0}\" y=\"{y0}\" width=\"{PANEL_W}\" height=\"{PANEL_H}\" fill=\"none\" stroke=\"#999\"/>",
+        y0 - 8.0,
+        workload.name()
+    );
+    let _ = writeln!(
+        out,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{max:.0}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">0</text>",
+        x0 - 3.0,
+        y0 + 10.0,
+        x0 - 3.0,
+        y0 + PANEL_H
+    );
+    let step = PANEL_W / (cells.len().max(1) as f64);
+    let point = |i: usize, v: f64| {
+        (
+            x0 + step * (i as f64 + 0.5),
+            y0 + PANEL_H - (v / max) * (PANEL_H - 10.0),
+        )
+    };
+    for (i, r) in cells.iter().enumerate() {
+        let (x, _) = point(i, 0.0);
+        let _ = writeln!(
+            out,
+            "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            y0 + PANEL_H + 14.0,
+            r.clients
+        );
+    }
+    for (contender, colour) in PALETTE {
+        let points: Vec<(f64, f64)> = (cells.iter().enumerate())
+            .filter_map(|(i, r)| Some(point(i, r.of(contender)?.throughput())))
+            .collect();
+        let line: Vec<String> = (points.iter())
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>",
+            line.join(" ")
+        );
+        for (x, y) in &points {
+            let _ = writeln!(
+                out,
+                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{colour}\"/>"
+            );
+        }
+    }
 }
 
 /// One run, as `ordo-bench run --json` prints it.
@@ -461,6 +467,20 @@ mod tests {
             .filter(|l| l.starts_with("| get | 1 | null |"));
         assert_eq!(lines.count(), 1, "{report}");
         assert!(report.contains("90.00% (60.00-120.00)"), "{report}");
+    }
+
+    #[test]
+    fn the_chart_draws_a_panel_per_workload_and_a_point_per_contender_s_run_shown() {
+        let mut put = rounds([36, 36, 60], [40, 60, 50]);
+        put.workload = Workload::Put;
+        let chart = svg(&[put, rounds([36, 36, 60], [40, 60, 50])]);
+        assert!(chart.starts_with("<svg ") && chart.ends_with("</svg>\n"));
+        assert_eq!(chart.matches("stroke=\"#999\"").count(), 2, "{chart}");
+        // One cell per panel: ordo, etcd and null have a point each, the
+        // other contenders an empty line.
+        assert_eq!(chart.matches("<circle ").count(), 6, "{chart}");
+        // The fastest run of the panel (etcd's, 1,000 ops/s) tops the scale.
+        assert!(chart.contains(">1000</text>"), "{chart}");
     }
 
     #[test]
