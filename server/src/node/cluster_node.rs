@@ -751,8 +751,8 @@ async fn serve_until_stopped(
             None => page,
         });
     }
-    let mut beside = start_beside(config, tls, roles, client.as_ref());
-    beside.extend(miner.map(|(task, _)| task.abort_handle()));
+    let mut member_tasks = start_member_tasks(config, tls, roles, client.as_ref());
+    member_tasks.extend(miner.map(|(task, _)| task.abort_handle()));
     let outcome = tokio::select! {
         () = &mut stopping => Ok(()),
         ended = &mut *server => Err(server_ended(ended)),
@@ -763,7 +763,7 @@ async fn serve_until_stopped(
             }
         } => Err(error),
     };
-    for task in beside {
+    for task in member_tasks {
         task.abort();
     }
     if let Some(client) = client {
@@ -776,7 +776,7 @@ async fn serve_until_stopped(
 /// the compactor and the blob expirer on a gateway, the sweeper and the
 /// heads keeper on every replica, repair where the member has that role,
 /// and the reporter. Each is aborted, not awaited, when the member stops.
-fn start_beside(
+fn start_member_tasks(
     config: &NodeConfig,
     tls: &Arc<PeerTls>,
     roles: &PeerRoles,
