@@ -250,6 +250,9 @@ impl Anvil {
 pub struct Miner {
     /// Mines while set.
     pub on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Held while a block is being mined, so that [`Miner::pause`] can wait
+    /// for one under way.
+    mining: std::sync::Arc<tokio::sync::Mutex<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -263,10 +266,12 @@ impl Miner {
     /// Starts mining on `anvil` every `interval`.
     pub fn start(anvil: &Anvil, interval: Duration) -> Self {
         let on = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let (flag, provider) = (on.clone(), anvil.provider());
+        let mining = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let (flag, held, provider) = (on.clone(), mining.clone(), anvil.provider());
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
+                let _mining = held.lock().await;
                 if flag.load(std::sync::atomic::Ordering::SeqCst) {
                     let mined: Result<serde_json::Value, _> =
                         provider.raw_request("evm_mine".into(), ()).await;
@@ -274,7 +279,14 @@ impl Miner {
                 }
             }
         });
-        Self { on, task }
+        Self { on, mining, task }
+    }
+
+    /// Stops mining, and returns once a block the miner had under way, if
+    /// any, has been mined: no block comes from it after this returns.
+    pub async fn pause(&self) {
+        self.on.store(false, std::sync::atomic::Ordering::SeqCst);
+        drop(self.mining.lock().await);
     }
 }
 

@@ -78,10 +78,9 @@ async fn a_reorg_shallower_than_the_confirmations_changes_nothing_applied() {
 
     // An append whose block is dropped before it is confirmed lands again,
     // once: the same signed transaction is broadcast again.
-    miner.on.store(false, Ordering::SeqCst);
-    // A block the miner had under way lands first.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    miner.pause().await;
     let head = anvil.head().await;
+    let landed_before = sequencer.stats().transactions.load(Ordering::SeqCst);
     let pending = {
         let sequencer = std::sync::Arc::new(sequencer);
         let appender = sequencer.clone();
@@ -99,9 +98,15 @@ async fn a_reorg_shallower_than_the_confirmations_changes_nothing_applied() {
             1,
             "the append's block"
         );
-        // Long past the submitter's receipt: only the wait for its
-        // confirmation can notice the block is gone.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Once the submitter has its receipt, only the wait for the
+        // block's confirmation can notice the block is gone.
+        while sequencer.stats().transactions.load(Ordering::SeqCst) == landed_before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the submitter never took its receipt"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         anvil.reorg(1).await;
         miner.on.store(true, Ordering::SeqCst);
         let landed = tokio::time::timeout(BOUND, task)
