@@ -303,11 +303,6 @@ pub fn start_client_roles(
     let node = NodeKey::load_or_create(&settings.data_dir)?;
     let certifier = (settings.certifier.clone())
         .unwrap_or_else(|| crate::node::da::certify::Certifier::Own(node.key.clone()));
-    let snapshots = Snapshots {
-        state: opened.state,
-        applied: opened.applied,
-        streams: Arc::default(),
-    };
     let commit_path = CommitPath {
         writer: &writer,
         ordering,
@@ -317,9 +312,9 @@ pub fn start_client_roles(
         for_replica: opened.for_replica.clone(),
         companion,
     };
-    let (committer, batcher) = start_commit_path(settings, commit_path, &snapshots)?;
+    let (committer, batcher) = start_commit_path(settings, commit_path, &opened.snapshots)?;
     let parts = ServiceParts {
-        snapshots,
+        snapshots: opened.snapshots,
         commits: Commits {
             committer,
             verified: opened.for_replica.made,
@@ -350,13 +345,13 @@ pub fn start_client_roles(
     Ok((parts, ClientTasks { follower, batcher }))
 }
 
-/// A replica opened over the log and not yet following it: its state, the
-/// applied version as the follower moves it, the follower itself, and what
-/// it shares with a batcher (the waiters it answers, the signatures and
-/// decoded entries the batcher leaves it, the metrics both count into).
+/// A replica opened over the log and not yet following it: its state and
+/// applied version as the services read them, the follower that moves
+/// them, and what it shares with a batcher (the waiters it answers, the
+/// signatures and decoded entries the batcher leaves it, the metrics both
+/// count into).
 struct OpenedReplica {
-    state: ordo_kv::MvccStore<Arc<ordo_kv::RocksEngine>>,
-    applied: tokio::sync::watch::Receiver<ordo_txn::Applied>,
+    snapshots: Snapshots,
     following: Companion,
     waiters: Arc<Waiters>,
     for_replica: ForReplica,
@@ -392,8 +387,11 @@ fn open_replica(
         waiters.clone(),
     ));
     Ok(OpenedReplica {
-        state,
-        applied,
+        snapshots: Snapshots {
+            state,
+            applied,
+            streams: Arc::default(),
+        },
         following,
         waiters,
         for_replica,
